@@ -1,0 +1,153 @@
+"""Settings for both apps: one `Settings` object read from the environment and `.env`."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = frozenset(
+    {"", "changeme", "change-me", "secret", "dev-secret-key", "changethis"}
+)
+DEFAULT_SQLITE_PATH = Path("data") / "fleet_hub.db"
+
+
+class ConfigError(RuntimeError):
+    """Configuration that cannot work; the message is one line meant for a human."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=True)
+
+    ENVIRONMENT: Literal["development", "test", "staging", "production"] = "development"
+    CLOUD_RUN_URL: str = ""
+    LOG_LEVEL: str = "INFO"
+    LOG_FORMAT: Literal["auto", "json", "text"] = "auto"
+
+    # Database: DATABASE_URL wins; else DB_* for PostgreSQL; else embedded SQLite.
+    DATABASE_URL: str = ""
+    DB_USER: str = ""
+    DB_PASS: SecretStr = SecretStr("")
+    DB_HOST: str = ""
+    DB_PORT: int = 5432
+    DB_NAME: str = ""
+    DB_SCHEMA: str = "dev"
+    INSTANCE_UNIX_SOCKET: str = ""
+    SQLITE_PATH: Path = DEFAULT_SQLITE_PATH
+    DB_POOL_SIZE: int = 10
+    DB_MAX_OVERFLOW: int = 20
+    DB_POOL_TIMEOUT: float = 10.0
+
+    # Auth.
+    SECRET_KEY: SecretStr = SecretStr("dev-secret-key")
+    ALGORITHM: Literal["HS256", "HS384", "HS512"] = "HS256"
+    ACCESS_TOKEN_EXPIRE_MINUTES: int = 1440
+    REFRESH_TOKEN_EXPIRE_DAYS: int = 14
+    SERVICE_API_KEY: SecretStr = SecretStr("")
+    LOGIN_RATE_LIMIT_PER_MINUTE: int = 20
+    DEMO_ADMIN_USERNAME: str = "admin"
+    DEMO_ADMIN_EMAIL: str = "admin@example.com"
+    DEMO_ADMIN_PASSWORD: SecretStr = SecretStr("")
+
+    # Vendors: defaults are the real services; the local run points them at sandbox/.
+    SAMSARA_TOKEN: SecretStr = SecretStr("")
+    SAMSARA_BASE_URL: str = "https://api.samsara.com"
+    DITAT_BASE_URL: str = "https://tms.ditat.net"
+    DITAT_ACCOUNT_ID: str = ""
+    DITAT_APPLICATION_ROLE: str = "Api"
+    DITAT_USERNAME: str = ""
+    DITAT_PASSWORD: SecretStr = SecretStr("")
+    DITAT_AUTH_MODE: Literal["token", "oauth2"] = "token"
+    DITAT_CLIENT_ID: str = ""
+    DITAT_CLIENT_SECRET: SecretStr = SecretStr("")
+    DITAT_TOKEN_URL: str = ""
+    VAPI_API_KEY: SecretStr = SecretStr("")
+    VAPI_BASE_URL: str = "https://api.vapi.ai"
+    VAPI_ASSISTANT_ID: str = ""
+    VAPI_PHONE_NUMBER_ID: str = ""
+    VAPI_WEBHOOK_SECRET: SecretStr = SecretStr("")
+    ELEVENLABS_API_KEY: SecretStr = SecretStr("")
+    ELEVENLABS_BASE_URL: str = "https://api.elevenlabs.io"
+    ELEVENLABS_AGENT_ID: str = ""
+    ELEVENLABS_PHONE_NUMBER_ID: str = ""
+    ELEVENLABS_WEBHOOK_SECRET: SecretStr = SecretStr("")
+    PCMILER_API_KEY: SecretStr = SecretStr("")
+    PCMILER_BASE_URL: str = "https://pcmiler.alk.com/apis/rest/v1.0"
+    WEATHER_API_KEY: SecretStr = SecretStr("")
+    WEATHER_BASE_URL: str = "https://api.weatherapi.com/v1"
+    NWS_BASE_URL: str = "https://api.weather.gov"
+    NWS_USER_AGENT: str = "(fleet-intelligence-hub, ops@example.com)"
+    SLACK_BOT_TOKEN: SecretStr = SecretStr("")
+    SLACK_SIGNING_SECRET: SecretStr = SecretStr("")
+    SLACK_BASE_URL: str = "https://slack.com/api/"
+    SLACK_ALERTS_CHANNEL: str = "#fleet-alerts"
+    SLACK_ESCALATION_CHANNEL: str = "#fleet-escalations"
+    VENDOR_TIMEOUT_SECONDS: float = 15.0
+
+    # Ingest and retention.
+    INGEST_BASE_URL: str = "http://127.0.0.1:8001"
+    LOCATION_RETENTION_DAYS: int = 90
+
+    # Mail.
+    SMTP_HOST: str = ""
+    SMTP_PORT: int = 587
+    SMTP_USER: str = ""
+    SMTP_PASSWORD: SecretStr = SecretStr("")
+    SMTP_FROM: str = "fleet-hub@example.com"
+    SMTP_USE_TLS: bool = True
+
+    # Error tracking (Sentry or GlitchTip).
+    SENTRY_DSN: SecretStr = SecretStr("")
+    SENTRY_TRACES_SAMPLE_RATE: float = Field(default=0.0, ge=0.0, le=1.0)
+
+    # Admission control: requests in flight per process (see db/database.py for why).
+    MAX_CONCURRENT_REQUESTS: int = 0
+
+    @field_validator("DB_SCHEMA")
+    @classmethod
+    def _schema_is_identifier(cls, value: str) -> str:
+        if not value.replace("_", "").isalnum() or value[0].isdigit():
+            raise ValueError(f"DB_SCHEMA must be a plain SQL identifier, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secret_outside_development(self) -> Settings:
+        if self.ENVIRONMENT in ("production", "staging"):
+            secret = self.SECRET_KEY.get_secret_value()
+            if secret.lower() in PLACEHOLDER_SECRETS or len(secret) < 32:
+                raise ValueError(
+                    f"SECRET_KEY is missing or a placeholder; {self.ENVIRONMENT} needs a random "
+                    "value of at least 32 characters (python -c 'import secrets; "
+                    "print(secrets.token_urlsafe(48))')"
+                )
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.ENVIRONMENT == "production"
+
+    @property
+    def uses_postgres(self) -> bool:
+        return bool(self.DATABASE_URL or self.DB_HOST or self.INSTANCE_UNIX_SOCKET)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings; tests call `get_settings.cache_clear()` after changing env."""
+    try:
+        return Settings()
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        raise ConfigError(_first_error_line(exc)) from None
+
+
+def _first_error_line(exc: ValueError) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "settings"
+        message = str(first.get("msg", "")).removeprefix("Value error, ")
+        return f"invalid configuration ({where}): {message}"
+    return f"invalid configuration: {exc}"

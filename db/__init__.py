@@ -1,0 +1,1 @@
+"""Database layer: engine and sessions, column types, retries and bulk upserts."""

@@ -1,0 +1,183 @@
+"""Engine, sessions and schema for PostgreSQL (schema `DB_SCHEMA`) or embedded SQLite.
+
+Sessions commit at the boundary only: `get_session` (requests) and `session_scope` (background
+work). Logic and models may flush, never commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlmodel import Session, SQLModel
+
+from config import ConfigError, Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+_engine: Engine | None = None
+
+
+def database_url(settings: Settings) -> URL:
+    """The URL the settings describe: explicit `DATABASE_URL`, else PostgreSQL, else SQLite."""
+    if settings.DATABASE_URL:
+        try:
+            url = make_url(settings.DATABASE_URL)
+        except ArgumentError:
+            raise ConfigError("DATABASE_URL is not a valid database URL") from None
+        if url.get_backend_name() not in ("postgresql", "sqlite"):
+            raise ConfigError(f"DATABASE_URL backend {url.get_backend_name()!r} is not supported")
+        return url
+    if settings.INSTANCE_UNIX_SOCKET or settings.DB_HOST:
+        query = {"host": settings.INSTANCE_UNIX_SOCKET} if settings.INSTANCE_UNIX_SOCKET else {}
+        return URL.create(
+            "postgresql+psycopg2",
+            username=settings.DB_USER or None,
+            password=settings.DB_PASS.get_secret_value() or None,
+            host=None if settings.INSTANCE_UNIX_SOCKET else settings.DB_HOST,
+            port=None if settings.INSTANCE_UNIX_SOCKET else settings.DB_PORT,
+            database=settings.DB_NAME or None,
+            query=query,
+        )
+    return URL.create("sqlite", database=str(settings.SQLITE_PATH))
+
+
+def create_db_engine(settings: Settings | None = None, url: URL | str | None = None) -> Engine:
+    """Build an engine: PostgreSQL with the production pool and `search_path`, or SQLite."""
+    settings = settings or get_settings()
+    url = make_url(url) if url is not None else database_url(settings)
+    if url.get_backend_name() == "sqlite":
+        return _sqlite_engine(url, settings)
+    # SQLAlchemy 2.1 defaults to psycopg 3; the stack is psycopg2 (and its COPY support).
+    url = url.set(drivername="postgresql+psycopg2")
+    engine = create_engine(
+        url,
+        pool_size=settings.DB_POOL_SIZE,
+        max_overflow=settings.DB_MAX_OVERFLOW,
+        pool_timeout=settings.DB_POOL_TIMEOUT,
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": 5, "application_name": "fleet-hub"},
+    )
+    schema = settings.DB_SCHEMA
+
+    @event.listens_for(engine, "connect")
+    def _set_search_path(dbapi_connection: Any, _record: Any) -> None:
+        # Every pooled connection must resolve unqualified table names in our schema; the
+        # schema name is validated as an identifier in Settings, so quoting it is safe.
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute(f'SET search_path TO "{schema}", public')
+        dbapi_connection.commit()
+
+    return engine
+
+
+def _sqlite_engine(url: URL, settings: Settings) -> Engine:
+    if url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        url,
+        pool_size=settings.DB_POOL_SIZE,
+        max_overflow=settings.DB_MAX_OVERFLOW,
+        pool_timeout=settings.DB_POOL_TIMEOUT,
+        connect_args={"check_same_thread": False, "timeout": 30},
+    )
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+        # pysqlite's own transaction handling breaks SAVEPOINTs; SQLAlchemy's documented
+        # recipe turns it off here and emits BEGIN itself in the "begin" hook below.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _sqlite_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+def get_engine() -> Engine:
+    """The process-wide engine, created on first use from settings."""
+    global _engine
+    if _engine is None:
+        _engine = create_db_engine()
+    return _engine
+
+
+def set_engine(engine: Engine | None) -> None:
+    """Replace the process-wide engine (tests, CLI)."""
+    global _engine
+    _engine = engine
+
+
+def ensure_schema(engine: Engine, schema: str) -> None:
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+
+
+def init_db(engine: Engine | None = None) -> None:
+    """Create the schema (PostgreSQL) and every table the models define."""
+    import models  # noqa: F401  (registers every table on SQLModel.metadata)
+
+    engine = engine or get_engine()
+    ensure_schema(engine, get_settings().DB_SCHEMA)
+    SQLModel.metadata.create_all(engine)
+
+
+def ping(engine: Engine | None = None) -> None:
+    """One round trip; raises the driver's error when the database is unreachable."""
+    with (engine or get_engine()).connect() as conn:
+        conn.execute(text("SELECT 1"))
+
+
+def _default_session_factory() -> Session:
+    return Session(get_engine(), expire_on_commit=False)
+
+
+_session_factory: Callable[[], Session] = _default_session_factory
+
+
+def configure_sessions(factory: Callable[[], Session] | None) -> None:
+    """Swap how sessions are opened (tests bind them to one rolled-back connection)."""
+    global _session_factory
+    _session_factory = factory or _default_session_factory
+
+
+def new_session() -> Session:
+    return _session_factory()
+
+
+def get_session() -> Iterator[Session]:
+    """Request-scoped session: committed when the endpoint succeeds, rolled back otherwise."""
+    with new_session() as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+@contextmanager
+def session_scope(engine: Engine | None = None) -> Iterator[Session]:
+    """A unit of background work in one transaction: commit on success, roll back on error."""
+    session = Session(engine, expire_on_commit=False) if engine is not None else new_session()
+    with session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise

@@ -1,0 +1,49 @@
+"""`@db_retry`: re-run a self-contained unit of work when the database connection drops."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from tenacity import (
+    before_sleep_log,
+    retry,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def is_transient_db_error(exc: BaseException) -> bool:
+    """Connection-level failures that a fresh attempt can fix; never data or integrity errors."""
+    if isinstance(exc, IntegrityError):
+        return False
+    if isinstance(exc, PoolTimeoutError):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, OperationalError)
+
+
+def db_retry(
+    max_retries: int = 3, *, initial_wait: float = 0.2, max_wait: float = 5.0
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Retry the wrapped unit of work up to `max_retries` extra times on transient DB errors.
+
+    Only for functions that open their own session and are safe to re-run from the start.
+    """
+    return retry(
+        retry=retry_if_exception(is_transient_db_error),
+        stop=stop_after_attempt(max_retries + 1),
+        wait=wait_random_exponential(multiplier=initial_wait, max=max_wait),
+        before_sleep=before_sleep_log(log, logging.WARNING),
+        reraise=True,
+    )

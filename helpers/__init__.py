@@ -1,0 +1,1 @@
+"""Pure utilities shared by every layer: errors, time, phone numbers, logging."""

@@ -1,0 +1,1 @@
+"""Business operations grouped by domain; no FastAPI here, commits only by the caller."""

@@ -1,0 +1,1 @@
+"""Authentication, sessions, RBAC and the audit trail."""

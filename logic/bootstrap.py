@@ -1,0 +1,22 @@
+"""Startup work both apps and the CLI share: create the schema and tables, seed reference data."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+
+from db.database import get_engine, init_db, session_scope
+
+
+def bootstrap_database(engine: Engine | None = None) -> None:
+    """Idempotent: safe on every start of every instance."""
+    engine = engine or get_engine()
+    init_db(engine)
+    with session_scope(engine) as session:
+        for seed in _seeders():
+            seed(session)
+
+
+def _seeders() -> list:
+    from logic.auth.roles import seed_default_roles
+
+    return [seed_default_roles]

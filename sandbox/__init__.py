@@ -1,0 +1,1 @@
+"""Fake vendor APIs (one ASGI app) that speak the documented contracts, for local runs and tests."""

@@ -1,0 +1,5 @@
+"""Sandbox imitation of the pcmiler API."""
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/pcmiler", tags=["pcmiler"])

@@ -1,0 +1,5 @@
+"""Sandbox imitation of the samsara API."""
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/samsara", tags=["samsara"])

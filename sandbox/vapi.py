@@ -1,0 +1,5 @@
+"""Sandbox imitation of the vapi API."""
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/vapi", tags=["vapi"])

@@ -1,0 +1,1 @@
+"""FastAPI routers, one file per resource; plus the app plumbing shared by both apps."""

@@ -1,0 +1,74 @@
+"""What both apps share: settings check, logging, error handling, middleware and lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from fastapi.concurrency import run_in_threadpool
+
+from config import Settings, get_settings
+from helpers.cloud_logger import setup_logging
+from helpers.error_tracking import init_error_tracking
+from services import health
+from services.errors import install_error_handlers
+from services.middleware import (
+    AdmissionControlMiddleware,
+    RequestContextMiddleware,
+    configure_thread_limiter,
+)
+
+log = logging.getLogger(__name__)
+
+
+def admitted_requests(settings: Settings) -> int:
+    """Requests in flight per process: never more than the connection pool can serve at once."""
+    pool_capacity = settings.DB_POOL_SIZE + settings.DB_MAX_OVERFLOW
+    if settings.MAX_CONCURRENT_REQUESTS > 0:
+        return min(settings.MAX_CONCURRENT_REQUESTS, pool_capacity)
+    return pool_capacity
+
+
+def build_app(
+    *,
+    title: str,
+    routers: Sequence[APIRouter],
+    on_startup: Callable[[], None] | None = None,
+    settings: Settings | None = None,
+) -> FastAPI:
+    settings = settings or get_settings()
+    setup_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
+    init_error_tracking(settings)
+    admitted = admitted_requests(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        threads = configure_thread_limiter(admitted)
+        log.info("%s starting: %d requests admitted, %d worker threads", title, admitted, threads)
+        if on_startup is not None:
+            await run_in_threadpool(on_startup)
+        yield
+
+    app = FastAPI(
+        title=title,
+        lifespan=lifespan,
+        docs_url=None if settings.is_production else "/docs",
+        redoc_url=None,
+    )
+    install_error_handlers(app)
+    app.add_middleware(
+        AdmissionControlMiddleware, limit=admitted, queue_timeout=settings.DB_POOL_TIMEOUT
+    )
+    app.add_middleware(RequestContextMiddleware, project_id=_gcp_project(settings))
+    app.include_router(health.router)
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def _gcp_project(settings: Settings) -> str:
+    import os
+
+    return os.environ.get("GOOGLE_CLOUD_PROJECT", "")

@@ -1,0 +1,152 @@
+"""Test harness: one engine per run (PostgreSQL when TEST_DATABASE_URL is set, else SQLite) and
+every test inside an outer transaction that is rolled back afterwards."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+# Settings are read at import time by the apps: set the test environment first.
+_TMP = Path(tempfile.mkdtemp(prefix="fleet-hub-tests-"))
+os.environ.update(
+    {
+        "ENVIRONMENT": "test",
+        "SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",
+        "SERVICE_API_KEY": "test-service-api-key",
+        "SQLITE_PATH": str(_TMP / "app.db"),
+        "LOG_FORMAT": "text",
+        "LOG_LEVEL": "WARNING",
+    }
+)
+for _name in ("DATABASE_URL", "DB_HOST", "INSTANCE_UNIX_SOCKET", "SENTRY_DSN"):
+    os.environ.pop(_name, None)
+
+import pytest  # noqa: E402
+from sqlalchemy import Engine, event, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+from sqlmodel import Session, SQLModel  # noqa: E402
+
+from config import get_settings  # noqa: E402
+from db import database  # noqa: E402
+
+pytest_plugins = ["tests.fixtures_auth", "tests.fixtures_sandbox"]
+
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
+
+
+def _worker_database_url() -> str:
+    """Each xdist worker gets its own PostgreSQL database, created if missing."""
+    url = make_url(TEST_DATABASE_URL)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker:
+        return TEST_DATABASE_URL
+    name = f"{url.database}_{worker}"
+    admin = database.create_db_engine(url=url.set(database="postgres"))
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+        if exists.scalar() is None:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def engine() -> Iterator[Engine]:
+    settings = get_settings()
+    if TEST_DATABASE_URL:
+        engine = database.create_db_engine(settings, url=_worker_database_url())
+        with engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{settings.DB_SCHEMA}" CASCADE'))
+    else:
+        engine = database.create_db_engine(settings)
+    database.set_engine(engine)
+    from logic.bootstrap import bootstrap_database
+
+    bootstrap_database(engine)
+    yield engine
+    database.set_engine(None)
+    engine.dispose()
+
+
+@pytest.fixture
+def db_connection(engine: Engine) -> Iterator:
+    connection = engine.connect()
+    transaction = connection.begin()
+    yield connection
+    if transaction.is_active:
+        transaction.rollback()
+    connection.close()
+
+
+@pytest.fixture
+def session(db_connection) -> Iterator[Session]:
+    """A session whose commits are savepoints inside a transaction rolled back after the test.
+
+    Every session the code under test opens (requests, `session_scope`) shares this connection.
+    """
+
+    def factory() -> Session:
+        return Session(
+            bind=db_connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+        )
+
+    database.configure_sessions(factory)
+    with factory() as test_session:
+        yield test_session
+    database.configure_sessions(None)
+
+
+@pytest.fixture
+def committed_db(engine: Engine) -> Iterator[Engine]:
+    """Real commits on separate connections (concurrency tests); tables are emptied afterwards."""
+    database.configure_sessions(None)
+    yield engine
+    with engine.begin() as conn:
+        for table in reversed(SQLModel.metadata.sorted_tables):
+            if table.name not in _REFERENCE_TABLES:
+                conn.execute(table.delete())
+
+
+_REFERENCE_TABLES = {"role", "permission", "rolepermission", "role_permission"}
+
+
+class QueryCounter:
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+    def reset(self) -> None:
+        self.statements.clear()
+
+
+@pytest.fixture
+def query_counter(engine: Engine) -> Iterator[QueryCounter]:
+    """Counts SQL statements sent to the database (excluding SAVEPOINT bookkeeping)."""
+    counter = QueryCounter()
+
+    def before(conn, cursor, statement, parameters, context, executemany) -> None:
+        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK")):
+            counter.statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", before)
+    yield counter
+    event.remove(engine, "before_cursor_execute", before)
+
+
+@pytest.fixture
+def is_postgres(engine: Engine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    if TEST_DATABASE_URL:
+        return
+    skip = pytest.mark.skip(reason="PostgreSQL-only (set TEST_DATABASE_URL)")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)

@@ -1,0 +1,1 @@
+"""Sandbox fixtures: the fake vendors served over real HTTP on a free local port."""

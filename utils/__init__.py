@@ -1,0 +1,1 @@
+"""Vendor HTTP clients: typed, retried, no database access."""
