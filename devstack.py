@@ -1,0 +1,166 @@
+"""`make run`: the whole local stack in the foreground — vendor sandbox, main API, ingest service
+and the local scheduler — with vendors pointed at the sandbox, stopped together on Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+
+console = Console(stderr=True, soft_wrap=True)
+
+SANDBOX_PORT = 8090
+MAIN_PORT = 8000
+INGEST_PORT = 8001
+LOCAL_SECRETS = Path("data") / ".local-secrets"
+
+
+@dataclass
+class Process:
+    name: str
+    args: list[str]
+    port: int | None = None
+    popen: subprocess.Popen[bytes] | None = None
+
+
+def local_environment(use_sandbox: bool = True) -> dict[str, str]:
+    """Environment for every child: sandbox vendors and stable local secrets (kept under data/)."""
+    env = dict(os.environ)
+    for name, value in _local_secrets().items():
+        env.setdefault(name, value)
+    env.setdefault("INGEST_BASE_URL", f"http://127.0.0.1:{INGEST_PORT}")
+    env.setdefault("MAIN_API_BASE_URL", f"http://127.0.0.1:{MAIN_PORT}")
+    if use_sandbox:
+        from sandbox.credentials import sandbox_settings_env
+
+        env.update(sandbox_settings_env(f"http://127.0.0.1:{SANDBOX_PORT}"))
+        env.setdefault("SANDBOX_WEBHOOK_URL_VAPI", f"http://127.0.0.1:{MAIN_PORT}/webhooks/vapi")
+        env.setdefault(
+            "SANDBOX_WEBHOOK_URL_ELEVENLABS", f"http://127.0.0.1:{MAIN_PORT}/webhooks/elevenlabs"
+        )
+        env.setdefault("SANDBOX_SLACK_INTERACTIONS_URL", f"http://127.0.0.1:{MAIN_PORT}")
+    return env
+
+
+def _local_secrets() -> dict[str, str]:
+    """Random development secrets, generated once so tokens survive restarts."""
+    LOCAL_SECRETS.parent.mkdir(parents=True, exist_ok=True)
+    values: dict[str, str] = {}
+    if LOCAL_SECRETS.exists():
+        for line in LOCAL_SECRETS.read_text().splitlines():
+            name, _, value = line.partition("=")
+            values[name] = value
+    changed = False
+    for name in ("SECRET_KEY", "SERVICE_API_KEY"):
+        if name not in values:
+            values[name] = secrets.token_urlsafe(48)
+            changed = True
+    if changed:
+        LOCAL_SECRETS.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+        LOCAL_SECRETS.chmod(0o600)
+    return values
+
+
+def wait_for_port(
+    port: int, timeout: float = 30.0, alive: Callable[[], bool] = lambda: True
+) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and alive():
+        with socket.socket() as sock:
+            sock.settimeout(0.5)
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return True
+        time.sleep(0.2)
+    return False
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def run_stack(use_sandbox: bool = True, seed_demo: bool = True) -> int:
+    """Start everything, then supervise: if one process dies, stop the rest and exit non-zero."""
+    python = sys.executable
+    env = local_environment(use_sandbox)
+    uvicorn = [python, "-m", "uvicorn", "--host", "127.0.0.1", "--no-access-log"]
+    processes: list[Process] = []
+    if use_sandbox:
+        processes.append(Process("sandbox", [python, "cli.py", "sandbox"], SANDBOX_PORT))
+    processes += [
+        Process("main API", [*uvicorn, "main:app", "--port", str(MAIN_PORT)], MAIN_PORT),
+        Process("ingest", [*uvicorn, "ingest_app:app", "--port", str(INGEST_PORT)], INGEST_PORT),
+        Process("scheduler", [python, "cli.py", "scheduler"]),
+    ]
+    busy = [p.port for p in processes if p.port and _port_in_use(p.port)]
+    if busy:
+        console.print(f"[red]error:[/red] port(s) {busy} already in use; is the stack running?")
+        return 1
+
+    steps = [
+        ("database", [python, "cli.py", "init-db"]),
+        ("demo admin", [python, "cli.py", "seed-admin"]),
+    ]
+    for label, args in steps:
+        if subprocess.call(args, env=env) != 0:
+            console.print(f"[red]error:[/red] {label} setup failed (see above)")
+            return 1
+
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        for process in processes:
+            process.popen = subprocess.Popen(process.args, env=env)
+            if process.port is not None:
+                alive = lambda p=process: p.popen is not None and p.popen.poll() is None  # noqa: E731
+                if not wait_for_port(process.port, alive=alive):
+                    console.print(f"[red]error:[/red] {process.name} did not start")
+                    return 1
+            if process.name == "sandbox" and seed_demo:
+                console.print("seeding the database from the sandbox…")
+                subprocess.call([python, "cli.py", "seed-demo"], env=env)
+        console.print(
+            f"[green]up:[/green] main API http://127.0.0.1:{MAIN_PORT}/docs · "
+            f"ingest http://127.0.0.1:{INGEST_PORT}/docs"
+            + (f" · sandbox http://127.0.0.1:{SANDBOX_PORT}/docs" if use_sandbox else "")
+            + " — Ctrl-C stops everything"
+        )
+        while not stopping:
+            for process in processes:
+                if process.popen is not None and process.popen.poll() is not None:
+                    console.print(f"[red]{process.name} exited ({process.popen.returncode})[/red]")
+                    return 1
+            time.sleep(0.5)
+        return 0
+    finally:
+        _stop_all(processes)
+
+
+def _stop_all(processes: list[Process]) -> None:
+    for process in reversed(processes):
+        if process.popen is not None and process.popen.poll() is None:
+            process.popen.terminate()
+    deadline = time.monotonic() + 10
+    for process in processes:
+        if process.popen is None:
+            continue
+        try:
+            process.popen.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            process.popen.kill()
+    console.print("stopped")
