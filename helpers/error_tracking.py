@@ -47,15 +47,21 @@ def _is_expected(exc: BaseException) -> bool:
     return isinstance(exc, AppError) and exc.status_code < 500
 
 
-def init_error_tracking(settings: Settings) -> bool:
+def init_error_tracking(settings: Settings, transport: Any = None) -> bool:
+    """Start Sentry/GlitchTip when `SENTRY_DSN` is set; `transport` lets tests capture events."""
     dsn = settings.SENTRY_DSN.get_secret_value()
     if not dsn:
         return False
     sentry_sdk.init(
         dsn=dsn,
         environment=settings.ENVIRONMENT,
-        traces_sample_rate=settings.SENTRY_TRACES_SAMPLE_RATE,
-        send_default_pii=False,
+        traces_sample_rate=settings.SENTRY_TRACES_SAMPLE_RATE or None,
+        # PII (IPs, cookies, auth headers, bodies) stays off: the SDK default.
+        # Locals would carry drivers' phone numbers and tokens into the event.
+        include_local_variables=False,
+        # GlitchTip has no release-health sessions.
+        auto_session_tracking=False,
         before_send=before_send,  # type: ignore[arg-type]
+        transport=transport,
     )
     return True

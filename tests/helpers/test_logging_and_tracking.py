@@ -4,6 +4,7 @@ import json
 import logging
 
 from fastapi import HTTPException
+from pydantic import SecretStr
 
 from helpers.cloud_logger import CloudJsonFormatter, redact, request_id_var
 from helpers.error_tracking import before_send
@@ -65,3 +66,47 @@ def test_before_send_keeps_real_errors_without_secrets():
     assert "abc" not in event["exception"]["values"][0]["value"]
     upstream = before_send(_event(), {"exc_info": (None, UpstreamUnavailable("x"), None)})
     assert upstream is not None  # a vendor outage is worth knowing about
+
+
+def test_unhandled_error_reaches_sentry_scrubbed(session):
+    """End to end: an unhandled error in a route is captured once, without the bearer token."""
+    import sentry_sdk
+    from fastapi import APIRouter
+    from fastapi.testclient import TestClient
+    from sentry_sdk.transport import Transport
+
+    from config import get_settings
+    from helpers.error_tracking import init_error_tracking
+    from services.app_factory import build_app
+
+    captured: list = []
+
+    class CapturingTransport(Transport):
+        def capture_envelope(self, envelope) -> None:
+            if event := envelope.get_event():
+                captured.append(event)
+
+    settings = get_settings().model_copy(
+        update={"SENTRY_DSN": SecretStr("https://public@sentry.example/1")}
+    )
+    assert init_error_tracking(settings, transport=CapturingTransport)
+    router = APIRouter()
+
+    @router.get("/explode")
+    def explode() -> None:
+        raise RuntimeError("exploded")
+
+    @router.get("/missing")
+    def missing() -> None:
+        raise NotFound("nope")
+
+    try:
+        client = TestClient(build_app(title="t", routers=[router]), raise_server_exceptions=False)
+        client.get("/missing")
+        client.get("/explode", headers={"Authorization": "Bearer top-secret-token"})
+        sentry_sdk.flush()
+    finally:
+        sentry_sdk.init(dsn=None)
+    types = [v["type"] for e in captured for v in e.get("exception", {}).get("values", [])]
+    assert types == ["RuntimeError"]  # the 404 was an expected outcome, not an error
+    assert "top-secret-token" not in str(captured)
