@@ -1,16 +1,31 @@
-"""The sandbox ASGI app: every fake vendor under its own prefix, plus `/_sandbox` controls."""
+"""The sandbox ASGI app: every fake vendor under its own prefix, plus `/_sandbox` controls.
+
+Fault injection and request recording wrap the whole app (see `sandbox/faults.py`).
+"""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
-from sandbox import ditat, elevenlabs, pcmiler, samsara, slack, vapi, weather
+from sandbox import control, ditat, elevenlabs, nws, pcmiler, samsara, slack, vapi, weather
+from sandbox.faults import FaultMiddleware
+from sandbox.state import SandboxState
 
 
-def create_sandbox_app() -> FastAPI:
+def create_sandbox_app(*, seed: int | None = None, trucks: int | None = None) -> FastAPI:
     app = FastAPI(title="Fleet Hub vendor sandbox")
-    for vendor in (samsara, ditat, pcmiler, weather, slack, vapi, elevenlabs):
-        app.include_router(vendor.router)
+    state = SandboxState(seed=seed, trucks=trucks)
+    app.state.sandbox = state
+    for vendor in (samsara, ditat, pcmiler, weather, nws, slack, vapi, elevenlabs):
+        # A module may serve more than one prefix (weather.py: weatherapi.com and NWS).
+        for router in [vendor.router, *getattr(vendor, "extra_routers", ())]:
+            app.include_router(router)
+        if init := getattr(vendor, "init_state", None):
+            init(state)
+        for exc_class, handler in getattr(vendor, "exception_handlers", {}).items():
+            app.add_exception_handler(exc_class, handler)
+    app.include_router(control.router)
+    app.add_middleware(FaultMiddleware, faults=state.faults, recorder=state.recorder)
     return app
 
 

@@ -1,0 +1,59 @@
+"""Credentials the sandbox accepts and the env that points every vendor client at it.
+
+Shared by `make run` (devstack) and the tests; they are sandbox-only values, never real secrets.
+"""
+
+from __future__ import annotations
+
+SAMSARA_TOKEN = "sandbox-samsara-token"
+
+DITAT_ACCOUNT_ID = "sandboxfreight"
+DITAT_USERNAME = "sandbox-api"
+DITAT_PASSWORD = "sandbox-ditat-password"
+# The literal role every known Ditat client sends on login.
+DITAT_APPLICATION_ROLE = "Login to TMS"
+DITAT_CLIENT_ID = "sandbox-ditat-client"
+DITAT_CLIENT_SECRET = "sandbox-ditat-client-secret"
+
+PCMILER_API_KEY = "sandbox-pcmiler-key"
+WEATHER_API_KEY = "sandbox-weather-key"
+SLACK_BOT_TOKEN = "xoxb-sandbox-token"
+SLACK_SIGNING_SECRET = "sandbox-slack-signing-secret"
+VAPI_API_KEY = "sandbox-vapi-key"
+VAPI_WEBHOOK_SECRET = "sandbox-vapi-webhook-secret"
+ELEVENLABS_API_KEY = "sandbox-elevenlabs-key"
+ELEVENLABS_WEBHOOK_SECRET = "sandbox-elevenlabs-webhook-secret"
+
+VENDORS = ("samsara", "ditat", "pcmiler", "weather", "nws", "slack", "vapi", "elevenlabs")
+
+
+def sandbox_settings_env(base_url: str) -> dict[str, str]:
+    """Environment variables pointing every vendor base URL and credential at a sandbox."""
+    base = base_url.rstrip("/")
+    return {
+        "SAMSARA_BASE_URL": f"{base}/samsara",
+        "SAMSARA_TOKEN": SAMSARA_TOKEN,
+        "DITAT_BASE_URL": f"{base}/ditat",
+        "DITAT_ACCOUNT_ID": DITAT_ACCOUNT_ID,
+        "DITAT_USERNAME": DITAT_USERNAME,
+        "DITAT_PASSWORD": DITAT_PASSWORD,
+        "DITAT_APPLICATION_ROLE": DITAT_APPLICATION_ROLE,
+        "DITAT_AUTH_MODE": "token",
+        "DITAT_CLIENT_ID": DITAT_CLIENT_ID,
+        "DITAT_CLIENT_SECRET": DITAT_CLIENT_SECRET,
+        "DITAT_TOKEN_URL": "",
+        "PCMILER_BASE_URL": f"{base}/pcmiler",
+        "PCMILER_API_KEY": PCMILER_API_KEY,
+        "WEATHER_BASE_URL": f"{base}/weather",
+        "WEATHER_API_KEY": WEATHER_API_KEY,
+        "NWS_BASE_URL": f"{base}/nws",
+        "SLACK_BASE_URL": f"{base}/slack/api/",
+        "SLACK_BOT_TOKEN": SLACK_BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SLACK_SIGNING_SECRET,
+        "VAPI_BASE_URL": f"{base}/vapi",
+        "VAPI_API_KEY": VAPI_API_KEY,
+        "VAPI_WEBHOOK_SECRET": VAPI_WEBHOOK_SECRET,
+        "ELEVENLABS_BASE_URL": f"{base}/elevenlabs",
+        "ELEVENLABS_API_KEY": ELEVENLABS_API_KEY,
+        "ELEVENLABS_WEBHOOK_SECRET": ELEVENLABS_WEBHOOK_SECRET,
+    }
