@@ -54,7 +54,9 @@ def build_app(
     app = FastAPI(
         title=title,
         lifespan=lifespan,
+        # The API description is for developers; production does not publish it.
         docs_url=None if settings.is_production else "/docs",
+        openapi_url=None if settings.is_production else "/openapi.json",
         redoc_url=None,
     )
     install_error_handlers(app)

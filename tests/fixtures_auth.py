@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+
+from logic.auth.permissions import Permission
 
 
 @pytest.fixture
@@ -19,3 +21,29 @@ def main_app(session):
 def client(main_app) -> Iterator[TestClient]:
     """The main API over the per-test session (no lifespan: the run already bootstrapped)."""
     yield TestClient(main_app, raise_server_exceptions=False)
+
+
+@pytest.fixture
+def auth_headers(session) -> Callable[..., dict[str, str]]:
+    """Factory: `auth_headers(role="dispatcher")`, `auth_headers(superuser=True)`,
+    `auth_headers(permissions=[Permission.TRIPS_READ])` → `{"Authorization": "Bearer …"}`.
+
+    Each call creates a fresh user and opens a real session for it through the login service's
+    session code (no password hashing per call).
+    """
+    from tests.factories_auth import bearer_for, make_user
+
+    def factory(
+        role: str | None = None,
+        *,
+        superuser: bool = False,
+        permissions: Iterable[Permission | str] | None = None,
+        roles: Iterable[str] = (),
+    ) -> dict[str, str]:
+        names = [*roles, *([role] if role else [])]
+        user = make_user(session, roles=names, permissions=permissions, superuser=superuser)
+        headers = bearer_for(session, user)
+        session.commit()
+        return headers
+
+    return factory

@@ -1,0 +1,203 @@
+"""Auth benchmark: password-hash verify cost, `POST /auth/token` latency and authenticated
+`GET /auth/me` throughput with 2 uvicorn workers on PostgreSQL (database `fleet_hub_bench_auth`,
+created if missing). Usage: .venv/bin/python bench/auth_bench.py [--seconds 10] [--clients 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+BENCH_DB = os.environ.get(
+    "AUTH_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/fleet_hub_bench_auth"
+)
+BENCH_PASSWORD = "bench password 0123456789"  # noqa: S105 (a throwaway bench account)
+os.environ.update(
+    {
+        "DATABASE_URL": BENCH_DB,
+        "ENVIRONMENT": "development",
+        "SECRET_KEY": "auth-bench-secret-key-0123456789-abcdefghijklmnop",
+        "LOG_LEVEL": "WARNING",
+        "LOG_FORMAT": "text",
+        # The bench logs in many times from one address; the limit is not what we measure.
+        "LOGIN_RATE_LIMIT_PER_MINUTE": "100000",
+    }
+)
+
+import httpx  # noqa: E402
+from sqlalchemy import text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from db.database import create_db_engine, set_engine  # noqa: E402
+
+
+def ensure_database() -> None:
+    url = make_url(BENCH_DB)
+    admin = create_db_engine(url=url.set(database="postgres"))
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        found = conn.execute(
+            text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": url.database}
+        )
+        if found.scalar() is None:
+            conn.execute(text(f'CREATE DATABASE "{url.database}"'))
+    admin.dispose()
+
+
+def prepare_user() -> None:
+    from db.database import session_scope
+    from logic.auth.security import hash_password
+    from logic.bootstrap import bootstrap_database
+    from models.user import User
+
+    engine = create_db_engine()
+    set_engine(engine)
+    bootstrap_database(engine)
+    with session_scope(engine) as session:
+        user = User.get_by_username(session, "bench")
+        if user is None:
+            session.add(
+                User(
+                    username="bench",
+                    email="bench@example.com",
+                    hashed_password=hash_password(BENCH_PASSWORD),
+                    is_superuser=True,
+                )
+            )
+        else:
+            user.hashed_password = hash_password(BENCH_PASSWORD)
+            user.failed_login_count, user.lockout_count, user.locked_until = 0, 0, None
+    engine.dispose()
+
+
+def measure_hash_verify(runs: int = 30) -> tuple[float, float]:
+    from logic.auth.security import hash_password, verify_password
+
+    hashed = hash_password(BENCH_PASSWORD)
+    verify_password(BENCH_PASSWORD, hashed)
+    timings = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        verify_password(BENCH_PASSWORD, hashed)
+        timings.append(time.perf_counter() - started)
+    return statistics.median(timings) * 1000, max(timings) * 1000
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(port: int, workers: int, log_path: Path) -> subprocess.Popen:
+    log = log_path.open("w")
+    command = [sys.executable, "-m", "uvicorn", "main:app", "--host", "127.0.0.1",
+               "--port", str(port), "--workers", str(workers), "--log-level", "warning",
+               "--no-access-log"]  # fmt: skip
+    process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=2).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    process.kill()
+    raise SystemExit(f"server did not start; see {log_path}")
+
+
+def measure_login(port: int, runs: int = 20) -> tuple[float, str]:
+    timings, token = [], ""
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+        for _ in range(runs):
+            started = time.perf_counter()
+            response = http.post(
+                "/auth/token", data={"username": "bench", "password": BENCH_PASSWORD}
+            )
+            timings.append(time.perf_counter() - started)
+            response.raise_for_status()
+            token = response.json()["access_token"]
+    return statistics.median(timings) * 1000, token
+
+
+async def drive(port: int, token: str, clients: int, seconds: float) -> dict[str, object]:
+    latencies: list[float] = []
+    statuses: Counter[str] = Counter()
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=15, headers=headers
+    ) as http:
+        deadline = time.monotonic() + seconds
+
+        async def worker() -> None:
+            while time.monotonic() < deadline:
+                started = time.perf_counter()
+                try:
+                    response = await http.get("/auth/me")
+                    statuses[str(response.status_code)] += 1
+                    if response.status_code == 200:
+                        latencies.append(time.perf_counter() - started)
+                except httpx.HTTPError as exc:
+                    statuses[type(exc).__name__] += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(clients)))
+        elapsed = time.perf_counter() - started
+    ok = sorted(latencies)
+    return {
+        "req/s": len(ok) / elapsed,
+        "p50": statistics.median(ok) * 1000 if ok else float("nan"),
+        "p99": ok[max(0, int(len(ok) * 0.99) - 1)] * 1000 if ok else float("nan"),
+        "statuses": dict(statuses),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    ensure_database()
+    prepare_user()
+    median_ms, worst_ms = measure_hash_verify()
+    print(
+        f"argon2id verify (m=19456 KiB, t=2, p=1): median {median_ms:.1f} ms, max {worst_ms:.1f} ms"
+    )
+    port = free_port()
+    log_path = Path(tempfile.gettempdir()) / "auth-bench-server.log"
+    server = start_server(port, args.workers, log_path)
+    try:
+        login_ms, token = measure_login(port)
+        print(f"POST /auth/token (verify + session row + audit row): median {login_ms:.1f} ms")
+        asyncio.run(drive(port, token, args.clients, 2.0))  # warm both workers' pools
+        result = asyncio.run(drive(port, token, args.clients, args.seconds))
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    print(
+        f"GET /auth/me, {args.workers} uvicorn workers, PostgreSQL, {args.clients} clients, "
+        f"{args.seconds:.0f} s: {result['req/s']:.0f} req/s, p50 {result['p50']:.1f} ms, "
+        f"p99 {result['p99']:.1f} ms, statuses {result['statuses']}"
+    )
+    print(f"(load generator shares the machine's {os.cpu_count()} CPUs with the server)")
+
+
+if __name__ == "__main__":
+    main()
