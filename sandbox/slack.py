@@ -1,5 +1,291 @@
-"""Sandbox imitation of the slack API."""
+"""Sandbox imitation of the Slack Web API (`/slack/api/chat.postMessage`, `chat.update`, ...).
 
-from fastapi import APIRouter
+Like Slack, every error is HTTP 200 with `{"ok": false, "error": ...}` (rate limiting, a 429 with
+`Retry-After`, comes from the fault injector). JSON bodies need `Authorization: Bearer xoxb-…`;
+form bodies may carry `token`. Posted messages and their updates are kept in memory and readable
+at `GET /_sandbox/slack/messages` (cleared with `DELETE`). Channel names map to stable IDs;
+names starting with `missing`/`nonexistent` are `channel_not_found`, `archived-*` `is_archived`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import threading
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from sandbox.credentials import SLACK_BOT_TOKEN
 
 router = APIRouter(prefix="/slack", tags=["slack"])
+control_router = APIRouter(prefix="/_sandbox/slack", tags=["sandbox"])
+extra_routers = (control_router,)
+
+BOT_ID = "B0SANDBOX01"
+BOT_USER_ID = "U0SANDBOX01"
+TEAM_ID = "T0SANDBOX01"
+MAX_TEXT = 40_000
+MAX_BLOCKS = 50
+
+
+class SlackStore:
+    """Channels and messages, thread-safe (the server thread writes, tests read over HTTP)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counter = itertools.count(1)
+        self.channels: dict[str, str] = {}  # id -> name
+        self.messages: list[dict[str, Any]] = []
+
+    def reset(self) -> None:
+        with self._lock:
+            self.channels.clear()
+            self.messages.clear()
+
+    def resolve_channel(self, channel: str, *, allow_name: bool = True) -> tuple[str, str] | str:
+        """(id, name) for a channel ID or name, or a Slack error code."""
+        value = channel.strip()
+        with self._lock:
+            if value in self.channels:
+                return value, self.channels[value]
+        if not allow_name:
+            return "channel_not_found"
+        name = value.removeprefix("#").lower()
+        looks_like_id = value[:1] in "CDG" and value.isupper() and value.isalnum()
+        if not name or looks_like_id or name.startswith(("missing", "nonexistent")):
+            return "channel_not_found"
+        if name.startswith("archived-"):
+            return "is_archived"
+        channel_id = "C" + hashlib.sha1(name.encode()).hexdigest()[:10].upper()  # noqa: S324
+        with self._lock:
+            self.channels[channel_id] = name
+        return channel_id, name
+
+    def next_ts(self) -> str:
+        return f"{int(time.time())}.{next(self._counter):06d}"
+
+    def add(self, message: dict[str, Any]) -> None:
+        with self._lock:
+            self.messages.append(message)
+
+    def find(self, channel_id: str, ts: str) -> dict[str, Any] | None:
+        with self._lock:
+            return next(
+                (m for m in self.messages if m["channel"] == channel_id and m["ts"] == ts), None
+            )
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return json.loads(json.dumps(self.messages))
+
+
+store = SlackStore()
+
+
+def init_state(state: Any) -> None:
+    state.on_reset(store.reset)
+
+
+def _fail(error: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"ok": False, "error": error, **extra})
+
+
+async def _read_args(request: Request) -> tuple[dict[str, Any], str | None]:
+    """The method's arguments and the token, from a JSON or form body (plus the query string)."""
+    args: dict[str, Any] = dict(request.query_params)
+    content_type = request.headers.get("content-type", "")
+    raw = await request.body()
+    if "application/json" in content_type and raw:
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return {"__invalid__": True}, None
+        if isinstance(body, dict):
+            args.update(body)
+    elif raw:
+        form = await request.form()
+        args.update({k: v for k, v in form.items() if isinstance(v, str)})
+    token = None
+    authorization = request.headers.get("authorization", "")
+    if authorization.lower().startswith("bearer "):
+        token = authorization[7:].strip()
+    elif "application/json" not in content_type:
+        # Slack accepts `token` in form bodies only; JSON bodies need the header.
+        token = args.pop("token", None)
+    return args, token
+
+
+def _auth_error(token: str | None) -> JSONResponse | None:
+    if not token:
+        return _fail("not_authed")
+    if token != SLACK_BOT_TOKEN:
+        return _fail("invalid_auth")
+    return None
+
+
+def _blocks(args: dict[str, Any]) -> list[Any] | str | None:
+    blocks = args.get("blocks")
+    if blocks is None:
+        return None
+    if isinstance(blocks, str):
+        try:
+            blocks = json.loads(blocks)
+        except ValueError:
+            return "invalid_blocks_format"
+    if not isinstance(blocks, list) or not all(isinstance(b, dict) and "type" in b for b in blocks):
+        return "invalid_blocks_format"
+    if len(blocks) > MAX_BLOCKS:
+        return "invalid_blocks"
+    return blocks
+
+
+def _check_content(args: dict[str, Any]) -> tuple[str, list[Any] | None] | JSONResponse:
+    text = args.get("text")
+    blocks = _blocks(args)
+    if isinstance(blocks, str):
+        return _fail(blocks)
+    if not text and not blocks and not args.get("attachments"):
+        return _fail("no_text")
+    if text is not None and not isinstance(text, str):
+        return _fail("invalid_arguments")
+    if text and len(text) > MAX_TEXT:
+        return _fail("msg_too_long")
+    return text or "", blocks
+
+
+@router.post("/api/auth.test")
+async def auth_test(request: Request) -> JSONResponse:
+    """Who the token belongs to."""
+    _, token = await _read_args(request)
+    if (error := _auth_error(token)) is not None:
+        return error
+    return JSONResponse(
+        {
+            "ok": True,
+            "url": "https://sandbox.slack.com/",
+            "team": "Sandbox",
+            "user": "fleet-hub",
+            "team_id": TEAM_ID,
+            "user_id": BOT_USER_ID,
+            "bot_id": BOT_ID,
+        }
+    )
+
+
+@router.post("/api/chat.postMessage")
+async def post_message(request: Request) -> JSONResponse:
+    """Post a message (or a thread reply with `thread_ts`)."""
+    args, token = await _read_args(request)
+    if "__invalid__" in args:
+        return _fail("invalid_json")
+    if (error := _auth_error(token)) is not None:
+        return error
+    if not args.get("channel"):
+        return _fail("channel_not_found")
+    resolved = store.resolve_channel(str(args["channel"]))
+    if isinstance(resolved, str):
+        return _fail(resolved)
+    channel_id, channel_name = resolved
+    content = _check_content(args)
+    if isinstance(content, JSONResponse):
+        return content
+    text, blocks = content
+    thread_ts = args.get("thread_ts")
+    if thread_ts is not None and not isinstance(thread_ts, str):
+        return _fail("invalid_thread_ts")
+    ts = store.next_ts()
+    message: dict[str, Any] = {
+        "type": "message",
+        "subtype": "bot_message",
+        "text": text,
+        "bot_id": BOT_ID,
+        "user": BOT_USER_ID,
+        "ts": ts,
+        "team": TEAM_ID,
+    }
+    if blocks is not None:
+        message["blocks"] = blocks
+    if thread_ts:
+        message["thread_ts"] = thread_ts
+    store.add(
+        {
+            "channel": channel_id,
+            "channel_name": channel_name,
+            "ts": ts,
+            "thread_ts": thread_ts,
+            "text": text,
+            "blocks": blocks,
+            "unfurl_links": args.get("unfurl_links"),
+            "updates": [],
+            "posted_at": time.time(),
+        }
+    )
+    return JSONResponse({"ok": True, "channel": channel_id, "ts": ts, "message": message})
+
+
+@router.post("/api/chat.update")
+async def update_message(request: Request) -> JSONResponse:
+    """Edit a message; `channel` must be the ID returned by `chat.postMessage`."""
+    args, token = await _read_args(request)
+    if "__invalid__" in args:
+        return _fail("invalid_json")
+    if (error := _auth_error(token)) is not None:
+        return error
+    if not args.get("channel"):
+        return _fail("channel_not_found")
+    resolved = store.resolve_channel(str(args["channel"]), allow_name=False)
+    if isinstance(resolved, str):
+        return _fail(resolved)
+    channel_id, _ = resolved
+    ts = args.get("ts")
+    if not isinstance(ts, str):
+        return _fail("message_not_found")
+    stored = store.find(channel_id, ts)
+    if stored is None:
+        return _fail("message_not_found")
+    content = _check_content(args)
+    if isinstance(content, JSONResponse):
+        return content
+    text, blocks = content
+    stored["updates"].append(
+        {"text": stored["text"], "blocks": stored["blocks"], "replaced_at": time.time()}
+    )
+    stored["text"] = text
+    if blocks is not None:
+        stored["blocks"] = blocks
+    message = {
+        "type": "message",
+        "text": text,
+        "bot_id": BOT_ID,
+        "user": BOT_USER_ID,
+        "ts": ts,
+        "edited": {"user": BOT_USER_ID, "ts": store.next_ts()},
+    }
+    if stored["blocks"] is not None:
+        message["blocks"] = stored["blocks"]
+    return JSONResponse(
+        {"ok": True, "channel": channel_id, "ts": ts, "text": text, "message": message}
+    )
+
+
+@control_router.get("/messages")
+def list_messages(channel: str | None = None, thread_ts: str | None = None) -> dict[str, Any]:
+    """Every message posted to the fake, oldest first, with its update history."""
+    messages = store.snapshot()
+    if channel:
+        wanted = channel.removeprefix("#").lower()
+        messages = [m for m in messages if channel == m["channel"] or m["channel_name"] == wanted]
+    if thread_ts:
+        messages = [m for m in messages if m["thread_ts"] == thread_ts or m["ts"] == thread_ts]
+    return {"messages": messages}
+
+
+@control_router.delete("/messages")
+def clear_messages() -> dict[str, bool]:
+    """Forget every message and channel."""
+    store.reset()
+    return {"ok": True}

@@ -1,0 +1,189 @@
+"""Outbound webhooks from the VAPI and ElevenLabs fakes: where they go, when, and what happened.
+
+A call's events are delivered in order on a background thread, `delay` seconds apart, each built
+just before it is sent (so it reflects the call's state) and signed by the vendor's module. The
+target comes from `SANDBOX_WEBHOOK_URL_VAPI` / `SANDBOX_WEBHOOK_URL_ELEVENLABS` (delay from
+`SANDBOX_WEBHOOK_DELAY_SECONDS`) or from `POST /_sandbox/webhooks`. Without a URL the call still
+progresses (so polling works); nothing is posted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import httpx
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from sandbox.credentials import ELEVENLABS_WEBHOOK_SECRET, VAPI_WEBHOOK_SECRET
+
+control_router = APIRouter(prefix="/_sandbox/webhooks", tags=["sandbox"])
+
+WebhookVendor = Literal["vapi", "elevenlabs"]
+DEFAULT_DELAY_SECONDS = 1.0
+_DEFAULT_SECRETS = {"vapi": VAPI_WEBHOOK_SECRET, "elevenlabs": ELEVENLABS_WEBHOOK_SECRET}
+
+# A step returns (event type, payload) to send now, or None to skip; it may update call state.
+Step = Callable[[], tuple[str, dict[str, Any]] | None]
+Signer = Callable[[bytes, "WebhookTarget"], dict[str, str]]
+
+
+@dataclass
+class WebhookTarget:
+    url: str | None
+    delay: float
+    secret: str
+    vapi_auth: Literal["secret", "hmac"] = "secret"
+
+
+def _env_delay() -> float:
+    try:
+        return float(os.environ.get("SANDBOX_WEBHOOK_DELAY_SECONDS", DEFAULT_DELAY_SECONDS))
+    except ValueError:
+        return DEFAULT_DELAY_SECONDS
+
+
+class WebhookDispatcher:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.targets: dict[str, WebhookTarget] = {}
+        self.deliveries: list[dict[str, Any]] = []
+        self._generation = 0
+        self.reset()
+
+    def reset(self) -> None:
+        """Back to the environment's configuration, with the delivery log emptied."""
+        vapi_auth = os.environ.get("SANDBOX_VAPI_WEBHOOK_AUTH", "secret")
+        with self._lock:
+            self.targets = {
+                vendor: WebhookTarget(
+                    url=os.environ.get(f"SANDBOX_WEBHOOK_URL_{vendor.upper()}") or None,
+                    delay=_env_delay(),
+                    secret=_DEFAULT_SECRETS[vendor],
+                    vapi_auth="hmac" if vapi_auth == "hmac" else "secret",
+                )
+                for vendor in ("vapi", "elevenlabs")
+            }
+            self.deliveries.clear()
+            # Calls scheduled before a reset stop instead of reporting into the next test.
+            self._generation += 1
+
+    def configure(self, vendor: str, **changes: Any) -> WebhookTarget:
+        with self._lock:
+            target = self.targets[vendor]
+            for name, value in changes.items():
+                setattr(target, name, value)
+            return WebhookTarget(**asdict(target))
+
+    def target(self, vendor: str) -> WebhookTarget:
+        with self._lock:
+            return WebhookTarget(**asdict(self.targets[vendor]))
+
+    def log(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self.deliveries)
+
+    def schedule(
+        self, vendor: str, steps: list[Step], sign: Signer, *, url_override: str | None = None
+    ) -> threading.Thread:
+        """Run `steps` in order on a daemon thread, posting each payload to the vendor's URL."""
+        # The target is fixed when the call is placed, as the vendor reads it from the call.
+        target = self.target(vendor)
+        url = url_override or target.url
+        generation = self._generation
+
+        def run() -> None:
+            with httpx.Client(timeout=10.0) as http:
+                for step in steps:
+                    time.sleep(target.delay)
+                    if generation != self._generation:
+                        return
+                    try:
+                        produced = step()
+                    except KeyError:
+                        return  # the fake was reset under this call: nothing left to report
+                    if produced is None or not url:
+                        continue
+                    event_type, payload = produced
+                    self._deliver(http, vendor, url, event_type, payload, sign, target)
+
+        thread = threading.Thread(target=run, name=f"sandbox-{vendor}-webhooks", daemon=True)
+        thread.start()
+        return thread
+
+    def _deliver(
+        self,
+        http: httpx.Client,
+        vendor: str,
+        url: str,
+        event_type: str,
+        payload: dict[str, Any],
+        sign: Signer,
+        target: WebhookTarget,
+    ) -> None:
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        headers = {"Content-Type": "application/json", **sign(body, target)}
+        entry: dict[str, Any] = {
+            "vendor": vendor,
+            "type": event_type,
+            "url": url,
+            "time": time.time(),
+        }
+        try:
+            response = http.post(url, content=body, headers=headers)
+            entry["status"] = response.status_code
+        except httpx.HTTPError as exc:
+            entry["error"] = type(exc).__name__
+        with self._lock:
+            self.deliveries.append(entry)
+
+
+dispatcher = WebhookDispatcher()
+
+
+class WebhookConfig(BaseModel):
+    vendor: WebhookVendor
+    url: str | None = None
+    delay_seconds: float | None = Field(default=None, ge=0, le=60)
+    secret: str | None = None
+    vapi_auth: Literal["secret", "hmac"] | None = None
+
+
+@control_router.post("")
+def configure_webhooks(config: WebhookConfig) -> dict[str, Any]:
+    """Point a fake's webhooks at a URL (null stops delivery), and set delay, secret, scheme."""
+    changes: dict[str, Any] = {"url": config.url}
+    if config.delay_seconds is not None:
+        changes["delay"] = config.delay_seconds
+    if config.secret:
+        changes["secret"] = config.secret
+    if config.vapi_auth:
+        changes["vapi_auth"] = config.vapi_auth
+    target = dispatcher.configure(config.vendor, **changes)
+    return {"vendor": config.vendor, **_public(target)}
+
+
+@control_router.get("")
+def webhook_status() -> dict[str, Any]:
+    """Current targets and the log of deliveries (status code or network error per event)."""
+    return {
+        "targets": {v: _public(dispatcher.target(v)) for v in ("vapi", "elevenlabs")},
+        "deliveries": dispatcher.log(),
+    }
+
+
+@control_router.delete("")
+def reset_webhooks() -> dict[str, bool]:
+    """Back to the environment's targets; the delivery log is emptied."""
+    dispatcher.reset()
+    return {"ok": True}
+
+
+def _public(target: WebhookTarget) -> dict[str, Any]:
+    return {"url": target.url, "delay_seconds": target.delay, "vapi_auth": target.vapi_auth}

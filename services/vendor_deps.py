@@ -1,0 +1,65 @@
+"""Provider dependencies for vendor clients, built from settings per request and closed after.
+
+Tests and the local run swap them with `app.dependency_overrides[get_pcmiler_client] = ...`.
+A vendor without its key configured answers 503 `upstream_not_configured` naming the setting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends
+
+from config import Settings, get_settings
+from utils.elevenlabs_client import ElevenLabsClient, build_elevenlabs_client
+from utils.pcmiler_client import PcmilerClient, build_pcmiler_client
+from utils.slack_client import SlackClient, build_slack_client
+from utils.vapi_client import VapiClient, build_vapi_client
+from utils.weather_api import WeatherClient, build_weather_client
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def get_pcmiler_client(settings: SettingsDep) -> Iterator[PcmilerClient]:
+    client = build_pcmiler_client(settings)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def get_weather_client(settings: SettingsDep) -> Iterator[WeatherClient]:
+    client = build_weather_client(settings)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def get_slack_client(settings: SettingsDep) -> SlackClient:
+    # slack_sdk opens a urllib connection per call: nothing to close.
+    return build_slack_client(settings)
+
+
+def get_vapi_client(settings: SettingsDep) -> Iterator[VapiClient]:
+    client = build_vapi_client(settings)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def get_elevenlabs_client(settings: SettingsDep) -> Iterator[ElevenLabsClient]:
+    client = build_elevenlabs_client(settings)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+PcmilerDep = Annotated[PcmilerClient, Depends(get_pcmiler_client)]
+WeatherDep = Annotated[WeatherClient, Depends(get_weather_client)]
+SlackDep = Annotated[SlackClient, Depends(get_slack_client)]
+VapiDep = Annotated[VapiClient, Depends(get_vapi_client)]
+ElevenLabsDep = Annotated[ElevenLabsClient, Depends(get_elevenlabs_client)]
