@@ -1,0 +1,1 @@
+"""Fleet domain operations: listing, detail and the few writes people make on drivers and trips."""

@@ -1,0 +1,123 @@
+"""Fleet map data: every truck's latest position (JSON rows or a GeoJSON FeatureCollection)
+and one truck's breadcrumb over a time range, thinned evenly when it has too many points."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlmodel import Session
+
+from helpers.errors import Unprocessable
+from logic.fleet.vehicles import get_vehicle
+from logic.listing import check_range
+from models.location import (
+    Breadcrumb,
+    BreadcrumbPoint,
+    LatestPosition,
+    VehicleLocation,
+)
+from models.vehicle import UnitStatus
+
+MAX_BREADCRUMB_RANGE = timedelta(days=31)
+DEFAULT_MAX_POINTS = 500
+HARD_MAX_POINTS = 5_000
+
+
+def latest_positions(
+    session: Session, *, terminal: str | None = None, status: UnitStatus | None = None
+) -> list[LatestPosition]:
+    rows = VehicleLocation.latest_positions(session, terminal=terminal, status=status)
+    return [LatestPosition.model_validate(row) for row in rows]
+
+
+def as_feature_collection(positions: list[LatestPosition]) -> dict[str, Any]:
+    """GeoJSON (RFC 7946): coordinates are [longitude, latitude], in that order."""
+    features = []
+    for position in positions:
+        properties = position.model_dump(mode="json", exclude={"latitude", "longitude"})
+        features.append(
+            {
+                "type": "Feature",
+                "id": position.vehicle_id,
+                "geometry": {
+                    "type": "Point",
+                    "coordinates": [position.longitude, position.latitude],
+                },
+                "properties": properties,
+            }
+        )
+    return {"type": "FeatureCollection", "features": features}
+
+
+def breadcrumb(
+    session: Session,
+    vehicle_id: int,
+    *,
+    start: datetime,
+    end: datetime,
+    max_points: int = DEFAULT_MAX_POINTS,
+) -> Breadcrumb:
+    """Points in [start, end] in time order; above `max_points`, every k-th point is kept.
+
+    Thinning keeps the first and the last point so the line still starts and ends where the
+    truck did, and runs in SQL (row_number over the index range) so a long range never
+    travels to Python whole.
+    """
+    get_vehicle(session, vehicle_id)
+    check_range(start, end, what="breadcrumb")
+    if end - start > MAX_BREADCRUMB_RANGE:
+        raise Unprocessable(f"breadcrumb range is limited to {MAX_BREADCRUMB_RANGE.days} days")
+    if not 2 <= max_points <= HARD_MAX_POINTS:
+        raise Unprocessable(f"max_points must be between 2 and {HARD_MAX_POINTS}")
+    in_range = (
+        VehicleLocation.vehicle_id == vehicle_id,
+        VehicleLocation.recorded_at >= start,
+        VehicleLocation.recorded_at <= end,
+    )
+    total = int(
+        session.scalar(select(func.count()).select_from(VehicleLocation).where(*in_range)) or 0
+    )
+    columns = (
+        VehicleLocation.recorded_at,
+        VehicleLocation.latitude,
+        VehicleLocation.longitude,
+        VehicleLocation.speed_mph,
+        VehicleLocation.heading_degrees,
+    )
+    if total <= max_points:
+        rows = session.execute(
+            select(*columns).where(*in_range).order_by(VehicleLocation.recorded_at)
+        ).all()
+    else:
+        step = math.ceil((total - 1) / (max_points - 1))
+        numbered = (
+            select(
+                *columns,
+                func.row_number().over(order_by=VehicleLocation.recorded_at).label("rn"),
+            )
+            .where(*in_range)
+            .subquery()
+        )
+        rows = session.execute(
+            select(
+                numbered.c.recorded_at,
+                numbered.c.latitude,
+                numbered.c.longitude,
+                numbered.c.speed_mph,
+                numbered.c.heading_degrees,
+            )
+            .where(or_((numbered.c.rn - 1) % step == 0, numbered.c.rn == total))
+            .order_by(numbered.c.rn)
+        ).all()
+    points = [BreadcrumbPoint.model_validate(row) for row in rows]
+    return Breadcrumb(
+        vehicle_id=vehicle_id,
+        start=start,
+        end=end,
+        total_points=total,
+        downsampled=total > max_points,
+        points=points,
+    )

@@ -1,0 +1,250 @@
+"""Trips and stops: lists with assignment and last truck position, detail, notes, and the
+manual status correction (audited; marks the trip so ingest knows a person overrode Ditat)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload, selectinload
+from sqlmodel import Session
+
+from helpers.errors import Conflict, NotFound
+from helpers.time_utils import utc_now
+from logic.auth import audit
+from logic.auth.audit import ClientInfo
+from logic.listing import Page, PageRequest, fetch_page, order_by_clause, text_search
+from models.driver import Driver
+from models.location import LocationPublic, VehicleLocation
+from models.trip import (
+    StopStatus,
+    StopType,
+    Trip,
+    TripDetail,
+    TripPublic,
+    TripStatus,
+    TripStatusCorrection,
+    TripStop,
+    TripStopPublic,
+    TripUpdate,
+    next_stop,
+)
+from models.user import User
+
+TRIP_SORTABLE = {
+    "id": Trip.id,
+    "scheduled_start": Trip.scheduled_start,
+    "scheduled_end": Trip.scheduled_end,
+    "status": Trip.status,
+    "load_number": Trip.load_number,
+    "customer": Trip.customer,
+    "late_risk_minutes": Trip.late_risk_minutes,
+    "eta_final": Trip.eta_final,
+    "updated_at": Trip.updated_at,
+}
+STOP_SORTABLE = {
+    "id": TripStop.id,
+    "appointment_start": TripStop.appointment_start,
+    "sequence": TripStop.sequence,
+    "state": TripStop.state,
+    "city": TripStop.city,
+}
+
+
+@dataclass(frozen=True)
+class TripFilters:
+    statuses: Sequence[TripStatus] = ()
+    driver_id: int | None = None
+    vehicle_id: int | None = None
+    trailer_id: int | None = None
+    terminal: str | None = None
+    scheduled_from: datetime | None = None
+    scheduled_to: datetime | None = None
+    late_only: bool = False
+    q: str | None = None
+
+
+def _trip_query(filters: TripFilters):
+    stmt = select(Trip)
+    if filters.statuses:
+        stmt = stmt.where(Trip.status.in_([str(s) for s in filters.statuses]))
+    if filters.driver_id is not None:
+        stmt = stmt.where(Trip.driver_id == filters.driver_id)
+    if filters.vehicle_id is not None:
+        stmt = stmt.where(Trip.vehicle_id == filters.vehicle_id)
+    if filters.trailer_id is not None:
+        stmt = stmt.where(Trip.trailer_id == filters.trailer_id)
+    if filters.terminal:
+        stmt = stmt.where(Trip.terminal == filters.terminal)
+    if filters.scheduled_from is not None:
+        stmt = stmt.where(Trip.scheduled_start >= filters.scheduled_from)
+    if filters.scheduled_to is not None:
+        stmt = stmt.where(Trip.scheduled_start < filters.scheduled_to)
+    if filters.late_only:
+        stmt = stmt.where(Trip.late_risk_minutes > 0)
+    if filters.q and filters.q.strip():
+        by_driver = select(Driver.id).where(
+            text_search(filters.q, Driver.first_name, Driver.last_name)  # type: ignore[arg-type]
+        )
+        stmt = stmt.where(
+            text_search(filters.q, Trip.load_number, Trip.customer, Trip.ditat_id)
+            | Trip.driver_id.in_(by_driver)  # type: ignore[operator]
+        )
+    return stmt
+
+
+def list_trips(session: Session, filters: TripFilters, page: PageRequest) -> Page[TripPublic]:
+    """Three statements whatever the page size: count, page (assignment joined), positions."""
+    stmt = _trip_query(filters).options(
+        joinedload(Trip.driver), joinedload(Trip.vehicle), joinedload(Trip.trailer)
+    )
+    order = order_by_clause(
+        page.sort, TRIP_SORTABLE, default="-scheduled_start", tie_breaker=Trip.id
+    )
+    trips, total = fetch_page(session, stmt, page, order)
+    positions = VehicleLocation.latest_for_vehicles(
+        session, sorted({t.vehicle_id for t in trips if t.vehicle_id is not None})
+    )
+    items = []
+    for trip in trips:
+        item = TripPublic.model_validate(trip)
+        location = positions.get(trip.vehicle_id) if trip.vehicle_id else None
+        item.last_position = LocationPublic.model_validate(location) if location else None
+        items.append(item)
+    return Page[TripPublic](items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+def get_trip(session: Session, trip_id: int, *, with_relations: bool = False) -> Trip:
+    if with_relations:
+        stmt = (
+            select(Trip)
+            .where(Trip.id == trip_id)
+            .options(
+                joinedload(Trip.driver),
+                joinedload(Trip.vehicle),
+                joinedload(Trip.trailer),
+                selectinload(Trip.stops),
+            )
+        )
+        trip = session.scalars(stmt).first()
+    else:
+        trip = session.get(Trip, trip_id)
+    if trip is None:
+        raise NotFound(f"trip {trip_id} not found")
+    return trip
+
+
+def trip_detail(session: Session, trip: Trip) -> TripDetail:
+    """A trip with its stops in sequence, the next stop to reach and the truck's position."""
+    detail = TripDetail.model_validate(trip)
+    if trip.vehicle_id is not None:
+        location = VehicleLocation.latest_for_vehicle(session, trip.vehicle_id)
+        detail.last_position = LocationPublic.model_validate(location) if location else None
+    upcoming = next_stop(list(trip.stops))
+    detail.next_stop = TripStopPublic.model_validate(upcoming) if upcoming else None
+    return detail
+
+
+def update_trip(
+    session: Session,
+    trip: Trip,
+    changes: TripUpdate,
+    *,
+    actor: User | None,
+    client: ClientInfo | None = None,
+) -> Trip:
+    data = changes.model_dump(exclude_unset=True)
+    if "notes" in data and data["notes"] != trip.notes:
+        audit.record(
+            session,
+            "trip.update",
+            actor=actor,
+            resource_type="trip",
+            resource_id=trip.id,
+            details={"changes": {"notes": [trip.notes, data["notes"]]}},
+            client=client,
+        )
+        trip.notes = data["notes"]
+        session.add(trip)
+        session.flush()
+    return trip
+
+
+def correct_trip_status(
+    session: Session,
+    trip: Trip,
+    correction: TripStatusCorrection,
+    *,
+    actor: User | None,
+    client: ClientInfo | None = None,
+) -> Trip:
+    """Override the Ditat status by hand; the reason and both statuses go to the audit log.
+
+    Refuses a no-op (409) so an audit row always records a real change.
+    """
+    if trip.status == correction.status:
+        raise Conflict(f"trip {trip.id} is already {correction.status}")
+    audit.record(
+        session,
+        "trip.status_correct",
+        actor=actor,
+        resource_type="trip",
+        resource_id=trip.id,
+        details={"from": trip.status, "to": str(correction.status), "reason": correction.reason},
+        client=client,
+    )
+    trip.status = correction.status
+    trip.status_corrected_at = utc_now()
+    session.add(trip)
+    session.flush()
+    return trip
+
+
+@dataclass(frozen=True)
+class StopFilters:
+    trip_id: int | None = None
+    status: StopStatus | None = None
+    stop_type: StopType | None = None
+    state: str | None = None
+    appointment_from: datetime | None = None
+    appointment_to: datetime | None = None
+    q: str | None = None
+
+
+def list_stops(session: Session, filters: StopFilters, page: PageRequest) -> Page[TripStopPublic]:
+    stmt = select(TripStop)
+    if filters.trip_id is not None:
+        stmt = stmt.where(TripStop.trip_id == filters.trip_id)
+    if filters.status:
+        stmt = stmt.where(TripStop.status == filters.status)
+    if filters.stop_type:
+        stmt = stmt.where(TripStop.stop_type == filters.stop_type)
+    if filters.state:
+        stmt = stmt.where(TripStop.state == filters.state)
+    if filters.appointment_from is not None:
+        stmt = stmt.where(TripStop.appointment_start >= filters.appointment_from)
+    if filters.appointment_to is not None:
+        stmt = stmt.where(TripStop.appointment_start < filters.appointment_to)
+    search = text_search(
+        filters.q, TripStop.name, TripStop.address, TripStop.city, TripStop.postal_code
+    )
+    if search is not None:
+        stmt = stmt.where(search)
+    default = "sequence" if filters.trip_id is not None else "appointment_start"
+    order = order_by_clause(page.sort, STOP_SORTABLE, default=default, tie_breaker=TripStop.id)
+    rows, total = fetch_page(session, stmt, page, order)
+    return Page[TripStopPublic](
+        items=[TripStopPublic.model_validate(s) for s in rows],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+def get_stop(session: Session, stop_id: int) -> TripStop:
+    stop = session.get(TripStop, stop_id)
+    if stop is None:
+        raise NotFound(f"trip stop {stop_id} not found")
+    return stop

@@ -1,0 +1,170 @@
+"""GPS positions of trucks (`VehicleLocation`): one row per vehicle and timestamp.
+
+The primary key is (vehicle_id, recorded_at): it makes re-ingested points idempotent (ingest
+upserts with `conflict_columns=["vehicle_id", "recorded_at"]`) and its B-tree serves both a
+vehicle's time range and "latest per vehicle" (a backward scan, LIMIT 1 per vehicle). We chose
+that query over a denormalised pointer on `Vehicle`, so ingest has nothing extra to keep
+current: `latest_for_vehicles` probes the index once per vehicle and never scans the table.
+Units: speed mph, heading degrees, odometer miles (ingest converts Samsara's metres).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import Row, and_, select
+from sqlalchemy.orm import aliased
+from sqlmodel import Field, Session, SQLModel
+
+from db.types import UTCDateTime
+from models.vehicle import Vehicle, VehiclePublic
+
+
+class VehicleLocation(SQLModel, table=True):
+    __tablename__ = "vehicle_location"
+
+    vehicle_id: int = Field(foreign_key="vehicle.id", primary_key=True, ondelete="CASCADE")
+    recorded_at: datetime = Field(sa_type=UTCDateTime, primary_key=True)
+    latitude: float
+    longitude: float
+    speed_mph: float | None = None
+    heading_degrees: float | None = None
+    odometer_miles: float | None = None
+    formatted_address: str | None = Field(default=None, max_length=300)
+
+    @classmethod
+    def latest_for_vehicles(
+        cls, session: Session, vehicle_ids: Sequence[int] | None = None
+    ) -> dict[int, VehicleLocation]:
+        """The newest position of each vehicle (all vehicles, or `vehicle_ids`), in one query."""
+        if vehicle_ids is not None and not vehicle_ids:
+            return {}
+        newest = aliased(cls)
+        latest_time = (
+            select(newest.recorded_at)
+            .where(newest.vehicle_id == Vehicle.id)
+            .order_by(newest.recorded_at.desc())
+            .limit(1)
+            .correlate(Vehicle)
+            .scalar_subquery()
+        )
+        stmt = select(cls).join(
+            Vehicle, and_(cls.vehicle_id == Vehicle.id, cls.recorded_at == latest_time)
+        )
+        if vehicle_ids is not None:
+            stmt = stmt.where(Vehicle.id.in_(list(vehicle_ids)))
+        return {loc.vehicle_id: loc for loc in session.scalars(stmt)}
+
+    @classmethod
+    def latest_positions(
+        cls, session: Session, *, terminal: str | None = None, status: str | None = None
+    ) -> list[Row[Any]]:
+        """Every (matching) truck with its newest position, as rows of plain columns.
+
+        Trucks never seen are left out. One index probe per truck on the (vehicle_id,
+        recorded_at) key: on PostgreSQL a nested loop over `vehicle` with a backward index
+        scan LIMIT 1 per row, never a scan of the location table. Columns, not entities: the
+        fleet map reads every truck, and building ORM objects would cost more than the query.
+        """
+        newest = aliased(cls)
+        latest_time = (
+            select(newest.recorded_at)
+            .where(newest.vehicle_id == Vehicle.id)
+            .order_by(newest.recorded_at.desc())
+            .limit(1)
+            .correlate(Vehicle)
+            .scalar_subquery()
+        )
+        stmt = (
+            select(
+                Vehicle.id.label("vehicle_id"),
+                Vehicle.unit_number,
+                Vehicle.name,
+                Vehicle.status,
+                Vehicle.terminal,
+                cls.recorded_at,
+                cls.latitude,
+                cls.longitude,
+                cls.speed_mph,
+                cls.heading_degrees,
+                cls.odometer_miles,
+                cls.formatted_address,
+            )
+            .join(cls, and_(cls.vehicle_id == Vehicle.id, cls.recorded_at == latest_time))
+            .order_by(Vehicle.unit_number, Vehicle.id)
+        )
+        if terminal:
+            stmt = stmt.where(Vehicle.terminal == terminal)
+        if status:
+            stmt = stmt.where(Vehicle.status == status)
+        return list(session.execute(stmt).all())
+
+    @classmethod
+    def latest_for_vehicle(cls, session: Session, vehicle_id: int) -> VehicleLocation | None:
+        stmt = (
+            select(cls)
+            .where(cls.vehicle_id == vehicle_id)
+            .order_by(cls.recorded_at.desc())
+            .limit(1)
+        )
+        return session.scalars(stmt).first()
+
+
+class LocationPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    vehicle_id: int
+    recorded_at: datetime
+    latitude: float
+    longitude: float
+    speed_mph: float | None
+    heading_degrees: float | None
+    odometer_miles: float | None
+    formatted_address: str | None
+
+
+class BreadcrumbPoint(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    recorded_at: datetime
+    latitude: float
+    longitude: float
+    speed_mph: float | None
+    heading_degrees: float | None
+
+
+class Breadcrumb(BaseModel):
+    vehicle_id: int
+    start: datetime
+    end: datetime
+    total_points: int
+    downsampled: bool
+    points: list[BreadcrumbPoint]
+
+
+class VehicleWithPosition(VehiclePublic):
+    """A truck with its last known position (None until the first GPS point arrives)."""
+
+    last_position: LocationPublic | None = None
+
+
+class LatestPosition(BaseModel):
+    """One row of the fleet map: the truck and where it was last seen."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    vehicle_id: int
+    unit_number: str
+    name: str | None
+    status: str
+    terminal: str | None
+    recorded_at: datetime
+    latitude: float
+    longitude: float
+    speed_mph: float | None
+    heading_degrees: float | None
+    odometer_miles: float | None
+    formatted_address: str | None

@@ -1,0 +1,74 @@
+"""GPS positions: every truck's latest position (JSON or GeoJSON) and one truck's breadcrumb."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+
+from helpers.time_utils import utc_now
+from logic.fleet import locations as ops
+from logic.listing import as_utc
+from models.location import Breadcrumb, LatestPosition
+from models.vehicle import UnitStatus
+from services.deps import LocationsRead, SessionDep
+from services.pagination import LabelQuery
+
+router = APIRouter(prefix="/locations", tags=["locations"])
+
+
+class LatestPositions(BaseModel):
+    items: list[LatestPosition]
+    total: int
+
+
+@router.get("/latest", response_model=LatestPositions)
+def latest_positions(
+    session: SessionDep,
+    _: LocationsRead,
+    terminal: LabelQuery = None,
+    status: UnitStatus | None = None,
+) -> Response:
+    """The latest known position of every truck (trucks never seen are omitted)."""
+    items = ops.latest_positions(session, terminal=terminal, status=status)
+    # Serialized here, once: the whole fleet is hundreds of rows, and letting FastAPI
+    # re-validate what we just built would double the cost of the busiest map call.
+    body = LatestPositions(items=items, total=len(items)).model_dump_json()
+    return Response(body, media_type="application/json")
+
+
+@router.get(
+    "/latest.geojson",
+    response_class=JSONResponse,
+    responses={200: {"content": {"application/geo+json": {}}}},
+)
+def latest_positions_geojson(
+    session: SessionDep,
+    _: LocationsRead,
+    terminal: LabelQuery = None,
+    status: UnitStatus | None = None,
+) -> JSONResponse:
+    """The same positions as a GeoJSON FeatureCollection of Points ([lon, lat])."""
+    items = ops.latest_positions(session, terminal=terminal, status=status)
+    body: dict[str, Any] = ops.as_feature_collection(items)
+    return JSONResponse(body, media_type="application/geo+json")
+
+
+@router.get("/vehicles/{vehicle_id}/breadcrumb")
+def vehicle_breadcrumb(
+    vehicle_id: int,
+    session: SessionDep,
+    _: LocationsRead,
+    start: Annotated[
+        datetime | None, Query(description="default: end - 24 h; UTC if no offset")
+    ] = None,
+    end: Annotated[datetime | None, Query(description="default: now")] = None,
+    max_points: Annotated[int, Query(ge=2, le=ops.HARD_MAX_POINTS)] = ops.DEFAULT_MAX_POINTS,
+) -> Breadcrumb:
+    """One truck's track over a time range, evenly thinned to at most `max_points`."""
+    end_at = as_utc(end) or utc_now()
+    start_at = as_utc(start) or end_at - timedelta(hours=24)
+    return ops.breadcrumb(session, vehicle_id, start=start_at, end=end_at, max_points=max_points)

@@ -1,0 +1,84 @@
+"""Trips: list (assignment and truck position embedded), detail with stops, notes, and the
+manual status correction (audited)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from logic.fleet import trips as ops
+from logic.listing import Page, as_utc, check_range
+from models.trip import TripDetail, TripPublic, TripStatus, TripStatusCorrection, TripUpdate
+from services.deps import ClientDep, SessionDep, TripsRead, TripsWrite
+from services.pagination import LabelQuery, PageDep, SearchQuery
+
+router = APIRouter(prefix="/trips", tags=["trips"])
+
+
+def trip_filters(
+    status: Annotated[list[TripStatus] | None, Query(description="repeatable")] = None,
+    driver_id: int | None = None,
+    vehicle_id: int | None = None,
+    trailer_id: int | None = None,
+    terminal: LabelQuery = None,
+    scheduled_from: Annotated[datetime | None, Query(description="UTC if no offset")] = None,
+    scheduled_to: datetime | None = None,
+    late_only: bool = False,
+    q: SearchQuery = None,
+) -> ops.TripFilters:
+    start, end = as_utc(scheduled_from), as_utc(scheduled_to)
+    check_range(start, end, what="scheduled_from/scheduled_to")
+    return ops.TripFilters(
+        statuses=tuple(status or ()),
+        driver_id=driver_id,
+        vehicle_id=vehicle_id,
+        trailer_id=trailer_id,
+        terminal=terminal,
+        scheduled_from=start,
+        scheduled_to=end,
+        late_only=late_only,
+        q=q,
+    )
+
+
+@router.get("")
+def list_trips(
+    session: SessionDep,
+    _: TripsRead,
+    page: PageDep,
+    filters: Annotated[ops.TripFilters, Depends(trip_filters)],
+) -> Page[TripPublic]:
+    """Trips with driver, truck, trailer and the truck's last position; newest scheduled first."""
+    return ops.list_trips(session, filters, page)
+
+
+@router.get("/{trip_id}")
+def get_trip(trip_id: int, session: SessionDep, _: TripsRead) -> TripDetail:
+    """One trip with its stops in order, the next stop and the truck's last position."""
+    return ops.trip_detail(session, ops.get_trip(session, trip_id, with_relations=True))
+
+
+@router.patch("/{trip_id}")
+def update_trip(
+    trip_id: int, body: TripUpdate, session: SessionDep, user: TripsWrite, client: ClientDep
+) -> TripDetail:
+    """Edit the trip's notes (everything else is Ditat's)."""
+    trip = ops.get_trip(session, trip_id, with_relations=True)
+    ops.update_trip(session, trip, body, actor=user, client=client)
+    return ops.trip_detail(session, trip)
+
+
+@router.post("/{trip_id}/status")
+def correct_trip_status(
+    trip_id: int,
+    body: TripStatusCorrection,
+    session: SessionDep,
+    user: TripsWrite,
+    client: ClientDep,
+) -> TripDetail:
+    """Correct a trip's status by hand, with a reason; recorded in the audit log."""
+    trip = ops.get_trip(session, trip_id, with_relations=True)
+    ops.correct_trip_status(session, trip, body, actor=user, client=client)
+    return ops.trip_detail(session, trip)
