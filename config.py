@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     SAMSARA_BASE_URL: str = "https://api.samsara.com"
     DITAT_BASE_URL: str = "https://tms.ditat.net"
     DITAT_ACCOUNT_ID: str = ""
-    DITAT_APPLICATION_ROLE: str = "Api"
+    DITAT_APPLICATION_ROLE: str = "Login to TMS"  # the literal every known Ditat client sends
     DITAT_USERNAME: str = ""
     DITAT_PASSWORD: SecretStr = SecretStr("")
     DITAT_AUTH_MODE: Literal["token", "oauth2"] = "token"
@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     ELEVENLABS_WEBHOOK_SECRET: SecretStr = SecretStr("")
     PCMILER_API_KEY: SecretStr = SecretStr("")
     PCMILER_BASE_URL: str = "https://pcmiler.alk.com/apis/rest/v1.0"
+    # Pin a numbered version (e.g. PCM37) when miles feed billing or rating.
+    PCMILER_DATA_VERSION: str = "Current"
+    MILEAGE_CACHE_DAYS: int = 30
+    WEATHER_CACHE_SECONDS: int = 300
     WEATHER_API_KEY: SecretStr = SecretStr("")
     WEATHER_BASE_URL: str = "https://api.weatherapi.com/v1"
     NWS_BASE_URL: str = "https://api.weather.gov"
@@ -85,11 +89,28 @@ class Settings(BaseSettings):
     SLACK_BASE_URL: str = "https://slack.com/api/"
     SLACK_ALERTS_CHANNEL: str = "#fleet-alerts"
     SLACK_ESCALATION_CHANNEL: str = "#fleet-escalations"
+    # Alerts: per-channel rate limit (overflow goes to a digest) and the outbox retry policy.
+    ALERT_CHANNEL_MAX_POSTS: int = 20
+    ALERT_CHANNEL_WINDOW_MINUTES: int = 10
+    ALERT_DIGEST_DELAY_MINUTES: int = 5
+    ALERT_DELIVERY_MAX_ATTEMPTS: int = 12
+    ALERT_DELIVERY_BACKOFF_SECONDS: float = 15.0
+    ALERT_DELIVERY_MAX_BACKOFF_SECONDS: float = 900.0
+    # ETA: average speed over the road and the detour factor when PC*MILER is unavailable.
+    ETA_AVERAGE_SPEED_MPH: float = 50.0
+    ETA_ROAD_FACTOR: float = 1.2
     VENDOR_TIMEOUT_SECONDS: float = 15.0
 
     # Ingest and retention.
     INGEST_BASE_URL: str = "http://127.0.0.1:8001"
     LOCATION_RETENTION_DAYS: int = 90
+    # A `running` ingest run with no committed page for this long is taken to be dead (SQLite;
+    # PostgreSQL knows at once through its advisory lock).
+    INGEST_STALE_RUN_SECONDS: int = 900
+    # Location feed pages are merged into one transaction of about this many points.
+    INGEST_LOCATION_BATCH_ROWS: int = 10_000
+    # Where the local scheduler (`cli.py scheduler`) finds the main API (alert evaluation).
+    MAIN_API_BASE_URL: str = "http://127.0.0.1:8000"
 
     # Mail.
     SMTP_HOST: str = ""

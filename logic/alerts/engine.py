@@ -1,0 +1,188 @@
+"""One evaluation pass: refresh ETAs, run the enabled detectors, apply noise control.
+
+`evaluate(session, …)` works in the caller's transaction (API dry-runs, tests, the bench);
+`run_evaluation(…)` is the unit of work the scheduler, the cloud function and the ingest runner
+use: evaluate in its own transaction, then drain the Slack outbox. On PostgreSQL a transaction
+advisory lock makes concurrent passes (several instances, a cron overlapping an ingest) queue
+up rather than race; the partial unique index on active fingerprints is the backstop.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlmodel import Session
+
+from db.database import session_scope
+from db.retry import db_retry
+from helpers.time_utils import utc_now
+from logic.alerts import outbox
+from logic.alerts.candidate import Candidate
+from logic.alerts.detectors import DETECTORS, DetectorContext, IncompleteDetection
+from logic.alerts.filters import ChannelLimit, FilterReport, apply_filters
+from logic.alerts.rules import RuleSet, load_rules
+from logic.trips.eta import compute_etas
+from models.alert import AlertType
+
+log = logging.getLogger(__name__)
+
+# An arbitrary constant shared by every instance: "the alert evaluation pass".
+_ADVISORY_LOCK_KEY = 7_040_417
+
+
+@dataclass
+class EvaluationResult:
+    now: datetime
+    candidates: int = 0
+    by_type: dict[str, int] = field(default_factory=dict)
+    incomplete: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+    etas_computed: int = 0
+    etas_written: int = 0
+    filters: FilterReport = field(default_factory=FilterReport)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    delivery: dict[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "now": self.now.isoformat(),
+            "candidates": self.candidates,
+            "by_type": self.by_type,
+            "incomplete": self.incomplete,
+            "failed": self.failed,
+            "etas_computed": self.etas_computed,
+            "etas_written": self.etas_written,
+            "filters": self.filters.as_dict(),
+            "timings_ms": self.timings_ms,
+            "delivery": self.delivery,
+        }
+
+
+def detect(
+    session: Session,
+    rules: RuleSet,
+    now: datetime,
+    ctx: DetectorContext,
+    result: EvaluationResult,
+    types: list[str] | None = None,
+) -> tuple[list[Candidate], list[str]]:
+    """Run detectors; returns (candidates, types that saw the whole fleet)."""
+    candidates: list[Candidate] = []
+    complete: list[str] = []
+    for alert_type in types or rules.enabled_types():
+        detector = DETECTORS[alert_type]
+        started = time.perf_counter()
+        try:
+            # A savepoint: one broken detector must not poison the pass's transaction.
+            with session.begin_nested():
+                found = detector(session, rules.for_type(alert_type), now, ctx)
+            complete.append(alert_type)
+        except IncompleteDetection as exc:
+            found = exc.candidates
+            result.incomplete[alert_type] = str(exc)
+        except Exception as exc:  # a detector bug must not stop the other detectors
+            log.exception("detector %s failed", alert_type)
+            found = []
+            result.failed[alert_type] = f"{type(exc).__name__}: {exc}"
+        result.timings_ms[alert_type] = round((time.perf_counter() - started) * 1000, 1)
+        result.by_type[alert_type] = len(found)
+        candidates.extend(found)
+    result.candidates = len(candidates)
+    return candidates, complete
+
+
+def evaluate(
+    session: Session,
+    *,
+    now: datetime | None = None,
+    weather: Any | None = None,
+    pcmiler: Any | None = None,
+    limit: ChannelLimit | None = None,
+    types: list[str] | None = None,
+) -> EvaluationResult:
+    """Refresh ETAs, detect, filter; flushes alert and outbox rows into the caller's transaction."""
+    now = now or utc_now()
+    result = EvaluationResult(now=now)
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_LOCK_KEY})
+    rules = load_rules(session)
+    if types is None or AlertType.LATE_FOR_APPOINTMENT in types:
+        started = time.perf_counter()
+        etas = compute_etas(session, now=now, pcmiler=pcmiler)
+        result.etas_computed, result.etas_written = etas.computed, etas.written
+        result.timings_ms["eta"] = round((time.perf_counter() - started) * 1000, 1)
+    candidates, complete = detect(
+        session, rules, now, DetectorContext(weather=weather), result, types
+    )
+    started = time.perf_counter()
+    result.filters = apply_filters(
+        session, candidates, rules=rules, evaluated_types=complete, now=now, limit=limit
+    )
+    result.timings_ms["filters"] = round((time.perf_counter() - started) * 1000, 1)
+    return result
+
+
+@db_retry(max_retries=3)
+def _evaluate_unit(now: datetime, weather: Any, pcmiler: Any) -> EvaluationResult:
+    with session_scope() as session:
+        return evaluate(session, now=now, weather=weather, pcmiler=pcmiler)
+
+
+def run_evaluation(
+    *,
+    now: datetime | None = None,
+    slack: Any | None = None,
+    weather: Any | None = None,
+    pcmiler: Any | None = None,
+) -> EvaluationResult:
+    """Evaluate in its own transaction (committed), then deliver what it queued to Slack."""
+    now = now or utc_now()
+    result = _evaluate_unit(now, weather, pcmiler)
+    if slack is not None:
+        drained = outbox.drain(slack, now=now)
+        result.delivery = {
+            "claimed": drained.claimed,
+            "sent": drained.sent,
+            "retried": drained.retried,
+            "failed": drained.failed,
+            "cancelled": drained.cancelled,
+            "deferred": drained.deferred,
+        }
+    return result
+
+
+def evaluate_after_ingest(source: str, entity: str) -> EvaluationResult | None:
+    """Hook for the ingest runner: re-evaluate after a successful run, never failing the run.
+
+    Builds the vendor clients from settings when they are configured; an unconfigured Slack
+    just leaves deliveries in the outbox for the next drain.
+    """
+    try:
+        slack, weather, pcmiler = build_clients()
+        return run_evaluation(slack=slack, weather=weather, pcmiler=pcmiler)
+    except Exception:
+        log.exception("alert evaluation after %s/%s ingest failed", source, entity)
+        return None
+
+
+def build_clients(settings: Any | None = None) -> tuple[Any | None, Any | None, Any | None]:
+    """(slack, weather, pcmiler) from settings; None for each vendor that is not configured."""
+    from config import get_settings
+    from helpers.errors import UpstreamNotConfigured
+    from utils.pcmiler_client import build_pcmiler_client
+    from utils.slack_client import build_slack_client
+    from utils.weather_api import build_weather_client
+
+    settings = settings or get_settings()
+    clients: list[Any | None] = []
+    for build in (build_slack_client, build_weather_client, build_pcmiler_client):
+        try:
+            clients.append(build(settings))
+        except UpstreamNotConfigured:
+            clients.append(None)
+    return clients[0], clients[1], clients[2]

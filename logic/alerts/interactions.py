@@ -1,0 +1,162 @@
+"""Slack button presses (`block_actions`) on alert messages: verify, de-duplicate, apply.
+
+Order matters: the signature is checked over the raw body before anything is parsed; the
+signature is then stored (unique) so a replay inside the 5-minute window is refused; only then
+is the action applied, as the hub user the Slack user is linked to (`SlackUserLink`, else the
+hub user whose username equals the Slack username), through the same audited actions the API
+uses. Unlinked users and unknown alerts get a message back, not an error: Slack shows it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from config import get_settings
+from db.database import session_scope
+from helpers.errors import AppError, BadRequest, Conflict, Unauthorized
+from logic.alerts import actions, slack
+from logic.auth.audit import ClientInfo
+from models.alert import Alert, SlackInteraction, SlackUserLink
+from models.user import User
+from utils.signatures import SignatureInvalid, SignatureMissing, SignatureNotConfigured
+from utils.slack_client import verify_slack_signature
+
+log = logging.getLogger(__name__)
+
+
+class SlackNotConfigured(AppError):
+    status_code = 503
+    code = "upstream_not_configured"
+
+
+@dataclass
+class InteractionResult:
+    ok: bool
+    text: str
+    alert_id: int | None = None
+    action: str | None = None
+
+    def as_slack_response(self) -> dict[str, Any]:
+        return {"response_type": "ephemeral", "replace_original": False, "text": self.text}
+
+
+def verify(
+    raw_body: bytes, timestamp: str | None, signature: str | None, now: datetime, secret: str
+) -> None:
+    try:
+        verify_slack_signature(
+            raw_body,
+            timestamp=timestamp,
+            signature=signature,
+            signing_secret=secret,
+            now=now.timestamp(),
+        )
+    except SignatureNotConfigured as exc:
+        raise SlackNotConfigured(str(exc)) from None
+    except SignatureMissing as exc:
+        raise BadRequest(str(exc)) from None
+    except SignatureInvalid as exc:
+        raise Unauthorized(str(exc)) from None
+
+
+def _remember(session: Session, signature: str, timestamp: str, now: datetime) -> SlackInteraction:
+    row = SlackInteraction(signature=signature, request_ts=int(float(timestamp)), received_at=now)
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        raise Conflict("replayed Slack request: this signature was already handled") from None
+    return row
+
+
+def map_user(session: Session, slack_user: dict[str, Any]) -> User | None:
+    slack_id = str(slack_user.get("id") or "")
+    link = session.scalars(
+        select(SlackUserLink).where(SlackUserLink.slack_user_id == slack_id)
+    ).first()
+    if link is not None:
+        return session.get(User, link.user_id)
+    username = str(slack_user.get("username") or "").lower()
+    if not username:
+        return None
+    return session.scalars(
+        select(User).where(func.lower(User.username) == username, User.is_active.is_(True))
+    ).first()
+
+
+def handle_interaction(
+    session: Session,
+    raw_body: bytes,
+    *,
+    timestamp: str | None,
+    signature: str | None,
+    now: datetime,
+    signing_secret: str | None = None,
+    client: ClientInfo | None = None,
+) -> InteractionResult:
+    """Verify and apply one interaction; raises 400/401/409 for bad, forged or replayed ones."""
+    if signing_secret is None:
+        signing_secret = get_settings().SLACK_SIGNING_SECRET.get_secret_value()
+    verify(raw_body, timestamp, signature, now, signing_secret)
+    record = _remember(session, str(signature), str(timestamp), now)
+    try:
+        form = parse_qs(raw_body.decode("utf-8"), strict_parsing=False)
+        payload = json.loads(form["payload"][0])
+    except (KeyError, IndexError, ValueError, UnicodeDecodeError):
+        raise BadRequest("expected a form field `payload` holding JSON") from None
+    if payload.get("type") != "block_actions" or not payload.get("actions"):
+        return InteractionResult(True, "Nothing to do.")
+    action = payload["actions"][0]
+    action_id = str(action.get("action_id") or "")
+    record.slack_user_id = str((payload.get("user") or {}).get("id") or "")[:40]
+    record.action = action_id[:40]
+    if action_id not in slack.ACTIONS:
+        record.outcome = "ignored: unknown action"
+        return InteractionResult(True, "That button is not handled here.")
+    try:
+        alert_id = int(action.get("value"))
+    except (TypeError, ValueError):
+        raise BadRequest("button value is not an alert id") from None
+    record.alert_id = alert_id
+    user = map_user(session, payload.get("user") or {})
+    if user is None:
+        record.outcome = "refused: unlinked Slack user"
+        return InteractionResult(
+            False, "Your Slack account is not linked to a Fleet Hub user; nothing was changed."
+        )
+    alert = session.get(Alert, alert_id)
+    if alert is None:
+        record.outcome = "refused: alert not found"
+        return InteractionResult(False, f"Alert #{alert_id} no longer exists.")
+    try:
+        if action_id == slack.ACK:
+            actions.acknowledge(session, alert, user, now, via="slack", client=client)
+            text = f"Alert #{alert_id} acknowledged."
+        elif action_id == slack.SNOOZE:
+            actions.snooze(session, alert, user, now, minutes=60, via="slack", client=client)
+            text = f"Alert #{alert_id} snoozed for 1 hour."
+        else:
+            actions.resolve(session, alert, user, now, via="slack", client=client)
+            text = f"Alert #{alert_id} resolved."
+    except Conflict as exc:
+        record.outcome = f"refused: {exc.detail}"[:200]
+        return InteractionResult(False, exc.detail, alert_id, action_id)
+    record.outcome = f"applied by {user.username}"[:200]
+    return InteractionResult(True, text, alert_id, action_id)
+
+
+def handle_interaction_unit(raw_body: bytes, **kwargs: Any) -> InteractionResult:
+    """`handle_interaction` in its own committed transaction (the webhook has no user session),
+    so a delivery drained right after the response already sees the queued Slack update."""
+    with session_scope() as session:
+        return handle_interaction(session, raw_body, **kwargs)

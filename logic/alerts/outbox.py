@@ -1,0 +1,246 @@
+"""The Slack outbox: enqueue deliveries with the alert change, drain them from any instance.
+
+Claiming: due rows are picked with `SELECT … FOR UPDATE SKIP LOCKED` on PostgreSQL (concurrent
+workers take disjoint rows) and marked `sending` under a fresh claim token with a lease by an
+UPDATE that re-checks due-ness (on SQLite, one writer at a time, that makes the claim atomic).
+A worker that dies mid-send leaves a lease that expires, and the row is taken again. Sending
+happens outside the claim transaction; each result is written in its own short transaction.
+Transient failures are retried with exponential backoff (`Retry-After` wins on a 429); the
+row only fails for good after `ALERT_DELIVERY_MAX_ATTEMPTS`, so a Slack outage loses nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlmodel import Session
+
+from config import get_settings
+from db.database import session_scope
+from helpers.time_utils import utc_now
+from models.alert import Alert, AlertDelivery, AlertStatus, DeliveryKind, DeliveryStatus
+from utils.http import VendorError, VendorTransientError
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(seconds=120)
+PARENT_WAIT = timedelta(seconds=5)
+
+
+def enqueue(
+    session: Session,
+    *,
+    channel: str,
+    kind: str,
+    now: datetime,
+    alert: Alert | None = None,
+    at: datetime | None = None,
+    payload: dict[str, Any] | None = None,
+) -> AlertDelivery:
+    delivery = AlertDelivery(
+        alert_id=alert.id if alert is not None else None,
+        channel=channel,
+        kind=kind,
+        payload=payload or {},
+        next_attempt_at=at or now,
+        created_at=now,
+    )
+    session.add(delivery)
+    session.flush()
+    return delivery
+
+
+def enqueue_reply(session: Session, alert: Alert, text: str, now: datetime) -> AlertDelivery | None:
+    """A thread reply under the alert's message (only if the alert has or will have one)."""
+    if alert.notified_at is None:
+        return None
+    return enqueue(
+        session,
+        alert=alert,
+        channel=alert.slack_channel or "",
+        kind=DeliveryKind.REPLY,
+        now=now,
+        payload={"text": text},
+    )
+
+
+def enqueue_update(
+    session: Session, alert: Alert, now: datetime, *, actor: str | None = None
+) -> AlertDelivery | None:
+    """Re-render the alert's message(s) in place after a state change."""
+    if alert.notified_at is None:
+        return None
+    return enqueue(
+        session,
+        alert=alert,
+        channel=alert.slack_channel or "",
+        kind=DeliveryKind.UPDATE,
+        now=now,
+        payload={"actor": actor} if actor else {},
+    )
+
+
+def _due(now: datetime):
+    return or_(
+        and_(AlertDelivery.status == DeliveryStatus.PENDING, AlertDelivery.next_attempt_at <= now),
+        and_(AlertDelivery.status == DeliveryStatus.SENDING, AlertDelivery.claimed_until < now),
+    )
+
+
+def claim(session: Session, *, now: datetime, limit: int, token: str) -> list[int]:
+    """Mark up to `limit` due deliveries as ours (oldest first); returns their ids in order.
+
+    Two statements on purpose: PostgreSQL may re-run an `IN (SELECT … LIMIT … FOR UPDATE SKIP
+    LOCKED)` subquery per row and claim more than `limit` rows (measured). The UPDATE re-checks
+    due-ness, which is what makes the claim atomic on SQLite, where there is no SKIP LOCKED.
+    """
+    pick = select(AlertDelivery.id).where(_due(now)).order_by(AlertDelivery.id).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        pick = pick.with_for_update(skip_locked=True)
+    ids = list(session.scalars(pick))
+    if not ids:
+        return []
+    stmt = (
+        update(AlertDelivery)
+        .where(AlertDelivery.id.in_(ids), _due(now))
+        .values(status=DeliveryStatus.SENDING, claim_token=token, claimed_until=now + LEASE)
+        .returning(AlertDelivery.id)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted(session.execute(stmt).scalars().all())
+
+
+@dataclass
+class DrainResult:
+    claimed: int = 0
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    deferred: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def drain(poster: Any, *, now: datetime | None = None, limit: int = 100) -> DrainResult:
+    """Claim due deliveries and send them through `poster` (a `utils.slack_client.SlackClient`).
+
+    Owns its transactions (claim, then one per delivery) so it can run beside requests and
+    on several instances at once.
+    """
+    from logic.alerts import slack
+
+    now = now or utc_now()
+    token = uuid.uuid4().hex
+    result = DrainResult()
+    with session_scope() as session:
+        ids = claim(session, now=now, limit=limit, token=token)
+    result.claimed = len(ids)
+    blocked: dict[str, datetime] = {}  # channel → rate-limited until
+    for delivery_id in ids:
+        with session_scope() as session:
+            delivery = session.get(AlertDelivery, delivery_id)
+            if delivery is None or delivery.claim_token != token:
+                continue  # lease expired and another worker took it
+            _process(session, poster, delivery, now, blocked, result, slack)
+    return result
+
+
+def _process(session, poster, delivery, now, blocked, result, slack) -> None:
+    settings = get_settings()
+    alert = session.get(Alert, delivery.alert_id) if delivery.alert_id else None
+    channel_key = delivery.channel or (alert.slack_channel if alert else "") or ""
+    if channel_key in blocked:
+        _release(delivery, blocked[channel_key])
+        result.deferred += 1
+        return
+    try:
+        outcome = slack.deliver(session, poster, delivery, alert, now)
+    except VendorTransientError as exc:
+        delivery.attempts += 1
+        delivery.last_error = str(exc)[:1000]
+        if delivery.attempts >= settings.ALERT_DELIVERY_MAX_ATTEMPTS:
+            delivery.status = DeliveryStatus.FAILED
+            result.failed += 1
+        else:
+            wait = _backoff(delivery.attempts)
+            if exc.retry_after is not None:
+                wait = max(exc.retry_after, 0.0)
+                blocked[channel_key] = now + timedelta(seconds=wait)
+            _release(delivery, now + timedelta(seconds=wait))
+            result.retried += 1
+        result.errors.append(str(exc))
+        log.warning("slack delivery %s will retry: %s", delivery.id, exc)
+        return
+    except VendorError as exc:
+        delivery.attempts += 1
+        delivery.status = DeliveryStatus.FAILED
+        delivery.last_error = str(exc)[:1000]
+        delivery.claim_token = None
+        result.failed += 1
+        result.errors.append(str(exc))
+        log.error("slack delivery %s rejected: %s", delivery.id, exc)
+        return
+    if outcome == "wait_parent":
+        _release(delivery, now + PARENT_WAIT)
+        result.deferred += 1
+    elif outcome.startswith("cancelled"):
+        delivery.status = DeliveryStatus.CANCELLED
+        delivery.last_error = outcome
+        delivery.claim_token = None
+        result.cancelled += 1
+    else:
+        delivery.attempts += 1
+        delivery.status = DeliveryStatus.SENT
+        delivery.sent_at = now
+        delivery.claim_token = None
+        delivery.last_error = None
+        result.sent += 1
+
+
+def _release(delivery: AlertDelivery, at: datetime) -> None:
+    delivery.status = DeliveryStatus.PENDING
+    delivery.next_attempt_at = at
+    delivery.claim_token = None
+    delivery.claimed_until = None
+
+
+def _backoff(attempts: int) -> float:
+    settings = get_settings()
+    base = settings.ALERT_DELIVERY_BACKOFF_SECONDS
+    return min(base * (2 ** max(attempts - 1, 0)), settings.ALERT_DELIVERY_MAX_BACKOFF_SECONDS)
+
+
+def retry_failed(session: Session, ids: Iterable[int] | None, now: datetime) -> int:
+    """Put failed deliveries (all, or `ids`) back in the queue for an immediate attempt."""
+    stmt = (
+        update(AlertDelivery)
+        .where(AlertDelivery.status == DeliveryStatus.FAILED)
+        .values(status=DeliveryStatus.PENDING, next_attempt_at=now, attempts=0, claim_token=None)
+        .execution_options(synchronize_session=False)
+    )
+    if ids is not None:
+        stmt = stmt.where(AlertDelivery.id.in_(list(ids)))
+    return session.execute(stmt).rowcount or 0
+
+
+def pending_post_exists(session: Session, alert_id: int) -> bool:
+    return (
+        session.scalar(
+            select(AlertDelivery.id)
+            .where(AlertDelivery.alert_id == alert_id)
+            .where(AlertDelivery.kind == DeliveryKind.POST)
+            .where(AlertDelivery.status.in_([DeliveryStatus.PENDING, DeliveryStatus.SENDING]))
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def is_resolved(alert: Alert | None) -> bool:
+    return alert is not None and alert.status == AlertStatus.RESOLVED

@@ -1,0 +1,208 @@
+"""Slack messages for alerts: Block Kit rendering and sending one outbox delivery.
+
+Messages are rendered when sent, from the alert's current state, so a post delayed by an outage
+already shows an acknowledgement made meanwhile, and an update never shows stale facts.
+Buttons carry the alert id; their `action_id`s are what `POST /slack/interactions` maps.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from logic.alerts import outbox
+from models.alert import Alert, AlertDelivery, AlertStatus, DeliveryKind, Severity
+from utils.slack_client import SlackMessage
+
+ACK = "ack_alert"
+SNOOZE = "snooze_alert_1h"
+RESOLVE = "resolve_alert"
+ACTIONS = (ACK, SNOOZE, RESOLVE)
+
+_EMOJI = {Severity.CRITICAL: ":rotating_light:", Severity.WARNING: ":warning:"}
+_STATUS_LINE = {
+    AlertStatus.ACKNOWLEDGED: ":eyes: Acknowledged",
+    AlertStatus.SNOOZED: ":zzz: Snoozed",
+    AlertStatus.RESOLVED: ":white_check_mark: Resolved",
+}
+_FIELD_LABELS = (
+    ("driver_name", "Driver"),
+    ("unit_number", "Truck"),
+    ("load_number", "Load"),
+    ("next_stop", "Next stop"),
+    ("eta", "ETA"),
+    ("late_minutes", "Late by (min)"),
+    ("drive_minutes_left", "Drive time left (min)"),
+    ("speed_mph", "Speed (mph)"),
+    ("event", "Event"),
+    ("minutes", "Minutes"),
+)
+
+
+def _fmt_time(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"
+
+
+def render_alert(
+    alert: Alert, *, escalated: bool = False, actor: str | None = None
+) -> tuple[str, list[dict[str, Any]]]:
+    """(fallback text, blocks) for the alert's message in its current state."""
+    emoji = _EMOJI.get(alert.severity, ":information_source:")
+    prefix = "ESCALATED: " if escalated else ""
+    header = f"{emoji} {prefix}{alert.title}"[:150]
+    text = f"{prefix}{alert.title} — {alert.message}"[:3000]
+    fields = [
+        {"type": "mrkdwn", "text": f"*Severity:*\n{alert.severity.title()}"},
+        {"type": "mrkdwn", "text": f"*Status:*\n{alert.status.title()}"},
+    ]
+    details = alert.details or {}
+    for key, label in _FIELD_LABELS:
+        if details.get(key) not in (None, "") and len(fields) < 10:
+            fields.append({"type": "mrkdwn", "text": f"*{label}:*\n{details[key]}"[:2000]})
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": header}},
+        {"type": "section", "fields": fields},
+    ]
+    if alert.message:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": alert.message[:3000]}})
+    context = (
+        f"alert #{alert.id} · {alert.type} · first seen {_fmt_time(alert.first_seen_at)}"
+        f" · seen {alert.occurrences} times"
+    )
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": context}]})
+    status_line = _STATUS_LINE.get(alert.status)
+    if status_line:
+        by = f" by {actor}" if actor else ""
+        when = {
+            AlertStatus.ACKNOWLEDGED: alert.acknowledged_at,
+            AlertStatus.RESOLVED: alert.resolved_at,
+            AlertStatus.SNOOZED: alert.snoozed_until,
+        }[alert.status]
+        label = "until" if alert.status == AlertStatus.SNOOZED else "at"
+        line = f"{status_line}{by} {label} {_fmt_time(when)}"
+        if alert.status == AlertStatus.RESOLVED and alert.resolution:
+            line += f" — {alert.resolution}"
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": line}]})
+    buttons = _buttons(alert)
+    if buttons:
+        blocks.append({"type": "actions", "block_id": f"alert-{alert.id}", "elements": buttons})
+    return text, blocks
+
+
+def _buttons(alert: Alert) -> list[dict[str, Any]]:
+    value = str(alert.id)
+    ack = {
+        "type": "button",
+        "action_id": ACK,
+        "text": {"type": "plain_text", "text": "Acknowledge"},
+        "style": "primary",
+        "value": value,
+    }
+    snooze = {
+        "type": "button",
+        "action_id": SNOOZE,
+        "text": {"type": "plain_text", "text": "Snooze 1h"},
+        "value": value,
+    }
+    resolve = {
+        "type": "button",
+        "action_id": RESOLVE,
+        "text": {"type": "plain_text", "text": "Resolve"},
+        "style": "danger",
+        "value": value,
+    }
+    if alert.status in (AlertStatus.OPEN, AlertStatus.SNOOZED):
+        return [ack, snooze, resolve]
+    if alert.status == AlertStatus.ACKNOWLEDGED:
+        return [resolve]
+    return []
+
+
+def render_digest(alerts: list[Alert], channel: str) -> tuple[str, list[dict[str, Any]]]:
+    text = f"{len(alerts)} more alerts in {channel} (rate limit reached)"
+    lines = [
+        f"{_EMOJI.get(a.severity, ':information_source:')} #{a.id} *{a.title}* — {a.status}"
+        for a in alerts[:40]
+    ]
+    if len(alerts) > 40:
+        lines.append(f"…and {len(alerts) - 40} more; see the hub.")
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": f"Alert digest: {len(alerts)}"}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)[:3000] or "—"}},
+        {
+            "type": "context",
+            "elements": [{"type": "mrkdwn", "text": "Rolled up to stay under the rate limit."}],
+        },
+    ]
+    return text, blocks
+
+
+def deliver(
+    session: Session, poster: Any, delivery: AlertDelivery, alert: Alert | None, now: datetime
+) -> str:
+    """Send one delivery. Returns "sent", "wait_parent" or "cancelled: why"; raises VendorError.
+
+    Idempotence: a post whose alert already has a Slack ts (sent, then the worker died before
+    marking the row) is recorded as sent without posting again.
+    """
+    kind = delivery.kind
+    if kind == DeliveryKind.DIGEST:
+        ids = delivery.payload.get("alert_ids", [])
+        alerts = [a for a in (session.get(Alert, i) for i in ids) if a is not None]
+        if not alerts:
+            return "cancelled: empty digest"
+        text, blocks = render_digest(alerts, delivery.channel)
+        message = poster.post_message(delivery.channel, text, blocks=blocks)
+        _remember(delivery, message)
+        return "sent"
+    if alert is None:
+        return "cancelled: alert deleted"
+    if kind == DeliveryKind.POST:
+        if alert.slack_ts:
+            _remember(delivery, SlackMessage(alert.slack_channel or "", alert.slack_ts))
+            return "sent"
+        if delivery.payload.get("deferred") and alert.status == AlertStatus.RESOLVED:
+            return "cancelled: resolved during quiet hours"
+        text, blocks = render_alert(alert)
+        message = poster.post_message(delivery.channel, text, blocks=blocks)
+        alert.slack_channel, alert.slack_ts = message.channel, message.ts
+        _remember(delivery, message)
+        return "sent"
+    if kind == DeliveryKind.ESCALATION:
+        if alert.escalation_slack_ts:
+            return "sent"
+        text, blocks = render_alert(alert, escalated=True)
+        message = poster.post_message(delivery.channel, text, blocks=blocks)
+        alert.escalation_slack_channel, alert.escalation_slack_ts = message.channel, message.ts
+        _remember(delivery, message)
+        return "sent"
+    if not alert.slack_ts:
+        if outbox.pending_post_exists(session, alert.id):
+            # The post renders the current state itself; a reply still needs its parent.
+            return "wait_parent" if kind == DeliveryKind.REPLY else "cancelled: post pending"
+        return "cancelled: alert never posted"
+    parent = SlackMessage(alert.slack_channel or "", alert.slack_ts)
+    if kind == DeliveryKind.REPLY:
+        message = poster.reply_in_thread(parent, str(delivery.payload.get("text", "")))
+        _remember(delivery, message)
+        return "sent"
+    if kind == DeliveryKind.UPDATE:
+        actor = delivery.payload.get("actor")
+        text, blocks = render_alert(alert, actor=actor)
+        message = poster.update_message(parent, text, blocks=blocks)
+        if alert.escalation_slack_ts:
+            escalated = SlackMessage(
+                alert.escalation_slack_channel or "", alert.escalation_slack_ts
+            )
+            text, blocks = render_alert(alert, escalated=True, actor=actor)
+            poster.update_message(escalated, text, blocks=blocks)
+        _remember(delivery, message)
+        return "sent"
+    return f"cancelled: unknown kind {kind}"
+
+
+def _remember(delivery: AlertDelivery, message: SlackMessage) -> None:
+    delivery.slack_channel = message.channel
+    delivery.slack_ts = message.ts

@@ -1,0 +1,73 @@
+"""Alert rules: list, create, update, delete (audited) and dry-run against current data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from helpers.time_utils import utc_now
+from logic.alerts import rule_ops
+from models.alert import AlertRule, AlertRuleCreate, AlertRulePublic, AlertRuleUpdate
+from services.deps import AlertRulesRead, AlertRulesWrite, ClientDep, SessionDep
+
+router = APIRouter(prefix="/alert-rules", tags=["alert rules"])
+
+
+@router.get("")
+def list_rules(session: SessionDep, _: AlertRulesRead) -> list[AlertRulePublic]:
+    """Every stored rule; types without one run with built-in defaults."""
+    return [AlertRulePublic.model_validate(r) for r in AlertRule.all_rules(session)]
+
+
+@router.post("", status_code=201)
+def create_rule(
+    body: AlertRuleCreate, session: SessionDep, user: AlertRulesWrite, client: ClientDep
+) -> AlertRulePublic:
+    """Create a rule (unscoped: thresholds and routing for its type; scoped: routing only)."""
+    rule = rule_ops.create_rule(session, body, user, utc_now(), client)
+    return AlertRulePublic.model_validate(rule)
+
+
+@router.post("/dry-run")
+def dry_run_new_rule(
+    body: AlertRuleCreate, session: SessionDep, _: AlertRulesRead
+) -> dict[str, Any]:
+    """What an unsaved rule would find right now (writes nothing)."""
+    return rule_ops.dry_run(session, AlertRule(**body.model_dump()), utc_now())
+
+
+@router.get("/{rule_id}")
+def get_rule(rule_id: int, session: SessionDep, _: AlertRulesRead) -> AlertRulePublic:
+    """One rule."""
+    return AlertRulePublic.model_validate(rule_ops.get_rule(session, rule_id))
+
+
+@router.patch("/{rule_id}")
+def update_rule(
+    rule_id: int,
+    body: AlertRuleUpdate,
+    session: SessionDep,
+    user: AlertRulesWrite,
+    client: ClientDep,
+) -> AlertRulePublic:
+    """Change a rule; the next evaluation pass uses it."""
+    rule = rule_ops.get_rule(session, rule_id)
+    return AlertRulePublic.model_validate(
+        rule_ops.update_rule(session, rule, body, user, utc_now(), client)
+    )
+
+
+@router.delete("/{rule_id}", status_code=204)
+def delete_rule(
+    rule_id: int, session: SessionDep, user: AlertRulesWrite, client: ClientDep
+) -> Response:
+    """Delete a rule; its type falls back to the defaults (or the unscoped rule)."""
+    rule_ops.delete_rule(session, rule_ops.get_rule(session, rule_id), user, client)
+    return Response(status_code=204)
+
+
+@router.post("/{rule_id}/dry-run")
+def dry_run_rule(rule_id: int, session: SessionDep, _: AlertRulesRead) -> dict[str, Any]:
+    """What a stored rule finds right now, and which findings are already active alerts."""
+    return rule_ops.dry_run(session, rule_ops.get_rule(session, rule_id), utc_now())

@@ -1,0 +1,42 @@
+"""Slack interactivity: `POST /slack/interactions` (signed by Slack, not by a user token)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, BackgroundTasks, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+
+from config import Settings, get_settings
+from helpers.time_utils import utc_now
+from logic.alerts import interactions, outbox
+from services.alerts import AlertClientsDep
+from services.deps import ClientDep
+
+router = APIRouter(prefix="/slack", tags=["slack"])
+
+
+@router.post("/interactions")
+async def slack_interactions(
+    request: Request,
+    client: ClientDep,
+    clients: AlertClientsDep,
+    background: BackgroundTasks,
+    settings: Annotated[Settings, Depends(get_settings)],
+) -> dict[str, Any]:
+    """Alert buttons (Acknowledge / Snooze 1h / Resolve), verified by the Slack signature."""
+    raw = await request.body()  # the exact bytes Slack signed, before any form parsing
+    result = await run_in_threadpool(
+        interactions.handle_interaction_unit,
+        raw,
+        timestamp=request.headers.get("x-slack-request-timestamp"),
+        signature=request.headers.get("x-slack-signature"),
+        now=utc_now(),
+        signing_secret=settings.SLACK_SIGNING_SECRET.get_secret_value(),
+        client=client,
+    )
+    if result.ok and clients.slack is not None:
+        # Slack wants an answer within 3 s: the message update goes out after the response
+        # (the unit of work above has already committed it to the outbox).
+        background.add_task(outbox.drain, clients.slack)
+    return result.as_slack_response()
