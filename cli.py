@@ -10,7 +10,7 @@ from rich.console import Console
 from config import ConfigError, get_settings
 
 app = typer.Typer(help="Fleet Intelligence Hub operations.", no_args_is_help=True)
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -28,11 +28,299 @@ def _settings():
 @app.command("init-db")
 def init_db_command() -> None:
     """Create the schema and tables and seed the default roles."""
+    settings = _settings()
+    from sqlalchemy.exc import OperationalError
+
+    from db.database import database_url
+    from logic.bootstrap import bootstrap_database
+
+    try:
+        bootstrap_database()
+    except OperationalError as exc:
+        where = database_url(settings).render_as_string(hide_password=True)
+        lines = [line for line in str(exc.orig or exc).splitlines() if line.strip()]
+        reason = lines[0].strip() if lines else type(exc).__name__
+        _fail(f"cannot reach the database {where}: {reason}")
+    console.print("database ready")
+
+
+@app.command("run")
+def run_command(
+    sandbox: bool = typer.Option(True, help="Point vendors at the local sandbox on :8090."),
+    seed: bool = typer.Option(True, help="Ingest the sandbox fleet before starting."),
+) -> None:
+    """Start sandbox, main API (:8000), ingest (:8001) and scheduler; Ctrl-C stops all."""
     _settings()
+    from devstack import run_stack
+
+    raise typer.Exit(run_stack(use_sandbox=sandbox, seed_demo=seed))
+
+
+def _print_ingest_summary(runs: list, conflicts: list[str]) -> int:
+    from rich.table import Table
+
+    table = Table(title="ingest runs")
+    for column in ("run", "ingest", "status", "pages", "fetched", "new", "upd", "skip", "unm", "s"):
+        table.add_column(column, no_wrap=True)
+    for run in runs:
+        unmatched = sum(item.get("count", 0) for item in (run.unmatched or {}).values())
+        table.add_row(
+            str(run.id), f"{run.source} {run.entity}", run.status, str(run.pages),
+            str(run.fetched), str(run.inserted), str(run.updated), str(run.skipped),
+            str(unmatched), f"{(run.duration_ms or 0) / 1000:.1f}",
+        )  # fmt: skip
+    console.print(table)
+    for run in runs:
+        if run.error:
+            console.print(f"[red]run {run.id} failed:[/red] {run.error}")
+        if run.skip_reasons:
+            console.print(f"run {run.id} skipped: {run.skip_reasons}")
+        if run.unmatched:
+            console.print(f"run {run.id} unmatched: {run.unmatched}")
+    for conflict in conflicts:
+        console.print(f"[yellow]not started:[/yellow] {conflict}")
+    failed = [r for r in runs if r.status == "failed"]
+    return 1 if failed else (3 if conflicts else 0)
+
+
+def _run_ingest_with_progress(source: str, entities: list[str], trigger: str) -> tuple[list, list]:
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from logic.ingest.jobs import start_ingest
+    from logic.ingest.runner import IngestAlreadyRunning
+
+    runs, conflicts = [], []
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn(
+        "{task.fields[pages]} pages · {task.fields[rows]} rows"), TimeElapsedColumn())  # fmt: skip
+    with Progress(*columns, console=console) as progress:
+        for entity in entities:
+            task = progress.add_task(f"{source} {entity}", total=None, pages=0, rows=0)
+
+            def on_page(handle, task=task) -> None:
+                progress.update(task, pages=handle.pages, rows=handle.fetched)
+
+            try:
+                started = start_ingest(source, entity, trigger="cli", on_page=on_page)
+            except IngestAlreadyRunning as exc:
+                conflicts.append(exc.detail)
+                progress.update(task, total=1, completed=1)
+                continue
+            runs.append(started.run())
+            progress.update(task, total=1, completed=1)
+    return runs, conflicts
+
+
+@app.command("ingest")
+def ingest_command(
+    source: str = typer.Argument(..., help="samsara or ditat"),
+    entity: str = typer.Argument(..., help="an entity of that source (e.g. locations), or all"),
+) -> None:
+    """Pull one vendor entity (or all of a source's) into the database, with progress."""
+    _settings()
+    from helpers.errors import AppError
+    from logic.bootstrap import bootstrap_database
+    from logic.ingest.jobs import entities_of
+
+    try:
+        entities = entities_of(source)
+        if entity != "all" and entity not in entities:
+            _fail(f"unknown {source} entity {entity!r}; one of {', '.join([*entities, 'all'])}")
+        bootstrap_database()
+        runs, conflicts = _run_ingest_with_progress(
+            source, entities if entity == "all" else [entity], "cli"
+        )
+    except AppError as exc:
+        _fail(exc.detail)
+    raise typer.Exit(_print_ingest_summary(runs, conflicts))
+
+
+@app.command("seed-demo")
+def seed_demo_command(
+    sandbox_url: str = typer.Option(
+        "", help="Point every vendor at this sandbox first (e.g. http://127.0.0.1:8090)."
+    ),
+) -> None:
+    """Ingest everything (Samsara, then Ditat) so a fresh database opens populated."""
+    import os
+
+    if sandbox_url:
+        from sandbox.credentials import sandbox_settings_env
+
+        os.environ.update(sandbox_settings_env(sandbox_url))
+        get_settings.cache_clear()
+    settings = _settings()
+    from helpers.errors import AppError
+    from logic.bootstrap import bootstrap_database
+    from logic.ingest.jobs import entities_of
+
+    console.print(f"samsara: {settings.SAMSARA_BASE_URL}  ditat: {settings.DITAT_BASE_URL}")
+    bootstrap_database()
+    runs, conflicts = [], []
+    try:
+        for source in ("samsara", "ditat"):
+            more_runs, more_conflicts = _run_ingest_with_progress(
+                source, entities_of(source), "seed-demo"
+            )
+            runs += more_runs
+            conflicts += more_conflicts
+    except AppError as exc:
+        _fail(exc.detail)
+    raise typer.Exit(_print_ingest_summary(runs, conflicts))
+
+
+@app.command("prune-locations")
+def prune_locations_command(
+    days: int = typer.Option(0, help="Keep this many days (default LOCATION_RETENTION_DAYS)."),
+) -> None:
+    """Delete GPS points older than the retention window, in batches (not during ingest)."""
+    settings = _settings()
+    from logic.ingest.retention import prune_locations
+
+    keep = days or settings.LOCATION_RETENTION_DAYS
+    try:
+        deleted = prune_locations(keep)
+    except ValueError as exc:
+        _fail(str(exc))
+    console.print(f"deleted {deleted} location rows older than {keep} days")
+
+
+@app.command("scheduler")
+def scheduler_command() -> None:
+    """Call the ingest (and alert) endpoints on the Cloud Scheduler cadence until Ctrl-C."""
+    settings = _settings()
+    import threading
+
+    from logic.ingest.scheduler import Scheduler
+    from utils.http import build_http_client
+
+    api_key = settings.SERVICE_API_KEY.get_secret_value()
+    if not api_key:
+        _fail("SERVICE_API_KEY is not set; the scheduler authenticates with it", 2)
+    stop = threading.Event()
+    with (
+        build_http_client(settings.INGEST_BASE_URL, timeout=30.0) as ingest,
+        build_http_client(settings.MAIN_API_BASE_URL, timeout=30.0) as main,
+    ):
+        scheduler = Scheduler(ingest=ingest, main=main, api_key=api_key)
+        console.print(f"scheduler → {settings.INGEST_BASE_URL} and {settings.MAIN_API_BASE_URL}")
+        try:
+            scheduler.run_forever(
+                stop, lambda o: console.print(f"{o.name}: {o.status or '—'} {o.detail}")
+            )
+        except KeyboardInterrupt:
+            stop.set()
+
+
+@app.command("sandbox")
+def sandbox_command(
+    host: str = typer.Option("127.0.0.1", help="Interface to bind."),
+    port: int = typer.Option(8090, help="Port to serve the fake vendors on."),
+    seed: int = typer.Option(None, help="Fleet seed (default SANDBOX_SEED or 42)."),
+    trucks: int = typer.Option(None, help="Fleet size (default SANDBOX_FLEET_SIZE or 25)."),
+) -> None:
+    """Serve the fake vendor APIs (Samsara, Ditat, PC*MILER, weather, Slack, VAPI, ElevenLabs)."""
+    import uvicorn
+
+    from sandbox.app import create_sandbox_app
+
+    console.print(f"vendor sandbox on http://{host}:{port} (controls under /_sandbox, docs /docs)")
+    uvicorn.run(
+        create_sandbox_app(seed=seed, trucks=trucks), host=host, port=port, log_level="warning"
+    )
+
+
+def _ask_password(password: str | None) -> str:
+    if password:
+        return password
+    return typer.prompt("password", hide_input=True, confirmation_prompt=True)
+
+
+def _user_command(work) -> None:
+    """Run `work(session)` in one committed unit after bootstrapping; AppErrors become exit 1."""
+    _settings()
+    from db.database import session_scope
+    from helpers.errors import AppError
     from logic.bootstrap import bootstrap_database
 
     bootstrap_database()
-    console.print("database ready")
+    try:
+        with session_scope() as session:
+            work(session)
+    except AppError as exc:
+        _fail(exc.detail)
+
+
+def _find_user(session, login: str):
+    from models.user import User
+
+    user = User.get_by_login(session, login)
+    if user is None:
+        _fail(f"no user with username or email {login!r}")
+    return user
+
+
+@app.command("create-admin")
+def create_admin_command(
+    username: str = typer.Option(..., help="Login name."),
+    email: str = typer.Option(..., help="Email (also accepted as login)."),
+    password: str = typer.Option(None, help="Prompted (hidden) when omitted.", show_default=False),
+    full_name: str = typer.Option("Administrator", help="Display name."),
+) -> None:
+    """Create a superuser with the admin role."""
+    from logic.auth.admin_bootstrap import create_admin
+
+    secret = _ask_password(password)
+    _user_command(
+        lambda s: create_admin(
+            s, username=username, email=email, password=secret, full_name=full_name
+        )
+    )
+    console.print(f"admin {username!r} created")
+
+
+@app.command("reset-password")
+def reset_password_command(
+    login: str = typer.Argument(..., help="Username or email."),
+    password: str = typer.Option(None, help="Prompted (hidden) when omitted.", show_default=False),
+) -> None:
+    """Set a user's password and end all of their sessions."""
+    from logic.auth.users import reset_password
+    from models.user import PASSWORD_MIN_LENGTH
+
+    secret = _ask_password(password)
+    if len(secret) < PASSWORD_MIN_LENGTH:
+        _fail(f"password must have at least {PASSWORD_MIN_LENGTH} characters")
+    _user_command(lambda s: reset_password(s, None, _find_user(s, login).id, secret))
+    console.print(f"password of {login!r} reset; their sessions were ended")
+
+
+@app.command("unlock-user")
+def unlock_user_command(login: str = typer.Argument(..., help="Username or email.")) -> None:
+    """Lift a lockout caused by failed logins."""
+    from logic.auth.users import unlock_user
+
+    _user_command(lambda s: unlock_user(s, None, _find_user(s, login).id))
+    console.print(f"{login!r} unlocked")
+
+
+@app.command("seed-admin")
+def seed_admin_command() -> None:
+    """Create the demo admin (DEMO_ADMIN_*) if missing; a generated password is printed once."""
+    from logic.auth.admin_bootstrap import ensure_demo_admin
+
+    result = {}
+    _user_command(lambda s: result.update(admin=ensure_demo_admin(s)))
+    admin = result["admin"]
+    if not admin.created:
+        console.print(f"demo admin {admin.user.username!r} already exists (password unchanged)")
+    elif admin.generated_password:
+        console.print(
+            f"demo admin created: username [bold]{admin.user.username}[/bold] "
+            f"password [bold]{admin.generated_password}[/bold] (shown once; set "
+            "DEMO_ADMIN_PASSWORD to choose it)"
+        )
+    else:
+        console.print(f"demo admin {admin.user.username!r} created with DEMO_ADMIN_PASSWORD")
 
 
 if __name__ == "__main__":

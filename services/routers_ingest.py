@@ -2,4 +2,10 @@
 
 from fastapi import APIRouter
 
-ROUTERS: list[APIRouter] = []
+from services import ingest_ditat, ingest_runs, ingest_samsara
+
+ROUTERS: list[APIRouter] = [
+    ingest_samsara.router,
+    ingest_ditat.router,
+    ingest_runs.router,
+]

@@ -1,0 +1,1 @@
+"""Google Cloud Functions that trigger scheduled work on our apps over HTTP."""

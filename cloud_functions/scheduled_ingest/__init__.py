@@ -1,0 +1,1 @@
+"""Cloud Scheduler → this function → the ingest app (`POST /ingest/{source}/{entity}`)."""

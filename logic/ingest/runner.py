@@ -1,0 +1,359 @@
+"""The life of one ingest run: serialize per source+entity, commit page by page, record the run.
+
+Serialization never lives in process memory (several ingest instances may run):
+- PostgreSQL: a session-level `pg_try_advisory_lock` held on a dedicated autocommit connection for
+  the whole run. It dies with the process, so a killed run never blocks the next one, and the next
+  holder marks the dead run's leftover `running` row as abandoned.
+- Both databases: a partial unique index allows one `running` `IngestRun` row per source+entity.
+  On SQLite that index is the lock; a `running` row whose heartbeat (refreshed on every committed
+  page) is older than `INGEST_STALE_RUN_SECONDS` is taken over with a conditional UPDATE.
+
+Each page is one transaction that writes the page's rows, the cursor and the run's counters
+together, so the cursor only ever advances with committed data: a crash loses at most the page in
+flight, and the re-run resumes from the last committed cursor without duplicates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, text, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlmodel import Session, col
+
+from config import get_settings
+from db.database import get_engine, session_scope
+from db.retry import db_retry
+from db.upsert import UpsertResult, bulk_upsert
+from helpers.cloud_logger import redact
+from helpers.errors import AppError, Conflict
+from helpers.time_utils import utc_now
+from models.ingest import IngestCursor, IngestRun, IngestRunPublic, IngestStatus
+from utils.http import VendorError
+
+log = logging.getLogger(__name__)
+
+UNMATCHED_SAMPLE = 50
+_KEEP = object()
+
+
+class IngestAlreadyRunning(Conflict):
+    code = "ingest_running"
+
+
+class IngestFailed(AppError):
+    """A run ended in failure; the detail is the recorded error, `run` the summary."""
+
+    status_code = 502
+    code = "ingest_failed"
+
+
+class BadVendorData(Exception):
+    """A vendor page that cannot be stored as a whole: the page and the run fail, nothing is
+    written from it, and the message becomes the run's recorded error."""
+
+
+@dataclass
+class PageWrite:
+    """What writing one page did; returned by the entity's page writer."""
+
+    fetched: int = 0
+    result: UpsertResult = field(default_factory=UpsertResult)
+    skipped: Counter[str] = field(default_factory=Counter)
+    unmatched: dict[str, set[str]] = field(default_factory=dict)
+
+    def skip(self, reason: str, count: int = 1) -> None:
+        self.skipped[reason] += count
+
+    def unmatched_ref(self, kind: str, vendor_id: str | None) -> None:
+        if vendor_id:
+            self.unmatched.setdefault(kind, set()).add(str(vendor_id))
+
+
+def lock_key(source: str, entity: str) -> int:
+    """A stable signed 64-bit advisory-lock key for one source+entity."""
+    digest = hashlib.blake2b(f"fleet-hub:ingest:{source}:{entity}".encode(), digest_size=8)
+    return int.from_bytes(digest.digest(), "big", signed=True)
+
+
+class _PgAdvisoryLock:
+    def __init__(self, engine: Engine, key: int) -> None:
+        self._engine = engine
+        self._key = key
+        self._conn: Connection | None = None
+
+    def try_acquire(self) -> bool:
+        # Autocommit: holding the lock must not hold a transaction (and its snapshot) open.
+        conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self._key}).scalar()
+        if not got:
+            conn.close()
+            return False
+        self._conn = conn
+        return True
+
+    def release(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self._key})
+            conn.close()
+        except SQLAlchemyError:
+            # A pooled connection must never keep a session lock: drop it so the lock dies too.
+            log.warning("could not unlock ingest lock %s; discarding the connection", self._key)
+            conn.invalidate()
+            conn.close()
+
+
+class RunHandle:
+    """A started run that holds its source+entity lock until `finish()`."""
+
+    def __init__(
+        self,
+        run_id: int,
+        source: str,
+        entity: str,
+        cursor_before: str | None,
+        lock: _PgAdvisoryLock | None,
+        on_page: Callable[[RunHandle], None] | None = None,
+    ) -> None:
+        self.run_id = run_id
+        self.source = source
+        self.entity = entity
+        self.cursor_before = cursor_before
+        self.cursor = cursor_before
+        self.on_page = on_page
+        self._lock = lock
+        self._started = time.monotonic()
+        self.pages = 0
+        self.fetched = 0
+        self.totals = UpsertResult()
+        self.skipped: Counter[str] = Counter()
+        self.unmatched: dict[str, set[str]] = {}
+        self.finished = False
+
+    def write_page(
+        self, write: Callable[[Session], PageWrite], *, cursor_after: Any = _KEEP
+    ) -> PageWrite:
+        """Run `write` and advance the cursor in one transaction, then count the page.
+
+        `cursor_after` is the cursor to persist with this page (omit it to keep the current one).
+        Safe to retry on a dropped connection: the page's upserts are idempotent.
+        """
+        new_cursor = self.cursor if cursor_after is _KEEP else cursor_after
+        outcome = self._commit_page(write, new_cursor)
+        self.pages += 1
+        self.fetched += outcome.fetched
+        self.totals += outcome.result
+        self.skipped.update(outcome.skipped)
+        for kind, ids in outcome.unmatched.items():
+            self.unmatched.setdefault(kind, set()).update(ids)
+        self.cursor = new_cursor
+        if self.on_page is not None:
+            self.on_page(self)
+        return outcome
+
+    @db_retry(max_retries=3)
+    def _commit_page(self, write: Callable[[Session], PageWrite], cursor: str | None) -> PageWrite:
+        with session_scope() as session:
+            outcome = write(session)
+            now = utc_now()
+            bulk_upsert(
+                session,
+                IngestCursor,
+                [
+                    {
+                        "source": self.source,
+                        "entity": self.entity,
+                        "cursor": cursor,
+                        "last_run_id": self.run_id,
+                        "updated_at": now,
+                    }
+                ],
+                conflict_columns=["source", "entity"],
+            )
+            skipped = self.skipped + outcome.skipped
+            unmatched = {k: set(v) for k, v in self.unmatched.items()}
+            for kind, ids in outcome.unmatched.items():
+                unmatched.setdefault(kind, set()).update(ids)
+            totals = UpsertResult(self.totals.inserted, self.totals.updated, self.totals.unchanged)
+            totals += outcome.result
+            session.execute(
+                update(IngestRun)
+                .where(col(IngestRun.id) == self.run_id)
+                .values(
+                    pages=self.pages + 1,
+                    fetched=self.fetched + outcome.fetched,
+                    inserted=totals.inserted,
+                    updated=totals.updated,
+                    unchanged=totals.unchanged,
+                    skipped=sum(skipped.values()),
+                    skip_reasons=dict(skipped),
+                    unmatched=_unmatched_report(unmatched),
+                    cursor_after=cursor,
+                    heartbeat_at=now,
+                )
+            )
+        return outcome
+
+    def finish(self, error: str | None = None) -> IngestRunPublic:
+        """Record the outcome and release the lock; the run row is final after this."""
+        try:
+            self._record_finish(error)
+        finally:
+            self.finished = True
+            if self._lock is not None:
+                self._lock.release()
+        return get_run(self.run_id)
+
+    @db_retry(max_retries=3)
+    def _record_finish(self, error: str | None) -> None:
+        with session_scope() as session:
+            session.execute(
+                update(IngestRun)
+                .where(col(IngestRun.id) == self.run_id)
+                .values(
+                    status=IngestStatus.FAILED.value if error else IngestStatus.SUCCEEDED.value,
+                    error=error[:4000] if error else None,
+                    cursor_after=self.cursor,
+                    finished_at=utc_now(),
+                    duration_ms=int((time.monotonic() - self._started) * 1000),
+                )
+            )
+
+
+def _unmatched_report(unmatched: dict[str, set[str]]) -> dict[str, Any]:
+    return {
+        kind: {"count": len(ids), "sample": sorted(ids)[:UNMATCHED_SAMPLE]}
+        for kind, ids in sorted(unmatched.items())
+        if ids
+    }
+
+
+def start_run(
+    source: str,
+    entity: str,
+    *,
+    trigger: str = "api",
+    triggered_by: str | None = None,
+    on_page: Callable[[RunHandle], None] | None = None,
+) -> RunHandle:
+    """Take the source+entity lock and record a `running` run, or raise `IngestAlreadyRunning`."""
+    engine = get_engine()
+    lock: _PgAdvisoryLock | None = None
+    if engine.dialect.name == "postgresql":
+        lock = _PgAdvisoryLock(engine, lock_key(source, entity))
+        if not lock.try_acquire():
+            raise _already_running(source, entity)
+    try:
+        run_id, cursor = _insert_run(
+            source, entity, trigger, triggered_by, we_hold_lock=lock is not None
+        )
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    return RunHandle(run_id, source, entity, cursor, lock, on_page)
+
+
+def _insert_run(
+    source: str, entity: str, trigger: str, triggered_by: str | None, *, we_hold_lock: bool
+) -> tuple[int, str | None]:
+    try:
+        with session_scope() as session:
+            _abandon_dead_run(session, source, entity, we_hold_lock=we_hold_lock)
+            cursor_row = IngestCursor.get_for(session, source, entity)
+            cursor = cursor_row.cursor if cursor_row else None
+            run = IngestRun(
+                source=source,
+                entity=entity,
+                trigger=trigger,
+                triggered_by=triggered_by,
+                cursor_before=cursor,
+                cursor_after=cursor,
+            )
+            session.add(run)
+            session.flush()
+            assert run.id is not None
+            return run.id, cursor
+    except IntegrityError:
+        # Another process inserted its running row between our check and our insert.
+        raise _already_running(source, entity) from None
+
+
+def _abandon_dead_run(session: Session, source: str, entity: str, *, we_hold_lock: bool) -> None:
+    """Mark a leftover `running` row failed when its process is provably or probably gone."""
+    running = IngestRun.running_for(session, source, entity)
+    if running is None:
+        return
+    now = utc_now()
+    stale_before = now - timedelta(seconds=get_settings().INGEST_STALE_RUN_SECONDS)
+    if not we_hold_lock and running.heartbeat_at >= stale_before:
+        raise _already_running(source, entity, running.id)
+    reason = (
+        "abandoned: its process ended without finishing (lock released)"
+        if we_hold_lock
+        else f"abandoned: no heartbeat since {running.heartbeat_at.isoformat()}"
+    )
+    # Conditional, so two takers racing for the same stale row cannot both win it.
+    session.execute(
+        update(IngestRun)
+        .where(col(IngestRun.id) == running.id, col(IngestRun.status) == IngestStatus.RUNNING.value)
+        .values(status=IngestStatus.FAILED.value, error=reason, finished_at=now)
+    )
+    session.flush()
+    session.expire(running)
+    log.warning("ingest run %s (%s %s) %s", running.id, source, entity, reason)
+
+
+def _already_running(source: str, entity: str, run_id: int | None = None) -> IngestAlreadyRunning:
+    if run_id is None:
+        with session_scope() as session:
+            running = IngestRun.running_for(session, source, entity)
+            run_id = running.id if running else None
+    where = f" (run {run_id})" if run_id is not None else ""
+    return IngestAlreadyRunning(
+        f"a {source} {entity} ingest is already running{where}", running_run_id=run_id
+    )
+
+
+def describe_error(exc: BaseException) -> str:
+    """The run's recorded error: what failed, in one redacted line, never a stack trace."""
+    if isinstance(exc, VendorError | BadVendorData):
+        message = str(exc)
+    elif isinstance(exc, SQLAlchemyError):
+        message = f"database error: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+    elif isinstance(exc, AppError):
+        message = exc.detail
+    else:
+        message = f"{type(exc).__name__}: {exc}"
+    return redact(message)[:4000]
+
+
+def execute(handle: RunHandle, body: Callable[[RunHandle], None]) -> IngestRunPublic:
+    """Run `body` under the handle, record success or the error, always release the lock."""
+    try:
+        body(handle)
+    except Exception as exc:
+        if not isinstance(exc, VendorError | BadVendorData):
+            log.error("ingest run %s failed unexpectedly", handle.run_id, exc_info=exc)
+        return handle.finish(describe_error(exc))
+    except BaseException as exc:
+        handle.finish(f"interrupted: {type(exc).__name__}")
+        raise
+    return handle.finish()
+
+
+def get_run(run_id: int) -> IngestRunPublic:
+    with session_scope() as session:
+        run = session.get(IngestRun, run_id)
+        assert run is not None
+        return IngestRunPublic.model_validate(run)

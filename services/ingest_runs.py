@@ -1,0 +1,73 @@
+"""Ingest app: the runs ledger (`/ingest/runs`) and the trigger plumbing both routers share."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, BackgroundTasks, Query
+from fastapi.responses import JSONResponse
+
+from helpers.errors import NotFound
+from logic.ingest import jobs
+from logic.ingest.runner import IngestFailed
+from models.ingest import IngestRun, IngestRunPublic, IngestRunsPage, IngestStatus
+from services.deps import Caller, IngestRunCaller, SessionDep
+
+router = APIRouter(prefix="/ingest/runs", tags=["ingest"])
+
+TRIGGER_RESPONSES: dict[int | str, dict] = {
+    202: {"description": "`?background=true`: accepted; poll `/ingest/runs/{run_id}`"},
+    409: {"description": "a run of this source+entity is already in progress (named)"},
+    502: {"description": "the run failed; the body carries the recorded error and summary"},
+}
+
+
+def trigger(
+    source: str, entity: str, background: bool, tasks: BackgroundTasks, caller: Caller
+) -> IngestRunPublic | JSONResponse:
+    """Start a run: wait for its summary, or answer 202 and finish it after the response."""
+    trigger_name = "api-key" if caller.is_service else "user"
+    started = jobs.start_ingest(source, entity, trigger=trigger_name, triggered_by=caller.label)
+    if background:
+        tasks.add_task(started.run)
+        return JSONResponse(
+            {
+                "run_id": started.run_id,
+                "status": IngestStatus.RUNNING.value,
+                "source": source,
+                "entity": entity,
+                "href": f"/ingest/runs/{started.run_id}",
+            },
+            status_code=202,
+        )
+    summary = started.run()
+    if summary.status == IngestStatus.FAILED:
+        raise IngestFailed(summary.error, run=summary.model_dump(mode="json"))
+    return summary
+
+
+@router.get("")
+def list_ingest_runs(
+    session: SessionDep,
+    _: IngestRunCaller,
+    source: str | None = None,
+    entity: str | None = None,
+    status: IngestStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> IngestRunsPage:
+    """Recent ingest runs, newest first, optionally filtered by source, entity and status."""
+    runs = IngestRun.recent(
+        session, source=source, entity=entity, status=status, limit=limit, offset=offset
+    )
+    items = [IngestRunPublic.model_validate(r) for r in runs]
+    return IngestRunsPage(items=items, limit=limit, offset=offset)
+
+
+@router.get("/{run_id}")
+def get_ingest_run(run_id: int, session: SessionDep, _: IngestRunCaller) -> IngestRunPublic:
+    """One ingest run: counts, skip reasons, unmatched records, cursors, error, timing."""
+    run = session.get(IngestRun, run_id)
+    if run is None:
+        raise NotFound(f"ingest run {run_id} not found")
+    return IngestRunPublic.model_validate(run)
