@@ -1,0 +1,213 @@
+"""`/trips`: list with assignment and last position, filters, detail with stops, notes, and
+the audited manual status correction."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlmodel import select
+
+from logic.auth.permissions import Permission
+from models.audit_log import AuditLog
+from models.trip import StopStatus, Trip, TripStatus
+from tests.factories import make_driver, make_location, make_trailer, make_trip, make_vehicle
+from tests.services.fleet_support import assert_constant_queries
+
+T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def dispatcher(auth_headers):
+    return auth_headers(role="dispatcher")
+
+
+def test_list_embeds_assignment_and_latest_position(client, session, dispatcher) -> None:
+    driver = make_driver(session, first_name="Ann", last_name="Lee")
+    truck = make_vehicle(session, unit_number="101")
+    trailer = make_trailer(session, unit_number="53-1")
+    make_location(session, vehicle=truck, recorded_at=T0, latitude=35.0)
+    make_location(session, vehicle=truck, recorded_at=T0 + timedelta(minutes=5), latitude=35.1)
+    trip = make_trip(session, driver=driver, vehicle=truck, trailer=trailer)
+    make_trip(session)  # unassigned: no driver, no truck, no position
+
+    body = client.get("/trips", headers=dispatcher).json()
+    assert body["total"] == 2
+    item = next(i for i in body["items"] if i["id"] == trip.id)
+    assert item["driver"]["full_name"] == "Ann Lee"
+    assert item["vehicle"]["unit_number"] == "101"
+    assert item["trailer"]["unit_number"] == "53-1"
+    assert item["last_position"]["latitude"] == 35.1
+    other = next(i for i in body["items"] if i["id"] != trip.id)
+    assert other["driver"] is None and other["last_position"] is None
+
+
+def test_filters_and_sorting(client, session, dispatcher) -> None:
+    ann, bob = make_driver(session, first_name="Ann"), make_driver(session, first_name="Bob")
+    truck = make_vehicle(session)
+    a = make_trip(
+        session,
+        driver=ann,
+        vehicle=truck,
+        status="in_transit",
+        scheduled_start=T0,
+        terminal="Dallas",
+        late_risk_minutes=30,
+        customer="Zeta Corp",
+    )
+    b = make_trip(
+        session,
+        driver=bob,
+        status="planned",
+        scheduled_start=T0 + timedelta(days=1),
+        terminal="Memphis",
+        load_number="LOAD-XYZ",
+    )
+    c = make_trip(
+        session,
+        driver=ann,
+        status="delivered",
+        scheduled_start=T0 - timedelta(days=1),
+        terminal="Dallas",
+    )
+
+    def ids(query: str) -> list[int]:
+        response = client.get(f"/trips?{query}", headers=dispatcher)
+        assert response.status_code == 200, response.text
+        return [t["id"] for t in response.json()["items"]]
+
+    assert ids("sort=scheduled_start") == [c.id, a.id, b.id]
+    assert ids("") == [b.id, a.id, c.id]  # newest scheduled first by default
+    assert ids("status=in_transit&status=planned&sort=id") == [a.id, b.id]
+    assert ids(f"driver_id={ann.id}&sort=id") == [a.id, c.id]
+    assert ids(f"vehicle_id={truck.id}") == [a.id]
+    assert ids("terminal=Memphis") == [b.id]
+    assert ids("late_only=true") == [a.id]
+    assert ids("q=xyz") == [b.id]
+    assert ids("q=zeta") == [a.id]
+    assert ids("q=bob") == [b.id]  # searches the driver's name too
+    start, end = T0.isoformat(), (T0 + timedelta(hours=1)).isoformat()
+    assert ids(
+        f"scheduled_from={start.replace('+', '%2B')}&scheduled_to={end.replace('+', '%2B')}"
+    ) == [a.id]
+    # No offset on the datetime: read as UTC rather than failing.
+    assert ids("scheduled_from=2025-03-02T00:00:00") == [b.id]
+    assert ids("limit=1&offset=1") == [a.id]
+
+
+def test_list_validation(client, dispatcher) -> None:
+    assert client.get("/trips?status=lost", headers=dispatcher).status_code == 422
+    bad_sort = client.get("/trips?sort=-driver_phone", headers=dispatcher)
+    assert bad_sort.status_code == 422 and "scheduled_start" in bad_sort.json()["detail"]
+    backwards = client.get(
+        "/trips?scheduled_from=2025-03-02T00:00:00Z&scheduled_to=2025-03-01T00:00:00Z",
+        headers=dispatcher,
+    )
+    assert backwards.status_code == 422 and "after end" in backwards.json()["detail"]
+
+
+def test_list_runs_constant_queries(client, session, dispatcher, query_counter) -> None:
+    def add_trip() -> None:
+        truck = make_vehicle(session)
+        make_location(session, vehicle=truck, recorded_at=T0)
+        make_trip(
+            session, driver=make_driver(session), vehicle=truck, trailer=make_trailer(session)
+        )
+
+    add_trip()
+    add_trip()
+    count = assert_constant_queries(
+        client, "/trips", dispatcher, query_counter, lambda: [add_trip() for _ in range(12)]
+    )
+    assert count <= 8
+
+
+def test_detail_has_ordered_stops_next_stop_and_position(client, session, dispatcher) -> None:
+    truck = make_vehicle(session)
+    make_location(session, vehicle=truck, recorded_at=T0)
+    trip = make_trip(
+        session,
+        vehicle=truck,
+        stops=[
+            {"stop_type": "pickup", "status": StopStatus.DEPARTED, "departed_at": T0},
+            {"stop_type": "delivery", "name": "DC Dallas"},
+            {"stop_type": "delivery", "name": "DC Austin"},
+        ],
+    )
+    body = client.get(f"/trips/{trip.id}", headers=dispatcher).json()
+    assert [s["sequence"] for s in body["stops"]] == [1, 2, 3]
+    assert body["next_stop"]["name"] == "DC Dallas"
+    assert body["last_position"]["recorded_at"].startswith("2025-03-01T12:00:00")
+    assert client.get("/trips/999999", headers=dispatcher).status_code == 404
+
+
+def test_permissions(client, session, auth_headers) -> None:
+    trip = make_trip(session)
+    assert client.get("/trips").status_code == 401
+    assert (
+        client.get("/trips", headers=auth_headers(permissions=[Permission.HOS_READ])).status_code
+        == 403
+    )
+    viewer = auth_headers(role="viewer")
+    assert client.get(f"/trips/{trip.id}", headers=viewer).status_code == 200
+    assert client.patch(f"/trips/{trip.id}", json={"notes": "x"}, headers=viewer).status_code == 403
+    correction = {"status": "delivered", "reason": "driver called"}
+    assert (
+        client.post(f"/trips/{trip.id}/status", json=correction, headers=viewer).status_code == 403
+    )
+
+
+def test_notes_edit_is_audited_and_vendor_fields_refused(client, session, dispatcher) -> None:
+    trip = make_trip(session)
+    response = client.patch(
+        f"/trips/{trip.id}", json={"notes": "gate code 4411"}, headers=dispatcher
+    )
+    assert response.status_code == 200 and response.json()["notes"] == "gate code 4411"
+    row = session.scalars(select(AuditLog).where(AuditLog.action == "trip.update")).one()
+    assert row.details["changes"]["notes"] == [None, "gate code 4411"]
+
+    status = client.patch(f"/trips/{trip.id}", json={"status": "delivered"}, headers=dispatcher)
+    assert status.status_code == 422 and "/status" in status.text
+    owned = client.patch(f"/trips/{trip.id}", json={"customer": "X"}, headers=dispatcher)
+    assert owned.status_code == 422 and "owned by Ditat" in owned.text
+    session.expire_all()
+    assert session.get(Trip, trip.id).status == TripStatus.DISPATCHED
+
+
+def test_manual_status_correction_is_audited(client, session, dispatcher) -> None:
+    trip = make_trip(session, status=TripStatus.IN_TRANSIT)
+    response = client.post(
+        f"/trips/{trip.id}/status",
+        json={"status": "delivered", "reason": "POD received by email"},
+        headers=dispatcher,
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "delivered"
+    assert response.json()["status_corrected_at"] is not None
+    row = session.scalars(select(AuditLog).where(AuditLog.action == "trip.status_correct")).one()
+    assert row.details == {
+        "from": "in_transit",
+        "to": "delivered",
+        "reason": "POD received by email",
+    }
+    assert row.resource_type == "trip" and row.resource_id == str(trip.id)
+
+
+def test_status_correction_validation(client, session, dispatcher) -> None:
+    trip = make_trip(session, status=TripStatus.DELIVERED)
+    url = f"/trips/{trip.id}/status"
+    same = client.post(url, json={"status": "delivered", "reason": "again"}, headers=dispatcher)
+    assert same.status_code == 409 and "already delivered" in same.json()["detail"]
+    assert (
+        client.post(url, json={"status": "lost", "reason": "x" * 5}, headers=dispatcher).status_code
+        == 422
+    )
+    assert client.post(url, json={"status": "planned"}, headers=dispatcher).status_code == 422
+    missing = client.post(
+        "/trips/999999/status", json={"status": "planned", "reason": "typo"}, headers=dispatcher
+    )
+    assert missing.status_code == 404
+    assert (
+        session.scalars(select(AuditLog).where(AuditLog.action == "trip.status_correct")).all()
+        == []
+    )
