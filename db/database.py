@@ -101,7 +101,11 @@ def _sqlite_engine(url: URL, settings: Settings) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _sqlite_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN")
+        # Background writers (session_scope) ask for IMMEDIATE: taking the write lock up front
+        # makes concurrent writers wait (busy_timeout) instead of failing with "database is
+        # locked" when a read transaction tries to upgrade. Readers stay deferred.
+        mode = conn.get_execution_options().get("sqlite_begin", "")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if mode == "IMMEDIATE" else "BEGIN")
 
     return engine
 
@@ -171,9 +175,16 @@ def get_session() -> Iterator[Session]:
 
 
 @contextmanager
-def session_scope(engine: Engine | None = None) -> Iterator[Session]:
-    """A unit of background work in one transaction: commit on success, roll back on error."""
+def session_scope(engine: Engine | None = None, *, immediate: bool = True) -> Iterator[Session]:
+    """A unit of background work in one transaction: commit on success, roll back on error.
+
+    On SQLite the transaction takes the write lock at once unless `immediate=False` (for work
+    that normally only reads), so concurrent background writers queue instead of failing.
+    """
     session = Session(engine, expire_on_commit=False) if engine is not None else new_session()
+    bind = session.get_bind()
+    if immediate and isinstance(bind, Engine) and bind.dialect.name == "sqlite":
+        session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
     with session:
         try:
             yield session

@@ -9,7 +9,7 @@ from typing import ParamSpec, TypeVar
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from tenacity import (
-    before_sleep_log,
+    RetryCallState,
     retry,
     retry_if_exception,
     stop_after_attempt,
@@ -33,6 +33,20 @@ def is_transient_db_error(exc: BaseException) -> bool:
     return isinstance(exc, OperationalError)
 
 
+def _log_retry(state: RetryCallState) -> None:
+    # One short line: the exception text would carry the SQL and every bound parameter.
+    exc = state.outcome.exception() if state.outcome else None
+    orig = getattr(exc, "orig", None) or exc
+    reason = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    log.warning(
+        "retrying %s (attempt %d) after %s: %s",
+        getattr(state.fn, "__qualname__", "unit of work"),
+        state.attempt_number,
+        type(exc).__name__,
+        reason[:200],
+    )
+
+
 def db_retry(
     max_retries: int = 3, *, initial_wait: float = 0.2, max_wait: float = 5.0
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
@@ -44,6 +58,6 @@ def db_retry(
         retry=retry_if_exception(is_transient_db_error),
         stop=stop_after_attempt(max_retries + 1),
         wait=wait_random_exponential(multiplier=initial_wait, max=max_wait),
-        before_sleep=before_sleep_log(log, logging.WARNING),
+        before_sleep=_log_retry,
         reraise=True,
     )

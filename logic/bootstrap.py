@@ -11,7 +11,8 @@ def bootstrap_database(engine: Engine | None = None) -> None:
     """Idempotent: safe on every start of every instance."""
     engine = engine or get_engine()
     init_db(engine)
-    with session_scope(engine) as session:
+    # Seeding finds everything in place on all but the first start: read, don't lock.
+    with session_scope(engine, immediate=False) as session:
         for seed in _seeders():
             seed(session)
 

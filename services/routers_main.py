@@ -2,21 +2,31 @@
 
 from fastapi import APIRouter
 
-from services import admin_audit, admin_permissions, admin_roles, admin_sessions, auth, users
-from services import (  # fleet domain
+from services import (  # fleet domain  # vendor-backed lookups  # alerts
+    admin_audit,
+    admin_permissions,
+    admin_roles,
+    admin_sessions,
+    alert_deliveries,
+    alert_rules,
+    alerts,
+    auth,
+    dashboard,
     driver_data,
     drivers,
     hos,
+    ingest_status,  # read-only ingest runs and freshness
     locations,
+    routing,
     safety_events,
+    slack,
     trailers,
     trip_stops,
     trips,
+    users,
     vehicles,
+    weather,
 )
-from services import routing, weather  # vendor-backed lookups
-from services import ingest_status  # read-only ingest runs and freshness
-from services import alert_deliveries, alert_rules, alerts, dashboard, slack  # alerts
 
 ROUTERS: list[APIRouter] = [
     auth.router,

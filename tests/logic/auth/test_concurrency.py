@@ -16,18 +16,19 @@ from helpers.time_utils import utc_now
 from logic.auth import service
 from logic.auth.audit import ClientInfo
 from models.user_session import UserSession
-from tests.conftest import TEST_DATABASE_URL
 from tests.factories_auth import make_user
 
 pytestmark = pytest.mark.postgres
 
 
-def _instances(count: int):
-    return [create_db_engine(get_settings(), url=TEST_DATABASE_URL) for _ in range(count)]
+def _instances(engine, count: int):
+    """Separate engines on the test database (this xdist worker's own), like separate processes."""
+    url = engine.url.render_as_string(hide_password=False)
+    return [create_db_engine(get_settings(), url=url) for _ in range(count)]
 
 
 def test_rate_limit_is_shared_by_every_instance(committed_db):
-    engines = _instances(2)
+    engines = _instances(committed_db, 2)
     now = utc_now()
     limit = 10
     start = threading.Barrier(8)
@@ -55,7 +56,7 @@ def test_parallel_refresh_with_one_token_revokes_the_session(committed_db):
         user = make_user(session)
         pair = service.issue_session(session, user, ClientInfo())
         session.commit()
-    engines = _instances(2)
+    engines = _instances(committed_db, 2)
     start = threading.Barrier(2)
 
     def spend(worker: int) -> str:

@@ -149,9 +149,10 @@ def test_concurrent_start_on_separate_connections_conflicts(committed_db) -> Non
 
 
 @pytest.mark.postgres
-def test_advisory_lock_is_held_while_running(engine) -> None:
+def test_advisory_lock_is_held_while_running(committed_db) -> None:
     from sqlalchemy import text
 
+    engine = committed_db
     handle = start_run("test", "advisory")
     try:
         with engine.connect() as other:
