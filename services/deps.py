@@ -38,7 +38,9 @@ from logic.auth.security import constant_time_equals
 from logic.auth.service import Principal
 from models.user import User
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": commit right after the endpoint returns, before the response is sent, so a
+# failed commit is an error response and never a success that was lost (STYLE §4).
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
 api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False)
@@ -62,7 +64,7 @@ def get_auth_session() -> Iterator[Session]:
             raise
 
 
-AuthSessionDep = Annotated[Session, Depends(get_auth_session)]
+AuthSessionDep = Annotated[Session, Depends(get_auth_session, scope="function")]
 
 
 def get_client_info(request: Request) -> ClientInfo:

@@ -13,7 +13,9 @@ from config import get_settings
 from db import database
 from helpers.errors import Conflict, NotFound
 from services.app_factory import admitted_requests, build_app
+from services.deps import SessionDep
 from services.middleware import AdmissionControlMiddleware
+from tests.db.probe_models import UpsertProbe
 
 probe = APIRouter(prefix="/probe")
 
@@ -36,6 +38,13 @@ def boom() -> None:
 @probe.get("/typed")
 def typed(n: int) -> dict[str, int]:
     return {"n": n}
+
+
+@probe.post("/probes/{external_id}")
+def create_probe(external_id: str, session: SessionDep) -> dict[str, str]:
+    # Not flushed here: a duplicate is only discovered by the commit at the boundary.
+    session.add(UpsertProbe(external_id=external_id, name="probe"))
+    return {"created": external_id}
 
 
 @probe.get("/db-down")
@@ -84,6 +93,14 @@ def test_database_outage_is_503_with_retry_after(probe_client):
     assert response.status_code == 503
     assert response.headers["retry-after"] == "5"
     assert response.json()["error"] == "database_unavailable"
+
+
+def test_a_failed_commit_is_an_error_response_never_a_lost_success(probe_client):
+    """The session commits before the response is sent (STYLE §4)."""
+    assert probe_client.post("/probe/probes/p-1").status_code == 200
+    duplicate = probe_client.post("/probe/probes/p-1")
+    assert duplicate.status_code == 500
+    assert duplicate.json()["error"] == "internal_error"
 
 
 def test_validation_errors_stay_fastapis_422(probe_client):
