@@ -14,7 +14,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,6 +39,7 @@ import httpx  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
+from bench.loadgen import drive  # noqa: E402
 from db.database import create_db_engine, set_engine  # noqa: E402
 
 
@@ -131,39 +131,6 @@ def measure_login(port: int, runs: int = 20) -> tuple[float, str]:
     return statistics.median(timings) * 1000, token
 
 
-async def drive(port: int, token: str, clients: int, seconds: float) -> dict[str, object]:
-    latencies: list[float] = []
-    statuses: Counter[str] = Counter()
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=15, headers=headers
-    ) as http:
-        deadline = time.monotonic() + seconds
-
-        async def worker() -> None:
-            while time.monotonic() < deadline:
-                started = time.perf_counter()
-                try:
-                    response = await http.get("/auth/me")
-                    statuses[str(response.status_code)] += 1
-                    if response.status_code == 200:
-                        latencies.append(time.perf_counter() - started)
-                except httpx.HTTPError as exc:
-                    statuses[type(exc).__name__] += 1
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(clients)))
-        elapsed = time.perf_counter() - started
-    ok = sorted(latencies)
-    return {
-        "req/s": len(ok) / elapsed,
-        "p50": statistics.median(ok) * 1000 if ok else float("nan"),
-        "p99": ok[max(0, int(len(ok) * 0.99) - 1)] * 1000 if ok else float("nan"),
-        "statuses": dict(statuses),
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=10.0)
@@ -182,8 +149,12 @@ def main() -> None:
     try:
         login_ms, token = measure_login(port)
         print(f"POST /auth/token (verify + session row + audit row): median {login_ms:.1f} ms")
-        asyncio.run(drive(port, token, args.clients, 2.0))  # warm both workers' pools
-        result = asyncio.run(drive(port, token, args.clients, args.seconds))
+        headers = {"Authorization": f"Bearer {token}"}
+        me = ["/auth/me"]
+        asyncio.run(drive(port, me, clients=args.clients, seconds=2.0, headers=headers))  # warm
+        result = asyncio.run(
+            drive(port, me, clients=args.clients, seconds=args.seconds, headers=headers)
+        )
     finally:
         server.terminate()
         try:
@@ -193,8 +164,7 @@ def main() -> None:
             server.wait()
     print(
         f"GET /auth/me, {args.workers} uvicorn workers, PostgreSQL, {args.clients} clients, "
-        f"{args.seconds:.0f} s: {result['req/s']:.0f} req/s, p50 {result['p50']:.1f} ms, "
-        f"p99 {result['p99']:.1f} ms, statuses {result['statuses']}"
+        f"{args.seconds:.0f} s: {result.line()}"
     )
     print(f"(load generator shares the machine's {os.cpu_count()} CPUs with the server)")
 

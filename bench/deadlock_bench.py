@@ -12,18 +12,20 @@ import argparse
 import asyncio
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 
 import httpx
 import psycopg2
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as a script from anywhere
+
+from bench.loadgen import drive  # noqa: E402
+
 BENCH_DB = "fleet_hub_bench"
 DB_URL = f"postgresql://postgres@127.0.0.1:5432/{BENCH_DB}"
 
@@ -77,45 +79,6 @@ def start_server(factory: str, port: int, log_path: Path) -> subprocess.Popen[by
     raise SystemExit(f"{factory} server did not start; see {log_path}")
 
 
-async def drive(port: int, clients: int, seconds: float) -> dict[str, object]:
-    latencies: list[float] = []
-    statuses: Counter[str] = Counter()
-    deadline = time.monotonic() + seconds
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    timeout = httpx.Timeout(15.0)
-
-    async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=timeout
-    ) as http:
-
-        async def worker(n: int) -> None:
-            i = n
-            while time.monotonic() < deadline:
-                started = time.perf_counter()
-                try:
-                    response = await http.get(f"/probe/{i % 100 + 1}")
-                    statuses[str(response.status_code)] += 1
-                    if response.status_code == 200:
-                        latencies.append(time.perf_counter() - started)
-                except httpx.TimeoutException:
-                    statuses["client timeout"] += 1
-                except httpx.HTTPError as exc:
-                    statuses[type(exc).__name__] += 1
-                i += clients
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker(n) for n in range(clients)))
-        elapsed = time.perf_counter() - started
-
-    ok = sorted(latencies)
-    return {
-        "req/s": len(ok) / elapsed,
-        "p50 ms": statistics.median(ok) * 1000 if ok else float("nan"),
-        "p99 ms": ok[int(len(ok) * 0.99) - 1] * 1000 if ok else float("nan"),
-        "statuses": dict(statuses),
-    }
-
-
 def pool_timeouts(log_path: Path) -> int:
     text = log_path.read_text(errors="replace")
     return text.count("QueuePool limit") + text.count("TimeoutError")
@@ -139,7 +102,10 @@ def main() -> None:
             log_path = Path(tempfile.gettempdir()) / f"deadlock-bench-{factory}-{clients}.log"
             server = start_server(factory, port, log_path)
             try:
-                result = asyncio.run(drive(port, clients, args.seconds))
+                paths = [f"/probe/{i}" for i in range(1, 101)]
+                result = asyncio.run(
+                    drive(port, paths, clients=clients, seconds=args.seconds, timeout=15)
+                )
             finally:
                 server.terminate()
                 try:
@@ -148,8 +114,8 @@ def main() -> None:
                     server.kill()  # a deadlocked server does not finish its requests
                     server.wait()
             print(
-                f"{factory:<9} {clients:>7} {result['req/s']:>8.0f} {result['p50 ms']:>8.1f} "
-                f"{result['p99 ms']:>8.1f} {pool_timeouts(log_path):>13}  {result['statuses']}"
+                f"{factory:<9} {clients:>7} {result.rps:>8.0f} {result.p50_ms:>8.1f} "
+                f"{result.p99_ms:>8.1f} {pool_timeouts(log_path):>13}  {dict(result.statuses)}"
             )
 
 

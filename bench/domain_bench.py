@@ -16,12 +16,10 @@ import io
 import os
 import random
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -46,6 +44,7 @@ from fastapi import APIRouter, FastAPI  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
+from bench.loadgen import LoadResult, drive  # noqa: E402
 from db.database import create_db_engine, session_scope, set_engine  # noqa: E402
 from services.deps import SessionDep  # noqa: E402
 
@@ -289,37 +288,6 @@ def start_server(port: int, workers: int, log_path: Path) -> subprocess.Popen:
     raise SystemExit(f"server did not start; see {log_path}")
 
 
-async def drive(
-    port: int, paths: list[str], token: str, clients: int, seconds: float
-) -> dict[str, object]:
-    latencies: list[float] = []
-    statuses: Counter[str] = Counter()
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=30, headers=headers
-    ) as http:
-        deadline = time.monotonic() + seconds
-
-        async def worker(k: int) -> None:
-            n = k
-            while time.monotonic() < deadline:
-                n += 1
-                started = time.perf_counter()
-                try:
-                    response = await http.get(paths[n % len(paths)])
-                    statuses[str(response.status_code)] += 1
-                    if response.status_code == 200:
-                        latencies.append(time.perf_counter() - started)
-                except httpx.HTTPError as exc:
-                    statuses[type(exc).__name__] += 1
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker(k) for k in range(clients)))
-        elapsed = time.perf_counter() - started
-    return {"latencies": latencies, "elapsed": elapsed, "statuses": statuses}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=10.0)
@@ -363,20 +331,26 @@ def main() -> None:
     port = free_port()
     log_path = Path(tempfile.gettempdir()) / "domain-bench-server.log"
     server = start_server(port, args.workers, log_path)
-    results: dict[str, dict] = {}
+    results: dict[str, LoadResult] = {}
+    auth = {"Authorization": f"Bearer {token}"}
     try:
         for paths in scenarios.values():
-            asyncio.run(drive(port, paths, token, args.clients, 2.0))  # warm both workers
+            asyncio.run(drive(port, paths, clients=args.clients, seconds=2.0, headers=auth))
         # Interleaved short rounds, so load from anything else on the machine hits every
         # scenario alike and the ratios stay meaningful.
         rounds = max(1, round(args.seconds / 2.5))
         for _ in range(rounds):
             for name, paths in scenarios.items():
-                part = asyncio.run(drive(port, paths, token, args.clients, args.seconds / rounds))
-                merged = results.setdefault(name, {"ok": [], "elapsed": 0.0, "statuses": Counter()})
-                merged["ok"].extend(part["latencies"])
-                merged["elapsed"] += part["elapsed"]
-                merged["statuses"].update(part["statuses"])
+                part = asyncio.run(
+                    drive(
+                        port,
+                        paths,
+                        clients=args.clients,
+                        seconds=args.seconds / rounds,
+                        headers=auth,
+                    )
+                )
+                results.setdefault(name, LoadResult()).merge(part)
     finally:
         server.terminate()
         try:
@@ -384,21 +358,15 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
-    for merged in results.values():
-        ok = sorted(merged["ok"])
-        merged["rps"] = len(ok) / merged["elapsed"]
-        merged["p50"] = statistics.median(ok) * 1000 if ok else float("nan")
-        merged["p99"] = ok[max(0, int(len(ok) * 0.99) - 1)] * 1000 if ok else float("nan")
-        merged["statuses"] = dict(merged["statuses"])
-    floor = results["bare PK select"]["rps"]
+    floor = results["bare PK select"].rps
     print(
         f"\n{args.workers} uvicorn workers, PostgreSQL, {args.clients} clients, "
         f"{args.seconds:.0f} s each (load generator shares the {os.cpu_count()} CPUs):"
     )
     for name, r in results.items():
         print(
-            f"  {name:26s} {r['rps']:8.0f} req/s  p50 {r['p50']:7.1f} ms  p99 {r['p99']:7.1f} ms"
-            f"  ratio {r['rps'] / floor:5.2f}  statuses {r['statuses']}"
+            f"  {name:26s} {r.rps:8.0f} req/s  p50 {r.p50_ms:7.1f} ms  p99 {r.p99_ms:7.1f} ms"
+            f"  ratio {r.rps / floor:5.2f}  statuses {dict(r.statuses)}"
         )
 
 
