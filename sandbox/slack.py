@@ -3,23 +3,30 @@
 Like Slack, every error is HTTP 200 with `{"ok": false, "error": ...}` (rate limiting, a 429 with
 `Retry-After`, comes from the fault injector). JSON bodies need `Authorization: Bearer xoxb-…`;
 form bodies may carry `token`. Posted messages and their updates are kept in memory and readable
-at `GET /_sandbox/slack/messages` (cleared with `DELETE`). Channel names map to stable IDs;
-names starting with `missing`/`nonexistent` are `channel_not_found`, `archived-*` `is_archived`.
+at `GET /_sandbox/slack/messages` (cleared with `DELETE`); `POST /_sandbox/slack/press` presses
+a message's button, sending the hub the signed interaction Slack would. Channel names map to
+stable IDs; names starting with `missing`/`nonexistent` are `channel_not_found`, `archived-*`
+`is_archived`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import itertools
 import json
+import os
 import threading
 import time
 from typing import Any
+from urllib.parse import urlencode
 
+import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
-from sandbox.credentials import SLACK_BOT_TOKEN
+from sandbox.credentials import SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET
 
 router = APIRouter(prefix="/slack", tags=["slack"])
 control_router = APIRouter(prefix="/_sandbox/slack", tags=["sandbox"])
@@ -289,3 +296,74 @@ def clear_messages() -> dict[str, bool]:
     """Forget every message and channel."""
     store.reset()
     return {"ok": True}
+
+
+class ButtonPress(BaseModel):
+    """Press a button on a stored message, as a Slack user would."""
+
+    ts: str
+    action_id: str = "ack_alert"
+    username: str = "admin"
+    user_id: str = "U0SANDBOXUSR"
+    # Where the hub listens; defaults to SANDBOX_SLACK_INTERACTIONS_URL + /slack/interactions.
+    url: str | None = None
+
+
+@control_router.post("/press")
+async def press_button(press: ButtonPress) -> JSONResponse:
+    """Send the signed `block_actions` interaction Slack would send for that button."""
+    message = next((m for m in store.snapshot() if m["ts"] == press.ts), None)
+    if message is None:
+        return JSONResponse({"ok": False, "error": "message_not_found"}, status_code=404)
+    button, block_id = _find_button(message.get("blocks") or [], press.action_id)
+    if button is None:
+        return JSONResponse({"ok": False, "error": "button_not_found"}, status_code=404)
+    url = press.url or os.environ.get("SANDBOX_SLACK_INTERACTIONS_URL", "").rstrip("/")
+    if not url:
+        return JSONResponse({"ok": False, "error": "no_interactions_url"}, status_code=400)
+    if not url.endswith("/slack/interactions"):
+        url += "/slack/interactions"
+    now = f"{time.time():.6f}"
+    payload = {
+        "type": "block_actions",
+        "team": {"id": TEAM_ID, "domain": "sandbox"},
+        "user": {"id": press.user_id, "username": press.username, "team_id": TEAM_ID},
+        "api_app_id": "A0SANDBOX01",
+        "container": {"type": "message", "message_ts": press.ts, "channel_id": message["channel"]},
+        "channel": {"id": message["channel"], "name": message["channel_name"]},
+        "message": {"ts": press.ts, "text": message.get("text", "")},
+        "actions": [
+            {
+                "type": "button",
+                "action_id": button["action_id"],
+                "block_id": block_id,
+                "value": button.get("value", ""),
+                "action_ts": now,
+            }
+        ],
+    }
+    body = urlencode({"payload": json.dumps(payload)}).encode()
+    timestamp = str(int(time.time()))
+    digest = hmac.new(
+        SLACK_SIGNING_SECRET.encode(), b"v0:" + timestamp.encode() + b":" + body, hashlib.sha256
+    ).hexdigest()
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": timestamp,
+        "X-Slack-Signature": f"v0={digest}",
+    }
+    async with httpx.AsyncClient(timeout=10) as http:
+        response = await http.post(url, content=body, headers=headers)
+    try:
+        answer: Any = response.json()
+    except ValueError:
+        answer = response.text
+    return JSONResponse({"ok": response.is_success, "status": response.status_code, "hub": answer})
+
+
+def _find_button(blocks: list[Any], action_id: str) -> tuple[dict[str, Any] | None, str]:
+    for block in blocks:
+        for element in block.get("elements", []) if isinstance(block, dict) else []:
+            if isinstance(element, dict) and element.get("action_id") == action_id:
+                return element, str(block.get("block_id", ""))
+    return None, ""

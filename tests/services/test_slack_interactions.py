@@ -173,3 +173,48 @@ def test_unconfigured_signing_secret_refuses(client, main_app, session):
     finally:
         main_app.dependency_overrides.pop(get_settings, None)
     assert response.status_code == 503
+
+
+@pytest.fixture
+def hub_url(main_app):
+    """The main API over real HTTP, so the sandbox can call it like Slack would."""
+    import socket
+    import threading
+
+    import uvicorn
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(main_app, port=port, lifespan="off", log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "main API did not start"
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=5)
+
+
+def test_pressing_a_button_in_the_sandbox_acknowledges_the_alert(
+    session, posted_alert, sandbox_clean, hub_url
+):
+    """What a newcomer does after `make run`: press Acknowledge on a message in the fake Slack."""
+    make_user(session, username="dana")
+    pressed = httpx.post(
+        f"{sandbox_clean.url}/_sandbox/slack/press",
+        json={"ts": posted_alert.slack_ts, "action_id": "ack_alert", "username": "dana",
+              "url": hub_url},
+        timeout=15,
+    )  # fmt: skip
+    assert pressed.status_code == 200, pressed.text
+    assert pressed.json()["hub"]["text"] == f"Alert #{posted_alert.id} acknowledged."
+    session.refresh(posted_alert)
+    assert posted_alert.status == "acknowledged"
+
+    missing = httpx.post(f"{sandbox_clean.url}/_sandbox/slack/press", json={"ts": "0.0"})
+    assert missing.status_code == 404
