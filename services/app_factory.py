@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.exc import OperationalError
 
-from config import Settings, get_settings
+from config import ConfigError, Settings, get_settings
 from helpers.cloud_logger import setup_logging
 from helpers.error_tracking import init_error_tracking
 from services import health
@@ -48,7 +50,10 @@ def build_app(
         threads = configure_thread_limiter(admitted)
         log.info("%s starting: %d requests admitted, %d worker threads", title, admitted, threads)
         if on_startup is not None:
-            await run_in_threadpool(on_startup)
+            try:
+                await run_in_threadpool(on_startup)
+            except (OperationalError, ConfigError) as exc:
+                abort_startup(f"{title} cannot start: {startup_failure_reason(exc)}")
         yield
 
     app = FastAPI(
@@ -70,7 +75,22 @@ def build_app(
     return app
 
 
-def _gcp_project(settings: Settings) -> str:
-    import os
+def startup_failure_reason(exc: Exception) -> str:
+    """The first meaningful line of a configuration or connection failure."""
+    lines = [line.strip() for line in str(getattr(exc, "orig", None) or exc).splitlines()]
+    return next((line for line in lines if line), type(exc).__name__)
 
+
+def abort_startup(message: str) -> None:
+    """Stop the process with one line and a non-zero exit.
+
+    Raising from the lifespan would make uvicorn print the whole traceback; a bad database URL
+    or an unreachable server deserves one readable sentence.
+    """
+    log.critical(message)
+    logging.shutdown()
+    os._exit(1)
+
+
+def _gcp_project(settings: Settings) -> str:
     return os.environ.get("GOOGLE_CLOUD_PROJECT", "")

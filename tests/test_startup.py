@@ -1,0 +1,42 @@
+"""Bad configuration stops a process with one readable line and a non-zero exit."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _run(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if k != "TEST_DATABASE_URL"}
+    environment.update({"LOG_FORMAT": "text", **env})
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=environment, capture_output=True, text=True,
+        timeout=60, check=False,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"DATABASE_URL": "postgresql://postgres@127.0.0.1:1/none"}, "cannot start"),
+        ({"DATABASE_URL": "not a url"}, "DATABASE_URL is not a valid database URL"),
+        ({"ENVIRONMENT": "production", "SECRET_KEY": "changeme"}, "SECRET_KEY"),
+    ],
+    ids=["unreachable-db", "malformed-url", "production-secret"],
+)
+def test_uvicorn_start_fails_in_one_line(env, expected):
+    result = _run(["-m", "uvicorn", "main:app", "--port", "0"], **env)
+    assert result.returncode != 0
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_reports_unreachable_database_in_one_line():
+    result = _run(["cli.py", "init-db"], DATABASE_URL="postgresql://postgres@127.0.0.1:1/none")
+    assert result.returncode == 1
+    assert "cannot reach the database" in result.stderr
+    assert "Traceback" not in result.stderr
