@@ -13,15 +13,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import Table, and_, case, func, or_, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from logic.alerts.candidate import Candidate
+from logic.alerts.positions import build_latest_positions
 from logic.alerts.rules import EffectiveRule
 from logic.trips.eta import great_circle_miles
 from models.alert import AlertType, Severity
@@ -53,6 +54,14 @@ class IncompleteDetection(Exception):
 @dataclass
 class DetectorContext:
     weather: Any | None = None  # utils.weather_api.WeatherClient (NWS active alerts)
+    _positions: Table | None = field(default=None, repr=False)
+
+    def positions(self, session: Session) -> Table:
+        """The pass's newest-position-per-truck snapshot (logic/alerts/positions.py), built
+        on first use."""
+        if self._positions is None:
+            self._positions = build_latest_positions(session)
+        return self._positions
 
 
 def _names():
@@ -62,15 +71,6 @@ def _names():
         Driver.last_name,
         Driver.fleet_manager,
         Vehicle.unit_number,
-    )
-
-
-def _newest_position_time():
-    return (
-        select(func.max(VehicleLocation.recorded_at))
-        .where(VehicleLocation.vehicle_id == Trip.vehicle_id)
-        .correlate(Trip)
-        .scalar_subquery()
     )
 
 
@@ -363,9 +363,9 @@ def speeding(
             fleet_manager=row.fleet_manager,
             occurrence_key=f"safety:{row.id}",
         )
-    # Sustained GPS speed, trucks on active trips only: two index probes per truck.
-    loc = aliased(VehicleLocation)
-    newest = _newest_position_time()
+    # Sustained GPS speed, trucks on active trips only: the newest position from the pass's
+    # snapshot, then one more index probe only for trucks over the limit right now.
+    loc = ctx.positions(session).c
     last_ok = (
         select(func.max(VehicleLocation.recorded_at))
         .where(VehicleLocation.vehicle_id == Trip.vehicle_id)
@@ -386,7 +386,7 @@ def speeding(
             *_names(),
         )
         .select_from(Trip)
-        .join(loc, and_(loc.vehicle_id == Trip.vehicle_id, loc.recorded_at == newest))
+        .join(ctx.positions(session), loc.vehicle_id == Trip.vehicle_id)
         .outerjoin(Driver, Driver.id == Trip.driver_id)
         .outerjoin(Vehicle, Vehicle.id == Trip.vehicle_id)
         .where(Trip.status.in_(_ACTIVE), loc.speed_mph > limit, loc.recorded_at >= since)
@@ -446,8 +446,7 @@ def stopped_too_long(
     moving = float(rule.param("moving_mph"))
     radius = float(rule.param("stop_radius_miles"))
     cutoff = now - timedelta(minutes=minutes)
-    loc = aliased(VehicleLocation)
-    newest = _newest_position_time()
+    loc = ctx.positions(session).c
     last_moving = (
         select(func.max(VehicleLocation.recorded_at))
         .where(VehicleLocation.vehicle_id == Trip.vehicle_id)
@@ -476,7 +475,7 @@ def stopped_too_long(
             *_names(),
         )
         .select_from(Trip)
-        .join(loc, and_(loc.vehicle_id == Trip.vehicle_id, loc.recorded_at == newest))
+        .join(ctx.positions(session), loc.vehicle_id == Trip.vehicle_id)
         .outerjoin(Driver, Driver.id == Trip.driver_id)
         .outerjoin(Vehicle, Vehicle.id == Trip.vehicle_id)
         .outerjoin(HosClock, HosClock.driver_id == Trip.driver_id)
@@ -535,25 +534,24 @@ def gps_stale(
     """Active trips whose truck has sent no position for more than `minutes` (or never)."""
     minutes = int(rule.param("minutes"))
     cutoff = now - timedelta(minutes=minutes)
-    newest = _newest_position_time().label("newest")
-    inner = (
+    positions = ctx.positions(session)
+    newest = positions.c.recorded_at
+    rows = session.execute(
         select(
             Trip.id,
             Trip.load_number,
             Trip.terminal,
             Trip.driver_id,
             Trip.vehicle_id,
-            newest,
+            newest.label("newest"),
             *_names(),
         )
         .select_from(Trip)
         .outerjoin(Driver, Driver.id == Trip.driver_id)
         .join(Vehicle, Vehicle.id == Trip.vehicle_id)
+        .outerjoin(positions, positions.c.vehicle_id == Trip.vehicle_id)
         .where(Trip.status.in_(_ACTIVE))
-        .subquery()
-    )
-    rows = session.execute(
-        select(inner).where(or_(inner.c.newest.is_(None), inner.c.newest < cutoff))
+        .where(or_(newest.is_(None), newest < cutoff))
     ).all()
     out = []
     for row in rows:
@@ -592,8 +590,7 @@ def severe_weather(
     severities = {s.lower() for s in rule.param("severities")}
     grid = float(rule.param("grid_degrees"))
     budget = int(rule.param("max_lookups"))
-    loc = aliased(VehicleLocation)
-    newest = _newest_position_time()
+    loc = ctx.positions(session).c
     rows = session.execute(
         select(
             Trip.id,
@@ -606,7 +603,7 @@ def severe_weather(
             *_names(),
         )
         .select_from(Trip)
-        .join(loc, and_(loc.vehicle_id == Trip.vehicle_id, loc.recorded_at == newest))
+        .join(ctx.positions(session), loc.vehicle_id == Trip.vehicle_id)
         .outerjoin(Driver, Driver.id == Trip.driver_id)
         .outerjoin(Vehicle, Vehicle.id == Trip.vehicle_id)
         .where(Trip.status.in_(_ACTIVE))

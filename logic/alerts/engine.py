@@ -31,6 +31,14 @@ from models.alert import AlertType
 
 log = logging.getLogger(__name__)
 
+# Detectors that read the pass's newest-position snapshot (logic/alerts/positions.py).
+_POSITION_TYPES = {
+    AlertType.SPEEDING,
+    AlertType.STOPPED_TOO_LONG,
+    AlertType.GPS_STALE,
+    AlertType.SEVERE_WEATHER,
+}
+
 # An arbitrary constant shared by every instance: "the alert evaluation pass".
 _ADVISORY_LOCK_KEY = 7_040_417
 
@@ -74,7 +82,13 @@ def detect(
     """Run detectors; returns (candidates, types that saw the whole fleet)."""
     candidates: list[Candidate] = []
     complete: list[str] = []
-    for alert_type in types or rules.enabled_types():
+    types = types or rules.enabled_types()
+    if _POSITION_TYPES.intersection(types):
+        # Before the savepoints: a detector rolled back must not take the snapshot with it.
+        started = time.perf_counter()
+        ctx.positions(session)
+        result.timings_ms.setdefault("positions", round((time.perf_counter() - started) * 1000, 1))
+    for alert_type in types:
         detector = DETECTORS[alert_type]
         started = time.perf_counter()
         try:
@@ -110,15 +124,20 @@ def evaluate(
     result = EvaluationResult(now=now)
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_LOCK_KEY})
+        # The pass is thousands of index probes whose row counts the planner over-guesses;
+        # JIT compiling them (~10 ms a statement) never pays back.
+        session.execute(text("SET LOCAL jit = off"))
     rules = load_rules(session)
+    ctx = DetectorContext(weather=weather)
     if types is None or AlertType.LATE_FOR_APPOINTMENT in types:
         started = time.perf_counter()
-        etas = compute_etas(session, now=now, pcmiler=pcmiler)
+        positions = ctx.positions(session)
+        result.timings_ms["positions"] = round((time.perf_counter() - started) * 1000, 1)
+        started = time.perf_counter()
+        etas = compute_etas(session, now=now, pcmiler=pcmiler, positions=positions)
         result.etas_computed, result.etas_written = etas.computed, etas.written
         result.timings_ms["eta"] = round((time.perf_counter() - started) * 1000, 1)
-    candidates, complete = detect(
-        session, rules, now, DetectorContext(weather=weather), result, types
-    )
+    candidates, complete = detect(session, rules, now, ctx, result, types)
     started = time.perf_counter()
     result.filters = apply_filters(
         session, candidates, rules=rules, evaluated_types=complete, now=now, limit=limit

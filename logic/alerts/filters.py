@@ -17,7 +17,8 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session
 
 from config import get_settings
@@ -25,6 +26,7 @@ from logic.alerts import outbox
 from logic.alerts.candidate import Candidate
 from logic.alerts.rules import EffectiveRule, RuleSet
 from models.alert import (
+    ACTIVE_STATUSES,
     Alert,
     AlertDelivery,
     AlertStatus,
@@ -77,13 +79,49 @@ class FilterReport:
         return data
 
 
+def _entry(decision: str, reason: str, now: datetime, **extra: Any) -> dict[str, Any]:
+    return {"at": now.isoformat(), "decision": decision, "reason": reason, **extra}
+
+
 def record_decision(
-    alert: Alert, decision: str, reason: str, now: datetime, **extra: Any
+    alert: Alert | _NewAlert, decision: str, reason: str, now: datetime, **extra: Any
 ) -> dict[str, Any]:
     """Append one explainable decision to the alert (reassigned: JSON columns aren't tracked)."""
-    entry = {"at": now.isoformat(), "decision": decision, "reason": reason, **extra}
+    entry = _entry(decision, reason, now, **extra)
     alert.decisions = [*(alert.decisions or [])[-(MAX_DECISIONS - 1) :], entry]
     return entry
+
+
+class _NewAlert:
+    """An alert this pass creates, as a row: every decision about it is made before one bulk
+    INSERT for all of them (ORM objects cost ~0.5 ms each to build and flush; a pass can
+    create thousands)."""
+
+    __slots__ = ("id", "row")
+
+    def __init__(self, row: dict[str, Any]) -> None:
+        self.row = row
+        self.id: int | None = None
+
+    @property
+    def severity(self) -> str:
+        return self.row["severity"]
+
+    @property
+    def decisions(self) -> list[dict[str, Any]]:
+        return self.row["decisions"]
+
+    @decisions.setter
+    def decisions(self, value: list[dict[str, Any]]) -> None:
+        self.row["decisions"] = value
+
+    @property
+    def notified_at(self) -> datetime | None:
+        return self.row["notified_at"]
+
+    @notified_at.setter
+    def notified_at(self, value: datetime | None) -> None:
+        self.row["notified_at"] = value
 
 
 def quiet_window_end(
@@ -117,7 +155,11 @@ def _hhmm(value: str) -> time:
 
 
 class _Notifier:
-    """Decides how an alert that just became open is announced (quiet hours, rate limit)."""
+    """Decides how an alert that just became open is announced (quiet hours, rate limit).
+
+    Post rows are collected and inserted in one statement by `write()`, after the new alerts
+    have ids; digests (one per channel) are ORM rows, created on first overflow.
+    """
 
     def __init__(self, session: Session, now: datetime, limit: ChannelLimit) -> None:
         self.session = session
@@ -125,6 +167,8 @@ class _Notifier:
         self.limit = limit
         self._posts_in_window: dict[str, int] | None = None
         self._digests: dict[str, AlertDelivery] = {}
+        self._posts: list[tuple[Alert | _NewAlert, str, datetime, dict[str, Any]]] = []
+        self._digested: dict[str, list[Alert | _NewAlert]] = defaultdict(list)
 
     def _window_counts(self) -> dict[str, int]:
         if self._posts_in_window is None:
@@ -161,7 +205,7 @@ class _Notifier:
             self._digests[channel] = digest
         return digest
 
-    def announce(self, alert: Alert, rule: EffectiveRule, report: FilterReport) -> None:
+    def announce(self, alert: Alert | _NewAlert, rule: EffectiveRule, report: FilterReport) -> None:
         now = self.now
         channel = rule.channel
         quiet_end = quiet_window_end(
@@ -187,7 +231,7 @@ class _Notifier:
         counts = self._window_counts()
         if at == now and counts[channel] >= self.limit.max_posts:
             digest = self._digest_for(channel)
-            digest.payload = {"alert_ids": [*digest.payload.get("alert_ids", []), alert.id]}
+            self._digested[channel].append(alert)
             minutes = int(self.limit.window.total_seconds() // 60)
             record_decision(
                 alert,
@@ -200,20 +244,37 @@ class _Notifier:
             alert.notified_at = now
             report.digested += 1
             return
-        outbox.enqueue(
-            self.session,
-            alert=alert,
-            channel=channel,
-            kind=DeliveryKind.POST,
-            now=now,
-            at=at,
-            payload=payload,
-        )
+        self._posts.append((alert, channel, at, payload))
         counts[channel] += 1
         alert.notified_at = at
         report.posts_enqueued += 1
         if at == now:
             record_decision(alert, "notified", f"posting to {channel} ({rule.describe()})", now)
+
+    def write(self) -> None:
+        """Insert the collected posts and name the digested alerts (all alerts have ids now)."""
+        for channel, members in self._digested.items():
+            digest = self._digests[channel]
+            digest.payload = {
+                "alert_ids": [*digest.payload.get("alert_ids", []), *(a.id for a in members)]
+            }
+        if self._posts:
+            self.session.execute(
+                insert(AlertDelivery.__table__),
+                [
+                    {
+                        "alert_id": alert.id,
+                        "channel": channel,
+                        "kind": DeliveryKind.POST.value,
+                        "status": DeliveryStatus.PENDING.value,
+                        "payload": payload,
+                        "attempts": 0,
+                        "next_attempt_at": at,
+                        "created_at": self.now,
+                    }
+                    for alert, channel, at, payload in self._posts
+                ],
+            )
 
 
 def apply_filters(
@@ -229,24 +290,45 @@ def apply_filters(
 
     `evaluated_types` are the detectors that ran to completion: only their alerts may be
     auto-resolved (a detector that failed must not resolve everything it owns).
+
+    Set-based on purpose: active alerts are read as plain rows; the common outcomes (a quiet
+    re-detection, a re-detection with fresher text, a new alert and its post) are written with
+    one statement each; only alerts whose state changes in other ways are loaded as objects.
     """
     report = FilterReport()
     notifier = _Notifier(session, now, limit or ChannelLimit.from_settings())
-    active = Alert.active_by_fingerprint(session, types=evaluated_types)
+    active = _active_states(session, evaluated_types)
     unique = _dedupe(candidates)
     fresh = [fp for fp in unique if fp not in active]
     longest_cooldown = max(
         [rules.for_type(t).cooldown_minutes for t in evaluated_types] + [24 * 60]
     )
     recent = Alert.latest_resolved(session, fresh, now - timedelta(minutes=longest_cooldown))
-    to_announce: list[tuple[Alert, EffectiveRule]] = []
+    loaded = _load_changing(session, active, unique, rules, now)
+    to_announce: list[tuple[Alert | _NewAlert, EffectiveRule]] = []
+    created: list[_NewAlert] = []
     quiet_bumps: list[int] = []
+    refreshed: list[dict[str, Any]] = []
 
     for fp, cand in unique.items():
         rule = rules.for_subject(cand.type, cand.terminal, cand.fleet_manager)
-        alert = active.get(fp)
-        if alert is not None:
-            _bump(session, alert, cand, rule, now, report, to_announce, quiet_bumps)
+        state = active.get(fp)
+        if state is not None:
+            if state.id in loaded:
+                _bump(session, loaded[state.id], cand, rule, now, report, to_announce)
+                continue
+            if cand.occurrence_key is not None:
+                report.decisions[fp] = "same_event"
+                continue  # an event already counted: nothing new happened
+            # The common case on every pass: counted by one set-based UPDATE after the loop.
+            if cand.message == state.message and cand.details == state.details:
+                quiet_bumps.append(state.id)
+            else:
+                refreshed.append(
+                    {"b_id": state.id, "b_message": cand.message, "b_details": cand.details}
+                )
+            report.bumped += 1
+            report.decisions[fp] = "bumped"
             continue
         previous = recent.get(fp)
         if (
@@ -272,9 +354,10 @@ def apply_filters(
                 report.suppressed_cooldown += 1
                 report.decisions[fp] = "suppressed_cooldown"
                 continue
-        alert = _create(session, cand, rule, now)
+        alert = _new_alert(cand, rule, now)
+        created.append(alert)
         report.created += 1
-        if alert.status == AlertStatus.PENDING:
+        if alert.row["status"] == AlertStatus.PENDING:
             report.pending += 1
             report.decisions[fp] = "pending_min_duration"
         else:
@@ -288,15 +371,138 @@ def apply_filters(
             .values(occurrences=Alert.occurrences + 1, last_seen_at=now, updated_at=now)
             .execution_options(synchronize_session="evaluate")
         )
-    _auto_resolve(session, active, unique, rules, now, report)
-    if to_announce:
-        session.flush()  # alerts need ids before their outbox rows and digests name them
-        for alert, rule in to_announce:
-            notifier.announce(alert, rule, report)
-            report.opened += 1
+    if refreshed:
+        _refresh(session, refreshed, now)
+    _auto_resolve(session, loaded, active, unique, rules, now, report)
+    for alert, rule in to_announce:
+        notifier.announce(alert, rule, report)
+        report.opened += 1
+    # Replies and updates queued above go in first, as they did when every row was flushed.
+    session.flush()
+    _insert_alerts(session, created)
+    notifier.write()
     _escalate(session, rules, now, report)
     session.flush()
     return report
+
+
+_STATE_COLUMNS = (
+    Alert.id,
+    Alert.type,
+    Alert.status,
+    Alert.fingerprint,
+    Alert.occurrence_key,
+    Alert.message,
+    Alert.details,
+    Alert.snoozed_until,
+)
+
+
+def _active_states(session: Session, types: list[str]) -> dict[str, Any]:
+    """Every not-resolved alert of `types` as a row (no ORM object), keyed by fingerprint."""
+    query = select(*_STATE_COLUMNS).where(Alert.status.in_([s.value for s in ACTIVE_STATUSES]))
+    query = query.where(Alert.type.in_(types))
+    return {row.fingerprint: row for row in session.execute(query)}
+
+
+def _steady(state: Any, now: datetime) -> bool:
+    """Open, acknowledged or still snoozed: re-detection changes nothing but the counters."""
+    return state.status in (AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED) or (
+        state.status == AlertStatus.SNOOZED
+        and state.snoozed_until is not None
+        and state.snoozed_until > now
+    )
+
+
+def _load_changing(
+    session: Session,
+    active: dict[str, Any],
+    seen: dict[str, Candidate],
+    rules: RuleSet,
+    now: datetime,
+) -> dict[int, Alert]:
+    """ORM objects for the active alerts whose state changes this pass (one query).
+
+    Those are: a new discrete event, a pending or snooze-ended alert seen again, and unseen
+    alerts that auto-resolve or whose snooze ended. Everything else stays a plain row.
+    """
+    ids = []
+    for fp, state in active.items():
+        cand = seen.get(fp)
+        if cand is not None:
+            if cand.occurrence_key is not None:
+                if cand.occurrence_key != state.occurrence_key:
+                    ids.append(state.id)
+            elif not _steady(state, now):
+                ids.append(state.id)
+        elif rules.for_type(state.type).auto_resolve or (
+            state.status == AlertStatus.SNOOZED
+            and state.snoozed_until
+            and state.snoozed_until <= now
+        ):
+            ids.append(state.id)
+    if not ids:
+        return {}
+    return {a.id: a for a in session.scalars(select(Alert).where(Alert.id.in_(ids)))}
+
+
+def _refresh(session: Session, rows: list[dict[str, Any]], now: datetime) -> None:
+    """Re-detections whose text changed (an ETA moved): count them and store the new text."""
+    table = Alert.__table__
+    if session.get_bind().dialect.name == "postgresql":
+        _refresh_postgres(session, rows, now)
+    else:
+        session.execute(
+            update(table)
+            .where(table.c.id == bindparam("b_id"))
+            .values(
+                occurrences=table.c.occurrences + 1,
+                last_seen_at=now,
+                updated_at=now,
+                message=bindparam("b_message"),
+                details=bindparam("b_details", type_=table.c.details.type),
+            ),
+            rows,
+        )
+    # Objects the caller already holds must not show the old text.
+    for row in rows:
+        held = session.identity_map.get(identity_key(Alert, row["b_id"]))
+        if held is not None:
+            session.expire(held)
+
+
+def _refresh_postgres(session: Session, rows: list[dict[str, Any]], now: datetime) -> None:
+    """One `UPDATE … FROM (VALUES …)`: psycopg2's executemany is a round trip per row."""
+    dialect = session.get_bind().dialect
+    to_json = Alert.__table__.c.details.type.dialect_impl(dialect).bind_processor(dialect)
+    to_json = to_json or (lambda value: value)
+    connection = session.connection().connection.dbapi_connection
+    with connection.cursor() as cursor:
+        sql = cursor.mogrify(
+            "UPDATE alert SET occurrences = alert.occurrences + 1, last_seen_at = %s, "
+            "updated_at = %s, message = v.message, details = v.details FROM (VALUES ",
+            (now, now),
+        )
+        values = b",".join(
+            cursor.mogrify(
+                "(%s::int, %s::text, %s::jsonb)",
+                (r["b_id"], r["b_message"], to_json(r["b_details"])),
+            )
+            for r in rows
+        )
+        cursor.execute(sql + values + b") AS v(id, message, details) WHERE alert.id = v.id")
+
+
+def _insert_alerts(session: Session, created: list[_NewAlert]) -> None:
+    if not created:
+        return
+    table = Alert.__table__
+    ids = session.execute(
+        insert(table).returning(table.c.id, sort_by_parameter_order=True),
+        [alert.row for alert in created],
+    ).scalars()
+    for alert, alert_id in zip(created, ids, strict=True):
+        alert.id = alert_id
 
 
 def _dedupe(candidates: list[Candidate]) -> dict[str, Candidate]:
@@ -310,26 +516,32 @@ def _dedupe(candidates: list[Candidate]) -> dict[str, Candidate]:
     return unique
 
 
-def _create(session: Session, cand: Candidate, rule: EffectiveRule, now: datetime) -> Alert:
+def _new_alert(cand: Candidate, rule: EffectiveRule, now: datetime) -> _NewAlert:
     severity = cand.severity or rule.severity
     status = AlertStatus.PENDING if rule.min_duration_minutes > 0 else AlertStatus.OPEN
-    alert = Alert(
-        type=cand.type,
-        severity=severity,
-        status=status,
-        fingerprint=cand.fingerprint,
-        rule_id=rule.rule_id,
-        trip_id=cand.trip_id,
-        driver_id=cand.driver_id,
-        vehicle_id=cand.vehicle_id,
-        title=cand.title[:200],
-        message=cand.message,
-        details=cand.details,
-        occurrence_key=cand.occurrence_key,
-        first_seen_at=now,
-        last_seen_at=now,
-        created_at=now,
-        updated_at=now,
+    alert = _NewAlert(
+        {
+            "type": cand.type,
+            "severity": severity,
+            "status": status,
+            "fingerprint": cand.fingerprint,
+            "rule_id": rule.rule_id,
+            "trip_id": cand.trip_id,
+            "driver_id": cand.driver_id,
+            "vehicle_id": cand.vehicle_id,
+            "title": cand.title[:200],
+            "message": cand.message,
+            "details": cand.details,
+            "decisions": [],
+            "occurrence_key": cand.occurrence_key,
+            "first_seen_at": now,
+            "last_seen_at": now,
+            "occurrences": 1,
+            "suppressed_count": 0,
+            "notified_at": None,
+            "created_at": now,
+            "updated_at": now,
+        }
     )
     record_decision(alert, "detected", cand.message or cand.title, now, rule=rule.describe())
     if status == AlertStatus.PENDING:
@@ -340,7 +552,6 @@ def _create(session: Session, cand: Candidate, rule: EffectiveRule, now: datetim
             f"({rule.describe()}) before notifying",
             now,
         )
-    session.add(alert)
     return alert
 
 
@@ -351,26 +562,12 @@ def _bump(
     rule: EffectiveRule,
     now: datetime,
     report: FilterReport,
-    to_announce: list[tuple[Alert, EffectiveRule]],
-    quiet_bumps: list[int],
+    to_announce: list[tuple[Alert | _NewAlert, EffectiveRule]],
 ) -> None:
-    """Re-detection of an active alert: count it, refresh its facts, maybe change its state."""
+    """Re-detection that changes an active alert's state: a new discrete event, a pending
+    alert that may open, or a snooze that ended (the quiet cases never get here)."""
     fp = alert.fingerprint
     new_event = cand.occurrence_key is not None and cand.occurrence_key != alert.occurrence_key
-    if cand.occurrence_key is not None and not new_event:
-        report.decisions[fp] = "same_event"
-        return  # an event already counted: nothing new happened
-    steady = alert.status in (AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED) or (
-        alert.status == AlertStatus.SNOOZED
-        and alert.snoozed_until is not None
-        and alert.snoozed_until > now
-    )
-    if steady and not new_event and cand.message == alert.message and cand.details == alert.details:
-        # The common case on every pass: counted by one set-based UPDATE after the loop.
-        quiet_bumps.append(alert.id)
-        report.bumped += 1
-        report.decisions[fp] = "bumped"
-        return
     alert.occurrences += 1
     alert.last_seen_at = now
     alert.updated_at = now
@@ -384,7 +581,11 @@ def _bump(
         record_decision(alert, "reoccurred", cand.message or cand.title, now)
         if alert.status != AlertStatus.PENDING:
             outbox.enqueue_reply(
-                session, alert, f":repeat: Happened again: {cand.message or cand.title}", now
+                session,
+                alert,
+                f":repeat: Happened again: {cand.message or cand.title}",
+                now,
+                flush=False,
             )
     if alert.status == AlertStatus.PENDING:
         held = now - alert.first_seen_at
@@ -404,21 +605,25 @@ def _bump(
         alert.snoozed_until = None
         report.unsnoozed += 1
         record_decision(alert, "snooze_ended", "snooze ended and the condition persists", now)
-        outbox.enqueue_reply(session, alert, ":alarm_clock: Snooze ended; still happening.", now)
-        outbox.enqueue_update(session, alert, now)
+        outbox.enqueue_reply(
+            session, alert, ":alarm_clock: Snooze ended; still happening.", now, flush=False
+        )
+        outbox.enqueue_update(session, alert, now, flush=False)
 
 
 def _auto_resolve(
     session: Session,
-    active: dict[str, Alert],
+    loaded: dict[int, Alert],
+    active: dict[str, Any],
     seen: dict[str, Candidate],
     rules: RuleSet,
     now: datetime,
     report: FilterReport,
 ) -> None:
-    for fp, alert in active.items():
-        if fp in seen:
+    for fp, state in active.items():
+        if fp in seen or state.id not in loaded:
             continue
+        alert = loaded[state.id]
         rule = rules.for_type(alert.type)
         if rule.auto_resolve:
             was_pending = alert.status == AlertStatus.PENDING
@@ -435,7 +640,7 @@ def _auto_resolve(
             report.auto_resolved += 1
             report.decisions[fp] = "auto_resolved"
             if not was_pending:
-                outbox.enqueue_update(session, alert, now)
+                outbox.enqueue_update(session, alert, now, flush=False)
         elif (
             alert.status == AlertStatus.SNOOZED
             and alert.snoozed_until
@@ -445,31 +650,41 @@ def _auto_resolve(
             alert.snoozed_until = None
             alert.updated_at = now
             record_decision(alert, "snooze_ended", "snooze ended", now)
-            outbox.enqueue_update(session, alert, now)
+            outbox.enqueue_update(session, alert, now, flush=False)
             report.unsnoozed += 1
 
 
 def _escalate(session: Session, rules: RuleSet, now: datetime, report: FilterReport) -> None:
-    """Re-post critical alerts nobody acknowledged within their rule's escalation delay."""
-    candidates = session.scalars(
-        select(Alert)
+    """Re-post critical alerts nobody acknowledged within their rule's escalation delay.
+
+    Due-ness is decided on plain rows; only the alerts that escalate are loaded as objects.
+    """
+    rows = session.execute(
+        select(Alert.id, Alert.type, Alert.rule_id, Alert.notified_at)
         .where(Alert.status == AlertStatus.OPEN)
         .where(Alert.severity == Severity.CRITICAL)
         .where(Alert.escalated_at.is_(None))
         .where(Alert.notified_at.is_not(None))
         .where(Alert.notified_at <= now)
+        .order_by(Alert.id)
     ).all()
-    for alert in candidates:
-        rule = rules.for_type(alert.type)
-        if alert.rule_id and alert.rule_id != rule.rule_id:
+    due_rules: dict[int, EffectiveRule] = {}
+    for row in rows:
+        rule = rules.for_type(row.type)
+        if row.rule_id and row.rule_id != rule.rule_id:
             rule = next(
-                (r for r in rules.scoped.get(alert.type, []) if r.rule_id == alert.rule_id), rule
+                (r for r in rules.scoped.get(row.type, []) if r.rule_id == row.rule_id), rule
             )
-        if not rule.escalate_after_minutes or alert.notified_at is None:
+        if not rule.escalate_after_minutes or row.notified_at is None:
             continue
-        due = alert.notified_at + timedelta(minutes=rule.escalate_after_minutes)
-        if now < due:
+        if now < row.notified_at + timedelta(minutes=rule.escalate_after_minutes):
             continue
+        due_rules[row.id] = rule
+    if not due_rules:
+        return
+    due = session.scalars(select(Alert).where(Alert.id.in_(due_rules)).order_by(Alert.id))
+    for alert in due:
+        rule = due_rules[alert.id]
         alert.escalated_at = now
         alert.updated_at = now
         record_decision(
@@ -485,6 +700,7 @@ def _escalate(session: Session, rules: RuleSet, now: datetime, report: FilterRep
             channel=rule.escalation_channel,
             kind=DeliveryKind.ESCALATION,
             now=now,
+            flush=False,
         )
         outbox.enqueue_reply(
             session,
@@ -492,5 +708,6 @@ def _escalate(session: Session, rules: RuleSet, now: datetime, report: FilterRep
             f":rotating_light: Escalated to {rule.escalation_channel}: not acknowledged within "
             f"{rule.escalate_after_minutes} min.",
             now,
+            flush=False,
         )
         report.escalated += 1

@@ -42,7 +42,10 @@ def enqueue(
     alert: Alert | None = None,
     at: datetime | None = None,
     payload: dict[str, Any] | None = None,
+    flush: bool = True,
 ) -> AlertDelivery:
+    """Add one outbox row; `flush=False` leaves the INSERT to the caller's next flush (a
+    pass that queues many rows batches them instead of one round trip each)."""
     delivery = AlertDelivery(
         alert_id=alert.id if alert is not None else None,
         channel=channel,
@@ -52,11 +55,14 @@ def enqueue(
         created_at=now,
     )
     session.add(delivery)
-    session.flush()
+    if flush:
+        session.flush()
     return delivery
 
 
-def enqueue_reply(session: Session, alert: Alert, text: str, now: datetime) -> AlertDelivery | None:
+def enqueue_reply(
+    session: Session, alert: Alert, text: str, now: datetime, *, flush: bool = True
+) -> AlertDelivery | None:
     """A thread reply under the alert's message (only if the alert has or will have one)."""
     if alert.notified_at is None:
         return None
@@ -67,11 +73,17 @@ def enqueue_reply(session: Session, alert: Alert, text: str, now: datetime) -> A
         kind=DeliveryKind.REPLY,
         now=now,
         payload={"text": text},
+        flush=flush,
     )
 
 
 def enqueue_update(
-    session: Session, alert: Alert, now: datetime, *, actor: str | None = None
+    session: Session,
+    alert: Alert,
+    now: datetime,
+    *,
+    actor: str | None = None,
+    flush: bool = True,
 ) -> AlertDelivery | None:
     """Re-render the alert's message(s) in place after a state change."""
     if alert.notified_at is None:
@@ -83,6 +95,7 @@ def enqueue_update(
         kind=DeliveryKind.UPDATE,
         now=now,
         payload={"actor": actor} if actor else {},
+        flush=flush,
     )
 
 

@@ -118,11 +118,13 @@ class EtaReport:
     etas: dict[int, TripEta] = field(default_factory=dict)
 
 
-def _active_state_query(dialect: str = "sqlite"):
+def _active_state_query(dialect: str = "sqlite", positions: Any | None = None):
     """Active trips with their next stop, the truck's newest position and the HOS clock.
 
-    The newest position is one backward index probe per truck: a LATERAL … LIMIT 1 on
-    PostgreSQL, a correlated max() joined back on the primary key elsewhere.
+    `positions`, when given, is a table of the newest position per truck (vehicle_id,
+    latitude, longitude, recorded_at) already computed for this pass. Otherwise the newest
+    position is one backward index probe per truck: a LATERAL … LIMIT 1 on PostgreSQL, a
+    correlated max() joined back on the primary key elsewhere.
     """
     pending = and_(TripStop.departed_at.is_(None), TripStop.status.notin_(_DONE))
     next_seq = (
@@ -137,7 +139,10 @@ def _active_state_query(dialect: str = "sqlite"):
     )
     stop = aliased(TripStop)
     position: Any
-    if dialect == "postgresql":
+    if positions is not None:
+        position, loc = positions, positions.c
+        on_position = loc.vehicle_id == Trip.vehicle_id
+    elif dialect == "postgresql":
         position = (
             select(VehicleLocation.latitude, VehicleLocation.longitude, VehicleLocation.recorded_at)
             .where(VehicleLocation.vehicle_id == Trip.vehicle_id)
@@ -208,13 +213,17 @@ def compute_etas(
     pcmiler: Any | None = None,
     max_lookups: int = 25,
     write: bool = True,
+    positions: Any | None = None,
 ) -> EtaReport:
-    """Compute (and by default store) the ETA and late risk of every active trip."""
+    """Compute (and by default store) the ETA and late risk of every active trip.
+
+    `positions`: the pass's newest-position snapshot (see `_active_state_query`), if any.
+    """
     settings = get_settings()
     speed = settings.ETA_AVERAGE_SPEED_MPH
     road = RoadMiles(pcmiler, max_lookups=max_lookups)
     report = EtaReport()
-    rows = session.execute(_active_state_query(session.get_bind().dialect.name)).all()
+    rows = session.execute(_active_state_query(session.get_bind().dialect.name, positions)).all()
     # Only trips with stops beyond the next one need the chain (most have one stop left).
     later = _later_stops(session, [r.id for r in rows if r.remaining > 1])
     changed: list[dict[str, Any]] = []
@@ -296,30 +305,27 @@ def _write(session: Session, changed: list[dict[str, Any]]) -> None:
 
 
 def _write_postgres(session: Session, changed: list[dict[str, Any]]) -> None:
-    """One statement per page for both tables (`UPDATE … FROM (VALUES …)` in a CTE):
-    psycopg2's executemany is a loop of round trips; this is one."""
-    from psycopg2.extras import execute_values
-
-    connection = session.connection().connection.dbapi_connection
-    rows = [
-        (
-            c["b_id"],
-            c["b_stop"],
-            c["b_next"].isoformat(),
-            c["b_final"].isoformat(),
-            c["b_late"],
-            c["b_now"].isoformat(),
-        )
+    """One statement for both tables (`UPDATE … FROM (VALUES …)` in a CTE): psycopg2's
+    executemany is a loop of round trips. ETAs travel as whole microseconds after `now`
+    (exact, and integers format ~10x faster than timestamps, which matters at 10k rows)."""
+    now = changed[0]["b_now"]
+    micro = timedelta(microseconds=1)
+    values = ",".join(
+        f"({c['b_id']:d},{c['b_stop']:d},{(c['b_next'] - now) // micro:d},"
+        f"{(c['b_final'] - now) // micro:d},{'NULL' if c['b_late'] is None else int(c['b_late'])})"
         for c in changed
-    ]
+    )
+    connection = session.connection().connection.dbapi_connection
+    # `values` holds nothing but integers formatted with :d above (and NULL): no injection.
+    statement = (
+        f"WITH v(id, stop_id, next_us, final_us, late) AS (VALUES {values}), "  # noqa: S608
+        "w AS (SELECT id, stop_id, late, "
+        "%(now)s::timestamptz + next_us * interval '1 microsecond' AS next, "
+        "%(now)s::timestamptz + final_us * interval '1 microsecond' AS final FROM v), "
+        "t AS (UPDATE trip SET eta_next_stop = w.next, eta_final = w.final, "
+        "late_risk_minutes = w.late::int, eta_updated_at = %(now)s "
+        "FROM w WHERE trip.id = w.id) "
+        "UPDATE trip_stop SET eta = w.next FROM w WHERE trip_stop.id = w.stop_id"
+    )
     with connection.cursor() as cursor:
-        execute_values(
-            cursor,
-            "WITH v(id, stop_id, next, final, late, at) AS (VALUES %s), "
-            "t AS (UPDATE trip SET eta_next_stop = v.next, eta_final = v.final, "
-            "late_risk_minutes = v.late, eta_updated_at = v.at FROM v WHERE trip.id = v.id) "
-            "UPDATE trip_stop SET eta = v.next FROM v WHERE trip_stop.id = v.stop_id",
-            rows,
-            template="(%s, %s, %s::timestamptz, %s::timestamptz, %s::int, %s::timestamptz)",
-            page_size=10_000,
-        )
+        cursor.execute(statement, {"now": now})

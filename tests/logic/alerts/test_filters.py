@@ -274,3 +274,18 @@ def test_scoped_rule_routes_matching_subjects_to_its_channel(session):
     run(session, [cand(subject="trip:1", terminal="Dallas"), cand(subject="trip:2")])
     channels = sorted(d.channel for d in deliveries(session, DeliveryKind.POST))
     assert channels == ["#dallas", "#general"]
+
+
+def test_redetection_with_fresher_text_updates_it_in_place_even_on_a_held_object(session):
+    run(session, [cand()])
+    [held] = alerts(session)
+    fresher = cand()
+    fresher.message, fresher.details = "ETA moved", {"eta": "16:05"}
+    report = run(session, [fresher], now=NOW + timedelta(minutes=5))
+
+    assert report.bumped == 1 and report.created == 0
+    # Written set-based, yet the object the caller held shows the new state.
+    assert held.message == "ETA moved" and held.details == {"eta": "16:05"}
+    assert held.occurrences == 2 and held.last_seen_at == NOW + timedelta(minutes=5)
+    assert [d["decision"] for d in held.decisions] == ["detected", "notified"]
+    assert [d.kind for d in deliveries(session)] == [DeliveryKind.POST]
