@@ -5,8 +5,9 @@
 Pages are generated in-process in the exact shape of Samsara's `/fleet/vehicles/locations/feed`
 (`{id, name, locations: [{time, latitude, longitude, heading, speed, reverseGeo}]}`), one page
 at a time (streamed, never the whole feed), by an object standing in for the client's raw pager;
-`samsara.ingest_locations` runs unchanged on it: prefetch, `RunHandle.write_page`,
-`write_locations` (validation, mapping, vehicle resolution), `bulk_upsert` (COPY + merge),
+`samsara.ingest_locations` runs unchanged on it: prefetch (decoding, validation, mapping and
+COPY text on a helper thread), `RunHandle.write_page`, `write_location_batch` (vehicle
+resolution), `insert_new` (COPY into a staging table + `INSERT … ON CONFLICT DO NOTHING`),
 committing page, cursor and run counters together exactly as a real run does. The naive
 baseline adds and commits one ORM row at a time. Database: PostgreSQL
 `fleet_hub_bench_ingest` (created if missing; override with BENCH_DATABASE_URL), schema `dev`,

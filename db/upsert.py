@@ -4,6 +4,8 @@ On PostgreSQL, large batches are streamed with COPY into a temporary staging tab
 with one `INSERT … SELECT … ON CONFLICT`; small ones use psycopg2's `execute_values`. Both are
 genuinely batched (SQLAlchemy's executemany of an `on_conflict_do_update` is not, on psycopg2).
 Rows whose values did not change are left alone, so re-ingesting unchanged data writes nothing.
+`insert_new` is the cheaper insert-only variant for immutable facts (GPS points): existing keys
+are never touched, and rows may be rendered to COPY text ahead of time, off the writing thread.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import enum
 import io
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from operator import itemgetter
@@ -153,8 +155,8 @@ def _pg_copy_merge(
     )
     stage = f"_upsert_stage_{table.name}"
     cursor.execute(f"TRUNCATE {stage}")
-    buffer = io.StringIO(_copy_lines(batch, columns))
-    cursor.copy_expert(f"COPY {stage} ({cols}) FROM STDIN", buffer)
+    data = _copy_lines(batch, columns).encode()
+    cursor.copy_expert(f"COPY {stage} ({cols}) FROM STDIN", io.BytesIO(data), len(data))
     source = f"SELECT {cols} FROM {stage}"
     merge = _merge_sql(table, columns, conflict_columns, update_columns, source, compare_columns)
     # Count in the database: shipping one flag per row back to Python costs more than the merge.
@@ -164,6 +166,94 @@ def _pg_copy_merge(
     )
     inserted, updated = cursor.fetchone()
     return [(True,)] * inserted + [(False,)] * updated
+
+
+def insert_new(
+    session: Session,
+    model: type[SQLModel] | Table,
+    columns: Sequence[str],
+    groups: Iterable[tuple[Any, Sequence[Any]]],
+    *,
+    conflict_columns: Sequence[str],
+) -> UpsertResult:
+    """Insert the rows whose `conflict_columns` key is not stored yet; leave stored rows alone.
+
+    For immutable facts, where an update is never meaningful: `ON CONFLICT DO NOTHING` skips the
+    change test and the per-row result of an upsert. Rows come in groups sharing the value of
+    the first column, `(value, rows)`, each row holding the other columns in `columns` order
+    as a tuple, or as the line `row_renderer` made for this dialect (so the text can be built
+    on a producer thread while the writer only adds a value resolved late, e.g. a foreign key).
+    A key repeated in the input is inserted once. Runs in the caller's transaction.
+    """
+    table: Table = model if isinstance(model, Table) else model.__table__  # type: ignore[attr-defined]
+    missing = [c for c in [*columns, *conflict_columns] if c not in table.c]
+    if missing:
+        raise ValueError(f"{table.name} has no column(s) {missing}")
+    groups = [(lead, rows) for lead, rows in groups if rows]
+    total = sum(len(rows) for _lead, rows in groups)
+    if not total:
+        return UpsertResult()
+    session.flush()
+    if session.get_bind().dialect.name == "postgresql":
+        inserted = _pg_copy_insert(session, table, columns, groups, conflict_columns)
+    else:
+        stmt = sqlite_insert(table).on_conflict_do_nothing(index_elements=list(conflict_columns))
+        params = [
+            dict(zip(columns, (lead, *row), strict=True)) for lead, rows in groups for row in rows
+        ]
+        inserted = max(session.execute(stmt, params).rowcount, 0)
+    return UpsertResult(inserted=inserted, unchanged=total - inserted)
+
+
+def row_renderer(dialect: str) -> Callable[[Sequence[Any]], Any]:
+    """How `insert_new` wants rows prepared on `dialect`: a COPY line on PostgreSQL, else as is."""
+    return copy_line if dialect == "postgresql" else tuple
+
+
+def copy_line(values: Sequence[Any]) -> str:
+    """`values` as one line of PostgreSQL COPY text (pure Python: safe on any thread)."""
+    return (
+        "\t".join(
+            [_COPY_FAST[type(v)](v) if type(v) in _COPY_FAST else _copy_text(v) for v in values]
+        )
+        + "\n"
+    )
+
+
+def _pg_copy_insert(
+    session: Session,
+    table: Table,
+    columns: Sequence[str],
+    groups: Sequence[tuple[Any, Sequence[Any]]],
+    conflict_columns: Sequence[str],
+) -> int:
+    chunks = []
+    for lead, rows in groups:
+        lines = rows if isinstance(rows[0], str) else [copy_line(row) for row in rows]
+        prefix = _copy_text(lead) + "\t"
+        chunks.append(prefix)
+        chunks.append(prefix.join(lines))
+    cols = ", ".join(f'"{c}"' for c in columns)
+    keys = ", ".join(f'"{c}"' for c in conflict_columns)
+    stage = f"_insert_stage_{table.name}"
+    raw = session.connection().connection.dbapi_connection
+    assert raw is not None
+    with raw.cursor() as cursor:
+        # One round trip for both: each costs the writer a wait for the GIL (see below).
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {stage} "
+            f"ON COMMIT DROP AS SELECT {cols} FROM {_qualified(table)} WITH NO DATA; "
+            f"TRUNCATE {stage}"
+        )
+        data = "".join(chunks).encode()
+        # One read of the whole buffer: psycopg2 takes the GIL back for every `size` chunk, and
+        # with a producer thread busy each take can wait a full switch interval (5 ms).
+        cursor.copy_expert(f"COPY {stage} ({cols}) FROM STDIN", io.BytesIO(data), len(data))
+        cursor.execute(
+            f"INSERT INTO {_qualified(table)} ({cols}) SELECT {cols} FROM {stage} "
+            f"ON CONFLICT ({keys}) DO NOTHING"
+        )
+        return cursor.rowcount
 
 
 def _sqlite_upsert(
@@ -243,6 +333,15 @@ def _copy_lines(batch: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> s
         else:
             converted.append([_copy_text(v) for v in values])
     return "".join(f"{line}\n" for line in map("\t".join, zip(*converted, strict=True)))
+
+
+_COPY_FAST: dict[type, Callable[[Any], str]] = {
+    float: float.__repr__,
+    int: int.__repr__,
+    str: lambda s: s.translate(_COPY_ESCAPES),
+    datetime: datetime.isoformat,
+    type(None): lambda _v: "\\N",
+}
 
 
 def _copy_text(value: Any) -> str:

@@ -1,11 +1,16 @@
 """GPS positions of trucks (`VehicleLocation`): one row per vehicle and timestamp.
 
-The primary key is (vehicle_id, recorded_at): it makes re-ingested points idempotent (ingest
-upserts with `conflict_columns=["vehicle_id", "recorded_at"]`) and its B-tree serves both a
+The primary key is (vehicle_id, recorded_at): it makes re-ingested points idempotent and its
+B-tree serves both a
 vehicle's time range and "latest per vehicle" (a backward scan, LIMIT 1 per vehicle). We chose
 that query over a denormalised pointer on `Vehicle`, so ingest has nothing extra to keep
 current: `latest_for_vehicles` probes the index once per vehicle and never scans the table.
 Units: speed mph, heading degrees, odometer miles (ingest converts Samsara's metres).
+
+A point is an immutable fact: ingest inserts only keys it does not hold yet (`insert_new`, ON
+CONFLICT DO NOTHING), so a re-sent point never overwrites the stored one and the merge runs no
+per-row change test. The foreign key to `vehicle` stays (its per-row check is the largest
+database cost of a bulk load, ~35%, but ingest meets its throughput target with it).
 """
 
 from __future__ import annotations

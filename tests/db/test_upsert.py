@@ -96,3 +96,64 @@ def test_unknown_column_is_refused(session):
 def test_empty_input_is_a_no_op(session):
     result = bulk_upsert(session, UpsertProbe, [], conflict_columns=["external_id"])
     assert (result.inserted, result.updated, result.unchanged) == (0, 0, 0)
+
+
+def _probe_groups(render, *, name: str = "v1") -> list[tuple[str, list]]:
+    """`insert_new` input led by `name`: two fleets' rows, with escapes, JSON and NULLs."""
+    rows = [
+        (f"ext-{i}", T0 + timedelta(minutes=i), {"i": i, "tags": ["a\tb"]} if i else None, i > 0)
+        for i in range(4)
+    ]
+    return [
+        (f"{name}\tfleet\\a", [render(r) for r in rows[:2]]),
+        (name, [render(r) for r in rows[2:]]),
+    ]
+
+
+@pytest.mark.parametrize("prerender", [False, True], ids=["tuples", "rendered"])
+def test_insert_new_inserts_missing_keys_and_leaves_stored_rows(session, prerender):
+    columns = ["name", "external_id", "seen_at", "details", "active"]
+    render = upsert.row_renderer(session.get_bind().dialect.name) if prerender else tuple
+    first = upsert.insert_new(
+        session, UpsertProbe, columns, _probe_groups(render), conflict_columns=["external_id"]
+    )
+    assert (first.inserted, first.updated, first.unchanged) == (4, 0, 0)
+
+    again = [
+        *_probe_groups(render, name="changed"),
+        ("changed", [render(("ext-9", None, None, True))]),
+    ]
+    second = upsert.insert_new(
+        session, UpsertProbe, columns, again, conflict_columns=["external_id"]
+    )
+    assert (second.inserted, second.updated, second.unchanged) == (1, 0, 4)
+
+    stored = _stored(session)
+    assert len(stored) == 5
+    assert stored["ext-0"].name == "v1\tfleet\\a"  # the stored fact is kept, never updated
+    assert stored["ext-0"].details is None and stored["ext-0"].active is False
+    assert stored["ext-1"].details == {"i": 1, "tags": ["a\tb"]}
+    assert stored["ext-3"].name == "v1" and stored["ext-3"].seen_at == T0 + timedelta(minutes=3)
+    assert stored["ext-9"].name == "changed" and stored["ext-9"].seen_at is None
+
+
+def test_insert_new_counts_a_key_repeated_in_the_input_once(session):
+    rows = [("ext-1", None, None, True), ("ext-1", None, None, False), ("ext-2", None, None, True)]
+    result = upsert.insert_new(
+        session, UpsertProbe, ["name", "external_id", "seen_at", "details", "active"],
+        [("n", rows), ("empty", [])], conflict_columns=["external_id"],
+    )  # fmt: skip
+    assert (result.inserted, result.unchanged) == (2, 1)
+    assert set(_stored(session)) == {"ext-1", "ext-2"}
+
+
+def test_insert_new_refuses_unknown_columns_and_ignores_empty_input(session):
+    with pytest.raises(ValueError, match="no column"):
+        upsert.insert_new(session, UpsertProbe, ["nope"], [("x", [()])], conflict_columns=["id"])
+    empty = upsert.insert_new(session, UpsertProbe, ["name"], [], conflict_columns=["external_id"])
+    assert (empty.inserted, empty.unchanged) == (0, 0)
+
+
+def test_copy_line_escapes_and_marks_nulls():
+    line = upsert.copy_line(("a\tb\\c\nd", None, 1.5, 7, True, T0, {"k": "v"}))
+    assert line == 'a\\tb\\\\c\\nd\t\\N\t1.5\t7\tt\t2026-11-01T08:00:00+00:00\t{"k":"v"}\n'

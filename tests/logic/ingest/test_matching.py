@@ -11,6 +11,7 @@ from logic.ingest import ditat, samsara
 from logic.ingest.jobs import run_ingest
 from logic.ingest.matching import normalize_name, normalize_unit
 from models.driver import Driver
+from models.location import VehicleLocation
 from models.trip import Trip
 from models.vehicle import Vehicle
 from tests.ingest_support import counts, fleet_fixture  # noqa: F401
@@ -147,6 +148,25 @@ def test_bad_location_points_are_skipped_and_counted(session: Session) -> None:
         "location: missing time": 1,
     }
     assert counts(session)["vehicle"] == 1  # the unknown truck got a minimal row, not dropped
+
+
+def test_a_resent_location_point_keeps_the_stored_one(session: Session) -> None:
+    now = utc_now().replace(microsecond=0)
+    point = {"time": now.isoformat(), "latitude": 35.1, "longitude": -90.0, "speed": 61.5,
+             "reverseGeo": {"formattedLocation": "I-40\tW, mile 3"}}  # fmt: skip
+    earlier = {**point, "time": (now - timedelta(minutes=1)).isoformat().replace("+00:00", "Z")}
+    first = samsara.write_locations(session, [{"id": "v1", "locations": [point]}], {})
+    again = samsara.write_locations(
+        session, [{"id": "v1", "locations": [{**point, "speed": 10.0}, earlier]}], {}
+    )
+    assert first.result.inserted == 1
+    assert (again.result.inserted, again.result.updated, again.result.unchanged) == (1, 0, 1)
+    stored = session.exec(select(VehicleLocation).order_by(VehicleLocation.recorded_at)).all()
+    assert [(p.recorded_at, p.speed_mph) for p in stored] == [
+        (now - timedelta(minutes=1), 61.5),
+        (now, 61.5),  # a GPS point is a fact: the re-sent one does not overwrite it
+    ]
+    assert stored[1].formatted_address == "I-40\tW, mile 3"
 
 
 def test_trips_link_to_our_rows_and_report_unknown_ones(session: Session, fleet) -> None:

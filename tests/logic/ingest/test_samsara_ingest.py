@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 from sqlmodel import Session, delete, select
 
+from logic.ingest import samsara
 from logic.ingest.jobs import entities_of, run_ingest, start_ingest
 from models.hos import HosClock
 from models.ingest import IngestCursor
@@ -113,3 +116,18 @@ def test_windowed_entities_resume_with_overlap(session: Session, fleet, entity: 
     # One day back from the cursor (aligned to midnight), not the whole first-run week.
     assert 1 <= len(windows) <= 3
     assert windows[0]["query"]["startTime"] < first.cursor_after
+
+
+def test_prefetch_shortens_the_switch_interval_only_while_it_runs() -> None:
+    before = sys.getswitchinterval()
+    seen = [(page, sys.getswitchinterval()) for page in samsara.prefetch(iter(range(3)))]
+    assert seen == [(i, samsara.PREFETCH_SWITCH_INTERVAL) for i in range(3)]
+    assert sys.getswitchinterval() == before
+
+    def failing():
+        yield 1
+        raise RuntimeError("vendor down")
+
+    with pytest.raises(RuntimeError, match="vendor down"):
+        list(samsara.prefetch(failing()))
+    assert sys.getswitchinterval() == before
