@@ -14,12 +14,11 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 from sqlalchemy import String, false, func, select
-from sqlalchemy.sql.functions import now
 from sqlmodel import Field, Session, SQLModel
 
-from db.types import UTCDateTime
 from helpers.phone import InvalidPhoneNumber, normalize_phone
-from helpers.time_utils import is_valid_timezone, utc_now
+from helpers.time_utils import is_valid_timezone
+from models.columns import created_at_field, updated_at_field
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Z]{2})?$")
@@ -74,14 +73,8 @@ class Driver(SQLModel, table=True):
     language: str = Field(default="en", max_length=10, sa_column_kwargs={"server_default": "en"})
     do_not_call: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     notes: str | None = Field(default=None, max_length=4000)
-    created_at: datetime = Field(
-        default_factory=utc_now, sa_type=UTCDateTime, sa_column_kwargs={"server_default": now()}
-    )
-    updated_at: datetime = Field(
-        default_factory=utc_now,
-        sa_type=UTCDateTime,
-        sa_column_kwargs={"onupdate": utc_now, "server_default": now()},
-    )
+    created_at: datetime = created_at_field()
+    updated_at: datetime = updated_at_field()
 
     @property
     def full_name(self) -> str:

@@ -16,11 +16,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic import Field as PydanticField
 from sqlalchemy import Index, String, UniqueConstraint, select, text
-from sqlalchemy.sql.functions import now
 from sqlmodel import Field, Relationship, Session, SQLModel
 
 from db.types import UTCDateTime
-from helpers.time_utils import utc_now
+from models.columns import created_at_field, updated_at_field
 from models.driver import Driver, DriverSummary
 from models.location import LocationPublic
 from models.vehicle import Trailer, TrailerSummary, Vehicle, VehicleSummary
@@ -88,14 +87,8 @@ class Trip(SQLModel, table=True):
     eta_updated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     notes: str | None = Field(default=None, max_length=4000)
     status_corrected_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    created_at: datetime = Field(
-        default_factory=utc_now, sa_type=UTCDateTime, sa_column_kwargs={"server_default": now()}
-    )
-    updated_at: datetime = Field(
-        default_factory=utc_now,
-        sa_type=UTCDateTime,
-        sa_column_kwargs={"onupdate": utc_now, "server_default": now()},
-    )
+    created_at: datetime = created_at_field()
+    updated_at: datetime = updated_at_field()
 
     driver: Driver | None = Relationship()
     vehicle: Vehicle | None = Relationship()

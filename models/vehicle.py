@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Self
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import String, select
-from sqlalchemy.sql.functions import now
 from sqlmodel import Field, Session, SQLModel
 
-from db.types import UTCDateTime
-from helpers.time_utils import utc_now
+from models.columns import created_at_field, updated_at_field
 
 
 class UnitStatus(StrEnum):
@@ -24,58 +23,13 @@ class UnitStatus(StrEnum):
     OUT_OF_SERVICE = "out_of_service"
 
 
-class Vehicle(SQLModel, table=True):
-    __tablename__ = "vehicle"
+class UnitColumns(SQLModel):
+    """Columns a truck and a trailer share: vendor ids, identity, registration, status."""
 
     id: int | None = Field(default=None, primary_key=True)
     samsara_id: str | None = Field(default=None, max_length=64, unique=True)
     ditat_id: str | None = Field(default=None, max_length=64, unique=True)
     unit_number: str = Field(max_length=50, index=True)
-    name: str | None = Field(default=None, max_length=100)
-    vin: str | None = Field(default=None, max_length=17, index=True)
-    make: str | None = Field(default=None, max_length=50)
-    model: str | None = Field(default=None, max_length=50)
-    year: int | None = None
-    license_plate: str | None = Field(default=None, max_length=20)
-    status: str = Field(
-        default=UnitStatus.ACTIVE,
-        sa_type=String(20),
-        index=True,
-        sa_column_kwargs={"server_default": UnitStatus.ACTIVE.value},
-    )
-    terminal: str | None = Field(default=None, max_length=100, index=True)
-    created_at: datetime = Field(
-        default_factory=utc_now, sa_type=UTCDateTime, sa_column_kwargs={"server_default": now()}
-    )
-    updated_at: datetime = Field(
-        default_factory=utc_now,
-        sa_type=UTCDateTime,
-        sa_column_kwargs={"onupdate": utc_now, "server_default": now()},
-    )
-
-    @classmethod
-    def get_by_samsara_id(cls, session: Session, samsara_id: str) -> Vehicle | None:
-        return session.scalars(select(cls).where(cls.samsara_id == samsara_id)).first()
-
-    @classmethod
-    def get_by_ditat_id(cls, session: Session, ditat_id: str) -> Vehicle | None:
-        return session.scalars(select(cls).where(cls.ditat_id == ditat_id)).first()
-
-    @classmethod
-    def get_by_unit_number(cls, session: Session, unit_number: str) -> Vehicle | None:
-        return session.scalars(
-            select(cls).where(cls.unit_number == unit_number).order_by(cls.id)
-        ).first()
-
-
-class Trailer(SQLModel, table=True):
-    __tablename__ = "trailer"
-
-    id: int | None = Field(default=None, primary_key=True)
-    samsara_id: str | None = Field(default=None, max_length=64, unique=True)
-    ditat_id: str | None = Field(default=None, max_length=64, unique=True)
-    unit_number: str = Field(max_length=50, index=True)
-    trailer_type: str | None = Field(default=None, max_length=50)
     vin: str | None = Field(default=None, max_length=17)
     make: str | None = Field(default=None, max_length=50)
     model: str | None = Field(default=None, max_length=50)
@@ -88,18 +42,36 @@ class Trailer(SQLModel, table=True):
         sa_column_kwargs={"server_default": UnitStatus.ACTIVE.value},
     )
     terminal: str | None = Field(default=None, max_length=100, index=True)
-    created_at: datetime = Field(
-        default_factory=utc_now, sa_type=UTCDateTime, sa_column_kwargs={"server_default": now()}
-    )
-    updated_at: datetime = Field(
-        default_factory=utc_now,
-        sa_type=UTCDateTime,
-        sa_column_kwargs={"onupdate": utc_now, "server_default": now()},
-    )
+    created_at: datetime = created_at_field()
+    updated_at: datetime = updated_at_field()
 
     @classmethod
-    def get_by_ditat_id(cls, session: Session, ditat_id: str) -> Trailer | None:
+    def get_by_ditat_id(cls, session: Session, ditat_id: str) -> Self | None:
         return session.scalars(select(cls).where(cls.ditat_id == ditat_id)).first()
+
+
+class Vehicle(UnitColumns, table=True):
+    __tablename__ = "vehicle"
+
+    name: str | None = Field(default=None, max_length=100)
+    # Trucks are looked up by VIN when matching vendors; trailers are not.
+    vin: str | None = Field(default=None, max_length=17, index=True)
+
+    @classmethod
+    def get_by_samsara_id(cls, session: Session, samsara_id: str) -> Vehicle | None:
+        return session.scalars(select(cls).where(cls.samsara_id == samsara_id)).first()
+
+    @classmethod
+    def get_by_unit_number(cls, session: Session, unit_number: str) -> Vehicle | None:
+        return session.scalars(
+            select(cls).where(cls.unit_number == unit_number).order_by(cls.id)
+        ).first()
+
+
+class Trailer(UnitColumns, table=True):
+    __tablename__ = "trailer"
+
+    trailer_type: str | None = Field(default=None, max_length=50)
 
 
 class VehicleSummary(BaseModel):

@@ -164,6 +164,24 @@ def _check_content(args: dict[str, Any]) -> tuple[str, list[Any] | None] | JSONR
     return text or "", blocks
 
 
+async def _channel_call(
+    request: Request, *, allow_name: bool
+) -> tuple[dict[str, Any], str, str] | JSONResponse:
+    """A chat.* call's arguments, channel id and name, or the error Slack would answer first."""
+    args, token = await _read_args(request)
+    if "__invalid__" in args:
+        return _fail("invalid_json")
+    if (error := _auth_error(token)) is not None:
+        return error
+    if not args.get("channel"):
+        return _fail("channel_not_found")
+    resolved = store.resolve_channel(str(args["channel"]), allow_name=allow_name)
+    if isinstance(resolved, str):
+        return _fail(resolved)
+    channel_id, channel_name = resolved
+    return args, channel_id, channel_name
+
+
 @router.post("/api/auth.test")
 async def auth_test(request: Request) -> JSONResponse:
     """Who the token belongs to."""
@@ -186,17 +204,10 @@ async def auth_test(request: Request) -> JSONResponse:
 @router.post("/api/chat.postMessage")
 async def post_message(request: Request) -> JSONResponse:
     """Post a message (or a thread reply with `thread_ts`)."""
-    args, token = await _read_args(request)
-    if "__invalid__" in args:
-        return _fail("invalid_json")
-    if (error := _auth_error(token)) is not None:
-        return error
-    if not args.get("channel"):
-        return _fail("channel_not_found")
-    resolved = store.resolve_channel(str(args["channel"]))
-    if isinstance(resolved, str):
-        return _fail(resolved)
-    channel_id, channel_name = resolved
+    call = await _channel_call(request, allow_name=True)
+    if isinstance(call, JSONResponse):
+        return call
+    args, channel_id, channel_name = call
     content = _check_content(args)
     if isinstance(content, JSONResponse):
         return content
@@ -237,17 +248,10 @@ async def post_message(request: Request) -> JSONResponse:
 @router.post("/api/chat.update")
 async def update_message(request: Request) -> JSONResponse:
     """Edit a message; `channel` must be the ID returned by `chat.postMessage`."""
-    args, token = await _read_args(request)
-    if "__invalid__" in args:
-        return _fail("invalid_json")
-    if (error := _auth_error(token)) is not None:
-        return error
-    if not args.get("channel"):
-        return _fail("channel_not_found")
-    resolved = store.resolve_channel(str(args["channel"]), allow_name=False)
-    if isinstance(resolved, str):
-        return _fail(resolved)
-    channel_id, _ = resolved
+    call = await _channel_call(request, allow_name=False)
+    if isinstance(call, JSONResponse):
+        return call
+    args, channel_id, _ = call
     ts = args.get("ts")
     if not isinstance(ts, str):
         return _fail("message_not_found")

@@ -194,6 +194,13 @@ def _check_key(request: Request) -> JSONResponse | None:
     return None
 
 
+def _authorized_point(request: Request) -> tuple[float, float] | JSONResponse:
+    """The point `q` names, or the error weatherapi.com answers first (the key, then `q`)."""
+    if (error := _check_key(request)) is not None:
+        return error
+    return _resolve_q(request)
+
+
 def _resolve_q(request: Request) -> tuple[float, float] | JSONResponse:
     q = (request.query_params.get("q") or "").strip()
     if not q:
@@ -323,9 +330,7 @@ def utc_now(request: Request) -> datetime:
 @router.get("/current.json")
 def current(request: Request) -> JSONResponse:
     """Current conditions at `q`."""
-    if (error := _check_key(request)) is not None:
-        return error
-    resolved = _resolve_q(request)
+    resolved = _authorized_point(request)
     if isinstance(resolved, JSONResponse):
         return resolved
     lat, lon = resolved
@@ -338,9 +343,7 @@ def current(request: Request) -> JSONResponse:
 @router.get("/alerts.json")
 def alerts(request: Request) -> JSONResponse:
     """Weather alerts at `q` in weatherapi.com's shape (the list may be empty)."""
-    if (error := _check_key(request)) is not None:
-        return error
-    resolved = _resolve_q(request)
+    resolved = _authorized_point(request)
     if isinstance(resolved, JSONResponse):
         return resolved
     lat, lon = resolved

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Query
+from fastapi import APIRouter, BackgroundTasks, Depends, Query
 from fastapi.responses import JSONResponse
 
 from helpers.errors import NotFound
@@ -22,12 +22,18 @@ TRIGGER_RESPONSES: dict[int | str, dict] = {
 }
 
 
+def _trigger_name(caller: Caller) -> str:
+    """How a run records who started it: the service key or a signed-in user."""
+    return "api-key" if caller.is_service else "user"
+
+
 def trigger(
     source: str, entity: str, background: bool, tasks: BackgroundTasks, caller: Caller
 ) -> IngestRunPublic | JSONResponse:
     """Start a run: wait for its summary, or answer 202 and finish it after the response."""
-    trigger_name = "api-key" if caller.is_service else "user"
-    started = jobs.start_ingest(source, entity, trigger=trigger_name, triggered_by=caller.label)
+    started = jobs.start_ingest(
+        source, entity, trigger=_trigger_name(caller), triggered_by=caller.label
+    )
     if background:
         tasks.add_task(started.run)
         return JSONResponse(
@@ -46,22 +52,35 @@ def trigger(
     return summary
 
 
-@router.get("")
-def list_ingest_runs(
+def trigger_all(source: str, caller: Caller) -> jobs.IngestAllResult:
+    """Run every entity of `source` in order; entities already running elsewhere are listed."""
+    return jobs.run_all(source, trigger=_trigger_name(caller), triggered_by=caller.label)
+
+
+def recent_runs_page(
     session: SessionDep,
-    _: IngestRunCaller,
     source: str | None = None,
     entity: str | None = None,
     status: IngestStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> IngestRunsPage:
-    """Recent ingest runs, newest first, optionally filtered by source, entity and status."""
+    """Dependency: the page of recent runs, newest first, that the query parameters ask for."""
     runs = IngestRun.recent(
         session, source=source, entity=entity, status=status, limit=limit, offset=offset
     )
     items = [IngestRunPublic.model_validate(r) for r in runs]
     return IngestRunsPage(items=items, limit=limit, offset=offset)
+
+
+# Endpoints list it after their caller dependency, so a refused caller never runs the query.
+RecentRunsPage = Annotated[IngestRunsPage, Depends(recent_runs_page)]
+
+
+@router.get("")
+def list_ingest_runs(_: IngestRunCaller, page: RecentRunsPage) -> IngestRunsPage:
+    """Recent ingest runs, newest first, optionally filtered by source, entity and status."""
+    return page
 
 
 @router.get("/{run_id}")

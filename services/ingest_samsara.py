@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from logic.ingest import jobs, samsara
 from models.ingest import IngestRunPublic
 from services.deps import IngestRunCaller
-from services.ingest_runs import TRIGGER_RESPONSES, trigger
+from services.ingest_runs import TRIGGER_RESPONSES, trigger, trigger_all
 
 router = APIRouter(prefix="/ingest/samsara", tags=["ingest"])
 
@@ -20,8 +20,7 @@ SamsaraEntity = StrEnum("SamsaraEntity", {name: name for name in samsara.ENTITIE
 @router.post("/all")
 def ingest_samsara_all(caller: IngestRunCaller) -> jobs.IngestAllResult:
     """Run every Samsara entity in order; entities already running elsewhere are listed."""
-    trigger_name = "api-key" if caller.is_service else "user"
-    return jobs.run_all("samsara", trigger=trigger_name, triggered_by=caller.label)
+    return trigger_all("samsara", caller)
 
 
 @router.post("/{entity}", response_model=IngestRunPublic, responses=TRIGGER_RESPONSES)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 
 from logic.auth.permissions import Permission
 from logic.ingest.status import IngestFreshness, freshness
-from models.ingest import IngestRun, IngestRunPublic, IngestRunsPage, IngestStatus
+from models.ingest import IngestRunsPage
 from services.deps import Caller, ServiceOrPermission, SessionDep
+from services.ingest_runs import RecentRunsPage
 
 router = APIRouter(prefix="/ingest-runs", tags=["ingest"])
 
@@ -17,21 +18,9 @@ IngestReadCaller = Annotated[Caller, Depends(ServiceOrPermission(Permission.INGE
 
 
 @router.get("")
-def list_ingest_runs_view(
-    session: SessionDep,
-    _: IngestReadCaller,
-    source: str | None = None,
-    entity: str | None = None,
-    status: IngestStatus | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
-) -> IngestRunsPage:
+def list_ingest_runs_view(_: IngestReadCaller, page: RecentRunsPage) -> IngestRunsPage:
     """Recent ingest runs, newest first (read-only)."""
-    runs = IngestRun.recent(
-        session, source=source, entity=entity, status=status, limit=limit, offset=offset
-    )
-    items = [IngestRunPublic.model_validate(r) for r in runs]
-    return IngestRunsPage(items=items, limit=limit, offset=offset)
+    return page
 
 
 @router.get("/status")

@@ -7,6 +7,7 @@ A vendor without its key configured answers 503 `upstream_not_configured` naming
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import closing
 from typing import Annotated
 
 from fastapi import Depends
@@ -22,19 +23,13 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
 def get_pcmiler_client(settings: SettingsDep) -> Iterator[PcmilerClient]:
-    client = build_pcmiler_client(settings)
-    try:
+    with closing(build_pcmiler_client(settings)) as client:
         yield client
-    finally:
-        client.close()
 
 
 def get_weather_client(settings: SettingsDep) -> Iterator[WeatherClient]:
-    client = build_weather_client(settings)
-    try:
+    with closing(build_weather_client(settings)) as client:
         yield client
-    finally:
-        client.close()
 
 
 def get_slack_client(settings: SettingsDep) -> SlackClient:
@@ -43,19 +38,13 @@ def get_slack_client(settings: SettingsDep) -> SlackClient:
 
 
 def get_vapi_client(settings: SettingsDep) -> Iterator[VapiClient]:
-    client = build_vapi_client(settings)
-    try:
+    with closing(build_vapi_client(settings)) as client:
         yield client
-    finally:
-        client.close()
 
 
 def get_elevenlabs_client(settings: SettingsDep) -> Iterator[ElevenLabsClient]:
-    client = build_elevenlabs_client(settings)
-    try:
+    with closing(build_elevenlabs_client(settings)) as client:
         yield client
-    finally:
-        client.close()
 
 
 PcmilerDep = Annotated[PcmilerClient, Depends(get_pcmiler_client)]

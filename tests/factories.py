@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlmodel import Session
 
@@ -23,12 +23,21 @@ from models.vehicle import Trailer, UnitStatus, Vehicle
 
 _seq = itertools.count(1)
 
+T = TypeVar("T")
+
 # libphonenumber's own valid US example range (201-555-01XX); never a real subscriber.
 EXAMPLE_PHONE = "+12015550123"
 
 
 def _n() -> int:
     return next(_seq)
+
+
+def _flushed(session: Session, row: T) -> T:
+    """Add `row` and flush, so it has its id inside the test's transaction; return it."""
+    session.add(row)
+    session.flush()
+    return row
 
 
 def make_driver(
@@ -50,25 +59,25 @@ def make_driver(
     **extra: Any,
 ) -> Driver:
     n = _n()
-    driver = Driver(
-        first_name=first_name,
-        last_name=last_name if last_name is not None else f"Driver{n}",
-        phone=phone,
-        email=email,
-        status=status,
-        terminal=terminal,
-        fleet_manager=fleet_manager,
-        timezone=timezone,
-        language=language,
-        do_not_call=do_not_call,
-        notes=notes,
-        samsara_id=samsara_id if samsara_id is not None else f"sam-drv-{n}",
-        ditat_id=ditat_id if ditat_id is not None else f"DRV{n}",
-        **extra,
+    return _flushed(
+        session,
+        Driver(
+            first_name=first_name,
+            last_name=last_name if last_name is not None else f"Driver{n}",
+            phone=phone,
+            email=email,
+            status=status,
+            terminal=terminal,
+            fleet_manager=fleet_manager,
+            timezone=timezone,
+            language=language,
+            do_not_call=do_not_call,
+            notes=notes,
+            samsara_id=samsara_id if samsara_id is not None else f"sam-drv-{n}",
+            ditat_id=ditat_id if ditat_id is not None else f"DRV{n}",
+            **extra,
+        ),
     )
-    session.add(driver)
-    session.flush()
-    return driver
 
 
 def make_vehicle(
@@ -88,22 +97,22 @@ def make_vehicle(
 ) -> Vehicle:
     n = _n()
     unit = unit_number or f"T{n:04d}"
-    vehicle = Vehicle(
-        unit_number=unit,
-        name=name or f"Truck {unit}",
-        status=status,
-        terminal=terminal,
-        vin=vin,
-        make=make,
-        model=model,
-        year=year,
-        samsara_id=samsara_id if samsara_id is not None else f"sam-veh-{n}",
-        ditat_id=ditat_id if ditat_id is not None else f"TRK{n}",
-        **extra,
+    return _flushed(
+        session,
+        Vehicle(
+            unit_number=unit,
+            name=name or f"Truck {unit}",
+            status=status,
+            terminal=terminal,
+            vin=vin,
+            make=make,
+            model=model,
+            year=year,
+            samsara_id=samsara_id if samsara_id is not None else f"sam-veh-{n}",
+            ditat_id=ditat_id if ditat_id is not None else f"TRK{n}",
+            **extra,
+        ),
     )
-    session.add(vehicle)
-    session.flush()
-    return vehicle
 
 
 def make_trailer(
@@ -117,17 +126,17 @@ def make_trailer(
     **extra: Any,
 ) -> Trailer:
     n = _n()
-    trailer = Trailer(
-        unit_number=unit_number or f"TR{n:04d}",
-        trailer_type=trailer_type,
-        status=status,
-        terminal=terminal,
-        ditat_id=ditat_id if ditat_id is not None else f"TRL{n}",
-        **extra,
+    return _flushed(
+        session,
+        Trailer(
+            unit_number=unit_number or f"TR{n:04d}",
+            trailer_type=trailer_type,
+            status=status,
+            terminal=terminal,
+            ditat_id=ditat_id if ditat_id is not None else f"TRL{n}",
+            **extra,
+        ),
     )
-    session.add(trailer)
-    session.flush()
-    return trailer
 
 
 def make_stop(
@@ -148,25 +157,25 @@ def make_stop(
     departed_at: datetime | None = None,
     **extra: Any,
 ) -> TripStop:
-    stop = TripStop(
-        trip_id=trip.id,
-        sequence=sequence,
-        stop_type=stop_type,
-        status=status,
-        name=name or f"Stop {sequence}",
-        city=city,
-        state=state,
-        latitude=latitude,
-        longitude=longitude,
-        appointment_start=appointment_start,
-        appointment_end=appointment_end,
-        arrived_at=arrived_at,
-        departed_at=departed_at,
-        **extra,
+    return _flushed(
+        session,
+        TripStop(
+            trip_id=trip.id,
+            sequence=sequence,
+            stop_type=stop_type,
+            status=status,
+            name=name or f"Stop {sequence}",
+            city=city,
+            state=state,
+            latitude=latitude,
+            longitude=longitude,
+            appointment_start=appointment_start,
+            appointment_end=appointment_end,
+            arrived_at=arrived_at,
+            departed_at=departed_at,
+            **extra,
+        ),
     )
-    session.add(stop)
-    session.flush()
-    return stop
 
 
 def make_trip(
@@ -229,19 +238,19 @@ def make_location(
     odometer_miles: float | None = None,
     formatted_address: str | None = None,
 ) -> VehicleLocation:
-    location = VehicleLocation(
-        vehicle_id=vehicle.id,
-        recorded_at=recorded_at or utc_now(),
-        latitude=latitude,
-        longitude=longitude,
-        speed_mph=speed_mph,
-        heading_degrees=heading_degrees,
-        odometer_miles=odometer_miles,
-        formatted_address=formatted_address,
+    return _flushed(
+        session,
+        VehicleLocation(
+            vehicle_id=vehicle.id,
+            recorded_at=recorded_at or utc_now(),
+            latitude=latitude,
+            longitude=longitude,
+            speed_mph=speed_mph,
+            heading_degrees=heading_degrees,
+            odometer_miles=odometer_miles,
+            formatted_address=formatted_address,
+        ),
     )
-    session.add(location)
-    session.flush()
-    return location
 
 
 def make_hos_clock(
@@ -257,20 +266,20 @@ def make_hos_clock(
     as_of: datetime | None = None,
     **extra: Any,
 ) -> HosClock:
-    clock = HosClock(
-        driver_id=driver.id,
-        vehicle_id=vehicle.id if vehicle else None,
-        duty_status=duty_status,
-        drive_remaining_minutes=drive_remaining_minutes,
-        shift_remaining_minutes=shift_remaining_minutes,
-        cycle_remaining_minutes=cycle_remaining_minutes,
-        time_until_break_minutes=time_until_break_minutes,
-        as_of=as_of or utc_now(),
-        **extra,
+    return _flushed(
+        session,
+        HosClock(
+            driver_id=driver.id,
+            vehicle_id=vehicle.id if vehicle else None,
+            duty_status=duty_status,
+            drive_remaining_minutes=drive_remaining_minutes,
+            shift_remaining_minutes=shift_remaining_minutes,
+            cycle_remaining_minutes=cycle_remaining_minutes,
+            time_until_break_minutes=time_until_break_minutes,
+            as_of=as_of or utc_now(),
+            **extra,
+        ),
     )
-    session.add(clock)
-    session.flush()
-    return clock
 
 
 def make_hos_log(
@@ -283,17 +292,17 @@ def make_hos_log(
     vehicle: Vehicle | None = None,
     remark: str | None = None,
 ) -> HosLog:
-    log = HosLog(
-        driver_id=driver.id,
-        vehicle_id=vehicle.id if vehicle else None,
-        duty_status=duty_status,
-        start_at=start_at,
-        end_at=end_at,
-        remark=remark,
+    return _flushed(
+        session,
+        HosLog(
+            driver_id=driver.id,
+            vehicle_id=vehicle.id if vehicle else None,
+            duty_status=duty_status,
+            start_at=start_at,
+            end_at=end_at,
+            remark=remark,
+        ),
     )
-    session.add(log)
-    session.flush()
-    return log
 
 
 def make_violation(
@@ -305,16 +314,16 @@ def make_violation(
     started_at: datetime | None = None,
     duration_minutes: int | None = 25,
 ) -> HosViolation:
-    violation = HosViolation(
-        driver_id=driver.id,
-        violation_type=violation_type,
-        description=description,
-        started_at=started_at or utc_now() - timedelta(hours=3),
-        duration_minutes=duration_minutes,
+    return _flushed(
+        session,
+        HosViolation(
+            driver_id=driver.id,
+            violation_type=violation_type,
+            description=description,
+            started_at=started_at or utc_now() - timedelta(hours=3),
+            duration_minutes=duration_minutes,
+        ),
     )
-    session.add(violation)
-    session.flush()
-    return violation
 
 
 def make_safety_event(
@@ -332,18 +341,18 @@ def make_safety_event(
     **extra: Any,
 ) -> SafetyEvent:
     n = _n()
-    event = SafetyEvent(
-        samsara_id=samsara_id if samsara_id is not None else f"sam-evt-{n}",
-        driver_id=driver.id if driver else None,
-        vehicle_id=vehicle.id if vehicle else None,
-        occurred_at=occurred_at or utc_now() - timedelta(hours=1),
-        behavior_labels=list(behavior_labels),
-        severity=severity,
-        speed_mph=speed_mph,
-        speed_limit_mph=speed_limit_mph,
-        coaching_state=coaching_state,
-        **extra,
+    return _flushed(
+        session,
+        SafetyEvent(
+            samsara_id=samsara_id if samsara_id is not None else f"sam-evt-{n}",
+            driver_id=driver.id if driver else None,
+            vehicle_id=vehicle.id if vehicle else None,
+            occurred_at=occurred_at or utc_now() - timedelta(hours=1),
+            behavior_labels=list(behavior_labels),
+            severity=severity,
+            speed_mph=speed_mph,
+            speed_limit_mph=speed_limit_mph,
+            coaching_state=coaching_state,
+            **extra,
+        ),
     )
-    session.add(event)
-    session.flush()
-    return event

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import base64
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -532,18 +532,3 @@ def build_ditat_client(settings: Any, **options: Any) -> DitatClient:
         token_url=settings.DITAT_TOKEN_URL,
         **options,
     )
-
-
-def ditat_client_provider(
-    settings_factory: Callable[[], Any] | None = None,
-) -> Iterator[DitatClient]:
-    """Yield a client built from settings and close it afterwards (for a FastAPI dependency)."""
-    if settings_factory is None:
-        from config import get_settings
-
-        settings_factory = get_settings
-    client = build_ditat_client(settings_factory())
-    try:
-        yield client
-    finally:
-        client.http.close()

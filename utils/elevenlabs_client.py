@@ -16,16 +16,13 @@ from typing import Any
 import httpx
 
 from config import Settings
-from helpers.errors import UpstreamNotConfigured
 from utils.http import (
+    VendorJsonClient,
     VendorRejectedError,
     VendorResponseError,
-    VendorTransientError,
     build_http_client,
-    is_unsent_error,
-    json_body,
-    raise_for_status,
-    with_retries,
+    create_is_retryable,
+    required_credential,
 )
 from utils.signatures import (
     SignatureInvalid,
@@ -204,20 +201,8 @@ def _parse_batch(data: Any) -> BatchCall:
     )
 
 
-def _create_is_retryable(exc: BaseException) -> bool:
-    # A create is repeated only when ElevenLabs never saw it or rate-limited it unprocessed.
-    if is_unsent_error(exc):
-        return True
-    return isinstance(exc, VendorTransientError) and exc.status == 429
-
-
-class ElevenLabsClient:
-    def __init__(self, http: httpx.Client, *, retry_wait: float = 0.5) -> None:
-        self._http = http
-        self._retry_wait = retry_wait
-
-    def close(self) -> None:
-        self._http.close()
+class ElevenLabsClient(VendorJsonClient):
+    vendor = VENDOR
 
     def outbound_call(
         self,
@@ -236,12 +221,7 @@ class ElevenLabsClient:
         }
         if client_data := _client_data(dynamic_variables, user_id):
             body["conversation_initiation_client_data"] = client_data
-        data = with_retries(
-            lambda: self._request("POST", OUTBOUND_CALL_PATH, json=body),
-            vendor=VENDOR,
-            initial_wait=self._retry_wait,
-            retry_if=_create_is_retryable,
-        )
+        data = self._call("POST", OUTBOUND_CALL_PATH, json=body, retry_if=create_is_retryable)
         if not isinstance(data, dict):
             raise VendorResponseError(VENDOR, "outbound-call response is not an object")
         if not data.get("success") or not data.get("conversation_id"):
@@ -269,34 +249,37 @@ class ElevenLabsClient:
             "scheduled_time_unix": scheduled_time_unix,
             "recipients": [_recipient(r) for r in recipients],
         }
-        data = with_retries(
-            lambda: self._request("POST", BATCH_SUBMIT_PATH, json=body),
-            vendor=VENDOR,
-            initial_wait=self._retry_wait,
-            retry_if=_create_is_retryable,
-        )
+        data = self._call("POST", BATCH_SUBMIT_PATH, json=body, retry_if=create_is_retryable)
         return _parse_batch(data)
 
     def get_batch(self, batch_id: str) -> BatchCall:
-        data = with_retries(
-            lambda: self._request("GET", f"/v1/convai/batch-calling/{batch_id}"),
-            vendor=VENDOR,
-            initial_wait=self._retry_wait,
-        )
+        data = self._call("GET", f"/v1/convai/batch-calling/{batch_id}")
         return _parse_batch(data)
 
     def get_conversation(self, conversation_id: str) -> Conversation:
-        data = with_retries(
-            lambda: self._request("GET", f"/v1/convai/conversations/{conversation_id}"),
-            vendor=VENDOR,
-            initial_wait=self._retry_wait,
-        )
+        data = self._call("GET", f"/v1/convai/conversations/{conversation_id}")
         return parse_conversation(data)
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self._http.request(method, path, **kwargs)
-        raise_for_status(VENDOR, response, _error_message(response))
-        return json_body(VENDOR, response)
+    @staticmethod
+    def _error_message(response: httpx.Response) -> str | None:
+        """`{"detail": {"status", "message"}}` or FastAPI's `{"detail": [{"loc", "msg"}]}`."""
+        if response.status_code < 400:
+            return None
+        try:
+            detail = response.json().get("detail")
+        except (ValueError, AttributeError):
+            return None
+        if isinstance(detail, dict):
+            text = f"{detail.get('status')}: {detail.get('message')}"
+        elif isinstance(detail, list):
+            text = "; ".join(
+                f"{'.'.join(str(p) for p in (d.get('loc') or []))}: {d.get('msg')}"
+                for d in detail
+                if isinstance(d, dict)
+            )
+        else:
+            text = str(detail)
+        return f"HTTP {response.status_code}: {text}"
 
 
 def _recipient(recipient: BatchRecipient) -> dict[str, Any]:
@@ -308,32 +291,9 @@ def _recipient(recipient: BatchRecipient) -> dict[str, Any]:
     return item
 
 
-def _error_message(response: httpx.Response) -> str | None:
-    """`{"detail": {"status", "message"}}` or FastAPI's `{"detail": [{"loc", "msg"}]}`."""
-    if response.status_code < 400:
-        return None
-    try:
-        detail = response.json().get("detail")
-    except (ValueError, AttributeError):
-        return None
-    if isinstance(detail, dict):
-        text = f"{detail.get('status')}: {detail.get('message')}"
-    elif isinstance(detail, list):
-        text = "; ".join(
-            f"{'.'.join(str(p) for p in (d.get('loc') or []))}: {d.get('msg')}"
-            for d in detail
-            if isinstance(d, dict)
-        )
-    else:
-        text = str(detail)
-    return f"HTTP {response.status_code}: {text}"
-
-
 def build_elevenlabs_client(settings: Settings, *, retry_wait: float = 0.5) -> ElevenLabsClient:
     """A client for `ELEVENLABS_BASE_URL`; needs `ELEVENLABS_API_KEY`."""
-    key = settings.ELEVENLABS_API_KEY.get_secret_value()
-    if not key:
-        raise UpstreamNotConfigured("ElevenLabs is not configured: set ELEVENLABS_API_KEY")
+    key = required_credential(settings, "ELEVENLABS_API_KEY", vendor="ElevenLabs")
     http = build_http_client(
         settings.ELEVENLABS_BASE_URL,
         timeout=settings.VENDOR_TIMEOUT_SECONDS,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import httpx
 from tenacity import (
@@ -19,6 +19,8 @@ from tenacity import (
     stop_after_attempt,
     wait_random_exponential,
 )
+
+from helpers.errors import UpstreamNotConfigured
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +149,63 @@ def with_retries(
 def is_unsent_error(exc: BaseException) -> bool:
     """True when the request provably never reached the vendor (safe to retry a create)."""
     return isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+
+
+def create_is_retryable(exc: BaseException) -> bool:
+    """True when a create may be sent again: the vendor never saw it, or refused it with a 429."""
+    if is_unsent_error(exc):
+        return True
+    return isinstance(exc, VendorTransientError) and exc.status == 429
+
+
+class VendorJsonClient:
+    """Base for a JSON vendor client over one httpx.Client, every call under the retry policy.
+
+    Subclasses set `vendor`, and override `_error_message` (the vendor's own words for an error
+    body) or `_request` (one attempt) when the vendor reports errors its own way.
+    """
+
+    vendor: ClassVar[str]
+
+    def __init__(self, http: httpx.Client, *, retry_wait: float = 0.5) -> None:
+        self._http = http
+        self._retry_wait = retry_wait
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        retry_if: Callable[[BaseException], bool] = _is_retryable,
+        **kwargs: Any,
+    ) -> Any:
+        """`_request` retried under the shared policy, starting from this client's wait."""
+        return with_retries(
+            lambda: self._request(method, path, **kwargs),
+            vendor=self.vendor,
+            initial_wait=self._retry_wait,
+            retry_if=retry_if,
+        )
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._http.request(method, path, **kwargs)
+        raise_for_status(self.vendor, response, self._error_message(response))
+        return json_body(self.vendor, response)
+
+    @staticmethod
+    def _error_message(response: httpx.Response) -> str | None:
+        return None
+
+
+def required_credential(settings: Any, setting: str, *, vendor: str) -> str:
+    """The secret `settings.<setting>`, or UpstreamNotConfigured when it is empty."""
+    value = getattr(settings, setting).get_secret_value()
+    if not value:
+        raise UpstreamNotConfigured(f"{vendor} is not configured: set {setting}")
+    return value
 
 
 def build_http_client(base_url: str, *, timeout: float, headers: dict[str, str] | None = None):

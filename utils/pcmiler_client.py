@@ -15,14 +15,12 @@ from typing import Any
 import httpx
 
 from config import Settings
-from helpers.errors import UpstreamNotConfigured
 from utils.http import (
+    VendorJsonClient,
     VendorRejectedError,
     VendorResponseError,
     build_http_client,
-    json_body,
-    raise_for_status,
-    with_retries,
+    required_credential,
 )
 
 log = logging.getLogger(__name__)
@@ -110,18 +108,16 @@ def _coord(value: Any) -> float | None:
         return None
 
 
-class PcmilerClient:
+class PcmilerClient(VendorJsonClient):
     """Route reports over GET (coordinates only); every call is idempotent and retried."""
+
+    vendor = VENDOR
 
     def __init__(
         self, http: httpx.Client, *, data_version: str = "Current", retry_wait: float = 0.5
     ) -> None:
-        self._http = http
+        super().__init__(http, retry_wait=retry_wait)
         self._data_version = data_version
-        self._retry_wait = retry_wait
-
-    def close(self) -> None:
-        self._http.close()
 
     def mileage(
         self,
@@ -144,17 +140,21 @@ class PcmilerClient:
         }
         if hours_with_seconds:
             params["THoursWithSeconds"] = "true"
-        body = with_retries(
-            lambda: self._get(ROUTE_REPORTS_PATH, params),
-            vendor=VENDOR,
-            initial_wait=self._retry_wait,
-        )
+        body = self._call("GET", ROUTE_REPORTS_PATH, params=params)
         return self._parse_mileage(body)
 
-    def _get(self, path: str, params: dict[str, str]) -> Any:
-        response = self._http.get(path, params=params)
-        raise_for_status(VENDOR, response, _error_message(response))
-        return json_body(VENDOR, response)
+    @staticmethod
+    def _error_message(response: httpx.Response) -> str | None:
+        """PC*MILER error bodies are not documented; `Message` is what the ASP.NET service sends."""
+        if response.status_code < 400:
+            return None
+        try:
+            body = response.json()
+        except ValueError:
+            return None
+        if isinstance(body, dict) and body.get("Message"):
+            return f"HTTP {response.status_code}: {body['Message']}"
+        return None
 
     def _parse_mileage(self, body: Any) -> MileageReport:
         if not isinstance(body, list):
@@ -204,24 +204,9 @@ class PcmilerClient:
         )
 
 
-def _error_message(response: httpx.Response) -> str | None:
-    """PC*MILER error bodies are not documented; `Message` is what the ASP.NET service sends."""
-    if response.status_code < 400:
-        return None
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    if isinstance(body, dict) and body.get("Message"):
-        return f"HTTP {response.status_code}: {body['Message']}"
-    return None
-
-
 def build_pcmiler_client(settings: Settings, *, retry_wait: float = 0.5) -> PcmilerClient:
     """A client for `settings.PCMILER_BASE_URL`; refuses to build without `PCMILER_API_KEY`."""
-    key = settings.PCMILER_API_KEY.get_secret_value()
-    if not key:
-        raise UpstreamNotConfigured("PC*MILER is not configured: set PCMILER_API_KEY")
+    key = required_credential(settings, "PCMILER_API_KEY", vendor="PC*MILER")
     http = build_http_client(
         settings.PCMILER_BASE_URL,
         timeout=settings.VENDOR_TIMEOUT_SECONDS,

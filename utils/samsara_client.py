@@ -15,7 +15,7 @@ No database access. Bearer auth; cursor pagination (`after` = `pagination.endCur
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
@@ -24,12 +24,12 @@ import httpx
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-from helpers.errors import UpstreamNotConfigured
 from utils.http import (
     VendorResponseError,
     build_http_client,
     json_body,
     raise_for_status,
+    required_credential,
     with_retries,
 )
 
@@ -477,28 +477,10 @@ def _parse(model: type[T], items: list[Any]) -> list[T]:
 
 def build_samsara_client(settings: Any, **options: Any) -> SamsaraClient:
     """A client for `settings.SAMSARA_BASE_URL` with the bearer token and a bounded timeout."""
-    token = settings.SAMSARA_TOKEN.get_secret_value()
-    if not token:
-        raise UpstreamNotConfigured("Samsara is not configured: set SAMSARA_TOKEN")
+    token = required_credential(settings, "SAMSARA_TOKEN", vendor="Samsara")
     http = build_http_client(
         settings.SAMSARA_BASE_URL,
         timeout=settings.VENDOR_TIMEOUT_SECONDS,
         headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
     )
     return SamsaraClient(http, **options)
-
-
-def samsara_client_provider(
-    settings_factory: Callable[[], Any] | None = None,
-) -> Iterator[SamsaraClient]:
-    """Yield a client built from settings and close it afterwards (wrap it in a FastAPI
-    dependency; tests override that dependency to point at the sandbox)."""
-    if settings_factory is None:
-        from config import get_settings
-
-        settings_factory = get_settings
-    client = build_samsara_client(settings_factory())
-    try:
-        yield client
-    finally:
-        client.http.close()

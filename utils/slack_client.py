@@ -24,7 +24,6 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
 from config import Settings
-from helpers.errors import UpstreamNotConfigured
 from utils.http import (
     MAX_ATTEMPTS,
     VendorAuthError,
@@ -32,6 +31,7 @@ from utils.http import (
     VendorResponseError,
     VendorTransientError,
     parse_retry_after,
+    required_credential,
 )
 from utils.signatures import (
     SignatureInvalid,
@@ -250,9 +250,7 @@ def build_slack_client(
     settings: Settings, *, sleep: Callable[[float], None] = time.sleep, retry_wait: float = 0.5
 ) -> SlackClient:
     """A WebClient at `SLACK_BASE_URL` with our retry handlers; needs `SLACK_BOT_TOKEN`."""
-    token = settings.SLACK_BOT_TOKEN.get_secret_value()
-    if not token:
-        raise UpstreamNotConfigured("Slack is not configured: set SLACK_BOT_TOKEN")
+    token = required_credential(settings, "SLACK_BOT_TOKEN", vendor="Slack")
     base_url = (
         settings.SLACK_BASE_URL
         if settings.SLACK_BASE_URL.endswith("/")

@@ -16,16 +16,13 @@ from typing import Any
 import httpx
 
 from config import Settings
-from helpers.errors import UpstreamNotConfigured
 from helpers.time_utils import parse_vendor_timestamp
 from utils.http import (
+    VendorJsonClient,
     VendorResponseError,
-    VendorTransientError,
     build_http_client,
-    is_unsent_error,
-    json_body,
-    raise_for_status,
-    with_retries,
+    create_is_retryable,
+    required_credential,
 )
 from utils.signatures import (
     SignatureInvalid,
@@ -114,20 +111,8 @@ def parse_call(data: Any) -> VapiCall:
     )
 
 
-def _create_is_retryable(exc: BaseException) -> bool:
-    # Safe to repeat only if VAPI never saw the request, or rate-limited it before acting on it.
-    if is_unsent_error(exc):
-        return True
-    return isinstance(exc, VendorTransientError) and exc.status == 429
-
-
-class VapiClient:
-    def __init__(self, http: httpx.Client, *, retry_wait: float = 0.5) -> None:
-        self._http = http
-        self._retry_wait = retry_wait
-
-    def close(self) -> None:
-        self._http.close()
+class VapiClient(VendorJsonClient):
+    vendor = VENDOR
 
     def create_call(
         self,
@@ -161,20 +146,11 @@ class VapiClient:
             body["assistantOverrides"] = overrides
         if name:
             body["name"] = name[:40]
-        data = with_retries(
-            lambda: self._request("POST", "/call", json=body),
-            vendor=VENDOR,
-            initial_wait=self._retry_wait,
-            retry_if=_create_is_retryable,
-        )
+        data = self._call("POST", "/call", json=body, retry_if=create_is_retryable)
         return parse_call(data)
 
     def get_call(self, call_id: str) -> VapiCall:
-        data = with_retries(
-            lambda: self._request("GET", f"/call/{call_id}"),
-            vendor=VENDOR,
-            initial_wait=self._retry_wait,
-        )
+        data = self._call("GET", f"/call/{call_id}")
         return parse_call(data)
 
     def list_calls(
@@ -190,39 +166,28 @@ class VapiClient:
             params["assistantId"] = assistant_id
         if created_after:
             params["createdAtGt"] = created_after.isoformat()
-        data = with_retries(
-            lambda: self._request("GET", "/call", params=params),
-            vendor=VENDOR,
-            initial_wait=self._retry_wait,
-        )
+        data = self._call("GET", "/call", params=params)
         if not isinstance(data, list):
             raise VendorResponseError(VENDOR, "GET /call did not return an array")
         return [parse_call(item) for item in data]
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self._http.request(method, path, **kwargs)
-        raise_for_status(VENDOR, response, _error_message(response))
-        return json_body(VENDOR, response)
-
-
-def _error_message(response: httpx.Response) -> str | None:
-    """VAPI's NestJS errors: `{"message": str | [str], "error", "statusCode"}`."""
-    if response.status_code < 400:
-        return None
-    try:
-        message = response.json().get("message")
-    except (ValueError, AttributeError):
-        return None
-    if isinstance(message, list):
-        message = "; ".join(str(m) for m in message)
-    return f"HTTP {response.status_code}: {message}" if message else None
+    @staticmethod
+    def _error_message(response: httpx.Response) -> str | None:
+        """VAPI's NestJS errors: `{"message": str | [str], "error", "statusCode"}`."""
+        if response.status_code < 400:
+            return None
+        try:
+            message = response.json().get("message")
+        except (ValueError, AttributeError):
+            return None
+        if isinstance(message, list):
+            message = "; ".join(str(m) for m in message)
+        return f"HTTP {response.status_code}: {message}" if message else None
 
 
 def build_vapi_client(settings: Settings, *, retry_wait: float = 0.5) -> VapiClient:
     """A client for `VAPI_BASE_URL` with the private key as Bearer; needs `VAPI_API_KEY`."""
-    key = settings.VAPI_API_KEY.get_secret_value()
-    if not key:
-        raise UpstreamNotConfigured("VAPI is not configured: set VAPI_API_KEY")
+    key = required_credential(settings, "VAPI_API_KEY", vendor="VAPI")
     http = build_http_client(
         settings.VAPI_BASE_URL,
         timeout=settings.VENDOR_TIMEOUT_SECONDS,

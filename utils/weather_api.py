@@ -19,6 +19,7 @@ from helpers.errors import UpstreamNotConfigured
 from helpers.time_utils import parse_vendor_timestamp
 from utils.http import (
     VendorAuthError,
+    VendorJsonClient,
     VendorRejectedError,
     VendorResponseError,
     VendorTransientError,
@@ -26,7 +27,7 @@ from utils.http import (
     json_body,
     parse_retry_after,
     raise_for_status,
-    with_retries,
+    required_credential,
 )
 
 WEATHERAPI = "weatherapi"
@@ -111,24 +112,18 @@ def _timestamp(value: Any) -> datetime | None:
         return None
 
 
-class WeatherApiClient:
+class WeatherApiClient(VendorJsonClient):
     """weatherapi.com current conditions; GETs only, so every call is retried when transient."""
 
-    def __init__(self, http: httpx.Client, *, api_key: str, retry_wait: float = 0.5) -> None:
-        self._http = http
-        self._key = api_key
-        self._retry_wait = retry_wait
+    vendor = WEATHERAPI
 
-    def close(self) -> None:
-        self._http.close()
+    def __init__(self, http: httpx.Client, *, api_key: str, retry_wait: float = 0.5) -> None:
+        super().__init__(http, retry_wait=retry_wait)
+        self._key = api_key
 
     def current(self, lat: float, lon: float) -> CurrentConditions:
         params = {"key": self._key, "q": f"{lat:.4f},{lon:.4f}", "aqi": "no"}
-        body = with_retries(
-            lambda: self._get("/current.json", params),
-            vendor=WEATHERAPI,
-            initial_wait=self._retry_wait,
-        )
+        body = self._call("GET", "/current.json", params=params)
         try:
             location, current = body["location"], body["current"]
             condition = current.get("condition") or {}
@@ -159,8 +154,8 @@ class WeatherApiClient:
         except (KeyError, TypeError, ValueError, AttributeError):
             raise VendorResponseError(WEATHERAPI, "unexpected current.json shape") from None
 
-    def _get(self, path: str, params: dict[str, str]) -> Any:
-        response = self._http.get(path, params=params)
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._http.request(method, path, **kwargs)
         if response.status_code >= 400:
             _raise_weatherapi_error(response)
         body = json_body(WEATHERAPI, response)
@@ -195,21 +190,14 @@ def _raise_weatherapi_error(response: httpx.Response) -> None:
     raise VendorRejectedError(WEATHERAPI, detail, status=status)
 
 
-class NwsClient:
+class NwsClient(VendorJsonClient):
     """api.weather.gov active alerts at a point (US only; no key, but a User-Agent is required)."""
 
-    def __init__(self, http: httpx.Client, *, retry_wait: float = 0.5) -> None:
-        self._http = http
-        self._retry_wait = retry_wait
-
-    def close(self) -> None:
-        self._http.close()
+    vendor = NWS
 
     def active_alerts(self, lat: float, lon: float) -> list[WeatherAlert]:
         params = {"point": nws_point(lat, lon)}
-        body = with_retries(
-            lambda: self._get("/alerts/active", params), vendor=NWS, initial_wait=self._retry_wait
-        )
+        body = self._call("GET", "/alerts/active", params=params)
         features = body.get("features")
         if not isinstance(features, list):
             raise VendorResponseError(NWS, "alerts response has no features list")
@@ -236,8 +224,8 @@ class NwsClient:
             )
         return alerts
 
-    def _get(self, path: str, params: dict[str, str]) -> Any:
-        response = self._http.get(path, params=params)
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._http.request(method, path, **kwargs)
         if response.status_code == 403 and "json" not in response.headers.get("content-type", ""):
             raise VendorAuthError(NWS, "403 Access Denied (is NWS_USER_AGENT set?)", status=403)
         raise_for_status(NWS, response, _problem_message(response))
@@ -277,9 +265,7 @@ class WeatherClient:
 
 def build_weather_client(settings: Settings, *, retry_wait: float = 0.5) -> WeatherClient:
     """Clients for `WEATHER_BASE_URL` and `NWS_BASE_URL`; refuses to build without the key."""
-    key = settings.WEATHER_API_KEY.get_secret_value()
-    if not key:
-        raise UpstreamNotConfigured("weather is not configured: set WEATHER_API_KEY")
+    key = required_credential(settings, "WEATHER_API_KEY", vendor="weather")
     if not settings.NWS_USER_AGENT.strip():
         raise UpstreamNotConfigured("NWS alerts need a contact: set NWS_USER_AGENT")
     timeout = settings.VENDOR_TIMEOUT_SECONDS
