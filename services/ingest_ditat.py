@@ -18,9 +18,9 @@ DitatEntity = StrEnum("DitatEntity", {name: name for name in ditat.ENTITIES})
 
 
 @router.post("/all")
-def ingest_ditat_all(caller: IngestRunCaller) -> jobs.IngestAllResult:
+def ingest_ditat_all(caller: IngestRunCaller, tasks: BackgroundTasks) -> jobs.IngestAllResult:
     """Run every Ditat entity in order; entities already running elsewhere are listed."""
-    return trigger_all("ditat", caller)
+    return trigger_all("ditat", caller, tasks)
 
 
 @router.post("/{entity}", response_model=IngestRunPublic, responses=TRIGGER_RESPONSES)

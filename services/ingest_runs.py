@@ -35,7 +35,7 @@ def trigger(
         source, entity, trigger=_trigger_name(caller), triggered_by=caller.label
     )
     if background:
-        tasks.add_task(started.run)
+        tasks.add_task(jobs.run_then_evaluate, started)
         return JSONResponse(
             {
                 "run_id": started.run_id,
@@ -49,12 +49,15 @@ def trigger(
     summary = started.run()
     if summary.status == IngestStatus.FAILED:
         raise IngestFailed(summary.error, run=summary.model_dump(mode="json"))
+    tasks.add_task(jobs.evaluate_alerts_after, summary)  # after the response is sent
     return summary
 
 
-def trigger_all(source: str, caller: Caller) -> jobs.IngestAllResult:
+def trigger_all(source: str, caller: Caller, tasks: BackgroundTasks) -> jobs.IngestAllResult:
     """Run every entity of `source` in order; entities already running elsewhere are listed."""
-    return jobs.run_all(source, trigger=_trigger_name(caller), triggered_by=caller.label)
+    result = jobs.run_all(source, trigger=_trigger_name(caller), triggered_by=caller.label)
+    tasks.add_task(jobs.evaluate_alerts_after, *result.runs)
+    return result
 
 
 def recent_runs_page(

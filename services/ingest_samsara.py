@@ -18,9 +18,9 @@ SamsaraEntity = StrEnum("SamsaraEntity", {name: name for name in samsara.ENTITIE
 
 
 @router.post("/all")
-def ingest_samsara_all(caller: IngestRunCaller) -> jobs.IngestAllResult:
+def ingest_samsara_all(caller: IngestRunCaller, tasks: BackgroundTasks) -> jobs.IngestAllResult:
     """Run every Samsara entity in order; entities already running elsewhere are listed."""
-    return trigger_all("samsara", caller)
+    return trigger_all("samsara", caller, tasks)
 
 
 @router.post("/{entity}", response_model=IngestRunPublic, responses=TRIGGER_RESPONSES)

@@ -17,7 +17,7 @@ from config import Settings, get_settings
 from helpers.errors import NotFound
 from logic.ingest import ditat, samsara
 from logic.ingest.runner import IngestAlreadyRunning, RunHandle, execute, start_run
-from models.ingest import IngestRunPublic
+from models.ingest import IngestRunPublic, IngestStatus
 
 log = logging.getLogger(__name__)
 
@@ -130,3 +130,30 @@ def run_all(source: str, **kwargs: Any) -> IngestAllResult:
         except IngestAlreadyRunning as exc:
             conflicts.append(exc.detail)
     return IngestAllResult(runs=runs, conflicts=conflicts)
+
+
+def changed_data(summary: IngestRunPublic) -> bool:
+    """A succeeded run that inserted or updated rows: worth a fresh alert evaluation."""
+    return summary.status == IngestStatus.SUCCEEDED and bool(summary.inserted or summary.updated)
+
+
+def evaluate_alerts_after(*summaries: IngestRunPublic) -> bool:
+    """Run one alert evaluation pass if any of these runs changed data; never raises.
+
+    Several triggers finishing together queue on the evaluation's own lock, so this is safe to
+    call from every ingest instance.
+    """
+    changed = [s for s in summaries if changed_data(s)]
+    if not changed:
+        return False
+    from logic.alerts.engine import evaluate_after_ingest
+
+    evaluate_after_ingest(changed[0].source, ",".join(s.entity for s in changed))
+    return True
+
+
+def run_then_evaluate(started: StartedIngest) -> IngestRunPublic:
+    """A background run followed, when it changed data, by an alert evaluation pass."""
+    summary = started.run()
+    evaluate_alerts_after(summary)
+    return summary

@@ -121,3 +121,42 @@ def test_main_app_read_only_view_and_freshness(
     assert client.get("/ingest-runs", headers=auth_headers(permissions=[])).status_code == 403
     assert client.post("/ingest-runs", headers=viewer).status_code == 405
     assert session.get(IngestRun, runs.json()["items"][0]["id"]) is not None
+
+
+def test_a_run_that_changed_data_triggers_an_alert_evaluation(
+    ingest_client: TestClient, session: Session, fleet
+) -> None:
+    """Evaluation runs after each successful ingest run (as a task after the response)."""
+    from datetime import timedelta
+
+    from sqlmodel import select
+
+    from helpers.time_utils import utc_now
+    from models.alert import Alert
+    from tests.factories import make_driver, make_location, make_trip, make_vehicle
+
+    truck = make_vehicle(session, unit_number="GPS-LOST")
+    make_location(session, vehicle=truck, recorded_at=utc_now() - timedelta(hours=3))
+    make_trip(session, driver=make_driver(session), vehicle=truck, status="in_transit", stops=2)
+    session.commit()
+
+    first = ingest_client.post("/ingest/ditat/trailers", headers=API_KEY)
+    assert first.status_code == 200 and first.json()["inserted"] > 0
+    alerts = session.exec(select(Alert).where(Alert.vehicle_id == truck.id)).all()
+    assert [a.type for a in alerts] == ["gps_stale"]
+
+
+def test_a_run_that_changed_nothing_does_not_evaluate(
+    ingest_client: TestClient, session: Session, fleet
+) -> None:
+    from logic.ingest.jobs import evaluate_alerts_after
+    from models.ingest import IngestRunPublic
+
+    ingest_client.post("/ingest/ditat/trailers", headers=API_KEY)
+    again = IngestRunPublic.model_validate(
+        ingest_client.post("/ingest/ditat/trailers", headers=API_KEY).json()
+    )
+    assert again.inserted == again.updated == 0
+    assert evaluate_alerts_after(again) is False
+    failed = again.model_copy(update={"status": "failed", "inserted": 3})
+    assert evaluate_alerts_after(failed) is False
