@@ -364,7 +364,7 @@ class AlertRuleBase(BaseModel):
 
 
 class AlertRuleCreate(AlertRuleBase):
-    pass
+    """A new rule: every field of the base, nothing more."""
 
 
 class AlertRuleUpdate(BaseModel):

@@ -662,8 +662,9 @@ class Simulator:
         used_ids: set[str] = set()
 
         def unique(make: Callable[[], str]) -> str:
-            while (value := make()) in used_ids:
-                pass
+            value = make()
+            while value in used_ids:
+                value = make()
             used_ids.add(value)
             return value
 

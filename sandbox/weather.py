@@ -205,20 +205,27 @@ def _resolve_q(request: Request) -> tuple[float, float] | JSONResponse:
     q = (request.query_params.get("q") or "").strip()
     if not q:
         return _error(400, 1003, "Parameter q is missing.")
-    parts = q.split(",")
-    if len(parts) == 2:
-        try:
-            lat, lon = float(parts[0]), float(parts[1])
-        except ValueError:
-            pass
-        else:
-            if -90 <= lat <= 90 and -180 <= lon <= 180:
-                return lat, lon
-            return _error(400, 1006, "No matching location found.")
+    point = _parse_point(q)
+    if point is not None:
+        lat, lon = point
+        if -90 <= lat <= 90 and -180 <= lon <= 180:
+            return lat, lon
+        return _error(400, 1006, "No matching location found.")
     for city in CITIES:
         if city.name.lower() == q.lower():
             return city.lat, city.lon
     return _error(400, 1006, "No matching location found.")
+
+
+def _parse_point(q: str) -> tuple[float, float] | None:
+    """`lat,lon` as numbers, or None when `q` is a place name."""
+    parts = q.split(",")
+    if len(parts) != 2:
+        return None
+    try:
+        return float(parts[0]), float(parts[1])
+    except ValueError:
+        return None
 
 
 def _seed(*parts: object) -> int:
