@@ -79,6 +79,18 @@ def _driver_name(first: str | None, last: str | None) -> str | None:
     return name or None
 
 
+def _trip_candidate(row: Any, **fields: Any) -> Candidate:
+    """A candidate about an active trip: ids, terminal and fleet manager come from the row."""
+    return Candidate(
+        trip_id=row.id,
+        driver_id=row.driver_id,
+        vehicle_id=row.vehicle_id,
+        terminal=row.terminal,
+        fleet_manager=row.fleet_manager,
+        **fields,
+    )
+
+
 def _trip_details(row: Any, **extra: Any) -> dict[str, Any]:
     return {
         "driver_name": _driver_name(row.first_name, row.last_name),
@@ -138,7 +150,8 @@ def late_for_appointment(
         where = row.stop_name or ", ".join(p for p in (row.city, row.state) if p) or "next stop"
         window_end = row.appointment_end or row.appointment_start
         out.append(
-            Candidate(
+            _trip_candidate(
+                row,
                 type=AlertType.LATE_FOR_APPOINTMENT,
                 subject=f"trip:{row.id}",
                 title=f"Late for appointment: {_label(row)}",
@@ -152,11 +165,6 @@ def late_for_appointment(
                     eta=row.eta_next_stop.isoformat() if row.eta_next_stop else None,
                     late_minutes=row.late_risk_minutes,
                 ),
-                trip_id=row.id,
-                driver_id=row.driver_id,
-                vehicle_id=row.vehicle_id,
-                terminal=row.terminal,
-                fleet_manager=row.fleet_manager,
             )
         )
     return out
@@ -197,7 +205,8 @@ def hos_drive_time_low(
     for row in rows:
         left = row.drive_remaining_minutes
         out.append(
-            Candidate(
+            _trip_candidate(
+                row,
                 type=AlertType.HOS_DRIVE_TIME_LOW,
                 subject=f"driver:{row.driver_id}",
                 title=f"HOS risk: {_driver_name(row.first_name, row.last_name)} - {left} min "
@@ -206,11 +215,6 @@ def hos_drive_time_low(
                 f"{_label(row)}.",
                 severity=Severity.CRITICAL if left <= 0 else None,
                 details=_trip_details(row, drive_minutes_left=left),
-                trip_id=row.id,
-                driver_id=row.driver_id,
-                vehicle_id=row.vehicle_id,
-                terminal=row.terminal,
-                fleet_manager=row.fleet_manager,
             )
         )
     return out
@@ -399,18 +403,14 @@ def speeding(
         if start is None or row.recorded_at - start < min_duration:
             continue
         minutes = int((row.recorded_at - start).total_seconds() // 60)
-        out[row.vehicle_id] = Candidate(
+        out[row.vehicle_id] = _trip_candidate(
+            row,
             type=AlertType.SPEEDING,
             subject=f"vehicle:{row.vehicle_id}",
             title=f"Speeding: truck {row.unit_number}",
             message=f"Over {limit:g} mph for {minutes} min (now {row.speed_mph:g} mph) on "
             f"{_label(row)}.",
             details=_trip_details(row, speed_mph=row.speed_mph, minutes=minutes, source="gps"),
-            trip_id=row.id,
-            driver_id=row.driver_id,
-            vehicle_id=row.vehicle_id,
-            terminal=row.terminal,
-            fleet_manager=row.fleet_manager,
             occurrence_key=f"streak:{start.isoformat()}",
         )
     return list(out.values())
@@ -511,18 +511,14 @@ def stopped_too_long(
         # Stable text (a time, not a running count), so re-detection is a cheap quiet bump.
         since = _aware(row.last_moving)
         out.append(
-            Candidate(
+            _trip_candidate(
+                row,
                 type=AlertType.STOPPED_TOO_LONG,
                 subject=f"trip:{row.id}",
                 title=f"Stopped: truck {row.unit_number} on {_label(row)}",
                 message=(f"Not moving since {_hm(since)}" if since else "Not moving")
                 + f" away from any stop ({row.latitude:.4f}, {row.longitude:.4f}).",
                 details=_trip_details(row, stopped_since=since.isoformat() if since else None),
-                trip_id=row.id,
-                driver_id=row.driver_id,
-                vehicle_id=row.vehicle_id,
-                terminal=row.terminal,
-                fleet_manager=row.fleet_manager,
             )
         )
     return out
@@ -559,17 +555,13 @@ def gps_stale(
         last = _aware(last)
         # Stable text (the last fix time, not a running count): re-detection is a quiet bump.
         out.append(
-            Candidate(
+            _trip_candidate(
+                row,
                 type=AlertType.GPS_STALE,
                 subject=f"trip:{row.id}",
                 title=f"GPS lost: truck {row.unit_number} on {_label(row)}",
                 message=(f"No position since {_hm(last)}." if last else "No position yet."),
                 details=_trip_details(row, last_position_at=last.isoformat() if last else None),
-                trip_id=row.id,
-                driver_id=row.driver_id,
-                vehicle_id=row.vehicle_id,
-                terminal=row.terminal,
-                fleet_manager=row.fleet_manager,
             )
         )
     return out
@@ -631,7 +623,8 @@ def severe_weather(
             continue
         worst = severe[0]
         out.append(
-            Candidate(
+            _trip_candidate(
+                row,
                 type=AlertType.SEVERE_WEATHER,
                 subject=f"trip:{row.id}",
                 title=f"{worst.event}: truck {row.unit_number} on {_label(row)}",
@@ -640,11 +633,6 @@ def severe_weather(
                 details=_trip_details(
                     row, event=worst.event, nws_severity=worst.severity, nws_id=worst.id
                 ),
-                trip_id=row.id,
-                driver_id=row.driver_id,
-                vehicle_id=row.vehicle_id,
-                terminal=row.terminal,
-                fleet_manager=row.fleet_manager,
                 occurrence_key=f"nws:{worst.id}"[:120],
             )
         )
