@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy import ColumnElement, Row, Select, func, or_, select
 from sqlmodel import Session
 
 from helpers.errors import Unprocessable
@@ -72,6 +72,29 @@ def fetch_page(
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
     rows = session.scalars(stmt.order_by(*order).limit(page.limit).offset(page.offset))
     return list(rows.unique()), int(total or 0)
+
+
+def fetch_row_page(
+    session: Session,
+    stmt: Select[Any],
+    filtered: Select[Any],
+    key: ColumnElement[Any],
+    page: PageRequest,
+    order: Sequence[ColumnElement[Any]],
+) -> tuple[list[Row[Any]], int]:
+    """`fetch_page` for column selects: plain rows of one page, and the total matching.
+
+    For hot lists that need a few columns of several tables: rows skip the ORM's identity map
+    and instance building. `filtered` selects only `key` (the primary key) with the list's
+    filters; the page's keys are picked from it first (ORDER BY / LIMIT / OFFSET over one
+    table), then `stmt` (the columns and joins) is read for those keys only, so a deep page
+    does not join every row it skips.
+    """
+    total = session.scalar(select(func.count()).select_from(filtered.order_by(None).subquery()))
+    keys = filtered.order_by(*order).limit(page.limit).offset(page.offset).subquery("page_keys")
+    (page_key,) = keys.c
+    rows = session.execute(stmt.join(keys, page_key == key).order_by(*order))
+    return list(rows.all()), int(total or 0)
 
 
 def text_search(q: str | None, *columns: Any) -> ColumnElement[bool] | None:

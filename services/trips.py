@@ -7,6 +7,8 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
+from pydantic import TypeAdapter
 
 from logic.fleet import trips as ops
 from logic.listing import Page, as_utc, check_range
@@ -43,15 +45,21 @@ def trip_filters(
     )
 
 
-@router.get("")
+_TRIP_PAGE = TypeAdapter(Page[TripPublic])
+
+
+@router.get("", response_model=Page[TripPublic])
 def list_trips(
     session: SessionDep,
     _: TripsRead,
     page: PageDep,
     filters: Annotated[ops.TripFilters, Depends(trip_filters)],
-) -> Page[TripPublic]:
+) -> Response:
     """Trips with driver, truck, trailer and the truck's last position; newest scheduled first."""
-    return ops.list_trips(session, filters, page)
+    # The dispatch board polls this: serialize the already-validated page once, instead of
+    # letting FastAPI validate it again against the response model.
+    body = _TRIP_PAGE.dump_json(ops.list_trips(session, filters, page))
+    return Response(body, media_type="application/json")
 
 
 @router.get("/{trip_id}")

@@ -106,6 +106,39 @@ def test_list_validation(client, dispatcher) -> None:
     assert backwards.status_code == 422 and "after end" in backwards.json()["detail"]
 
 
+def test_pages_tile_the_sorted_list_with_their_own_assignment(client, session, dispatcher) -> None:
+    """Pages pick their trip keys first, then join: walking them must give the full order."""
+    trucks = [make_vehicle(session) for _ in range(3)]
+    for truck in trucks:
+        make_location(session, vehicle=truck, recorded_at=T0, latitude=30.0 + truck.id)
+    trips = [
+        make_trip(
+            session,
+            driver=make_driver(session, first_name=f"D{i}") if i % 2 else None,
+            vehicle=trucks[i % 3],
+            late_risk_minutes=None if i % 4 == 0 else i % 3,  # ties and NULLs
+        )
+        for i in range(9)
+    ]
+    by_id = {trip.id: trip for trip in trips}
+
+    def page(offset: int) -> list[dict]:
+        url = f"/trips?sort=-late_risk_minutes&limit=4&offset={offset}"
+        return client.get(url, headers=dispatcher).json()["items"]
+
+    full = client.get("/trips?sort=-late_risk_minutes&limit=50", headers=dispatcher).json()
+    walked = page(0) + page(4) + page(8)
+    assert [i["id"] for i in walked] == [i["id"] for i in full["items"]]
+    assert len(walked) == 9 and full["total"] == 9
+    risks = [i["late_risk_minutes"] for i in walked]
+    assert risks[-3:] == [None, None, None] and risks[:-3] == sorted(risks[:-3], reverse=True)
+    for item in walked:
+        trip = by_id[item["id"]]
+        assert (item["driver"] or {}).get("id") == trip.driver_id
+        assert item["vehicle"]["id"] == trip.vehicle_id
+        assert item["last_position"]["latitude"] == 30.0 + trip.vehicle_id
+
+
 def test_list_runs_constant_queries(client, session, dispatcher, query_counter) -> None:
     def add_trip() -> None:
         truck = make_vehicle(session)
