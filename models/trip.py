@@ -252,5 +252,7 @@ class TripUpdate(BaseModel):
 
 
 class TripStatusCorrection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     status: TripStatus
     reason: str = PydanticField(min_length=3, max_length=500)

@@ -11,8 +11,10 @@ from fastapi.responses import Response
 from helpers.time_utils import make_timezone_aware
 from logic.auth import users as logic
 from logic.auth.users import Actor, AuditFilter
+from logic.listing import check_range
 from models.audit_log import AuditLogPage, AuditLogPublic
 from services.deps import AdminAudit, ClientDep, SessionDep
+from services.pagination import MAX_OFFSET
 
 router = APIRouter(prefix="/admin/audit-logs", tags=["admin"])
 
@@ -28,14 +30,17 @@ def audit_filter(
     since: Annotated[datetime | None, Query(description="inclusive; naive = UTC")] = None,
     until: Annotated[datetime | None, Query(description="exclusive; naive = UTC")] = None,
 ) -> AuditFilter:
+    since = make_timezone_aware(since) if since else None
+    until = make_timezone_aware(until) if until else None
+    check_range(since, until, what="since/until")
     return AuditFilter(
         actor_user_id=actor_user_id,
         actor=actor,
         action=action,
         resource_type=resource_type,
         resource_id=resource_id,
-        since=make_timezone_aware(since) if since else None,
-        until=make_timezone_aware(until) if until else None,
+        since=since,
+        until=until,
     )
 
 
@@ -48,7 +53,7 @@ def list_audit_logs(
     _: AdminAudit,
     filters: AuditFilterDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> AuditLogPage:
     """Audit rows, newest first, filtered by actor, action, resource and time range."""
     rows, total, limit, offset = logic.list_audit(session, filters, limit=limit, offset=offset)

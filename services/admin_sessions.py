@@ -11,6 +11,7 @@ from logic.auth import users as logic
 from logic.auth.users import Actor
 from models.user_session import UserSessionPublic, UserSessionsPage
 from services.deps import AdminSessions, ClientDep, SessionDep
+from services.pagination import MAX_OFFSET
 
 router = APIRouter(prefix="/admin/sessions", tags=["admin"])
 
@@ -26,7 +27,7 @@ def list_sessions(
     user_id: int | None = None,
     active: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> UserSessionsPage:
     """Login sessions, newest first, filtered by user and liveness."""
     items, total, limit, offset = logic.list_sessions(

@@ -17,6 +17,7 @@ from models.user import (
     UserUpdate,
 )
 from services.deps import AdminUsers, ClientDep, SessionDep
+from services.pagination import MAX_OFFSET
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -29,7 +30,7 @@ def list_users(
     active: bool | None = None,
     role: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> UsersPage:
     """List users, newest id last, filtered by search text, activity or role."""
     items, total, limit, offset = logic.list_users(

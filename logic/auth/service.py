@@ -7,6 +7,7 @@ that commits that bookkeeping even though the request fails.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -267,7 +268,12 @@ def login(
     # The row lock serializes attempts on one account, so parallel guesses cannot slip past
     # the failure counter between read and write.
     user = User.get_by_login(session, login_name, for_update=True) if login_name.strip() else None
-    failure_details = {"login": login_name[:64]}
+    # An unknown "login" may be a password typed into the wrong field: keep only its digest.
+    failure_details = (
+        {"login": login_name[:64]}
+        if user is not None
+        else {"login_sha256": hashlib.sha256(login_name.encode()).hexdigest()[:16]}
+    )
     if user is None:
         security.verify_dummy_password(password)
         _refuse(session, None, client, {**failure_details, "reason": "unknown_user"})
@@ -433,15 +439,24 @@ def change_password(
     client = client or ClientInfo()
     user = session.get(User, principal.user.id, with_for_update=True)
     assert user is not None
-    ok, _ = security.verify_password(current_password, user.hashed_password)
+    locked = user.locked_until is not None and user.locked_until > now
+    if locked:
+        # As at login: during a lock nothing is checked, and the answer is the same as for a
+        # wrong password, so the lock cannot be turned into an oracle.
+        security.verify_dummy_password(current_password)
+        ok = False
+    else:
+        ok, _ = security.verify_password(current_password, user.hashed_password)
     if not ok:
-        _register_failure(session, user, client, now)
+        if not locked:
+            _register_failure(session, user, client, now)
         audit.record(
             session,
             "auth.password_change_failed",
             actor=user,
             resource_type="user",
             resource_id=user.id,
+            details={"reason": "locked" if locked else "bad_password"},
             client=client,
         )
         session.flush()

@@ -117,3 +117,15 @@ def test_audit_requires_admin_audit(client, auth_headers):
         client.get("/admin/audit-logs/export", headers=auth_headers(role="viewer")).status_code
         == 403
     )
+
+
+def test_bad_ranges_and_offsets_are_422(client, auth_headers):
+    admin = auth_headers(superuser=True)
+    inverted = client.get(
+        "/admin/audit-logs",
+        params={"since": "2026-11-02T00:00:00Z", "until": "2026-11-01T00:00:00Z"},
+        headers=admin,
+    )
+    assert inverted.status_code == 422 and "since/until" in inverted.text
+    for path in ("/admin/audit-logs", "/users", "/admin/sessions"):
+        assert client.get(path, params={"offset": 10**9}, headers=admin).status_code == 422

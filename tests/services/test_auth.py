@@ -187,3 +187,41 @@ def test_a_huge_password_is_refused_quickly(client, session):
     make_user(session, username="huge")
     response = client.post("/auth/token", data={"username": "huge", "password": "h" * 200_000})
     assert response.status_code == 401
+
+
+def test_change_password_cannot_be_used_to_guess_past_a_lockout(client, session):
+    """A stolen access token must not allow unlimited guessing of the current password."""
+    user = make_user(session, username="guessed")
+    tokens = login_tokens(client, "guessed")
+
+    def attempt(current: str):
+        return client.post(
+            "/auth/change-password",
+            headers=bearer(tokens),
+            json={"current_password": current, "new_password": "brand new password"},
+        )
+
+    for _ in range(5):
+        assert attempt("a wrong guess").status_code == 400
+    session.refresh(user)
+    assert user.locked_until is not None
+    # Locked: even the right password gets the same refusal, and nothing is changed.
+    right = attempt(DEFAULT_PASSWORD)
+    assert right.status_code == 400 and right.json()["error"] == "incorrect_password"
+    session.refresh(user)
+    assert user.failed_login_count == 5  # guesses during the lock are not even counted
+    login_refused = client.post(
+        "/auth/token", data={"username": "guessed", "password": "brand new password"}
+    )
+    assert login_refused.status_code == 401
+
+
+def test_unknown_login_names_are_audited_as_digests(client, session):
+    """A password typed into the username field must not land in the audit log."""
+    client.post("/auth/token", data={"username": "MySecretPassw0rd!", "password": "whatever1"})
+    row = session.scalars(
+        select(AuditLog).where(AuditLog.action == "auth.login_failed").order_by(AuditLog.id.desc())
+    ).first()
+    assert row is not None
+    assert "MySecretPassw0rd!" not in str(row.details)
+    assert len(row.details["login_sha256"]) == 16

@@ -156,3 +156,25 @@ def test_permissions_and_query_counts(client, session, auth_headers, query_count
 
     assert_constant_queries(client, "/hos/clocks", viewer, query_counter, grow)
     assert_constant_queries(client, "/hos/violations", viewer, query_counter, grow)
+
+
+def test_driver_logs_run_a_constant_number_of_queries(
+    client, session, auth_headers, query_counter
+) -> None:
+    viewer = auth_headers(role="viewer")
+    driver = make_driver(session)
+    url = f"/hos/logs?driver_id={driver.id}&start_date=2025-03-01"
+
+    def add_logs(count: int, first_hour: int) -> None:
+        for hour in range(first_hour, first_hour + count):
+            make_hos_log(session, driver=driver, start_at=datetime(2025, 3, 1, hour, tzinfo=UTC))
+
+    add_logs(2, 0)
+    client.get(url, headers=viewer)  # warm caches
+    query_counter.reset()
+    assert len(client.get(url, headers=viewer).json()) == 2
+    few = query_counter.count
+    add_logs(10, 2)
+    query_counter.reset()
+    assert len(client.get(url, headers=viewer).json()) == 12
+    assert query_counter.count == few

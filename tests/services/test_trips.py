@@ -244,3 +244,15 @@ def test_status_correction_validation(client, session, dispatcher) -> None:
         session.scalars(select(AuditLog).where(AuditLog.action == "trip.status_correct")).all()
         == []
     )
+
+
+def test_status_correction_refuses_unknown_fields(client, session, dispatcher) -> None:
+    trip = make_trip(session, status=TripStatus.IN_TRANSIT)
+    response = client.post(
+        f"/trips/{trip.id}/status",
+        json={"status": "delivered", "reason": "POD received", "driver_id": 1},
+        headers=dispatcher,
+    )
+    assert response.status_code == 422
+    session.expire_all()
+    assert session.get(Trip, trip.id).status == TripStatus.IN_TRANSIT
