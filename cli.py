@@ -177,9 +177,11 @@ def prune_locations_command(
     from logic.ingest.retention import prune_locations
 
     keep = days or settings.LOCATION_RETENTION_DAYS
+    from helpers.errors import Conflict
+
     try:
         deleted = prune_locations(keep)
-    except ValueError as exc:
+    except (ValueError, Conflict) as exc:
         _fail(str(exc))
     console.print(f"deleted {deleted} location rows older than {keep} days")
 

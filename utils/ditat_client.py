@@ -18,7 +18,7 @@ import base64
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import httpx
@@ -420,7 +420,7 @@ class DitatClient:
 
     @staticmethod
     def updated_after_filter(since: datetime) -> dict[str, Any]:
-        stamp = since.astimezone().strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        stamp = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
         return {
             "columnName": "updatedOn",
             "filterType": "After",

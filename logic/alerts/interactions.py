@@ -25,6 +25,7 @@ from db.database import session_scope
 from helpers.errors import AppError, BadRequest, Conflict, Unauthorized
 from logic.alerts import actions, slack
 from logic.auth.audit import ClientInfo
+from logic.auth.permissions import Permission
 from models.alert import Alert, SlackInteraction, SlackUserLink
 from models.user import User
 from utils.signatures import SignatureInvalid, SignatureMissing, SignatureNotConfigured
@@ -133,6 +134,14 @@ def handle_interaction(
         record.outcome = "refused: unlinked Slack user"
         return InteractionResult(
             False, "Your Slack account is not linked to a Fleet Hub user; nothing was changed."
+        )
+    # A button press is an alert write like any other: the mapped user needs the permission.
+    if not (
+        user.is_superuser or Permission.ALERTS_WRITE in User.permission_names(session, user.id)
+    ):
+        record.outcome = f"refused: {user.username} lacks {Permission.ALERTS_WRITE}"[:200]
+        return InteractionResult(
+            False, "Your Fleet Hub account may not change alerts; nothing was changed."
         )
     alert = session.get(Alert, alert_id)
     if alert is None:

@@ -1,7 +1,8 @@
 """Location retention: delete GPS points older than `LOCATION_RETENTION_DAYS`, in small batches.
 
-Run by `python cli.py prune-locations` on its own schedule, never inside an ingest run, so a hot
-feed never waits on a long delete. Batches keep each transaction (and its locks) short.
+Run by `python cli.py prune-locations` on its own schedule, never while a location ingest runs
+(enforced with the ingest's own lock), so a hot feed never waits on a long delete. Batches keep
+each transaction (and its locks) short.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from sqlalchemy import delete, select, tuple_
 
 from db.database import session_scope
 from helpers.time_utils import utc_now
+from logic.ingest.runner import exclusive_with
 from models.location import VehicleLocation
 
 
@@ -27,6 +29,11 @@ def prune_locations(
     if retention_days < 1:
         raise ValueError("retention must be at least one day")
     cutoff = (now or utc_now()) - timedelta(days=retention_days)
+    with exclusive_with("samsara", "locations"):
+        return _prune_before(cutoff, batch_size, on_batch)
+
+
+def _prune_before(cutoff: datetime, batch_size: int, on_batch: Callable[[int], None] | None) -> int:
     total = 0
     while True:
         with session_scope() as session:

@@ -19,7 +19,8 @@ import hashlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -262,6 +263,31 @@ def start_run(
             lock.release()
         raise
     return RunHandle(run_id, source, entity, cursor, lock, on_page)
+
+
+@contextmanager
+def exclusive_with(source: str, entity: str) -> Iterator[None]:
+    """Hold off runs of `source`+`entity` while other work on their data (pruning) happens.
+
+    Raises `IngestAlreadyRunning` if a run is in progress. On PostgreSQL the run's advisory lock
+    is held for the duration, so no run can start meanwhile (a trigger gets the usual 409).
+    """
+    engine = get_engine()
+    lock: _PgAdvisoryLock | None = None
+    if engine.dialect.name == "postgresql":
+        lock = _PgAdvisoryLock(engine, lock_key(source, entity))
+        if not lock.try_acquire():
+            raise _already_running(source, entity)
+    try:
+        with session_scope(immediate=False) as session:
+            running = IngestRun.running_for(session, source, entity)
+            stale_before = utc_now() - timedelta(seconds=get_settings().INGEST_STALE_RUN_SECONDS)
+            if lock is None and running is not None and running.heartbeat_at >= stale_before:
+                raise _already_running(source, entity, running.id)
+        yield
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 def _insert_run(

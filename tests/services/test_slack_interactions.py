@@ -75,8 +75,8 @@ def signed(body: bytes, *, ts: int | None = None, secret: str = SLACK_SIGNING_SE
     }
 
 
-def link(session, slack_user: str = "U0AMY", username: str = "amy"):
-    user = make_user(session, username=username)
+def link(session, slack_user: str = "U0AMY", username: str = "amy", role: str = "dispatcher"):
+    user = make_user(session, username=username, roles=[role])
     session.add(SlackUserLink(slack_user_id=slack_user, user_id=user.id, created_at=utc_now()))
     session.flush()
     return user
@@ -204,7 +204,7 @@ def test_pressing_a_button_in_the_sandbox_acknowledges_the_alert(
     session, posted_alert, sandbox_clean, hub_url
 ):
     """What a newcomer does after `make run`: press Acknowledge on a message in the fake Slack."""
-    make_user(session, username="dana")
+    make_user(session, username="dana", roles=["dispatcher"])
     pressed = httpx.post(
         f"{sandbox_clean.url}/_sandbox/slack/press",
         json={"ts": posted_alert.slack_ts, "action_id": "ack_alert", "username": "dana",
@@ -218,3 +218,13 @@ def test_pressing_a_button_in_the_sandbox_acknowledges_the_alert(
 
     missing = httpx.post(f"{sandbox_clean.url}/_sandbox/slack/press", json={"ts": "0.0"})
     assert missing.status_code == 404
+
+
+def test_a_linked_user_without_alerts_write_changes_nothing(client, session, posted_alert):
+    link(session, role="viewer")
+    body = body_for(posted_alert.id)
+    response = client.post("/slack/interactions", content=body, headers=signed(body))
+    assert response.status_code == 200
+    assert "may not change alerts" in response.json()["text"]
+    session.refresh(posted_alert)
+    assert posted_alert.status == "open"

@@ -180,3 +180,13 @@ def test_transient_failures_retry_then_exhaust(fleet, client):
     fleet.fault("ditat", "malformed", count=3)
     with pytest.raises(VendorResponseError, match="malformed JSON"):
         client.dispatch_board()
+
+
+def test_updated_after_filter_is_utc_whatever_the_input_zone():
+    from datetime import datetime, timedelta, timezone
+
+    from utils.ditat_client import DitatClient
+
+    chicago_noon = datetime(2026, 11, 25, 12, 0, tzinfo=timezone(timedelta(hours=-6)))
+    flt = DitatClient.updated_after_filter(chicago_noon)
+    assert flt["filterFromValue"] == "2026-11-25T18:00:00.000Z"

@@ -92,3 +92,17 @@ def test_prune_deletes_only_points_older_than_retention(session: Session) -> Non
     session.expire_all()
     kept = sorted(loc.recorded_at for loc in session.exec(select(VehicleLocation)).all())
     assert kept == [now - timedelta(days=5), now - timedelta(days=1)]
+
+
+def test_prune_refuses_while_a_location_ingest_runs(session: Session) -> None:
+    import pytest
+
+    from logic.ingest.runner import IngestAlreadyRunning, start_run
+
+    handle = start_run("samsara", "locations")
+    try:
+        with pytest.raises(IngestAlreadyRunning, match="already running"):
+            prune_locations(30)
+    finally:
+        handle.finish()
+    assert prune_locations(30) == 0
