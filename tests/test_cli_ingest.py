@@ -1,0 +1,52 @@
+"""The ops CLI's ingest commands, end to end against the sandbox (in-process, real HTTP)."""
+
+import os
+
+import pytest
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from config import get_settings
+from models.ingest import IngestRun
+from models.trip import Trip
+from models.vehicle import Trailer, Vehicle
+
+
+@pytest.fixture
+def isolated_env(monkeypatch):
+    """`seed-demo --sandbox-url` rewrites the environment: keep that inside the test."""
+    monkeypatch.setattr(os, "environ", dict(os.environ))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def _count(session, model) -> int:
+    return session.scalar(select(func.count()).select_from(model))
+
+
+def test_seed_demo_populates_every_entity_from_the_sandbox(session, sandbox_clean, isolated_env):
+    from cli import app
+
+    result = CliRunner().invoke(app, ["seed-demo", "--sandbox-url", sandbox_clean.url])
+    assert result.exit_code == 0, result.output
+    assert _count(session, Vehicle) > 0 and _count(session, Trailer) > 0
+    assert _count(session, Trip) > 0
+    runs = session.scalars(select(IngestRun)).all()
+    assert {(r.source, r.status) for r in runs} == {
+        ("samsara", "succeeded"),
+        ("ditat", "succeeded"),
+    }
+
+    again = CliRunner().invoke(app, ["ingest", "ditat", "trailers"])
+    assert again.exit_code == 0, again.output
+    latest = session.scalars(select(IngestRun).order_by(IngestRun.id.desc())).first()
+    assert (latest.entity, latest.inserted, latest.trigger) == ("trailers", 0, "cli")
+
+
+def test_ingest_rejects_unknown_entities(session, isolated_env):
+    from cli import app
+
+    result = CliRunner().invoke(app, ["ingest", "samsara", "planets"])
+    assert result.exit_code == 1
+    assert "unknown samsara entity 'planets'" in result.output
