@@ -111,7 +111,7 @@ class WebhookDispatcher:
                     if produced is None or not url:
                         continue
                     event_type, payload = produced
-                    self._deliver(http, vendor, url, event_type, payload, sign, target)
+                    self._deliver(http, vendor, url, event_type, payload, sign, target, generation)
 
         thread = threading.Thread(target=run, name=f"sandbox-{vendor}-webhooks", daemon=True)
         thread.start()
@@ -126,6 +126,7 @@ class WebhookDispatcher:
         payload: dict[str, Any],
         sign: Signer,
         target: WebhookTarget,
+        generation: int,
     ) -> None:
         body = json.dumps(payload, separators=(",", ":")).encode()
         headers = {"Content-Type": "application/json", **sign(body, target)}
@@ -141,7 +142,9 @@ class WebhookDispatcher:
         except httpx.HTTPError as exc:
             entry["error"] = type(exc).__name__
         with self._lock:
-            self.deliveries.append(entry)
+            # A delivery in flight across a reset belongs to the previous test: not logged.
+            if generation == self._generation:
+                self.deliveries.append(entry)
 
 
 dispatcher = WebhookDispatcher()
