@@ -64,9 +64,15 @@ class DetectorContext:
         return self._positions
 
 
-def _names():
-    """Columns every trip-based detector shows in the alert (driver, truck, load)."""
+def _trip_columns():
+    """What every trip-based detector selects: the subject ids (for `_trip_candidate`) and the
+    names shown in the alert (driver, truck, load)."""
     return (
+        Trip.id,
+        Trip.load_number,
+        Trip.terminal,
+        Trip.driver_id,
+        Trip.vehicle_id,
         Driver.first_name,
         Driver.last_name,
         Driver.fleet_manager,
@@ -123,11 +129,7 @@ def late_for_appointment(
     stop = aliased(TripStop)
     rows = session.execute(
         select(
-            Trip.id,
-            Trip.load_number,
-            Trip.terminal,
-            Trip.driver_id,
-            Trip.vehicle_id,
+            *_trip_columns(),
             Trip.eta_next_stop,
             Trip.late_risk_minutes,
             stop.name.label("stop_name"),
@@ -135,7 +137,6 @@ def late_for_appointment(
             stop.state,
             stop.appointment_end,
             stop.appointment_start,
-            *_names(),
         )
         .select_from(Trip)
         .join(next_seq, next_seq.c.trip_id == Trip.id)
@@ -183,14 +184,9 @@ def hos_drive_time_low(
     threshold = int(rule.param("threshold_minutes"))
     rows = session.execute(
         select(
-            Trip.id,
-            Trip.load_number,
-            Trip.terminal,
-            Trip.driver_id,
-            Trip.vehicle_id,
+            *_trip_columns(),
             HosClock.drive_remaining_minutes,
             HosClock.duty_status,
-            *_names(),
         )
         .select_from(Trip)
         .join(HosClock, HosClock.driver_id == Trip.driver_id)
@@ -379,15 +375,10 @@ def speeding(
     )
     rows = session.execute(
         select(
-            Trip.id,
-            Trip.load_number,
-            Trip.terminal,
-            Trip.driver_id,
-            Trip.vehicle_id,
+            *_trip_columns(),
             loc.speed_mph,
             loc.recorded_at,
             last_ok.label("last_ok"),
-            *_names(),
         )
         .select_from(Trip)
         .join(ctx.positions(session), loc.vehicle_id == Trip.vehicle_id)
@@ -463,16 +454,11 @@ def stopped_too_long(
     last_moving_col = last_moving.label("last_moving")
     rows = session.execute(
         select(
-            Trip.id,
-            Trip.load_number,
-            Trip.terminal,
-            Trip.driver_id,
-            Trip.vehicle_id,
+            *_trip_columns(),
             loc.latitude,
             loc.longitude,
             loc.recorded_at,
             last_moving_col,
-            *_names(),
         )
         .select_from(Trip)
         .join(ctx.positions(session), loc.vehicle_id == Trip.vehicle_id)
@@ -534,13 +520,8 @@ def gps_stale(
     newest = positions.c.recorded_at
     rows = session.execute(
         select(
-            Trip.id,
-            Trip.load_number,
-            Trip.terminal,
-            Trip.driver_id,
-            Trip.vehicle_id,
+            *_trip_columns(),
             newest.label("newest"),
-            *_names(),
         )
         .select_from(Trip)
         .outerjoin(Driver, Driver.id == Trip.driver_id)
@@ -585,14 +566,9 @@ def severe_weather(
     loc = ctx.positions(session).c
     rows = session.execute(
         select(
-            Trip.id,
-            Trip.load_number,
-            Trip.terminal,
-            Trip.driver_id,
-            Trip.vehicle_id,
+            *_trip_columns(),
             loc.latitude,
             loc.longitude,
-            *_names(),
         )
         .select_from(Trip)
         .join(ctx.positions(session), loc.vehicle_id == Trip.vehicle_id)
