@@ -9,7 +9,6 @@ created if missing; schema `bench_alerts` is dropped and rebuilt on every run.
 from __future__ import annotations
 
 import argparse
-import io
 import math
 import os
 import random
@@ -35,33 +34,11 @@ os.environ.update(
 )
 
 from sqlalchemy import select, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 
+from bench.support import copy_rows  # noqa: E402
 from db import database  # noqa: E402
 
 NOW = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
-
-
-def ensure_database() -> None:
-    url = make_url(URL)
-    admin = database.create_db_engine(url=url.set(database="postgres"))
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        if (
-            conn.execute(
-                text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": url.database}
-            ).scalar()
-            is None
-        ):
-            conn.execute(text(f'CREATE DATABASE "{url.database}"'))
-    admin.dispose()
-
-
-def copy_rows(cursor, table: str, columns: list[str], rows) -> None:
-    buffer = io.StringIO()
-    for row in rows:
-        buffer.write("\t".join("\\N" if v is None else str(v) for v in row) + "\n")
-    buffer.seek(0)
-    cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", buffer)
 
 
 def load(engine, trips: int, points: int) -> dict[str, int]:
@@ -368,7 +345,7 @@ def main() -> None:
     parser.add_argument("--baseline-sample", type=int, default=0, help="0 = every trip")
     args = parser.parse_args()
 
-    ensure_database()
+    database.create_database_if_missing(URL)
     engine = database.create_db_engine()
     database.set_engine(engine)
     with engine.begin() as conn:

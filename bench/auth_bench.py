@@ -8,9 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,23 +34,10 @@ os.environ.update(
 )
 
 import httpx  # noqa: E402
-from sqlalchemy import text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 
 from bench.loadgen import drive  # noqa: E402
-from db.database import create_db_engine, set_engine  # noqa: E402
-
-
-def ensure_database() -> None:
-    url = make_url(BENCH_DB)
-    admin = create_db_engine(url=url.set(database="postgres"))
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        found = conn.execute(
-            text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": url.database}
-        )
-        if found.scalar() is None:
-            conn.execute(text(f'CREATE DATABASE "{url.database}"'))
-    admin.dispose()
+from bench.support import free_port, start_uvicorn, stop_server  # noqa: E402
+from db.database import create_database_if_missing, create_db_engine, set_engine  # noqa: E402
 
 
 def prepare_user() -> None:
@@ -94,29 +79,6 @@ def measure_hash_verify(runs: int = 30) -> tuple[float, float]:
     return statistics.median(timings) * 1000, max(timings) * 1000
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_server(port: int, workers: int, log_path: Path) -> subprocess.Popen:
-    log = log_path.open("w")
-    command = [sys.executable, "-m", "uvicorn", "main:app", "--host", "127.0.0.1",
-               "--port", str(port), "--workers", str(workers), "--log-level", "warning",
-               "--no-access-log"]  # fmt: skip
-    process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=2).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    process.kill()
-    raise SystemExit(f"server did not start; see {log_path}")
-
-
 def measure_login(port: int, runs: int = 20) -> tuple[float, str]:
     timings, token = [], ""
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
@@ -137,7 +99,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    ensure_database()
+    create_database_if_missing(BENCH_DB)
     prepare_user()
     median_ms, worst_ms = measure_hash_verify()
     print(
@@ -145,7 +107,7 @@ def main() -> None:
     )
     port = free_port()
     log_path = Path(tempfile.gettempdir()) / "auth-bench-server.log"
-    server = start_server(port, args.workers, log_path)
+    server = start_uvicorn("main:app", port, log_path, workers=args.workers)
     try:
         login_ms, token = measure_login(port)
         print(f"POST /auth/token (verify + session row + audit row): median {login_ms:.1f} ms")
@@ -156,12 +118,7 @@ def main() -> None:
             drive(port, me, clients=args.clients, seconds=args.seconds, headers=headers)
         )
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_server(server)
     print(
         f"GET /auth/me, {args.workers} uvicorn workers, PostgreSQL, {args.clients} clients, "
         f"{args.seconds:.0f} s: {result.line()}"

@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import io
 import os
 import random
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,13 +36,17 @@ os.environ.update(
     }
 )
 
-import httpx  # noqa: E402
 from fastapi import APIRouter, FastAPI  # noqa: E402
 from sqlalchemy import text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 
 from bench.loadgen import LoadResult, drive  # noqa: E402
-from db.database import create_db_engine, session_scope, set_engine  # noqa: E402
+from bench.support import copy_rows, free_port, start_uvicorn, stop_server  # noqa: E402
+from db.database import (  # noqa: E402
+    create_database_if_missing,
+    create_db_engine,
+    session_scope,
+    set_engine,
+)
 from services.deps import SessionDep  # noqa: E402
 
 TRUCKS, DRIVERS, TRAILERS, TRIPS = 600, 700, 400, 6_000
@@ -78,32 +79,6 @@ def create_bench_app() -> FastAPI:
 # --- data ---------------------------------------------------------------------------------
 
 
-def ensure_database() -> None:
-    url = make_url(BENCH_DB)
-    admin = create_db_engine(url=url.set(database="postgres"))
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        found = conn.execute(
-            text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": url.database}
-        )
-        if found.scalar() is None:
-            conn.execute(text(f'CREATE DATABASE "{url.database}"'))
-    admin.dispose()
-
-
-def _copy(cursor, table: str, columns: list[str], rows) -> int:
-    buffer, count = io.StringIO(), 0
-    for row in rows:
-        buffer.write("\t".join("\\N" if v is None else str(v) for v in row) + "\n")
-        count += 1
-        if count % 200_000 == 0:
-            buffer.seek(0)
-            cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", buffer)
-            buffer = io.StringIO()
-    buffer.seek(0)
-    cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", buffer)
-    return count
-
-
 def fill(engine, refill: bool) -> dict[str, int]:
     rng = random.Random(7)
     with engine.begin() as conn:
@@ -120,7 +95,7 @@ def fill(engine, refill: bool) -> dict[str, int]:
             "safety_event, vehicle, driver, trailer RESTART IDENTITY CASCADE"
         )
         stamp = NOW.isoformat()
-        _copy(
+        copy_rows(
             cursor,
             "vehicle",
             ["id", "samsara_id", "ditat_id", "unit_number", "name", "status", "terminal",
@@ -129,7 +104,7 @@ def fill(engine, refill: bool) -> dict[str, int]:
               TERMINALS[i % 5], "Freightliner", "Cascadia", 2018 + i % 7, stamp, stamp)
              for i in range(1, TRUCKS + 1)),
         )  # fmt: skip
-        _copy(
+        copy_rows(
             cursor,
             "driver",
             ["id", "samsara_id", "ditat_id", "first_name", "last_name", "phone", "status",
@@ -138,7 +113,7 @@ def fill(engine, refill: bool) -> dict[str, int]:
               "active", TERMINALS[i % 5], "America/Chicago", "en", "f", stamp, stamp)
              for i in range(1, DRIVERS + 1)),
         )  # fmt: skip
-        _copy(
+        copy_rows(
             cursor,
             "trailer",
             ["id", "ditat_id", "unit_number", "trailer_type", "status", "terminal",
@@ -162,7 +137,7 @@ def fill(engine, refill: bool) -> dict[str, int]:
                      "Dallas", "TX", 32.7 + seq / 10, -96.8 - seq / 10,
                      (start + timedelta(hours=8 * seq)).isoformat())
                 )  # fmt: skip
-        _copy(
+        copy_rows(
             cursor,
             "trip",
             ["id", "ditat_id", "load_number", "customer", "status", "driver_id", "vehicle_id",
@@ -170,7 +145,7 @@ def fill(engine, refill: bool) -> dict[str, int]:
              "created_at", "updated_at"],
             trip_rows,
         )  # fmt: skip
-        _copy(
+        copy_rows(
             cursor,
             "trip_stop",
             ["trip_id", "sequence", "stop_type", "status", "name", "city", "state", "latitude",
@@ -189,7 +164,7 @@ def fill(engine, refill: bool) -> dict[str, int]:
                            round(lat, 6), round(lon, 6), round(rng.uniform(0, 70), 1),
                            rng.randint(0, 359), 100_000 + n)  # fmt: skip
 
-        located = _copy(
+        located = copy_rows(
             cursor,
             "vehicle_location",
             ["vehicle_id", "recorded_at", "latitude", "longitude", "speed_mph",
@@ -264,30 +239,6 @@ def explain(engine, work) -> list[str]:
 # --- load ---------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_server(port: int, workers: int, log_path: Path) -> subprocess.Popen:
-    log = log_path.open("w")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", "uvicorn", "--factory", "bench.domain_bench:create_bench_app",
-               "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-               "--log-level", "warning", "--no-access-log"]  # fmt: skip
-    process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=2).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    process.kill()
-    raise SystemExit(f"server did not start; see {log_path}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=10.0)
@@ -298,7 +249,7 @@ def main() -> None:
 
     from logic.bootstrap import bootstrap_database
 
-    ensure_database()
+    create_database_if_missing(BENCH_DB)
     engine = create_db_engine()
     set_engine(engine)
     if args.refill:  # the bench's own database: rebuild tables so new indexes exist
@@ -330,7 +281,9 @@ def main() -> None:
     }
     port = free_port()
     log_path = Path(tempfile.gettempdir()) / "domain-bench-server.log"
-    server = start_server(port, args.workers, log_path)
+    server = start_uvicorn(
+        "bench.domain_bench:create_bench_app", port, log_path, workers=args.workers, factory=True
+    )
     results: dict[str, LoadResult] = {}
     auth = {"Authorization": f"Bearer {token}"}
     try:
@@ -352,12 +305,7 @@ def main() -> None:
                 )
                 results.setdefault(name, LoadResult()).merge(part)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_server(server)
     floor = results["bare PK select"].rps
     print(
         f"\n{args.workers} uvicorn workers, PostgreSQL, {args.clients} clients, "

@@ -44,18 +44,6 @@ from db import database  # noqa: E402
 VEHICLES = 500
 
 
-def ensure_database(url: str) -> None:
-    parsed = make_url(url)
-    admin = database.create_db_engine(url=parsed.set(database="postgres"))
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        found = conn.execute(
-            text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": parsed.database}
-        ).scalar()
-        if found is None:
-            conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))
-    admin.dispose()
-
-
 def feed_pages(rows: int, page_size: int, start: datetime):
     """Samsara-shaped feed pages, decoded from JSON text as the client would decode them.
 
@@ -115,7 +103,7 @@ def main() -> int:
     parser.add_argument("--naive", type=int, default=5_000, help="rows in the naive baseline")
     args = parser.parse_args()
 
-    ensure_database(BENCH_URL)
+    database.create_database_if_missing(BENCH_URL)
     get_settings.cache_clear()
     engine = database.create_db_engine(get_settings(), url=BENCH_URL)
     database.set_engine(engine)

@@ -110,6 +110,25 @@ def _sqlite_engine(url: URL, settings: Settings) -> Engine:
     return engine
 
 
+def create_database_if_missing(url: URL | str) -> bool:
+    """Create the PostgreSQL database `url` names unless it exists (tests, benchmarks).
+
+    Returns True when it was created. Connects to the server's `postgres` database to do it.
+    """
+    url = make_url(url)
+    admin = create_engine(url.set(drivername="postgresql+psycopg2", database="postgres"))
+    try:
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            found = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": url.database}
+            ).scalar()
+            if found is None:
+                conn.execute(text(f'CREATE DATABASE "{url.database}"'))
+            return found is None
+    finally:
+        admin.dispose()
+
+
 def get_engine() -> Engine:
     """The process-wide engine, created on first use from settings."""
     global _engine

@@ -42,14 +42,9 @@ def _worker_database_url() -> str:
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     if not worker:
         return TEST_DATABASE_URL
-    name = f"{url.database}_{worker}"
-    admin = database.create_db_engine(url=url.set(database="postgres"))
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
-        if exists.scalar() is None:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return url.set(database=name).render_as_string(hide_password=False)
+    worker_url = url.set(database=f"{url.database}_{worker}")
+    database.create_database_if_missing(worker_url)
+    return worker_url.render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="session")

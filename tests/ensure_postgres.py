@@ -4,36 +4,23 @@ from __future__ import annotations
 
 import sys
 
-import psycopg2
-from psycopg2 import sql
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
+from db.database import create_database_if_missing
 
 
 def main(url_text: str) -> int:
     url = make_url(url_text)
     try:
-        conn = psycopg2.connect(
-            host=url.host or "127.0.0.1",
-            port=url.port or 5432,
-            user=url.username or "postgres",
-            password=url.password,
-            dbname="postgres",
-            connect_timeout=5,
-        )
-    except psycopg2.OperationalError as exc:
-        first_line = str(exc).strip().splitlines()[0]
-        print(
-            f"PostgreSQL is not reachable at {url.host}:{url.port}: {first_line}", file=sys.stderr
-        )
+        if create_database_if_missing(url):
+            print(f"created test database {url.database}")
+    except OperationalError as exc:
+        lines = [line for line in str(exc.orig or exc).splitlines() if line.strip()]
+        reason = lines[0].strip() if lines else type(exc).__name__
+        print(f"PostgreSQL is not reachable at {url.host}:{url.port}: {reason}", file=sys.stderr)
         print("start it (see .ci/run) or set TEST_DATABASE_URL", file=sys.stderr)
         return 1
-    conn.autocommit = True
-    with conn.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (url.database,))
-        if cursor.fetchone() is None:
-            cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(url.database)))
-            print(f"created test database {url.database}")
-    conn.close()
     return 0
 
 

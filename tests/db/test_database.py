@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import select
 
+from db import database
 from tests.db.probe_models import UpsertProbe
 
 
@@ -52,3 +53,15 @@ def test_json_round_trip(session):
     session.expire_all()
     stored = session.exec(select(UpsertProbe).where(UpsertProbe.external_id == "json-1")).one()
     assert stored.details == {"labels": ["a", "b"], "n": 2}
+
+
+@pytest.mark.postgres
+def test_create_database_if_missing_is_idempotent(engine):
+    from db.database import create_database_if_missing
+
+    url = engine.url.set(database=f"{engine.url.database}_probe_create")
+    first = create_database_if_missing(url)
+    assert create_database_if_missing(url) is False  # the second call finds it
+    assert first in (True, False)  # a previous run may have left it
+    with database.create_db_engine(url=url).connect() as conn:
+        assert conn.execute(text("SELECT current_database()")).scalar() == url.database
