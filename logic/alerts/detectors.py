@@ -575,6 +575,7 @@ def severe_weather(
         .outerjoin(Driver, Driver.id == Trip.driver_id)
         .outerjoin(Vehicle, Vehicle.id == Trip.vehicle_id)
         .where(Trip.status.in_(_ACTIVE))
+        .order_by(Trip.id)  # a spent budget always skips the same trucks
     ).all()
     incomplete = None
     out = []

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -139,11 +140,52 @@ def evaluate(
         result.timings_ms["eta"] = round((time.perf_counter() - started) * 1000, 1)
     candidates, complete = detect(session, rules, now, ctx, result, types)
     started = time.perf_counter()
-    result.filters = apply_filters(
-        session, candidates, rules=rules, evaluated_types=complete, now=now, limit=limit
-    )
+    result.filters = _filter(session, candidates, rules, complete, now, limit, result)
     result.timings_ms["filters"] = round((time.perf_counter() - started) * 1000, 1)
     return result
+
+
+def _filter(
+    session: Session,
+    candidates: list[Candidate],
+    rules: RuleSet,
+    complete: list[str],
+    now: datetime,
+    limit: ChannelLimit | None,
+    result: EvaluationResult,
+) -> FilterReport:
+    """Noise control for the whole pass in one savepoint; if that fails, once per alert type,
+    so one type's failure (recorded as `failed["filters:<type>"]`) keeps the others' alerts
+    and the pass's ETAs."""
+    try:
+        with session.begin_nested():
+            return apply_filters(
+                session, candidates, rules=rules, evaluated_types=complete, now=now, limit=limit
+            )
+    except Exception:
+        log.exception("alert filters failed for the whole pass; retrying type by type")
+    report = FilterReport()
+    by_type: dict[str, list[Candidate]] = defaultdict(list)
+    for cand in candidates:
+        by_type[cand.type].append(cand)
+    for alert_type in sorted({*complete, *by_type}):
+        evaluated = [alert_type] if alert_type in complete else []
+        try:
+            with session.begin_nested():
+                report.add(
+                    apply_filters(
+                        session,
+                        by_type[alert_type],
+                        rules=rules,
+                        evaluated_types=evaluated,
+                        now=now,
+                        limit=limit,
+                    )
+                )
+        except Exception as exc:
+            log.exception("alert filters failed for %s", alert_type)
+            result.failed[f"filters:{alert_type}"] = f"{type(exc).__name__}: {exc}"
+    return report
 
 
 @db_retry(max_retries=3)
