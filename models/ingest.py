@@ -63,6 +63,8 @@ class IngestRun(IngestRunBase, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
+    # "host:pid" of the process running it, so a dead owner on this host is seen at once.
+    owner: str | None = Field(default=None, max_length=300)
 
     @classmethod
     def running_for(cls, session: Session, source: str, entity: str) -> IngestRun | None:
