@@ -260,15 +260,17 @@ time.sleep(60)
 """
 
 
-def test_a_run_killed_with_sigkill_does_not_block_the_next_one(committed_db) -> None:
+def test_a_run_killed_with_sigkill_does_not_block_the_next_one(committed_db, tmp_path) -> None:
     """kill -9 of an ingest: the next run starts at once (PostgreSQL: the lock died with the
     process; SQLite: the recorded owner pid no longer exists), not after the heartbeat ages."""
     env = {k: v for k, v in os.environ.items() if k != "TEST_DATABASE_URL"}
+    env["PYTHONPATH"] = str(ROOT)
     if committed_db.dialect.name == "postgresql":
         env["DATABASE_URL"] = committed_db.url.render_as_string(hide_password=False)
     child = subprocess.Popen(
-        [sys.executable, "-c", _HOLD_A_RUN], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
-    )
+        [sys.executable, "-c", _HOLD_A_RUN], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
     try:
         assert child.stdout.readline().strip() == "started"
         with pytest.raises(IngestAlreadyRunning):
