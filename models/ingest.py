@@ -37,6 +37,8 @@ class IngestRunBase(SQLModel):
     unchanged: int = 0
     skipped: int = 0
     skip_reasons: dict[str, int] = Field(default_factory=dict, sa_type=JSONType)
+    # Fields dropped from records that were kept (an optional location out of range), by reason.
+    bad_fields: dict[str, int] = Field(default_factory=dict, sa_type=JSONType)
     unmatched: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
     cursor_before: str | None = Field(default=None, max_length=2000)
     cursor_after: str | None = Field(default=None, max_length=2000)

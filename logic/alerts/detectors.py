@@ -39,8 +39,21 @@ log = logging.getLogger(__name__)
 
 _ACTIVE = [s.value for s in ACTIVE_TRIP_STATUSES]
 _RESTING = [DutyStatus.OFF_DUTY.value, DutyStatus.SLEEPER_BERTH.value]
-_HARSH_WORDS = ("harsh", "brak", "accel", "turn", "crash", "collision", "rollover")
-_CRASH_WORDS = ("crash", "collision", "rollover")
+# Samsara's behavior labels (lower-cased; `nearCollison` is the spec's spelling).
+_HARSH_LABELS = frozenset(
+    {
+        "braking",
+        "acceleration",
+        "harshturn",
+        "crash",
+        "nearcollison",
+        "nearcollision",
+        "forwardcollisionwarning",
+        "rolloverprotection",
+        "yawcontrol",
+    }
+)
+_CRASH_LABELS = frozenset({"crash"})
 
 
 class IncompleteDetection(Exception):
@@ -302,9 +315,9 @@ def harsh_event(
     out: dict[int, Candidate] = {}
     for row in _events(session, since, now):
         labels = _labels(row)
-        if row.vehicle_id in out or not any(w in lb for lb in labels for w in _HARSH_WORDS):
+        if row.vehicle_id in out or _HARSH_LABELS.isdisjoint(labels):
             continue
-        crash = any(w in lb for lb in labels for w in _CRASH_WORDS)
+        crash = not _CRASH_LABELS.isdisjoint(labels)
         what = ", ".join(row.behavior_labels or [])
         out[row.vehicle_id] = Candidate(
             type=AlertType.HARSH_EVENT,

@@ -80,10 +80,15 @@ class PageWrite:
     fetched: int = 0
     result: UpsertResult = field(default_factory=UpsertResult)
     skipped: Counter[str] = field(default_factory=Counter)
+    bad_fields: Counter[str] = field(default_factory=Counter)
     unmatched: dict[str, set[str]] = field(default_factory=dict)
 
     def skip(self, reason: str, count: int = 1) -> None:
         self.skipped[reason] += count
+
+    def bad_field(self, reason: str) -> None:
+        """A record kept without one of its optional fields, which was invalid."""
+        self.bad_fields[reason] += 1
 
     def unmatched_ref(self, kind: str, vendor_id: str | None) -> None:
         if vendor_id:
@@ -169,6 +174,7 @@ class RunHandle:
         self.fetched = 0
         self.totals = UpsertResult()
         self.skipped: Counter[str] = Counter()
+        self.bad_fields: Counter[str] = Counter()
         self.unmatched: dict[str, set[str]] = {}
         self.finished = False
 
@@ -186,6 +192,7 @@ class RunHandle:
         self.fetched += outcome.fetched
         self.totals += outcome.result
         self.skipped.update(outcome.skipped)
+        self.bad_fields.update(outcome.bad_fields)
         for kind, ids in outcome.unmatched.items():
             self.unmatched.setdefault(kind, set()).update(ids)
         self.cursor = new_cursor
@@ -241,6 +248,7 @@ class RunHandle:
                     unchanged=totals.unchanged,
                     skipped=sum(skipped.values()),
                     skip_reasons=dict(skipped),
+                    bad_fields=dict(self.bad_fields + outcome.bad_fields),
                     unmatched=_unmatched_report(unmatched),
                     cursor_after=cursor,
                     heartbeat_at=now,
