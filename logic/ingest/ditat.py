@@ -41,6 +41,7 @@ TRAILER_COLUMNS = ["unit_number", "trailer_type", "license_plate", "year", "stat
 TRIP_COLUMNS = [
     "load_number",
     "customer",
+    "terminal",
     "status",
     "driver_id",
     "vehicle_id",
@@ -363,7 +364,8 @@ def write_trips(session: Session, rows: list[Any]) -> PageWrite:
             {
                 "ditat_id": ident[:64],
                 "load_number": _text(trip.shipment_id, 64),
-                "customer": _text(trip.raw.get("customer"), 200),
+                "customer": _text(trip.raw.first("customer", "customerName"), 200),
+                "terminal": _text(trip.raw.first("terminal", "terminalName", "terminalId"), 100),
                 "status": status,
                 "driver_id": driver_id,
                 "vehicle_id": vehicle_id,
