@@ -5,8 +5,8 @@ Like Slack, every error is HTTP 200 with `{"ok": false, "error": ...}` (rate lim
 form bodies may carry `token`. Posted messages and their updates are kept in memory and readable
 at `GET /_sandbox/slack/messages` (cleared with `DELETE`); `POST /_sandbox/slack/press` presses
 a message's button, sending the hub the signed interaction Slack would. Like a real workspace,
-only existing channels take messages: the hub's default alert channels and a few others exist
-(`WORKSPACE_CHANNELS`), `POST /_sandbox/slack/channels` adds one, and any other name is
+only existing channels take messages: the hub's default alert channels, `#general`, `#dispatch`,
+`#ops` and `#ops-<terminal city>` exist (`WORKSPACE_CHANNELS`), `POST /_sandbox/slack/channels` adds one, and any other name is
 `channel_not_found`; `archived-*` channels exist but answer `is_archived`. Names map to stable IDs.
 """
 
@@ -28,6 +28,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from sandbox.credentials import SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET
+from sandbox.lanes import CITIES
 
 router = APIRouter(prefix="/slack", tags=["slack"])
 control_router = APIRouter(prefix="/_sandbox/slack", tags=["sandbox"])
@@ -40,8 +41,20 @@ MAX_TEXT = 40_000
 MAX_BLOCKS = 50
 
 
-# The hub's SLACK_ALERTS_CHANNEL and SLACK_ESCALATION_CHANNEL defaults, and a workspace's usual.
-WORKSPACE_CHANNELS = ("general", "fleet-alerts", "fleet-escalations", "dispatch")
+def _slug(name: str) -> str:
+    return "-".join(name.lower().replace(".", "").split())
+
+
+# The hub's SLACK_ALERTS_CHANNEL and SLACK_ESCALATION_CHANNEL defaults, a carrier's usual
+# channels, and one ops channel per terminal city of the simulated fleet (`#ops-memphis`).
+WORKSPACE_CHANNELS = (
+    "general",
+    "fleet-alerts",
+    "fleet-escalations",
+    "dispatch",
+    "ops",
+    *(f"ops-{_slug(city.name)}" for city in CITIES),
+)
 
 
 def _channel_id(name: str) -> str:

@@ -255,7 +255,11 @@ def test_only_channels_of_the_workspace_take_messages(slack, sandbox_clean) -> N
     """Like Slack: an unknown name is `channel_not_found`; the hub's default alert and
     escalation channels exist; a channel added through the control API takes messages."""
     defaults = Settings(_env_file=None)
-    for channel in (defaults.SLACK_ALERTS_CHANNEL, defaults.SLACK_ESCALATION_CHANNEL):
+    for channel in (
+        defaults.SLACK_ALERTS_CHANNEL,
+        defaults.SLACK_ESCALATION_CHANNEL,
+        "#ops-memphis",
+    ):
         assert slack.post_message(channel, "hello").ts
     with pytest.raises(VendorRejectedError, match="channel_not_found"):
         slack.post_message("#dallas", "hello")
