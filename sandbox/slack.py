@@ -6,8 +6,9 @@ form bodies may carry `token`. Posted messages and their updates are kept in mem
 at `GET /_sandbox/slack/messages` (cleared with `DELETE`); `POST /_sandbox/slack/press` presses
 a message's button, sending the hub the signed interaction Slack would. Like a real workspace,
 only existing channels take messages: the hub's default alert channels, `#general`, `#dispatch`,
-`#ops` and `#ops-<terminal city>` exist (`WORKSPACE_CHANNELS`), `POST /_sandbox/slack/channels` adds one, and any other name is
-`channel_not_found`; `archived-*` channels exist but answer `is_archived`. Names map to stable IDs.
+`#ops` and `#ops-<terminal city>` exist (`WORKSPACE_CHANNELS`), `POST /_sandbox/slack/channels`
+adds one, and any other name is `channel_not_found`; `archived-*` channels exist but answer
+`is_archived`. Names map to stable IDs.
 """
 
 from __future__ import annotations
