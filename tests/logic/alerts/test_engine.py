@@ -114,21 +114,14 @@ def weather_budget(session, max_lookups: int) -> None:
     session.flush()
 
 
-def test_partial_weather_pass_neither_duplicates_nor_resolves_an_open_alert(session, sandbox_clean):
-    """More trucks than `max_lookups`: the truck it saw dedupes into its open alert (it used to
-    be inserted again → unique violation → the whole pass rolled back); one it did not see
-    keeps its alert open."""
-    stormy = truck_on_trip(session, OKC)
-    unseen = truck_on_trip(session, (OKC[0] + 1.0, OKC[1]))
-    weather = build_weather_client(settings_for(sandbox_clean), retry_wait=0.01)
-    engine.evaluate(session, now=NOW, weather=weather, types=["severe_weather"])
+def open_weather_alert(session, trip) -> None:
     session.add(
         Alert(
             type="severe_weather",
             severity="warning",
             status=AlertStatus.OPEN,
-            fingerprint=f"severe_weather:trip:{unseen.id}",
-            trip_id=unseen.id,
+            fingerprint=f"severe_weather:trip:{trip.id}",
+            trip_id=trip.id,
             title="storm",
             first_seen_at=NOW,
             last_seen_at=NOW,
@@ -137,9 +130,23 @@ def test_partial_weather_pass_neither_duplicates_nor_resolves_an_open_alert(sess
         )
     )
     session.flush()
+
+
+def test_partial_weather_pass_neither_duplicates_nor_resolves_what_it_did_not_see(
+    session, sandbox_clean
+):
+    """More trucks than `max_lookups`: the truck it saw in the storm dedupes into its open alert
+    (it used to be inserted again → unique violation → the whole pass rolled back); a truck it
+    looked up and found clear is resolved; one it did not look up keeps its alert open."""
+    cleared = truck_on_trip(session, MEMPHIS)
+    stormy = truck_on_trip(session, OKC)
+    unseen = truck_on_trip(session, (OKC[0] + 1.0, OKC[1]))
+    weather = build_weather_client(settings_for(sandbox_clean), retry_wait=0.01)
+    engine.evaluate(session, now=NOW, weather=weather, types=["severe_weather"])
+    open_weather_alert(session, cleared)
+    open_weather_alert(session, unseen)
     detectors._weather_cache.clear()  # as after a restart
-    weather_budget(session, 1)
-    truck_on_trip(session, MEMPHIS)
+    weather_budget(session, 2)
 
     result = engine.evaluate(
         session, now=NOW + timedelta(minutes=5), weather=weather, types=["severe_weather"]
@@ -147,9 +154,16 @@ def test_partial_weather_pass_neither_duplicates_nor_resolves_an_open_alert(sess
 
     assert result.incomplete == {"severe_weather": "weather lookup budget spent"}
     assert result.failed == {} and result.filters.created == 0
-    assert result.filters.decisions == {f"severe_weather:trip:{stormy.id}": "same_event"}
+    assert result.filters.decisions == {
+        f"severe_weather:trip:{stormy.id}": "same_event",
+        f"severe_weather:trip:{cleared.id}": "auto_resolved",
+    }
     by_trip = {a.trip_id: a.status for a in session.scalars(select(Alert))}
-    assert by_trip == {stormy.id: AlertStatus.OPEN, unseen.id: AlertStatus.OPEN}
+    assert by_trip == {
+        cleared.id: AlertStatus.RESOLVED,
+        stormy.id: AlertStatus.OPEN,
+        unseen.id: AlertStatus.OPEN,
+    }
 
 
 def test_a_failing_alert_type_keeps_the_other_types_alerts(session, monkeypatch):
