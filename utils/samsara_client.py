@@ -225,7 +225,9 @@ class HosViolation(SamsaraModel):
 
 
 class Label(SamsaraModel):
-    label: str
+    # A `SafetyEventBehaviorLabelType` (lowerCamel, e.g. `braking`, `nearCollison`); Samsara adds
+    # labels over time and its own examples carry `{}` and "Acceleration", so take any or none.
+    label: str | None = None
     source: str | None = None
     name: str | None = None
 

@@ -5,6 +5,7 @@ out-of-range coordinate on a record whose location is optional, and 5 req/s paci
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -55,6 +56,32 @@ HOS_LOGS = {
                 }
             ],
         }
+    ],
+    "pagination": {"endCursor": "MjkY", "hasNextPage": True},
+}
+
+
+# GET /safety-events/stream, two events as the stub and its sibling /safety-events answer them
+# (trimmed): one label object empty, one label capitalised.
+SAFETY_EVENTS_STREAM = {
+    "data": [
+        {
+            "asset": {"id": "bb2ff5ab", "name": "MyAsset-1234", "vin": "1GBJ6P1B2HV112765"},
+            "behaviorLabels": [{}],
+            "driver": {"id": "0987", "name": "Driver Name"},
+            "endMs": "2023-01-27T07:06:25Z",
+            "eventState": "unknown",
+            "id": "bb2ff5ab-30ad-49ec-9d2d-55ec30bbf590",
+            "location": {"latitude": 37.7749, "longitude": 137.2719},
+            "maxAccelerationGForce": 1,
+            "startMs": "2023-01-27T07:01:25Z",
+            "updatedAtTime": "2023-01-27T10:04:20Z",
+        },
+        {
+            "behaviorLabels": [{"label": "Acceleration", "source": "automated"}],
+            "id": "6caeb9c0-7e3d-49ae-a015-45c2f68fed4c",
+            "startMs": "2023-01-27T07:01:25Z",
+        },
     ],
     "pagination": {"endCursor": "MjkY", "hasNextPage": True},
 }
@@ -166,3 +193,16 @@ def test_hos_log_example_is_kept_without_its_location(session: Session) -> None:
     assert summary.bad_fields == {"hos log logRecordedLocation: latitude out of range": 1}
     log = session.exec(select(HosLog)).one()
     assert (log.latitude, log.longitude, log.remark) == (None, None, "Lunch Break")
+
+
+def test_stream_example_parses_and_its_labels_grade_case_blind() -> None:
+    pages = _client(Replay(SAFETY_EVENTS_STREAM)).safety_events_stream(
+        datetime(2023, 1, 27, tzinfo=UTC)
+    )
+    page = next(pages)
+    empty, accel = page.items
+    assert [lb.label for lb in empty.behavior_labels] == [None]
+    assert [lb.label for lb in accel.behavior_labels] == ["Acceleration"]
+    assert samsara.severity_for(["Acceleration"], None) == Severity.MEDIUM
+    with pytest.raises(VendorResponseError, match="stuck"):
+        next(pages)
