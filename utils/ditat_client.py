@@ -325,9 +325,9 @@ class DitatClient:
         return f"DitatClient(base_url={str(self.http.base_url)!r}, mode={self.auth_mode!r})"
 
     # ---- auth ------------------------------------------------------------------------------
-    def _login(self, *, refresh: bool = False) -> str:
+    def _login(self, *, refused: str | None = None) -> str:
         if self.auth_mode == "oauth2":
-            return self._oauth_token(refresh=refresh)
+            return self._oauth_token(refused=refused)
         self.logins += 1
         basic = base64.b64encode(f"{self._username}:{self._password}".encode()).decode()
         response = self.http.post(
@@ -352,14 +352,15 @@ class DitatClient:
             raise VendorResponseError(VENDOR, "login returned an empty token")
         return token
 
-    def _oauth_token(self, *, refresh: bool) -> str:
+    def _oauth_token(self, *, refused: str | None) -> str:
         """A stored token with more than `TOKEN_REFRESH_MARGIN` left, else a new one (stored
-        when Ditat says how long it lives); `refresh` (after a 401) always asks Ditat."""
+        when Ditat says how long it lives). After a 401 (`refused`), a stored token is used
+        only if another client already replaced the refused one."""
         key = f"ditat:oauth2:{self.account_id}:{self._client_id}"
         now = datetime.now(UTC)
-        if self.token_store is not None and not refresh:
+        if self.token_store is not None:
             stored = self.token_store.load(key, now + TOKEN_REFRESH_MARGIN)
-            if stored:
+            if stored and stored != refused:
                 return stored
         url = self.token_url or self.paths.oauth_token.format(account_id=self.account_id)
         self.logins += 1
@@ -390,7 +391,7 @@ class DitatClient:
     def _auth_header(self, *, refresh: bool = False) -> dict[str, str]:
         with self._lock:
             if refresh or self._token is None:
-                self._token = self._login(refresh=refresh)
+                self._token = self._login(refused=self._token if refresh else None)
             token = self._token
         scheme = "Bearer" if self.auth_mode == "oauth2" else "Ditat-Token"
         return {"Authorization": f"{scheme} {token}", "Ditat-Account-Id": self.account_id}

@@ -62,3 +62,15 @@ def test_a_refused_stored_token_is_replaced_after_one_401(session: Session, oaut
     assert _token_fetches(oauth2) == 2
     session.expire_all()
     assert session.exec(select(VendorToken.access_token)).one() != first
+
+
+def test_after_a_401_a_token_another_instance_already_replaced_is_reused(oauth2) -> None:
+    first, second = ditat.build_client(get_settings()), ditat.build_client(get_settings())
+    assert first.lookup_trucks() and second.lookup_trucks()  # both hold the stored token
+    oauth2.fault("ditat", "expire_token", count=1)
+    assert first.lookup_trucks()  # refused: fetches and stores a new token
+    oauth2.fault("ditat", "expire_token", count=1)
+    assert second.lookup_trucks()  # refused too: picks up the new stored token
+
+    assert _token_fetches(oauth2) == 2
+    assert (first.logins, second.logins) == (2, 0)
