@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     # Vendors: defaults are the real services; the local run points them at sandbox/.
     SAMSARA_TOKEN: SecretStr = SecretStr("")
     SAMSARA_BASE_URL: str = "https://api.samsara.com"
+    # Samsara's documented limit for HOS logs/violations and safety events; 0 = unpaced.
+    SAMSARA_PACED_REQUESTS_PER_SECOND: float = Field(default=5.0, ge=0)
     DITAT_BASE_URL: str = "https://tms.ditat.net"
     DITAT_ACCOUNT_ID: str = ""
     DITAT_APPLICATION_ROLE: str = "Login to TMS"  # the literal every known Ditat client sends

@@ -207,7 +207,7 @@ def load(engine, trips: int, points: int) -> dict[str, int]:
                 n * 37 % trips + 1,
                 n * 37 % trips + 1,
                 (NOW - timedelta(minutes=n % 50)).isoformat(),
-                '["harshBrake"]',
+                '["braking"]',
                 "medium",
             )
             for n in range(1, 201)

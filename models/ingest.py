@@ -37,6 +37,8 @@ class IngestRunBase(SQLModel):
     unchanged: int = 0
     skipped: int = 0
     skip_reasons: dict[str, int] = Field(default_factory=dict, sa_type=JSONType)
+    # Fields dropped from records that were kept (an optional location out of range), by reason.
+    bad_fields: dict[str, int] = Field(default_factory=dict, sa_type=JSONType)
     unmatched: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
     cursor_before: str | None = Field(default=None, max_length=2000)
     cursor_after: str | None = Field(default=None, max_length=2000)
@@ -63,6 +65,8 @@ class IngestRun(IngestRunBase, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
+    # "host:pid" of the process running it, so a dead owner on this host is seen at once.
+    owner: str | None = Field(default=None, max_length=300)
 
     @classmethod
     def running_for(cls, session: Session, source: str, entity: str) -> IngestRun | None:

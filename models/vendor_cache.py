@@ -1,7 +1,8 @@
-"""Database caches of vendor answers: road mileage between two points, weather per area.
+"""Database caches of vendor answers: road mileage between two points, weather per area, and
+vendor access tokens shared by every run and instance.
 
-Both are keyed by a string built from rounded coordinates and carry `expires_at`; a stale row is
-simply overwritten by the next lookup (an upsert, so two requests missing at once cannot clash).
+All are keyed by a string and carry `expires_at`; a stale row is simply overwritten by the next
+lookup (an upsert, so two requests missing at once cannot clash).
 The API schemas for `/routing/mileage` and `/weather` sit here too.
 """
 
@@ -120,3 +121,22 @@ class WeatherPublic(BaseModel):
     cached: bool
     fetched_at: datetime
     expires_at: datetime
+
+
+class VendorToken(SQLModel, table=True):
+    """A vendor access token (Ditat OAuth2), reused until shortly before it expires. Never
+    logged or served: `repr` leaves it out."""
+
+    __tablename__ = "vendor_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_key: str = Field(max_length=200, unique=True)
+    access_token: str = Field(max_length=4000, repr=False)
+    fetched_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+
+    @classmethod
+    def valid_at(cls, session: Session, token_key: str, at: datetime) -> VendorToken | None:
+        return session.scalars(
+            select(cls).where(cls.token_key == token_key, cls.expires_at > at)
+        ).first()

@@ -33,6 +33,8 @@ def sandbox_settings_env(base_url: str) -> dict[str, str]:
     return {
         "SAMSARA_BASE_URL": f"{base}/samsara",
         "SAMSARA_TOKEN": SAMSARA_TOKEN,
+        # The sandbox enforces no rate limits: no need to pace to Samsara's 5 req/s.
+        "SAMSARA_PACED_REQUESTS_PER_SECOND": "0",
         "DITAT_BASE_URL": f"{base}/ditat",
         "DITAT_ACCOUNT_ID": DITAT_ACCOUNT_ID,
         "DITAT_USERNAME": DITAT_USERNAME,

@@ -171,6 +171,11 @@ def _address(stop: Stop) -> dict[str, Any]:
     }
 
 
+def _terminal(trip: Trip) -> str:
+    """The dispatching terminal: the driver's home city (Samsara names it "<city> terminal")."""
+    return trip.vehicle.driver.home.name
+
+
 def _shipment_row(trip: Trip, now: datetime) -> dict[str, Any]:
     pickup, delivery = trip.stops
     return {
@@ -178,6 +183,7 @@ def _shipment_row(trip: Trip, now: datetime) -> dict[str, Any]:
         "shipmentKey": trip.shipment_key,
         "status": trip.status_at(now),
         "customer": trip.customer,
+        "terminal": _terminal(trip),
         "truckId": trip.vehicle.unit,
         "primaryDriverId": trip.vehicle.driver.ditat_id,
         "trailerId": trip.vehicle.trailer.trailer_id,
@@ -270,6 +276,8 @@ async def dispatch_board(request: Request):
                 "tripId": trip.trip_id,
                 "shipmentId": trip.shipment_id,
                 "status": trip.status_at(now),
+                "customer": trip.customer,
+                "terminal": _terminal(trip),
                 "truckId": trip.vehicle.unit,
                 "primaryDriverId": trip.vehicle.driver.ditat_id,
                 "trailerId": trip.vehicle.trailer.trailer_id,

@@ -2,7 +2,8 @@
 
 Like the real service: no key, but a request without a `User-Agent` gets the firewall's 403 HTML;
 a point with more than 4 decimals is 301-redirected to the rounded point; a malformed point is a
-400 problem+json. Alerts come from the storms the weatherapi fake also knows about.
+400 problem+json, and so is `point` combined with `area`, `region`, `region_type` or `zone`
+(one exclusive group in the spec). Alerts come from the storms the weatherapi fake also knows about.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ router = APIRouter(prefix="/nws", tags=["nws"])
 
 POINT_PATTERN = re.compile(r"^(-?\d+(?:\.\d+)?),(-?\d+(?:\.\d+)?)$")
 API_ROOT = "https://api.weather.gov"
+_GEOSPATIAL = ("area", "region", "region_type", "zone")  # each excludes `point`
 
 
 def _problem(status: int, title: str, detail: str) -> JSONResponse:
@@ -63,6 +65,12 @@ def active_alerts(request: Request) -> Response:
     if point is None:
         # The fake only serves point queries; the real service would list the whole country.
         return _problem(400, "Bad Request", 'The sandbox requires the "point" parameter.')
+    clashing = [p for p in _GEOSPATIAL if p in request.query_params]
+    if clashing:
+        # The spec puts point, area, region, region_type and zone in one exclusive group.
+        others = ", ".join(clashing)
+        detail = f'Parameter "point" is incompatible with the following parameters: {others}'
+        return _problem(400, "Bad Request", detail)
     match = POINT_PATTERN.match(point)
     if not match:
         return _problem(400, "Bad Request", f'Parameter "point" is invalid: {point!r}')

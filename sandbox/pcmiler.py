@@ -3,7 +3,8 @@
 Checks the raw-key `Authorization` header (or `authToken`), parses `stops` as `lon,lat;lon,lat`,
 and answers a JSON array of report objects whose numbers are strings (`"452.318"`, `"7:41"`).
 Miles are great-circle miles times the simulator's road factor; drive time assumes 57.5 mph.
-A stop outside North America comes back with `Stop.Errors` at HTTP 200, as the real service does.
+A stop outside North America comes back with `Stop.Errors` at HTTP 200, as the real service does;
+a coordinate out of range (typically latitude sent first) is a 400.
 """
 
 from __future__ import annotations
@@ -165,6 +166,16 @@ def route_reports(request: Request) -> JSONResponse:
     stops = _parse_stops(raw_stops)
     if stops is None:
         return _error(400, "Invalid stops: expected longitude,latitude pairs separated by ';'.")
+    # Latitude first (a US point's longitude read as a latitude) is out of range: refused.
+    bad = next(
+        ((lat, lon) for lat, lon in stops if not -90 <= lat <= 90 or not -180 <= lon <= 180), None
+    )
+    if bad is not None:
+        return _error(
+            400,
+            f"Invalid stop {bad[1]},{bad[0]}: latitude must be within -90..90 and longitude "
+            "within -180..180 (stops are longitude,latitude).",
+        )
     if len(stops) < 2:
         return _error(400, "At least two stops are required.")
     reports = [r.strip().lower() for r in raw_reports.split(",") if r.strip()]

@@ -585,7 +585,8 @@ def hos_violations(
 
 
 # ---- safety events ---------------------------------------------------------------------------
-_LABEL_NAMES = {"harshBrake": ("HarshBrake", "Harsh Brake"), "speeding": ("Speeding", "Speeding")}
+# `label` is Samsara's `SafetyEventBehaviorLabelType` (lowerCamel); `name` is the display text.
+_LABEL_NAMES = {"braking": "Harsh Brake", "speeding": "Speeding"}
 
 
 @router.get("/fleet/safety-events")
@@ -605,7 +606,6 @@ def legacy_safety_events(
     for e in sim.safety_events(start, end):
         if wanted and e.vehicle.samsara_id not in wanted:
             continue
-        label, name = _LABEL_NAMES[e.label]
         data.append(
             {
                 "id": e.legacy_id,
@@ -614,7 +614,9 @@ def legacy_safety_events(
                 "driver": _ref(e.vehicle.driver),
                 "location": {"latitude": e.latitude, "longitude": e.longitude},
                 "maxAccelerationGForce": e.max_g,
-                "behaviorLabels": [{"label": label, "source": "automated", "name": name}],
+                "behaviorLabels": [
+                    {"label": e.label, "source": "automated", "name": _LABEL_NAMES[e.label]}
+                ],
                 "coachingState": "needsReview",
                 "downloadForwardVideoUrl": f"https://media.sandbox.invalid/{e.event_id}.mp4",
             }

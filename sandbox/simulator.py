@@ -4,7 +4,7 @@ Everything is a pure function of (seed, fleet size, start, history) and the time
 the same seed gives the same fleet and a test can freeze the clock. Each truck follows a timeline
 of duty-status activities generated under the US HOS rules (11 h driving, 14 h shift, 30 min break
 after 8 h driving, 10 h rest); a few drivers break them (HOS violations), a few trips miss their
-delivery appointment, and driving produces occasional harsh-brake and speeding events.
+delivery appointment, and driving produces occasional harsh-braking and speeding events.
 
 Links between the two vendors (what ingest matches on):
 - Samsara vehicle `name` == Ditat `truckId` (the unit number, e.g. "101"); the vehicle's
@@ -320,7 +320,7 @@ class SafetyEvent:
     legacy_id: str
     vehicle: Vehicle
     time: datetime
-    label: str  # "harshBrake" | "speeding"
+    label: str  # a Samsara behavior label: "braking" | "speeding"
     latitude: float
     longitude: float
     heading: float
@@ -499,11 +499,11 @@ class _TruckPlan:
             roll = self.rng.random()
             if roll >= 0.09:
                 continue
-            label = "harshBrake" if roll < 0.05 else "speeding"
+            label = "braking" if roll < 0.05 else "speeding"
             at = self.rng.uniform(act.start, act.end)
             pos = self.sim._position_in(self.vehicle, act, at)
             limit_mph = 65.0
-            speed = pos.speed_mph if label == "harshBrake" else self.rng.uniform(74.0, 86.0)
+            speed = pos.speed_mph if label == "braking" else self.rng.uniform(74.0, 86.0)
             self.events.append(
                 SafetyEvent(
                     event_id=_uuid(self.rng),
@@ -514,7 +514,7 @@ class _TruckPlan:
                     latitude=pos.latitude,
                     longitude=pos.longitude,
                     heading=pos.heading,
-                    max_g=round(self.rng.uniform(0.42, 0.75), 2) if label == "harshBrake" else 0.1,
+                    max_g=round(self.rng.uniform(0.42, 0.75), 2) if label == "braking" else 0.1,
                     speed_kph=round(speed * 1.609344, 1),
                     limit_kph=round(limit_mph * 1.609344, 1),
                 )

@@ -4,9 +4,11 @@ Like Slack, every error is HTTP 200 with `{"ok": false, "error": ...}` (rate lim
 `Retry-After`, comes from the fault injector). JSON bodies need `Authorization: Bearer xoxb-…`;
 form bodies may carry `token`. Posted messages and their updates are kept in memory and readable
 at `GET /_sandbox/slack/messages` (cleared with `DELETE`); `POST /_sandbox/slack/press` presses
-a message's button, sending the hub the signed interaction Slack would. Channel names map to
-stable IDs; names starting with `missing`/`nonexistent` are `channel_not_found`, `archived-*`
-`is_archived`.
+a message's button, sending the hub the signed interaction Slack would. Like a real workspace,
+only existing channels take messages: the hub's default alert channels, `#general`, `#dispatch`,
+`#ops` and `#ops-<terminal city>` exist (`WORKSPACE_CHANNELS`), `POST /_sandbox/slack/channels`
+adds one, and any other name is `channel_not_found`; `archived-*` channels exist but answer
+`is_archived`. Names map to stable IDs.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from sandbox.credentials import SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET
+from sandbox.lanes import CITIES
 
 router = APIRouter(prefix="/slack", tags=["slack"])
 control_router = APIRouter(prefix="/_sandbox/slack", tags=["sandbox"])
@@ -39,6 +42,26 @@ MAX_TEXT = 40_000
 MAX_BLOCKS = 50
 
 
+def _slug(name: str) -> str:
+    return "-".join(name.lower().replace(".", "").split())
+
+
+# The hub's SLACK_ALERTS_CHANNEL and SLACK_ESCALATION_CHANNEL defaults, a carrier's usual
+# channels, and one ops channel per terminal city of the simulated fleet (`#ops-memphis`).
+WORKSPACE_CHANNELS = (
+    "general",
+    "fleet-alerts",
+    "fleet-escalations",
+    "dispatch",
+    "ops",
+    *(f"ops-{_slug(city.name)}" for city in CITIES),
+)
+
+
+def _channel_id(name: str) -> str:
+    return "C" + hashlib.sha1(name.encode()).hexdigest()[:10].upper()  # noqa: S324
+
+
 class SlackStore:
     """Channels and messages, thread-safe (the server thread writes, tests read over HTTP)."""
 
@@ -47,11 +70,18 @@ class SlackStore:
         self._counter = itertools.count(1)
         self.channels: dict[str, str] = {}  # id -> name
         self.messages: list[dict[str, Any]] = []
+        self.reset()
 
     def reset(self) -> None:
         with self._lock:
-            self.channels.clear()
+            self.channels = {_channel_id(name): name for name in WORKSPACE_CHANNELS}
             self.messages.clear()
+
+    def create_channel(self, name: str) -> str:
+        channel_id = _channel_id(name)
+        with self._lock:
+            self.channels[channel_id] = name
+        return channel_id
 
     def resolve_channel(self, channel: str, *, allow_name: bool = True) -> tuple[str, str] | str:
         """(id, name) for a channel ID or name, or a Slack error code."""
@@ -62,15 +92,13 @@ class SlackStore:
         if not allow_name:
             return "channel_not_found"
         name = value.removeprefix("#").lower()
-        looks_like_id = value[:1] in "CDG" and value.isupper() and value.isalnum()
-        if not name or looks_like_id or name.startswith(("missing", "nonexistent")):
-            return "channel_not_found"
         if name.startswith("archived-"):
             return "is_archived"
-        channel_id = "C" + hashlib.sha1(name.encode()).hexdigest()[:10].upper()  # noqa: S324
+        channel_id = _channel_id(name)
         with self._lock:
-            self.channels[channel_id] = name
-        return channel_id, name
+            if self.channels.get(channel_id) == name:
+                return channel_id, name
+        return "channel_not_found"
 
     def next_ts(self) -> str:
         return f"{int(time.time())}.{next(self._counter):06d}"
@@ -297,9 +325,22 @@ def list_messages(channel: str | None = None, thread_ts: str | None = None) -> d
 
 @control_router.delete("/messages")
 def clear_messages() -> dict[str, bool]:
-    """Forget every message and channel."""
+    """Forget every message and every channel added since the start."""
     store.reset()
     return {"ok": True}
+
+
+class NewChannel(BaseModel):
+    """A channel to add to the fake workspace (`#` optional)."""
+
+    name: str
+
+
+@control_router.post("/channels")
+def create_channel(channel: NewChannel) -> dict[str, Any]:
+    """Add a channel, so messages to it are accepted instead of `channel_not_found`."""
+    name = channel.name.strip().removeprefix("#").lower()
+    return {"ok": True, "channel": {"id": store.create_channel(name), "name": name}}
 
 
 class ButtonPress(BaseModel):

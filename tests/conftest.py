@@ -8,6 +8,14 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from config import Settings  # importing reads nothing; get_settings() does
+
+# The caller's configuration must not reach the tests: neither any settings variable exported in
+# the shell (DEMO_ADMIN_PASSWORD, DATABASE_URL, vendor tokens…) nor a `.env` file in the cwd.
+for _name in Settings.model_fields:
+    os.environ.pop(_name, None)
+Settings.model_config["env_file"] = None
+
 # Settings are read at import time by the apps: set the test environment first.
 _TMP = Path(tempfile.mkdtemp(prefix="fleet-hub-tests-"))
 os.environ.update(
@@ -20,9 +28,6 @@ os.environ.update(
         "LOG_LEVEL": "WARNING",
     }
 )
-for _name in ("DATABASE_URL", "DB_HOST", "INSTANCE_UNIX_SOCKET", "SENTRY_DSN"):
-    os.environ.pop(_name, None)
-
 import pytest  # noqa: E402
 from sqlalchemy import Engine, event, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402

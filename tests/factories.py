@@ -332,7 +332,7 @@ def make_safety_event(
     driver: Driver | None = None,
     vehicle: Vehicle | None = None,
     occurred_at: datetime | None = None,
-    behavior_labels: Sequence[str] = ("harshBrake",),
+    behavior_labels: Sequence[str] = ("braking",),
     severity: Severity | str = Severity.MEDIUM,
     speed_mph: float | None = None,
     speed_limit_mph: float | None = None,

@@ -1,4 +1,6 @@
-"""Settings validation and database URL selection."""
+"""Settings validation, database URL selection, and a suite blind to the caller's settings."""
+
+import os
 
 import pytest
 from pydantic import ValidationError
@@ -88,3 +90,18 @@ def test_database_url_overrides_everything():
 def test_malformed_or_unsupported_database_url(bad):
     with pytest.raises(ConfigError):
         database_url(Settings(_env_file=None, DATABASE_URL=bad))
+
+
+def test_the_suite_sees_only_the_settings_conftest_sets():
+    """A caller's exported settings (DEMO_ADMIN_PASSWORD, DATABASE_URL…) are stripped."""
+    leaked = {name for name in Settings.model_fields if name in os.environ}
+    assert leaked == {"ENVIRONMENT", "SECRET_KEY", "SERVICE_API_KEY", "SQLITE_PATH", "LOG_FORMAT",
+                      "LOG_LEVEL"}  # fmt: skip
+
+
+def test_a_dotenv_in_the_working_directory_is_not_read(tmp_path, monkeypatch):
+    (tmp_path / ".env").write_text("DEMO_ADMIN_PASSWORD=from-dotenv\nDB_SCHEMA=elsewhere\n")
+    monkeypatch.chdir(tmp_path)
+    settings = Settings()
+    assert settings.DEMO_ADMIN_PASSWORD.get_secret_value() == ""
+    assert settings.DB_SCHEMA == get_settings().DB_SCHEMA != "elsewhere"

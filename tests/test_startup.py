@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,10 +13,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _run(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if k != "TEST_DATABASE_URL"}
-    environment.update({"LOG_FORMAT": "text", **env})
+    environment.update({"LOG_FORMAT": "text", "PYTHONPATH": str(ROOT), **env})
+    # Outside the checkout, so a developer's `.env` there is not read by the child.
     return subprocess.run(
-        [sys.executable, *args], cwd=ROOT, env=environment, capture_output=True, text=True,
-        timeout=60, check=False,
+        [sys.executable, *args], cwd=tempfile.gettempdir(), env=environment, capture_output=True,
+        text=True, timeout=60, check=False,
     )  # fmt: skip
 
 
@@ -36,7 +38,9 @@ def test_uvicorn_start_fails_in_one_line(env, expected):
 
 
 def test_cli_reports_unreachable_database_in_one_line():
-    result = _run(["cli.py", "init-db"], DATABASE_URL="postgresql://postgres@127.0.0.1:1/none")
+    result = _run(
+        [str(ROOT / "cli.py"), "init-db"], DATABASE_URL="postgresql://postgres@127.0.0.1:1/none"
+    )
     assert result.returncode == 1
     assert "cannot reach the database" in result.stderr
     assert "Traceback" not in result.stderr

@@ -3,8 +3,9 @@
 Confidence in the Ditat contract is LOW: Ditat publishes no spec and everything here rests on
 third-party client code. So the client is tolerant — paths are configurable (`DitatPaths`), keys
 are read case-insensitively, the login token may arrive raw or quoted, an error may arrive inside
-an HTTP 200 `{data, error}` envelope — and a 401 triggers exactly one re-login. No database access;
-credentials never appear in logs, reprs or exception messages.
+an HTTP 200 `{data, error}` envelope — and a 401 triggers exactly one re-login. No database access
+(OAuth2 tokens outlive a client through an injected `TokenStore`); credentials and tokens never
+appear in logs, reprs or exception messages.
 
     client = build_ditat_client(get_settings())
     drivers = client.lookup_drivers()                  # list[DitatDriver]
@@ -18,8 +19,8 @@ import base64
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Literal
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, Protocol
 
 import httpx
 
@@ -268,6 +269,19 @@ class DitatTrip:
         )
 
 
+# Ditat is said to allow 12 token fetches per sliding hour: a token is reused until this close
+# to its expiry (the vendor's own plugin refreshes at 5 minutes too).
+TOKEN_REFRESH_MARGIN = timedelta(minutes=5)
+
+
+class TokenStore(Protocol):
+    """Where OAuth2 tokens outlive one client, shared by runs and instances (the database)."""
+
+    def load(self, key: str, valid_at: datetime) -> str | None: ...
+
+    def save(self, key: str, token: str, expires_at: datetime) -> None: ...
+
+
 class DitatClient:
     """Ditat over an injected `httpx.Client` whose base URL is the Ditat host."""
 
@@ -287,6 +301,7 @@ class DitatClient:
         page_size: int = 500,
         retry_wait: float = 0.5,
         max_retry_wait: float = 8.0,
+        token_store: TokenStore | None = None,
     ) -> None:
         self.http = http
         self.account_id = account_id
@@ -301,17 +316,19 @@ class DitatClient:
         self.page_size = page_size
         self.retry_wait = retry_wait
         self.max_retry_wait = max_retry_wait
+        self.token_store = token_store
         self._token: str | None = None
         self._lock = threading.Lock()
-        self.logins = 0
+        self.logins = 0  # tokens asked of Ditat (a stored token reused is not a login)
 
     def __repr__(self) -> str:
         return f"DitatClient(base_url={str(self.http.base_url)!r}, mode={self.auth_mode!r})"
 
     # ---- auth ------------------------------------------------------------------------------
-    def _login(self) -> str:
+    def _login(self, *, refused: str | None = None) -> str:
         if self.auth_mode == "oauth2":
-            return self._oauth_token()
+            return self._oauth_token(refused=refused)
+        self.logins += 1
         basic = base64.b64encode(f"{self._username}:{self._password}".encode()).decode()
         response = self.http.post(
             self.paths.login,
@@ -335,8 +352,18 @@ class DitatClient:
             raise VendorResponseError(VENDOR, "login returned an empty token")
         return token
 
-    def _oauth_token(self) -> str:
+    def _oauth_token(self, *, refused: str | None) -> str:
+        """A stored token with more than `TOKEN_REFRESH_MARGIN` left, else a new one (stored
+        when Ditat says how long it lives). After a 401 (`refused`), a stored token is used
+        only if another client already replaced the refused one."""
+        key = f"ditat:oauth2:{self.account_id}:{self._client_id}"
+        now = datetime.now(UTC)
+        if self.token_store is not None:
+            stored = self.token_store.load(key, now + TOKEN_REFRESH_MARGIN)
+            if stored and stored != refused:
+                return stored
         url = self.token_url or self.paths.oauth_token.format(account_id=self.account_id)
+        self.logins += 1
         response = self.http.post(
             url,
             data={
@@ -356,13 +383,15 @@ class DitatClient:
         token = body.get("access_token") if isinstance(body, dict) else None
         if not token:
             raise VendorResponseError(VENDOR, "OAuth2 token response has no access_token")
+        lifetime = body.get("expires_in")
+        if self.token_store is not None and isinstance(lifetime, int | float) and lifetime > 0:
+            self.token_store.save(key, str(token), now + timedelta(seconds=float(lifetime)))
         return str(token)
 
     def _auth_header(self, *, refresh: bool = False) -> dict[str, str]:
         with self._lock:
             if refresh or self._token is None:
-                self._token = self._login()
-                self.logins += 1
+                self._token = self._login(refused=self._token if refresh else None)
             token = self._token
         scheme = "Bearer" if self.auth_mode == "oauth2" else "Ditat-Token"
         return {"Authorization": f"{scheme} {token}", "Ditat-Account-Id": self.account_id}

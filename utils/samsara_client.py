@@ -4,7 +4,12 @@ No database access. Bearer auth; cursor pagination (`after` = `pagination.endCur
 512, short or empty pages do not end a listing; an empty `endCursor` does); 429 with fractional
 `Retry-After` and 5xx are retried (3 attempts), other 4xx are not. Feeds are iterators of
 `FeedPage`s: commit each page, persist `page.end_cursor`; the last page has `caught_up=True`
-(Samsara's `hasNextPage=false`: wait ≥5 s and poll again with the same cursor).
+(Samsara's `hasNextPage=false`: wait ≥5 s and poll again with the same cursor). A page that
+hands back a cursor already used while saying `hasNextPage=true` is a stuck listing: it raises
+`VendorResponseError` (empty pages may repeat their cursor a few times, never forever).
+
+Endpoints Samsara limits to 5 requests/s per organization (HOS logs, HOS violations, safety
+events; telematics.md) are paced to `paced_rate` requests/s, retries included (0: unpaced).
 
     client = build_samsara_client(get_settings())
     vehicles = client.list_vehicles()                       # list[Vehicle]
@@ -15,7 +20,9 @@ No database access. Bearer auth; cursor pagination (`after` = `pagination.endCur
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
@@ -38,6 +45,20 @@ MAX_LIMIT = 512
 MAX_STAT_TYPES = 3
 # Guard against a vendor bug looping us forever on a cursor that never advances.
 MAX_PAGES = 100_000
+# An empty page may hand back the cursor it was given ("nothing more yet"); this many in a row
+# is a stuck listing.
+MAX_EMPTY_REPEATS = 3
+# Endpoints Samsara limits to 5 requests/s per organization (telematics.md, "rate limits").
+PACED_PATHS = frozenset(
+    {
+        "/fleet/hos/logs",
+        "/fleet/hos/violations",
+        "/fleet/safety-events",
+        "/safety-events",
+        "/safety-events/stream",
+    }
+)
+PACED_REQUESTS_PER_SECOND = 5.0
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -204,7 +225,9 @@ class HosViolation(SamsaraModel):
 
 
 class Label(SamsaraModel):
-    label: str
+    # A `SafetyEventBehaviorLabelType` (lowerCamel, e.g. `braking`, `nearCollison`); Samsara adds
+    # labels over time and its own examples carry `{}` and "Acceleration", so take any or none.
+    label: str | None = None
     source: str | None = None
     name: str | None = None
 
@@ -273,6 +296,9 @@ class SamsaraClient:
         page_size: int = MAX_LIMIT,
         retry_wait: float = 0.5,
         max_retry_wait: float = 8.0,
+        paced_rate: float = PACED_REQUESTS_PER_SECOND,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if not 1 <= page_size <= MAX_LIMIT:
             raise ValueError(f"page_size must be between 1 and {MAX_LIMIT}")
@@ -282,12 +308,29 @@ class SamsaraClient:
         self.page_size = page_size
         self.retry_wait = retry_wait
         self.max_retry_wait = max_retry_wait
+        self.paced_rate = paced_rate
+        self._clock = clock
+        self._sleep = sleep
+        self._pace_lock = threading.Lock()
+        self._next_slot: dict[str, float] = {}
 
     def __repr__(self) -> str:
         return f"SamsaraClient(base_url={str(self.http.base_url)!r})"
 
     # ---- transport -------------------------------------------------------------------------
+    def _pace(self, path: str) -> None:
+        """Wait for the path's next request slot when Samsara limits its rate."""
+        if path not in PACED_PATHS or self.paced_rate <= 0:
+            return
+        with self._pace_lock:
+            now = self._clock()
+            at = max(now, self._next_slot.get(path, now))
+            self._next_slot[path] = at + 1.0 / self.paced_rate
+        if at > now:
+            self._sleep(at - now)
+
     def _get_once(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
+        self._pace(path)
         response = self.http.get(path, params={k: v for k, v in params.items() if v is not None})
         if response.status_code >= 400:
             raise_for_status(VENDOR, response, _error_message(response))
@@ -311,14 +354,27 @@ class SamsaraClient:
         self, path: str, params: dict[str, Any] | None = None, *, after: str | None = None
     ) -> Iterator[tuple[list[dict[str, Any]], str, bool]]:
         """Raw pages `(data, endCursor, hasNextPage)`; stops when `hasNextPage` is false or the
-        cursor is empty — never on a short or empty page."""
+        cursor is empty — never on a short or empty page — and raises on a stuck cursor."""
         params = dict(params or {})
+        used = {after} if after else set()
+        empty_repeats = 0
         for _ in range(MAX_PAGES):
             body = self.get(path, {**params, "after": after} if after else params)
             pagination = body.get("pagination") or {}
             cursor = pagination.get("endCursor") or ""
             more = bool(pagination.get("hasNextPage")) and bool(cursor)
             data = body["data"] if isinstance(body["data"], list) else [body["data"]]
+            if more and cursor in used:
+                empty_repeats = empty_repeats + 1 if not data else MAX_EMPTY_REPEATS
+                if empty_repeats >= MAX_EMPTY_REPEATS:
+                    raise VendorResponseError(
+                        VENDOR,
+                        f"pagination of {path} is stuck: endCursor {cursor[:40]!r} came back "
+                        "again with hasNextPage=true",
+                    )
+            else:
+                empty_repeats = 0
+            used.add(cursor)
             yield data, cursor or (after or ""), more
             if not more:
                 return
@@ -483,4 +539,5 @@ def build_samsara_client(settings: Any, **options: Any) -> SamsaraClient:
         timeout=settings.VENDOR_TIMEOUT_SECONDS,
         headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
     )
+    options.setdefault("paced_rate", settings.SAMSARA_PACED_REQUESTS_PER_SECOND)
     return SamsaraClient(http, **options)

@@ -4,8 +4,8 @@ Every detector takes (session, rule, now, context) and returns `Candidate`s whos
 type + subject (trip, driver, vehicle or source/entity), so re-detection lands on the same alert.
 Thresholds come from the rule's params (defaults in logic/alerts/rules.py). Boundaries are
 strict: a value exactly at the threshold does not fire. A detector that could only see part of
-the fleet (a vendor failed) raises `IncompleteDetection` with what it found, so its alerts are
-not auto-resolved on missing data.
+the fleet (a vendor failed, a lookup budget ran out) raises `IncompleteDetection` with what it
+found and what it examined, so only the alerts it examined may auto-resolve, never on missing data.
 """
 
 from __future__ import annotations
@@ -39,16 +39,36 @@ log = logging.getLogger(__name__)
 
 _ACTIVE = [s.value for s in ACTIVE_TRIP_STATUSES]
 _RESTING = [DutyStatus.OFF_DUTY.value, DutyStatus.SLEEPER_BERTH.value]
-_HARSH_WORDS = ("harsh", "brak", "accel", "turn", "crash", "collision", "rollover")
-_CRASH_WORDS = ("crash", "collision", "rollover")
+# Samsara's behavior labels (lower-cased; `nearCollison` is the spec's spelling).
+_HARSH_LABELS = frozenset(
+    {
+        "braking",
+        "acceleration",
+        "harshturn",
+        "crash",
+        "nearcollison",
+        "nearcollision",
+        "forwardcollisionwarning",
+        "rolloverprotection",
+        "yawcontrol",
+    }
+)
+_CRASH_LABELS = frozenset({"crash"})
 
 
 class IncompleteDetection(Exception):
-    """Not an error so much as a signal: results from a pass that could not see everything."""
+    """Not an error so much as a signal: results from a pass that could not see everything.
 
-    def __init__(self, candidates: list[Candidate], reason: str) -> None:
+    `covered` are the fingerprints the detector did examine: their alerts may still auto-resolve
+    (a truck looked up and out of the storm), every other alert of the type is left alone.
+    """
+
+    def __init__(
+        self, candidates: list[Candidate], reason: str, covered: frozenset[str] = frozenset()
+    ) -> None:
         super().__init__(reason)
         self.candidates = candidates
+        self.covered = covered
 
 
 @dataclass
@@ -302,9 +322,9 @@ def harsh_event(
     out: dict[int, Candidate] = {}
     for row in _events(session, since, now):
         labels = _labels(row)
-        if row.vehicle_id in out or not any(w in lb for lb in labels for w in _HARSH_WORDS):
+        if row.vehicle_id in out or _HARSH_LABELS.isdisjoint(labels):
             continue
-        crash = any(w in lb for lb in labels for w in _CRASH_WORDS)
+        crash = not _CRASH_LABELS.isdisjoint(labels)
         what = ", ".join(row.behavior_labels or [])
         out[row.vehicle_id] = Candidate(
             type=AlertType.HARSH_EVENT,
@@ -575,9 +595,11 @@ def severe_weather(
         .outerjoin(Driver, Driver.id == Trip.driver_id)
         .outerjoin(Vehicle, Vehicle.id == Trip.vehicle_id)
         .where(Trip.status.in_(_ACTIVE))
+        .order_by(Trip.id)  # a spent budget always skips the same trucks
     ).all()
     incomplete = None
     out = []
+    covered: set[str] = set()
     for row in rows:
         cell = (round(row.latitude / grid) * grid, round(row.longitude / grid) * grid)
         cached = _weather_cache.get(cell)
@@ -594,6 +616,7 @@ def severe_weather(
             _weather_cache[cell] = (time.monotonic(), alerts)
         else:
             alerts = cached[1]
+        covered.add(f"{AlertType.SEVERE_WEATHER}:trip:{row.id}")
         severe = [a for a in alerts if (a.severity or "").lower() in severities]
         if not severe:
             continue
@@ -613,7 +636,7 @@ def severe_weather(
             )
         )
     if incomplete:
-        raise IncompleteDetection(out, incomplete)
+        raise IncompleteDetection(out, incomplete, frozenset(covered))
     return out
 
 

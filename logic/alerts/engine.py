@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -78,10 +79,12 @@ def detect(
     ctx: DetectorContext,
     result: EvaluationResult,
     types: list[str] | None = None,
-) -> tuple[list[Candidate], list[str]]:
-    """Run detectors; returns (candidates, types that saw the whole fleet)."""
+) -> tuple[list[Candidate], list[str], frozenset[str]]:
+    """Run detectors; returns (candidates, types that saw the whole fleet, fingerprints that
+    detectors which saw only part of it did examine)."""
     candidates: list[Candidate] = []
     complete: list[str] = []
+    covered: set[str] = set()
     types = types or rules.enabled_types()
     if _POSITION_TYPES.intersection(types):
         # Before the savepoints: a detector rolled back must not take the snapshot with it.
@@ -98,6 +101,7 @@ def detect(
             complete.append(alert_type)
         except IncompleteDetection as exc:
             found = exc.candidates
+            covered.update(exc.covered)
             result.incomplete[alert_type] = str(exc)
         except Exception as exc:  # a detector bug must not stop the other detectors
             log.exception("detector %s failed", alert_type)
@@ -107,7 +111,7 @@ def detect(
         result.by_type[alert_type] = len(found)
         candidates.extend(found)
     result.candidates = len(candidates)
-    return candidates, complete
+    return candidates, complete, frozenset(covered)
 
 
 def evaluate(
@@ -137,13 +141,62 @@ def evaluate(
         etas = compute_etas(session, now=now, pcmiler=pcmiler, positions=positions)
         result.etas_computed, result.etas_written = etas.computed, etas.written
         result.timings_ms["eta"] = round((time.perf_counter() - started) * 1000, 1)
-    candidates, complete = detect(session, rules, now, ctx, result, types)
+    candidates, complete, covered = detect(session, rules, now, ctx, result, types)
     started = time.perf_counter()
-    result.filters = apply_filters(
-        session, candidates, rules=rules, evaluated_types=complete, now=now, limit=limit
-    )
+    result.filters = _filter(session, candidates, rules, complete, covered, now, limit, result)
     result.timings_ms["filters"] = round((time.perf_counter() - started) * 1000, 1)
     return result
+
+
+def _filter(
+    session: Session,
+    candidates: list[Candidate],
+    rules: RuleSet,
+    complete: list[str],
+    covered: frozenset[str],
+    now: datetime,
+    limit: ChannelLimit | None,
+    result: EvaluationResult,
+) -> FilterReport:
+    """Noise control for the whole pass in one savepoint; if that fails, once per alert type,
+    so one type's failure (recorded as `failed["filters:<type>"]`) keeps the others' alerts
+    and the pass's ETAs."""
+    try:
+        with session.begin_nested():
+            return apply_filters(
+                session,
+                candidates,
+                rules=rules,
+                evaluated_types=complete,
+                covered=covered,
+                now=now,
+                limit=limit,
+            )
+    except Exception:
+        log.exception("alert filters failed for the whole pass; retrying type by type")
+    report = FilterReport()
+    by_type: dict[str, list[Candidate]] = defaultdict(list)
+    for cand in candidates:
+        by_type[cand.type].append(cand)
+    for alert_type in sorted({*complete, *by_type}):
+        evaluated = [alert_type] if alert_type in complete else []
+        try:
+            with session.begin_nested():
+                report.add(
+                    apply_filters(
+                        session,
+                        by_type[alert_type],
+                        rules=rules,
+                        evaluated_types=evaluated,
+                        covered=covered,
+                        now=now,
+                        limit=limit,
+                    )
+                )
+        except Exception as exc:
+            log.exception("alert filters failed for %s", alert_type)
+            result.failed[f"filters:{alert_type}"] = f"{type(exc).__name__}: {exc}"
+    return report
 
 
 @db_retry(max_retries=3)

@@ -78,6 +78,12 @@ class FilterReport:
         data.pop("decisions")
         return data
 
+    def add(self, other: FilterReport) -> None:
+        """Fold another (partial) report into this one."""
+        for name, value in other.as_dict().items():
+            setattr(self, name, getattr(self, name) + value)
+        self.decisions.update(other.decisions)
+
 
 def _entry(decision: str, reason: str, now: datetime, **extra: Any) -> dict[str, Any]:
     return {"at": now.isoformat(), "decision": decision, "reason": reason, **extra}
@@ -285,11 +291,14 @@ def apply_filters(
     evaluated_types: list[str],
     now: datetime,
     limit: ChannelLimit | None = None,
+    covered: frozenset[str] = frozenset(),
 ) -> FilterReport:
     """Apply every noise-control decision for one evaluation pass (flushes, never commits).
 
     `evaluated_types` are the detectors that ran to completion: only their alerts may be
-    auto-resolved (a detector that failed must not resolve everything it owns).
+    auto-resolved (a detector that failed must not resolve everything it owns), plus the
+    `covered` fingerprints a detector that saw part of the fleet did examine. Candidates of
+    such a detector still dedupe into their active alerts.
 
     Set-based on purpose: active alerts are read as plain rows; the common outcomes (a quiet
     re-detection, a re-detection with fresher text, a new alert and its post) are written with
@@ -297,14 +306,14 @@ def apply_filters(
     """
     report = FilterReport()
     notifier = _Notifier(session, now, limit or ChannelLimit.from_settings())
-    active = _active_states(session, evaluated_types)
     unique = _dedupe(candidates)
+    seen_types = sorted({*evaluated_types, *(c.type for c in unique.values())})
+    active = _active_states(session, seen_types)
     fresh = [fp for fp in unique if fp not in active]
-    longest_cooldown = max(
-        [rules.for_type(t).cooldown_minutes for t in evaluated_types] + [24 * 60]
-    )
+    longest_cooldown = max([rules.for_type(t).cooldown_minutes for t in seen_types] + [24 * 60])
     recent = Alert.latest_resolved(session, fresh, now - timedelta(minutes=longest_cooldown))
-    loaded = _load_changing(session, active, unique, rules, now)
+    resolvable = _Resolvable(evaluated_types, covered)
+    loaded = _load_changing(session, active, unique, rules, now, resolvable)
     to_announce: list[tuple[Alert | _NewAlert, EffectiveRule]] = []
     created: list[_NewAlert] = []
     quiet_bumps: list[int] = []
@@ -373,7 +382,7 @@ def apply_filters(
         )
     if refreshed:
         _refresh(session, refreshed, now)
-    _auto_resolve(session, loaded, active, unique, rules, now, report)
+    _auto_resolve(session, loaded, active, unique, rules, now, report, resolvable)
     for alert, rule in to_announce:
         notifier.announce(alert, rule, report)
         report.opened += 1
@@ -398,6 +407,18 @@ _STATE_COLUMNS = (
 )
 
 
+@dataclass(frozen=True)
+class _Resolvable:
+    """Which unseen active alerts may auto-resolve: those whose detector saw everything, and
+    those a partial detector examined."""
+
+    types: list[str]
+    covered: frozenset[str]
+
+    def __call__(self, state: Any) -> bool:
+        return state.type in self.types or state.fingerprint in self.covered
+
+
 def _active_states(session: Session, types: list[str]) -> dict[str, Any]:
     """Every not-resolved alert of `types` as a row (no ORM object), keyed by fingerprint."""
     query = select(*_STATE_COLUMNS).where(Alert.status.in_([s.value for s in ACTIVE_STATUSES]))
@@ -420,11 +441,13 @@ def _load_changing(
     seen: dict[str, Candidate],
     rules: RuleSet,
     now: datetime,
+    resolvable: _Resolvable,
 ) -> dict[int, Alert]:
     """ORM objects for the active alerts whose state changes this pass (one query).
 
     Those are: a new discrete event, a pending or snooze-ended alert seen again, and unseen
-    alerts that auto-resolve or whose snooze ended. Everything else stays a plain row.
+    alerts that auto-resolve (their detector saw everything) or whose snooze ended. Everything
+    else stays a plain row.
     """
     ids = []
     for fp, state in active.items():
@@ -435,7 +458,7 @@ def _load_changing(
                     ids.append(state.id)
             elif not _steady(state, now):
                 ids.append(state.id)
-        elif rules.for_type(state.type).auto_resolve or (
+        elif (resolvable(state) and rules.for_type(state.type).auto_resolve) or (
             state.status == AlertStatus.SNOOZED
             and state.snoozed_until
             and state.snoozed_until <= now
@@ -619,13 +642,14 @@ def _auto_resolve(
     rules: RuleSet,
     now: datetime,
     report: FilterReport,
+    resolvable: _Resolvable,
 ) -> None:
     for fp, state in active.items():
         if fp in seen or state.id not in loaded:
             continue
         alert = loaded[state.id]
         rule = rules.for_type(alert.type)
-        if rule.auto_resolve:
+        if rule.auto_resolve and resolvable(state):
             was_pending = alert.status == AlertStatus.PENDING
             alert.status = AlertStatus.RESOLVED
             alert.resolved_at = now

@@ -11,12 +11,14 @@ A dispatcher's status correction (`status_corrected_at`) survives re-ingest.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlmodel import Session, col
 
 from config import Settings
+from db.database import session_scope
 from db.upsert import bulk_upsert
 from helpers.phone import try_e164
 from helpers.time_utils import utc_now
@@ -31,6 +33,7 @@ from logic.ingest.runner import BadVendorData, PageWrite, RunHandle
 from models.driver import Driver, DriverStatus
 from models.trip import StopStatus, StopType, Trip, TripStatus, TripStop
 from models.vehicle import Trailer, UnitStatus, Vehicle
+from models.vendor_cache import VendorToken
 
 DRIVER_COLUMNS = ["first_name", "last_name", "status"]
 TRUCK_COLUMNS = ["unit_number", "vin", "make", "model", "year", "license_plate", "status"]
@@ -38,6 +41,7 @@ TRAILER_COLUMNS = ["unit_number", "trailer_type", "license_plate", "year", "stat
 TRIP_COLUMNS = [
     "load_number",
     "customer",
+    "terminal",
     "status",
     "driver_id",
     "vehicle_id",
@@ -360,7 +364,8 @@ def write_trips(session: Session, rows: list[Any]) -> PageWrite:
             {
                 "ditat_id": ident[:64],
                 "load_number": _text(trip.shipment_id, 64),
-                "customer": _text(trip.raw.get("customer"), 200),
+                "customer": _text(trip.raw.first("customer", "customerName"), 200),
+                "terminal": _text(trip.raw.first("terminal", "terminalName", "terminalId"), 100),
                 "status": status,
                 "driver_id": driver_id,
                 "vehicle_id": vehicle_id,
@@ -429,7 +434,24 @@ ENTITIES = {
 }
 
 
+class DatabaseTokenStore:
+    """Ditat OAuth2 tokens in `vendor_token`, so every run and instance reuses one token until
+    it nears expiry (Ditat allows few token fetches an hour). Each read and write is its own
+    short transaction, independent of the run's pages."""
+
+    def load(self, key: str, valid_at: datetime) -> str | None:
+        with session_scope() as session:
+            row = VendorToken.valid_at(session, key, valid_at)
+            return row.access_token if row else None
+
+    def save(self, key: str, token: str, expires_at: datetime) -> None:
+        row = {"token_key": key, "access_token": token, "fetched_at": utc_now(),
+               "expires_at": expires_at}  # fmt: skip
+        with session_scope() as session:
+            bulk_upsert(session, VendorToken, [row], conflict_columns=["token_key"])
+
+
 def build_client(settings: Settings) -> Any:
     from utils.ditat_client import build_ditat_client
 
-    return build_ditat_client(settings)
+    return build_ditat_client(settings, token_store=DatabaseTokenStore())

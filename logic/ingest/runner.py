@@ -3,10 +3,15 @@
 Serialization never lives in process memory (several ingest instances may run):
 - PostgreSQL: a session-level `pg_try_advisory_lock` held on a dedicated autocommit connection for
   the whole run. It dies with the process, so a killed run never blocks the next one, and the next
-  holder marks the dead run's leftover `running` row as abandoned.
+  holder marks the dead run's leftover `running` row as abandoned. It also dies with the
+  connection (a database restart): the run checks before every page that it still holds it, and
+  stops if not.
 - Both databases: a partial unique index allows one `running` `IngestRun` row per source+entity.
-  On SQLite that index is the lock; a `running` row whose heartbeat (refreshed on every committed
-  page) is older than `INGEST_STALE_RUN_SECONDS` is taken over with a conditional UPDATE.
+  On SQLite that index is the lock. A `running` row is taken over with a conditional UPDATE when
+  its owner (host + pid, recorded at start) is a process of this host that no longer exists, or
+  when its heartbeat (refreshed on every committed page) is older than `INGEST_STALE_RUN_SECONDS`.
+- A run writes its row only while it is still `running`: a page or finish of a run that was
+  taken over changes nothing, so an abandoned run never rewrites its status.
 
 Each page is one transaction that writes the page's rows, the cursor and the run's counters
 together, so the cursor only ever advances with committed data: a crash loses at most the page in
@@ -17,6 +22,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import socket
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -56,6 +63,11 @@ class IngestFailed(AppError):
     code = "ingest_failed"
 
 
+class RunLostOwnership(Exception):
+    """The run no longer owns its source+entity (lock gone with its connection, or taken over):
+    it stops without writing, and another run may be under way."""
+
+
 class BadVendorData(Exception):
     """A vendor page that cannot be stored as a whole: the page and the run fail, nothing is
     written from it, and the message becomes the run's recorded error."""
@@ -68,10 +80,15 @@ class PageWrite:
     fetched: int = 0
     result: UpsertResult = field(default_factory=UpsertResult)
     skipped: Counter[str] = field(default_factory=Counter)
+    bad_fields: Counter[str] = field(default_factory=Counter)
     unmatched: dict[str, set[str]] = field(default_factory=dict)
 
     def skip(self, reason: str, count: int = 1) -> None:
         self.skipped[reason] += count
+
+    def bad_field(self, reason: str) -> None:
+        """A record kept without one of its optional fields, which was invalid."""
+        self.bad_fields[reason] += 1
 
     def unmatched_ref(self, kind: str, vendor_id: str | None) -> None:
         if vendor_id:
@@ -99,6 +116,25 @@ class _PgAdvisoryLock:
             return False
         self._conn = conn
         return True
+
+    def held(self) -> bool:
+        """Whether our lock connection is alive and still holds the lock (one round trip)."""
+        if self._conn is None:
+            return False
+        unsigned = self._key & 0xFFFF_FFFF_FFFF_FFFF
+        try:
+            return bool(
+                self._conn.execute(
+                    text(
+                        "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' "
+                        "AND pid = pg_backend_pid() AND granted AND objsubid = 1 "
+                        "AND classid::bigint = :hi AND objid::bigint = :lo)"
+                    ),
+                    {"hi": unsigned >> 32, "lo": unsigned & 0xFFFF_FFFF},
+                ).scalar()
+            )
+        except SQLAlchemyError:
+            return False
 
     def release(self) -> None:
         conn, self._conn = self._conn, None
@@ -138,6 +174,7 @@ class RunHandle:
         self.fetched = 0
         self.totals = UpsertResult()
         self.skipped: Counter[str] = Counter()
+        self.bad_fields: Counter[str] = Counter()
         self.unmatched: dict[str, set[str]] = {}
         self.finished = False
 
@@ -155,6 +192,7 @@ class RunHandle:
         self.fetched += outcome.fetched
         self.totals += outcome.result
         self.skipped.update(outcome.skipped)
+        self.bad_fields.update(outcome.bad_fields)
         for kind, ids in outcome.unmatched.items():
             self.unmatched.setdefault(kind, set()).update(ids)
         self.cursor = new_cursor
@@ -164,9 +202,21 @@ class RunHandle:
 
     @db_retry(max_retries=3)
     def _commit_page(self, write: Callable[[Session], PageWrite], cursor: str | None) -> PageWrite:
+        if self._lock is not None and not self._lock.held():
+            raise RunLostOwnership(
+                f"run {self.run_id} lost its lock (database connection gone); stopped"
+            )
         with session_scope() as session:
-            outcome = write(session)
             now = utc_now()
+            # First, so a run that was taken over writes nothing (and holds the row meanwhile).
+            claimed = session.execute(
+                update(IngestRun)
+                .where(col(IngestRun.id) == self.run_id, _still_running())
+                .values(heartbeat_at=now)
+            )
+            if claimed.rowcount != 1:
+                raise RunLostOwnership(f"run {self.run_id} was taken over by another run; stopped")
+            outcome = write(session)
             bulk_upsert(
                 session,
                 IngestCursor,
@@ -189,7 +239,7 @@ class RunHandle:
             totals += outcome.result
             session.execute(
                 update(IngestRun)
-                .where(col(IngestRun.id) == self.run_id)
+                .where(col(IngestRun.id) == self.run_id, _still_running())
                 .values(
                     pages=self.pages + 1,
                     fetched=self.fetched + outcome.fetched,
@@ -198,6 +248,7 @@ class RunHandle:
                     unchanged=totals.unchanged,
                     skipped=sum(skipped.values()),
                     skip_reasons=dict(skipped),
+                    bad_fields=dict(self.bad_fields + outcome.bad_fields),
                     unmatched=_unmatched_report(unmatched),
                     cursor_after=cursor,
                     heartbeat_at=now,
@@ -218,9 +269,9 @@ class RunHandle:
     @db_retry(max_retries=3)
     def _record_finish(self, error: str | None) -> None:
         with session_scope() as session:
-            session.execute(
+            finished = session.execute(
                 update(IngestRun)
-                .where(col(IngestRun.id) == self.run_id)
+                .where(col(IngestRun.id) == self.run_id, _still_running())
                 .values(
                     status=IngestStatus.FAILED.value if error else IngestStatus.SUCCEEDED.value,
                     error=error[:4000] if error else None,
@@ -229,6 +280,34 @@ class RunHandle:
                     duration_ms=int((time.monotonic() - self._started) * 1000),
                 )
             )
+            if finished.rowcount != 1:
+                log.warning("ingest run %s was taken over; outcome not recorded", self.run_id)
+
+
+def _still_running() -> Any:
+    return col(IngestRun.status) == IngestStatus.RUNNING.value
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _owner_is_gone(owner: str | None) -> bool:
+    """True only when `owner` ran on this host and that process no longer exists."""
+    host, _, pid = (owner or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit() or os.name != "posix":
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, another user's
+    try:  # a killed process its parent has not reaped yet is a zombie: gone all the same
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] == "Z"
+    except OSError:
+        return False
 
 
 def _unmatched_report(unmatched: dict[str, set[str]]) -> dict[str, Any]:
@@ -281,8 +360,7 @@ def exclusive_with(source: str, entity: str) -> Iterator[None]:
     try:
         with session_scope(immediate=False) as session:
             running = IngestRun.running_for(session, source, entity)
-            stale_before = utc_now() - timedelta(seconds=get_settings().INGEST_STALE_RUN_SECONDS)
-            if lock is None and running is not None and running.heartbeat_at >= stale_before:
+            if lock is None and running is not None and _seems_alive(running):
                 raise _already_running(source, entity, running.id)
         yield
     finally:
@@ -305,6 +383,7 @@ def _insert_run(
                 triggered_by=triggered_by,
                 cursor_before=cursor,
                 cursor_after=cursor,
+                owner=_owner(),
             )
             session.add(run)
             session.flush()
@@ -322,13 +401,14 @@ def _abandon_dead_run(session: Session, source: str, entity: str, *, we_hold_loc
         return
     now = utc_now()
     stale_before = now - timedelta(seconds=get_settings().INGEST_STALE_RUN_SECONDS)
-    if not we_hold_lock and running.heartbeat_at >= stale_before:
+    if we_hold_lock:
+        reason = "abandoned: its process ended without finishing (lock released)"
+    elif _owner_is_gone(running.owner):
+        reason = f"abandoned: its process {running.owner} no longer exists"
+    elif running.heartbeat_at < stale_before:
+        reason = f"abandoned: no heartbeat since {running.heartbeat_at.isoformat()}"
+    else:
         raise _already_running(source, entity, running.id)
-    reason = (
-        "abandoned: its process ended without finishing (lock released)"
-        if we_hold_lock
-        else f"abandoned: no heartbeat since {running.heartbeat_at.isoformat()}"
-    )
     # Conditional, so two takers racing for the same stale row cannot both win it.
     session.execute(
         update(IngestRun)
@@ -338,6 +418,14 @@ def _abandon_dead_run(session: Session, source: str, entity: str, *, we_hold_loc
     session.flush()
     session.expire(running)
     log.warning("ingest run %s (%s %s) %s", running.id, source, entity, reason)
+
+
+def _seems_alive(running: IngestRun) -> bool:
+    """Without a lock to ask (SQLite): the owner process exists, or it beat recently."""
+    if _owner_is_gone(running.owner):
+        return False
+    stale_before = utc_now() - timedelta(seconds=get_settings().INGEST_STALE_RUN_SECONDS)
+    return running.heartbeat_at >= stale_before
 
 
 def _already_running(source: str, entity: str, run_id: int | None = None) -> IngestAlreadyRunning:
@@ -353,7 +441,7 @@ def _already_running(source: str, entity: str, run_id: int | None = None) -> Ing
 
 def describe_error(exc: BaseException) -> str:
     """The run's recorded error: what failed, in one redacted line, never a stack trace."""
-    if isinstance(exc, VendorError | BadVendorData):
+    if isinstance(exc, VendorError | BadVendorData | RunLostOwnership):
         message = str(exc)
     elif isinstance(exc, SQLAlchemyError):
         message = f"database error: {type(exc).__name__}: {str(exc).splitlines()[0]}"
@@ -369,7 +457,7 @@ def execute(handle: RunHandle, body: Callable[[RunHandle], None]) -> IngestRunPu
     try:
         body(handle)
     except Exception as exc:
-        if not isinstance(exc, VendorError | BadVendorData):
+        if not isinstance(exc, VendorError | BadVendorData | RunLostOwnership):
             log.error("ingest run %s failed unexpectedly", handle.run_id, exc_info=exc)
         return handle.finish(describe_error(exc))
     except BaseException as exc:

@@ -110,6 +110,24 @@ def _coordinate(value: Any, what: str, limit: float) -> float:
     return float(value)
 
 
+def _optional_location(where: Any, what: str, out: PageWrite) -> tuple[float | None, float | None]:
+    """(latitude, longitude) of a location the record can do without: an invalid one is left
+    empty and counted in `out.bad_fields`, and the record is kept."""
+    if where is None:
+        return None, None
+    if not isinstance(where, dict):
+        out.bad_field(f"{what}: not an object")
+        return None, None
+    lat, lon = where.get("latitude"), where.get("longitude")
+    if lat is None and lon is None:
+        return None, None
+    try:
+        return _coordinate(lat, "latitude", 90), _coordinate(lon, "longitude", 180)
+    except SkipRecord as exc:
+        out.bad_field(f"{what}: {exc}")
+        return None, None
+
+
 def _number(value: Any) -> float | None:
     if value is None or isinstance(value, bool) or not isinstance(value, int | float):
         return None
@@ -502,8 +520,9 @@ def write_hos_logs(session: Session, items: list[dict]) -> PageWrite:
                 end = _optional_timestamp(log.get("logEndTime"), "logEndTime", now=now)
                 if end is not None and end < start:
                     raise SkipRecord("logEndTime before logStartTime")
-                where = log.get("logRecordedLocation") or {}
-                lat, lon = where.get("latitude"), where.get("longitude")
+                lat, lon = _optional_location(
+                    log.get("logRecordedLocation"), "hos log logRecordedLocation", out
+                )
                 vehicle = _ref_id(log, "vehicle")
                 rows.append(
                     {
@@ -512,10 +531,8 @@ def write_hos_logs(session: Session, items: list[dict]) -> PageWrite:
                         "duty_status": DutyStatus.from_samsara(log.get("hosStatusType")).value,
                         "start_at": start,
                         "end_at": end,
-                        "latitude": _coordinate(lat, "latitude", 90) if lat is not None else None,
-                        "longitude": _coordinate(lon, "longitude", 180)
-                        if lon is not None
-                        else None,
+                        "latitude": lat,
+                        "longitude": lon,
                         "remark": _text(log.get("remark"), 500),
                     }
                 )
@@ -574,19 +591,32 @@ def write_hos_violations(session: Session, items: list[dict]) -> PageWrite:
 
 
 # ---- safety events (legacy list) --------------------------------------------------------------
+# Keyed by Samsara's `SafetyEventBehaviorLabelType` values (lowerCamel, lower-cased here; the
+# spec's own spelling `nearCollison` included). Samsara adds labels over time: unknown ones are LOW.
 _SEVERITY_BY_LABEL = {
     "crash": Severity.CRITICAL,
+    "nearcollison": Severity.HIGH,
     "nearcollision": Severity.HIGH,
     "forwardcollisionwarning": Severity.HIGH,
-    "severespeeding": Severity.HIGH,
+    "rolloverprotection": Severity.HIGH,
+    "ranredlight": Severity.HIGH,
     "drowsy": Severity.HIGH,
     "mobileusage": Severity.HIGH,
-    "distracteddriving": Severity.HIGH,
-    "harshbrake": Severity.MEDIUM,
-    "harshaccel": Severity.MEDIUM,
+    "edgedistracteddriving": Severity.HIGH,
+    "genericdistraction": Severity.HIGH,
+    "followingdistancesevere": Severity.HIGH,
+    "braking": Severity.MEDIUM,
+    "acceleration": Severity.MEDIUM,
     "harshturn": Severity.MEDIUM,
+    "yawcontrol": Severity.MEDIUM,
     "speeding": Severity.MEDIUM,
+    "didnotyield": Severity.MEDIUM,
+    "noseatbelt": Severity.MEDIUM,
+    "lanedeparture": Severity.MEDIUM,
+    "lateresponse": Severity.MEDIUM,
     "followingdistance": Severity.MEDIUM,
+    "followingdistancemoderate": Severity.MEDIUM,
+    "generictailgating": Severity.MEDIUM,
     "rollingstop": Severity.LOW,
 }
 _RANK = [Severity.LOW, Severity.MEDIUM, Severity.HIGH, Severity.CRITICAL]
@@ -619,8 +649,7 @@ def write_safety_events(session: Session, items: list[dict]) -> PageWrite:
                 for lb in item.get("behaviorLabels") or []
                 if isinstance(lb, dict) and (lb.get("label") or lb.get("name"))
             ]
-            where = item.get("location") if isinstance(item.get("location"), dict) else {}
-            lat, lon = where.get("latitude"), where.get("longitude")
+            lat, lon = _optional_location(item.get("location"), "safety event location", out)
             max_g = _number(item.get("maxAccelerationGForce"))
             driver, vehicle = _ref_id(item, "driver"), _ref_id(item, "vehicle")
             rows.append(
@@ -635,8 +664,8 @@ def write_safety_events(session: Session, items: list[dict]) -> PageWrite:
                     "speed_mph": None,
                     "speed_limit_mph": None,
                     "max_acceleration_g": max_g,
-                    "latitude": _coordinate(lat, "latitude", 90) if lat is not None else None,
-                    "longitude": _coordinate(lon, "longitude", 180) if lon is not None else None,
+                    "latitude": lat,
+                    "longitude": lon,
                     "address": None,
                     "coaching_state": _text(item.get("coachingState"), 30),
                     "updated_at": now,

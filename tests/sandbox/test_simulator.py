@@ -93,7 +93,7 @@ def test_some_trips_miss_their_delivery_appointment_and_events_happen():
     assert all(t.stops[0].arrived_at < t.stops[1].arrived_at for t in trips)
     week = (T0 - timedelta(days=7), T0)
     labels = {e.label for e in sim.safety_events(*week)}
-    assert labels == {"harshBrake", "speeding"}
+    assert labels == {"braking", "speeding"}
     assert sim.hos_violations(*week)
 
 

@@ -20,7 +20,7 @@ def test_filters_sort_and_detail(client, session, auth_headers) -> None:
         driver=ann,
         vehicle=truck,
         occurred_at=T0,
-        behavior_labels=["harshBrake"],
+        behavior_labels=["braking"],
         severity="medium",
     )
     speed = make_safety_event(

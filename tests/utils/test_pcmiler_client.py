@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
+import httpx
 import pytest
 
 from config import Settings
@@ -127,3 +128,23 @@ def test_factory_refuses_without_key() -> None:
 def test_geopoint_refuses_out_of_range_coordinates() -> None:
     with pytest.raises(ValueError, match="out of range"):
         GeoPoint(-96.797, 32.7767 + 200)
+
+
+@pytest.mark.parametrize(
+    ("stops", "status", "needle"),
+    [
+        # Dallas latitude first: a longitude of 32.78 and a latitude of -96.80, out of range.
+        ("-90.049,35.1495;32.7767,-96.797", 400, "latitude must be within -90..90"),
+        # Atlanta latitude first is in range but lands in Antarctica, off any road network.
+        ("-90.049,35.1495;33.749,-84.388", 200, "Could not geocode"),
+    ],
+    ids=["out-of-range", "antarctica"],
+)
+def test_sandbox_refuses_latitude_first_stops(sandbox_clean, stops, status, needle) -> None:
+    response = httpx.get(
+        f"{sandbox_clean.vendor_url('pcmiler')}/Service.svc/route/routeReports",
+        params={"stops": stops, "reports": "Mileage"},
+        headers={"Authorization": PCMILER_API_KEY},
+    )
+    assert response.status_code == status
+    assert needle in response.text

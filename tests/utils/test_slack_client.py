@@ -249,3 +249,25 @@ def test_missing_headers_or_secret() -> None:
         verify_slack_signature(BODY, timestamp=None, signature="v0=abc", signing_secret="s")
     with pytest.raises(SignatureNotConfigured, match="SLACK_SIGNING_SECRET"):
         verify_slack_signature(BODY, timestamp="1", signature="v0=abc", signing_secret="")
+
+
+def test_only_channels_of_the_workspace_take_messages(slack, sandbox_clean) -> None:
+    """Like Slack: an unknown name is `channel_not_found`; the hub's default alert and
+    escalation channels exist; a channel added through the control API takes messages."""
+    defaults = Settings(_env_file=None)
+    for channel in (
+        defaults.SLACK_ALERTS_CHANNEL,
+        defaults.SLACK_ESCALATION_CHANNEL,
+        "#ops-memphis",
+    ):
+        assert slack.post_message(channel, "hello").ts
+    with pytest.raises(VendorRejectedError, match="channel_not_found"):
+        slack.post_message("#dallas", "hello")
+
+    created = httpx.post(f"{sandbox_clean.url}/_sandbox/slack/channels", json={"name": "#dallas"})
+    posted = slack.post_message("#dallas", "hello")
+    assert posted.channel == created.json()["channel"]["id"]
+
+    httpx.delete(f"{sandbox_clean.url}/_sandbox/slack/messages").raise_for_status()
+    with pytest.raises(VendorRejectedError, match="channel_not_found"):
+        slack.post_message("#dallas", "hello")

@@ -149,3 +149,16 @@ def test_factory_refuses_without_key_or_user_agent() -> None:
         build_weather_client(Settings(WEATHER_API_KEY=""))
     with pytest.raises(UpstreamNotConfigured, match="NWS_USER_AGENT"):
         build_weather_client(Settings(WEATHER_API_KEY="k", NWS_USER_AGENT=" "))
+
+
+@pytest.mark.parametrize("other", ["area", "zone"])
+def test_nws_refuses_point_combined_with_another_geospatial_filter(sandbox_clean, other) -> None:
+    http = httpx.Client(base_url=sandbox_clean.vendor_url("nws"), headers={"User-Agent": "t"})
+    response = http.get("/alerts/active", params={"point": "35.4676,-97.5164", other: "OK"})
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith("application/problem+json")
+    problem = response.json()
+    assert problem["status"] == 400 and problem["correlationId"]
+    assert problem["detail"] == (
+        f'Parameter "point" is incompatible with the following parameters: {other}'
+    )

@@ -128,6 +128,33 @@ def test_harsh_event_fires_for_harsh_labels_and_crash_is_critical(session):
     assert found.severity == "critical" and found.occurrence_key == f"safety:{crash.id}"
 
 
+@pytest.mark.parametrize(
+    ("label", "harsh", "severity"),
+    [
+        ("braking", True, None),
+        ("Acceleration", True, None),
+        ("harshTurn", True, None),
+        ("nearCollison", True, None),  # Samsara's spelling
+        ("forwardCollisionWarning", True, None),
+        ("Crash", True, "critical"),
+        ("genericTailgating", False, None),
+    ],
+)
+def test_harsh_event_reads_samsaras_spec_labels(session, label, harsh, severity):
+    _, driver, truck = trip_with_truck(session)
+    make_safety_event(
+        session,
+        driver=driver,
+        vehicle=truck,
+        occurred_at=NOW - timedelta(minutes=2),
+        behavior_labels=[label],
+    )
+    found = run(session, "harsh_event")
+    assert len(found) == int(harsh)
+    if harsh:
+        assert found[0].severity == severity
+
+
 def test_speeding_from_a_safety_event(session):
     _, driver, truck = trip_with_truck(session)
     make_safety_event(

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from config import Settings
 from logic.alerts import detectors, engine
-from models.alert import Alert, AlertStatus
+from models.alert import Alert, AlertRule, AlertStatus
 from models.trip import TripStatus
 from tests.factories import make_driver, make_location, make_trip, make_vehicle
 from utils.slack_client import build_slack_client
@@ -99,3 +99,86 @@ def test_evaluate_after_ingest_never_raises_and_runs_a_pass(session):
     truck_on_trip(session, MEMPHIS, recorded_at=datetime.now(UTC) - timedelta(hours=1))
     result = engine.evaluate_after_ingest("samsara", "locations")
     assert result is not None and result.by_type["gps_stale"] == 1
+
+
+def weather_budget(session, max_lookups: int) -> None:
+    session.add(
+        AlertRule(
+            name="weather budget",
+            type="severe_weather",
+            params={"max_lookups": max_lookups},
+            created_at=NOW,
+            updated_at=NOW,
+        )
+    )
+    session.flush()
+
+
+def open_weather_alert(session, trip) -> None:
+    session.add(
+        Alert(
+            type="severe_weather",
+            severity="warning",
+            status=AlertStatus.OPEN,
+            fingerprint=f"severe_weather:trip:{trip.id}",
+            trip_id=trip.id,
+            title="storm",
+            first_seen_at=NOW,
+            last_seen_at=NOW,
+            created_at=NOW,
+            updated_at=NOW,
+        )
+    )
+    session.flush()
+
+
+def test_partial_weather_pass_neither_duplicates_nor_resolves_what_it_did_not_see(
+    session, sandbox_clean
+):
+    """More trucks than `max_lookups`: the truck it saw in the storm dedupes into its open alert
+    (it used to be inserted again → unique violation → the whole pass rolled back); a truck it
+    looked up and found clear is resolved; one it did not look up keeps its alert open."""
+    cleared = truck_on_trip(session, MEMPHIS)
+    stormy = truck_on_trip(session, OKC)
+    unseen = truck_on_trip(session, (OKC[0] + 1.0, OKC[1]))
+    weather = build_weather_client(settings_for(sandbox_clean), retry_wait=0.01)
+    engine.evaluate(session, now=NOW, weather=weather, types=["severe_weather"])
+    open_weather_alert(session, cleared)
+    open_weather_alert(session, unseen)
+    detectors._weather_cache.clear()  # as after a restart
+    weather_budget(session, 2)
+
+    result = engine.evaluate(
+        session, now=NOW + timedelta(minutes=5), weather=weather, types=["severe_weather"]
+    )
+
+    assert result.incomplete == {"severe_weather": "weather lookup budget spent"}
+    assert result.failed == {} and result.filters.created == 0
+    assert result.filters.decisions == {
+        f"severe_weather:trip:{stormy.id}": "same_event",
+        f"severe_weather:trip:{cleared.id}": "auto_resolved",
+    }
+    by_trip = {a.trip_id: a.status for a in session.scalars(select(Alert))}
+    assert by_trip == {
+        cleared.id: AlertStatus.RESOLVED,
+        stormy.id: AlertStatus.OPEN,
+        unseen.id: AlertStatus.OPEN,
+    }
+
+
+def test_a_failing_alert_type_keeps_the_other_types_alerts(session, monkeypatch):
+    """Noise control that fails for one type is retried type by type and recorded."""
+    truck_on_trip(session, MEMPHIS, recorded_at=NOW - timedelta(minutes=45))
+    real = engine.apply_filters
+
+    def broken_for_harsh(session, candidates, **kw):
+        if "harsh_event" in kw["evaluated_types"]:
+            raise RuntimeError("boom")
+        return real(session, candidates, **kw)
+
+    monkeypatch.setattr(engine, "apply_filters", broken_for_harsh)
+    result = engine.evaluate(session, now=NOW, types=["gps_stale", "harsh_event"])
+
+    assert result.failed == {"filters:harsh_event": "RuntimeError: boom"}
+    assert result.filters.created == 1
+    assert [a.type for a in session.scalars(select(Alert))] == ["gps_stale"]
