@@ -5,7 +5,8 @@ type + subject (trip, driver, vehicle or source/entity), so re-detection lands o
 Thresholds come from the rule's params (defaults in logic/alerts/rules.py). Boundaries are
 strict: a value exactly at the threshold does not fire. A detector that could only see part of
 the fleet (a vendor failed) raises `IncompleteDetection` with what it found, so its alerts are
-not auto-resolved on missing data.
+not auto-resolved on missing data. Messages give times in local time with the zone named (an
+appointment in its stop's zone, everything else in the driver's) and durations as "1 h 25 min".
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy import Table, and_, case, func, or_, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
+from helpers.time_utils import format_duration, format_local, zone_for_region
 from logic.alerts.candidate import Candidate
 from logic.alerts.positions import build_latest_positions
 from logic.alerts.rules import EffectiveRule
@@ -76,6 +78,7 @@ def _trip_columns():
         Driver.first_name,
         Driver.last_name,
         Driver.fleet_manager,
+        Driver.timezone.label("driver_timezone"),
         Vehicle.unit_number,
     )
 
@@ -106,8 +109,9 @@ def _trip_details(row: Any, **extra: Any) -> dict[str, Any]:
     }
 
 
-def _hm(value: datetime | None) -> str:
-    return f"{value:%H:%M} UTC" if value else "unknown"
+def _hm(value: datetime | None, zone: str | None) -> str:
+    """A time in a message: "Thu 14:05 CST" in the IANA `zone` (UTC without one)."""
+    return format_local(value, zone) if value else "unknown"
 
 
 def _label(row: Any) -> str:
@@ -150,6 +154,7 @@ def late_for_appointment(
     for row in rows:
         where = row.stop_name or ", ".join(p for p in (row.city, row.state) if p) or "next stop"
         window_end = row.appointment_end or row.appointment_start
+        zone = zone_for_region(row.state) or row.driver_timezone
         out.append(
             _trip_candidate(
                 row,
@@ -157,8 +162,9 @@ def late_for_appointment(
                 subject=f"trip:{row.id}",
                 title=f"Late for appointment: {_label(row)}",
                 message=(
-                    f"ETA {_hm(row.eta_next_stop)} at {where}, {row.late_risk_minutes} min "
-                    f"after the appointment window ends ({_hm(window_end)})."
+                    f"ETA {_hm(row.eta_next_stop, zone)} at {where}, "
+                    f"{format_duration(row.late_risk_minutes)} after the appointment window ends "
+                    f"({_hm(window_end, zone)})."
                 ),
                 details=_trip_details(
                     row,
@@ -205,9 +211,10 @@ def hos_drive_time_low(
                 row,
                 type=AlertType.HOS_DRIVE_TIME_LOW,
                 subject=f"driver:{row.driver_id}",
-                title=f"HOS risk: {_driver_name(row.first_name, row.last_name)} - {left} min "
-                "drive time left",
-                message=f"{left} min of drive time left (threshold {threshold} min) on "
+                title=f"HOS risk: {_driver_name(row.first_name, row.last_name)} - "
+                f"{format_duration(left)} drive time left",
+                message=f"{format_duration(left)} of drive time left (threshold "
+                f"{format_duration(threshold)}) on "
                 f"{_label(row)}.",
                 severity=Severity.CRITICAL if left <= 0 else None,
                 details=_trip_details(row, drive_minutes_left=left),
@@ -232,6 +239,7 @@ def hos_violation(
             Driver.last_name,
             Driver.terminal,
             Driver.fleet_manager,
+            Driver.timezone,
         )
         .select_from(HosViolation)
         .join(Driver, Driver.id == HosViolation.driver_id)
@@ -248,7 +256,8 @@ def hos_violation(
             type=AlertType.HOS_VIOLATION,
             subject=f"driver:{row.driver_id}",
             title=f"HOS violation: {name}",
-            message=f"{row.description or row.violation_type} since {row.started_at:%H:%M} UTC.",
+            message=f"{row.description or row.violation_type} since "
+            f"{_hm(row.started_at, row.timezone)}.",
             details={
                 "driver_name": name,
                 "event": row.violation_type,
@@ -279,6 +288,7 @@ def _events(session: Session, since: datetime, now: datetime) -> list[Any]:
             Driver.last_name,
             Driver.terminal,
             Driver.fleet_manager,
+            Driver.timezone,
             Vehicle.unit_number,
         )
         .select_from(SafetyEvent)
@@ -310,7 +320,7 @@ def harsh_event(
             type=AlertType.HARSH_EVENT,
             subject=f"vehicle:{row.vehicle_id}",
             title=f"{'Crash' if crash else 'Harsh event'}: truck {row.unit_number}",
-            message=f"{what} at {row.occurred_at:%H:%M} UTC"
+            message=f"{what} at {_hm(row.occurred_at, row.timezone)}"
             + (f" near {row.address}" if row.address else "")
             + (f" ({row.max_acceleration_g} g)" if row.max_acceleration_g else ""),
             severity=Severity.CRITICAL if crash else None,
@@ -350,7 +360,7 @@ def speeding(
             title=f"Speeding: truck {row.unit_number}",
             message=f"{row.speed_mph or '?'} mph"
             + (f" in a {row.speed_limit_mph} mph zone" if row.speed_limit_mph else "")
-            + f" at {row.occurred_at:%H:%M} UTC",
+            + f" at {_hm(row.occurred_at, row.timezone)}",
             details={
                 "driver_name": _driver_name(row.first_name, row.last_name),
                 "unit_number": row.unit_number,
@@ -399,8 +409,8 @@ def speeding(
             type=AlertType.SPEEDING,
             subject=f"vehicle:{row.vehicle_id}",
             title=f"Speeding: truck {row.unit_number}",
-            message=f"Over {limit:g} mph for {minutes} min (now {row.speed_mph:g} mph) on "
-            f"{_label(row)}.",
+            message=f"Over {limit:g} mph for {format_duration(minutes)} (now "
+            f"{row.speed_mph:g} mph) on {_label(row)}.",
             details=_trip_details(row, speed_mph=row.speed_mph, minutes=minutes, source="gps"),
             occurrence_key=f"streak:{start.isoformat()}",
         )
@@ -502,7 +512,9 @@ def stopped_too_long(
                 type=AlertType.STOPPED_TOO_LONG,
                 subject=f"trip:{row.id}",
                 title=f"Stopped: truck {row.unit_number} on {_label(row)}",
-                message=(f"Not moving since {_hm(since)}" if since else "Not moving")
+                message=(
+                    f"Not moving since {_hm(since, row.driver_timezone)}" if since else "Not moving"
+                )
                 + f" away from any stop ({row.latitude:.4f}, {row.longitude:.4f}).",
                 details=_trip_details(row, stopped_since=since.isoformat() if since else None),
             )
@@ -541,7 +553,11 @@ def gps_stale(
                 type=AlertType.GPS_STALE,
                 subject=f"trip:{row.id}",
                 title=f"GPS lost: truck {row.unit_number} on {_label(row)}",
-                message=(f"No position since {_hm(last)}." if last else "No position yet."),
+                message=(
+                    f"No position since {_hm(last, row.driver_timezone)}."
+                    if last
+                    else "No position yet."
+                ),
                 details=_trip_details(row, last_position_at=last.isoformat() if last else None),
             )
         )
@@ -647,7 +663,8 @@ def integration_stale(
                 subject=f"{source}:{entity}",
                 title=f"Integration stale: {source} {entity}",
                 message=(
-                    f"No successful {source} {entity} ingest for {ago} min (limit {minutes})."
+                    f"No successful {source} {entity} ingest for {format_duration(ago)} (limit "
+                    f"{format_duration(minutes)})."
                     if ago is not None
                     else f"{source} {entity} ingest has never succeeded."
                 ),

@@ -3,8 +3,8 @@
 Messages are rendered when sent, from the alert's current state, so a post delayed by an outage
 already shows an acknowledgement made meanwhile, and an update never shows stale facts.
 Buttons carry the alert id; their `action_id`s are what `POST /slack/interactions` maps.
-Times read in the alert's local zone (`alert_zone`: the trip's next stop, else the driver, else
-the rule's quiet-hours zone) with the zone named, "Thu 14:05 CST"; durations as "1 h 25 min".
+Times read in the alert's local zone with the zone named, "Thu 14:05 CST" (`alert_zone`, the same
+rule as the detectors' messages), and durations as "1 h 25 min".
 """
 
 from __future__ import annotations
@@ -23,7 +23,15 @@ from helpers.time_utils import (
     zone_for_region,
 )
 from logic.alerts import outbox
-from models.alert import Alert, AlertDelivery, AlertRule, AlertStatus, DeliveryKind, Severity
+from models.alert import (
+    Alert,
+    AlertDelivery,
+    AlertRule,
+    AlertStatus,
+    AlertType,
+    DeliveryKind,
+    Severity,
+)
 from models.driver import Driver
 from models.trip import StopStatus, TripStop
 from utils.slack_client import SlackMessage
@@ -78,9 +86,9 @@ def _field_value(value: Any, kind: str, zone: str | None) -> str:
 
 
 def alert_zone(session: Session, alert: Alert) -> str | None:
-    """The IANA zone an alert's times are shown in: the trip's next stop's (from its state), else
-    the driver's, else the rule's quiet-hours zone (the desk's); None means UTC."""
-    if alert.trip_id is not None:
+    """The IANA zone an alert's times are shown in: a late load's next stop's (from its state),
+    else the driver's, else the rule's quiet-hours zone (the desk's); None means UTC."""
+    if alert.type == AlertType.LATE_FOR_APPOINTMENT and alert.trip_id is not None:
         state = session.scalar(
             select(TripStop.state)
             .where(TripStop.trip_id == alert.trip_id, TripStop.departed_at.is_(None))

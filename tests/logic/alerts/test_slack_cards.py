@@ -20,12 +20,13 @@ def _card_text(blocks) -> str:
 
 
 def _alert(**extra) -> Alert:
-    return Alert(
-        id=7, type="late_for_appointment", fingerprint="late_for_appointment:trip:1",
-        title="Late for appointment: L1", message="ETA past the window.",
-        first_seen_at=datetime(2026, 3, 10, 14, 55, 12, 345678, tzinfo=UTC),
-        last_seen_at=NOW, created_at=NOW, **extra,
-    )  # fmt: skip
+    fields = {
+        "id": 7, "type": "late_for_appointment", "fingerprint": "late_for_appointment:trip:1",
+        "title": "Late for appointment: L1", "message": "ETA past the window.",
+        "first_seen_at": datetime(2026, 3, 10, 14, 55, 12, 345678, tzinfo=UTC),
+        "last_seen_at": NOW, "created_at": NOW,
+    }  # fmt: skip
+    return Alert(**{**fields, **extra})
 
 
 def test_card_shows_local_times_with_their_zone_and_readable_durations():
@@ -59,7 +60,7 @@ def test_an_unreadable_value_is_shown_as_it_is():
     assert "*ETA:*\\nsoon" in card and "*Late by:*\\nn/a" in card
 
 
-def test_zone_is_the_next_stops_else_the_drivers_else_the_rules(session):
+def test_zone_is_a_late_loads_stop_else_the_drivers_else_the_rules(session):
     driver = make_driver(session, timezone="America/Denver")
     trip = make_trip(
         session,
@@ -79,17 +80,21 @@ def test_zone_is_the_next_stops_else_the_drivers_else_the_rules(session):
     )
     session.add(rule)
     session.flush()
-    assert alert_zone(session, _alert(trip_id=trip.id, driver_id=driver.id)) == "America/Chicago"
+    late = _alert(trip_id=trip.id, driver_id=driver.id)
+    assert alert_zone(session, late) == "America/Chicago"  # the next stop, in Texas
     no_state = make_trip(session, driver=driver, stops=[{"state": None}])
     assert alert_zone(session, _alert(trip_id=no_state.id, driver_id=driver.id)) == "America/Denver"
+    stale = _alert(type="gps_stale", trip_id=trip.id, driver_id=driver.id)
+    assert alert_zone(session, stale) == "America/Denver"  # not about the stop: the driver's
     assert alert_zone(session, _alert(rule_id=rule.id)) == "America/Phoenix"
     assert alert_zone(session, _alert()) is None
 
 
-def test_a_posted_card_is_in_the_stops_zone(session, sandbox_clean):
-    trip = make_trip(session, driver=make_driver(session), stops=[{"state": "TN"}])
-    [alert] = raise_alerts(session, 1)
-    alert.trip_id = trip.id
+def test_a_posted_card_is_in_the_drivers_zone(session, sandbox_clean):
+    driver = make_driver(session, timezone="America/Chicago")
+    trip = make_trip(session, driver=driver, stops=[{"state": "CA"}])
+    [alert] = raise_alerts(session, 1)  # gps_stale
+    alert.trip_id, alert.driver_id = trip.id, driver.id
     alert.details = {"last_position_at": "2026-03-10T13:20:00+00:00", "minutes": 100}
     session.flush()
 
