@@ -114,6 +114,11 @@ def _hm(value: datetime | None, zone: str | None) -> str:
     return format_local(value, zone) if value else "unknown"
 
 
+def _zone(rule: EffectiveRule, *zones: str | None) -> str:
+    """The first known of `zones` (stop, driver), else the rule's quiet-hours zone (the desk's)."""
+    return next((zone for zone in zones if zone), rule.quiet_hours_timezone)
+
+
 def _label(row: Any) -> str:
     return row.load_number or f"trip {row.id}"
 
@@ -154,7 +159,7 @@ def late_for_appointment(
     for row in rows:
         where = row.stop_name or ", ".join(p for p in (row.city, row.state) if p) or "next stop"
         window_end = row.appointment_end or row.appointment_start
-        zone = zone_for_region(row.state) or row.driver_timezone
+        zone = _zone(rule, zone_for_region(row.state), row.driver_timezone)
         out.append(
             _trip_candidate(
                 row,
@@ -257,7 +262,7 @@ def hos_violation(
             subject=f"driver:{row.driver_id}",
             title=f"HOS violation: {name}",
             message=f"{row.description or row.violation_type} since "
-            f"{_hm(row.started_at, row.timezone)}.",
+            f"{_hm(row.started_at, _zone(rule, row.timezone))}.",
             details={
                 "driver_name": name,
                 "event": row.violation_type,
@@ -320,7 +325,7 @@ def harsh_event(
             type=AlertType.HARSH_EVENT,
             subject=f"vehicle:{row.vehicle_id}",
             title=f"{'Crash' if crash else 'Harsh event'}: truck {row.unit_number}",
-            message=f"{what} at {_hm(row.occurred_at, row.timezone)}"
+            message=f"{what} at {_hm(row.occurred_at, _zone(rule, row.timezone))}"
             + (f" near {row.address}" if row.address else "")
             + (f" ({row.max_acceleration_g} g)" if row.max_acceleration_g else ""),
             severity=Severity.CRITICAL if crash else None,
@@ -360,7 +365,7 @@ def speeding(
             title=f"Speeding: truck {row.unit_number}",
             message=f"{row.speed_mph or '?'} mph"
             + (f" in a {row.speed_limit_mph} mph zone" if row.speed_limit_mph else "")
-            + f" at {_hm(row.occurred_at, row.timezone)}",
+            + f" at {_hm(row.occurred_at, _zone(rule, row.timezone))}",
             details={
                 "driver_name": _driver_name(row.first_name, row.last_name),
                 "unit_number": row.unit_number,
@@ -513,7 +518,9 @@ def stopped_too_long(
                 subject=f"trip:{row.id}",
                 title=f"Stopped: truck {row.unit_number} on {_label(row)}",
                 message=(
-                    f"Not moving since {_hm(since, row.driver_timezone)}" if since else "Not moving"
+                    f"Not moving since {_hm(since, _zone(rule, row.driver_timezone))}"
+                    if since
+                    else "Not moving"
                 )
                 + f" away from any stop ({row.latitude:.4f}, {row.longitude:.4f}).",
                 details=_trip_details(row, stopped_since=since.isoformat() if since else None),
@@ -554,7 +561,7 @@ def gps_stale(
                 subject=f"trip:{row.id}",
                 title=f"GPS lost: truck {row.unit_number} on {_label(row)}",
                 message=(
-                    f"No position since {_hm(last, row.driver_timezone)}."
+                    f"No position since {_hm(last, _zone(rule, row.driver_timezone))}."
                     if last
                     else "No position yet."
                 ),

@@ -23,6 +23,7 @@ from helpers.time_utils import (
     zone_for_region,
 )
 from logic.alerts import outbox
+from logic.alerts.rules import default_rule
 from models.alert import (
     Alert,
     AlertDelivery,
@@ -87,7 +88,8 @@ def _field_value(value: Any, kind: str, zone: str | None) -> str:
 
 def alert_zone(session: Session, alert: Alert) -> str | None:
     """The IANA zone an alert's times are shown in: a late load's next stop's (from its state),
-    else the driver's, else the rule's quiet-hours zone (the desk's); None means UTC."""
+    else the driver's, else the rule's quiet-hours zone (the desk's), as the detectors' messages;
+    None (no valid zone) means UTC."""
     if alert.type == AlertType.LATE_FOR_APPOINTMENT and alert.trip_id is not None:
         state = session.scalar(
             select(TripStop.state)
@@ -100,7 +102,8 @@ def alert_zone(session: Session, alert: Alert) -> str | None:
             return zone
     driver = session.get(Driver, alert.driver_id) if alert.driver_id is not None else None
     rule = session.get(AlertRule, alert.rule_id) if alert.rule_id is not None else None
-    for zone in (driver and driver.timezone, rule and rule.quiet_hours_timezone):
+    desk = rule.quiet_hours_timezone if rule else default_rule(alert.type).quiet_hours_timezone
+    for zone in (driver and driver.timezone, desk):
         if zone and is_valid_timezone(zone):
             return zone
     return None

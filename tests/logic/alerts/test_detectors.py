@@ -261,3 +261,8 @@ def test_messages_give_local_times_with_their_zone_and_readable_durations(sessio
     assert stale.message == "No position since Tue 08:15 MDT."  # the driver's zone
     [violation] = run(session, "hos_violation")
     assert violation.message.endswith(" since Tue 07:00 MDT.")
+
+    driver.timezone = None  # unknown: the rule's quiet-hours zone, the desk's (Chicago)
+    session.flush()
+    [stale] = run(session, "gps_stale")
+    assert stale.message == "No position since Tue 09:15 CDT."

@@ -87,7 +87,10 @@ def test_zone_is_a_late_loads_stop_else_the_drivers_else_the_rules(session):
     stale = _alert(type="gps_stale", trip_id=trip.id, driver_id=driver.id)
     assert alert_zone(session, stale) == "America/Denver"  # not about the stop: the driver's
     assert alert_zone(session, _alert(rule_id=rule.id)) == "America/Phoenix"
-    assert alert_zone(session, _alert()) is None
+    assert alert_zone(session, _alert()) == "America/Chicago"  # the default rules' desk zone
+    assert alert_zone(session, _alert(driver_id=make_driver(session, timezone="Nope/X").id)) == (
+        "America/Chicago"
+    )
 
 
 def test_a_posted_card_is_in_the_drivers_zone(session, sandbox_clean):
