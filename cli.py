@@ -172,6 +172,18 @@ def _run_ingest_with_progress(source: str, entities: list[str], trigger: str) ->
     return runs, conflicts
 
 
+def _not_configured_hint(exc: Exception) -> str:
+    """For an unconfigured vendor in development: how to get the sandbox's configuration."""
+    from devstack import LOCAL_STACK_ENV
+    from helpers.errors import UpstreamNotConfigured
+
+    if not isinstance(exc, UpstreamNotConfigured) or get_settings().ENVIRONMENT != "development":
+        return ""
+    if LOCAL_STACK_ENV.exists():
+        return ""
+    return " (or start `make run` once: hand-run commands then use its sandbox)"
+
+
 @app.command("ingest")
 def ingest_command(
     source: str = typer.Argument(..., help="samsara or ditat"),
@@ -192,7 +204,7 @@ def ingest_command(
             source, entities if entity == "all" else [entity], "cli"
         )
     except AppError as exc:
-        _fail(exc.detail)
+        _fail(exc.detail + _not_configured_hint(exc))
     raise typer.Exit(_print_ingest_summary(runs, conflicts))
 
 
@@ -226,7 +238,7 @@ def seed_demo_command(
             runs += more_runs
             conflicts += more_conflicts
     except AppError as exc:
-        _fail(exc.detail)
+        _fail(exc.detail + _not_configured_hint(exc))
     raise typer.Exit(_print_ingest_summary(runs, conflicts))
 
 

@@ -76,6 +76,7 @@ def test_overrides_come_only_in_development_and_never_mix_vendors():
 def test_hand_run_ingest_uses_the_local_stacks_sandbox(session, sandbox_clean, dev_shell):
     result = _hub("ingest", "samsara", "vehicles")
     assert result.exit_code == 1 and "Samsara is not configured" in result.output
+    assert "start `make run` once" in " ".join(result.output.split())
 
     devstack.record_local_stack(sandbox_clean.url)  # what `make run` leaves in data/
     assert (dev_shell / "data" / ".local-stack.env").stat().st_mode & 0o777 == 0o600
