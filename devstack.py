@@ -81,15 +81,14 @@ def _write_env_file(path: Path, values: dict[str, str]) -> None:
     path.chmod(0o600)
 
 
-def record_local_stack(sandbox_url: str | None) -> None:
-    """Remember where this stack's vendors are: the sandbox at `sandbox_url`, or (None, for
-    `--no-sandbox`) wherever the environment says."""
-    if sandbox_url:
-        from sandbox.credentials import sandbox_settings_env
-
-        _write_env_file(LOCAL_STACK_ENV, sandbox_settings_env(sandbox_url))
-    else:
+def record_local_stack(env: dict[str, str] | None) -> None:
+    """Write down what the stack adds to the user's environment (`env`: the children's; the
+    sandbox vendors and local URLs, secrets aside), or, for `--no-sandbox` (None), forget it."""
+    if env is None:
         LOCAL_STACK_ENV.unlink(missing_ok=True)
+        return
+    added = {k: v for k, v in env.items() if os.environ.get(k) != v and k not in SECRET_NAMES}
+    _write_env_file(LOCAL_STACK_ENV, added)
 
 
 def local_stack_overrides(
@@ -147,7 +146,7 @@ def run_stack(use_sandbox: bool = True, seed_demo: bool = True) -> int:
     if busy:
         console.print(f"[red]error:[/red] port(s) {busy} already in use; is the stack running?")
         return 1
-    record_local_stack(f"http://127.0.0.1:{SANDBOX_PORT}" if use_sandbox else None)
+    record_local_stack(env if use_sandbox else None)
 
     steps = [
         ("database", [python, "cli.py", "init-db"]),

@@ -78,8 +78,11 @@ def test_hand_run_ingest_uses_the_local_stacks_sandbox(session, sandbox_clean, d
     assert result.exit_code == 1 and "Samsara is not configured" in result.output
     assert "start `make run` once" in " ".join(result.output.split())
 
-    devstack.record_local_stack(sandbox_clean.url)  # what `make run` leaves in data/
-    assert (dev_shell / "data" / ".local-stack.env").stat().st_mode & 0o777 == 0o600
+    # What `make run` leaves in data/: what it adds to the environment, secrets aside.
+    devstack.record_local_stack({**os.environ, **sandbox_clean.settings_env(), "SECRET_KEY": "s"})
+    stack_file = dev_shell / "data" / ".local-stack.env"
+    assert stack_file.stat().st_mode & 0o777 == 0o600
+    assert devstack.read_env_file(stack_file) == sandbox_clean.settings_env()
     result = _hub("ingest", "samsara", "vehicles")
     assert result.exit_code == 0, result.output
     run = session.scalars(select(IngestRun).order_by(IngestRun.id.desc())).first()

@@ -5,8 +5,7 @@ type + subject (trip, driver, vehicle or source/entity), so re-detection lands o
 Thresholds come from the rule's params (defaults in logic/alerts/rules.py). Boundaries are
 strict: a value exactly at the threshold does not fire. A detector that could only see part of
 the fleet (a vendor failed) raises `IncompleteDetection` with what it found, so its alerts are
-not auto-resolved on missing data. Messages give times in local time with the zone named (an
-appointment in its stop's zone, everything else in the driver's) and durations as "1 h 25 min".
+not auto-resolved on missing data.
 """
 
 from __future__ import annotations
@@ -110,7 +109,9 @@ def _trip_details(row: Any, **extra: Any) -> dict[str, Any]:
 
 
 def _hm(value: datetime | None, zone: str | None) -> str:
-    """A time in a message: "Thu 14:05 CST" in the IANA `zone` (UTC without one)."""
+    """A time in a message: "Thu 14:05 CST" in the IANA `zone` (UTC without one). Messages give
+    an appointment in its stop's zone, everything else in the driver's (`_zone`), and durations
+    as "1 h 25 min"."""
     return format_local(value, zone) if value else "unknown"
 
 
