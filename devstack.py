@@ -1,9 +1,5 @@
 """`make run`: the whole local stack in the foreground — vendor sandbox, main API, ingest service
-and the local scheduler — with vendors pointed at the sandbox, stopped together on Ctrl-C.
-
-It leaves its configuration under `data/` (`.local-secrets`: the JWT key and service API key;
-`.local-stack.env`: the sandbox URLs and credentials) so commands run by hand (`hub ingest …`)
-talk to the same stack; `local_stack_overrides` decides what such a command takes from there."""
+and the local scheduler — with vendors pointed at the sandbox, stopped together on Ctrl-C."""
 
 from __future__ import annotations
 
@@ -26,6 +22,8 @@ SANDBOX_PORT = 8090
 MAIN_PORT = 8000
 INGEST_PORT = 8001
 LOCAL_SECRETS = Path("data") / ".local-secrets"
+# What the stack adds to the environment (sandbox URLs and credentials), so that commands run by
+# hand (`hub ingest …`) talk to the same stack; `local_stack_overrides` decides what they take.
 LOCAL_STACK_ENV = Path("data") / ".local-stack.env"
 SECRET_NAMES = ("SECRET_KEY", "SERVICE_API_KEY")
 
