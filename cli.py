@@ -1,13 +1,23 @@
-"""Admin and ops command line: run the stack, manage users, ingest, seed demo data."""
+"""Admin and ops command line (`.venv/bin/hub`): run the stack, users, ingest, demo data.
+
+Commands run by hand in development use the local stack's vendors and keys (see devstack.py)
+unless the environment or `.env` configures them.
+"""
 
 from __future__ import annotations
 
 import sys
 
-import typer
-from rich.console import Console
+try:
+    import typer
+    from rich.console import Console
 
-from config import ConfigError, get_settings
+    from config import ConfigError, get_settings
+except ModuleNotFoundError as exc:  # run by a Python without the project's packages
+    sys.exit(
+        f"fleet-hub: this Python lacks the package {exc.name!r}; run `make run` once (it creates "
+        ".venv), then use `.venv/bin/hub …` (or `.venv/bin/python cli.py …`)"
+    )
 
 app = typer.Typer(help="Fleet Intelligence Hub operations.", no_args_is_help=True)
 console = Console(stderr=True, soft_wrap=True)
@@ -18,11 +28,40 @@ def _fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
-def _settings():
+def _settings(local_stack: bool = True):
+    """Settings, after taking what the environment leaves unset from the local stack's files."""
     try:
-        return get_settings()
+        settings = get_settings()
+        if local_stack:
+            settings = _with_local_stack(settings)
+        return settings
     except ConfigError as exc:
         _fail(str(exc), 2)
+
+
+def _with_local_stack(settings):
+    import os
+
+    from devstack import LOCAL_SECRETS, LOCAL_STACK_ENV, local_stack_overrides, read_env_file
+
+    overrides = local_stack_overrides(
+        settings.ENVIRONMENT,
+        settings.model_fields_set,
+        read_env_file(LOCAL_STACK_ENV),
+        read_env_file(LOCAL_SECRETS),
+    )
+    if not overrides:
+        return settings
+    os.environ.update(overrides)
+    get_settings.cache_clear()
+    return get_settings()
+
+
+def _default_setting(name: str):
+    """A setting's built-in default, for help texts (not what the environment sets)."""
+    from config import Settings
+
+    return Settings.model_fields[name].default
 
 
 @app.command("init-db")
@@ -31,13 +70,23 @@ def init_db_command() -> None:
     settings = _settings()
     from sqlalchemy.exc import OperationalError
 
-    from db.database import database_url
+    from db.database import create_database_if_missing, database_url
     from logic.bootstrap import bootstrap_database
 
+    url = database_url(settings)
+    where = url.render_as_string(hide_password=True)
     try:
-        bootstrap_database()
+        try:
+            bootstrap_database()
+        except OperationalError as exc:
+            # A local PostgreSQL without the database yet (`DATABASE_URL=… make run`): create it.
+            missing = "does not exist" in str(exc.orig or exc)
+            local = url.get_backend_name() == "postgresql" and settings.ENVIRONMENT == "development"
+            if not (missing and local and create_database_if_missing(url)):
+                raise
+            console.print(f"created the database {url.database!r}")
+            bootstrap_database()
     except OperationalError as exc:
-        where = database_url(settings).render_as_string(hide_password=True)
         lines = [line for line in str(exc.orig or exc).splitlines() if line.strip()]
         reason = lines[0].strip() if lines else type(exc).__name__
         _fail(f"cannot reach the database {where}: {reason}")
@@ -50,18 +99,26 @@ def run_command(
     seed: bool = typer.Option(True, help="Ingest the sandbox fleet before starting."),
 ) -> None:
     """Start sandbox, main API (:8000), ingest (:8001) and scheduler; Ctrl-C stops all."""
-    _settings()
+    _settings(local_stack=False)
     from devstack import run_stack
 
     raise typer.Exit(run_stack(use_sandbox=sandbox, seed_demo=seed))
 
 
-def _print_ingest_summary(runs: list, conflicts: list[str]) -> int:
+def _ingest_table(runs: list):
+    """The runs summary; it fits 80 columns (a long source + entity wraps onto two lines)."""
+    from rich import box
     from rich.table import Table
 
-    table = Table(title="ingest runs")
-    for column in ("run", "ingest", "status", "pages", "fetched", "new", "upd", "skip", "unm", "s"):
-        table.add_column(column, no_wrap=True)
+    table = Table(
+        title="ingest runs", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False,
+        padding=(0, 1, 0, 0),
+    )  # fmt: skip
+    table.add_column("run", justify="right", no_wrap=True)
+    table.add_column("ingest", overflow="fold", min_width=len("hos-violations"))
+    table.add_column("status", no_wrap=True)
+    for column in ("pages", "rows", "new", "upd", "skip", "unm", "secs"):
+        table.add_column(column, justify="right", no_wrap=True)
     for run in runs:
         unmatched = sum(item.get("count", 0) for item in (run.unmatched or {}).values())
         table.add_row(
@@ -69,6 +126,11 @@ def _print_ingest_summary(runs: list, conflicts: list[str]) -> int:
             str(run.fetched), str(run.inserted), str(run.updated), str(run.skipped),
             str(unmatched), f"{(run.duration_ms or 0) / 1000:.1f}",
         )  # fmt: skip
+    return table
+
+
+def _print_ingest_summary(runs: list, conflicts: list[str]) -> int:
+    table = _ingest_table(runs)
     console.print(table)
     for run in runs:
         if run.error:
@@ -110,6 +172,18 @@ def _run_ingest_with_progress(source: str, entities: list[str], trigger: str) ->
     return runs, conflicts
 
 
+def _not_configured_hint(exc: Exception) -> str:
+    """For an unconfigured vendor in development: how to get the sandbox's configuration."""
+    from devstack import LOCAL_STACK_ENV
+    from helpers.errors import UpstreamNotConfigured
+
+    if not isinstance(exc, UpstreamNotConfigured) or get_settings().ENVIRONMENT != "development":
+        return ""
+    if LOCAL_STACK_ENV.exists():
+        return ""
+    return " (or start `make run` once: hand-run commands then use its sandbox)"
+
+
 @app.command("ingest")
 def ingest_command(
     source: str = typer.Argument(..., help="samsara or ditat"),
@@ -130,7 +204,7 @@ def ingest_command(
             source, entities if entity == "all" else [entity], "cli"
         )
     except AppError as exc:
-        _fail(exc.detail)
+        _fail(exc.detail + _not_configured_hint(exc))
     raise typer.Exit(_print_ingest_summary(runs, conflicts))
 
 
@@ -164,13 +238,18 @@ def seed_demo_command(
             runs += more_runs
             conflicts += more_conflicts
     except AppError as exc:
-        _fail(exc.detail)
+        _fail(exc.detail + _not_configured_hint(exc))
     raise typer.Exit(_print_ingest_summary(runs, conflicts))
 
 
 @app.command("prune-locations")
 def prune_locations_command(
-    days: int = typer.Option(0, help="Keep this many days (default LOCATION_RETENTION_DAYS)."),
+    days: int = typer.Option(
+        None,
+        min=1,
+        help="Days of GPS history to keep.",
+        show_default=f"LOCATION_RETENTION_DAYS or {_default_setting('LOCATION_RETENTION_DAYS')}",
+    ),
 ) -> None:
     """Delete GPS points older than the retention window, in batches (not during ingest)."""
     settings = _settings()
@@ -325,8 +404,23 @@ def seed_admin_command() -> None:
         console.print(f"demo admin {admin.user.username!r} created with DEMO_ADMIN_PASSWORD")
 
 
-if __name__ == "__main__":
+@app.command("service-key")
+def service_key_command() -> None:
+    """Print the service API key (`X-API-Key`) of the local stack: data/.local-secrets."""
+    settings = _settings()
+    key = settings.SERVICE_API_KEY.get_secret_value()
+    if not key:
+        _fail("SERVICE_API_KEY is not set (`make run` generates one in data/.local-secrets)")
+    typer.echo(key)
+
+
+def main() -> None:
+    """The `hub` console script."""
     try:
         app()
     except ConfigError as exc:
         sys.exit(f"fleet-hub: {exc}")
+
+
+if __name__ == "__main__":
+    main()

@@ -22,6 +22,10 @@ SANDBOX_PORT = 8090
 MAIN_PORT = 8000
 INGEST_PORT = 8001
 LOCAL_SECRETS = Path("data") / ".local-secrets"
+# What the stack adds to the environment (sandbox URLs and credentials), so that commands run by
+# hand (`hub ingest …`) talk to the same stack; `local_stack_overrides` decides what they take.
+LOCAL_STACK_ENV = Path("data") / ".local-stack.env"
+SECRET_NAMES = ("SECRET_KEY", "SERVICE_API_KEY")
 
 
 @dataclass
@@ -53,21 +57,56 @@ def local_environment(use_sandbox: bool = True) -> dict[str, str]:
 
 def _local_secrets() -> dict[str, str]:
     """Random development secrets, generated once so tokens survive restarts."""
-    LOCAL_SECRETS.parent.mkdir(parents=True, exist_ok=True)
-    values: dict[str, str] = {}
-    if LOCAL_SECRETS.exists():
-        for line in LOCAL_SECRETS.read_text().splitlines():
-            name, _, value = line.partition("=")
-            values[name] = value
-    changed = False
-    for name in ("SECRET_KEY", "SERVICE_API_KEY"):
-        if name not in values:
-            values[name] = secrets.token_urlsafe(48)
-            changed = True
-    if changed:
-        LOCAL_SECRETS.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
-        LOCAL_SECRETS.chmod(0o600)
+    values = read_env_file(LOCAL_SECRETS)
+    missing = [name for name in SECRET_NAMES if name not in values]
+    if missing:
+        values.update({name: secrets.token_urlsafe(48) for name in missing})
+        _write_env_file(LOCAL_SECRETS, values)
     return values
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """`NAME=value` lines of a file under data/ (empty when it does not exist)."""
+    if not path.exists():
+        return {}
+    pairs = (line.partition("=") for line in path.read_text().splitlines() if "=" in line)
+    return {name.strip(): value for name, _, value in pairs}
+
+
+def _write_env_file(path: Path, values: dict[str, str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+    path.chmod(0o600)
+
+
+def record_local_stack(env: dict[str, str] | None) -> None:
+    """Write down what the stack adds to the user's environment (`env`: the children's; the
+    sandbox vendors and local URLs, secrets aside), or, for `--no-sandbox` (None), forget it."""
+    if env is None:
+        LOCAL_STACK_ENV.unlink(missing_ok=True)
+        return
+    added = {k: v for k, v in env.items() if os.environ.get(k) != v and k not in SECRET_NAMES}
+    _write_env_file(LOCAL_STACK_ENV, added)
+
+
+def local_stack_overrides(
+    environment: str,
+    configured: set[str],
+    stack: dict[str, str],
+    local_secrets: dict[str, str],
+) -> dict[str, str]:
+    """What a hand-run command takes from the local stack's files under data/.
+
+    Only in development. The sandbox vendors come all together, and only when the environment
+    (or `.env`) configures none of their settings, so one real vendor is never mixed with the
+    sandbox's others; each local secret fills its own setting when that one is unset.
+    """
+    if environment != "development":
+        return {}
+    out = {k: v for k, v in local_secrets.items() if k in SECRET_NAMES and k not in configured}
+    if not configured & set(stack):
+        out.update(stack)
+    return out
 
 
 def wait_for_port(
@@ -105,6 +144,7 @@ def run_stack(use_sandbox: bool = True, seed_demo: bool = True) -> int:
     if busy:
         console.print(f"[red]error:[/red] port(s) {busy} already in use; is the stack running?")
         return 1
+    record_local_stack(env if use_sandbox else None)
 
     steps = [
         ("database", [python, "cli.py", "init-db"]),

@@ -1,4 +1,5 @@
-"""Time helpers: aware-UTC now, making datetimes aware, and parsing vendor timestamps."""
+"""Time helpers: aware-UTC now, making datetimes aware, parsing vendor timestamps, and the
+human forms messages use (local time with its zone, "1 h 25 min", a US state's time zone)."""
 
 from __future__ import annotations
 
@@ -48,3 +49,68 @@ def is_valid_timezone(name: str) -> bool:
     except (ZoneInfoNotFoundError, ValueError):
         return False
     return True
+
+
+def format_local(value: datetime, zone: str | None = None) -> str:
+    """`value` as a weekday, clock time and zone in the IANA `zone`: "Thu 14:05 CST" (UTC when
+    the zone is missing or unknown; naive values are taken as UTC)."""
+    tz = ZoneInfo(zone) if zone and is_valid_timezone(zone) else UTC
+    local = make_timezone_aware(value).astimezone(tz)
+    return f"{local:%a %H:%M} {local.tzname()}"
+
+
+def format_duration(minutes: float) -> str:
+    """Minutes for people: 85 → "1 h 25 min", 45 → "45 min", 120 → "2 h", 1590 → "1 d 2 h"."""
+    total = round(abs(minutes))
+    sign = "-" if minutes < 0 and total else ""
+    days, rest = divmod(total, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        parts = [f"{days} d", f"{hours} h" if hours else ""]
+    elif hours:
+        parts = [f"{hours} h", f"{mins} min" if mins else ""]
+    else:
+        parts = [f"{mins} min"]
+    return sign + " ".join(p for p in parts if p)
+
+
+# The zone most of each state or province lives in (split states take their larger part).
+_REGION_ZONES = {
+    **dict.fromkeys(
+        ("CT", "DC", "DE", "FL", "GA", "KY", "MA", "MD", "ME", "NC", "NH", "NJ", "NY", "OH",
+         "PA", "RI", "SC", "VA", "VT", "WV"),
+        "America/New_York",
+    ),
+    **dict.fromkeys(
+        ("AL", "AR", "IA", "IL", "KS", "LA", "MN", "MO", "MS", "ND", "NE", "OK", "SD", "TN",
+         "TX", "WI"),
+        "America/Chicago",
+    ),
+    **dict.fromkeys(("CO", "MT", "NM", "UT", "WY"), "America/Denver"),
+    **dict.fromkeys(("CA", "NV", "OR", "WA"), "America/Los_Angeles"),
+    "AK": "America/Anchorage",
+    "AZ": "America/Phoenix",
+    "HI": "Pacific/Honolulu",
+    "ID": "America/Boise",
+    "IN": "America/Indiana/Indianapolis",
+    "MI": "America/Detroit",
+    "PR": "America/Puerto_Rico",
+    "AB": "America/Edmonton",
+    "BC": "America/Vancouver",
+    "MB": "America/Winnipeg",
+    "NB": "America/Moncton",
+    "NL": "America/St_Johns",
+    "NS": "America/Halifax",
+    "NT": "America/Yellowknife",
+    "NU": "America/Iqaluit",
+    "ON": "America/Toronto",
+    "PE": "America/Halifax",
+    "QC": "America/Toronto",
+    "SK": "America/Regina",
+    "YT": "America/Whitehorse",
+}  # fmt: skip
+
+
+def zone_for_region(state: str | None) -> str | None:
+    """The IANA zone of a US state or Canadian province code ("TX" → America/Chicago), if known."""
+    return _REGION_ZONES.get((state or "").strip().upper())

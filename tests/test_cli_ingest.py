@@ -37,6 +37,10 @@ def test_seed_demo_populates_every_entity_from_the_sandbox(session, sandbox_clea
         ("samsara", "succeeded"),
         ("ditat", "succeeded"),
     }
+    # The first run is clean: every truck and driver found its counterpart in the other source.
+    assert {r.entity: r.unmatched for r in runs if r.unmatched} == {}
+    vehicles = session.scalars(select(Vehicle)).all()
+    assert vehicles and all(v.samsara_id and v.ditat_id for v in vehicles)
 
     again = CliRunner().invoke(app, ["ingest", "ditat", "trailers"])
     assert again.exit_code == 0, again.output

@@ -21,6 +21,7 @@ from sqlalchemy import Table, and_, case, func, or_, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
+from helpers.time_utils import format_duration, format_local, zone_for_region
 from logic.alerts.candidate import Candidate
 from logic.alerts.positions import build_latest_positions
 from logic.alerts.rules import EffectiveRule
@@ -96,6 +97,7 @@ def _trip_columns():
         Driver.first_name,
         Driver.last_name,
         Driver.fleet_manager,
+        Driver.timezone.label("driver_timezone"),
         Vehicle.unit_number,
     )
 
@@ -126,8 +128,16 @@ def _trip_details(row: Any, **extra: Any) -> dict[str, Any]:
     }
 
 
-def _hm(value: datetime | None) -> str:
-    return f"{value:%H:%M} UTC" if value else "unknown"
+def _hm(value: datetime | None, zone: str | None) -> str:
+    """A time in a message: "Thu 14:05 CST" in the IANA `zone` (UTC without one). Messages give
+    an appointment in its stop's zone, everything else in the driver's (`_zone`), and durations
+    as "1 h 25 min"."""
+    return format_local(value, zone) if value else "unknown"
+
+
+def _zone(rule: EffectiveRule, *zones: str | None) -> str:
+    """The first known of `zones` (stop, driver), else the rule's quiet-hours zone (the desk's)."""
+    return next((zone for zone in zones if zone), rule.quiet_hours_timezone)
 
 
 def _label(row: Any) -> str:
@@ -170,6 +180,7 @@ def late_for_appointment(
     for row in rows:
         where = row.stop_name or ", ".join(p for p in (row.city, row.state) if p) or "next stop"
         window_end = row.appointment_end or row.appointment_start
+        zone = _zone(rule, zone_for_region(row.state), row.driver_timezone)
         out.append(
             _trip_candidate(
                 row,
@@ -177,8 +188,9 @@ def late_for_appointment(
                 subject=f"trip:{row.id}",
                 title=f"Late for appointment: {_label(row)}",
                 message=(
-                    f"ETA {_hm(row.eta_next_stop)} at {where}, {row.late_risk_minutes} min "
-                    f"after the appointment window ends ({_hm(window_end)})."
+                    f"ETA {_hm(row.eta_next_stop, zone)} at {where}, "
+                    f"{format_duration(row.late_risk_minutes)} after the appointment window ends "
+                    f"({_hm(window_end, zone)})."
                 ),
                 details=_trip_details(
                     row,
@@ -225,9 +237,10 @@ def hos_drive_time_low(
                 row,
                 type=AlertType.HOS_DRIVE_TIME_LOW,
                 subject=f"driver:{row.driver_id}",
-                title=f"HOS risk: {_driver_name(row.first_name, row.last_name)} - {left} min "
-                "drive time left",
-                message=f"{left} min of drive time left (threshold {threshold} min) on "
+                title=f"HOS risk: {_driver_name(row.first_name, row.last_name)} - "
+                f"{format_duration(left)} drive time left",
+                message=f"{format_duration(left)} of drive time left (threshold "
+                f"{format_duration(threshold)}) on "
                 f"{_label(row)}.",
                 severity=Severity.CRITICAL if left <= 0 else None,
                 details=_trip_details(row, drive_minutes_left=left),
@@ -252,6 +265,7 @@ def hos_violation(
             Driver.last_name,
             Driver.terminal,
             Driver.fleet_manager,
+            Driver.timezone,
         )
         .select_from(HosViolation)
         .join(Driver, Driver.id == HosViolation.driver_id)
@@ -268,7 +282,8 @@ def hos_violation(
             type=AlertType.HOS_VIOLATION,
             subject=f"driver:{row.driver_id}",
             title=f"HOS violation: {name}",
-            message=f"{row.description or row.violation_type} since {row.started_at:%H:%M} UTC.",
+            message=f"{row.description or row.violation_type} since "
+            f"{_hm(row.started_at, _zone(rule, row.timezone))}.",
             details={
                 "driver_name": name,
                 "event": row.violation_type,
@@ -299,6 +314,7 @@ def _events(session: Session, since: datetime, now: datetime) -> list[Any]:
             Driver.last_name,
             Driver.terminal,
             Driver.fleet_manager,
+            Driver.timezone,
             Vehicle.unit_number,
         )
         .select_from(SafetyEvent)
@@ -330,7 +346,7 @@ def harsh_event(
             type=AlertType.HARSH_EVENT,
             subject=f"vehicle:{row.vehicle_id}",
             title=f"{'Crash' if crash else 'Harsh event'}: truck {row.unit_number}",
-            message=f"{what} at {row.occurred_at:%H:%M} UTC"
+            message=f"{what} at {_hm(row.occurred_at, _zone(rule, row.timezone))}"
             + (f" near {row.address}" if row.address else "")
             + (f" ({row.max_acceleration_g} g)" if row.max_acceleration_g else ""),
             severity=Severity.CRITICAL if crash else None,
@@ -370,7 +386,7 @@ def speeding(
             title=f"Speeding: truck {row.unit_number}",
             message=f"{row.speed_mph or '?'} mph"
             + (f" in a {row.speed_limit_mph} mph zone" if row.speed_limit_mph else "")
-            + f" at {row.occurred_at:%H:%M} UTC",
+            + f" at {_hm(row.occurred_at, _zone(rule, row.timezone))}",
             details={
                 "driver_name": _driver_name(row.first_name, row.last_name),
                 "unit_number": row.unit_number,
@@ -419,8 +435,8 @@ def speeding(
             type=AlertType.SPEEDING,
             subject=f"vehicle:{row.vehicle_id}",
             title=f"Speeding: truck {row.unit_number}",
-            message=f"Over {limit:g} mph for {minutes} min (now {row.speed_mph:g} mph) on "
-            f"{_label(row)}.",
+            message=f"Over {limit:g} mph for {format_duration(minutes)} (now "
+            f"{row.speed_mph:g} mph) on {_label(row)}.",
             details=_trip_details(row, speed_mph=row.speed_mph, minutes=minutes, source="gps"),
             occurrence_key=f"streak:{start.isoformat()}",
         )
@@ -522,7 +538,11 @@ def stopped_too_long(
                 type=AlertType.STOPPED_TOO_LONG,
                 subject=f"trip:{row.id}",
                 title=f"Stopped: truck {row.unit_number} on {_label(row)}",
-                message=(f"Not moving since {_hm(since)}" if since else "Not moving")
+                message=(
+                    f"Not moving since {_hm(since, _zone(rule, row.driver_timezone))}"
+                    if since
+                    else "Not moving"
+                )
                 + f" away from any stop ({row.latitude:.4f}, {row.longitude:.4f}).",
                 details=_trip_details(row, stopped_since=since.isoformat() if since else None),
             )
@@ -561,7 +581,11 @@ def gps_stale(
                 type=AlertType.GPS_STALE,
                 subject=f"trip:{row.id}",
                 title=f"GPS lost: truck {row.unit_number} on {_label(row)}",
-                message=(f"No position since {_hm(last)}." if last else "No position yet."),
+                message=(
+                    f"No position since {_hm(last, _zone(rule, row.driver_timezone))}."
+                    if last
+                    else "No position yet."
+                ),
                 details=_trip_details(row, last_position_at=last.isoformat() if last else None),
             )
         )
@@ -670,7 +694,8 @@ def integration_stale(
                 subject=f"{source}:{entity}",
                 title=f"Integration stale: {source} {entity}",
                 message=(
-                    f"No successful {source} {entity} ingest for {ago} min (limit {minutes})."
+                    f"No successful {source} {entity} ingest for {format_duration(ago)} (limit "
+                    f"{format_duration(minutes)})."
                     if ago is not None
                     else f"{source} {entity} ingest has never succeeded."
                 ),

@@ -3,6 +3,8 @@
 Messages are rendered when sent, from the alert's current state, so a post delayed by an outage
 already shows an acknowledgement made meanwhile, and an update never shows stale facts.
 Buttons carry the alert id; their `action_id`s are what `POST /slack/interactions` maps.
+Times read in the alert's local zone with the zone named, "Thu 14:05 CST" (`alert_zone`, the same
+rule as the detectors' messages), and durations as "1 h 25 min".
 """
 
 from __future__ import annotations
@@ -10,10 +12,29 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlmodel import Session
 
+from helpers.time_utils import (
+    format_duration,
+    format_local,
+    is_valid_timezone,
+    parse_vendor_timestamp,
+    zone_for_region,
+)
 from logic.alerts import outbox
-from models.alert import Alert, AlertDelivery, AlertStatus, DeliveryKind, Severity
+from logic.alerts.rules import default_rule
+from models.alert import (
+    Alert,
+    AlertDelivery,
+    AlertRule,
+    AlertStatus,
+    AlertType,
+    DeliveryKind,
+    Severity,
+)
+from models.driver import Driver
+from models.trip import StopStatus, TripStop
 from utils.slack_client import SlackMessage
 
 ACK = "ack_alert"
@@ -27,28 +48,71 @@ _STATUS_LINE = {
     AlertStatus.SNOOZED: ":zzz: Snoozed",
     AlertStatus.RESOLVED: ":white_check_mark: Resolved",
 }
-_FIELD_LABELS = (
-    ("driver_name", "Driver"),
-    ("unit_number", "Truck"),
-    ("load_number", "Load"),
-    ("next_stop", "Next stop"),
-    ("eta", "ETA"),
-    ("late_minutes", "Late by (min)"),
-    ("drive_minutes_left", "Drive time left (min)"),
-    ("speed_mph", "Speed (mph)"),
-    ("event", "Event"),
-    ("minutes", "Minutes"),
+# (details key, label, how to show the value): "time" (ISO, shown local), "duration" (minutes).
+_FIELDS = (
+    ("driver_name", "Driver", "text"),
+    ("unit_number", "Truck", "text"),
+    ("load_number", "Load", "text"),
+    ("next_stop", "Next stop", "text"),
+    ("eta", "ETA", "time"),
+    ("late_minutes", "Late by", "duration"),
+    ("drive_minutes_left", "Drive time left", "duration"),
+    ("speed_mph", "Speed", "mph"),
+    ("event", "Event", "text"),
+    ("minutes", "For", "duration"),
+    ("started_at", "Since", "time"),
+    ("occurred_at", "At", "time"),
+    ("stopped_since", "Stopped since", "time"),
+    ("last_position_at", "Last position", "time"),
 )
 
 
-def _fmt_time(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"
+def _fmt_time(value: datetime | None, zone: str | None) -> str:
+    return format_local(value, zone) if value else "—"
+
+
+def _field_value(value: Any, kind: str, zone: str | None) -> str:
+    """A details value as people read it; anything unexpected is shown as it is."""
+    try:
+        if kind == "time":
+            when = parse_vendor_timestamp(value)
+            return format_local(when, zone) if when else "—"
+        if kind == "duration":
+            return format_duration(float(value))
+        if kind == "mph":
+            return f"{float(value):g} mph"
+    except (TypeError, ValueError):
+        pass
+    return str(value)
+
+
+def alert_zone(session: Session, alert: Alert) -> str | None:
+    """The IANA zone an alert's times are shown in: a late load's next stop's (from its state),
+    else the driver's, else the rule's quiet-hours zone (the desk's), as the detectors' messages;
+    None (no valid zone) means UTC."""
+    if alert.type == AlertType.LATE_FOR_APPOINTMENT and alert.trip_id is not None:
+        state = session.scalar(
+            select(TripStop.state)
+            .where(TripStop.trip_id == alert.trip_id, TripStop.departed_at.is_(None))
+            .where(TripStop.status.notin_([StopStatus.DEPARTED.value, StopStatus.SKIPPED.value]))
+            .order_by(TripStop.sequence)
+            .limit(1)
+        )
+        if zone := zone_for_region(state):
+            return zone
+    driver = session.get(Driver, alert.driver_id) if alert.driver_id is not None else None
+    rule = session.get(AlertRule, alert.rule_id) if alert.rule_id is not None else None
+    desk = rule.quiet_hours_timezone if rule else default_rule(alert.type).quiet_hours_timezone
+    for zone in (driver and driver.timezone, desk):
+        if zone and is_valid_timezone(zone):
+            return zone
+    return None
 
 
 def render_alert(
-    alert: Alert, *, escalated: bool = False, actor: str | None = None
+    alert: Alert, *, escalated: bool = False, actor: str | None = None, zone: str | None = None
 ) -> tuple[str, list[dict[str, Any]]]:
-    """(fallback text, blocks) for the alert's message in its current state."""
+    """(fallback text, blocks) for the alert's message in its current state, times in `zone`."""
     emoji = _EMOJI.get(alert.severity, ":information_source:")
     prefix = "ESCALATED: " if escalated else ""
     header = f"{emoji} {prefix}{alert.title}"[:150]
@@ -58,9 +122,10 @@ def render_alert(
         {"type": "mrkdwn", "text": f"*Status:*\n{alert.status.title()}"},
     ]
     details = alert.details or {}
-    for key, label in _FIELD_LABELS:
+    for key, label, kind in _FIELDS:
         if details.get(key) not in (None, "") and len(fields) < 10:
-            fields.append({"type": "mrkdwn", "text": f"*{label}:*\n{details[key]}"[:2000]})
+            value = _field_value(details[key], kind, zone)
+            fields.append({"type": "mrkdwn", "text": f"*{label}:*\n{value}"[:2000]})
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": header}},
         {"type": "section", "fields": fields},
@@ -68,7 +133,7 @@ def render_alert(
     if alert.message:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": alert.message[:3000]}})
     context = (
-        f"alert #{alert.id} · {alert.type} · first seen {_fmt_time(alert.first_seen_at)}"
+        f"alert #{alert.id} · {alert.type} · first seen {_fmt_time(alert.first_seen_at, zone)}"
         f" · seen {alert.occurrences} times"
     )
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": context}]})
@@ -81,7 +146,7 @@ def render_alert(
             AlertStatus.SNOOZED: alert.snoozed_until,
         }[alert.status]
         label = "until" if alert.status == AlertStatus.SNOOZED else "at"
-        line = f"{status_line}{by} {label} {_fmt_time(when)}"
+        line = f"{status_line}{by} {label} {_fmt_time(when, zone)}"
         if alert.status == AlertStatus.RESOLVED and alert.resolution:
             line += f" — {alert.resolution}"
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": line}]})
@@ -165,7 +230,7 @@ def deliver(
             return "sent"
         if delivery.payload.get("deferred") and alert.status == AlertStatus.RESOLVED:
             return "cancelled: resolved during quiet hours"
-        text, blocks = render_alert(alert)
+        text, blocks = render_alert(alert, zone=alert_zone(session, alert))
         message = poster.post_message(delivery.channel, text, blocks=blocks)
         alert.slack_channel, alert.slack_ts = message.channel, message.ts
         _remember(delivery, message)
@@ -173,7 +238,7 @@ def deliver(
     if kind == DeliveryKind.ESCALATION:
         if alert.escalation_slack_ts:
             return "sent"
-        text, blocks = render_alert(alert, escalated=True)
+        text, blocks = render_alert(alert, escalated=True, zone=alert_zone(session, alert))
         message = poster.post_message(delivery.channel, text, blocks=blocks)
         alert.escalation_slack_channel, alert.escalation_slack_ts = message.channel, message.ts
         _remember(delivery, message)
@@ -190,13 +255,14 @@ def deliver(
         return "sent"
     if kind == DeliveryKind.UPDATE:
         actor = delivery.payload.get("actor")
-        text, blocks = render_alert(alert, actor=actor)
+        zone = alert_zone(session, alert)
+        text, blocks = render_alert(alert, actor=actor, zone=zone)
         message = poster.update_message(parent, text, blocks=blocks)
         if alert.escalation_slack_ts:
             escalated = SlackMessage(
                 alert.escalation_slack_channel or "", alert.escalation_slack_ts
             )
-            text, blocks = render_alert(alert, escalated=True, actor=actor)
+            text, blocks = render_alert(alert, escalated=True, actor=actor, zone=zone)
             poster.update_message(escalated, text, blocks=blocks)
         _remember(delivery, message)
         return "sent"

@@ -166,7 +166,8 @@ def write_drivers(session: Session, rows: list[Any]) -> PageWrite:
         )
         if hit is None:
             own.append(row)
-            out.unmatched_ref("ditat_driver_without_samsara_driver", row["ditat_id"])
+            if index.other_source_present:
+                out.unmatched_ref("ditat_driver_without_samsara_driver", row["ditat_id"])
         else:
             matched.append({"id": hit.row_id, **row})
     out.result += upsert_with_matches(session, Driver, "ditat_id", own, matched, DRIVER_COLUMNS)
@@ -218,7 +219,8 @@ def write_trucks(session: Session, rows: list[Any]) -> PageWrite:
         hit = index.match(units=[unit], vin=row["vin"])
         if hit is None:
             own.append(row)
-            out.unmatched_ref("ditat_truck_without_samsara_vehicle", unit)
+            if index.other_source_present:
+                out.unmatched_ref("ditat_truck_without_samsara_vehicle", unit)
         else:
             matched.append({"id": hit.row_id, **row})
     out.result += upsert_with_matches(session, Vehicle, "ditat_id", own, matched, TRUCK_COLUMNS)

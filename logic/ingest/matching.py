@@ -4,7 +4,10 @@ Drivers: the other source's id in Samsara `externalIds` (e.g. `ditatDriverId`), 
 E.164 phone, else the same normalised name. Trucks: the same unit number (Samsara `name` = Ditat
 `truckId`), else the same VIN. A candidate row is only one the incoming source has not claimed
 yet (its own id column is empty), and each row is claimed at most once per page, so two vendor
-records never merge into one row. What does not match is inserted on its own and reported.
+records never merge into one row. What does not match is inserted on its own, and reported as
+unmatched only once the other source has records of that kind (`other_source_present`): on the
+first load of a fresh database there is nothing to match yet, and the other source's load that
+follows links the rows (and reports its own records that found no counterpart).
 """
 
 from __future__ import annotations
@@ -76,6 +79,7 @@ class DriverIndex:
 
     source: str
     by_own_id: dict[str, int] = field(default_factory=dict)
+    other_source_present: bool = False
     _by_other_id: dict[str, _Candidate] = field(default_factory=dict)
     _by_phone: dict[str, list[_Candidate]] = field(default_factory=dict)
     _by_name: dict[str, list[_Candidate]] = field(default_factory=dict)
@@ -96,6 +100,7 @@ class DriverIndex:
         )
         for row_id, samsara_id, ditat_id, phone, first, last in rows:
             own, other = (samsara_id, ditat_id) if source == "samsara" else (ditat_id, samsara_id)
+            index.other_source_present |= bool(other)
             if own:
                 index.by_own_id[own] = row_id
                 continue
@@ -135,6 +140,7 @@ class VehicleIndex:
 
     source: str
     by_own_id: dict[str, int] = field(default_factory=dict)
+    other_source_present: bool = False
     _by_unit: dict[str, list[_Candidate]] = field(default_factory=dict)
     _by_vin: dict[str, list[_Candidate]] = field(default_factory=dict)
     _claimed: set[int] = field(default_factory=set)
@@ -149,6 +155,7 @@ class VehicleIndex:
         )
         for row_id, samsara_id, ditat_id, unit, vin in rows:
             own, other = (samsara_id, ditat_id) if source == "samsara" else (ditat_id, samsara_id)
+            index.other_source_present |= bool(other)
             if own:
                 index.by_own_id[own] = row_id
                 continue

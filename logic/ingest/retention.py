@@ -1,6 +1,6 @@
 """Location retention: delete GPS points older than `LOCATION_RETENTION_DAYS`, in small batches.
 
-Run by `python cli.py prune-locations` on its own schedule, never while a location ingest runs
+Run by `hub prune-locations` on its own schedule, never while a location ingest runs
 (enforced with the ingest's own lock), so a hot feed never waits on a long delete. Batches keep
 each transaction (and its locks) short.
 """

@@ -235,7 +235,8 @@ def write_vehicles(session: Session, items: list[dict]) -> PageWrite:
         hit = index.match(units=[row["unit_number"], ditat_unit], vin=row["vin"])
         if hit is None:
             own.append(row)
-            out.unmatched_ref("samsara_vehicle_without_ditat_truck", row["samsara_id"])
+            if index.other_source_present:
+                out.unmatched_ref("samsara_vehicle_without_ditat_truck", row["samsara_id"])
         else:
             matched.append({"id": hit.row_id, **row})
     _upsert_units(session, Vehicle, own, matched, out)
@@ -296,7 +297,7 @@ def write_drivers(session: Session, items: list[dict]) -> PageWrite:
         )
         if hit is None:
             own.append(row)
-            if not row["ditat_id"]:
+            if not row["ditat_id"] and index.other_source_present:
                 out.unmatched_ref("samsara_driver_without_ditat_driver", row["samsara_id"])
         else:
             row.pop("ditat_id")

@@ -1,10 +1,17 @@
-"""Vendor timestamp parsing and timezone helpers."""
+"""Vendor timestamp parsing, timezone helpers and the human forms of times and durations."""
 
 from datetime import UTC, datetime
 
 import pytest
 
-from helpers.time_utils import is_valid_timezone, make_timezone_aware, parse_vendor_timestamp
+from helpers.time_utils import (
+    format_duration,
+    format_local,
+    is_valid_timezone,
+    make_timezone_aware,
+    parse_vendor_timestamp,
+    zone_for_region,
+)
 
 
 @pytest.mark.parametrize(
@@ -40,3 +47,43 @@ def test_make_timezone_aware_uses_the_given_zone():
 def test_is_valid_timezone():
     assert is_valid_timezone("America/Denver")
     assert not is_valid_timezone("Mars/Olympus")
+
+
+@pytest.mark.parametrize(
+    ("value", "zone", "expected"),
+    [
+        (datetime(2026, 12, 3, 20, 5, 33, 123456, tzinfo=UTC), "America/Chicago", "Thu 14:05 CST"),
+        (datetime(2026, 7, 2, 20, 5, tzinfo=UTC), "America/Chicago", "Thu 15:05 CDT"),
+        (datetime(2026, 7, 2, 20, 5, tzinfo=UTC), "America/Phoenix", "Thu 13:05 MST"),
+        (datetime(2026, 7, 2, 20, 5), "America/New_York", "Thu 16:05 EDT"),  # naive = UTC
+        (datetime(2026, 7, 2, 20, 5, tzinfo=UTC), None, "Thu 20:05 UTC"),
+        (datetime(2026, 7, 2, 20, 5, tzinfo=UTC), "Mars/Olympus", "Thu 20:05 UTC"),
+    ],
+)
+def test_format_local_names_the_zone(value, zone, expected):
+    assert format_local(value, zone) == expected
+
+
+@pytest.mark.parametrize(
+    ("minutes", "expected"),
+    [
+        (85, "1 h 25 min"),
+        (45, "45 min"),
+        (120, "2 h"),
+        (0, "0 min"),
+        (0.4, "0 min"),
+        (59.6, "1 h"),
+        (-5, "-5 min"),
+        (1590, "1 d 2 h"),
+        (2880, "2 d"),
+    ],
+)
+def test_format_duration(minutes, expected):
+    assert format_duration(minutes) == expected
+
+
+def test_zone_for_region():
+    assert zone_for_region("TX") == zone_for_region(" tx ") == "America/Chicago"
+    assert zone_for_region("AZ") == "America/Phoenix"
+    assert zone_for_region("ON") == "America/Toronto"
+    assert zone_for_region("Texas") is None and zone_for_region(None) is None

@@ -266,3 +266,30 @@ def test_stops_already_left_are_not_the_next_stop(session):
     make_location(session, vehicle=truck, recorded_at=NOW)
     compute_etas(session, now=NOW)
     assert run(session, "late_for_appointment") == []
+
+
+def test_messages_give_local_times_with_their_zone_and_readable_durations(session):
+    # NOW is 15:00 UTC on 2026-03-10: 10:00 CDT, 11:00 EDT, 09:00 MDT.
+    trip, driver, truck = trip_with_truck(
+        session,
+        stops=[{"state": "GA", "appointment_end": NOW - timedelta(minutes=30)}],
+    )
+    driver.timezone = "America/Denver"
+    trip.eta_next_stop, trip.late_risk_minutes = NOW + timedelta(minutes=55), 85
+    make_location(session, vehicle=truck, recorded_at=NOW - timedelta(minutes=45))
+    make_violation(session, driver=driver, started_at=NOW - timedelta(hours=2))
+    session.flush()
+
+    [late] = run(session, "late_for_appointment")
+    assert late.message == (
+        "ETA Tue 11:55 EDT at Stop 1, 1 h 25 min after the appointment window ends (Tue 10:30 EDT)."
+    )  # the appointment's stop is in Georgia
+    [stale] = run(session, "gps_stale")
+    assert stale.message == "No position since Tue 08:15 MDT."  # the driver's zone
+    [violation] = run(session, "hos_violation")
+    assert violation.message.endswith(" since Tue 07:00 MDT.")
+
+    driver.timezone = None  # unknown: the rule's quiet-hours zone, the desk's (Chicago)
+    session.flush()
+    [stale] = run(session, "gps_stale")
+    assert stale.message == "No position since Tue 09:15 CDT."

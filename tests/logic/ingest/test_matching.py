@@ -198,3 +198,22 @@ def test_status_correction_survives_reingest(session: Session, fleet) -> None:
     run_ingest("ditat", "trips")
     session.refresh(trip)
     assert trip.status == "cancelled"
+
+
+def test_a_first_load_reports_nothing_unmatched_until_the_other_source_has_records(
+    session: Session,
+) -> None:
+    # Samsara first into an empty database: nothing to match against yet, so nothing reported.
+    first = samsara.write_vehicles(
+        session, [{"id": "v1", "name": "101"}, {"id": "v2", "name": "7"}]
+    )
+    drivers = samsara.write_drivers(session, [_samsara_driver("s1", "Ann Lee")])
+    assert first.unmatched == {} and drivers.unmatched == {}
+    # Ditat's load links what it can and reports its own records without a counterpart.
+    trucks = ditat.write_trucks(session, [ci({"truckId": "0101"}), ci({"truckId": "555"})])
+    assert trucks.unmatched == {"ditat_truck_without_samsara_vehicle": {"555"}}
+    rows = {v.samsara_id: v.ditat_id for v in session.exec(select(Vehicle)).all()}
+    assert rows["v1"] == "0101" and rows["v2"] is None
+    # From now on a new Samsara truck that matches nothing is reported.
+    later = samsara.write_vehicles(session, [{"id": "v3", "name": "900"}])
+    assert later.unmatched == {"samsara_vehicle_without_ditat_truck": {"v3"}}
