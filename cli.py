@@ -219,16 +219,26 @@ def sandbox_command(
     port: int = typer.Option(8090, help="Port to serve the fake vendors on."),
     seed: int = typer.Option(None, help="Fleet seed (default SANDBOX_SEED or 42)."),
     trucks: int = typer.Option(None, help="Fleet size (default SANDBOX_FLEET_SIZE or 25)."),
+    smtp_port: int = typer.Option(8025, help="Port of the sandbox SMTP server (0: none)."),
 ) -> None:
-    """Serve the fake vendor APIs (Samsara, Ditat, PC*MILER, weather, Slack, VAPI, ElevenLabs)."""
+    """Serve the fake vendor APIs (Samsara, Ditat, PC*MILER, weather, Slack, VAPI, ElevenLabs)
+    and the sandbox mail server."""
     import uvicorn
 
     from sandbox.app import create_sandbox_app
+    from sandbox.mail import start_smtp
 
     console.print(f"vendor sandbox on http://{host}:{port} (controls under /_sandbox, docs /docs)")
-    uvicorn.run(
-        create_sandbox_app(seed=seed, trucks=trucks), host=host, port=port, log_level="warning"
-    )
+    smtp = start_smtp(smtp_port, host=host) if smtp_port else None
+    if smtp is not None:
+        console.print(f"sandbox SMTP on {host}:{smtp_port} (messages at /_sandbox/mail/messages)")
+    try:
+        uvicorn.run(
+            create_sandbox_app(seed=seed, trucks=trucks), host=host, port=port, log_level="warning"
+        )
+    finally:
+        if smtp is not None:
+            smtp.stop()
 
 
 def _ask_password(password: str | None) -> str:

@@ -193,6 +193,7 @@ class ReportRecipientsUpdate(BaseModel):
 
     model_config = {"extra": "forbid"}
 
+    terminal: str = PField(default=FLEET, max_length=100)
     timezone: str = PField(max_length=64)
     slack_channels: list[str] = PField(default_factory=list, max_length=10)
     emails: list[str] = PField(default_factory=list, max_length=50)

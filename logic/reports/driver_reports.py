@@ -3,8 +3,8 @@
 Each metric family is one grouped query over all drivers (never a per-driver loop), joined to
 the `driver_day` CTE: each driver with the UTC window of the day in their zone — the terminal's
 (`ReportRecipients.timezone`), else the driver's own, else `REPORT_DEFAULT_TIMEZONE`. Rows are
-upserted on (driver_id, report_date): regenerating a date rewrites the same values, and an
-unchanged row is not written at all.
+upserted on (driver_id, report_date): regenerating a date rewrites the same values (only
+`generated_at` moves).
 
 Metric definitions (the README repeats them):
 - miles: odometer span of the truck's GPS points during each of the driver's trips inside the
@@ -363,12 +363,10 @@ def build_driver_reports(
         row["trend_7d"] = _delta(result.score, row["score_avg_7d"])
         row["trend_30d"] = _delta(result.score, row["score_avg_30d"])
         row["generated_at"] = now
+    # `generated_at` is an ordinary column: every build stamps it (the nightly rebuild reads it
+    # to know it ran), while every metric column comes out the same for the same facts.
     upserted = bulk_upsert(
-        session,
-        DriverReport,
-        metrics,
-        conflict_columns=["driver_id", "report_date"],
-        touch_columns=["generated_at"],
+        session, DriverReport, metrics, conflict_columns=["driver_id", "report_date"]
     )
     return BuildResult(
         report_date=day,

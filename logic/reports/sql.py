@@ -68,3 +68,10 @@ def json_array_elements(dialect: str, column: Any) -> Any:
     if dialect == "postgresql":
         return func.jsonb_array_elements_text(column).table_valued("value")
     return func.json_each(column).table_valued("value")
+
+
+def json_object_items(dialect: str, column: Any) -> Any:
+    """A table-valued function with one (`key`, `value`) row per member of a JSON object."""
+    if dialect == "postgresql":
+        return func.jsonb_each_text(column).table_valued("key", "value")
+    return func.json_each(column).table_valued("key", "value")
