@@ -72,7 +72,7 @@ def generate(
     now = now or utc_now()
     build_driver_reports(session, report_date - timedelta(days=1), now=now, settings=settings)
     wanted = scopes(session) if terminal is None else [terminal]
-    health = _integration_health(session)
+    health = _integration_health(session, now)
     rows = []
     for scope in wanted:
         zone = scope_timezone(session, scope, settings)
@@ -377,18 +377,19 @@ def _calls(
     return {"total": sum(outcomes.values()), "outcomes": outcomes}, follow_ups
 
 
-def _integration_health(session: Session) -> list[dict[str, Any]]:
-    report = freshness(session)
+def _integration_health(session: Session, now: datetime) -> list[dict[str, Any]]:
+    """Ingest freshness (logic/ingest/status.py), the lag measured at the report's `now`."""
     health = []
-    for e in report.entities:
+    for e in freshness(session).entities:
         limit = STALE_AFTER.get(e.entity, DEFAULT_STALE_SECONDS)
-        ok = e.lag_seconds is not None and e.lag_seconds <= limit
+        lag = int((now - e.last_success_at).total_seconds()) if e.last_success_at else None
+        ok = lag is not None and lag <= limit
         health.append(
             {
                 "source": e.source,
                 "entity": e.entity,
                 "last_success_at": e.last_success_at.isoformat() if e.last_success_at else None,
-                "lag_seconds": e.lag_seconds,
+                "lag_seconds": lag,
                 "last_run_status": e.last_run_status,
                 "status": "ok" if ok else ("never" if e.last_success_at is None else "stale"),
             }

@@ -68,11 +68,12 @@ def enqueue(
         for row in rows
     ]
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(ReportDelivery).on_conflict_do_nothing(
-        index_elements=["morning_report_id", "channel", "target"]
+    stmt = (
+        insert(ReportDelivery)
+        .on_conflict_do_nothing(index_elements=["morning_report_id", "channel", "target"])
+        .returning(ReportDelivery.id)
     )
-    result = session.execute(stmt, values)
-    return max(result.rowcount or 0, 0)
+    return len(session.execute(stmt, values).all())
 
 
 def _due(now: datetime):
