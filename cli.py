@@ -186,6 +186,43 @@ def prune_locations_command(
     console.print(f"deleted {deleted} location rows older than {keep} days")
 
 
+@app.command("morning-report")
+def morning_report_command(
+    day: str = typer.Option(None, "--date", help="Day the report is read, YYYY-MM-DD (today)."),
+    terminal: str = typer.Option(
+        None, help="One terminal ('' = fleet-wide only); default every terminal and the fleet."
+    ),
+    deliver: bool = typer.Option(True, help="Send to the recipients (Slack, email)."),
+) -> None:
+    """(Re)generate the morning report from stored facts and deliver it through the outbox."""
+    from datetime import date
+
+    from rich.table import Table
+
+    _settings()
+    from logic.reports.jobs import run_morning_report
+
+    try:
+        report_date = date.fromisoformat(day) if day else None
+    except ValueError:
+        _fail(f"--date must be YYYY-MM-DD, got {day!r}")
+    run = run_morning_report(report_date, terminal=terminal, deliver=deliver)
+    table = Table(title=f"morning report {run.report_date}")
+    for column in ("report", "scope"):
+        table.add_column(column)
+    for report in run.reports:
+        table.add_row(str(report["id"]), report["terminal"] or "fleet")
+    console.print(table)
+    console.print(f"queued {run.queued} new deliveries")
+    if run.delivery is not None:
+        d = run.delivery
+        console.print(
+            f"delivered {d['sent']}, retrying {d['retried']}, failed {d['failed']}"
+            + "".join(f"\n  {e}" for e in d["errors"])
+        )
+    raise typer.Exit(1 if run.delivery and run.delivery["failed"] else 0)
+
+
 @app.command("scheduler")
 def scheduler_command() -> None:
     """Call the ingest (and alert) endpoints on the Cloud Scheduler cadence until Ctrl-C."""
