@@ -193,12 +193,22 @@ def morning_report_command(
         None, help="One terminal ('' = fleet-wide only); default every terminal and the fleet."
     ),
     deliver: bool = typer.Option(True, help="Send to the recipients (Slack, email)."),
+    sandbox_url: str = typer.Option(
+        "", help="Deliver to this sandbox's Slack and SMTP (e.g. http://127.0.0.1:8090)."
+    ),
+    smtp_port: int = typer.Option(8025, help="The sandbox SMTP port, with --sandbox-url."),
 ) -> None:
     """(Re)generate the morning report from stored facts and deliver it through the outbox."""
+    import os
     from datetime import date
 
     from rich.table import Table
 
+    if sandbox_url:
+        from sandbox.credentials import sandbox_settings_env
+
+        os.environ.update(sandbox_settings_env(sandbox_url, smtp_port))
+        get_settings.cache_clear()
     _settings()
     from logic.reports.jobs import run_morning_report
 

@@ -97,11 +97,9 @@ def test_cli_morning_report_posts_to_slack_and_mails(session, sandbox_clean, iso
 
     make_morning_facts(session)
     session.commit()
-    os.environ.update(sandbox_clean.settings_env())
-    get_settings.cache_clear()
-    result = CliRunner().invoke(
-        app, ["morning-report", "--date", REPORT_DATE.isoformat(), "--terminal", "Memphis"]
-    )
+    args = ["morning-report", "--date", REPORT_DATE.isoformat(), "--terminal", "Memphis"]
+    sandbox_args = ["--sandbox-url", sandbox_clean.url, "--smtp-port", str(sandbox_clean.smtp_port)]
+    result = CliRunner().invoke(app, args + sandbox_args)
     assert result.exit_code == 0, result.output
     assert "delivered 2, retrying 0, failed 0" in result.output
     [report] = session.scalars(select(MorningReport)).all()
