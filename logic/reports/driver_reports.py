@@ -7,8 +7,9 @@ upserted on (driver_id, report_date): regenerating a date rewrites the same valu
 `generated_at` moves).
 
 Metric definitions (the README repeats them):
-- miles: odometer span of the truck's GPS points during each of the driver's trips inside the
-  window; a driver with no such points gets the planned miles of trips delivered that day.
+- miles: odometer span (last minus first reading) of the truck's GPS points during each of the
+  driver's trips inside the window; a driver with no such points gets the planned miles of
+  trips delivered that day.
 - a stop is completed when it was left (or reached, if no departure is known) in the window; it
   is on time when it was reached at or before the end of its appointment window (its start when
   there is no end) — the boundary itself is on time; late minutes add up how late the others were.
@@ -24,6 +25,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import String, and_, case, cast, func, literal, or_, select, true
+from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from config import Settings, get_settings
@@ -179,25 +181,28 @@ def compute_metrics(
         )
         .cte("trip_segment")
     )
-    spans = (
-        select(
-            segments.c.driver_id,
-            (
-                func.max(VehicleLocation.odometer_miles) - func.min(VehicleLocation.odometer_miles)
-            ).label("span"),
+
+    # First and last odometer reading of each segment: two index probes on the location key
+    # (vehicle_id, recorded_at) per trip, instead of aggregating every point in between.
+    def odometer(first: bool):
+        point = aliased(VehicleLocation)
+        return (
+            select(point.odometer_miles)
+            .where(
+                point.vehicle_id == segments.c.vehicle_id,
+                point.recorded_at >= segments.c.seg_start,
+                point.recorded_at <= segments.c.seg_end,
+                point.odometer_miles.is_not(None),
+            )
+            .order_by(point.recorded_at.asc() if first else point.recorded_at.desc())
+            .limit(1)
+            .correlate(segments)
+            .scalar_subquery()
         )
-        .join(
-            VehicleLocation,
-            and_(
-                VehicleLocation.vehicle_id == segments.c.vehicle_id,
-                VehicleLocation.recorded_at >= segments.c.seg_start,
-                VehicleLocation.recorded_at <= segments.c.seg_end,
-            ),
-        )
-        .where(VehicleLocation.odometer_miles.is_not(None))
-        .group_by(segments.c.driver_id, segments.c.trip_id)
-        .subquery()
-    )
+
+    spans = select(
+        segments.c.driver_id, (odometer(False) - odometer(True)).label("span")
+    ).subquery()
     gps = select(spans.c.driver_id, func.sum(spans.c.span)).group_by(spans.c.driver_id)
     for driver_id, miles in session.execute(gps):
         if miles is not None:
