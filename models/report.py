@@ -70,7 +70,9 @@ class DriverReport(SQLModel, table=True):
     generated_at: datetime = Field(sa_type=UTCDateTime)
 
     @classmethod
-    def for_driver(cls, session: Session, driver_id: int, start: date, end: date) -> list[Any]:
+    def for_driver(
+        cls, session: Session, driver_id: int, start: date, end: date
+    ) -> list[DriverReport]:
         stmt = (
             select(cls)
             .where(cls.driver_id == driver_id, cls.report_date.between(start, end))

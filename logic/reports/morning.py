@@ -65,12 +65,15 @@ def generate(
     terminal: str | None = None,
     now: datetime | None = None,
     settings: Settings | None = None,
+    rebuild_driver_reports: bool = True,
 ) -> list[MorningReport]:
     """Build and store the morning report of `report_date` for one scope (`terminal`; "" is
-    the fleet) or for every scope; flushes, never commits."""
+    the fleet) or for every scope, first rebuilding yesterday's driver reports from the facts
+    (unless told not to: the benchmark times the body alone); flushes, never commits."""
     settings = settings or get_settings()
     now = now or utc_now()
-    build_driver_reports(session, report_date - timedelta(days=1), now=now, settings=settings)
+    if rebuild_driver_reports:
+        build_driver_reports(session, report_date - timedelta(days=1), now=now, settings=settings)
     wanted = scopes(session) if terminal is None else [terminal]
     health = _integration_health(session, now)
     rows = []
