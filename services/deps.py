@@ -186,6 +186,7 @@ AlertRulesRead = Annotated[User, Depends(require_permission(Permission.ALERT_RUL
 AlertRulesWrite = Annotated[User, Depends(require_permission(Permission.ALERT_RULES_WRITE))]
 CallsRead = Annotated[User, Depends(require_permission(Permission.CALLS_READ))]
 CallsPlace = Annotated[User, Depends(require_permission(Permission.CALLS_PLACE))]
+CallsAdmin = Annotated[User, Depends(require_permission(Permission.CALLS_ADMIN))]
 CampaignsRead = Annotated[User, Depends(require_permission(Permission.CAMPAIGNS_READ))]
 CampaignsWrite = Annotated[User, Depends(require_permission(Permission.CAMPAIGNS_WRITE))]
 ReportsRead = Annotated[User, Depends(require_permission(Permission.REPORTS_READ))]

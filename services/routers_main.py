@@ -13,10 +13,13 @@ from services import (  # fleet domain  # vendor-backed lookups  # alerts
     auth,
     dashboard,
     driver_data,
+    driver_reports,
     drivers,
     hos,
     ingest_status,  # read-only ingest runs and freshness
     locations,
+    morning_report,
+    reports,
     routing,
     safety_events,
     slack,
@@ -52,4 +55,7 @@ ROUTERS: list[APIRouter] = [
     alert_deliveries.router,
     slack.router,
     dashboard.router,
+    driver_reports.router,
+    morning_report.router,
+    reports.router,
 ]

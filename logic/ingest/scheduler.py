@@ -51,6 +51,9 @@ def default_schedule() -> list[ScheduledCall]:
         for name, every in ingest
     ]
     calls.append(ScheduledCall("alerts/evaluate", "main", "/alerts/evaluate", 2 * MINUTE))
+    # Morning reports at each terminal's local send time, yesterday's driver reports rebuilt
+    # nightly, and the report outbox drained (logic/reports/jobs.py: tick).
+    calls.append(ScheduledCall("reports/tick", "main", "/reports/tick", 5 * MINUTE))
     return calls
 
 
