@@ -90,3 +90,32 @@ def thread_replies(sandbox, ts: str) -> list[dict[str, Any]]:
     with httpx.Client(base_url=sandbox.url) as http:
         messages = http.get("/_sandbox/slack/messages", params={"thread_ts": ts}).json()
     return [m for m in messages["messages"] if m.get("thread_ts") == ts and m["ts"] != ts]
+
+
+def serve_main_app() -> tuple[str, Callable[[], None]]:
+    """The main API under uvicorn on a free port (committed data only); returns (url, stop)."""
+    import socket
+    import threading
+
+    import uvicorn
+
+    from main import app as main_app
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(main_app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "API did not start"
+        time.sleep(0.02)
+
+    def stop() -> None:
+        server.should_exit = True
+        thread.join(timeout=5)
+
+    return f"http://127.0.0.1:{port}", stop
