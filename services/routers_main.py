@@ -11,6 +11,7 @@ from services import (  # fleet domain  # vendor-backed lookups  # alerts
     alert_rules,
     alerts,
     auth,
+    campaigns,
     dashboard,
     driver_data,
     drivers,
@@ -51,5 +52,6 @@ ROUTERS: list[APIRouter] = [
     alert_rules.router,
     alert_deliveries.router,
     slack.router,
+    campaigns.router,
     dashboard.router,
 ]
