@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Index, UniqueConstraint, func, select, text
+from sqlalchemy import Index, UniqueConstraint, select, text
 from sqlmodel import Field, Session, SQLModel
 
 from db.types import JSONType, UTCDateTime
@@ -169,18 +169,18 @@ class Call(SQLModel, table=True):
         return {driver_id for driver_id in session.scalars(query) if driver_id is not None}
 
     @classmethod
-    def counts_since(
+    def dialed_since(
         cls, session: Session, driver_ids: list[int], since: datetime
-    ) -> dict[int, int]:
-        """Calls per driver created at or after `since` (canceled-before-dial ones included)."""
+    ) -> list[tuple[int, datetime]]:
+        """(driver id, created at) of calls the provider accepted, created at or after `since`."""
         if not driver_ids:
-            return {}
-        query = (
-            select(cls.driver_id, func.count())
-            .where(cls.driver_id.in_(driver_ids), cls.created_at >= since)
-            .group_by(cls.driver_id)
+            return []
+        query = select(cls.driver_id, cls.created_at).where(
+            cls.driver_id.in_(driver_ids),
+            cls.created_at >= since,
+            cls.dialed_at.is_not(None),
         )
-        return {driver_id: n for driver_id, n in session.execute(query)}
+        return [(driver_id, created) for driver_id, created in session.execute(query)]
 
 
 class CallInsight(SQLModel, table=True):
