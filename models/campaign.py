@@ -64,6 +64,8 @@ class CallCampaign(SQLModel, table=True):
         default=None, foreign_key="call_agent_profile.id", ondelete="SET NULL"
     )
     status: str = Field(default=CampaignStatus.DRAFT, max_length=16)
+    # Why the tick paused it on its own (e.g. no enabled agent profile); cleared on resume.
+    status_reason: str | None = Field(default=None, max_length=300)
     # The audience as asked for (kind + parameters), kept to explain who was targeted.
     audience: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
     schedule_start_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -273,6 +275,7 @@ class CampaignPublic(BaseModel):
     provider: str
     agent_profile_id: int | None
     status: CampaignStatus
+    status_reason: str | None
     audience: dict[str, Any]
     schedule_start_at: datetime | None
     schedule_end_at: datetime | None

@@ -128,6 +128,7 @@ def resume_campaign(
     if campaign.status != CampaignStatus.PAUSED:
         raise Conflict(f"campaign {campaign.id} is {campaign.status}; only a paused one resumes")
     campaign.status = _live_status(campaign, now)
+    campaign.status_reason = None
     campaign.paused_at = None
     campaign.updated_at = now
     _audit(session, "campaign.resume", campaign, actor, client, status=campaign.status)

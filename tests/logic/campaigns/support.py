@@ -1,15 +1,14 @@
-"""Builders for campaign tests: alerts tied to drivers, campaigns with targets, calls."""
+"""Builders for campaign tests: alerts tied to drivers, campaigns with one target per driver."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session
 
 from helpers.time_utils import utc_now
 from models.alert import Alert, AlertStatus, AlertType, Severity
-from models.call import Call, CallStatus
 from models.campaign import CallCampaign, CampaignStatus, CampaignTarget, TargetState
 from models.driver import Driver
 
@@ -53,11 +52,10 @@ def make_campaign(
     status: str = CampaignStatus.RUNNING,
     purpose: str = "hos_check",
     provider: str = "vapi",
-    now: datetime | None = None,
+    now: datetime,
     **extra: Any,
 ) -> CallCampaign:
     """A campaign with one pending target per driver, due at `now`."""
-    now = now or utc_now()
     campaign = CallCampaign(
         name=f"campaign {len(drivers)}",
         purpose=purpose,
@@ -84,33 +82,3 @@ def make_campaign(
         )
     session.flush()
     return campaign
-
-
-def make_call(
-    session: Session,
-    *,
-    driver: Driver,
-    status: str = CallStatus.IN_PROGRESS,
-    outcome: str | None = None,
-    campaign_target_id: int | None = None,
-    ended_at: datetime | None = None,
-    created_at: datetime | None = None,
-    **extra: Any,
-) -> Call:
-    created = created_at or utc_now() - timedelta(minutes=1)
-    call = Call(
-        provider="vapi",
-        driver_id=driver.id,
-        purpose="hos_check",
-        to_number=driver.phone or "+12015550123",
-        status=status,
-        outcome=outcome,
-        campaign_target_id=campaign_target_id,
-        ended_at=ended_at,
-        created_at=created,
-        updated_at=created,
-        **extra,
-    )
-    session.add(call)
-    session.flush()
-    return call
