@@ -3,12 +3,13 @@ and targets, and `POST /campaigns/tick` for the scheduled dialing pass."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
+from config import Settings, get_settings
 from helpers.time_utils import utc_now
-from logic.calls import audience, campaign_ops
+from logic.calls import audience, campaign_ops, campaigns
 from models.call import CallOutcome, CallPurpose
 from models.campaign import (
     AudiencePreview,
@@ -20,7 +21,13 @@ from models.campaign import (
     CampaignTargetsPage,
     TargetState,
 )
-from services.deps import CampaignsRead, CampaignsWrite, ClientDep, SessionDep
+from services.deps import (
+    CampaignsRead,
+    CampaignsWrite,
+    CampaignsWriteCaller,
+    ClientDep,
+    SessionDep,
+)
 from services.pagination import PageDep
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
@@ -69,6 +76,15 @@ def preview_audience(
 ) -> AudiencePreview:
     """How many drivers an audience holds and the first of them; creates nothing."""
     return audience.preview(session, body.audience, utc_now(), limit=body.limit)
+
+
+@router.post("/tick")
+def tick_campaigns(
+    _: CampaignsWriteCaller, settings: Annotated[Settings, Depends(get_settings)]
+) -> dict[str, Any]:
+    """Run one campaign tick now: move targets on from their calls, claim due ones, dial."""
+    # Its own units of work (claim, then one per call), never the request's transaction.
+    return campaigns.run_tick(settings).as_dict()
 
 
 @router.get("/{campaign_id}")

@@ -34,6 +34,7 @@ from sqlalchemy import and_, bindparam, exists, func, literal, or_, select, text
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
+from config import Settings, get_settings
 from db.database import session_scope
 from helpers.time_utils import is_valid_timezone, utc_now
 from logic.calls.campaign_ops import CANCELED_REASON
@@ -158,6 +159,22 @@ def tick(
     return result
 
 
+def run_tick(settings: Settings | None = None, *, now: datetime | None = None) -> TickResult:
+    """`tick` with the providers, calling policy and limits from settings (the scheduled job)."""
+    settings = settings or get_settings()
+    providers = CallProviders.from_settings(settings)
+    try:
+        return tick(
+            providers=providers,
+            policy=CallingPolicy.from_settings(settings),
+            now=now,
+            max_dials=settings.CAMPAIGN_TICK_MAX_DIALS,
+            webhook_base_url=settings.CALL_WEBHOOK_BASE_URL,
+        )
+    finally:
+        providers.close()
+
+
 def decide_and_claim(
     session: Session,
     *,
@@ -249,7 +266,8 @@ def advance_targets(
     session.execute(
         update(table)
         .where(table.c.id == bindparam("b_id"))
-        .where(table.c.state.in_([s.value for s in IN_FLIGHT_STATES]))
+        # Not `IN (…)`: an expanding list cannot be part of an executemany.
+        .where(or_(*(table.c.state == s.value for s in IN_FLIGHT_STATES)))
         .values(
             state=bindparam("b_state"),
             next_attempt_at=bindparam("b_next", type_=table.c.next_attempt_at.type),
@@ -444,7 +462,9 @@ def open_zones(
 
 
 def _pick_due(session: Session, *, now: datetime, policy: CallingPolicy, limit: int) -> list[Any]:
-    """Due targets that may be dialed now, within every limit: one SELECT (locks skipped)."""
+    """Due targets that may be dialed now, within every limit: one SELECT of the eligible due
+    rows (rows locked elsewhere skipped), then each driver once and each campaign up to its
+    concurrency."""
     running = session.execute(
         select(CallCampaign.id, CallCampaign.window_start, CallCampaign.window_end)
         .where(CallCampaign.status == CampaignStatus.RUNNING)
@@ -484,48 +504,37 @@ def _pick_due(session: Session, *, now: datetime, policy: CallingPolicy, limit: 
             ~exists().where(other.driver_id == target.driver_id, other.state.in_(in_flight_states))
         )
     )
+    locked = locked.order_by(target.next_attempt_at, target.id)
     if session.get_bind().dialect.name == "postgresql":
         locked = locked.with_for_update(of=target, skip_locked=True)
-    locked_cte = locked.cte("due")
-    by_driver = select(
-        locked_cte,
-        func.row_number()
-        .over(
-            partition_by=locked_cte.c.driver_id,
-            order_by=(locked_cte.c.next_attempt_at, locked_cte.c.id),
-        )
-        .label("driver_rank"),
-    ).subquery("by_driver")
-    by_campaign = (
-        select(
-            by_driver,
-            func.row_number()
-            .over(
-                partition_by=by_driver.c.campaign_id,
-                order_by=(by_driver.c.next_attempt_at, by_driver.c.id),
+    room = dict(
+        session.execute(
+            select(
+                CallCampaign.id,
+                CallCampaign.max_concurrency - func.count(other.id),
             )
-            .label("campaign_rank"),
-        )
-        .where(by_driver.c.driver_rank == 1)
-        .subquery("by_campaign")
+            .outerjoin(
+                other,
+                and_(other.campaign_id == CallCampaign.id, other.state.in_(in_flight_states)),
+            )
+            .where(CallCampaign.id.in_(list(zones)))
+            .group_by(CallCampaign.id, CallCampaign.max_concurrency)
+        ).all()
     )
-    in_flight = (
-        select(CampaignTarget.campaign_id, func.count().label("n"))
-        .where(CampaignTarget.campaign_id.in_(list(zones)))
-        .where(CampaignTarget.state.in_(in_flight_states))
-        .group_by(CampaignTarget.campaign_id)
-        .subquery("in_flight")
-    )
-    room = CallCampaign.max_concurrency - func.coalesce(in_flight.c.n, 0)
-    stmt = (
-        select(by_campaign)
-        .join(CallCampaign, CallCampaign.id == by_campaign.c.campaign_id)
-        .outerjoin(in_flight, in_flight.c.campaign_id == by_campaign.c.campaign_id)
-        .where(by_campaign.c.campaign_rank <= room)
-        .order_by(by_campaign.c.next_attempt_at, by_campaign.c.id)
-        .limit(limit)
-    )
-    return list(session.execute(stmt).all())
+    # Greedy over the due rows, oldest first: each driver once, each campaign up to its room.
+    # (Ranking in SQL — driver first, then campaign — leaves a driver's later campaigns idle
+    # when the first one is full; this pass never does.)
+    picked: list[Any] = []
+    taken: set[int] = set()
+    for row in session.execute(locked):
+        if row.driver_id in taken or room.get(row.campaign_id, 0) <= 0:
+            continue
+        taken.add(row.driver_id)
+        room[row.campaign_id] -= 1
+        picked.append(row)
+        if len(picked) >= limit:
+            break
+    return picked
 
 
 def _check_and_claim(
