@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict
+from pydantic import Field as PField
 from sqlalchemy import Index, UniqueConstraint, select, text
 from sqlmodel import Field, Session, SQLModel
 
@@ -128,6 +130,8 @@ class Call(SQLModel, table=True):
     expected_end_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     report_received_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     reconciled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Insights extracted and written back (Slack reply, trip, follow-up): exactly once.
+    finalized_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     duration_seconds: int | None = None
     cost_usd: float | None = None
     cost_credits: int | None = Field(default=None, description="ElevenLabs credits")
@@ -212,3 +216,148 @@ class CallInsight(SQLModel, table=True):
     @classmethod
     def for_call(cls, session: Session, call_id: int) -> CallInsight | None:
         return session.scalars(select(cls).where(cls.call_id == call_id)).first()
+
+
+# ---- API schemas ---------------------------------------------------------------------------
+
+
+class CallPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    provider: CallProvider
+    provider_call_id: str | None
+    twilio_call_sid: str | None
+    driver_id: int | None
+    trip_id: int | None
+    alert_id: int | None
+    campaign_target_id: int | None
+    purpose: CallPurpose
+    agent_profile_id: int | None
+    prompt_version: str | None
+    to_number: str
+    status: CallStatus
+    outcome: CallOutcome | None
+    ended_reason: str | None
+    dialed_at: datetime | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    duration_seconds: int | None
+    cost_usd: float | None
+    cost_credits: int | None
+    summary: str | None
+    recording_url: str | None
+    error: str | None
+    placed_by_id: int | None
+    idempotency_key: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class CallInsightPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    call_id: int
+    driver_id: int | None
+    trip_id: int | None
+    reported_delay_minutes: int | None
+    reported_eta: datetime | None
+    reported_eta_text: str | None
+    reported_location: str | None
+    reported_stop_id: int | None
+    issues: list[IssueType]
+    violation_acknowledged: bool | None
+    needs_follow_up: bool
+    follow_up_reason: str | None
+    provenance: dict[str, dict[str, Any]]
+    created_at: datetime
+
+
+class CallEventPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    provider: str
+    event_type: str
+    occurred_at: datetime | None
+    received_at: datetime
+    processed_at: datetime | None
+    error: str | None
+
+
+class CallDetail(CallPublic):
+    variables: dict[str, Any]
+    transcript: list[dict[str, Any]]
+    structured_data: dict[str, Any] | None
+    insight: CallInsightPublic | None
+    events: list[CallEventPublic]
+
+
+class CallsPage(BaseModel):
+    items: list[CallPublic]
+    total: int
+    limit: int
+    offset: int
+
+
+class CallInsightsPage(BaseModel):
+    items: list[CallInsightPublic]
+    total: int
+    limit: int
+    offset: int
+
+
+class CallCreate(BaseModel):
+    """Provider and agent come from the profile (or the provider's enabled one for the purpose)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    driver_id: int
+    purpose: CallPurpose = CallPurpose.LATE_LOAD_CHECK
+    agent_profile_id: int | None = None
+    provider: CallProvider | None = None
+    trip_id: int | None = None
+    alert_id: int | None = None
+    idempotency_key: str | None = PField(default=None, max_length=120)
+
+
+class DriverCallRequest(BaseModel):
+    """`POST /driver_data/call-vapi|call-elevenlabs`: one call per listed driver."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    driver_ids: list[int] = PField(min_length=1, max_length=100)
+    purpose: CallPurpose = CallPurpose.LATE_LOAD_CHECK
+    agent_profile_id: int | None = None
+    alert_id: int | None = None
+    # Each driver's call gets "<key>:<driver id>", so a retried request dials nobody twice.
+    idempotency_key: str | None = PField(default=None, max_length=100)
+
+
+class DriverCallResult(BaseModel):
+    driver_id: int
+    result: Literal["placed", "skipped", "failed"]
+    reason: str | None = None
+    detail: str | None = None
+    call_id: int | None = None
+
+
+class DriverCallsResponse(BaseModel):
+    placed: int
+    skipped: int
+    failed: int
+    results: list[DriverCallResult]
+
+
+class CallPreview(BaseModel):
+    driver_id: int
+    purpose: CallPurpose
+    provider: CallProvider | None
+    agent_profile_id: int | None
+    prompt_version: str
+    first_message: str
+    system_prompt: str
+    variables: dict[str, Any]
+    refusal: str | None = None
+    refusal_detail: str | None = None

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from pydantic import BaseModel, ConfigDict
+from pydantic import Field as PField
 from sqlalchemy import UniqueConstraint, select
 from sqlmodel import Field, Session, SQLModel
 
+from models.call import CallProvider, CallPurpose
 from models.columns import created_at_field, updated_at_field
 
 
@@ -45,3 +48,60 @@ class CallAgentProfile(SQLModel, table=True):
             .limit(1)
         )
         return session.scalars(query).first()
+
+
+# ---- API schemas ---------------------------------------------------------------------------
+
+
+class CallAgentProfilePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    provider: CallProvider
+    purpose: CallPurpose
+    assistant_id: str
+    phone_number_id: str
+    prompt_version: str
+    first_message: str | None
+    voice: str | None
+    max_duration_seconds: int
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class CallAgentProfileCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = PField(min_length=1, max_length=120)
+    provider: CallProvider
+    purpose: CallPurpose
+    assistant_id: str = PField(min_length=1, max_length=120)
+    phone_number_id: str = PField(min_length=1, max_length=120)
+    prompt_version: str = PField(default="v1", min_length=1, max_length=40)
+    first_message: str | None = PField(default=None, max_length=1000)
+    voice: str | None = PField(default=None, max_length=120)
+    max_duration_seconds: int = PField(default=600, ge=30, le=3600)
+    enabled: bool = True
+
+
+class CallAgentProfileUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = PField(default=None, min_length=1, max_length=120)
+    purpose: CallPurpose | None = None
+    assistant_id: str | None = PField(default=None, min_length=1, max_length=120)
+    phone_number_id: str | None = PField(default=None, min_length=1, max_length=120)
+    prompt_version: str | None = PField(default=None, min_length=1, max_length=40)
+    first_message: str | None = PField(default=None, max_length=1000)
+    voice: str | None = PField(default=None, max_length=120)
+    max_duration_seconds: int | None = PField(default=None, ge=30, le=3600)
+    enabled: bool | None = None
+
+
+class CallAgentProfilesPage(BaseModel):
+    items: list[CallAgentProfilePublic]
+    total: int
+    limit: int
+    offset: int

@@ -22,7 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from config import Settings
 from helpers.errors import AppError, Conflict, Unprocessable, UpstreamNotConfigured
@@ -30,7 +30,7 @@ from helpers.phone import InvalidPhoneNumber, to_e164
 from helpers.time_utils import is_valid_timezone, utc_now
 from logic.auth import audit
 from logic.auth.audit import ClientInfo
-from logic.calls.prompts import call_variables
+from logic.calls.prompts import call_variables, render_prompt
 from logic.fleet.driver_data import driver_data
 from models.alert import Alert
 from models.call import Call, CallOutcome, CallProvider, CallPurpose, CallStatus
@@ -471,3 +471,126 @@ def _dial(
     call.status = CallStatus.DIALING
     call.dialed_at = now
     call.expected_end_at = now + timedelta(seconds=profile.max_duration_seconds) + RING_ALLOWANCE
+
+
+@dataclass(frozen=True)
+class DriverCallOutcome:
+    """One driver's line in a batch answer: placed, skipped (a check said no) or failed."""
+
+    driver_id: int
+    result: str  # "placed" | "skipped" | "failed"
+    reason: str | None = None
+    detail: str | None = None
+    call_id: int | None = None
+
+
+def place_calls(
+    session: Session,
+    *,
+    driver_ids: Sequence[int],
+    purpose: CallPurpose | str,
+    providers: CallProviders,
+    provider: CallProvider | str | None = None,
+    profile: CallAgentProfile | None = None,
+    alert: Alert | None = None,
+    placed_by: User | None = None,
+    placed_by_label: str | None = None,
+    idempotency_key: str | None = None,
+    policy: CallingPolicy | None = None,
+    webhook_base_url: str = "",
+    client: ClientInfo | None = None,
+    now: datetime | None = None,
+) -> list[DriverCallOutcome]:
+    """One call per listed driver (duplicates ignored), checks evaluated for all at once."""
+    now = now or utc_now()
+    policy = policy or CallingPolicy()
+    ordered = list(dict.fromkeys(driver_ids))
+    drivers = {d.id: d for d in session.scalars(select(Driver).where(Driver.id.in_(ordered)))}
+    refusals = pre_dial_refusals(session, list(drivers.values()), now=now, policy=policy)
+    outcomes: list[DriverCallOutcome] = []
+    for driver_id in ordered:
+        driver = drivers.get(driver_id)
+        if driver is None:
+            outcomes.append(
+                DriverCallOutcome(
+                    driver_id, "skipped", "driver_not_found", f"driver {driver_id} not found"
+                )
+            )
+            continue
+        try:
+            call = place_call(
+                session,
+                driver=driver,
+                purpose=purpose,
+                providers=providers,
+                provider=provider,
+                profile=profile,
+                alert=alert,
+                placed_by=placed_by,
+                placed_by_label=placed_by_label,
+                idempotency_key=f"{idempotency_key}:{driver_id}" if idempotency_key else None,
+                policy=policy,
+                webhook_base_url=webhook_base_url,
+                client=client,
+                refusal=refusals.get(driver_id),
+                checked=True,
+                now=now,
+            )
+        except CallRefused as refused:
+            outcomes.append(
+                DriverCallOutcome(
+                    driver_id, "skipped", refused.refusal.reason.value, refused.refusal.message
+                )
+            )
+            continue
+        if call.status == CallStatus.FAILED:
+            outcomes.append(
+                DriverCallOutcome(driver_id, "failed", "provider_error", call.error, call.id)
+            )
+        else:
+            outcomes.append(DriverCallOutcome(driver_id, "placed", call_id=call.id))
+    return outcomes
+
+
+def preview_call(
+    session: Session,
+    *,
+    driver: Driver,
+    purpose: CallPurpose | str,
+    provider: CallProvider | str | None = None,
+    profile: CallAgentProfile | None = None,
+    policy: CallingPolicy | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """The prompt and variables a call would carry, and the check that would refuse it."""
+    now = now or utc_now()
+    policy = policy or CallingPolicy()
+    purpose = CallPurpose(purpose)
+    chosen: CallAgentProfile | None = None
+    refusal = pre_dial_refusal(session, driver, now=now, policy=policy)
+    try:
+        chosen = resolve_profile(
+            session,
+            purpose=purpose,
+            provider=CallProvider(provider) if provider else None,
+            profile=profile,
+        )
+    except CallRefused as refused:
+        refusal = refusal or refused.refusal
+    data = driver_data(session, driver.id, now=now)
+    variables = {**call_variables(data, timezone=policy.timezone_for(driver)), "hub_call_id": 0}
+    rendered = render_prompt(
+        purpose, variables, first_message=chosen.first_message if chosen else None
+    )
+    return {
+        "driver_id": driver.id,
+        "purpose": purpose,
+        "provider": chosen.provider if chosen else provider,
+        "agent_profile_id": chosen.id if chosen else None,
+        "prompt_version": rendered.version,
+        "first_message": rendered.first_message,
+        "system_prompt": rendered.system_prompt,
+        "variables": variables,
+        "refusal": refusal.reason.value if refusal else None,
+        "refusal_detail": refusal.message if refusal else None,
+    }
