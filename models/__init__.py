@@ -2,6 +2,7 @@
 
 from models import (
     alert,  # noqa: F401
+    alert_ladder,  # noqa: F401
     audit_log,  # noqa: F401
     call,  # noqa: F401
     call_agent_profile,  # noqa: F401

@@ -104,7 +104,9 @@ class TickResult:
     not_placed: int = 0
     completed: list[int] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
+    ladder: dict[str, Any] | None = None
     claims: list[Claim] = field(default_factory=list, repr=False)
+    call_ids: list[int] = field(default_factory=list, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -120,6 +122,7 @@ class TickResult:
             "not_placed": self.not_placed,
             "completed": self.completed,
             "timings_ms": self.timings_ms,
+            "ladder": self.ladder,
         }
 
 
@@ -160,19 +163,37 @@ def tick(
 
 
 def run_tick(settings: Settings | None = None, *, now: datetime | None = None) -> TickResult:
-    """`tick` with the providers, calling policy and limits from settings (the scheduled job)."""
+    """The scheduled job: escalation-ladder steps due (`logic/alerts/ladder.py`), then the
+    campaign tick, with providers, calling policy and limits from settings; afterwards the
+    calls' early webhook events are matched (the placement's after-commit step)."""
+    from logic.alerts.ladder import run_ladder
+    from logic.calls.service import after_placement
+
     settings = settings or get_settings()
+    now = now or utc_now()
+    policy = CallingPolicy.from_settings(settings)
     providers = CallProviders.from_settings(settings)
     try:
-        return tick(
+        ladder = run_ladder(
             providers=providers,
-            policy=CallingPolicy.from_settings(settings),
+            policy=policy,
+            now=now,
+            webhook_base_url=settings.CALL_WEBHOOK_BASE_URL,
+        )
+        result = tick(
+            providers=providers,
+            policy=policy,
             now=now,
             max_dials=settings.CAMPAIGN_TICK_MAX_DIALS,
             webhook_base_url=settings.CALL_WEBHOOK_BASE_URL,
         )
     finally:
         providers.close()
+    result.ladder = ladder.as_dict()
+    placed = ladder.call_ids + result.call_ids
+    if placed:
+        after_placement(placed, settings)
+    return result
 
 
 def decide_and_claim(
@@ -716,6 +737,7 @@ def dial_claim(
             result.provider_failed += 1
         else:
             result.placed += 1
+            result.call_ids.append(call.id)
     return call
 
 
