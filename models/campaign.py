@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 from pydantic import Field as PField
-from sqlalchemy import Index, UniqueConstraint, func, select
+from sqlalchemy import Index, UniqueConstraint, func, select, text
 from sqlmodel import Field, Session, SQLModel
 
 from db.types import JSONType, UTCDateTime
@@ -104,8 +104,15 @@ class CampaignTarget(SQLModel, table=True):
     __tablename__ = "campaign_target"
     __table_args__ = (
         UniqueConstraint("campaign_id", "driver_id", name="uq_campaign_target_driver"),
-        # The tick's pick: a campaign's pending targets in due order.
-        Index("ix_campaign_target_due", "campaign_id", "state", "next_attempt_at"),
+        # The tick's pick: a campaign's pending targets in due order. Partial, so claiming a
+        # target (pending → dialing) removes it rather than adding an entry.
+        Index(
+            "ix_campaign_target_due",
+            "campaign_id",
+            "next_attempt_at",
+            postgresql_where=text("state = 'pending'"),
+            sqlite_where=text("state = 'pending'"),
+        ),
         # "Is this driver already being called by another campaign?"
         Index("ix_campaign_target_driver_state", "driver_id", "state"),
     )
