@@ -70,7 +70,8 @@ class CallCampaign(SQLModel, table=True):
     audience: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
     schedule_start_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     schedule_end_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    # Applied in each driver's local time, inside the placement's own calling window.
+    # Applied in each driver's local time, inside the placement's own calling window; it may
+    # wrap midnight, and start == end means around the clock (as the placement's).
     window_start: str = Field(default="08:00", max_length=5)
     window_end: str = Field(default="21:00", max_length=5)
     max_concurrency: int = 5
@@ -265,8 +266,6 @@ class CampaignCreate(BaseModel):
 
     @model_validator(mode="after")
     def _ranges(self) -> CampaignCreate:
-        if self.window_start >= self.window_end:
-            raise ValueError("window_start must be before window_end (same local day)")
         start, end = self.schedule_start_at, self.schedule_end_at
         if start and end and start >= end:
             raise ValueError("schedule_start_at must be before schedule_end_at")

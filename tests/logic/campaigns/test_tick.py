@@ -44,6 +44,9 @@ def target_of(session, campaign, driver) -> CampaignTarget:
         ("America/Los_Angeles", NOW, ("08:00", "21:00"), False),  # 07:00 PST
         ("Asia/Tokyo", NOW, ("08:00", "21:00"), False),  # 00:00
         ("America/Chicago", NOW, ("12:00", "17:00"), False),  # the campaign's own window
+        ("America/Chicago", NOW, ("20:00", "10:00"), True),  # a window across midnight
+        ("America/Chicago", NOW, ("00:00", "00:00"), True),  # around the clock
+        ("Asia/Tokyo", NOW, ("00:00", "00:00"), False),  # ... but never past placement's
         ("America/Los_Angeles", NOW, ("06:00", "21:00"), False),  # never wider than placement's
         (None, NOW, ("08:00", "21:00"), True),  # no zone: the default (Chicago)
         ("Mars/Olympus", NOW, ("08:00", "21:00"), True),  # unknown zone: the default
