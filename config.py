@@ -98,6 +98,10 @@ class Settings(BaseSettings):
     ALERT_DELIVERY_MAX_ATTEMPTS: int = 12
     ALERT_DELIVERY_BACKOFF_SECONDS: float = 15.0
     ALERT_DELIVERY_MAX_BACKOFF_SECONDS: float = 900.0
+    # Campaigns: calls one tick may place (the rest wait for the next tick), and the Slack
+    # user group (its id, e.g. S0123ABCD) the escalation ladder's last step pages.
+    CAMPAIGN_TICK_MAX_DIALS: int = 100
+    SLACK_ONCALL_GROUP_ID: str = ""
     # ETA: average speed over the road and the detour factor when PC*MILER is unavailable.
     ETA_AVERAGE_SPEED_MPH: float = 50.0
     ETA_ROAD_FACTOR: float = 1.2

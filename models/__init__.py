@@ -2,9 +2,11 @@
 
 from models import (
     alert,  # noqa: F401
+    alert_ladder,  # noqa: F401
     audit_log,  # noqa: F401
     call,  # noqa: F401
     call_agent_profile,  # noqa: F401
+    campaign,  # noqa: F401
     do_not_call,  # noqa: F401
     driver,  # noqa: F401
     hos,  # noqa: F401

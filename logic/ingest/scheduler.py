@@ -56,6 +56,7 @@ def default_schedule() -> list[ScheduledCall]:
     calls.append(ScheduledCall("reports/tick", "main", "/reports/tick", 5 * MINUTE))
     # Fills AI calls whose final webhook was lost (neither call vendor retries by default).
     calls.append(ScheduledCall("calls/reconcile", "main", "/calls/reconcile", 1 * MINUTE))
+    calls.append(ScheduledCall("campaigns/tick", "main", "/campaigns/tick", 1 * MINUTE))
     return calls
 
 
