@@ -33,6 +33,10 @@ from utils.http import VendorError, VendorRejectedError
 log = logging.getLogger(__name__)
 
 ELEVENLABS_FINISHED = ("done", "failed")
+# VAPI marks a call ended before it attaches its end time and analysis (summary, structured
+# data); a poll in between would finalize the call without insights, so such a call is given
+# this long past its expected end before it is filled as it is.
+VAPI_ANALYSIS_GRACE = timedelta(minutes=10)
 
 
 @dataclass
@@ -61,13 +65,19 @@ def _due_call_ids(after: timedelta, now: datetime, limit: int) -> list[int]:
         return list(session.scalars(query))
 
 
-def _poll(providers: CallProviders, call: Call) -> tuple[str, dict[str, Any]] | None:
+def _poll(
+    providers: CallProviders, call: Call, *, now: datetime
+) -> tuple[str, dict[str, Any]] | None:
     """(event type, payload shaped like the webhook) when the provider says it is over."""
     if call.provider == CallProvider.VAPI:
         polled = providers.vapi().get_call(call.provider_call_id or "")
         if not polled.is_ended:
             return None
         raw = polled.raw
+        analysed = "analysis" in raw and raw.get("endedAt")
+        expected_end = call.expected_end_at or now
+        if not analysed and now - expected_end < VAPI_ANALYSIS_GRACE:
+            return None
         message = {
             "type": "end-of-call-report",
             "endedReason": raw.get("endedReason"),
@@ -96,7 +106,7 @@ def reconcile_call(providers: CallProviders, call_id: int, *, now: datetime) -> 
         if call is None or call.report_received_at is not None:
             return "filled"
         try:
-            polled = _poll(providers, call)
+            polled = _poll(providers, call, now=now)
         except VendorRejectedError as exc:
             if exc.status != 404:
                 raise

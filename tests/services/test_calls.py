@@ -349,6 +349,39 @@ def test_dropped_webhooks_are_filled_by_reconciliation(client, session, calls_ap
         assert CallInsight.for_call(session, call.id) is not None
 
 
+def test_reconciliation_waits_for_vapis_analysis_of_an_ended_call(
+    client, session, calls_api, caller
+):
+    from sandbox import vapi as sandbox_vapi
+
+    make_agent_profile(session, provider="vapi", purpose="custom", max_duration_seconds=60)
+    route_webhooks(calls_api, None)  # every webhook is lost
+    driver = make_driver(session, phone="+12015550123")
+    client.post("/driver_data/call-vapi", json={"driver_ids": [driver.id]}, headers=caller)
+    call = session.scalars(select(Call)).one()
+    ended = wait_for(
+        lambda: sandbox_vapi._calls.get(call.provider_call_id, {}).get("analysis") is not None,
+        timeout=10,
+    )
+    assert ended
+    # VAPI's record between "ended" and the analysis: no end time, no analysis yet.
+    with sandbox_vapi._lock:
+        record = sandbox_vapi._calls[call.provider_call_id]
+        record.pop("analysis"), record.pop("endedAt")
+    providers = CallProviders.from_settings(sandbox_settings(calls_api), retry_wait=0)
+    try:
+        soon = call.expected_end_at + timedelta(minutes=6)
+        assert reconcile_calls(providers, after_minutes=5, now=soon).still_running == 1
+        session.refresh(call)
+        assert call.report_received_at is None
+        later = call.expected_end_at + timedelta(minutes=11)
+        assert reconcile_calls(providers, after_minutes=5, now=later).filled == 1
+    finally:
+        providers.close()
+    session.refresh(call)
+    assert call.report_received_at is not None and call.status == "ended"
+
+
 def test_list_filters_and_cancel(client, session, calls_api, caller):
     make_agent_profile(session, provider="vapi", purpose="custom")
     route_webhooks(calls_api, None)
