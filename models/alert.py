@@ -32,10 +32,17 @@ class AlertType(StrEnum):
     INTEGRATION_STALE = "integration_stale"
 
 
-class Severity(StrEnum):
+class AlertSeverity(StrEnum):
+    """How urgent an alert is."""
+
     INFO = "info"
     WARNING = "warning"
     CRITICAL = "critical"
+
+
+# The OpenAPI component is named after the class, so the class name is unique across models;
+# `Severity` stays importable from this module.
+Severity = AlertSeverity
 
 
 class AlertStatus(StrEnum):
