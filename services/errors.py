@@ -85,9 +85,7 @@ def error_response(
     headers: dict[str, str] | None = None,
     **extra: Any,
 ) -> JSONResponse:
-    return JSONResponse(
-        error_body(code, detail, **extra), status_code=status_code, headers=headers
-    )
+    return JSONResponse(error_body(code, detail, **extra), status_code=status_code, headers=headers)
 
 
 def shorten_input(value: Any) -> Any:

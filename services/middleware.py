@@ -192,6 +192,7 @@ class ErrorBoundaryMiddleware:
 
 # Deeper JSON than this is refused at the edge (Python's parser would hit its recursion limit).
 MAX_JSON_DEPTH = 32
+_TOO_DEEP_DETAIL = f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 # Bytes without which a JSON body cannot decode to a NUL or a surrogate: an escape, a raw
 # surrogate sequence (json.loads decodes with surrogatepass) or UTF-16/32 text.
@@ -316,7 +317,7 @@ def _unstorable_text(
     try:
         document = json.loads(body)
     except RecursionError:
-        return ["body"], f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
+        return ["body"], _TOO_DEEP_DETAIL
     except ValueError:
         return None  # malformed JSON: the endpoint's own validation says so
     return _json_culprit(document)
@@ -333,7 +334,7 @@ def _json_culprit(document: Any) -> tuple[list[str | int], str] | None:
     """The location of the first unstorable string (key or value), or of too deep nesting."""
     for loc, value in _walk(document):
         if len(loc) > MAX_JSON_DEPTH:
-            return ["body", *loc[:MAX_JSON_DEPTH]], f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
+            return ["body", *loc[:MAX_JSON_DEPTH]], _TOO_DEEP_DETAIL
         if isinstance(value, str) and _UNSTORABLE.search(value):
             return ["body", *loc], _UNSTORABLE_DETAIL
     return None

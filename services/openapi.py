@@ -39,7 +39,7 @@ _RETRY_AFTER = {
     "Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "string"}}
 }
 _WWW_AUTHENTICATE = {
-    "WWW-Authenticate": {"description": "The scheme to authenticate with", "schema": {"type": "string"}}
+    "WWW-Authenticate": {"description": "The scheme to use (Bearer)", "schema": {"type": "string"}}
 }
 
 
