@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from config import Settings, get_settings
 from helpers.time_utils import utc_now
@@ -105,10 +105,27 @@ def list_alerts(
     return queries.list_alerts(session, filters, page)
 
 
+class EvaluationReport(BaseModel):
+    """What one evaluation pass did; `filters` counts each noise-control outcome."""
+
+    model_config = ConfigDict(extra="allow")
+
+    now: datetime
+    candidates: int
+    by_type: dict[str, int]
+    incomplete: dict[str, str]
+    failed: dict[str, str]
+    etas_computed: int
+    etas_written: int
+    filters: dict[str, int]
+    timings_ms: dict[str, float]
+    delivery: dict[str, Any] | None
+
+
 @router.post("/evaluate")
 def evaluate_alerts(
     _: AlertsEvaluateCaller, clients: AlertClientsDep, deliver: bool = True
-) -> dict[str, Any]:
+) -> EvaluationReport:
     """Run an evaluation pass now (ETAs, detectors, noise control), then deliver to Slack."""
     # Its own committed unit of work, so the drain that follows sees what the pass queued.
     result = engine.run_evaluation(
