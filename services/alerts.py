@@ -17,6 +17,7 @@ from logic.alerts import actions, engine, outbox, queries
 from logic.listing import as_utc
 from models.alert import AlertDetail, AlertPublic, AlertsPage, AlertStatus, AlertType, Severity
 from services.deps import AlertsEvaluateCaller, AlertsRead, AlertsWrite, ClientDep, SessionDep
+from services.openapi import error_responses
 from services.pagination import PageDep, SearchQuery
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
@@ -157,7 +158,7 @@ def get_alert(alert_id: int, session: SessionDep, _: AlertsRead) -> AlertDetail:
     return queries.alert_detail(session, alert_id)
 
 
-@router.post("/{alert_id}/ack")
+@router.post("/{alert_id}/ack", responses=error_responses(409))
 def acknowledge_alert(
     alert_id: int,
     session: SessionDep,
@@ -173,7 +174,7 @@ def acknowledge_alert(
     return AlertPublic.model_validate(alert)
 
 
-@router.post("/{alert_id}/snooze")
+@router.post("/{alert_id}/snooze", responses=error_responses(409))
 def snooze_alert(
     alert_id: int,
     body: SnoozeRequest,
@@ -190,7 +191,7 @@ def snooze_alert(
     return AlertPublic.model_validate(alert)
 
 
-@router.post("/{alert_id}/resolve")
+@router.post("/{alert_id}/resolve", responses=error_responses(409))
 def resolve_alert(
     alert_id: int,
     body: ResolveRequest,

@@ -89,13 +89,15 @@ def error_response(
 
 
 def shorten_input(value: Any) -> Any:
-    """The caller's input as sent when short, else the start of its JSON text."""
+    """The caller's input as JSON when short, else the start of its JSON text."""
+    if isinstance(value, bytes):  # a body sent with a media type the route does not parse
+        value = value.decode("utf-8", errors="replace")
     try:
         text = json.dumps(value, default=str, ensure_ascii=False)
     except ValueError:  # a circular structure cannot come from JSON; describe it instead
         return type(value).__name__
     if len(text) <= MAX_ECHOED_INPUT_CHARS:
-        return value
+        return json.loads(text)
     return text[:MAX_ECHOED_INPUT_CHARS] + "…"
 
 

@@ -2,8 +2,8 @@
 
 Each operation gets its endpoint's name as operation id, its docstring's first line as summary,
 and its error responses, all with the one `ErrorResponse` schema. The errors are derived from the
-route itself: authentication → 401, a permission → 403, a path parameter → 404, a body → 413 and
-422, any parameter → 422, and admission control or the database → 503. A route that can also
+route itself: authentication → 401, a permission → 403, a path parameter → 404, a body → 400, 413
+and 422, any parameter → 422, and admission control or the database → 503. A route that can also
 answer 409 or 429 says so with `responses=error_responses(409)`.
 """
 
@@ -91,8 +91,8 @@ def error_statuses(route: Any) -> set[int]:
             statuses |= {404, 422}
         if dependant.query_params or dependant.header_params or dependant.cookie_params:
             statuses.add(422)
-        if dependant.body_params:
-            statuses |= {413, 422}
+        if dependant.body_params:  # 400: a body that does not parse as its media type
+            statuses |= {400, 413, 422}
     return statuses
 
 
