@@ -94,7 +94,8 @@ def test_every_error_response_is_documented_with_the_error_schema(app_name):
 def test_known_route_errors_are_derived():
     app = _app("main")
     by_path = {(r.path_format, m): r for r in _api_routes(app) for m in r.methods}
-    assert error_statuses(by_path["/trips/{trip_id}", "PATCH"]) == {400, 401, 403, 404, 413, 422, 503}
+    patch_trip = by_path["/trips/{trip_id}", "PATCH"]
+    assert error_statuses(patch_trip) == {400, 401, 403, 404, 413, 422, 503}
     assert error_statuses(by_path["/dashboard", "GET"]) == {401, 403, 503}
     assert error_statuses(by_path["/health", "GET"]) == set()
 
