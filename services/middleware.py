@@ -239,12 +239,13 @@ class InputGuardMiddleware:
         problem = _unstorable_text(scope, headers.get(b"content-type", b""), body)
         if problem is not None:
             loc, msg = problem
+            kind = "json_too_deep" if msg == _TOO_DEEP_DETAIL else "unstorable_text"
             await send_error(
                 send,
                 422,
                 STATUS_CODES[422],
                 f"{'.'.join(str(part) for part in loc)}: {msg}",
-                errors=[{"loc": loc, "msg": msg, "type": "unstorable_text", "input": None}],
+                errors=[{"loc": loc, "msg": msg, "type": kind, "input": None}],
             )
             return
         await self.app(scope, _replay(body, receive), send)

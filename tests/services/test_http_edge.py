@@ -141,6 +141,7 @@ def test_json_nested_too_deeply_is_a_422_not_a_recursion_error(edge_client):
         "/edge/free-form", content=deep, headers={"content-type": "application/json"}
     )
     assert response.status_code == 422 and "nested deeper" in response.json()["detail"]
+    assert response.json()["errors"][0]["type"] == "json_too_deep"
 
 
 def test_real_routes_refuse_nul_and_surrogates(client, session, auth_headers):
