@@ -18,6 +18,7 @@ from helpers.error_tracking import init_error_tracking
 from services import health
 from services.errors import install_error_handlers
 from services.middleware import (
+    WEBHOOK_PATH_PREFIXES,
     AdmissionControlMiddleware,
     ErrorBoundaryMiddleware,
     InputGuardMiddleware,
@@ -25,9 +26,6 @@ from services.middleware import (
     configure_thread_limiter,
 )
 from services.openapi import install_openapi, operation_id
-
-# Vendors post larger bodies than our own clients do (see MAX_WEBHOOK_BODY_BYTES).
-WEBHOOK_PATH_PREFIXES = ("/webhooks/", "/slack/interactions")
 
 log = logging.getLogger(__name__)
 

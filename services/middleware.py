@@ -44,6 +44,8 @@ Scope = dict[str, Any]
 
 # Liveness answers even when every admission slot is taken.
 ADMISSION_EXEMPT_PATHS = ("/health",)
+# Signed vendor webhooks: larger bodies allowed (MAX_WEBHOOK_BODY_BYTES), signatures checked.
+WEBHOOK_PATH_PREFIXES = ("/webhooks/", "/slack/interactions")
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 

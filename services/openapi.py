@@ -3,8 +3,9 @@
 Each operation gets its endpoint's name as operation id, its docstring's first line as summary,
 and its error responses, all with the one `ErrorResponse` schema. The errors are derived from the
 route itself: authentication → 401, a permission → 403, a path parameter → 404, a body → 400, 413
-and 422, any parameter → 422, and admission control or the database → 503. A route that can also
-answer 409 or 429 says so with `responses=error_responses(409)`.
+and 422, any parameter → 422, a signed webhook (its path) → 400 and 401, and admission control or
+the database → 503. A route that can also answer 409 or 429 says so with
+`responses=error_responses(409)`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from fastapi.routing import APIRoute
 from fastapi.security.base import SecurityBase
 
 from services.errors import ErrorResponse
-from services.middleware import ADMISSION_EXEMPT_PATHS
+from services.middleware import ADMISSION_EXEMPT_PATHS, WEBHOOK_PATH_PREFIXES
 
 ERROR_SCHEMA_REF = "#/components/schemas/ErrorResponse"
 
@@ -82,6 +83,8 @@ def summary_of(route: Any) -> str | None:
 def error_statuses(route: Any) -> set[int]:
     """The error statuses a route can answer with, read from its parameters and dependencies."""
     statuses = set() if route.path_format in ADMISSION_EXEMPT_PATHS else {503}
+    if route.path_format.startswith(WEBHOOK_PATH_PREFIXES):  # a missing or a bad signature
+        statuses |= {400, 401}
     for dependant in _dependants(route.dependant):
         if isinstance(dependant.call, SecurityBase):
             statuses.add(401)

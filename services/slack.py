@@ -26,7 +26,7 @@ class SlackReply(BaseModel):
     text: str
 
 
-@router.post("/interactions", responses=error_responses(400, 401, 409))
+@router.post("/interactions", responses=error_responses(409))
 async def slack_interactions(
     request: Request,
     client: ClientDep,

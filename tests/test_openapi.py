@@ -98,6 +98,7 @@ def test_known_route_errors_are_derived():
     assert error_statuses(patch_trip) == {400, 401, 403, 404, 413, 422, 503}
     assert error_statuses(by_path["/dashboard", "GET"]) == {401, 403, 503}
     assert error_statuses(by_path["/health", "GET"]) == set()
+    assert error_statuses(by_path["/slack/interactions", "POST"]) == {400, 401, 503}
 
 
 @pytest.mark.parametrize("app_name", APPS)
