@@ -112,6 +112,8 @@ def complete_operations(app: FastAPI, schema: dict[str, Any]) -> None:
             if not route.summary and summary_of(route):
                 operation["summary"] = summary_of(route)
             responses = operation.setdefault("responses", {})
+            for response in responses.values():
+                _describe_files(response.get("content", {}))
             declared = {int(code) for code in responses if code.isdigit() and int(code) >= 400}
             for status in sorted(error_statuses(route) | declared):
                 responses[str(status)] = _error_response(status, responses.get(str(status)))
@@ -144,6 +146,17 @@ def describe_foreign_token_urls(app: FastAPI, schema: dict[str, Any]) -> None:
                 "bearerFormat": "JWT",
                 "description": f"An access token from the main API's POST {token_url}",
             }
+
+
+def _describe_files(content: dict[str, Any]) -> None:
+    """A CSV, an image or a PDF without a schema is a string (text) or bytes (anything else)."""
+    for media_type, media in content.items():
+        if media.get("schema") or media_type == "application/json" or media_type.endswith("+json"):
+            continue
+        if media_type.startswith("text/"):
+            media["schema"] = {"type": "string"}
+        else:
+            media["schema"] = {"type": "string", "format": "binary"}
 
 
 def _error_response(status: int, declared: dict[str, Any] | None) -> dict[str, Any]:

@@ -161,8 +161,17 @@ def test_a_generated_client_covers_every_operation(app_name, tmp_path):
     schema = _app(app_name).openapi()
     spec = tmp_path / "openapi.json"
     spec.write_text(json.dumps(schema))
+    # The generator reads only JSON, text and octet-stream; files (PNG charts…) arrive as bytes.
+    binary = {
+        media_type
+        for _, _, operation in _operations(schema)
+        for response in operation["responses"].values()
+        for media_type, media in response.get("content", {}).items()
+        if media.get("schema", {}).get("format") == "binary"
+    }
     config = tmp_path / "config.json"
-    config.write_text(json.dumps({"post_hooks": []}))
+    overrides = dict.fromkeys(sorted(binary), "application/octet-stream")
+    config.write_text(json.dumps({"post_hooks": [], "content_type_overrides": overrides}))
     out = tmp_path / "client"
     result = subprocess.run(
         [
