@@ -50,6 +50,5 @@ class Dashboard(BaseModel):
 def get_dashboard(session: SessionDep, _: DashboardRead) -> Dashboard:
     """Dispatch KPIs in one call: trips, trucks, drivers low on hours, alerts, ingest freshness.
 
-    Active/late/on-time trips, trucks moving/stopped, drivers low on hours, open alerts by
-    severity and ingest freshness."""
+    Trips active/late/on time, trucks moving/stopped, open alerts by severity, feed lag."""
     return dashboard(session, utc_now())
