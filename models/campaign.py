@@ -324,6 +324,35 @@ class CampaignsPage(BaseModel):
     offset: int
 
 
+class LadderPassSummary(BaseModel):
+    """What the escalation ladder did in one tick."""
+
+    due: int
+    placed: int
+    failed: int
+    paged: int
+    skipped: dict[str, int]
+    acknowledged: int
+
+
+class CampaignTickSummary(BaseModel):
+    """One tick: targets moved on, skipped, deferred (pre-dial refusals), claimed and dialed."""
+
+    now: datetime
+    started: int
+    advanced: dict[str, int]
+    released: int
+    skipped: dict[str, int]
+    deferred: dict[str, int]
+    claimed: int
+    placed: int
+    provider_failed: int
+    not_placed: int
+    completed: list[int]
+    timings_ms: dict[str, float]
+    ladder: LadderPassSummary | None = None
+
+
 class CampaignTargetPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

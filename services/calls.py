@@ -33,6 +33,7 @@ from models.call_agent_profile import CallAgentProfile
 from models.driver import Driver
 from models.trip import Trip
 from services.deps import CallsAdminCaller, CallsPlace, CallsRead, ClientDep, SessionDep
+from services.openapi import error_responses
 from services.pagination import PageDep
 from services.vendor_deps import CallProvidersDep, SettingsDep
 
@@ -56,7 +57,7 @@ def _get(session: Session, model: Any, row_id: int | None, what: str) -> Any:
     return row
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=error_responses(404, 409))
 def create_call(
     body: CallCreate,
     session: SessionDep,
@@ -122,7 +123,7 @@ def list_calls(
     return queries.list_calls(session, filters, page)
 
 
-@router.get("/preview")
+@router.get("/preview", responses=error_responses(404))
 def preview(
     session: SessionDep,
     _: CallsRead,

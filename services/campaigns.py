@@ -3,7 +3,7 @@ and targets, and `POST /campaigns/tick` for the scheduled dialing pass."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
@@ -19,6 +19,7 @@ from models.campaign import (
     CampaignsPage,
     CampaignStatus,
     CampaignTargetsPage,
+    CampaignTickSummary,
     TargetState,
 )
 from services.deps import (
@@ -81,10 +82,10 @@ def preview_audience(
 @router.post("/tick")
 def tick_campaigns(
     _: CampaignsWriteCaller, settings: Annotated[Settings, Depends(get_settings)]
-) -> dict[str, Any]:
+) -> CampaignTickSummary:
     """Run one campaign tick now: move targets on from their calls, claim due ones, dial."""
     # Its own units of work (claim, then one per call), never the request's transaction.
-    return campaigns.run_tick(settings).as_dict()
+    return CampaignTickSummary.model_validate(campaigns.run_tick(settings).as_dict())
 
 
 @router.get("/{campaign_id}")

@@ -23,6 +23,8 @@ from logic.reports.jobs import local_today
 from services.deps import ReportsGenerateCaller, ReportsRead, SessionDep
 from services.pagination import LabelQuery, PageDep
 
+XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
 router = APIRouter(prefix="/reports/drivers", tags=["reports"])
 
 MAX_RANGE_DAYS = 366
@@ -49,7 +51,19 @@ def list_driver_reports(
     )
 
 
-@router.get("/export", response_class=Response)
+@router.get(
+    "/export",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The scorecard as CSV or XLSX",
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
+            },
+        }
+    },
+)
 def export_driver_reports(
     session: SessionDep,
     _: ReportsRead,
@@ -67,7 +81,7 @@ def export_driver_reports(
         kpis = scorecards.fleet_kpis(session, day, day, terminal=terminal)
         totals = kpis.totals.model_dump() | {"drivers": kpis.drivers}
         content = render.scorecard_xlsx(rows, totals)
-        media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        media = XLSX_MEDIA_TYPE
     return Response(
         content=content,
         media_type=media,

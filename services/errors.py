@@ -150,8 +150,35 @@ async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, detail, headers=exc.headers)
 
 
+# SQLSTATE 22003: PostgreSQL cannot hold a number the caller sent (an id of 2**40 for an
+# integer column); sqlite3 refuses to bind one past 64 bits with an OverflowError instead.
+_NUMERIC_OUT_OF_RANGE = "22003"
+
+
+def _number_out_of_range(exc: Exception) -> bool:
+    if isinstance(exc, OverflowError):
+        return "SQLite INTEGER" in str(exc)
+    return getattr(getattr(exc, "orig", None), "pgcode", None) == _NUMERIC_OUT_OF_RANGE
+
+
+def _number_out_of_range_response() -> JSONResponse:
+    return error_response(
+        422,
+        "number_out_of_range",
+        "a number in the request is outside the range the database can store",
+    )
+
+
+async def overflow_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    if _number_out_of_range(exc):
+        return _number_out_of_range_response()
+    return await unhandled_error_handler(request, exc)
+
+
 async def database_error_handler(request: Request, exc: Exception) -> JSONResponse:
     is_data_error = isinstance(exc, DBAPIError) and not isinstance(exc, OperationalError)
+    if is_data_error and _number_out_of_range(exc):
+        return _number_out_of_range_response()
     if is_data_error and not exc.connection_invalidated:
         return await unhandled_error_handler(request, exc)
     log.warning("database unavailable: %s", type(exc).__name__)
@@ -180,3 +207,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(OperationalError, database_error_handler)
     app.add_exception_handler(PoolTimeoutError, database_error_handler)
     app.add_exception_handler(DBAPIError, database_error_handler)
+    app.add_exception_handler(OverflowError, overflow_error_handler)

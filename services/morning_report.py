@@ -14,6 +14,7 @@ from helpers.errors import NotFound
 from logic.reports import charts, jobs, outbox
 from models.report import FLEET, MorningReport, ReportDeliveryPublic
 from services.deps import ReportsGenerateCaller, ReportsRead, SessionDep
+from services.openapi import error_responses
 from services.pagination import LabelQuery
 
 router = APIRouter(prefix="/reports/morning", tags=["reports"])
@@ -61,7 +62,7 @@ def generate_morning_report(
     return MorningRunPublic(**run.__dict__)
 
 
-@router.get("")
+@router.get("", responses=error_responses(404))
 def get_morning_report(
     session: SessionDep, _: ReportsRead, day: DayQuery, terminal: LabelQuery = None
 ) -> MorningReportPublic:
@@ -73,7 +74,11 @@ def get_morning_report(
     return MorningReportPublic.model_validate(report).model_copy(update={"deliveries": deliveries})
 
 
-@router.get("/chart.png", response_class=Response, responses={200: {"content": {"image/png": {}}}})
+@router.get(
+    "/chart.png",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}, **error_responses(404)},
+)
 def get_morning_report_chart(
     session: SessionDep, _: ReportsRead, day: DayQuery, terminal: LabelQuery = None
 ) -> Response:

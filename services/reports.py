@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
+from pydantic import BaseModel
 
 from config import get_settings
 from helpers.errors import NotFound
@@ -15,6 +16,7 @@ from logic.listing import check_range
 from logic.reports import jobs, recipients, scorecards
 from models.report import ReportRecipientsPublic, ReportRecipientsUpdate
 from services.deps import ReportsGenerate, ReportsGenerateCaller, ReportsRead, SessionDep
+from services.openapi import error_responses
 from services.pagination import LabelQuery
 
 router = APIRouter(prefix="/reports", tags=["reports"])
@@ -50,7 +52,9 @@ def put_report_recipients(
     return ReportRecipientsPublic.model_validate(recipients.put(session, body))
 
 
-@router.delete("/recipients", status_code=204, response_class=Response)
+@router.delete(
+    "/recipients", status_code=204, response_class=Response, responses=error_responses(404)
+)
 def delete_report_recipients(
     session: SessionDep, _: ReportsGenerate, terminal: LabelQuery = ""
 ) -> Response:
@@ -60,8 +64,16 @@ def delete_report_recipients(
     return Response(status_code=204)
 
 
+class ReportTickPublic(BaseModel):
+    """What one scheduler pass generated, rebuilt and delivered."""
+
+    morning_reports: list[dict[str, Any]]
+    rebuilt_driver_reports: str | None
+    delivery: dict[str, Any] | None
+
+
 @router.post("/tick")
-def run_report_tick(_: ReportsGenerateCaller) -> dict[str, Any]:
+def run_report_tick(_: ReportsGenerateCaller) -> ReportTickPublic:
     """Scheduler pass: morning reports whose local send time has come, the nightly rebuild of
     yesterday's driver reports, and delivery of the report outbox."""
-    return jobs.tick().__dict__
+    return ReportTickPublic(**jobs.tick().__dict__)

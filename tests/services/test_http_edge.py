@@ -16,9 +16,11 @@ import uvicorn
 from fastapi import APIRouter, Body, Form, Request
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, Field
+from sqlalchemy import text
 
 from config import get_settings
 from services.app_factory import build_app
+from services.deps import SessionDep
 from services.errors import MAX_ECHOED_INPUT_CHARS
 from tests.factories import make_trip
 from tests.fixtures_sandbox import _free_port
@@ -58,6 +60,13 @@ def search(q: str = "") -> dict[str, str]:
 def boom() -> None:
     """Fail unexpectedly."""
     raise RuntimeError("unexpected")
+
+
+@edge.post("/store-number")
+def store_number(n: int, session: SessionDep) -> dict[str, int]:
+    """Bind a number as an integer column would (a 32-bit cast on PostgreSQL)."""
+    cast = "CAST(:n AS integer)" if session.get_bind().dialect.name == "postgresql" else ":n"
+    return {"n": session.execute(text(f"SELECT {cast}"), {"n": n}).scalar_one()}
 
 
 webhooks = APIRouter(prefix="/webhooks")
@@ -169,6 +178,27 @@ def test_real_routes_refuse_nul_and_surrogates(client, session, auth_headers):
     _assert_unstorable(
         client.post("/alert-rules", json=rule, headers=admin), ["body", "params", "a\ufffd"]
     )
+
+
+@pytest.mark.parametrize("number", [2**40, 10**30, -(10**30)])
+def test_numbers_the_database_cannot_hold_are_a_422(edge_client, session, number):
+    """Schemathesis's huge ids were a 500: sqlite3 cannot bind past 64 bits (OverflowError) and
+    PostgreSQL refuses a number past a column's range (SQLSTATE 22003)."""
+    response = edge_client.post(f"/edge/store-number?n={number}")
+    if session.get_bind().dialect.name == "sqlite" and abs(number) < 2**63:
+        assert response.json() == {"n": number}
+        return
+    assert response.status_code == 422, response.text
+    assert response.json()["error"] == "number_out_of_range"
+
+
+@pytest.mark.parametrize("path", ["/trips/{n}", "/drivers/{n}"])
+def test_huge_ids_on_real_routes_are_never_a_500(client, auth_headers, path):
+    admin = auth_headers(superuser=True)
+    response = client.get(path.format(n=10**30), headers=admin)
+    assert response.status_code in (404, 422), response.text
+    huge = client.post("/driver_data/call-vapi", json={"driver_ids": [10**30]}, headers=admin)
+    assert huge.status_code in (200, 422), huge.text
 
 
 def test_body_over_the_limit_is_413_by_content_length(edge_client):
