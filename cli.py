@@ -186,6 +186,20 @@ def prune_locations_command(
     console.print(f"deleted {deleted} location rows older than {keep} days")
 
 
+@app.command("campaigns-tick")
+def campaigns_tick_command() -> None:
+    """Run one campaign tick: move targets on from their calls, claim due ones and dial them."""
+    settings = _settings()
+    import json
+
+    from logic.calls.campaigns import run_tick
+
+    result = run_tick(settings)
+    print(json.dumps(result.as_dict(), indent=2))
+    if result.not_placed:
+        console.print(f"[yellow]{result.not_placed} claimed targets were not placed[/yellow]")
+
+
 @app.command("scheduler")
 def scheduler_command() -> None:
     """Call the ingest (and alert) endpoints on the Cloud Scheduler cadence until Ctrl-C."""

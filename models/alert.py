@@ -18,6 +18,7 @@ from sqlmodel import Field, Session, SQLModel
 
 from db.types import JSONType, UTCDateTime
 from helpers.time_utils import is_valid_timezone
+from models.alert_ladder import AlertLadderStepPublic, LadderStep
 
 
 class AlertType(StrEnum):
@@ -30,6 +31,8 @@ class AlertType(StrEnum):
     GPS_STALE = "gps_stale"
     SEVERE_WEATHER = "severe_weather"
     INTEGRATION_STALE = "integration_stale"
+    # Opened by a finished AI call that needs a person (logic/calls/insights.py), not a detector.
+    CALL_FOLLOW_UP = "call_follow_up"
 
 
 class Severity(StrEnum):
@@ -183,6 +186,8 @@ class AlertRule(SQLModel, table=True):
     min_duration_minutes: int = 0
     escalate_after_minutes: int | None = None
     escalation_channel: str | None = Field(default=None, max_length=80)
+    # Ladder steps past Slack (AI check call, on-call page): `models.alert_ladder.LadderStep`s.
+    escalation_steps: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSONType)
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
@@ -308,6 +313,8 @@ class AlertDetail(AlertPublic):
 
     decisions: list[dict[str, Any]]
     deliveries: list[AlertDeliveryPublic]
+    # Ladder steps past Slack taken (or skipped, with the reason) for this alert.
+    ladder: list[AlertLadderStepPublic] = []
 
 
 class AlertsPage(BaseModel):
@@ -352,6 +359,7 @@ class AlertRuleBase(BaseModel):
     min_duration_minutes: int = PField(default=0, ge=0, le=24 * 60)
     escalate_after_minutes: int | None = PField(default=None, ge=1, le=7 * 24 * 60)
     escalation_channel: str | None = None
+    escalation_steps: list[LadderStep] = PField(default_factory=list, max_length=10)
 
     _hhmm = field_validator("quiet_hours_start", "quiet_hours_end")(_check_hhmm)
 
@@ -382,6 +390,7 @@ class AlertRuleUpdate(BaseModel):
     min_duration_minutes: int | None = PField(default=None, ge=0, le=24 * 60)
     escalate_after_minutes: int | None = PField(default=None, ge=1, le=7 * 24 * 60)
     escalation_channel: str | None = None
+    escalation_steps: list[LadderStep] | None = PField(default=None, max_length=10)
 
     _hhmm = field_validator("quiet_hours_start", "quiet_hours_end")(_check_hhmm)
 

@@ -19,6 +19,7 @@ from models.alert import (
     AlertPublic,
     AlertsPage,
 )
+from models.alert_ladder import AlertLadderStep, AlertLadderStepPublic
 
 _ALERT_SORTS = {
     "last_seen_at": Alert.last_seen_at,
@@ -85,6 +86,10 @@ def alert_detail(session: Session, alert_id: int) -> AlertDetail:
             **AlertPublic.model_validate(alert).model_dump(),
             "decisions": alert.decisions or [],
             "deliveries": deliveries,
+            "ladder": [
+                AlertLadderStepPublic.model_validate(step)
+                for step in AlertLadderStep.for_alert(session, alert_id)
+            ],
         }
     )
 

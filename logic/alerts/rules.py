@@ -22,6 +22,12 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "severity": Severity.CRITICAL,
         "params": {"grace_minutes": 0},
         "escalate_after_minutes": 15,
+        # Still unacknowledged: a check call to the driver (their reported ETA acknowledges
+        # the alert), then the on-call is paged.
+        "escalation_steps": (
+            {"kind": "ai_call", "after_minutes": 20, "acknowledge_on": "eta_reported"},
+            {"kind": "page_oncall", "after_minutes": 45},
+        ),
         "auto_resolve": True,
     },
     AlertType.HOS_DRIVE_TIME_LOW: {
@@ -85,6 +91,7 @@ class EffectiveRule:
     min_duration_minutes: int = 0
     escalate_after_minutes: int | None = None
     escalation_channel: str = ""
+    escalation_steps: tuple[dict[str, Any], ...] = ()
     auto_resolve: bool = True
 
     def param(self, name: str) -> Any:
@@ -104,6 +111,7 @@ def default_rule(alert_type: str) -> EffectiveRule:
         channel=settings.SLACK_ALERTS_CHANNEL,
         escalate_after_minutes=spec.get("escalate_after_minutes"),
         escalation_channel=settings.SLACK_ESCALATION_CHANNEL,
+        escalation_steps=tuple(spec.get("escalation_steps", ())),
         auto_resolve=spec.get("auto_resolve", True),
     )
 
@@ -126,6 +134,7 @@ def effective(row: AlertRule, base: EffectiveRule) -> EffectiveRule:
         min_duration_minutes=row.min_duration_minutes,
         escalate_after_minutes=row.escalate_after_minutes,
         escalation_channel=row.escalation_channel or base.escalation_channel,
+        escalation_steps=tuple(row.escalation_steps or ()),
     )
 
 

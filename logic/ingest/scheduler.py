@@ -51,6 +51,7 @@ def default_schedule() -> list[ScheduledCall]:
         for name, every in ingest
     ]
     calls.append(ScheduledCall("alerts/evaluate", "main", "/alerts/evaluate", 2 * MINUTE))
+    calls.append(ScheduledCall("campaigns/tick", "main", "/campaigns/tick", 1 * MINUTE))
     return calls
 
 

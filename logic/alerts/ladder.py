@@ -1,0 +1,366 @@
+"""The escalation ladder past Slack: an AI check call to the driver, then paging the on-call.
+
+The rungs before these exist already (the Slack post, then the re-post to the escalation
+channel — `logic/alerts/filters.py`). A rule's `escalation_steps` fire once per alert,
+`after_minutes` after its first Slack post, while the alert stays open (acknowledged, snoozed or
+resolved alerts climb no further). Each step runs in its own transaction that first inserts its
+`AlertLadderStep` row (UNIQUE alert + step): a concurrent pass conflicts and skips it, and a pass
+that dies rolls the step back to be taken again.
+
+- `ai_call`: purpose from the alert type; the placement's pre-dial checks decide (never outside
+  the driver's window, never a do-not-call driver); a refusal is a skipped step with the reason.
+  The call carries the alert, so the calls code threads its outcome into the alert's Slack
+  thread (`logic/calls/insights.py`). When the rule says so, the ended call acknowledges the
+  alert: `reached` (the driver talked) or `eta_reported` (they gave a delay or an ETA).
+- `page_oncall`: a thread reply mentioning the on-call Slack user group.
+
+Every step is also recorded as a decision on the alert, so `GET /alerts/{id}` explains it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session
+
+from config import get_settings
+from db.database import session_scope
+from logic.alerts import outbox
+from logic.alerts.filters import record_decision
+from logic.alerts.rules import EffectiveRule, RuleSet, load_rules
+from logic.calls.placement import (
+    CallingPolicy,
+    CallProviders,
+    CallRefused,
+    place_call,
+    pre_dial_refusal,
+)
+from models.alert import Alert, AlertStatus, AlertType
+from models.alert_ladder import AlertLadderStep, LadderStep, LadderStepKind, LadderStepStatus
+from models.call import Call, CallInsight, CallOutcome, CallProvider, CallPurpose, CallStatus
+from models.driver import Driver
+
+log = logging.getLogger(__name__)
+
+CALL_PURPOSE: dict[str, CallPurpose] = {
+    AlertType.LATE_FOR_APPOINTMENT: CallPurpose.LATE_LOAD_CHECK,
+    AlertType.HOS_DRIVE_TIME_LOW: CallPurpose.HOS_CHECK,
+    AlertType.SPEEDING: CallPurpose.VIOLATION_COACHING,
+    AlertType.HARSH_EVENT: CallPurpose.VIOLATION_COACHING,
+}
+ACTOR = "AI check call"
+
+
+@dataclass
+class LadderResult:
+    due: int = 0
+    placed: int = 0
+    failed: int = 0
+    paged: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)  # reason → count
+    acknowledged: int = 0
+    call_ids: list[int] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "due": self.due,
+            "placed": self.placed,
+            "failed": self.failed,
+            "paged": self.paged,
+            "skipped": self.skipped,
+            "acknowledged": self.acknowledged,
+        }
+
+
+@dataclass(frozen=True)
+class DueStep:
+    alert_id: int
+    index: int
+    step: LadderStep
+    notified_at: datetime
+
+
+def rule_for(rules: RuleSet, alert_type: str, rule_id: int | None) -> EffectiveRule:
+    """The rule an alert was routed by (its scoped rule when it has one)."""
+    rule = rules.for_type(alert_type)
+    if rule_id and rule_id != rule.rule_id:
+        rule = next((r for r in rules.scoped.get(alert_type, []) if r.rule_id == rule_id), rule)
+    return rule
+
+
+def due_steps(session: Session, now: datetime) -> list[DueStep]:
+    """Steps whose time has come on open, posted alerts and that no pass has taken yet."""
+    rules = load_rules(session)
+    rows = session.execute(
+        select(Alert.id, Alert.type, Alert.rule_id, Alert.notified_at)
+        .where(Alert.status == AlertStatus.OPEN, Alert.notified_at.is_not(None))
+        .where(Alert.notified_at <= now)
+        .order_by(Alert.id)
+    ).all()
+    candidates: list[DueStep] = []
+    for row in rows:
+        for index, raw in enumerate(rule_for(rules, row.type, row.rule_id).escalation_steps):
+            step = LadderStep.model_validate(raw)
+            if now >= row.notified_at + timedelta(minutes=step.after_minutes):
+                candidates.append(DueStep(row.id, index, step, row.notified_at))
+    if not candidates:
+        return []
+    taken = set(
+        session.execute(
+            select(AlertLadderStep.alert_id, AlertLadderStep.step_index).where(
+                AlertLadderStep.alert_id.in_({c.alert_id for c in candidates})
+            )
+        ).all()
+    )
+    return [c for c in candidates if (c.alert_id, c.index) not in taken]
+
+
+def run_ladder(
+    *,
+    providers: CallProviders,
+    policy: CallingPolicy | None = None,
+    now: datetime,
+    webhook_base_url: str = "",
+) -> LadderResult:
+    """Acknowledge alerts their ended calls answered, then take every due step (one
+    transaction each). Returns what happened; `call_ids` are the calls placed."""
+    policy = policy or CallingPolicy()
+    result = LadderResult()
+    with session_scope() as session:
+        result.acknowledged = acknowledge_answered(session, now=now)
+    with session_scope(immediate=False) as session:
+        steps = due_steps(session, now)
+    result.due = len(steps)
+    for due in steps:
+        try:
+            with session_scope() as session:
+                take_step(
+                    session,
+                    due,
+                    providers=providers,
+                    policy=policy,
+                    now=now,
+                    webhook_base_url=webhook_base_url,
+                    result=result,
+                )
+        except Exception:  # one broken step must not stop the others
+            log.exception("ladder step %s of alert %s failed", due.index, due.alert_id)
+    return result
+
+
+def _claim(session: Session, due: DueStep, now: datetime) -> AlertLadderStep | None:
+    """Insert the step's row, or None when another pass has (or is taking) it."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = (
+        insert(AlertLadderStep)
+        .values(
+            alert_id=due.alert_id,
+            step_index=due.index,
+            kind=due.step.kind.value,
+            status=LadderStepStatus.SKIPPED.value,
+            acknowledge_on=due.step.acknowledge_on,
+            created_at=now,
+            updated_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["alert_id", "step_index"])
+        .returning(AlertLadderStep.id)
+    )
+    step_id = session.execute(stmt).scalar()
+    return session.get(AlertLadderStep, step_id) if step_id is not None else None
+
+
+def take_step(
+    session: Session,
+    due: DueStep,
+    *,
+    providers: CallProviders,
+    policy: CallingPolicy,
+    now: datetime,
+    webhook_base_url: str = "",
+    result: LadderResult | None = None,
+) -> AlertLadderStep | None:
+    """Run one step for one alert in the caller's transaction; None if it was already taken."""
+    result = result or LadderResult()
+    row = _claim(session, due, now)
+    if row is None:
+        return None
+    alert = session.scalars(select(Alert).where(Alert.id == due.alert_id).with_for_update()).first()
+    if alert is None or alert.status != AlertStatus.OPEN:
+        _skip(row, alert, "the alert is no longer open", now, result)
+        return row
+    if due.step.kind == LadderStepKind.AI_CALL:
+        _call(session, row, alert, due, providers, policy, now, webhook_base_url, result)
+    else:
+        _page(session, row, alert, due, now, result)
+    return row
+
+
+def _skip(
+    row: AlertLadderStep, alert: Alert | None, reason: str, now: datetime, result: LadderResult
+) -> None:
+    row.status = LadderStepStatus.SKIPPED
+    row.reason = reason[:500]
+    row.updated_at = now
+    result.skipped[reason] = result.skipped.get(reason, 0) + 1
+    if alert is not None:
+        record_decision(
+            alert, "ladder_step_skipped", f"{row.kind} step {row.step_index + 1}: {reason}", now
+        )
+
+
+def _call(
+    session: Session,
+    row: AlertLadderStep,
+    alert: Alert,
+    due: DueStep,
+    providers: CallProviders,
+    policy: CallingPolicy,
+    now: datetime,
+    webhook_base_url: str,
+    result: LadderResult,
+) -> None:
+    purpose = CALL_PURPOSE.get(alert.type)
+    if purpose is None:
+        _skip(row, alert, f"no check-call purpose for {alert.type} alerts", now, result)
+        return
+    driver = session.get(Driver, alert.driver_id) if alert.driver_id else None
+    if driver is None:
+        _skip(row, alert, "the alert names no driver", now, result)
+        return
+    refusal = pre_dial_refusal(session, driver, now=now, policy=policy)
+    if refusal is not None:
+        _skip(row, alert, refusal.message, now, result)
+        return
+    try:
+        call = place_call(
+            session,
+            driver=driver,
+            purpose=purpose,
+            providers=providers,
+            provider=due.step.provider or CallProvider.VAPI,
+            alert=alert,
+            placed_by_label=f"ladder:alert:{alert.id}",
+            idempotency_key=f"alert-ladder:{alert.id}:{due.index}",
+            policy=policy,
+            webhook_base_url=webhook_base_url,
+            refusal=None,
+            checked=True,
+            now=now,
+        )
+    except CallRefused as refused:  # no enabled agent profile for the provider and purpose
+        _skip(row, alert, refused.refusal.message, now, result)
+        return
+    row.call_id = call.id
+    row.updated_at = now
+    if call.status == CallStatus.FAILED:
+        row.status = LadderStepStatus.FAILED
+        row.reason = (call.error or "the provider refused the call")[:500]
+        result.failed += 1
+        text = f":warning: AI check call to {driver.full_name} could not be placed: {row.reason}"
+    else:
+        row.status = LadderStepStatus.PLACED
+        result.placed += 1
+        result.call_ids.append(call.id)
+        text = (
+            f":telephone_receiver: Not acknowledged after {due.step.after_minutes} min: "
+            f"AI check call to {driver.full_name} ({purpose.value.replace('_', ' ')})."
+        )
+    record_decision(
+        alert,
+        "ladder_call",
+        f"ai_call step {row.step_index + 1}: call {call.id} to driver {driver.id} "
+        f"({purpose.value}) {row.status}",
+        now,
+        call_id=call.id,
+    )
+    alert.updated_at = now
+    outbox.enqueue_reply(session, alert, text, now)
+
+
+def _page(
+    session: Session,
+    row: AlertLadderStep,
+    alert: Alert,
+    due: DueStep,
+    now: datetime,
+    result: LadderResult,
+) -> None:
+    group = due.step.group_id or get_settings().SLACK_ONCALL_GROUP_ID
+    if not group:
+        _skip(row, alert, "no on-call Slack group configured (SLACK_ONCALL_GROUP_ID)", now, result)
+        return
+    if alert.notified_at is None or not alert.slack_channel:
+        _skip(row, alert, "the alert has no Slack thread to page in", now, result)
+        return
+    outbox.enqueue_reply(
+        session,
+        alert,
+        f"<!subteam^{group}> on-call: *{alert.title}* is still not acknowledged "
+        f"{due.step.after_minutes} min after it was posted.",
+        now,
+    )
+    row.status = LadderStepStatus.PAGED
+    row.reason = f"paged <!subteam^{group}>"
+    row.updated_at = now
+    alert.updated_at = now
+    record_decision(alert, "ladder_paged", f"page_oncall step {row.step_index + 1}: {group}", now)
+    result.paged += 1
+
+
+def acknowledge_answered(session: Session, *, now: datetime) -> int:
+    """Placed ladder calls that ended: acknowledge their alert when the step says the outcome
+    does (`reached`: the driver talked; `eta_reported`: they gave a delay or an ETA).
+
+    Waits for the calls code to finalize the call (insights written) before deciding.
+    """
+    rows = session.execute(
+        select(AlertLadderStep, Call, CallInsight)
+        .join(Call, Call.id == AlertLadderStep.call_id)
+        .outerjoin(CallInsight, CallInsight.call_id == Call.id)
+        .where(AlertLadderStep.status == LadderStepStatus.PLACED)
+        .where(Call.status.in_([CallStatus.ENDED, CallStatus.FAILED, CallStatus.CANCELED]))
+        .where(Call.finalized_at.is_not(None))
+    ).all()
+    acknowledged = 0
+    for step, call, insight in rows:
+        why = _acknowledges(step.acknowledge_on, call, insight)
+        step.updated_at = now
+        alert = session.scalars(
+            select(Alert).where(Alert.id == step.alert_id).with_for_update()
+        ).first()
+        if why is None or alert is None or alert.status != AlertStatus.OPEN:
+            step.status = LadderStepStatus.ANSWERED
+            step.reason = f"call {call.outcome or call.status}; alert not acknowledged by it"
+            continue
+        step.status = LadderStepStatus.ACKNOWLEDGED
+        step.reason = why
+        alert.status = AlertStatus.ACKNOWLEDGED
+        alert.acknowledged_at = now
+        alert.updated_at = now
+        record_decision(alert, "acknowledged", f"by the {ACTOR}: {why}", now, call_id=call.id)
+        outbox.enqueue_update(session, alert, now, actor=ACTOR)
+        acknowledged += 1
+    session.flush()
+    return acknowledged
+
+
+def _acknowledges(rule: str | None, call: Call, insight: CallInsight | None) -> str | None:
+    """Why the call acknowledges its alert under `rule`, or None."""
+    if rule is None or call.outcome != CallOutcome.COMPLETED:
+        return None
+    if rule == "reached":
+        return "the driver was reached"
+    if insight is None:
+        return None
+    if insight.reported_delay_minutes is not None:
+        late = insight.reported_delay_minutes
+        return "driver reported " + ("being on time" if late == 0 else f"{late} min delay")
+    if insight.reported_eta is not None or insight.reported_eta_text:
+        return f"driver reported ETA {insight.reported_eta_text or insight.reported_eta}"
+    return None

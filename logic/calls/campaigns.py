@@ -1,0 +1,753 @@
+"""The campaign tick: move targets on from their calls, then claim due targets and dial them.
+
+`tick()` is two kinds of unit of work. First one short transaction decides everything in a
+constant number of statements: scheduled campaigns start; targets whose call reached ringing or
+an end move on (done; pending again at the outcome's retry delay; failed once attempts are used
+up); stale claims are released; do-not-call and number-less targets are skipped with the
+reason; finished campaigns complete; then due targets are picked in one set-based SELECT —
+campaign running and inside its schedule, the driver's local time inside both the campaign's and
+the placement's calling window, no do-not-call entry, attempts left, no active call to the
+driver anywhere and no other campaign dialing them, one target per driver, at most the
+campaign's concurrency minus its calls in flight — checked with the placement's own pre-dial
+checks (set-wise) and claimed (`dialing`, attempt counted). Then each claimed target is dialed
+in its own transaction through `logic.calls.placement.place_call`, outside the claim.
+
+Several instances may tick at once. Row locks alone cannot keep cross-row limits (one call per
+driver across campaigns, a campaign's concurrency): on PostgreSQL the deciding transaction
+takes a transaction advisory lock, so deciding is serialized (milliseconds) while dialing is
+not, and the pick uses `FOR UPDATE SKIP LOCKED` so it never waits behind a target another
+transaction holds (a cancel, a placement). On SQLite the transaction takes the write lock up
+front (`session_scope`), which serializes the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from datetime import time as dtime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, bindparam, exists, func, literal, or_, select, text, update
+from sqlalchemy.orm import aliased
+from sqlmodel import Session
+
+from config import Settings, get_settings
+from db.database import session_scope
+from helpers.time_utils import is_valid_timezone, utc_now
+from logic.calls.campaign_ops import CANCELED_REASON
+from logic.calls.placement import (
+    CallingPolicy,
+    CallProviders,
+    CallRefused,
+    RefusalReason,
+    in_calling_window,
+    next_window_opening,
+    place_call,
+    pre_dial_refusals,
+)
+from models.alert import Alert
+from models.call import ACTIVE_CALL_STATUSES, TERMINAL_CALL_STATUSES, Call, CallOutcome, CallStatus
+from models.call_agent_profile import CallAgentProfile
+from models.campaign import (
+    IN_FLIGHT_STATES,
+    RETRY_OUTCOMES,
+    CallCampaign,
+    CampaignStatus,
+    CampaignTarget,
+    TargetState,
+)
+from models.do_not_call import DoNotCall
+from models.driver import Driver
+from models.trip import Trip
+
+log = logging.getLogger(__name__)
+
+# A claim whose call row never appeared (the ticking process died before placing it) is
+# released after this, without counting the attempt.
+CLAIM_LEASE = timedelta(minutes=10)
+# After a driver turned out to be on another call: look again shortly.
+BUSY_RETRY = timedelta(minutes=5)
+DEFAULT_MAX_DIALS = 100
+# An arbitrary constant shared by every instance: "deciding a campaign tick".
+_ADVISORY_LOCK_KEY = 7_040_418
+
+_LIVE = (CampaignStatus.SCHEDULED, CampaignStatus.RUNNING, CampaignStatus.PAUSED)
+_OPEN_TARGET = (TargetState.PENDING, *IN_FLIGHT_STATES)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A target claimed for dialing, with what placing its call needs."""
+
+    target_id: int
+    campaign_id: int
+    driver_id: int
+    trip_id: int | None
+    alert_id: int | None
+    attempt: int
+
+
+@dataclass
+class TickResult:
+    now: datetime
+    started: int = 0
+    advanced: dict[str, int] = field(default_factory=dict)  # new target state → count
+    released: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)  # reason → count
+    deferred: dict[str, int] = field(default_factory=dict)  # pre-dial refusal → count
+    claimed: int = 0
+    placed: int = 0
+    provider_failed: int = 0
+    not_placed: int = 0
+    completed: list[int] = field(default_factory=list)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    ladder: dict[str, Any] | None = None
+    claims: list[Claim] = field(default_factory=list, repr=False)
+    call_ids: list[int] = field(default_factory=list, repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "now": self.now.isoformat(),
+            "started": self.started,
+            "advanced": self.advanced,
+            "released": self.released,
+            "skipped": self.skipped,
+            "deferred": self.deferred,
+            "claimed": self.claimed,
+            "placed": self.placed,
+            "provider_failed": self.provider_failed,
+            "not_placed": self.not_placed,
+            "completed": self.completed,
+            "timings_ms": self.timings_ms,
+            "ladder": self.ladder,
+        }
+
+
+def tick(
+    *,
+    providers: CallProviders,
+    policy: CallingPolicy | None = None,
+    now: datetime | None = None,
+    max_dials: int = DEFAULT_MAX_DIALS,
+    webhook_base_url: str = "",
+) -> TickResult:
+    """One pass: decide and claim in one transaction, then dial each claim in its own."""
+    now = now or utc_now()
+    policy = policy or CallingPolicy()
+    result = TickResult(now=now)
+    started = time.perf_counter()
+    with session_scope() as session:
+        decide_and_claim(session, now=now, policy=policy, max_dials=max_dials, result=result)
+    result.timings_ms["decide_claim"] = round((time.perf_counter() - started) * 1000, 1)
+    started = time.perf_counter()
+    for claim in result.claims:
+        try:
+            with session_scope() as session:
+                dial_claim(
+                    session,
+                    claim,
+                    providers=providers,
+                    policy=policy,
+                    now=now,
+                    webhook_base_url=webhook_base_url,
+                    result=result,
+                )
+        except Exception:  # one bad placement must not strand the rest of the tick's claims
+            log.exception("campaign target %s: placing its call failed", claim.target_id)
+            result.not_placed += 1
+    result.timings_ms["place"] = round((time.perf_counter() - started) * 1000, 1)
+    return result
+
+
+def run_tick(settings: Settings | None = None, *, now: datetime | None = None) -> TickResult:
+    """The scheduled job: escalation-ladder steps due (`logic/alerts/ladder.py`), then the
+    campaign tick, with providers, calling policy and limits from settings; afterwards the
+    calls' early webhook events are matched (the placement's after-commit step)."""
+    from logic.alerts.ladder import run_ladder
+    from logic.calls.service import after_placement
+
+    settings = settings or get_settings()
+    now = now or utc_now()
+    policy = CallingPolicy.from_settings(settings)
+    providers = CallProviders.from_settings(settings)
+    try:
+        ladder = run_ladder(
+            providers=providers,
+            policy=policy,
+            now=now,
+            webhook_base_url=settings.CALL_WEBHOOK_BASE_URL,
+        )
+        result = tick(
+            providers=providers,
+            policy=policy,
+            now=now,
+            max_dials=settings.CAMPAIGN_TICK_MAX_DIALS,
+            webhook_base_url=settings.CALL_WEBHOOK_BASE_URL,
+        )
+    finally:
+        providers.close()
+    result.ladder = ladder.as_dict()
+    placed = ladder.call_ids + result.call_ids
+    if placed:
+        after_placement(placed, settings)
+    return result
+
+
+def decide_and_claim(
+    session: Session,
+    *,
+    now: datetime,
+    policy: CallingPolicy,
+    max_dials: int = DEFAULT_MAX_DIALS,
+    result: TickResult | None = None,
+) -> TickResult:
+    """Everything the tick decides, in the caller's transaction; `result.claims` to dial."""
+    result = result or TickResult(now=now)
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_LOCK_KEY})
+        # A handful of statements over many rows whose counts the planner misjudges; JIT
+        # compiling them costs more than running them.
+        session.execute(text("SET LOCAL jit = off"))
+    result.started = _start_scheduled(session, now)
+    advance_targets(session, now=now, result=result)
+    result.released = _release_stale_claims(session, now)
+    _skip_unreachable(session, now, result)
+    result.completed = _complete_finished(session, now)
+    picked = _pick_due(session, now=now, policy=policy, limit=max_dials)
+    result.claims = _check_and_claim(session, picked, now=now, policy=policy, result=result)
+    result.claimed = len(result.claims)
+    return result
+
+
+# ---- moving targets on -------------------------------------------------------------------
+
+
+def _start_scheduled(session: Session, now: datetime) -> int:
+    return (
+        session.execute(
+            update(CallCampaign)
+            .where(CallCampaign.status == CampaignStatus.SCHEDULED)
+            .where(CallCampaign.schedule_start_at <= now)
+            .values(status=CampaignStatus.RUNNING, updated_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        or 0
+    )
+
+
+def advance_targets(
+    session: Session,
+    *,
+    now: datetime,
+    call_ids: list[int] | None = None,
+    result: TickResult | None = None,
+) -> int:
+    """Move in-flight targets on from their last call: ringing → `in_call`; ended → `done`,
+    `pending` at the outcome's retry delay, `failed` (attempts used up) or `skipped` (campaign
+    canceled, or the call was canceled). Idempotent; `call_ids` limits it to those calls (the
+    hook for outcome processing). Two statements whatever the number of targets."""
+    campaign = CallCampaign
+    query = (
+        select(
+            CampaignTarget.id,
+            CampaignTarget.state,
+            CampaignTarget.attempts,
+            Call.status.label("call_status"),
+            Call.outcome,
+            Call.ended_at,
+            campaign.status.label("campaign_status"),
+            campaign.max_attempts,
+            campaign.retry_no_answer_minutes,
+            campaign.retry_busy_minutes,
+            campaign.retry_voicemail_minutes,
+            campaign.retry_failed_minutes,
+        )
+        .join(Call, Call.id == CampaignTarget.last_call_id)
+        .join(campaign, campaign.id == CampaignTarget.campaign_id)
+        .where(CampaignTarget.state.in_([s.value for s in IN_FLIGHT_STATES]))
+        .where(
+            or_(
+                Call.status.in_([s.value for s in TERMINAL_CALL_STATUSES]),
+                and_(
+                    CampaignTarget.state == TargetState.DIALING,
+                    Call.status.in_([CallStatus.RINGING, CallStatus.IN_PROGRESS]),
+                ),
+            )
+        )
+    )
+    if call_ids is not None:
+        query = query.where(Call.id.in_(call_ids))
+    changes = [_next_state(row, now) for row in session.execute(query)]
+    if not changes:
+        return 0
+    table = CampaignTarget.__table__
+    session.execute(
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        # Not `IN (…)`: an expanding list cannot be part of an executemany.
+        .where(or_(*(table.c.state == s.value for s in IN_FLIGHT_STATES)))
+        .values(
+            state=bindparam("b_state"),
+            next_attempt_at=bindparam("b_next", type_=table.c.next_attempt_at.type),
+            last_outcome=bindparam("b_outcome"),
+            skip_reason=bindparam("b_reason"),
+            finished_at=bindparam("b_finished", type_=table.c.finished_at.type),
+            updated_at=bindparam("b_now", type_=table.c.updated_at.type),
+        ),
+        changes,
+    )
+    if result is not None:
+        for change in changes:
+            result.advanced[change["b_state"]] = result.advanced.get(change["b_state"], 0) + 1
+    return len(changes)
+
+
+def _next_state(row: Any, now: datetime) -> dict[str, Any]:
+    """The target's new values from its call (a pure decision on one row)."""
+    change = {
+        "b_id": row.id,
+        "b_state": TargetState.IN_CALL.value,
+        "b_next": now,
+        "b_outcome": None,
+        "b_reason": None,
+        "b_finished": None,
+        "b_now": now,
+    }
+    if row.call_status not in TERMINAL_CALL_STATUSES:
+        return change
+    outcome = row.outcome or (
+        CallOutcome.CANCELED if row.call_status == CallStatus.CANCELED else CallOutcome.FAILED
+    )
+    ended = row.ended_at or now
+    change.update(b_outcome=outcome, b_finished=now)
+    if outcome == CallOutcome.COMPLETED:
+        change["b_state"] = TargetState.DONE.value
+    elif outcome == CallOutcome.CANCELED:
+        change.update(b_state=TargetState.SKIPPED.value, b_reason="the call was canceled")
+    elif row.campaign_status == CampaignStatus.CANCELED:
+        change.update(b_state=TargetState.SKIPPED.value, b_reason=CANCELED_REASON)
+    elif row.attempts >= row.max_attempts:
+        change["b_state"] = TargetState.FAILED.value
+    elif outcome in RETRY_OUTCOMES:
+        minutes = {
+            CallOutcome.NO_ANSWER: row.retry_no_answer_minutes,
+            CallOutcome.BUSY: row.retry_busy_minutes,
+            CallOutcome.VOICEMAIL: row.retry_voicemail_minutes,
+            CallOutcome.FAILED: row.retry_failed_minutes,
+        }[outcome]
+        change.update(
+            b_state=TargetState.PENDING.value,
+            b_next=ended + timedelta(minutes=minutes),
+            b_finished=None,
+        )
+    else:
+        change["b_state"] = TargetState.FAILED.value
+    return change
+
+
+def _release_stale_claims(session: Session, now: datetime) -> int:
+    return (
+        session.execute(
+            update(CampaignTarget)
+            .where(CampaignTarget.state == TargetState.DIALING)
+            .where(CampaignTarget.last_call_id.is_(None))
+            .where(CampaignTarget.claimed_at < now - CLAIM_LEASE)
+            .values(
+                state=TargetState.PENDING,
+                attempts=CampaignTarget.attempts - 1,
+                claimed_at=None,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        or 0
+    )
+
+
+def _dnc_in_force(now: datetime) -> Any:
+    return (
+        select(DoNotCall.reason)
+        .where(
+            or_(
+                DoNotCall.driver_id == CampaignTarget.driver_id,
+                and_(DoNotCall.phone_number.is_not(None), DoNotCall.phone_number == Driver.phone),
+            ),
+            or_(DoNotCall.until.is_(None), DoNotCall.until > now),
+        )
+        .correlate(CampaignTarget, Driver)
+    )
+
+
+def _skip_unreachable(session: Session, now: datetime, result: TickResult) -> None:
+    """Pending targets that can never be dialed are skipped now, with the reason stated."""
+    live = select(CallCampaign.id).where(CallCampaign.status.in_([s.value for s in _LIVE]))
+    pending = and_(
+        CampaignTarget.state == TargetState.PENDING, CampaignTarget.campaign_id.in_(live)
+    )
+    schedule_end = (
+        select(CallCampaign.schedule_end_at)
+        .where(CallCampaign.id == CampaignTarget.campaign_id)
+        .scalar_subquery()
+    )
+    driver = select(Driver.id).where(Driver.id == CampaignTarget.driver_id)
+    dnc_reason = (
+        select(
+            func.substr(
+                literal("do-not-call: ")
+                + func.coalesce(
+                    _dnc_in_force(now).limit(1).scalar_subquery(),
+                    "the driver's do-not-call flag is set",
+                ),
+                1,
+                300,
+            )
+        )
+        .where(Driver.id == CampaignTarget.driver_id)
+        .scalar_subquery()
+    )
+    rules: list[tuple[str, Any, Any]] = [
+        ("campaign schedule ended", schedule_end <= now, "campaign schedule ended"),
+        (
+            "do-not-call",
+            exists(driver.where(or_(Driver.do_not_call.is_(True), exists(_dnc_in_force(now))))),
+            dnc_reason,
+        ),
+        (
+            "no phone number",
+            exists(driver.where(or_(Driver.phone.is_(None), Driver.phone == ""))),
+            "the driver has no phone number",
+        ),
+    ]
+    for label, condition, reason in rules:
+        count = session.execute(
+            update(CampaignTarget)
+            .where(pending, condition)
+            .values(state=TargetState.SKIPPED, skip_reason=reason, finished_at=now, updated_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if count:
+            result.skipped[label] = result.skipped.get(label, 0) + count
+
+
+def _complete_finished(session: Session, now: datetime) -> list[int]:
+    """Live campaigns none of whose targets can progress any more are completed."""
+    open_target = exists().where(
+        CampaignTarget.campaign_id == CallCampaign.id,
+        CampaignTarget.state.in_([s.value for s in _OPEN_TARGET]),
+    )
+    stmt = (
+        update(CallCampaign)
+        .where(CallCampaign.status.in_([s.value for s in _LIVE]))
+        .where(~open_target)
+        .values(status=CampaignStatus.COMPLETED, completed_at=now, updated_at=now)
+        .returning(CallCampaign.id)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted(session.execute(stmt).scalars().all())
+
+
+# ---- picking and claiming ------------------------------------------------------------------
+
+
+def open_zones(
+    session: Session, campaigns: list[Any], *, now: datetime, policy: CallingPolicy
+) -> dict[int, list[str]]:
+    """Per running campaign, the driver time-zone values whose local time is inside both the
+    campaign's window and the placement's. Zones are few, so deciding them here keeps the pick
+    portable SQL (an `IN` list) and DST-correct (zoneinfo)."""
+    values = set(session.scalars(select(Driver.timezone).distinct()))
+    zones: dict[str, str] = {}
+    for value in values:
+        name = value if value and is_valid_timezone(value) else policy.default_timezone
+        zones[value if value is not None else policy.default_timezone] = name
+    zones.setdefault(policy.default_timezone, policy.default_timezone)
+    inside_policy = {
+        value: in_calling_window(now, name, start=policy.window_start, end=policy.window_end)
+        for value, name in zones.items()
+    }
+    out: dict[int, list[str]] = {}
+    for campaign in campaigns:
+        start = dtime.fromisoformat(campaign.window_start)
+        end = dtime.fromisoformat(campaign.window_end)
+        allowed = sorted(
+            value
+            for value, name in zones.items()
+            if inside_policy[value] and in_calling_window(now, name, start=start, end=end)
+        )
+        if allowed:
+            out[campaign.id] = allowed
+    return out
+
+
+def _pick_due(session: Session, *, now: datetime, policy: CallingPolicy, limit: int) -> list[Any]:
+    """Due targets that may be dialed now, within every limit: one SELECT of the eligible due
+    rows (rows locked elsewhere skipped), then each driver once and each campaign up to its
+    concurrency."""
+    running = session.execute(
+        select(CallCampaign.id, CallCampaign.window_start, CallCampaign.window_end)
+        .where(CallCampaign.status == CampaignStatus.RUNNING)
+        .where(or_(CallCampaign.schedule_start_at.is_(None), CallCampaign.schedule_start_at <= now))
+        .where(or_(CallCampaign.schedule_end_at.is_(None), CallCampaign.schedule_end_at > now))
+    ).all()
+    zones = open_zones(session, running, now=now, policy=policy)
+    if not zones or limit <= 0:
+        return []
+    target, other = CampaignTarget, aliased(CampaignTarget)
+    zone = func.coalesce(Driver.timezone, policy.default_timezone)
+    in_flight_states = [s.value for s in IN_FLIGHT_STATES]
+    locked = (
+        select(
+            target.id,
+            target.campaign_id,
+            target.driver_id,
+            target.trip_id,
+            target.alert_id,
+            target.attempts,
+            target.next_attempt_at,
+        )
+        .join(CallCampaign, CallCampaign.id == target.campaign_id)
+        .join(Driver, Driver.id == target.driver_id)
+        .where(target.campaign_id.in_(list(zones)))
+        .where(target.state == TargetState.PENDING, target.next_attempt_at <= now)
+        .where(target.attempts < CallCampaign.max_attempts)
+        .where(or_(*(and_(target.campaign_id == cid, zone.in_(z)) for cid, z in zones.items())))
+        .where(Driver.do_not_call.is_(False), ~exists(_dnc_in_force(now)))
+        .where(
+            ~exists().where(
+                Call.driver_id == target.driver_id,
+                Call.status.in_([s.value for s in ACTIVE_CALL_STATUSES]),
+            )
+        )
+        .where(
+            ~exists().where(other.driver_id == target.driver_id, other.state.in_(in_flight_states))
+        )
+    )
+    locked = locked.order_by(target.next_attempt_at, target.id)
+    if session.get_bind().dialect.name == "postgresql":
+        locked = locked.with_for_update(of=target, skip_locked=True)
+    room = dict(
+        session.execute(
+            select(
+                CallCampaign.id,
+                CallCampaign.max_concurrency - func.count(other.id),
+            )
+            .outerjoin(
+                other,
+                and_(other.campaign_id == CallCampaign.id, other.state.in_(in_flight_states)),
+            )
+            .where(CallCampaign.id.in_(list(zones)))
+            .group_by(CallCampaign.id, CallCampaign.max_concurrency)
+        ).all()
+    )
+    # Greedy over the due rows, oldest first: each driver once, each campaign up to its room.
+    # (Ranking in SQL — driver first, then campaign — leaves a driver's later campaigns idle
+    # when the first one is full; this pass never does.)
+    picked: list[Any] = []
+    taken: set[int] = set()
+    for row in session.execute(locked):
+        if row.driver_id in taken or room.get(row.campaign_id, 0) <= 0:
+            continue
+        taken.add(row.driver_id)
+        room[row.campaign_id] -= 1
+        picked.append(row)
+        if len(picked) >= limit:
+            break
+    return picked
+
+
+def _check_and_claim(
+    session: Session, picked: list[Any], *, now: datetime, policy: CallingPolicy, result: TickResult
+) -> list[Claim]:
+    """The placement's pre-dial checks over the picked drivers (set-wise), then the claim."""
+    if not picked:
+        return []
+    driver_ids = [p.driver_id for p in picked]
+    drivers = list(session.scalars(select(Driver).where(Driver.id.in_(driver_ids))))
+    refusals = pre_dial_refusals(session, drivers, now=now, policy=policy)
+    by_id = {d.id: d for d in drivers}
+    ok: list[Any] = []
+    refused: list[dict[str, Any]] = []
+    for row in picked:
+        refusal = refusals.get(row.driver_id)
+        if refusal is None:
+            ok.append(row)
+            continue
+        result.deferred[refusal.reason.value] = result.deferred.get(refusal.reason.value, 0) + 1
+        refused.append(_refused_values(row, refusal, by_id[row.driver_id], now, policy))
+    if refused:
+        table = CampaignTarget.__table__
+        session.execute(
+            update(table)
+            .where(table.c.id == bindparam("b_id"), table.c.state == TargetState.PENDING.value)
+            .values(
+                state=bindparam("b_state"),
+                next_attempt_at=bindparam("b_next", type_=table.c.next_attempt_at.type),
+                skip_reason=bindparam("b_reason"),
+                finished_at=bindparam("b_finished", type_=table.c.finished_at.type),
+                updated_at=bindparam("b_now", type_=table.c.updated_at.type),
+            ),
+            refused,
+        )
+    if not ok:
+        return []
+    claimed = set(
+        session.execute(
+            update(CampaignTarget)
+            .where(CampaignTarget.id.in_([r.id for r in ok]))
+            .where(CampaignTarget.state == TargetState.PENDING)
+            .values(
+                state=TargetState.DIALING,
+                attempts=CampaignTarget.attempts + 1,
+                claimed_at=now,
+                last_call_id=None,
+                updated_at=now,
+            )
+            .returning(CampaignTarget.id)
+            .execution_options(synchronize_session=False)
+        )
+        .scalars()
+        .all()
+    )
+    session.execute(
+        update(CallCampaign)
+        .where(CallCampaign.id.in_({r.campaign_id for r in ok}))
+        .values(last_tick_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return [
+        Claim(r.id, r.campaign_id, r.driver_id, r.trip_id, r.alert_id, r.attempts + 1)
+        for r in ok
+        if r.id in claimed
+    ]
+
+
+def _refused_values(
+    row: Any, refusal: Any, driver: Driver, now: datetime, policy: CallingPolicy
+) -> dict[str, Any]:
+    """A refused target: skipped for good (no number, do-not-call) or pending until it may be
+    dialed (window, another call, the daily maximum) — no attempt is counted either way."""
+    values = {
+        "b_id": row.id,
+        "b_state": TargetState.PENDING.value,
+        "b_next": now,
+        "b_reason": None,
+        "b_finished": None,
+        "b_now": now,
+    }
+    zone = policy.timezone_for(driver)
+    if refusal.reason in (RefusalReason.INVALID_PHONE, RefusalReason.DO_NOT_CALL):
+        values.update(
+            b_state=TargetState.SKIPPED.value, b_reason=refusal.message[:300], b_finished=now
+        )
+    elif refusal.reason == RefusalReason.OUTSIDE_CALLING_WINDOW:
+        values["b_next"] = next_window_opening(
+            now, zone, start=policy.window_start, end=policy.window_end
+        )
+    elif refusal.reason == RefusalReason.DAILY_LIMIT:
+        tomorrow = (now.astimezone(ZoneInfo(zone)) + timedelta(days=1)).date()
+        opening = datetime.combine(tomorrow, policy.window_start, tzinfo=ZoneInfo(zone))
+        values["b_next"] = opening
+    else:
+        values["b_next"] = now + BUSY_RETRY
+    return values
+
+
+# ---- dialing -------------------------------------------------------------------------------
+
+
+def dial_claim(
+    session: Session,
+    claim: Claim,
+    *,
+    providers: CallProviders,
+    policy: CallingPolicy,
+    now: datetime,
+    webhook_base_url: str = "",
+    result: TickResult | None = None,
+) -> Call | None:
+    """Place the call of one claimed target (its own transaction); None if it was not placed.
+
+    The target is re-read under a row lock: a campaign paused or canceled since the claim gets
+    its target back (pending, or skipped on cancel) without dialing. The idempotency key is the
+    target and attempt, so a retried placement of one claim never dials twice.
+    """
+    query = select(CampaignTarget).where(CampaignTarget.id == claim.target_id)
+    target = session.scalars(query.with_for_update()).first()
+    if target is None or target.state != TargetState.DIALING or target.last_call_id is not None:
+        return None
+    campaign = session.get(CallCampaign, target.campaign_id)
+    if campaign is None or campaign.status != CampaignStatus.RUNNING:
+        canceled = campaign is None or campaign.status == CampaignStatus.CANCELED
+        _unclaim(target, now, canceled=canceled)
+        if result is not None:
+            result.not_placed += 1
+        return None
+    driver = session.get(Driver, target.driver_id)
+    profile = (
+        session.get(CallAgentProfile, campaign.agent_profile_id)
+        if campaign.agent_profile_id
+        else None
+    )
+    try:
+        call = place_call(
+            session,
+            driver=driver,
+            purpose=campaign.purpose,
+            providers=providers,
+            provider=campaign.provider,
+            profile=profile,
+            trip=session.get(Trip, target.trip_id) if target.trip_id else None,
+            alert=session.get(Alert, target.alert_id) if target.alert_id else None,
+            campaign_target_id=target.id,
+            placed_by_label=f"campaign:{campaign.id}",
+            idempotency_key=f"campaign-target:{target.id}:attempt:{target.attempts}",
+            policy=policy,
+            webhook_base_url=webhook_base_url,
+            checked=True,
+            now=now,
+        )
+    except CallRefused as refused:
+        # Only a missing or disabled agent profile gets here (the claim ran the other checks):
+        # every target of the campaign would hit it, so the campaign pauses with the reason.
+        _unclaim(target, now, canceled=False)
+        campaign.status = CampaignStatus.PAUSED
+        campaign.status_reason = refused.refusal.message[:300]
+        campaign.paused_at = now
+        campaign.updated_at = now
+        log.warning("campaign %s paused: %s", campaign.id, refused.refusal.message)
+        if result is not None:
+            result.not_placed += 1
+            result.deferred[refused.refusal.reason.value] = (
+                result.deferred.get(refused.refusal.reason.value, 0) + 1
+            )
+        return None
+    target.last_call_id = call.id
+    target.updated_at = now
+    session.execute(
+        update(CallCampaign)
+        .where(CallCampaign.id == campaign.id)
+        .values(calls_placed=CallCampaign.calls_placed + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if result is not None:
+        if call.status == CallStatus.FAILED:
+            result.provider_failed += 1
+        else:
+            result.placed += 1
+            result.call_ids.append(call.id)
+    return call
+
+
+def _unclaim(target: CampaignTarget, now: datetime, *, canceled: bool) -> None:
+    target.attempts = max(target.attempts - 1, 0)
+    target.claimed_at = None
+    target.updated_at = now
+    if canceled:
+        target.state = TargetState.SKIPPED
+        target.skip_reason = CANCELED_REASON
+        target.finished_at = now
+    else:
+        target.state = TargetState.PENDING

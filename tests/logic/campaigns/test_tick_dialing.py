@@ -1,0 +1,199 @@
+"""The tick dialing through placement against the sandbox: calls placed per claim, pause / resume /
+cancel while calls are in flight, provider failures retried, a missing agent profile, and two
+ticks racing on PostgreSQL never dialing one driver twice."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from db.database import session_scope
+from logic.auth.audit import ClientInfo
+from logic.calls import campaign_ops
+from logic.calls.campaigns import tick
+from models.call import Call, CallOutcome, CallProvider, CallPurpose, CallStatus
+from models.campaign import CallCampaign, CampaignStatus, CampaignTarget, TargetState
+from tests.factories import make_driver
+from tests.factories_calls import make_agent_profile, sandbox_providers
+from tests.logic.campaigns.support import make_campaign
+
+NOW = datetime(2026, 12, 3, 15, 0, tzinfo=UTC)  # 09:00 in Chicago
+CLIENT = ClientInfo()
+
+
+@pytest.fixture
+def providers(sandbox_clean):
+    built = sandbox_providers(sandbox_clean)
+    yield built
+    built.close()
+
+
+def vapi_posts(sandbox) -> list[dict]:
+    return [r for r in sandbox.requests("vapi") if r["method"] == "POST"]
+
+
+def end_call(session, call_id: int, outcome: CallOutcome, at: datetime) -> None:
+    """What webhook processing or reconciliation does when a call ends."""
+    call = session.get(Call, call_id)
+    call.status = CallStatus.FAILED if outcome == CallOutcome.FAILED else CallStatus.ENDED
+    call.outcome, call.ended_at = outcome, at
+    session.flush()
+
+
+def states(session, campaign) -> Counter:
+    rows = session.scalars(
+        select(CampaignTarget.state).where(CampaignTarget.campaign_id == campaign.id)
+    )
+    return Counter(rows)
+
+
+def test_tick_places_one_call_per_claim_through_placement(session, sandbox_clean, providers):
+    make_agent_profile(session, provider=CallProvider.VAPI, purpose=CallPurpose.HOS_CHECK)
+    drivers = [make_driver(session, first_name=f"D{i}") for i in range(3)]
+    campaign = make_campaign(session, drivers=drivers, now=NOW, max_concurrency=2)
+
+    result = tick(providers=providers, now=NOW)
+
+    assert (result.claimed, result.placed) == (2, 2)
+    assert result.timings_ms.keys() >= {"decide_claim", "place"}
+    calls = list(session.scalars(select(Call).order_by(Call.id)))
+    targets = {t.id: t for t in session.scalars(select(CampaignTarget))}
+    assert [c.status for c in calls] == [CallStatus.DIALING] * 2
+    for call in calls:
+        target = targets[call.campaign_target_id]
+        assert target.last_call_id == call.id and target.state == TargetState.DIALING
+        assert call.idempotency_key == f"campaign-target:{target.id}:attempt:1"
+        assert call.purpose == CallPurpose.HOS_CHECK and call.driver_id == target.driver_id
+    assert len(vapi_posts(sandbox_clean)) == 2
+    session.expire_all()
+    assert session.get(CallCampaign, campaign.id).calls_placed == 2
+    assert tick(providers=providers, now=NOW).claimed == 0  # concurrency is full
+
+
+def test_pause_resume_cancel_with_calls_in_flight(session, sandbox_clean, providers):
+    make_agent_profile(session, provider=CallProvider.VAPI, purpose=CallPurpose.HOS_CHECK)
+    drivers = [make_driver(session) for _ in range(4)]
+    campaign = make_campaign(session, drivers=drivers, now=NOW, max_concurrency=2)
+    first = tick(providers=providers, now=NOW)
+    assert first.placed == 2
+    call_ids = list(session.scalars(select(Call.id).order_by(Call.id)))
+
+    campaign_ops.pause_campaign(session, campaign, None, NOW, CLIENT)
+    session.flush()
+    end_call(session, call_ids[0], CallOutcome.COMPLETED, NOW + timedelta(minutes=2))
+    paused = tick(providers=providers, now=NOW + timedelta(minutes=3))
+    # The finished call is recorded while paused; nothing new is dialed.
+    assert paused.advanced == {"done": 1} and paused.claimed == 0
+    assert states(session, campaign) == {"pending": 2, "dialing": 1, "done": 1}
+    assert len(vapi_posts(sandbox_clean)) == 2
+
+    campaign_ops.resume_campaign(session, campaign, None, NOW, CLIENT)
+    session.flush()
+    resumed = tick(providers=providers, now=NOW + timedelta(minutes=4))
+    assert resumed.placed == 1  # one slot: one call still in flight
+    assert states(session, campaign) == {"pending": 1, "dialing": 2, "done": 1}
+
+    campaign_ops.cancel_campaign(session, campaign, None, NOW, CLIENT)
+    session.flush()
+    assert states(session, campaign) == {"skipped": 1, "dialing": 2, "done": 1}
+    in_flight = list(
+        session.scalars(select(Call.id).where(Call.status == CallStatus.DIALING).order_by(Call.id))
+    )
+    end_call(session, in_flight[0], CallOutcome.NO_ANSWER, NOW + timedelta(minutes=5))
+    end_call(session, in_flight[1], CallOutcome.COMPLETED, NOW + timedelta(minutes=5))
+    after = tick(providers=providers, now=NOW + timedelta(hours=2))
+
+    # In-flight calls finished and were recorded; the no-answer is not retried.
+    assert after.claimed == 0 and len(vapi_posts(sandbox_clean)) == 3
+    assert states(session, campaign) == {"skipped": 2, "done": 2}
+    reasons = set(
+        session.scalars(
+            select(CampaignTarget.skip_reason).where(CampaignTarget.state == TargetState.SKIPPED)
+        )
+    )
+    assert reasons == {"campaign canceled"}
+    session.expire_all()
+    assert session.get(CallCampaign, campaign.id).status == CampaignStatus.CANCELED
+
+
+def test_a_provider_failure_is_an_attempt_retried_at_its_delay(session, sandbox_clean, providers):
+    make_agent_profile(session, provider=CallProvider.VAPI, purpose=CallPurpose.HOS_CHECK)
+    driver = make_driver(session)
+    campaign = make_campaign(session, drivers=[driver], now=NOW, retry_failed_minutes=15)
+    sandbox_clean.fault("vapi", "429", count=3, retry_after=0)
+
+    result = tick(providers=providers, now=NOW)
+
+    assert (result.claimed, result.provider_failed) == (1, 1)
+    call = session.scalars(select(Call)).one()
+    assert call.status == CallStatus.FAILED and call.outcome == CallOutcome.FAILED
+    tick(providers=providers, now=NOW + timedelta(minutes=1))
+    target = session.scalars(select(CampaignTarget)).one()
+    assert target.state == TargetState.PENDING and target.last_outcome == CallOutcome.FAILED
+    assert target.next_attempt_at == NOW + timedelta(minutes=15)
+    retried = tick(providers=providers, now=NOW + timedelta(minutes=15))
+    session.expire_all()
+    assert retried.placed == 1 and session.get(CampaignTarget, target.id).attempts == 2
+    assert campaign.id == target.campaign_id
+
+
+def test_no_agent_profile_pauses_the_campaign_with_the_reason(session, providers):
+    driver = make_driver(session)
+    campaign = make_campaign(session, drivers=[driver], now=NOW, provider="elevenlabs")
+
+    result = tick(providers=providers, now=NOW)
+
+    assert result.placed == 0 and result.deferred == {"no_agent_profile": 1}
+    session.expire_all()
+    stored = session.get(CallCampaign, campaign.id)
+    assert stored.status == CampaignStatus.PAUSED
+    assert "no enabled elevenlabs agent profile" in stored.status_reason
+    target = session.scalars(select(CampaignTarget)).one()
+    assert (target.state, target.attempts) == (TargetState.PENDING, 0)
+
+
+@pytest.mark.postgres
+def test_two_ticks_in_two_threads_never_dial_one_driver_twice(committed_db, sandbox_clean):
+    with session_scope() as session:
+        make_agent_profile(session, provider=CallProvider.VAPI, purpose=CallPurpose.HOS_CHECK)
+        drivers = [make_driver(session) for _ in range(30)]
+        # Every driver is in all three campaigns: only one of them may reach each driver.
+        for _ in range(3):
+            make_campaign(session, drivers=drivers, now=NOW, max_concurrency=25)
+    barrier = threading.Barrier(2)
+    results, errors = [], []
+
+    def run() -> None:
+        providers = sandbox_providers(sandbox_clean)
+        try:
+            barrier.wait()
+            results.append(tick(providers=providers, now=NOW))
+        except Exception as exc:  # surfaced by the assertion below
+            errors.append(exc)
+        finally:
+            providers.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert not errors
+    with session_scope() as session:
+        per_driver = session.execute(
+            select(Call.driver_id, func.count()).group_by(Call.driver_id)
+        ).all()
+        in_flight = session.scalar(
+            select(func.count())
+            .select_from(CampaignTarget)
+            .where(CampaignTarget.state == TargetState.DIALING)
+        )
+    assert sum(r.placed for r in results) == len(per_driver) == 30
+    assert {n for _, n in per_driver} == {1}
+    assert in_flight == 30
+    assert len(vapi_posts(sandbox_clean)) == 30
