@@ -11,12 +11,15 @@ PYTEST_ARGS ?=
 .PHONY: run test test-sqlite test-postgres bench lint format clean
 
 $(BIN)/python:
+	@echo "== creating $(VENV) (first run only) =="
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --progress-bar on --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@echo "== installing the project and its dependencies into $(VENV) (about half a minute) =="
+	$(BIN)/python -m pip install --progress-bar on -e '.[dev]'
 	@touch $(STAMP)
+	@echo "== $(VENV) is ready =="
 
 run: $(STAMP)
 	$(BIN)/python cli.py run

@@ -143,6 +143,10 @@ class Settings(BaseSettings):
 
     # Admission control: requests in flight per process (see db/database.py for why).
     MAX_CONCURRENT_REQUESTS: int = 0
+    # Request bodies larger than this are refused with 413 (vendor webhooks have their own limit:
+    # Vapi's end-of-call reports carry whole transcripts).
+    MAX_REQUEST_BODY_BYTES: int = Field(default=1_048_576, gt=0)
+    MAX_WEBHOOK_BODY_BYTES: int = Field(default=10_485_760, gt=0)
 
     @field_validator("DB_SCHEMA")
     @classmethod

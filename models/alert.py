@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, field_validator
+from pydantic import AfterValidator, BaseModel, field_validator
 from pydantic import Field as PField
 from sqlalchemy import Index, UniqueConstraint, func, select, text
 from sqlalchemy.orm import defer
 from sqlmodel import Field, Session, SQLModel
 
 from db.types import JSONType, UTCDateTime
+from helpers.json_bounds import check_json_bounds
 from helpers.time_utils import is_valid_timezone
 from models.alert_ladder import AlertLadderStepPublic, LadderStep
 
@@ -35,10 +36,17 @@ class AlertType(StrEnum):
     CALL_FOLLOW_UP = "call_follow_up"
 
 
-class Severity(StrEnum):
+class AlertSeverity(StrEnum):
+    """How urgent an alert is."""
+
     INFO = "info"
     WARNING = "warning"
     CRITICAL = "critical"
+
+
+# The OpenAPI component is named after the class, so the class name is unique across models;
+# `Severity` stays importable from this module.
+Severity = AlertSeverity
 
 
 class AlertStatus(StrEnum):
@@ -343,12 +351,16 @@ def _check_hhmm(value: str | None) -> str | None:
     return f"{int(hours):02d}:{int(minutes):02d}"
 
 
+# Thresholds a caller stores: bounded, so a rule cannot hold megabytes or pathological nesting.
+RuleParams = Annotated[dict[str, Any], AfterValidator(check_json_bounds)]
+
+
 class AlertRuleBase(BaseModel):
     name: str = PField(min_length=1, max_length=120)
     type: AlertType
     enabled: bool = True
     severity: Severity = Severity.WARNING
-    params: dict[str, Any] = PField(default_factory=dict)
+    params: RuleParams = PField(default_factory=dict)
     terminal: str | None = None
     fleet_manager: str | None = None
     channel: str | None = None
@@ -379,7 +391,7 @@ class AlertRuleUpdate(BaseModel):
     name: str | None = PField(default=None, min_length=1, max_length=120)
     enabled: bool | None = None
     severity: Severity | None = None
-    params: dict[str, Any] | None = None
+    params: RuleParams | None = None
     terminal: str | None = None
     fleet_manager: str | None = None
     channel: str | None = None

@@ -18,11 +18,18 @@ from models.driver import Driver, DriverSummary
 from models.vehicle import Vehicle, VehicleSummary
 
 
-class Severity(StrEnum):
+class SafetyEventSeverity(StrEnum):
+    """How serious a safety event is (from its labels and peak g-force)."""
+
     LOW = "low"
     MEDIUM = "medium"
     HIGH = "high"
     CRITICAL = "critical"
+
+
+# The OpenAPI component is named after the class, so the class name is unique across models;
+# `Severity` stays importable from this module.
+Severity = SafetyEventSeverity
 
 
 class CoachingState(StrEnum):

@@ -61,7 +61,16 @@ def list_audit_logs(
     return AuditLogPage(items=items, total=total, limit=limit, offset=offset)
 
 
-@router.get("/export", response_class=Response)
+@router.get(
+    "/export",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The audit rows as CSV, one header line first",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        }
+    },
+)
 def export_audit_logs(
     session: SessionDep, admin: AdminAudit, client: ClientDep, filters: AuditFilterDep
 ) -> Response:

@@ -8,6 +8,7 @@ from logic.auth import users as logic
 from logic.auth.users import Actor
 from models.user import RoleCreate, RolePermissionsUpdate, RolePublic, RoleUpdate
 from services.deps import AdminRoles, ClientDep, SessionDep
+from services.openapi import error_responses
 
 router = APIRouter(prefix="/admin/roles", tags=["admin"])
 
@@ -18,7 +19,7 @@ def list_roles(session: SessionDep, _: AdminRoles) -> list[RolePublic]:
     return logic.list_roles(session)
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=error_responses(409))
 def create_role(
     body: RoleCreate, session: SessionDep, admin: AdminRoles, client: ClientDep
 ) -> RolePublic:
@@ -55,7 +56,7 @@ def set_role_permissions(
     return logic.role_public(session, role)
 
 
-@router.delete("/{role_id}", status_code=204)
+@router.delete("/{role_id}", status_code=204, responses=error_responses(409))
 def delete_role(role_id: int, session: SessionDep, admin: AdminRoles, client: ClientDep) -> None:
     """Delete a custom role nobody holds (default roles stay)."""
     logic.delete_role(session, Actor(admin, client), role_id)

@@ -5,13 +5,32 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Response
+from pydantic import BaseModel
 
 from helpers.time_utils import utc_now
 from logic.alerts import rule_ops
-from models.alert import AlertRule, AlertRuleCreate, AlertRulePublic, AlertRuleUpdate
+from models.alert import AlertRule, AlertRuleCreate, AlertRulePublic, AlertRuleUpdate, AlertType
 from services.deps import AlertRulesRead, AlertRulesWrite, ClientDep, SessionDep
 
 router = APIRouter(prefix="/alert-rules", tags=["alert rules"])
+
+
+class DryRunFinding(BaseModel):
+    fingerprint: str
+    title: str
+    message: str
+    severity: str
+    already_active_alert_id: int | None
+
+
+class DryRunResult(BaseModel):
+    """What a rule finds right now (at most 200 findings listed; `matches` counts them all)."""
+
+    type: AlertType
+    params: dict[str, Any]
+    matches: int
+    incomplete: str | None
+    candidates: list[DryRunFinding]
 
 
 @router.get("")
@@ -30,9 +49,7 @@ def create_rule(
 
 
 @router.post("/dry-run")
-def dry_run_new_rule(
-    body: AlertRuleCreate, session: SessionDep, _: AlertRulesRead
-) -> dict[str, Any]:
+def dry_run_new_rule(body: AlertRuleCreate, session: SessionDep, _: AlertRulesRead) -> DryRunResult:
     """What an unsaved rule would find right now (writes nothing)."""
     return rule_ops.dry_run(session, AlertRule(**body.model_dump()), utc_now())
 
@@ -68,6 +85,6 @@ def delete_rule(
 
 
 @router.post("/{rule_id}/dry-run")
-def dry_run_rule(rule_id: int, session: SessionDep, _: AlertRulesRead) -> dict[str, Any]:
+def dry_run_rule(rule_id: int, session: SessionDep, _: AlertRulesRead) -> DryRunResult:
     """What a stored rule finds right now, and which findings are already active alerts."""
     return rule_ops.dry_run(session, rule_ops.get_rule(session, rule_id), utc_now())

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from config import Settings, get_settings
 from helpers.time_utils import utc_now
@@ -17,6 +17,7 @@ from logic.alerts import actions, engine, outbox, queries
 from logic.listing import as_utc
 from models.alert import AlertDetail, AlertPublic, AlertsPage, AlertStatus, AlertType, Severity
 from services.deps import AlertsEvaluateCaller, AlertsRead, AlertsWrite, ClientDep, SessionDep
+from services.openapi import error_responses
 from services.pagination import PageDep, SearchQuery
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
@@ -105,10 +106,27 @@ def list_alerts(
     return queries.list_alerts(session, filters, page)
 
 
+class EvaluationReport(BaseModel):
+    """What one evaluation pass did; `filters` counts each noise-control outcome."""
+
+    model_config = ConfigDict(extra="allow")
+
+    now: datetime
+    candidates: int
+    by_type: dict[str, int]
+    incomplete: dict[str, str]
+    failed: dict[str, str]
+    etas_computed: int
+    etas_written: int
+    filters: dict[str, int]
+    timings_ms: dict[str, float]
+    delivery: dict[str, Any] | None
+
+
 @router.post("/evaluate")
 def evaluate_alerts(
     _: AlertsEvaluateCaller, clients: AlertClientsDep, deliver: bool = True
-) -> dict[str, Any]:
+) -> EvaluationReport:
     """Run an evaluation pass now (ETAs, detectors, noise control), then deliver to Slack."""
     # Its own committed unit of work, so the drain that follows sees what the pass queued.
     result = engine.run_evaluation(
@@ -140,7 +158,7 @@ def get_alert(alert_id: int, session: SessionDep, _: AlertsRead) -> AlertDetail:
     return queries.alert_detail(session, alert_id)
 
 
-@router.post("/{alert_id}/ack")
+@router.post("/{alert_id}/ack", responses=error_responses(409))
 def acknowledge_alert(
     alert_id: int,
     session: SessionDep,
@@ -156,7 +174,7 @@ def acknowledge_alert(
     return AlertPublic.model_validate(alert)
 
 
-@router.post("/{alert_id}/snooze")
+@router.post("/{alert_id}/snooze", responses=error_responses(409))
 def snooze_alert(
     alert_id: int,
     body: SnoozeRequest,
@@ -173,7 +191,7 @@ def snooze_alert(
     return AlertPublic.model_validate(alert)
 
 
-@router.post("/{alert_id}/resolve")
+@router.post("/{alert_id}/resolve", responses=error_responses(409))
 def resolve_alert(
     alert_id: int,
     body: ResolveRequest,

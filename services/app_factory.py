@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 from fastapi.concurrency import run_in_threadpool
+from fastapi_offline import FastAPIOffline
 from sqlalchemy.exc import OperationalError
 
 from config import ConfigError, Settings, get_settings
@@ -18,9 +19,15 @@ from services import health
 from services.errors import install_error_handlers
 from services.middleware import (
     AdmissionControlMiddleware,
+    ErrorBoundaryMiddleware,
+    InputGuardMiddleware,
     RequestContextMiddleware,
     configure_thread_limiter,
 )
+from services.openapi import install_openapi, operation_id
+
+# Vendors post larger bodies than our own clients do (see MAX_WEBHOOK_BODY_BYTES).
+WEBHOOK_PATH_PREFIXES = ("/webhooks/", "/slack/interactions")
 
 log = logging.getLogger(__name__)
 
@@ -56,22 +63,42 @@ def build_app(
                 abort_startup(f"{title} cannot start: {startup_failure_reason(exc)}")
         yield
 
-    app = FastAPI(
-        title=title,
-        lifespan=lifespan,
-        # The API description is for developers; production does not publish it.
-        docs_url=None if settings.is_production else "/docs",
-        openapi_url=None if settings.is_production else "/openapi.json",
-        redoc_url=None,
-    )
+    # The API description is for developers; production does not publish it. Elsewhere /docs
+    # serves Swagger UI from the installed package, so it works offline.
+    if settings.is_production:
+        app = FastAPI(
+            title=title,
+            lifespan=lifespan,
+            docs_url=None,
+            openapi_url=None,
+            redoc_url=None,
+            generate_unique_id_function=operation_id,
+        )
+    else:
+        app = FastAPIOffline(
+            title=title,
+            lifespan=lifespan,
+            docs_url="/docs",
+            redoc_url=None,
+            static_url="/docs/static",
+            generate_unique_id_function=operation_id,
+        )
     install_error_handlers(app)
+    # Added innermost first: request id → error boundary → input guard → admission → routes.
     app.add_middleware(
         AdmissionControlMiddleware, limit=admitted, queue_timeout=settings.DB_POOL_TIMEOUT
     )
+    app.add_middleware(
+        InputGuardMiddleware,
+        max_body_bytes=settings.MAX_REQUEST_BODY_BYTES,
+        large_body_paths=dict.fromkeys(WEBHOOK_PATH_PREFIXES, settings.MAX_WEBHOOK_BODY_BYTES),
+    )
+    app.add_middleware(ErrorBoundaryMiddleware)
     app.add_middleware(RequestContextMiddleware, project_id=_gcp_project(settings))
     app.include_router(health.router)
     for router in routers:
         app.include_router(router)
+    install_openapi(app)
     return app
 
 

@@ -12,6 +12,7 @@ from helpers.time_utils import utc_now
 from logic.auth import service
 from models.user import Me, PasswordChange, User
 from services.deps import AuthPrincipalDep, AuthSessionDep, ClientDep, PrincipalDep, SessionDep
+from services.openapi import error_responses
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -40,7 +41,7 @@ def _token_response(pair: service.TokenPair) -> TokenResponse:
     )
 
 
-@router.post("/token")
+@router.post("/token", responses=error_responses(401, 429))
 def login(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     session: AuthSessionDep,
@@ -51,7 +52,7 @@ def login(
     return _token_response(pair)
 
 
-@router.post("/refresh")
+@router.post("/refresh", responses=error_responses(401))
 def refresh_token(
     body: RefreshRequest, session: AuthSessionDep, client: ClientDep
 ) -> TokenResponse:
@@ -87,7 +88,7 @@ def me(principal: PrincipalDep) -> Me:
     )
 
 
-@router.post("/change-password")
+@router.post("/change-password", responses=error_responses(429))
 def change_password(
     body: PasswordChange, principal: AuthPrincipalDep, session: AuthSessionDep, client: ClientDep
 ) -> SessionsEnded:

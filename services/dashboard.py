@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
 
 from fastapi import APIRouter
+from pydantic import BaseModel
 
 from helpers.time_utils import utc_now
 from logic.dashboard import dashboard
@@ -13,8 +14,42 @@ from services.deps import DashboardRead, SessionDep
 router = APIRouter(prefix="/dashboard", tags=["dashboard"])
 
 
+class TripCounts(BaseModel):
+    active: int
+    late: int
+    on_time: int
+    eta_unknown: int
+
+
+class TruckCounts(BaseModel):
+    active: int
+    moving: int
+    stopped: int
+    no_recent_gps: int
+
+
+class FeedFreshness(BaseModel):
+    source: str
+    entity: str
+    last_success_at: datetime | None
+    minutes_ago: int | None
+
+
+class Dashboard(BaseModel):
+    as_of: datetime
+    trips: TripCounts
+    trucks: TruckCounts
+    drivers_low_on_hours: int
+    drive_time_threshold_minutes: int
+    open_alerts_by_severity: dict[str, int]
+    alerts_by_status: dict[str, int]
+    ingest_freshness: list[FeedFreshness]
+
+
 @router.get("")
-def get_dashboard(session: SessionDep, _: DashboardRead) -> dict[str, Any]:
-    """Active/late/on-time trips, trucks moving/stopped, drivers low on hours, open alerts by
+def get_dashboard(session: SessionDep, _: DashboardRead) -> Dashboard:
+    """Dispatch KPIs in one call: trips, trucks, drivers low on hours, alerts, ingest freshness.
+
+    Active/late/on-time trips, trucks moving/stopped, drivers low on hours, open alerts by
     severity and ingest freshness."""
     return dashboard(session, utc_now())

@@ -43,7 +43,11 @@ from models.user import User
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
-api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False)
+api_key_scheme = APIKeyHeader(
+    name="X-API-Key",
+    auto_error=False,
+    description="The service API key (`SERVICE_API_KEY`): scheduled jobs and Cloud Functions",
+)
 
 
 def get_auth_session() -> Iterator[Session]:

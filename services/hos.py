@@ -12,6 +12,7 @@ from logic.fleet import hos as ops
 from logic.listing import Page, as_utc, check_range
 from models.hos import DutyStatus, HosClock, HosClockPublic, HosLogPublic, HosViolationPublic
 from services.deps import HosRead, SessionDep
+from services.openapi import error_responses
 from services.pagination import LabelQuery, PageDep, SearchQuery
 
 router = APIRouter(prefix="/hos", tags=["hos"])
@@ -79,7 +80,7 @@ def get_clock(driver_id: int, session: SessionDep, _: HosRead) -> HosClockPublic
     return HosClockPublic.model_validate(clock)
 
 
-@router.get("/logs")
+@router.get("/logs", responses=error_responses(404))
 def driver_logs(
     session: SessionDep,
     _: HosRead,

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Query
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from helpers.errors import NotFound
 from logic.ingest import jobs
@@ -15,8 +16,22 @@ from services.deps import Caller, IngestRunCaller, SessionDep
 
 router = APIRouter(prefix="/ingest/runs", tags=["ingest"])
 
+
+class IngestRunAccepted(BaseModel):
+    """A run started in the background; poll `href` for its summary."""
+
+    run_id: int
+    status: IngestStatus
+    source: str
+    entity: str
+    href: str
+
+
 TRIGGER_RESPONSES: dict[int | str, dict] = {
-    202: {"description": "`?background=true`: accepted; poll `/ingest/runs/{run_id}`"},
+    202: {
+        "model": IngestRunAccepted,
+        "description": "`?background=true`: accepted; poll `/ingest/runs/{run_id}`",
+    },
     409: {"description": "a run of this source+entity is already in progress (named)"},
     502: {"description": "the run failed; the body carries the recorded error and summary"},
 }
@@ -36,16 +51,14 @@ def trigger(
     )
     if background:
         tasks.add_task(jobs.run_then_evaluate, started)
-        return JSONResponse(
-            {
-                "run_id": started.run_id,
-                "status": IngestStatus.RUNNING.value,
-                "source": source,
-                "entity": entity,
-                "href": f"/ingest/runs/{started.run_id}",
-            },
-            status_code=202,
+        accepted = IngestRunAccepted(
+            run_id=started.run_id,
+            status=IngestStatus.RUNNING,
+            source=source,
+            entity=entity,
+            href=f"/ingest/runs/{started.run_id}",
         )
+        return JSONResponse(accepted.model_dump(mode="json"), status_code=202)
     summary = started.run()
     if summary.status == IngestStatus.FAILED:
         raise IngestFailed(summary.error, run=summary.model_dump(mode="json"))

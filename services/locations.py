@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
@@ -29,6 +29,27 @@ class LatestPositions(BaseModel):
 _LATEST = TypeAdapter(LatestPositions)
 
 
+class PointGeometry(BaseModel):
+    type: Literal["Point"]
+    coordinates: list[float]  # [longitude, latitude]
+
+
+class PositionFeature(BaseModel):
+    type: Literal["Feature"]
+    id: int
+    geometry: PointGeometry
+    properties: dict[str, Any]
+
+
+class PositionFeatureCollection(BaseModel):
+    type: Literal["FeatureCollection"]
+    features: list[PositionFeature]
+
+
+class GeoJSONResponse(JSONResponse):
+    media_type = "application/geo+json"
+
+
 @router.get("/latest", response_model=LatestPositions)
 def latest_positions(
     session: SessionDep,
@@ -47,8 +68,8 @@ def latest_positions(
 
 @router.get(
     "/latest.geojson",
-    response_class=JSONResponse,
-    responses={200: {"content": {"application/geo+json": {}}}},
+    response_class=GeoJSONResponse,
+    responses={200: {"model": PositionFeatureCollection}},
 )
 def latest_positions_geojson(
     session: SessionDep,

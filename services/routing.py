@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from logic.routing import mileage_between, resolve_endpoints
 from models.vendor_cache import MileagePublic
 from services.deps import RoutingRead, SessionDep
+from services.openapi import error_responses
 from services.vendor_deps import PcmilerDep, SettingsDep
 
 router = APIRouter(prefix="/routing", tags=["routing"])
@@ -17,7 +18,7 @@ Lat = Annotated[float | None, Query(ge=-90, le=90)]
 Lon = Annotated[float | None, Query(ge=-180, le=180)]
 
 
-@router.get("/mileage")
+@router.get("/mileage", responses=error_responses(404))
 def get_mileage(
     _: RoutingRead,
     session: SessionDep,

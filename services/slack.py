@@ -2,28 +2,38 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel
 
 from config import Settings, get_settings
 from helpers.time_utils import utc_now
 from logic.alerts import interactions, outbox
 from services.alerts import AlertClientsDep
 from services.deps import ClientDep
+from services.openapi import error_responses
 
 router = APIRouter(prefix="/slack", tags=["slack"])
 
 
-@router.post("/interactions")
+class SlackReply(BaseModel):
+    """The ephemeral message Slack shows the person who pressed the button."""
+
+    response_type: str
+    replace_original: bool
+    text: str
+
+
+@router.post("/interactions", responses=error_responses(400, 401, 409))
 async def slack_interactions(
     request: Request,
     client: ClientDep,
     clients: AlertClientsDep,
     background: BackgroundTasks,
     settings: Annotated[Settings, Depends(get_settings)],
-) -> dict[str, Any]:
+) -> SlackReply:
     """Alert buttons (Acknowledge / Snooze 1h / Resolve), verified by the Slack signature."""
     raw = await request.body()  # the exact bytes Slack signed, before any form parsing
     result = await run_in_threadpool(

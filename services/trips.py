@@ -14,6 +14,7 @@ from logic.fleet import trips as ops
 from logic.listing import Page, as_utc, check_range
 from models.trip import TripDetail, TripPublic, TripStatus, TripStatusCorrection, TripUpdate
 from services.deps import ClientDep, SessionDep, TripsRead, TripsWrite
+from services.openapi import error_responses
 from services.pagination import LabelQuery, PageDep, SearchQuery
 
 router = APIRouter(prefix="/trips", tags=["trips"])
@@ -78,7 +79,7 @@ def update_trip(
     return ops.trip_detail(session, trip)
 
 
-@router.post("/{trip_id}/status")
+@router.post("/{trip_id}/status", responses=error_responses(409))
 def correct_trip_status(
     trip_id: int,
     body: TripStatusCorrection,

@@ -17,6 +17,7 @@ from models.user import (
     UserUpdate,
 )
 from services.deps import AdminUsers, ClientDep, SessionDep
+from services.openapi import error_responses
 from services.pagination import MAX_OFFSET
 
 router = APIRouter(prefix="/users", tags=["users"])
@@ -39,7 +40,7 @@ def list_users(
     return UsersPage(items=items, total=total, limit=limit, offset=offset)
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=error_responses(409))
 def create_user(
     body: UserCreate, session: SessionDep, admin: AdminUsers, client: ClientDep
 ) -> UserPublic:
@@ -54,7 +55,7 @@ def get_user(user_id: int, session: SessionDep, _: AdminUsers) -> UserPublic:
     return logic.user_public(session, logic.get_user(session, user_id))
 
 
-@router.patch("/{user_id}")
+@router.patch("/{user_id}", responses=error_responses(409))
 def update_user(
     user_id: int, body: UserUpdate, session: SessionDep, admin: AdminUsers, client: ClientDep
 ) -> UserPublic:
@@ -63,7 +64,7 @@ def update_user(
     return logic.user_public(session, user)
 
 
-@router.delete("/{user_id}", status_code=204)
+@router.delete("/{user_id}", status_code=204, responses=error_responses(409))
 def delete_user(user_id: int, session: SessionDep, admin: AdminUsers, client: ClientDep) -> None:
     """Delete a user who has no history elsewhere (otherwise deactivate)."""
     logic.delete_user(session, Actor(admin, client), user_id)

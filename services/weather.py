@@ -10,12 +10,13 @@ from helpers.errors import BadRequest
 from logic.weather import weather_at, weather_for_vehicle
 from models.vendor_cache import WeatherPublic
 from services.deps import SessionDep, WeatherRead
+from services.openapi import error_responses
 from services.vendor_deps import SettingsDep, WeatherDep
 
 router = APIRouter(prefix="/weather", tags=["weather"])
 
 
-@router.get("")
+@router.get("", responses=error_responses(404))
 def get_weather(
     _: WeatherRead,
     session: SessionDep,

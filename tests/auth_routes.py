@@ -29,8 +29,11 @@ PUBLIC_PATHS = frozenset(
         "/webhooks/elevenlabs",
     }
 )
-# FastAPI's own documentation pages (turned off in production by the app factory).
-DOCS_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+# FastAPI's own documentation pages and Swagger UI's files (turned off in production by the app
+# factory).
+DOCS_PATHS = frozenset(
+    {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/docs/static", "/redoc"}
+)
 REACHED = 299
 
 

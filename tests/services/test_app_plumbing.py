@@ -103,10 +103,20 @@ def test_a_failed_commit_is_an_error_response_never_a_lost_success(probe_client)
     assert duplicate.json()["error"] == "internal_error"
 
 
-def test_validation_errors_stay_fastapis_422(probe_client):
+def test_validation_errors_are_the_one_shape_with_a_field_list(probe_client):
     response = probe_client.get("/probe/typed", params={"n": "many"})
     assert response.status_code == 422
-    assert response.json()["detail"][0]["loc"] == ["query", "n"]
+    body = response.json()
+    assert body["error"] == "validation_error"
+    assert body["detail"].startswith("query.n: ")
+    assert body["errors"] == [
+        {
+            "loc": ["query", "n"],
+            "msg": "Input should be a valid integer, unable to parse string as an integer",
+            "type": "int_parsing",
+            "input": "many",
+        }
+    ]
 
 
 def test_health_and_readiness(client):
