@@ -18,10 +18,13 @@ from services import (  # fleet domain  # vendor-backed lookups  # alerts
     campaigns,
     dashboard,
     driver_data,
+    driver_reports,
     drivers,
     hos,
     ingest_status,  # read-only ingest runs and freshness
     locations,
+    morning_report,
+    reports,
     routing,
     safety_events,
     slack,
@@ -63,4 +66,7 @@ ROUTERS: list[APIRouter] = [
     call_webhooks.router,
     campaigns.router,
     dashboard.router,
+    driver_reports.router,
+    morning_report.router,
+    reports.router,
 ]

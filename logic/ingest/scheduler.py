@@ -52,6 +52,9 @@ def default_schedule() -> list[ScheduledCall]:
     ]
     calls.append(ScheduledCall("alerts/evaluate", "main", "/alerts/evaluate", 2 * MINUTE))
     calls.append(ScheduledCall("campaigns/tick", "main", "/campaigns/tick", 1 * MINUTE))
+    # Morning reports at each terminal's local send time, yesterday's driver reports rebuilt
+    # nightly, and the report outbox drained (logic/reports/jobs.py: tick).
+    calls.append(ScheduledCall("reports/tick", "main", "/reports/tick", 5 * MINUTE))
     return calls
 
 
