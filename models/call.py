@@ -245,6 +245,10 @@ class CallPublic(BaseModel):
     duration_seconds: int | None
     cost_usd: float | None
     cost_credits: int | None
+    # Set when the provider's final report (or reconciliation) filled the call; a VAPI call is
+    # `ended` a moment before its end-of-call report arrives.
+    report_received_at: datetime | None
+    finalized_at: datetime | None
     summary: str | None
     recording_url: str | None
     error: str | None

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 from pydantic import Field as PField
-from sqlalchemy import Index, UniqueConstraint, func, select
+from sqlalchemy import Index, UniqueConstraint, func, select, text
 from sqlmodel import Field, Session, SQLModel
 
 from db.types import JSONType, UTCDateTime
@@ -70,7 +70,8 @@ class CallCampaign(SQLModel, table=True):
     audience: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType)
     schedule_start_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     schedule_end_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    # Applied in each driver's local time, inside the placement's own calling window.
+    # Applied in each driver's local time, inside the placement's own calling window; it may
+    # wrap midnight, and start == end means around the clock (as the placement's).
     window_start: str = Field(default="08:00", max_length=5)
     window_end: str = Field(default="21:00", max_length=5)
     max_concurrency: int = 5
@@ -104,8 +105,15 @@ class CampaignTarget(SQLModel, table=True):
     __tablename__ = "campaign_target"
     __table_args__ = (
         UniqueConstraint("campaign_id", "driver_id", name="uq_campaign_target_driver"),
-        # The tick's pick: a campaign's pending targets in due order.
-        Index("ix_campaign_target_due", "campaign_id", "state", "next_attempt_at"),
+        # The tick's pick: a campaign's pending targets in due order. Partial, so claiming a
+        # target (pending → dialing) removes it rather than adding an entry.
+        Index(
+            "ix_campaign_target_due",
+            "campaign_id",
+            "next_attempt_at",
+            postgresql_where=text("state = 'pending'"),
+            sqlite_where=text("state = 'pending'"),
+        ),
         # "Is this driver already being called by another campaign?"
         Index("ix_campaign_target_driver_state", "driver_id", "state"),
     )
@@ -258,8 +266,6 @@ class CampaignCreate(BaseModel):
 
     @model_validator(mode="after")
     def _ranges(self) -> CampaignCreate:
-        if self.window_start >= self.window_end:
-            raise ValueError("window_start must be before window_end (same local day)")
         start, end = self.schedule_start_at, self.schedule_end_at
         if start and end and start >= end:
             raise ValueError("schedule_start_at must be before schedule_end_at")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 STRUCTURED = "structured"
@@ -268,24 +269,39 @@ def _eta_from(text: str) -> tuple[str, float] | None:
     return f"{hour:02d}:{minute:02d}", confidence
 
 
+_ISSUE_PATTERNS = {
+    issue: re.compile(r"\b(?:" + "|".join(re.escape(k) for k in keywords) + r")\b")
+    for issue, keywords in _ISSUE_KEYWORDS.items()
+}
+
+
 def _issues_in(text: str) -> list[str]:
+    """Issue families mentioned in `text`, skipping negated mentions ("no traffic")."""
     found = []
-    for issue, keywords in _ISSUE_KEYWORDS.items():
-        for keyword in keywords:
-            for match in re.finditer(rf"\b{re.escape(keyword)}\b", text):
-                if not _NEGATION.search(text[max(0, match.start() - 30) : match.start()]):
-                    found.append(issue)
-                    break
-            if issue in found:
+    for issue, pattern in _ISSUE_PATTERNS.items():
+        for match in pattern.finditer(text):
+            if not _NEGATION.search(text, max(0, match.start() - 30), match.start()):
+                found.append(issue)
                 break
     return found
 
 
+@lru_cache(maxsize=256)
+def _city_pattern(cities: tuple[str, ...]) -> re.Pattern[str] | None:
+    names = sorted({c for c in cities if c}, key=len, reverse=True)
+    if not names:
+        return None
+    return re.compile(r"\b(" + "|".join(re.escape(c.lower()) for c in names) + r")\b")
+
+
 def _city_in(text: str, cities: Iterable[str]) -> str | None:
-    for city in sorted({c for c in cities if c}, key=len, reverse=True):
-        if re.search(rf"\b{re.escape(city.lower())}\b", text):
-            return city
-    return None
+    """The longest stop city named in `text`, spelled as on the stop."""
+    cities = tuple(cities)
+    pattern = _city_pattern(cities)
+    match = pattern.search(text) if pattern is not None else None
+    if match is None:
+        return None
+    return next(c for c in cities if c and c.lower() == match.group(1))
 
 
 def transcript_insights(

@@ -7,17 +7,20 @@ up); stale claims are released; do-not-call and number-less targets are skipped 
 reason; finished campaigns complete; then due targets are picked in one set-based SELECT —
 campaign running and inside its schedule, the driver's local time inside both the campaign's and
 the placement's calling window, no do-not-call entry, attempts left, no active call to the
-driver anywhere and no other campaign dialing them, one target per driver, at most the
-campaign's concurrency minus its calls in flight — checked with the placement's own pre-dial
-checks (set-wise) and claimed (`dialing`, attempt counted). Then each claimed target is dialed
-in its own transaction through `logic.calls.placement.place_call`, outside the claim.
+driver anywhere and no other campaign dialing them, under the daily maximum of calls, one
+target per driver, at most the campaign's concurrency minus its calls in flight — and claimed
+(`dialing`, attempt counted). Then each claimed target is dialed in its own transaction through
+`logic.calls.placement.place_call`, outside the claim, whose pre-dial checks (the one place they
+live) have the last word: a refusal gives the attempt back and skips the target (no valid
+number, do-not-call) or defers it (window, another call, daily maximum). The pick applies the
+same rules set-wise so that refusals are the rare race, not the routine.
 
 Several instances may tick at once. Row locks alone cannot keep cross-row limits (one call per
 driver across campaigns, a campaign's concurrency): on PostgreSQL the deciding transaction
 takes a transaction advisory lock, so deciding is serialized (milliseconds) while dialing is
-not, and the pick uses `FOR UPDATE SKIP LOCKED` so it never waits behind a target another
-transaction holds (a cancel, a placement). On SQLite the transaction takes the write lock up
-front (`session_scope`), which serializes the same way.
+not, and the claim takes its rows with `FOR UPDATE SKIP LOCKED` so it never waits behind a
+target another transaction holds (a cancel, a placement). On SQLite the transaction takes the
+write lock up front (`session_scope`), which serializes the same way.
 """
 
 from __future__ import annotations
@@ -30,23 +33,24 @@ from datetime import time as dtime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, bindparam, exists, func, literal, or_, select, text, update
+from sqlalchemy import and_, bindparam, case, exists, func, literal, or_, select, text, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from config import Settings, get_settings
 from db.database import session_scope
+from db.types import UTCDateTime
 from helpers.time_utils import is_valid_timezone, utc_now
 from logic.calls.campaign_ops import CANCELED_REASON
 from logic.calls.placement import (
     CallingPolicy,
     CallProviders,
     CallRefused,
+    Refusal,
     RefusalReason,
     in_calling_window,
     next_window_opening,
     place_call,
-    pre_dial_refusals,
 )
 from models.alert import Alert
 from models.call import ACTIVE_CALL_STATUSES, TERMINAL_CALL_STATUSES, Call, CallOutcome, CallStatus
@@ -211,14 +215,26 @@ def decide_and_claim(
         # A handful of statements over many rows whose counts the planner misjudges; JIT
         # compiling them costs more than running them.
         session.execute(text("SET LOCAL jit = off"))
+    mark = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal mark
+        now_mark = time.perf_counter()
+        result.timings_ms[name] = round((now_mark - mark) * 1000, 1)
+        mark = now_mark
+
     result.started = _start_scheduled(session, now)
     advance_targets(session, now=now, result=result)
     result.released = _release_stale_claims(session, now)
+    lap("advance")
     _skip_unreachable(session, now, result)
     result.completed = _complete_finished(session, now)
+    lap("skip_complete")
     picked = _pick_due(session, now=now, policy=policy, limit=max_dials)
-    result.claims = _check_and_claim(session, picked, now=now, policy=policy, result=result)
+    lap("pick")
+    result.claims = _claim(session, picked, now=now)
     result.claimed = len(result.claims)
+    lap("claim")
     return result
 
 
@@ -387,10 +403,11 @@ def _skip_unreachable(session: Session, now: datetime, result: TickResult) -> No
     pending = and_(
         CampaignTarget.state == TargetState.PENDING, CampaignTarget.campaign_id.in_(live)
     )
-    schedule_end = (
-        select(CallCampaign.schedule_end_at)
-        .where(CallCampaign.id == CampaignTarget.campaign_id)
-        .scalar_subquery()
+    # Do-not-call and a missing number are judged when the target comes due (an entry may
+    # expire before then); a schedule that ended finishes every pending target at once.
+    due = and_(pending, CampaignTarget.next_attempt_at <= now)
+    ended = select(CallCampaign.id).where(
+        CallCampaign.status.in_([s.value for s in _LIVE]), CallCampaign.schedule_end_at <= now
     )
     driver = select(Driver.id).where(Driver.id == CampaignTarget.driver_id)
     dnc_reason = (
@@ -409,22 +426,29 @@ def _skip_unreachable(session: Session, now: datetime, result: TickResult) -> No
         .scalar_subquery()
     )
     rules: list[tuple[str, Any, Any]] = [
-        ("campaign schedule ended", schedule_end <= now, "campaign schedule ended"),
+        (
+            "campaign schedule ended",
+            and_(pending, CampaignTarget.campaign_id.in_(ended)),
+            "campaign schedule ended",
+        ),
         (
             "do-not-call",
-            exists(driver.where(or_(Driver.do_not_call.is_(True), exists(_dnc_in_force(now))))),
+            and_(
+                due,
+                exists(driver.where(or_(Driver.do_not_call.is_(True), exists(_dnc_in_force(now))))),
+            ),
             dnc_reason,
         ),
         (
             "no phone number",
-            exists(driver.where(or_(Driver.phone.is_(None), Driver.phone == ""))),
+            and_(due, exists(driver.where(or_(Driver.phone.is_(None), Driver.phone == "")))),
             "the driver has no phone number",
         ),
     ]
     for label, condition, reason in rules:
         count = session.execute(
             update(CampaignTarget)
-            .where(pending, condition)
+            .where(condition)
             .values(state=TargetState.SKIPPED, skip_reason=reason, finished_at=now, updated_at=now)
             .execution_options(synchronize_session=False)
         ).rowcount
@@ -482,10 +506,15 @@ def open_zones(
     return out
 
 
+def local_midnight(now: datetime, value: str, policy: CallingPolicy) -> datetime:
+    """Start of the local calendar day at `now` for a driver time-zone value (as placement)."""
+    zone = ZoneInfo(value if is_valid_timezone(value) else policy.default_timezone)
+    return datetime.combine(now.astimezone(zone).date(), dtime(0), tzinfo=zone)
+
+
 def _pick_due(session: Session, *, now: datetime, policy: CallingPolicy, limit: int) -> list[Any]:
     """Due targets that may be dialed now, within every limit: one SELECT of the eligible due
-    rows (rows locked elsewhere skipped), then each driver once and each campaign up to its
-    concurrency."""
+    rows, then each driver once and each campaign up to its concurrency (`_claim` locks)."""
     running = session.execute(
         select(CallCampaign.id, CallCampaign.window_start, CallCampaign.window_end)
         .where(CallCampaign.status == CampaignStatus.RUNNING)
@@ -498,7 +527,23 @@ def _pick_due(session: Session, *, now: datetime, policy: CallingPolicy, limit: 
     target, other = CampaignTarget, aliased(CampaignTarget)
     zone = func.coalesce(Driver.timezone, policy.default_timezone)
     in_flight_states = [s.value for s in IN_FLIGHT_STATES]
-    locked = (
+    # The placement's daily maximum counts dialed calls since the driver's local midnight.
+    midnights = {
+        value: local_midnight(now, value, policy)
+        for value in {z for v in zones.values() for z in v}
+    }
+    midnight = case(
+        {value: literal(at, UTCDateTime()) for value, at in midnights.items()},
+        value=zone,
+        else_=literal(local_midnight(now, policy.default_timezone, policy), UTCDateTime()),
+    )
+    dialed_today = (
+        select(func.count())
+        .where(Call.driver_id == target.driver_id, Call.dialed_at.is_not(None))
+        .where(Call.created_at >= midnight)
+        .scalar_subquery()
+    )
+    due = (
         select(
             target.id,
             target.campaign_id,
@@ -524,10 +569,9 @@ def _pick_due(session: Session, *, now: datetime, policy: CallingPolicy, limit: 
         .where(
             ~exists().where(other.driver_id == target.driver_id, other.state.in_(in_flight_states))
         )
+        .where(dialed_today < policy.max_per_day)
     )
-    locked = locked.order_by(target.next_attempt_at, target.id)
-    if session.get_bind().dialect.name == "postgresql":
-        locked = locked.with_for_update(of=target, skip_locked=True)
+    due = due.order_by(target.next_attempt_at, target.id)
     room = dict(
         session.execute(
             select(
@@ -547,7 +591,7 @@ def _pick_due(session: Session, *, now: datetime, policy: CallingPolicy, limit: 
     # when the first one is full; this pass never does.)
     picked: list[Any] = []
     taken: set[int] = set()
-    for row in session.execute(locked):
+    for row in session.execute(due):
         if row.driver_id in taken or room.get(row.campaign_id, 0) <= 0:
             continue
         taken.add(row.driver_id)
@@ -558,46 +602,26 @@ def _pick_due(session: Session, *, now: datetime, policy: CallingPolicy, limit: 
     return picked
 
 
-def _check_and_claim(
-    session: Session, picked: list[Any], *, now: datetime, policy: CallingPolicy, result: TickResult
-) -> list[Claim]:
-    """The placement's pre-dial checks over the picked drivers (set-wise), then the claim."""
+def _claim(session: Session, picked: list[Any], *, now: datetime) -> list[Claim]:
+    """Mark the picked targets `dialing` (attempt counted) in one UPDATE.
+
+    On PostgreSQL the rows are taken through `FOR UPDATE SKIP LOCKED`: a target another
+    transaction holds (a cancel, a placement) is left for the next tick instead of waited for;
+    locking and updating in one statement writes each row once. The ids are fixed, so the
+    subquery cannot claim more than was picked however often it is evaluated.
+    """
     if not picked:
         return []
-    driver_ids = [p.driver_id for p in picked]
-    drivers = list(session.scalars(select(Driver).where(Driver.id.in_(driver_ids))))
-    refusals = pre_dial_refusals(session, drivers, now=now, policy=policy)
-    by_id = {d.id: d for d in drivers}
-    ok: list[Any] = []
-    refused: list[dict[str, Any]] = []
-    for row in picked:
-        refusal = refusals.get(row.driver_id)
-        if refusal is None:
-            ok.append(row)
-            continue
-        result.deferred[refusal.reason.value] = result.deferred.get(refusal.reason.value, 0) + 1
-        refused.append(_refused_values(row, refusal, by_id[row.driver_id], now, policy))
-    if refused:
-        table = CampaignTarget.__table__
-        session.execute(
-            update(table)
-            .where(table.c.id == bindparam("b_id"), table.c.state == TargetState.PENDING.value)
-            .values(
-                state=bindparam("b_state"),
-                next_attempt_at=bindparam("b_next", type_=table.c.next_attempt_at.type),
-                skip_reason=bindparam("b_reason"),
-                finished_at=bindparam("b_finished", type_=table.c.finished_at.type),
-                updated_at=bindparam("b_now", type_=table.c.updated_at.type),
-            ),
-            refused,
-        )
-    if not ok:
-        return []
+    ids = [r.id for r in picked]
+    rows = select(CampaignTarget.id).where(
+        CampaignTarget.id.in_(ids), CampaignTarget.state == TargetState.PENDING
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        rows = rows.with_for_update(skip_locked=True)
     claimed = set(
         session.execute(
             update(CampaignTarget)
-            .where(CampaignTarget.id.in_([r.id for r in ok]))
-            .where(CampaignTarget.state == TargetState.PENDING)
+            .where(CampaignTarget.id.in_(rows.scalar_subquery()))
             .values(
                 state=TargetState.DIALING,
                 attempts=CampaignTarget.attempts + 1,
@@ -613,46 +637,34 @@ def _check_and_claim(
     )
     session.execute(
         update(CallCampaign)
-        .where(CallCampaign.id.in_({r.campaign_id for r in ok}))
+        .where(CallCampaign.id.in_({r.campaign_id for r in picked}))
         .values(last_tick_at=now)
         .execution_options(synchronize_session=False)
     )
     return [
         Claim(r.id, r.campaign_id, r.driver_id, r.trip_id, r.alert_id, r.attempts + 1)
-        for r in ok
+        for r in picked
         if r.id in claimed
     ]
 
 
-def _refused_values(
-    row: Any, refusal: Any, driver: Driver, now: datetime, policy: CallingPolicy
-) -> dict[str, Any]:
-    """A refused target: skipped for good (no number, do-not-call) or pending until it may be
-    dialed (window, another call, the daily maximum) — no attempt is counted either way."""
-    values = {
-        "b_id": row.id,
-        "b_state": TargetState.PENDING.value,
-        "b_next": now,
-        "b_reason": None,
-        "b_finished": None,
-        "b_now": now,
-    }
+def refusal_outcome(
+    refusal: Refusal, driver: Driver, now: datetime, policy: CallingPolicy
+) -> tuple[TargetState, datetime, str | None]:
+    """(state, next attempt, skip reason) for a target the placement refused: skipped for good
+    (no valid number, do-not-call) or pending until it may be dialed (outside the window,
+    another call, the daily maximum). The refused attempt is never counted."""
     zone = policy.timezone_for(driver)
     if refusal.reason in (RefusalReason.INVALID_PHONE, RefusalReason.DO_NOT_CALL):
-        values.update(
-            b_state=TargetState.SKIPPED.value, b_reason=refusal.message[:300], b_finished=now
-        )
-    elif refusal.reason == RefusalReason.OUTSIDE_CALLING_WINDOW:
-        values["b_next"] = next_window_opening(
-            now, zone, start=policy.window_start, end=policy.window_end
-        )
-    elif refusal.reason == RefusalReason.DAILY_LIMIT:
+        return TargetState.SKIPPED, now, refusal.message[:300]
+    if refusal.reason == RefusalReason.OUTSIDE_CALLING_WINDOW:
+        opening = next_window_opening(now, zone, start=policy.window_start, end=policy.window_end)
+        return TargetState.PENDING, opening, None
+    if refusal.reason == RefusalReason.DAILY_LIMIT:
         tomorrow = (now.astimezone(ZoneInfo(zone)) + timedelta(days=1)).date()
         opening = datetime.combine(tomorrow, policy.window_start, tzinfo=ZoneInfo(zone))
-        values["b_next"] = opening
-    else:
-        values["b_next"] = now + BUSY_RETRY
-    return values
+        return TargetState.PENDING, opening, None
+    return TargetState.PENDING, now + BUSY_RETRY, None
 
 
 # ---- dialing -------------------------------------------------------------------------------
@@ -706,23 +718,27 @@ def dial_claim(
             idempotency_key=f"campaign-target:{target.id}:attempt:{target.attempts}",
             policy=policy,
             webhook_base_url=webhook_base_url,
-            checked=True,
             now=now,
         )
     except CallRefused as refused:
-        # Only a missing or disabled agent profile gets here (the claim ran the other checks):
-        # every target of the campaign would hit it, so the campaign pauses with the reason.
-        _unclaim(target, now, canceled=False)
-        campaign.status = CampaignStatus.PAUSED
-        campaign.status_reason = refused.refusal.message[:300]
-        campaign.paused_at = now
-        campaign.updated_at = now
-        log.warning("campaign %s paused: %s", campaign.id, refused.refusal.message)
+        refusal = refused.refusal
         if result is not None:
             result.not_placed += 1
-            result.deferred[refused.refusal.reason.value] = (
-                result.deferred.get(refused.refusal.reason.value, 0) + 1
-            )
+            reason = refusal.reason.value
+            result.deferred[reason] = result.deferred.get(reason, 0) + 1
+        _unclaim(target, now, canceled=False)
+        if refusal.reason == RefusalReason.NO_AGENT_PROFILE:
+            # Every target of the campaign would hit it: the campaign pauses with the reason.
+            campaign.status = CampaignStatus.PAUSED
+            campaign.status_reason = refusal.message[:300]
+            campaign.paused_at = now
+            campaign.updated_at = now
+            log.warning("campaign %s paused: %s", campaign.id, refusal.message)
+            return None
+        state, next_at, reason = refusal_outcome(refusal, driver, now, policy)
+        target.state, target.next_attempt_at, target.skip_reason = state, next_at, reason
+        if state == TargetState.SKIPPED:
+            target.finished_at = now
         return None
     target.last_call_id = call.id
     target.updated_at = now

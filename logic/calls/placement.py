@@ -142,9 +142,12 @@ class CallingPolicy:
 def in_calling_window(
     now: datetime, timezone: str, *, start: time = time(8, 0), end: time = time(21, 0)
 ) -> bool:
-    """Is `now` inside [start, end) local time in `timezone`? A window may wrap midnight."""
+    """Is `now` inside [start, end) local time in `timezone`? A window may wrap midnight;
+    `start == end` means calls are allowed around the clock."""
     local = now.astimezone(ZoneInfo(timezone)).time().replace(tzinfo=None)
-    if start <= end:
+    if start == end:
+        return True
+    if start < end:
         return start <= local < end
     return local >= start or local < end
 

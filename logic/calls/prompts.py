@@ -127,6 +127,7 @@ def call_variables(data: DriverData, *, timezone: str) -> dict[str, Scalar]:
         "truck": (trip.vehicle.unit_number if trip and trip.vehicle else None) or "unknown",
         "load_id": (trip.load_number or trip.ditat_id or str(trip.id)) if trip else "unknown",
         "next_stop": stop_label,
+        "next_stop_city": (stop.city if stop else None) or "unknown",
         "next_appointment": _local(stop.appointment_start if stop else None, zone),
         "eta": _local((stop.eta if stop else None) or (trip.eta_next_stop if trip else None), zone),
         "violation_type": violation.violation_type if violation else "none on record",

@@ -3,7 +3,8 @@
 Calls still without their final report `after` past their expected end are polled
 (`GET /call/{id}`, `GET /v1/convai/conversations/{id}`); a finished call's record is stored in
 the inbox as a `poll` event and applied like a webhook, so one code path fills every call. The
-same pass links inbox events that arrived before their call was committed.
+same pass links inbox events that arrived before their call was committed, and applies
+events whose after-commit processing was lost.
 """
 
 from __future__ import annotations
@@ -20,7 +21,12 @@ from helpers.errors import UpstreamNotConfigured
 from helpers.time_utils import utc_now
 from logic.calls.events import EventKey
 from logic.calls.placement import CallProviders
-from logic.calls.webhooks import match_unlinked_events, process_call_events, receive
+from logic.calls.webhooks import (
+    match_unlinked_events,
+    pending_call_ids,
+    process_call_events,
+    receive,
+)
 from models.call import ACTIVE_CALL_STATUSES, TERMINAL_CALL_STATUSES, Call, CallProvider
 from utils.http import VendorError, VendorRejectedError
 
@@ -128,7 +134,8 @@ def reconcile_calls(
     result = ReconcileResult()
     with session_scope() as session:
         linked = match_unlinked_events(session, now=now)
-    for call_id in linked:
+        linked += pending_call_ids(session, older_than=now - timedelta(minutes=1))
+    for call_id in sorted(set(linked)):
         with session_scope() as session:
             result.linked_events += process_call_events(session, call_id, now=now).applied
     for call_id in _due_call_ids(timedelta(minutes=after_minutes), now, limit):

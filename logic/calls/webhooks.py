@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, false, or_, select, tuple_, update
+from sqlalchemy import and_, false, func, null, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
@@ -40,20 +40,21 @@ class Intake:
     call_id: int | None
 
 
-def _find_call_id(session: Session, key: EventKey) -> int | None:
+def _call_id_expression(key: EventKey) -> Any:
+    """SQL for the event's call id: by provider id, else by `hub_call_id`, else NULL."""
+    candidates = []
     if key.provider_call_id:
-        found = session.scalar(
-            select(Call.id).where(
-                Call.provider == key.provider, Call.provider_call_id == key.provider_call_id
-            )
+        candidates.append(
+            select(Call.id)
+            .where(Call.provider == key.provider, Call.provider_call_id == key.provider_call_id)
+            .scalar_subquery()
         )
-        if found is not None:
-            return found
     if key.hub_call_id is not None:
         # hub_call_id alone is trusted only for a call of the same provider that has no
         # provider id yet or the same one (an id from another call must not hijack it).
-        return session.scalar(
-            select(Call.id).where(
+        candidates.append(
+            select(Call.id)
+            .where(
                 Call.id == key.hub_call_id,
                 Call.provider == key.provider,
                 or_(
@@ -61,20 +62,23 @@ def _find_call_id(session: Session, key: EventKey) -> int | None:
                     Call.provider_call_id == key.provider_call_id,
                 ),
             )
+            .scalar_subquery()
         )
-    return None
+    if not candidates:
+        return null()
+    return candidates[0] if len(candidates) == 1 else func.coalesce(*candidates)
 
 
 def receive(session: Session, key: EventKey, payload: dict[str, Any], *, now: datetime) -> Intake:
-    """Insert the event unless its fingerprint is already in the inbox."""
-    call_id = _find_call_id(session, key)
+    """Insert the event unless its fingerprint is already in the inbox: one statement, which
+    also resolves the event's call."""
     values = {
         "provider": key.provider,
         "fingerprint": key.fingerprint,
         "event_type": key.event_type,
         "provider_call_id": key.provider_call_id,
         "hub_call_id": key.hub_call_id,
-        "call_id": call_id,
+        "call_id": _call_id_expression(key),
         "occurred_at": key.occurred_at,
         "received_at": now,
         "payload": payload,
@@ -86,10 +90,12 @@ def receive(session: Session, key: EventKey, payload: dict[str, Any], *, now: da
         insert(WebhookEvent)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["provider", "fingerprint"])
-        .returning(WebhookEvent.id)
+        .returning(WebhookEvent.id, WebhookEvent.call_id)
     )
-    event_id = session.execute(stmt).scalar()
-    return Intake(stored=event_id is not None, event_id=event_id, call_id=call_id)
+    row = session.execute(stmt).first()
+    if row is None:
+        return Intake(stored=False, event_id=None, call_id=None)
+    return Intake(stored=True, event_id=row[0], call_id=row[1])
 
 
 def _lock_call(session: Session, call_id: int) -> Call | None:
@@ -113,10 +119,9 @@ def apply_pending(session: Session, call: Call, *, now: datetime) -> int:
     for event in events:
         event.attempts += 1
         try:
-            with session.begin_nested():
-                apply_event(call, event.event_type, event.payload, now=now)
-                session.flush()
-        except (KeyError, TypeError, ValueError) as exc:
+            # Applying touches only the call object (no SQL), so no savepoint is needed.
+            apply_event(call, event.event_type, event.payload, now=now)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             # A payload we cannot read is kept with its error, never retried forever.
             event.error = f"{type(exc).__name__}: {exc}"[:1000]
             log.warning("call %s: webhook event %s not applied: %s", call.id, event.id, exc)
@@ -151,9 +156,31 @@ def process_call_events(
 
 @db_retry(max_retries=3)
 def process_call_events_unit(call_id: int) -> Processed:
-    """`process_call_events` as its own unit of work (the webhook endpoints' after-commit task)."""
+    """`process_call_events` as its own unit of work (the webhook endpoints' after-commit task).
+
+    The events are already durable in the inbox and this state is derived from them, so on
+    PostgreSQL the commit does not wait for the WAL flush; if a crash loses it, the events stay
+    unprocessed and reconciliation applies them again (`pending_call_ids`).
+    """
     with session_scope() as session:
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text("SET LOCAL synchronous_commit = off"))
         return process_call_events(session, call_id)
+
+
+def pending_call_ids(session: Session, *, older_than: datetime, limit: int = 500) -> list[int]:
+    """Calls with linked events still unprocessed since before `older_than` (a lost task)."""
+    query = (
+        select(WebhookEvent.call_id)
+        .where(
+            WebhookEvent.processed_at.is_(None),
+            WebhookEvent.call_id.is_not(None),
+            WebhookEvent.received_at < older_than,
+        )
+        .distinct()
+        .limit(limit)
+    )
+    return [call_id for call_id in session.scalars(query) if call_id is not None]
 
 
 def match_unlinked_events(

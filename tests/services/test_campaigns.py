@@ -77,7 +77,7 @@ def test_create_refuses_an_empty_audience_and_bad_windows(client, session, auth_
         client,
         headers,
         {"kind": "drivers", "driver_ids": [driver.id]},
-        window_start="21:00",
+        window_start="25:00",
         window_end="08:00",
     )
     assert bad.status_code == 422

@@ -71,11 +71,13 @@ def steps(session, alert) -> list[AlertLadderStep]:
     return AlertLadderStep.for_alert(session, alert.id)
 
 
-def wait_for_report(providers, call_id: int) -> None:
+def wait_for_report(providers, call: Call) -> None:
+    """Wait until the sandbox call has its end-of-call analysis, then reconcile it (a poll)."""
     deadline = time.monotonic() + 10
-    while reconcile_call(providers, call_id, now=T0 + timedelta(minutes=24)) != "filled":
+    while "analysis" not in providers.vapi().get_call(call.provider_call_id).raw:
         assert time.monotonic() < deadline, "the sandbox call did not end"
         time.sleep(0.05)
+    assert reconcile_call(providers, call.id, now=T0 + timedelta(minutes=24)) == "filled"
 
 
 def test_late_load_alert_climbs_to_an_ai_call_that_acknowledges_it(session, providers):
@@ -99,7 +101,7 @@ def test_late_load_alert_climbs_to_an_ai_call_that_acknowledges_it(session, prov
     # A second pass (another instance) takes nothing more.
     assert run_ladder(providers=providers, now=T0 + timedelta(minutes=21)).placed == 0
 
-    wait_for_report(providers, call.id)
+    wait_for_report(providers, call)
     session.expire_all()
     insight = CallInsight.for_call(session, call.id)
     assert insight is not None and insight.reported_delay_minutes is not None

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from logic.calls.campaigns import CLAIM_LEASE, decide_and_claim
-from logic.calls.placement import CallingPolicy
+from logic.calls.campaigns import CLAIM_LEASE, decide_and_claim, refusal_outcome
+from logic.calls.placement import CallingPolicy, Refusal, RefusalReason
 from models.call import CallOutcome, CallStatus
 from models.campaign import CallCampaign, CampaignStatus, CampaignTarget, TargetState
 from tests.factories import make_driver
@@ -44,6 +44,9 @@ def target_of(session, campaign, driver) -> CampaignTarget:
         ("America/Los_Angeles", NOW, ("08:00", "21:00"), False),  # 07:00 PST
         ("Asia/Tokyo", NOW, ("08:00", "21:00"), False),  # 00:00
         ("America/Chicago", NOW, ("12:00", "17:00"), False),  # the campaign's own window
+        ("America/Chicago", NOW, ("20:00", "10:00"), True),  # a window across midnight
+        ("America/Chicago", NOW, ("00:00", "00:00"), True),  # around the clock
+        ("Asia/Tokyo", NOW, ("00:00", "00:00"), False),  # ... but never past placement's
         ("America/Los_Angeles", NOW, ("06:00", "21:00"), False),  # never wider than placement's
         (None, NOW, ("08:00", "21:00"), True),  # no zone: the default (Chicago)
         ("Mars/Olympus", NOW, ("08:00", "21:00"), True),  # unknown zone: the default
@@ -175,8 +178,7 @@ def test_do_not_call_and_unreachable_drivers_are_skipped_with_the_reason(session
     expired = make_driver(session)
     make_do_not_call(session, driver_id=expired.id, until=NOW - timedelta(hours=1))
     no_phone = make_driver(session, phone=None)
-    bad_phone = make_driver(session, phone="555-555-5555")
-    drivers = [flagged, listed, by_number, expired, no_phone, bad_phone]
+    drivers = [flagged, listed, by_number, expired, no_phone]
     campaign = make_campaign(session, drivers=drivers, now=NOW)
 
     result = decide(session)
@@ -188,13 +190,10 @@ def test_do_not_call_and_unreachable_drivers_are_skipped_with_the_reason(session
         by_number.id: "do-not-call: number reported",
         expired.id: None,
         no_phone.id: "the driver has no phone number",
-        bad_phone.id: f"driver {bad_phone.id} has no valid phone number "
-        "('555-555-5555' is not a dialable E.164 number)",
     }
     assert [c.driver_id for c in result.claims] == [expired.id]
     assert result.skipped == {"do-not-call": 3, "no phone number": 1}
-    assert result.deferred == {"invalid_phone_number": 1}
-    assert target_of(session, campaign, bad_phone).state == TargetState.SKIPPED
+    assert target_of(session, campaign, flagged).finished_at == NOW
 
 
 def test_an_active_call_anywhere_keeps_the_driver_waiting(session):
@@ -216,18 +215,52 @@ def test_an_active_call_anywhere_keeps_the_driver_waiting(session):
     assert target_of(session, campaign, elsewhere).state == TargetState.PENDING
 
 
-def test_daily_limit_waits_for_the_drivers_next_local_day(session):
-    driver = make_driver(session, timezone="America/New_York")
+def test_the_daily_maximum_counts_dialed_calls_of_the_drivers_local_day(session):
+    capped = make_driver(session, timezone="America/New_York")
     for _ in range(3):
-        make_call(session, driver_id=driver.id, status=CallStatus.ENDED, created_at=NOW)
-    campaign = make_campaign(session, drivers=[driver], now=NOW)
+        make_call(session, driver_id=capped.id, status=CallStatus.ENDED, created_at=NOW)
+    # 04:30 UTC is 23:30 the day before in New York: yesterday's calls do not count.
+    yesterday = make_driver(session, timezone="America/New_York")
+    for _ in range(3):
+        make_call(
+            session,
+            driver_id=yesterday.id,
+            status=CallStatus.ENDED,
+            created_at=datetime(2026, 12, 3, 4, 30, tzinfo=UTC),
+        )
+    undialed = make_driver(session)  # calls the provider never accepted do not count
+    for _ in range(3):
+        make_call(
+            session, driver_id=undialed.id, status=CallStatus.FAILED, dialed=False, created_at=NOW
+        )
+    campaign = make_campaign(session, drivers=[capped, yesterday, undialed], now=NOW)
 
     result = decide(session)
 
-    target = target_of(session, campaign, driver)
-    assert result.claimed == 0 and result.deferred == {"daily_call_limit": 1}
+    assert sorted(c.driver_id for c in result.claims) == sorted([yesterday.id, undialed.id])
+    target = target_of(session, campaign, capped)
     assert target.state == TargetState.PENDING and target.attempts == 0
-    assert target.next_attempt_at == datetime(2026, 12, 4, 13, 0, tzinfo=UTC)  # 08:00 EST
+
+
+@pytest.mark.parametrize(
+    ("reason", "state", "next_at"),
+    [
+        (RefusalReason.INVALID_PHONE, TargetState.SKIPPED, NOW),
+        (RefusalReason.DO_NOT_CALL, TargetState.SKIPPED, NOW),
+        # 08:00 the next morning in New York (EST), the next local day for the daily maximum.
+        (RefusalReason.OUTSIDE_CALLING_WINDOW, TargetState.PENDING, None),
+        (RefusalReason.DAILY_LIMIT, TargetState.PENDING, datetime(2026, 12, 4, 13, tzinfo=UTC)),
+        (RefusalReason.ACTIVE_CALL, TargetState.PENDING, NOW + timedelta(minutes=5)),
+    ],
+)
+def test_what_a_placement_refusal_does_to_the_target(session, reason, state, next_at):
+    driver = make_driver(session, timezone="America/New_York")
+    late = NOW + timedelta(hours=12)  # 22:00 in New York
+    at = late if reason == RefusalReason.OUTSIDE_CALLING_WINDOW else NOW
+    got_state, got_next, why = refusal_outcome(Refusal(reason, "because"), driver, at, POLICY)
+    expected = next_at or datetime(2026, 12, 4, 13, tzinfo=UTC)
+    assert (got_state, got_next) == (state, expected)
+    assert why == ("because" if state == TargetState.SKIPPED else None)
 
 
 def test_only_running_campaigns_inside_their_schedule_dial(session):

@@ -141,6 +141,27 @@ def test_a_provider_failure_is_an_attempt_retried_at_its_delay(session, sandbox_
     assert campaign.id == target.campaign_id
 
 
+def test_placement_has_the_last_word_on_each_call(session, sandbox_clean, providers):
+    """A number the pick cannot judge (it is not E.164-valid) is refused by placement's own
+    checks: the target is skipped with placement's message and the attempt is given back."""
+    make_agent_profile(session, provider=CallProvider.VAPI, purpose=CallPurpose.HOS_CHECK)
+    bad = make_driver(session, phone="555-555-5555")
+    campaign = make_campaign(session, drivers=[bad], now=NOW)
+
+    result = tick(providers=providers, now=NOW)
+
+    assert (result.claimed, result.placed) == (1, 0)
+    assert result.deferred == {"invalid_phone_number": 1}
+    target = session.scalars(select(CampaignTarget)).one()
+    session.refresh(target)
+    assert (target.state, target.attempts) == (TargetState.SKIPPED, 0)
+    assert target.skip_reason == (
+        f"driver {bad.id} has no valid phone number ('555-555-5555' is not a dialable E.164 number)"
+    )
+    assert vapi_posts(sandbox_clean) == []
+    assert tick(providers=providers, now=NOW).completed == [campaign.id]
+
+
 def test_no_agent_profile_pauses_the_campaign_with_the_reason(session, providers):
     driver = make_driver(session)
     campaign = make_campaign(session, drivers=[driver], now=NOW, provider="elevenlabs")
