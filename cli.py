@@ -279,6 +279,8 @@ def campaigns_tick_command() -> None:
     print(json.dumps(result.as_dict(), indent=2))
     if result.not_placed:
         console.print(f"[yellow]{result.not_placed} claimed targets were not placed[/yellow]")
+
+
 @app.command("morning-report")
 def morning_report_command(
     day: str = typer.Option(None, "--date", help="Day the report is read, YYYY-MM-DD (today)."),

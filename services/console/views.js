@@ -115,9 +115,25 @@ async function renderBoard(ctx) {
 let atlas = null;
 const stateOf = (truck) => (truck.status !== "active" ? truck.status.replaceAll("_", " ") : (truck.speed_mph ?? 0) > 3 ? "moving" : "stopped");
 
-async function renderMap(ctx) {
-  const { geoPath, geoAlbersUsa } = globalThis.d3;
+// The map's libraries load with the map, so the board (the first view) does not wait for them.
+function script(src) {
+  return new Promise((resolve, reject) => {
+    const tag = el("script", { src, onload: resolve, onerror: () => reject(new Error(`could not load ${src}`)) });
+    document.head.append(tag);
+  });
+}
+
+async function mapLibraries() {
+  if (!globalThis.d3?.geoPath) {
+    await script("/console/vendor/d3-array.min.js");
+    await Promise.all([script("/console/vendor/d3-geo.min.js"), script("/console/vendor/topojson-client.min.js")]);
+  }
   if (!atlas) atlas = await (await fetch("/console/vendor/states-albers-10m.json")).json();
+}
+
+async function renderMap(ctx) {
+  await mapLibraries();
+  const { geoPath, geoAlbersUsa } = globalThis.d3;
   const states = globalThis.topojson.feature(atlas, atlas.objects.states);
   const projection = geoAlbersUsa().scale(1300).translate([487.5, 305]);
   const ns = "http://www.w3.org/2000/svg";
@@ -278,7 +294,7 @@ async function renderCalls(ctx) {
       el("p", {}, full.summary ?? ""));
     const insight = full.insight;
     if (insight) detail.append(el("h4", {}, "Insights"), el("ul", { id: "insights" },
-      el("li", {}, `Reported delay: ${insight.reported_delay_minutes ?? "none"} min`),
+      el("li", {}, `Reported delay: ${insight.reported_delay_minutes === null ? "none" : `${insight.reported_delay_minutes} min`}`),
       el("li", {}, `Reported ETA: ${insight.reported_eta ? when(insight.reported_eta) : insight.reported_eta_text ?? "—"}`),
       el("li", {}, `Location: ${insight.reported_location ?? "—"}`),
       el("li", {}, `Issues: ${insight.issues.join(", ") || "none"}`),

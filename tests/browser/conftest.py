@@ -34,7 +34,7 @@ from tests.factories_auth import make_user
 from utils.slack_client import build_slack_client
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "tmp" / "artifacts"
-PASSWORD = "console-test-password-1"  # noqa: S105
+PASSWORD = "console-test-password-1"
 REFERENCE_TABLES = {"role", "permission", "rolepermission", "role_permission"}
 
 
@@ -70,9 +70,11 @@ class ConsoleStack:
     requests: list[str] = field(default_factory=list)
 
     def token(self, username: str) -> dict[str, str]:
-        pair = httpx.post(
-            f"{self.url}/auth/token", data={"username": username, "password": PASSWORD}
-        ).raise_for_status().json()
+        pair = (
+            httpx.post(f"{self.url}/auth/token", data={"username": username, "password": PASSWORD})
+            .raise_for_status()
+            .json()
+        )
         return {"access": pair["access_token"], "refresh": pair["refresh_token"]}
 
 
@@ -181,5 +183,9 @@ def page(chromium, console_stack, request) -> Iterator:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     tab.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
     context.close()
-    foreign = [u for u in seen if urlsplit(u).hostname not in {"127.0.0.1"} and not u.startswith(("blob:", "data:"))]
+    foreign = [
+        url
+        for url in seen
+        if urlsplit(url).hostname != "127.0.0.1" and not url.startswith(("blob:", "data:"))
+    ]
     assert not foreign, f"requests left 127.0.0.1: {foreign}"
