@@ -325,23 +325,56 @@ async function renderCampaigns(ctx) {
   ], page.items));
 }
 
-async function renderScorecards(ctx) {
-  const page = await api("/reports/drivers?limit=200");
-  const items = page.items ?? [];
-  const keys = items.length ? Object.keys(items[0]).filter((k) => typeof items[0][k] !== "object" || items[0][k] === null).slice(0, 9) : [];
-  ctx.section.replaceChildren(el("h2", {}, "Driver scorecards"),
-    table(`${page.total ?? items.length} drivers${page.day ? ` on ${page.day}` : ""}, lowest safety score first`,
-      keys.map((k) => [k.replaceAll("_", " "), (row) => row[k] ?? "—"]), items));
+const isoDay = (offsetDays = 0) => {
+  const d = new Date(Date.now() + offsetDays * 86400000);
+  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
+};
+
+// A date picker above a report body; `show(day, body)` fills the body, and a 404 for a report
+// not built yet offers to build it when the user may generate reports.
+function reportFrame(ctx, title, initialDay, show, generatePath) {
+  const day = el("input", { id: "r-day", type: "date", value: initialDay, required: true });
+  const body = el("div", { id: "report", "aria-live": "polite" });
+  const load = async () => {
+    body.replaceChildren(el("p", { class: "muted" }, "Loading…"));
+    try {
+      await show(day.value, body);
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      body.replaceChildren(el("p", { class: "notice", role: "alert" }, error.explain()));
+      if (error.status === 404 && ctx.can("reports:generate")) body.append(el("button", {
+        type: "button", onclick: async () => { await api(`${generatePath}?date=${day.value}${generatePath.includes("morning") ? "&deliver=false" : ""}`, { method: "POST" }); await load(); },
+      }, `Build it for ${day.value}`));
+    }
+  };
+  ctx.section.replaceChildren(el("h2", {}, title),
+    el("form", { class: "filters", onsubmit: (e) => { e.preventDefault(); load(); } },
+      el("div", {}, el("label", { for: "r-day" }, "Day (local)"), day), el("button", { type: "submit" }, "Show")), body);
+  return load();
 }
 
-async function renderMorning(ctx) {
-  const report = await api("/reports/morning");
-  const body = report.body ?? {};
-  const chart = await api("/reports/morning/chart.png", { raw: true }).then((r) => r.blob()).catch(() => null);
-  ctx.section.replaceChildren(el("h2", {}, `Morning report ${report.report_date ?? ""}`),
-    el("p", { class: "muted" }, `Generated ${when(report.generated_at ?? report.created_at)}`),
-    chart ? el("img", { src: URL.createObjectURL(chart), alt: "Loads by customer and drivers by score band", width: 600 }) : null,
-    el("pre", { tabindex: 0 }, report.text ?? JSON.stringify(body, null, 2)));
+function renderScorecards(ctx) {
+  return reportFrame(ctx, "Driver scorecards", isoDay(-1), async (day, body) => {
+    const page = await api(`/reports/drivers?date=${day}&limit=200`);
+    body.replaceChildren(table(`${page.total} drivers on ${page.report_date}, lowest safety score first`, [
+      ["Driver", (r) => r.driver_name], ["Terminal", (r) => r.terminal ?? "—"],
+      ["Safety score", (r) => el("strong", {}, r.safety_score.toFixed(0))],
+      ["7-day trend", (r) => (r.trend_7d === null ? "—" : `${r.trend_7d > 0 ? "+" : ""}${r.trend_7d.toFixed(1)}`)],
+      ["Miles", (r) => r.miles.toFixed(0)], ["On time", (r) => (r.on_time_pct === null ? "—" : `${r.on_time_pct.toFixed(0)} %`)],
+      ["HOS violations", (r) => r.hos_violations], ["Safety events", (r) => r.safety_events], ["Calls", (r) => r.calls],
+    ], page.items), el("p", { class: "muted" }, `Score: ${page.score_formula}`));
+  }, "/reports/drivers/generate");
+}
+
+function renderMorning(ctx) {
+  return reportFrame(ctx, "Morning report", isoDay(0), async (day, body) => {
+    const report = await api(`/reports/morning?date=${day}`);
+    const chart = await api(`/reports/morning/chart.png?date=${day}`, { raw: true }).then((r) => r.blob()).catch(() => null);
+    body.replaceChildren(
+      el("p", { class: "muted" }, `${report.terminal || "Fleet"} report for ${report.report_date} (${report.timezone}), generated ${when(report.generated_at)}`),
+      chart ? el("img", { src: URL.createObjectURL(chart), alt: "Loads by customer, and drivers by score band", width: 600 }) : null,
+      el("pre", { tabindex: 0, "aria-label": "Report contents" }, JSON.stringify(report.body, null, 2)));
+  }, "/reports/morning/generate");
 }
 
 export const VIEWS = {
