@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/fleet_hub_test
 PYTEST_ARGS ?=
 
-.PHONY: run test test-sqlite test-postgres bench lint format clean
+.PHONY: run test test-sqlite test-postgres bench lint format clean browser vendor-console
 
 $(BIN)/python:
 	@echo "== creating $(VENV) (first run only) =="
@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/python cli.py run
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m tests.ensure_postgres "$(TEST_DATABASE_URL)"
 	@echo "== tests on SQLite =="
 	env -u TEST_DATABASE_URL $(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
@@ -38,6 +38,27 @@ test-postgres: $(STAMP)
 	$(BIN)/python -m tests.ensure_postgres "$(TEST_DATABASE_URL)"
 	TEST_DATABASE_URL="$(TEST_DATABASE_URL)" $(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The console's browser tests drive Debian's chromium (playwright's own download is not used).
+# As root it is installed when missing; otherwise those tests skip and say why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+		&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+		|| echo "chromium not installed (not root or no apt-get): the console browser tests will skip"
+
+# Re-fetch the console's vendored libraries from npm, pinned, with their licences.
+CONSOLE_VENDOR := services/console/vendor
+CONSOLE_PACKAGES := d3-array@3.2.4 d3-geo@3.1.1 topojson-client@3.1.0 us-atlas@3.0.1
+vendor-console:
+	@tmp=$$(mktemp -d) && cd $$tmp && npm pack --silent $(CONSOLE_PACKAGES) >/dev/null \
+		&& for t in *.tgz; do mkdir -p "$${t%.tgz}" && tar xzf "$$t" -C "$${t%.tgz}"; done \
+		&& cd $(CURDIR) && mkdir -p $(CONSOLE_VENDOR) \
+		&& for p in d3-array d3-geo topojson-client; do \
+			cp $$tmp/$$p-*/package/dist/$$p.min.js $(CONSOLE_VENDOR)/ \
+			&& cp $$tmp/$$p-*/package/LICENSE $(CONSOLE_VENDOR)/$$p.LICENSE; done \
+		&& cp $$tmp/us-atlas-*/package/states-albers-10m.json $(CONSOLE_VENDOR)/ \
+		&& cp $$tmp/us-atlas-*/package/LICENSE $(CONSOLE_VENDOR)/us-atlas.LICENSE \
+		&& rm -rf $$tmp && ls -l $(CONSOLE_VENDOR)
+
 bench: $(STAMP)
 	@for script in bench/*.py; do echo "== $$script =="; $(BIN)/python $$script || exit 1; done
 
@@ -50,4 +71,4 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) data .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) data tmp .pytest_cache .ruff_cache *.egg-info

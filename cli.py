@@ -265,53 +265,6 @@ def prune_locations_command(
     console.print(f"deleted {deleted} location rows older than {keep} days")
 
 
-@app.command("morning-report")
-def morning_report_command(
-    day: str = typer.Option(None, "--date", help="Day the report is read, YYYY-MM-DD (today)."),
-    terminal: str = typer.Option(
-        None, help="One terminal ('' = fleet-wide only); default every terminal and the fleet."
-    ),
-    deliver: bool = typer.Option(True, help="Send to the recipients (Slack, email)."),
-    sandbox_url: str = typer.Option(
-        "", help="Deliver to this sandbox's Slack and SMTP (e.g. http://127.0.0.1:8090)."
-    ),
-    smtp_port: int = typer.Option(8025, help="The sandbox SMTP port, with --sandbox-url."),
-) -> None:
-    """(Re)generate the morning report from stored facts and deliver it through the outbox."""
-    import os
-    from datetime import date
-
-    from rich.table import Table
-
-    if sandbox_url:
-        from sandbox.credentials import sandbox_settings_env
-
-        os.environ.update(sandbox_settings_env(sandbox_url, smtp_port))
-        get_settings.cache_clear()
-    _settings()
-    from logic.reports.jobs import run_morning_report
-
-    try:
-        report_date = date.fromisoformat(day) if day else None
-    except ValueError:
-        _fail(f"--date must be YYYY-MM-DD, got {day!r}")
-    run = run_morning_report(report_date, terminal=terminal, deliver=deliver)
-    table = Table(title=f"morning report {run.report_date}")
-    for column in ("report", "scope"):
-        table.add_column(column)
-    for report in run.reports:
-        table.add_row(str(report["id"]), report["terminal"] or "fleet")
-    console.print(table)
-    console.print(f"queued {run.queued} new deliveries")
-    if run.delivery is not None:
-        d = run.delivery
-        console.print(
-            f"delivered {d['sent']}, retrying {d['retried']}, failed {d['failed']}"
-            + "".join(f"\n  {e}" for e in d["errors"])
-        )
-    raise typer.Exit(1 if run.delivery and run.delivery["failed"] else 0)
-
-
 @app.command("call")
 def call_command(
     driver: int = typer.Argument(..., help="Driver id."),
@@ -405,6 +358,53 @@ def campaigns_tick_command() -> None:
     print(json.dumps(result.as_dict(), indent=2))
     if result.not_placed:
         console.print(f"[yellow]{result.not_placed} claimed targets were not placed[/yellow]")
+
+
+@app.command("morning-report")
+def morning_report_command(
+    day: str = typer.Option(None, "--date", help="Day the report is read, YYYY-MM-DD (today)."),
+    terminal: str = typer.Option(
+        None, help="One terminal ('' = fleet-wide only); default every terminal and the fleet."
+    ),
+    deliver: bool = typer.Option(True, help="Send to the recipients (Slack, email)."),
+    sandbox_url: str = typer.Option(
+        "", help="Deliver to this sandbox's Slack and SMTP (e.g. http://127.0.0.1:8090)."
+    ),
+    smtp_port: int = typer.Option(8025, help="The sandbox SMTP port, with --sandbox-url."),
+) -> None:
+    """(Re)generate the morning report from stored facts and deliver it through the outbox."""
+    import os
+    from datetime import date
+
+    from rich.table import Table
+
+    if sandbox_url:
+        from sandbox.credentials import sandbox_settings_env
+
+        os.environ.update(sandbox_settings_env(sandbox_url, smtp_port))
+        get_settings.cache_clear()
+    _settings()
+    from logic.reports.jobs import run_morning_report
+
+    try:
+        report_date = date.fromisoformat(day) if day else None
+    except ValueError:
+        _fail(f"--date must be YYYY-MM-DD, got {day!r}")
+    run = run_morning_report(report_date, terminal=terminal, deliver=deliver)
+    table = Table(title=f"morning report {run.report_date}")
+    for column in ("report", "scope"):
+        table.add_column(column)
+    for report in run.reports:
+        table.add_row(str(report["id"]), report["terminal"] or "fleet")
+    console.print(table)
+    console.print(f"queued {run.queued} new deliveries")
+    if run.delivery is not None:
+        d = run.delivery
+        console.print(
+            f"delivered {d['sent']}, retrying {d['retried']}, failed {d['failed']}"
+            + "".join(f"\n  {e}" for e in d["errors"])
+        )
+    raise typer.Exit(1 if run.delivery and run.delivery["failed"] else 0)
 
 
 @app.command("scheduler")

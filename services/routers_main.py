@@ -16,6 +16,7 @@ from services import (  # fleet domain  # vendor-backed lookups  # alerts
     call_webhooks,
     calls,
     campaigns,
+    console_page,
     dashboard,
     driver_data,
     driver_reports,
@@ -37,6 +38,7 @@ from services import (  # fleet domain  # vendor-backed lookups  # alerts
 )
 
 ROUTERS: list[APIRouter] = [
+    console_page.router,
     auth.router,
     users.router,
     admin_roles.router,

@@ -23,6 +23,8 @@ PUBLIC_PATHS = frozenset(
         "/health/ready",
         "/auth/token",
         "/auth/refresh",
+        # The console's static files (HTML, scripts, the base map); its data comes from the API.
+        "/console{asset:path}",
         # Authenticated by the vendor's signature scheme instead of a user token.
         "/slack/interactions",
         "/webhooks/vapi",

@@ -1,0 +1,85 @@
+// The hub's API as the console uses it: bearer tokens in sessionStorage, one refresh on a 401,
+// the published error shape turned into a sentence, and If-None-Match for polled lists.
+
+const KEY = "fleethub.tokens";
+const etags = new Map(); // url -> [etag, body]
+
+export class ApiError extends Error {
+  constructor(status, code, detail, path) {
+    super(detail || code || `HTTP ${status}`);
+    Object.assign(this, { status, code, detail, path });
+  }
+  explain() {
+    if (this.status === 403) return `Your role may not do this (${this.path}): ${this.detail || "forbidden"}.`;
+    if (this.status === 404 && this.code === "not_found" && /^no route matches/.test(this.detail || ""))
+      return `This hub has no ${this.path} endpoint yet, so this view cannot be shown.`;
+    if (this.status === 404) return `${this.path} answered 404: ${this.detail || "not found"}.`;
+    return `${this.path} answered ${this.status}: ${this.detail || this.code || "error"}.`;
+  }
+}
+
+export const tokens = {
+  get() { try { return JSON.parse(sessionStorage.getItem(KEY)); } catch { return null; } },
+  set(pair) { sessionStorage.setItem(KEY, JSON.stringify(pair)); },
+  clear() { sessionStorage.removeItem(KEY); etags.clear(); },
+};
+
+let onExpired = () => {};
+export function whenExpired(fn) { onExpired = fn; }
+
+async function errorOf(response, path) {
+  let body = {};
+  try { body = await response.json(); } catch { /* not JSON */ }
+  const detail = typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail ?? "");
+  return new ApiError(response.status, body.error, detail, path);
+}
+
+export async function login(username, password) {
+  const form = new URLSearchParams({ username, password });
+  const response = await fetch("/auth/token", { method: "POST", body: form });
+  if (!response.ok) throw await errorOf(response, "/auth/token");
+  const pair = await response.json();
+  tokens.set({ access: pair.access_token, refresh: pair.refresh_token });
+}
+
+async function refresh() {
+  const pair = tokens.get();
+  if (!pair?.refresh) return false;
+  const response = await fetch("/auth/refresh", {
+    method: "POST", headers: { "content-type": "application/json" },
+    body: JSON.stringify({ refresh_token: pair.refresh }),
+  });
+  if (!response.ok) return false;
+  const body = await response.json();
+  tokens.set({ access: body.access_token, refresh: body.refresh_token });
+  return true;
+}
+
+export async function api(path, { method = "GET", json, poll = false, raw = false } = {}) {
+  const send = () => {
+    const headers = { authorization: `Bearer ${tokens.get()?.access ?? ""}` };
+    if (json !== undefined) headers["content-type"] = "application/json";
+    const cached = poll && etags.get(path);
+    if (cached) headers["if-none-match"] = cached[0];
+    return fetch(path, { method, headers, body: json === undefined ? undefined : JSON.stringify(json) });
+  };
+  let response = await send();
+  if (response.status === 401 && (await refresh())) response = await send();
+  if (response.status === 401) {
+    tokens.clear();
+    onExpired();
+    throw new ApiError(401, "unauthorized", "your session has ended", path);
+  }
+  if (response.status === 304 && poll && etags.has(path)) return etags.get(path)[1];
+  if (!response.ok) throw await errorOf(response, path);
+  if (raw) return response;
+  const body = response.status === 204 ? null : await response.json();
+  const etag = response.headers.get("etag");
+  if (poll && etag) etags.set(path, [etag, body]);
+  return body;
+}
+
+export async function logout() {
+  try { await api("/auth/logout", { method: "POST" }); } catch { /* already gone */ }
+  tokens.clear();
+}
