@@ -129,6 +129,7 @@ def _options(sqlite: bool) -> dict[str, Any]:
     return {
         "target_metadata": SQLModel.metadata,
         "include_name": include_name,
+        "include_object": include_object,
         "render_item": render_item,
         "process_revision_directives": keep_postgres_only_indexes_off_sqlite,
         "compare_type": True,
@@ -174,6 +175,27 @@ def _run_offline(context: Any) -> None:
 def include_name(name: str | None, type_: str, parent_names: dict[str, Any]) -> bool:
     """Compare only our schema's tables, never Alembic's own version table."""
     return not (type_ == "table" and name == VERSION_TABLE)
+
+
+def test_only_tables() -> set[str]:
+    """Tables that test modules map on the shared metadata (probes); never migrated."""
+    registry = SQLModel._sa_registry  # type: ignore[attr-defined]
+    return {
+        mapper.local_table.name
+        for mapper in registry.mappers
+        if mapper.class_.__module__.startswith("tests.")
+    }
+
+
+def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any):
+    return not (type_ == "table" and name in test_only_tables())
+
+
+def app_tables() -> set[str]:
+    """Every table the migrations own: the models' (test probes excluded)."""
+    import models  # noqa: F401
+
+    return set(SQLModel.metadata.tables) - test_only_tables()
 
 
 def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | bool:
