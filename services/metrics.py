@@ -115,7 +115,7 @@ class _StateCollector:
 
 
 def _pool_gauges() -> Any:
-    engine = database._engine
+    engine = database.current_engine()
     pool = engine.pool if engine is not None else None
     in_use = GaugeMetricFamily("fleet_db_pool_in_use", "Pooled connections checked out now.")
     size = GaugeMetricFamily("fleet_db_pool_capacity", "Pool size plus overflow allowed.")

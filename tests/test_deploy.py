@@ -106,7 +106,12 @@ def test_function_targets_exist_and_carry_a_valid_ingest_body():
         function = job["target"].get("function")
         if function is None:
             continue
-        source = (ROOT / "cloud_functions" / function / "main.py").read_text()
+        main = ROOT / "cloud_functions" / function / "main.py"
+        if job.get("status") == "planned":
+            # Fails once the function lands: drop the marker in the same merge.
+            assert not main.exists(), f"{job['name']} exists now; remove `status: planned`"
+            continue
+        source = main.read_text()
         assert f"def {function}(" in source, job["name"]
         if function == "scheduled_ingest":
             body = job["target"]["body"]

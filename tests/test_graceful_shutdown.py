@@ -106,7 +106,7 @@ def test_sigterm_finishes_the_request_and_hands_back_the_background_run(
     assert "running" not in {status for status, _ in runs.values()}
 
     # Another instance takes the same feed over at once (no stale-run wait on SQLite).
-    previous = database._engine
+    previous = database.current_engine()
     database.set_engine(db)
     try:
         start_run("samsara", "vehicles", trigger="cli").finish()
