@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/fleet_hub_test
 PYTEST_ARGS ?=
 
-.PHONY: run test test-sqlite test-postgres bench lint format clean browser vendor-console
+.PHONY: run test test-sqlite test-postgres bench lint format clean browser vendor-console migration baseline
 
 $(BIN)/python:
 	@echo "== creating $(VENV) (first run only) =="
@@ -58,6 +58,17 @@ vendor-console:
 		&& cp $$tmp/us-atlas-*/package/states-albers-10m.json $(CONSOLE_VENDOR)/ \
 		&& cp $$tmp/us-atlas-*/package/LICENSE $(CONSOLE_VENDOR)/us-atlas.LICENSE \
 		&& rm -rf $$tmp && ls -l $(CONSOLE_VENDOR)
+
+# Alembic (docs/MIGRATIONS.md): `make migration m="add call table"` writes the migration for the
+# model changes; `make baseline` replaces every revision by one (only before the first deploy).
+MIGRATION_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/fleet_hub_migrations
+
+migration: $(STAMP)
+	@test -n "$(m)" || { echo 'usage: make migration m="what changed"'; exit 2; }
+	$(BIN)/python -m db.migrations "$(m)" --url "$(MIGRATION_DATABASE_URL)"
+
+baseline: $(STAMP)
+	$(BIN)/python -m db.migrations baseline --baseline --url "$(MIGRATION_DATABASE_URL)"
 
 bench: $(STAMP)
 	@for script in bench/*.py; do echo "== $$script =="; $(BIN)/python $$script || exit 1; done

@@ -93,6 +93,55 @@ def init_db_command() -> None:
     console.print("database ready")
 
 
+@app.command("migrate")
+def migrate_command(
+    revision: str = typer.Argument("head", help="Target revision (default: the latest)."),
+) -> None:
+    """Upgrade the database schema with the Alembic migrations (docs/MIGRATIONS.md)."""
+    settings = _settings()
+    from sqlalchemy.exc import OperationalError
+
+    from db import migrations
+    from db.database import database_url, get_engine
+
+    engine = get_engine()
+    try:
+        before = migrations.current_revision(engine)
+        migrations.upgrade(engine, revision)
+        after = migrations.current_revision(engine)
+    except OperationalError as exc:
+        where = database_url(settings).render_as_string(hide_password=True)
+        lines = [line for line in str(exc.orig or exc).splitlines() if line.strip()]
+        _fail(f"cannot migrate {where}: {lines[0].strip() if lines else type(exc).__name__}")
+    console.print(f"database schema at {after} (was {before or 'empty'})")
+
+
+SERVED_APPS = {"main": "main:app", "ingest": "ingest_app:app"}
+
+
+@app.command("serve")
+def serve_command(name: str = typer.Argument("main", help="main or ingest")) -> None:
+    """Serve one app on $HOST:$PORT (the container's entrypoint; Cloud Run sets PORT)."""
+    import os
+
+    import uvicorn
+
+    settings = _settings()
+    if name not in SERVED_APPS:
+        _fail(f"unknown app {name!r}; one of {', '.join(SERVED_APPS)}", 2)
+    uvicorn.run(
+        SERVED_APPS[name],
+        # In a container the port is the boundary; Cloud Run's front end is the only client.
+        host=os.environ.get("HOST", "0.0.0.0"),  # noqa: S104
+        port=int(os.environ.get("PORT", "8080")),
+        proxy_headers=True,
+        forwarded_allow_ips="*",
+        timeout_graceful_shutdown=int(settings.SHUTDOWN_GRACE_SECONDS),
+        server_header=False,
+        access_log=False,
+    )
+
+
 @app.command("run")
 def run_command(
     sandbox: bool = typer.Option(True, help="Point vendors at the local sandbox on :8090."),

@@ -167,6 +167,20 @@ class Settings(BaseSettings):
     MAX_REQUEST_BODY_BYTES: int = Field(default=1_048_576, gt=0)
     MAX_WEBHOOK_BODY_BYTES: int = Field(default=10_485_760, gt=0)
 
+    # Production: schema migrations, shutdown, metrics and browser-facing HTTP.
+    # auto: create missing tables at startup (embedded SQLite, development); required: refuse to
+    # start while Alembic migrations are pending (always so when ENVIRONMENT=production).
+    MIGRATIONS: Literal["auto", "required"] = "auto"
+    # Seconds in-flight requests get to finish after SIGTERM (Cloud Run allows 10 in all).
+    SHUTDOWN_GRACE_SECONDS: float = 8.0
+    # `/metrics` answers the service key, or any caller from these networks (comma-separated
+    # CIDRs, e.g. 127.0.0.1/32 for a Managed Prometheus sidecar).
+    METRICS_ALLOWED_NETWORKS: str = ""
+    # Browser origins of the dashboard allowed by CORS (comma-separated); none by default.
+    CORS_ALLOWED_ORIGINS: str = ""
+    # Responses at least this large are gzip-compressed when the client accepts it.
+    GZIP_MINIMUM_BYTES: int = 1024
+
     @field_validator("DB_SCHEMA")
     @classmethod
     def _schema_is_identifier(cls, value: str) -> str:
@@ -189,6 +203,18 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.ENVIRONMENT == "production"
+
+    @property
+    def migrations_required(self) -> bool:
+        return self.is_production or self.MIGRATIONS == "required"
+
+    @property
+    def cors_origins(self) -> list[str]:
+        return [o.strip() for o in self.CORS_ALLOWED_ORIGINS.split(",") if o.strip()]
+
+    @property
+    def metrics_networks(self) -> list[str]:
+        return [n.strip() for n in self.METRICS_ALLOWED_NETWORKS.split(",") if n.strip()]
 
     @property
     def uses_postgres(self) -> bool:

@@ -21,12 +21,18 @@ class LoadResult:
     latencies: list[float] = field(default_factory=list)  # seconds, successful requests only
     elapsed: float = 0.0
     statuses: Counter[str] = field(default_factory=Counter)
+    body_bytes: int = 0  # response bodies of successful requests
 
     def merge(self, other: LoadResult) -> LoadResult:
         self.latencies.extend(other.latencies)
         self.elapsed += other.elapsed
         self.statuses.update(other.statuses)
+        self.body_bytes += other.body_bytes
         return self
+
+    @property
+    def bytes_per_response(self) -> float:
+        return self.body_bytes / len(self.latencies) if self.latencies else 0.0
 
     @property
     def rps(self) -> float:
@@ -52,7 +58,7 @@ class LoadResult:
 
 async def _request(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, raw: bytes
-) -> tuple[int, bool]:
+) -> tuple[int, bool, int]:
     writer.write(raw)
     await writer.drain()
     status_line = await reader.readline()
@@ -69,7 +75,7 @@ async def _request(
             close = True
     if length:
         await reader.readexactly(length)
-    return status, close
+    return status, close, length
 
 
 async def drive(
@@ -79,14 +85,23 @@ async def drive(
     clients: int,
     seconds: float,
     headers: Mapping[str, str] | None = None,
+    path_headers: Mapping[str, Mapping[str, str]] | None = None,
+    ok: tuple[int, ...] = (200,),
     timeout: float = 15.0,
 ) -> LoadResult:
-    """`clients` connections, each sending requests back to back for `seconds`."""
-    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
-    requests = [
-        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{extra}\r\n".encode() for path in paths
-    ]
-    return await drive_raw(port, requests, clients=clients, seconds=seconds, timeout=timeout)
+    """`clients` connections, each sending requests back to back for `seconds`.
+
+    `path_headers` adds headers to one path's requests (e.g. its `If-None-Match`); responses
+    with a status in `ok` count as successful.
+    """
+
+    def raw(path: str) -> bytes:
+        merged = {**(headers or {}), **((path_headers or {}).get(path) or {})}
+        extra = "".join(f"{k}: {v}\r\n" for k, v in merged.items())
+        return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{extra}\r\n".encode()
+
+    requests = [raw(path) for path in paths]
+    return await drive_raw(port, requests, clients=clients, seconds=seconds, ok=ok, timeout=timeout)
 
 
 def post_request(port: int, path: str, body: bytes, headers: Mapping[str, str]) -> bytes:
@@ -105,6 +120,7 @@ async def drive_raw(
     *,
     clients: int,
     seconds: float,
+    ok: tuple[int, ...] = (200,),
     timeout: float = 15.0,
 ) -> LoadResult:
     """Like `drive`, for prepared raw requests; client n sends requests n+1, n+1+clients, …
@@ -121,7 +137,7 @@ async def drive_raw(
             try:
                 if conn is None:
                     conn = await asyncio.open_connection("127.0.0.1", port)
-                status, close = await asyncio.wait_for(
+                status, close, length = await asyncio.wait_for(
                     _request(*conn, requests[i % len(requests)]), timeout
                 )
             except TimeoutError:
@@ -132,8 +148,9 @@ async def drive_raw(
                 close = True
             else:
                 result.statuses[str(status)] += 1
-                if status == 200:
+                if status in ok:
                     result.latencies.append(time.perf_counter() - started)
+                    result.body_bytes += length
             if close and conn is not None:
                 conn[1].close()
                 conn = None

@@ -137,6 +137,11 @@ def get_engine() -> Engine:
     return _engine
 
 
+def current_engine() -> Engine | None:
+    """The process-wide engine if one was created (metrics must not create one)."""
+    return _engine
+
+
 def set_engine(engine: Engine | None) -> None:
     """Replace the process-wide engine (tests, CLI)."""
     global _engine

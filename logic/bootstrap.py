@@ -1,16 +1,27 @@
-"""Startup work both apps and the CLI share: create the schema and tables, seed reference data."""
+"""Startup work both apps and the CLI share: the schema (created, or checked against the
+migrations), then reference data."""
 
 from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from db.database import get_engine, init_db, session_scope
+from config import get_settings
+from db import migrations
+from db.database import get_engine, session_scope
 
 
 def bootstrap_database(engine: Engine | None = None) -> None:
-    """Idempotent: safe on every start of every instance."""
+    """Idempotent: safe on every start of every instance.
+
+    With migrations required (production) the schema is Alembic's alone: a database behind the
+    head revision raises a one-line `ConfigError` and nothing is created. Otherwise missing tables
+    are created from the models (the embedded SQLite default).
+    """
     engine = engine or get_engine()
-    init_db(engine)
+    if get_settings().migrations_required:
+        migrations.require_current(engine)
+    else:
+        migrations.create_tables(engine)
     # Seeding finds everything in place on all but the first start: read, don't lock.
     with session_scope(engine, immediate=False) as session:
         for seed in _seeders():

@@ -15,7 +15,7 @@ from sqlalchemy.exc import OperationalError
 from config import ConfigError, Settings, get_settings
 from helpers.cloud_logger import setup_logging
 from helpers.error_tracking import init_error_tracking
-from services import health
+from services import health, production, shutdown
 from services.errors import install_error_handlers
 from services.middleware import (
     WEBHOOK_PATH_PREFIXES,
@@ -54,12 +54,14 @@ def build_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         threads = configure_thread_limiter(admitted)
         log.info("%s starting: %d requests admitted, %d worker threads", title, admitted, threads)
+        shutdown.install_signal_hook()
         if on_startup is not None:
             try:
                 await run_in_threadpool(on_startup)
             except (OperationalError, ConfigError) as exc:
                 abort_startup(f"{title} cannot start: {startup_failure_reason(exc)}")
         yield
+        await run_in_threadpool(shutdown.hand_back_work)
 
     # The API description is for developers; production does not publish it. Elsewhere /docs
     # serves Swagger UI from the installed package, so it works offline.
@@ -82,7 +84,9 @@ def build_app(
             generate_unique_id_function=operation_id,
         )
     install_error_handlers(app)
-    # Added innermost first: request id → error boundary → input guard → admission → routes.
+    # Added innermost first: admitted counter → admission → input guard → error boundary →
+    # HTTP layers (draining, ETag, gzip, CORS, security headers) → request id → metrics.
+    production.install_admitted_counter(app, title, admitted)
     app.add_middleware(
         AdmissionControlMiddleware, limit=admitted, queue_timeout=settings.DB_POOL_TIMEOUT
     )
@@ -92,7 +96,9 @@ def build_app(
         large_body_paths=dict.fromkeys(WEBHOOK_PATH_PREFIXES, settings.MAX_WEBHOOK_BODY_BYTES),
     )
     app.add_middleware(ErrorBoundaryMiddleware)
+    production.install_http_layers(app, settings)
     app.add_middleware(RequestContextMiddleware, project_id=_gcp_project(settings))
+    production.install_metrics(app, title)
     app.include_router(health.router)
     for router in routers:
         app.include_router(router)

@@ -50,6 +50,7 @@ def trigger(
         source, entity, trigger=_trigger_name(caller), triggered_by=caller.label
     )
     if background:
+        started.handle.stop_on_shutdown = True
         tasks.add_task(jobs.run_then_evaluate, started)
         accepted = IngestRunAccepted(
             run_id=started.run_id,

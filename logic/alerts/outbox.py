@@ -3,7 +3,8 @@
 Claiming: due rows are picked with `SELECT … FOR UPDATE SKIP LOCKED` on PostgreSQL (concurrent
 workers take disjoint rows) and marked `sending` under a fresh claim token with a lease by an
 UPDATE that re-checks due-ness (on SQLite, one writer at a time, that makes the claim atomic).
-A worker that dies mid-send leaves a lease that expires, and the row is taken again. Sending
+A worker that dies mid-send leaves a lease that expires, and the row is taken again; one that is
+shut down (SIGTERM) stops between deliveries and hands its unsent claims back at once. Sending
 happens outside the claim transaction; each result is written in its own short transaction.
 Transient failures are retried with exponential backoff (`Retry-After` wins on a 429); the
 row only fails for good after `ALERT_DELIVERY_MAX_ATTEMPTS`, so a Slack outage loses nothing.
@@ -12,6 +13,7 @@ row only fails for good after `ALERT_DELIVERY_MAX_ATTEMPTS`, so a Slack outage l
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -23,6 +25,7 @@ from sqlmodel import Session
 
 from config import get_settings
 from db.database import session_scope
+from helpers.shutdown import shutting_down
 from helpers.time_utils import utc_now
 from models.alert import Alert, AlertDelivery, AlertStatus, DeliveryKind, DeliveryStatus
 from utils.http import VendorError, VendorTransientError
@@ -151,17 +154,59 @@ def drain(poster: Any, *, now: datetime | None = None, limit: int = 100) -> Drai
     now = now or utc_now()
     token = uuid.uuid4().hex
     result = DrainResult()
-    with session_scope() as session:
-        ids = claim(session, now=now, limit=limit, token=token)
-    result.claimed = len(ids)
-    blocked: dict[str, datetime] = {}  # channel → rate-limited until
-    for delivery_id in ids:
+    with _claims_lock:
+        _claims.add(token)
+    try:
         with session_scope() as session:
-            delivery = session.get(AlertDelivery, delivery_id)
-            if delivery is None or delivery.claim_token != token:
-                continue  # lease expired and another worker took it
-            _process(session, poster, delivery, now, blocked, result, slack)
+            ids = claim(session, now=now, limit=limit, token=token)
+        result.claimed = len(ids)
+        blocked: dict[str, datetime] = {}  # channel → rate-limited until
+        for delivery_id in ids:
+            if shutting_down():
+                break
+            with session_scope() as session:
+                delivery = session.get(AlertDelivery, delivery_id)
+                if delivery is None or delivery.claim_token != token:
+                    continue  # lease expired and another worker took it
+                _process(session, poster, delivery, now, blocked, result, slack)
+    finally:
+        with _claims_lock:
+            _claims.discard(token)
+    if shutting_down():
+        release_claims([token])
     return result
+
+
+_claims_lock = threading.Lock()
+_claims: set[str] = set()
+
+
+def release_claims(tokens: Iterable[str] | None = None) -> int:
+    """Hand back the still-unsent deliveries claimed under `tokens` (default: every drain of
+    this process still running) as due now, so another instance sends them without waiting
+    for the lease to expire. Returns how many rows were released."""
+    if tokens is None:
+        with _claims_lock:
+            tokens = list(_claims)
+    tokens = list(tokens)
+    if not tokens:
+        return 0
+    with session_scope() as session:
+        released = session.execute(
+            update(AlertDelivery)
+            .where(
+                AlertDelivery.claim_token.in_(tokens),
+                AlertDelivery.status == DeliveryStatus.SENDING,
+            )
+            .values(
+                status=DeliveryStatus.PENDING,
+                next_attempt_at=utc_now(),
+                claim_token=None,
+                claimed_until=None,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return released.rowcount or 0
 
 
 def _process(session, poster, delivery, now, blocked, result, slack) -> None:

@@ -42,6 +42,8 @@ class Permission(StrEnum):
     ADMIN_ROLES = "admin:roles"
     ADMIN_SESSIONS = "admin:sessions"
     ADMIN_AUDIT = "admin:audit"
+    # Operations: the Prometheus endpoint (a scraper uses the service key instead).
+    METRICS_READ = "metrics:read"
 
 
 _READ_FLEET = {

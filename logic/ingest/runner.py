@@ -24,7 +24,9 @@ import hashlib
 import logging
 import os
 import socket
+import threading
 import time
+import weakref
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -42,6 +44,8 @@ from db.retry import db_retry
 from db.upsert import UpsertResult, bulk_upsert
 from helpers.cloud_logger import redact
 from helpers.errors import AppError, Conflict
+from helpers.metrics import count_ingest_run
+from helpers.shutdown import shutting_down
 from helpers.time_utils import utc_now
 from models.ingest import IngestCursor, IngestRun, IngestRunPublic, IngestStatus
 from utils.http import VendorError
@@ -66,6 +70,11 @@ class IngestFailed(AppError):
 class RunLostOwnership(Exception):
     """The run no longer owns its source+entity (lock gone with its connection, or taken over):
     it stops without writing, and another run may be under way."""
+
+
+class IngestInterrupted(Exception):
+    """The process is shutting down: the run stops before writing another page and records it;
+    the next run resumes from the last committed cursor."""
 
 
 class BadVendorData(Exception):
@@ -150,8 +159,30 @@ class _PgAdvisoryLock:
             conn.close()
 
 
+_active_lock = threading.Lock()
+_active: weakref.WeakSet[RunHandle] = weakref.WeakSet()
+
+
+def interrupt_active_runs(reason: str) -> int:
+    """Finish every run of this process that is still going (shutdown); returns how many.
+
+    Their rows are recorded as failed with `reason` and their locks released, so another
+    instance can start the same source+entity at once; a thread still inside such a run stops at
+    its next page.
+    """
+    with _active_lock:
+        handles = list(_active)
+    for handle in handles:
+        handle.finish(f"interrupted: {reason}")
+    return len(handles)
+
+
 class RunHandle:
-    """A started run that holds its source+entity lock until `finish()`."""
+    """A started run that holds its source+entity lock until `finish()`.
+
+    `stop_on_shutdown` (background runs) makes the run end at its next page once the process is
+    asked to shut down, instead of running on past the grace period.
+    """
 
     def __init__(
         self,
@@ -177,6 +208,10 @@ class RunHandle:
         self.bad_fields: Counter[str] = Counter()
         self.unmatched: dict[str, set[str]] = {}
         self.finished = False
+        self.stop_on_shutdown = False
+        self._finish_lock = threading.Lock()
+        with _active_lock:
+            _active.add(self)
 
     def write_page(
         self, write: Callable[[Session], PageWrite], *, cursor_after: Any = _KEEP
@@ -186,6 +221,8 @@ class RunHandle:
         `cursor_after` is the cursor to persist with this page (omit it to keep the current one).
         Safe to retry on a dropped connection: the page's upserts are idempotent.
         """
+        if self.finished or (self.stop_on_shutdown and shutting_down()):
+            raise IngestInterrupted("the process is shutting down; the next run resumes here")
         new_cursor = self.cursor if cursor_after is _KEEP else cursor_after
         outcome = self._commit_page(write, new_cursor)
         self.pages += 1
@@ -257,13 +294,28 @@ class RunHandle:
         return outcome
 
     def finish(self, error: str | None = None) -> IngestRunPublic:
-        """Record the outcome and release the lock; the run row is final after this."""
-        try:
-            self._record_finish(error)
-        finally:
-            self.finished = True
-            if self._lock is not None:
-                self._lock.release()
+        """Record the outcome and release the lock; the run row is final after this (a second
+        call, e.g. the body ending after a shutdown already finished the run, changes nothing)."""
+        with self._finish_lock:
+            if not self.finished:
+                try:
+                    self._record_finish(error)
+                    count_ingest_run(
+                        self.source,
+                        self.entity,
+                        IngestStatus.FAILED.value if error else IngestStatus.SUCCEEDED.value,
+                        {
+                            "fetched": self.fetched,
+                            "inserted": self.totals.inserted,
+                            "updated": self.totals.updated,
+                        },
+                    )
+                finally:
+                    self.finished = True
+                    with _active_lock:
+                        _active.discard(self)
+                    if self._lock is not None:
+                        self._lock.release()
         return get_run(self.run_id)
 
     @db_retry(max_retries=3)
@@ -441,7 +493,9 @@ def _already_running(source: str, entity: str, run_id: int | None = None) -> Ing
 
 def describe_error(exc: BaseException) -> str:
     """The run's recorded error: what failed, in one redacted line, never a stack trace."""
-    if isinstance(exc, VendorError | BadVendorData | RunLostOwnership):
+    if isinstance(exc, IngestInterrupted):
+        message = f"interrupted: {exc}"
+    elif isinstance(exc, VendorError | BadVendorData | RunLostOwnership):
         message = str(exc)
     elif isinstance(exc, SQLAlchemyError):
         message = f"database error: {type(exc).__name__}: {str(exc).splitlines()[0]}"
@@ -457,7 +511,7 @@ def execute(handle: RunHandle, body: Callable[[RunHandle], None]) -> IngestRunPu
     try:
         body(handle)
     except Exception as exc:
-        if not isinstance(exc, VendorError | BadVendorData | RunLostOwnership):
+        if not isinstance(exc, VendorError | BadVendorData | RunLostOwnership | IngestInterrupted):
             log.error("ingest run %s failed unexpectedly", handle.run_id, exc_info=exc)
         return handle.finish(describe_error(exc))
     except BaseException as exc:
