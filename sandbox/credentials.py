@@ -24,7 +24,12 @@ VAPI_WEBHOOK_SECRET = "sandbox-vapi-webhook-secret"
 ELEVENLABS_API_KEY = "sandbox-elevenlabs-key"
 ELEVENLABS_WEBHOOK_SECRET = "sandbox-elevenlabs-webhook-secret"
 
-VENDORS = ("samsara", "ditat", "pcmiler", "weather", "nws", "slack", "vapi", "elevenlabs")
+BIGQUERY_PROJECT = "sandbox-project"
+BIGQUERY_DATASET = "fleet_hub"
+
+VENDORS = (
+    "samsara", "ditat", "pcmiler", "weather", "nws", "slack", "vapi", "elevenlabs", "bigquery",
+)  # fmt: skip
 
 
 def sandbox_settings_env(base_url: str) -> dict[str, str]:
@@ -56,4 +61,7 @@ def sandbox_settings_env(base_url: str) -> dict[str, str]:
         "ELEVENLABS_BASE_URL": f"{base}/elevenlabs",
         "ELEVENLABS_API_KEY": ELEVENLABS_API_KEY,
         "ELEVENLABS_WEBHOOK_SECRET": ELEVENLABS_WEBHOOK_SECRET,
+        "GOOGLE_CLOUD_PROJECT": BIGQUERY_PROJECT,
+        "BIGQUERY_DATASET": BIGQUERY_DATASET,
+        "BIGQUERY_API_ENDPOINT": f"{base}/bigquery",
     }
