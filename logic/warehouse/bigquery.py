@@ -61,12 +61,6 @@ def merge_sql(table: WarehouseTable, target: str, staging: str) -> str:
     )
 
 
-def _message(exc: google_errors.GoogleAPICallError) -> str:
-    errors = getattr(exc, "errors", None) or []
-    details = [e.get("message", "") for e in errors[1:4] if isinstance(e, dict)]
-    return "; ".join([exc.message, *details])
-
-
 class Warehouse:
     """One dataset of one project, reached through `client`."""
 
@@ -148,6 +142,7 @@ def _translated() -> Iterator[None]:
         yield
     except google_errors.GoogleAPICallError as exc:
         status = exc.code if isinstance(exc.code, int) else None
-        raise VendorError("bigquery", _message(exc), status=status) from exc
+        # A failed job's message already joins its errorResult and every row error.
+        raise VendorError("bigquery", exc.message, status=status) from exc
     except (google_errors.GoogleAPIError, OSError) as exc:
         raise VendorError("bigquery", f"{type(exc).__name__}: {exc}") from exc

@@ -117,6 +117,21 @@ def expected_schema(table: WarehouseTable) -> dict[str, tuple[str, str]]:
     }
 
 
+def schema_problems(table: WarehouseTable, fields: list[dict[str, Any]] | None = None) -> list[str]:
+    """How `fields` (default: the schema file) disagree with the model; empty when they agree."""
+    declared = {f["name"]: (f["type"], f.get("mode", "NULLABLE")) for f in fields or table.schema}
+    expected = expected_schema(table)
+    problems = [f"{c}: missing from the schema" for c in expected if c not in declared]
+    problems += [f"{c}: not a column of the model" for c in declared if c not in expected]
+    problems += [
+        f"{c}: declared {declared[c][0]} {declared[c][1]}, the model needs "
+        f"{expected[c][0]} {expected[c][1]}"
+        for c in expected
+        if c in declared and declared[c] != expected[c]
+    ]
+    return problems
+
+
 def get_table(name: str) -> WarehouseTable:
     try:
         return TABLES[name]
