@@ -26,6 +26,10 @@ from logic.warehouse.tables import WarehouseTable
 from utils.http import VendorError
 
 STAGING_SUFFIX = "__staging"
+# The library's default retries transient errors for up to 10 minutes; a scheduled export would
+# rather fail, be recorded, and start over on the next tick.
+API_RETRY = bigquery.DEFAULT_RETRY.with_timeout(60)
+JOB_TIMEOUT_SECONDS = 1800
 
 
 def build_client(settings: Settings) -> bigquery.Client:
@@ -82,7 +86,7 @@ class Warehouse:
             if not self._ready:
                 dataset = bigquery.Dataset(self.dataset)
                 dataset.location = self.location
-                self.client.create_dataset(dataset, exists_ok=True)
+                self.client.create_dataset(dataset, exists_ok=True, retry=API_RETRY)
             wanted = bigquery.Table(self.table_id(table), schema=schema_fields(table))
             if table.partition_by:
                 wanted.time_partitioning = bigquery.TimePartitioning(
@@ -90,7 +94,7 @@ class Warehouse:
                 )
             if table.cluster_by:
                 wanted.clustering_fields = list(table.cluster_by)
-            existing = self.client.create_table(wanted, exists_ok=True)
+            existing = self.client.create_table(wanted, exists_ok=True, retry=API_RETRY)
         missing = sorted(set(table.columns) - {f.name for f in existing.schema})
         if missing:
             raise VendorError(
@@ -117,8 +121,9 @@ class Warehouse:
                 job_config=config,
                 location=self.location,
                 job_id_prefix=f"export_{table.name}_",
+                num_retries=3,
             )
-            job.result()
+            job.result(retry=API_RETRY, timeout=JOB_TIMEOUT_SECONDS)
         return int(job.output_rows or 0)
 
     def merge_staging(self, table: WarehouseTable) -> tuple[int, int]:
@@ -126,9 +131,9 @@ class Warehouse:
         sql = merge_sql(table, self.table_id(table), self.table_id(table, STAGING_SUFFIX))
         with _translated():
             job = self.client.query(
-                sql, location=self.location, job_id_prefix=f"merge_{table.name}_"
+                sql, location=self.location, job_id_prefix=f"merge_{table.name}_", retry=API_RETRY
             )
-            job.result()
+            job.result(retry=API_RETRY, timeout=JOB_TIMEOUT_SECONDS)
         stats = job.dml_stats
         if stats is None:
             return 0, int(job.num_dml_affected_rows or 0)

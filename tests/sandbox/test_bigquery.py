@@ -119,8 +119,11 @@ def test_bad_rows_fail_the_job_as_bigquery_does(client, sandbox_clean, row, mess
 def test_appending_with_a_different_schema_is_a_schema_mismatch(client):
     _load(client, "t", _ndjson([{"id": 1}]))
     other = [bigquery.SchemaField("id", "STRING", mode="REQUIRED"), *SCHEMA[1:]]
-    with pytest.raises(exceptions.BadRequest, match="Provided Schema does not match Table "
-                       f"{BIGQUERY_PROJECT}:ds.t. Field id has changed type from INTEGER to STRING"):  # fmt: skip
+    expected = (
+        f"Provided Schema does not match Table {BIGQUERY_PROJECT}:ds.t. "
+        "Field id has changed type from INTEGER to STRING"
+    )
+    with pytest.raises(exceptions.BadRequest, match=expected):
         _load(client, "t", _ndjson([{"id": "2"}]), disposition="WRITE_APPEND", schema=other)
     _load(client, "t", _ndjson([{"id": 2}]), disposition="WRITE_APPEND")
     assert client.get_table("ds.t").num_rows == 2
