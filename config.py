@@ -120,7 +120,7 @@ class Settings(BaseSettings):
     BIGQUERY_API_ENDPOINT: str = ""
     # Rows changed in the last this-many seconds wait for the next export: a transaction still
     # open when the export reads may commit rows stamped before the watermark it sets.
-    WAREHOUSE_SETTLE_SECONDS: int = 60
+    WAREHOUSE_SETTLE_SECONDS: int = 10
 
     # Mail.
     SMTP_HOST: str = ""
