@@ -229,6 +229,87 @@ def prune_locations_command(
     console.print(f"deleted {deleted} location rows older than {keep} days")
 
 
+@app.command("call")
+def call_command(
+    driver: int = typer.Argument(..., help="Driver id."),
+    purpose: str = typer.Option(
+        "late_load_check", help="violation_coaching | late_load_check | hos_check | custom"
+    ),
+    provider: str = typer.Option("vapi", help="vapi | elevenlabs"),
+    alert: int = typer.Option(None, help="Alert that prompted the call (gets the Slack reply)."),
+) -> None:
+    """Place one AI call to a driver, with the same pre-dial checks as the API."""
+    settings = _settings()
+    from db.database import session_scope
+    from helpers.errors import AppError
+    from logic.calls.placement import CallProviders, CallRefused, place_call
+    from logic.calls.service import after_placement, calling_policy
+    from models.alert import Alert
+    from models.call import CallProvider, CallPurpose
+    from models.driver import Driver
+
+    try:
+        purpose_value, provider_value = CallPurpose(purpose), CallProvider(provider)
+    except ValueError as exc:
+        _fail(str(exc), 2)
+    providers = CallProviders.from_settings(settings)
+    try:
+        with session_scope() as session:
+            row = session.get(Driver, driver)
+            if row is None:
+                _fail(f"driver {driver} not found")
+            call = place_call(
+                session,
+                driver=row,
+                purpose=purpose_value,
+                providers=providers,
+                provider=provider_value,
+                alert=session.get(Alert, alert) if alert else None,
+                placed_by_label="cli",
+                policy=calling_policy(settings),
+                webhook_base_url=settings.CALL_WEBHOOK_BASE_URL,
+            )
+            call_id, status, error = call.id, call.status, call.error
+    except CallRefused as refused:
+        _fail(f"{refused.refusal.reason.value}: {refused.refusal.message}")
+    except AppError as exc:
+        _fail(exc.detail)
+    finally:
+        providers.close()
+    after_placement([call_id], settings)
+    if error:
+        _fail(f"call {call_id} {status}: {error}")
+    console.print(f"call {call_id} {status} ({provider_value.value}, {purpose_value.value})")
+
+
+@app.command("reconcile-calls")
+def reconcile_calls_command(
+    after: float = typer.Option(
+        None, help="Minutes past a call's expected end (default CALL_RECONCILE_AFTER_MINUTES)."
+    ),
+) -> None:
+    """Poll VAPI / ElevenLabs for calls whose final webhook never came, and fill them."""
+    settings = _settings()
+    from logic.calls.placement import CallProviders
+    from logic.calls.reconcile import reconcile_calls
+
+    providers = CallProviders.from_settings(settings)
+    try:
+        result = reconcile_calls(
+            providers,
+            after_minutes=settings.CALL_RECONCILE_AFTER_MINUTES if after is None else after,
+        )
+    finally:
+        providers.close()
+    console.print(
+        f"checked {result.checked}, filled {result.filled}, still running "
+        f"{result.still_running}, early events applied {result.linked_events}"
+    )
+    for error in result.errors:
+        console.print(f"[yellow]warning:[/yellow] {error}")
+    raise typer.Exit(1 if result.errors else 0)
+
+
 @app.command("scheduler")
 def scheduler_command() -> None:
     """Call the ingest (and alert) endpoints on the Cloud Scheduler cadence until Ctrl-C."""

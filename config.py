@@ -100,6 +100,17 @@ class Settings(BaseSettings):
     ETA_AVERAGE_SPEED_MPH: float = 50.0
     ETA_ROAD_FACTOR: float = 1.2
     VENDOR_TIMEOUT_SECONDS: float = 15.0
+    # Calls: the driver's local calling window (home terminal zone, TCPA-style 08:00-21:00),
+    # the zone for drivers without one, a per-driver daily maximum of dialed calls, and how long
+    # after a call's expected end reconciliation polls the provider for a missing report.
+    CALL_WINDOW_START: str = "08:00"
+    CALL_WINDOW_END: str = "21:00"
+    CALL_DEFAULT_TIMEZONE: str = "America/Chicago"
+    CALL_MAX_PER_DRIVER_PER_DAY: int = 3
+    CALL_RECONCILE_AFTER_MINUTES: int = 5
+    # Where VAPI should post this deployment's webhooks (sent per call as the assistant's
+    # server URL); empty keeps the URL configured on the VAPI assistant.
+    CALL_WEBHOOK_BASE_URL: str = ""
 
     # Ingest and retention.
     INGEST_BASE_URL: str = "http://127.0.0.1:8001"

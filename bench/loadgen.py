@@ -86,14 +86,37 @@ async def drive(
     requests = [
         f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{extra}\r\n".encode() for path in paths
     ]
+    return await drive_raw(port, requests, clients=clients, seconds=seconds, timeout=timeout)
+
+
+def post_request(port: int, path: str, body: bytes, headers: Mapping[str, str]) -> bytes:
+    """One raw `POST` (JSON body) for `drive_raw`."""
+    extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n{extra}\r\n"
+    )
+    return head.encode() + body
+
+
+async def drive_raw(
+    port: int,
+    requests: Sequence[bytes],
+    *,
+    clients: int,
+    seconds: float,
+    timeout: float = 15.0,
+) -> LoadResult:
+    """Like `drive`, for prepared raw requests; client n sends requests n+1, n+1+clients, …
+    so every request of the list is sent once before any repeats (with enough of them)."""
     result = LoadResult()
     deadline = time.monotonic() + seconds
 
     async def client(n: int) -> None:
         conn: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
-        i = n
+        i = n - clients
         while time.monotonic() < deadline:
-            i += 1
+            i += clients
             started = time.perf_counter()
             try:
                 if conn is None:

@@ -19,5 +19,6 @@ def bootstrap_database(engine: Engine | None = None) -> None:
 
 def _seeders() -> list:
     from logic.auth.roles import seed_default_roles
+    from logic.calls.profiles import seed_call_profiles
 
-    return [seed_default_roles]
+    return [seed_default_roles, seed_call_profiles]

@@ -3,6 +3,9 @@
 from models import (
     alert,  # noqa: F401
     audit_log,  # noqa: F401
+    call,  # noqa: F401
+    call_agent_profile,  # noqa: F401
+    do_not_call,  # noqa: F401
     driver,  # noqa: F401
     hos,  # noqa: F401
     ingest,  # noqa: F401
@@ -13,4 +16,5 @@ from models import (
     user_session,  # noqa: F401
     vehicle,  # noqa: F401
     vendor_cache,  # noqa: F401
+    webhook_event,  # noqa: F401
 )

@@ -88,6 +88,10 @@ class Trip(SQLModel, table=True):
     eta_final: datetime | None = Field(default=None, sa_type=UTCDateTime)
     late_risk_minutes: int | None = Field(default=None, description="> 0: expected late by")
     eta_updated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # What the driver told an AI call (logic/calls/insights.py), kept apart from the ETA job's
+    # estimate so a recomputation never erases it.
+    driver_reported_delay_minutes: int | None = None
+    driver_reported_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     notes: str | None = Field(default=None, max_length=4000)
     status_corrected_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = created_at_field()
@@ -220,6 +224,8 @@ class TripPublic(BaseModel):
     eta_final: datetime | None
     late_risk_minutes: int | None
     eta_updated_at: datetime | None
+    driver_reported_delay_minutes: int | None = None
+    driver_reported_at: datetime | None = None
     notes: str | None
     status_corrected_at: datetime | None
     last_position: LocationPublic | None = None

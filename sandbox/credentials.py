@@ -23,6 +23,11 @@ VAPI_API_KEY = "sandbox-vapi-key"
 VAPI_WEBHOOK_SECRET = "sandbox-vapi-webhook-secret"
 ELEVENLABS_API_KEY = "sandbox-elevenlabs-key"
 ELEVENLABS_WEBHOOK_SECRET = "sandbox-elevenlabs-webhook-secret"
+# Agent ids the call fakes accept (any value works); they seed the local agent profiles.
+VAPI_ASSISTANT_ID = "sandbox-vapi-assistant"
+VAPI_PHONE_NUMBER_ID = "sandbox-vapi-number"
+ELEVENLABS_AGENT_ID = "sandbox-elevenlabs-agent"
+ELEVENLABS_PHONE_NUMBER_ID = "sandbox-elevenlabs-number"
 
 BIGQUERY_PROJECT = "sandbox-project"
 BIGQUERY_DATASET = "fleet_hub"
@@ -58,10 +63,14 @@ def sandbox_settings_env(base_url: str) -> dict[str, str]:
         "VAPI_BASE_URL": f"{base}/vapi",
         "VAPI_API_KEY": VAPI_API_KEY,
         "VAPI_WEBHOOK_SECRET": VAPI_WEBHOOK_SECRET,
+        "VAPI_ASSISTANT_ID": VAPI_ASSISTANT_ID,
+        "VAPI_PHONE_NUMBER_ID": VAPI_PHONE_NUMBER_ID,
         "ELEVENLABS_BASE_URL": f"{base}/elevenlabs",
         "ELEVENLABS_API_KEY": ELEVENLABS_API_KEY,
         "ELEVENLABS_WEBHOOK_SECRET": ELEVENLABS_WEBHOOK_SECRET,
         "GOOGLE_CLOUD_PROJECT": BIGQUERY_PROJECT,
         "BIGQUERY_DATASET": BIGQUERY_DATASET,
         "BIGQUERY_API_ENDPOINT": f"{base}/bigquery",
+        "ELEVENLABS_AGENT_ID": ELEVENLABS_AGENT_ID,
+        "ELEVENLABS_PHONE_NUMBER_ID": ELEVENLABS_PHONE_NUMBER_ID,
     }

@@ -22,6 +22,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from sandbox.call_scripts import script_for
 from sandbox.credentials import ELEVENLABS_API_KEY
 from sandbox.webhooks import WebhookTarget, dispatcher
 
@@ -128,7 +129,12 @@ def _new_conversation(
         "analysis": None,
         "conversation_initiation_client_data": {
             "dynamic_variables": data.get("dynamic_variables") or {},
-            "conversation_config_override": data.get("conversation_config_override"),
+            # Always an object on the wire (its fields null when not overridden), per the spec.
+            "conversation_config_override": data.get("conversation_config_override")
+            or {
+                "agent": {"first_message": None, "language": None, "prompt": None},
+                "tts": {"voice_id": None},
+            },
         },
         "has_audio": False,
         "has_user_audio": False,
@@ -148,17 +154,8 @@ def _set(conversation_id: str, **changes: Any) -> dict[str, Any]:
 
 def _talk(conversation: dict[str, Any]) -> dict[str, Any]:
     variables = conversation["conversation_initiation_client_data"]["dynamic_variables"]
-    name = str(variables.get("driver_first_name") or variables.get("driver_name") or "there")
-    delay = (
-        10 + int(hashlib.sha256(conversation["conversation_id"].encode()).hexdigest()[:4], 16) % 51
-    )
-    turns = [
-        ("agent", f"Hi {name}, this is dispatch from the fleet desk. Do you have a minute?"),
-        ("user", "Sure, what's up?"),
-        ("agent", "We're checking on your current load. Are you on schedule?"),
-        ("user", f"About {delay} minutes behind, there was a closure on the interstate."),
-        ("agent", "Thanks for letting us know. Drive safe."),
-    ]
+    number = conversation["metadata"]["phone_call"]["external_number"]
+    script = script_for(number, variables, conversation["conversation_id"])
     transcript = [
         {
             "role": role,
@@ -168,15 +165,19 @@ def _talk(conversation: dict[str, Any]) -> dict[str, Any]:
             "tool_results": [],
             "interrupted": False,
         }
-        for index, (role, text) in enumerate(turns)
+        for index, (role, text) in enumerate(script.turns)
     ]
     metadata = dict(conversation["metadata"])
     metadata.update(
-        call_duration_secs=len(turns) * 6 + 4,
+        call_duration_secs=len(script.turns) * 6 + 4,
         accepted_time_unix_secs=metadata["start_time_unix_secs"] + 4,
         cost=912,
         termination_reason="Call ended by remote party",
     )
+    collected = {
+        key: {"data_collection_id": key, "value": value, "rationale": "Stated by the driver."}
+        for key, value in (script.structured or {}).items()
+    }
     return {
         "status": "done",
         "transcript": transcript,
@@ -186,28 +187,16 @@ def _talk(conversation: dict[str, Any]) -> dict[str, Any]:
         "has_response_audio": True,
         "analysis": {
             "call_successful": "success",
-            "transcript_summary": f"Driver {name} reports running about {delay} minutes late "
-            "because of a road closure.",
-            "call_summary_title": "Driver running late",
+            "transcript_summary": script.summary,
+            "call_summary_title": "Driver check-in",
             "evaluation_criteria_results": {
-                "got_eta": {
-                    "criteria_id": "got_eta",
+                "got_update": {
+                    "criteria_id": "got_update",
                     "result": "success",
-                    "rationale": "The driver gave a delay estimate.",
+                    "rationale": "The driver gave an update.",
                 }
             },
-            "data_collection_results": {
-                "delay_minutes": {
-                    "data_collection_id": "delay_minutes",
-                    "value": delay,
-                    "rationale": "Stated by the driver.",
-                },
-                "delay_reason": {
-                    "data_collection_id": "delay_reason",
-                    "value": "road closure",
-                    "rationale": "Stated by the driver.",
-                },
-            },
+            "data_collection_results": collected,
         },
     }
 

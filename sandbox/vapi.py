@@ -23,6 +23,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from sandbox.call_scripts import script_for
 from sandbox.credentials import VAPI_API_KEY
 from sandbox.webhooks import WebhookTarget, dispatcher
 from sandbox.webhooks import control_router as webhooks_control_router
@@ -292,19 +293,11 @@ def _update(call_id: str, **changes: Any) -> dict[str, Any]:
 
 
 def _conversation(call: dict[str, Any]) -> dict[str, Any]:
-    """Transcript, messages and analysis for a call that was answered."""
+    """Transcript, messages and analysis for a call that was answered (see call_scripts)."""
     values = (call.get("assistantOverrides") or {}).get("variableValues") or {}
-    name = str(values.get("driver_first_name") or values.get("driver_name") or "there")
-    load = values.get("load_id") or values.get("trip_id")
-    delay = 10 + int(hashlib.sha256(call["id"].encode()).hexdigest()[:4], 16) % 51
-    topic = f"load {load}" if load else "the safety alert on your truck"
-    lines = [
-        ("bot", f"Hi {name}, this is dispatch from the fleet desk. Do you have a minute?"),
-        ("user", "Yeah, go ahead."),
-        ("bot", f"We're checking in about {topic}. How are things going?"),
-        ("user", f"Running about {delay} minutes late, traffic near the exit. Truck is fine."),
-        ("bot", "Thanks, I'll let dispatch know. Drive safe."),
-    ]
+    number = str((call.get("customer") or {}).get("number") or "")
+    script = script_for(number, values, call["id"])
+    lines = [("bot" if role == "agent" else "user", text) for role, text in script.turns]
     started = datetime.fromisoformat(call["startedAt"].replace("Z", "+00:00"))
     messages: list[dict[str, Any]] = [
         {
@@ -327,6 +320,11 @@ def _conversation(call: dict[str, Any]) -> dict[str, Any]:
             }
         )
     transcript = "".join(f"{'AI' if r == 'bot' else 'User'}: {t}\n" for r, t in lines)
+    analysis: dict[str, Any] = {"summary": script.summary, "successEvaluation": "true"}
+    # structuredData exists only when the assistant's structuredDataPlan is on; the fake turns
+    # it on for the scripts that define one, so both insight paths are exercised.
+    if script.structured is not None:
+        analysis["structuredData"] = script.structured
     return {
         "artifact": {
             "transcript": transcript,
@@ -337,18 +335,30 @@ def _conversation(call: dict[str, Any]) -> dict[str, Any]:
             "recordingUrl": f"https://storage.vapi.ai/{call['id']}-mono.wav",
             "stereoRecordingUrl": f"https://storage.vapi.ai/{call['id']}-stereo.wav",
         },
-        "analysis": {
-            "summary": f"Driver {name} reports a {delay} minute delay due to traffic; "
-            "no safety issues.",
-            "structuredData": {
-                "delay_minutes": delay,
-                "eta_confirmed": True,
-                "issue_reported": "traffic",
-                "needs_dispatch_callback": False,
-            },
-            "successEvaluation": "true",
-        },
+        "analysis": analysis,
     }
+
+
+def _costs(call: dict[str, Any]) -> list[dict[str, Any]]:
+    """`costs[]` per the spec: TransportCost and VapiCost both require `minutes`."""
+    started, ended = call.get("startedAt"), call.get("endedAt")
+    minutes = 0.0
+    if started and ended:
+        seconds = (
+            datetime.fromisoformat(ended.replace("Z", "+00:00"))
+            - datetime.fromisoformat(started.replace("Z", "+00:00"))
+        ).total_seconds()
+        minutes = round(max(0.0, seconds) / 60, 4)
+    total = float(call.get("cost") or 0.0)
+    return [
+        {
+            "type": "transport",
+            "provider": "twilio",
+            "minutes": minutes,
+            "cost": round(total * 0.1, 4),
+        },
+        {"type": "vapi", "subType": "normal", "minutes": minutes, "cost": round(total * 0.9, 4)},
+    ]
 
 
 def _steps(call_id: str) -> list:
@@ -395,7 +405,7 @@ def _steps(call_id: str) -> list:
             "startedAt": call.get("startedAt"),
             "endedAt": call["endedAt"],
             "cost": call["cost"],
-            "costs": [{"type": "transport", "cost": round(call["cost"] * 0.1, 4)}],
+            "costs": _costs(call),
             "call": call,
             "customer": call["customer"],
             "artifact": call["artifact"],

@@ -1,13 +1,97 @@
-"""`/driver_data/{driver_id}`: everything a dispatcher or a call prompt needs about one driver."""
+"""`/driver_data/{driver_id}`: everything a dispatcher or a call prompt needs about one driver,
+and the original call endpoints `POST /driver_data/call-vapi` / `call-elevenlabs` (one call per
+listed driver, each answered `placed | skipped | failed` with its reason)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, BackgroundTasks
 
+from helpers.errors import NotFound
+from logic.calls.placement import place_calls
+from logic.calls.service import after_placement, calling_policy
 from logic.fleet.driver_data import DriverData, driver_data
-from services.deps import DriversRead, SessionDep
+from models.alert import Alert
+from models.call import CallProvider, DriverCallRequest, DriverCallResult, DriverCallsResponse
+from models.call_agent_profile import CallAgentProfile
+from services.deps import CallsPlace, ClientDep, DriversRead, SessionDep
+from services.vendor_deps import CallProvidersDep, SettingsDep
 
 router = APIRouter(prefix="/driver_data", tags=["drivers"])
+
+
+def _call_drivers(
+    provider: CallProvider,
+    body: DriverCallRequest,
+    session: SessionDep,
+    user: CallsPlace,
+    client: ClientDep,
+    providers: CallProvidersDep,
+    settings: SettingsDep,
+    background: BackgroundTasks,
+) -> DriverCallsResponse:
+    profile = None
+    if body.agent_profile_id is not None:
+        profile = session.get(CallAgentProfile, body.agent_profile_id)
+        if profile is None or profile.provider != provider:
+            raise NotFound(f"{provider} agent profile {body.agent_profile_id} not found")
+    alert = session.get(Alert, body.alert_id) if body.alert_id is not None else None
+    if body.alert_id is not None and alert is None:
+        raise NotFound(f"alert {body.alert_id} not found")
+    outcomes = place_calls(
+        session,
+        driver_ids=body.driver_ids,
+        purpose=body.purpose,
+        providers=providers,
+        provider=provider,
+        profile=profile,
+        alert=alert,
+        placed_by=user,
+        idempotency_key=body.idempotency_key,
+        policy=calling_policy(settings),
+        webhook_base_url=settings.CALL_WEBHOOK_BASE_URL,
+        client=client,
+    )
+    placed = [o.call_id for o in outcomes if o.result == "placed" and o.call_id]
+    background.add_task(after_placement, placed, settings)
+    results = [DriverCallResult(**o.__dict__) for o in outcomes]
+    return DriverCallsResponse(
+        placed=sum(r.result == "placed" for r in results),
+        skipped=sum(r.result == "skipped" for r in results),
+        failed=sum(r.result == "failed" for r in results),
+        results=results,
+    )
+
+
+@router.post("/call-vapi")
+def call_drivers_vapi(
+    body: DriverCallRequest,
+    session: SessionDep,
+    user: CallsPlace,
+    client: ClientDep,
+    providers: CallProvidersDep,
+    settings: SettingsDep,
+    background: BackgroundTasks,
+) -> DriverCallsResponse:
+    """Call each listed driver through VAPI; per driver: placed, skipped (reason) or failed."""
+    return _call_drivers(
+        CallProvider.VAPI, body, session, user, client, providers, settings, background
+    )
+
+
+@router.post("/call-elevenlabs")
+def call_drivers_elevenlabs(
+    body: DriverCallRequest,
+    session: SessionDep,
+    user: CallsPlace,
+    client: ClientDep,
+    providers: CallProvidersDep,
+    settings: SettingsDep,
+    background: BackgroundTasks,
+) -> DriverCallsResponse:
+    """Call each listed driver through ElevenLabs; per driver: placed, skipped or failed."""
+    return _call_drivers(
+        CallProvider.ELEVENLABS, body, session, user, client, providers, settings, background
+    )
 
 
 @router.get("/{driver_id}")

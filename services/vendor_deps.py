@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import Depends
 
 from config import Settings, get_settings
+from logic.calls.placement import CallProviders
 from utils.elevenlabs_client import ElevenLabsClient, build_elevenlabs_client
 from utils.pcmiler_client import PcmilerClient, build_pcmiler_client
 from utils.slack_client import SlackClient, build_slack_client
@@ -47,8 +48,18 @@ def get_elevenlabs_client(settings: SettingsDep) -> Iterator[ElevenLabsClient]:
         yield client
 
 
+def get_call_providers(settings: SettingsDep) -> Iterator[CallProviders]:
+    """Both call vendors, each built on first use (a VAPI call never needs ElevenLabs' key)."""
+    providers = CallProviders.from_settings(settings)
+    try:
+        yield providers
+    finally:
+        providers.close()
+
+
 PcmilerDep = Annotated[PcmilerClient, Depends(get_pcmiler_client)]
 WeatherDep = Annotated[WeatherClient, Depends(get_weather_client)]
 SlackDep = Annotated[SlackClient, Depends(get_slack_client)]
 VapiDep = Annotated[VapiClient, Depends(get_vapi_client)]
 ElevenLabsDep = Annotated[ElevenLabsClient, Depends(get_elevenlabs_client)]
+CallProvidersDep = Annotated[CallProviders, Depends(get_call_providers)]

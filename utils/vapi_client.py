@@ -125,8 +125,12 @@ class VapiClient(VendorJsonClient):
         customer_name: str | None = None,
         customer_external_id: str | None = None,
         name: str | None = None,
+        server_url: str | None = None,
     ) -> VapiCall:
-        """Place one outbound phone call; `metadata` goes in `assistantOverrides.metadata`."""
+        """Place one outbound phone call; `metadata` goes in `assistantOverrides.metadata`.
+
+        `server_url` overrides the assistant's webhook URL for this call only.
+        """
         customer: dict[str, Any] = {"number": customer_number}
         if customer_name:
             customer["name"] = customer_name
@@ -142,6 +146,8 @@ class VapiClient(VendorJsonClient):
             overrides["variableValues"] = dict(variable_values)
         if metadata:
             overrides["metadata"] = dict(metadata)
+        if server_url:
+            overrides["server"] = {"url": server_url}
         if overrides:
             body["assistantOverrides"] = overrides
         if name:

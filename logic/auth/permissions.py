@@ -29,6 +29,7 @@ class Permission(StrEnum):
     # Calls, campaigns and reports.
     CALLS_READ = "calls:read"
     CALLS_PLACE = "calls:place"
+    CALLS_ADMIN = "calls:admin"
     CAMPAIGNS_READ = "campaigns:read"
     CAMPAIGNS_WRITE = "campaigns:write"
     REPORTS_READ = "reports:read"

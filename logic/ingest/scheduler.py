@@ -51,6 +51,8 @@ def default_schedule() -> list[ScheduledCall]:
         for name, every in ingest
     ]
     calls.append(ScheduledCall("alerts/evaluate", "main", "/alerts/evaluate", 2 * MINUTE))
+    # Fills AI calls whose final webhook was lost (neither call vendor retries by default).
+    calls.append(ScheduledCall("calls/reconcile", "main", "/calls/reconcile", 1 * MINUTE))
     return calls
 
 

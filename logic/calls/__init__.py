@@ -1,0 +1,1 @@
+"""AI driver calls: prompts, placement, webhook intake, reconciliation and insights."""

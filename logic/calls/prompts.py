@@ -1,0 +1,162 @@
+"""Versioned call prompts, one per purpose, and the variables every provider receives.
+
+Templates use `{{ name }}` placeholders (LiquidJS syntax, which VAPI and ElevenLabs both
+substitute), so the text rendered by `GET /calls/preview` is what the agent says. The same
+variable map goes to VAPI `assistantOverrides.variableValues` and to ElevenLabs
+`dynamic_variables`; values are scalars (ElevenLabs refuses anything else) and `hub_call_id`
+correlates every webhook with our row.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from logic.fleet.driver_data import DriverData
+from models.call import CallPurpose
+
+Scalar = str | int | float | bool
+_PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    purpose: CallPurpose
+    version: str
+    first_message: str
+    system_prompt: str
+
+
+_IDENTITY = (
+    "You are the fleet safety desk's voice assistant calling truck driver {{ driver_first_name }} "
+    "(truck {{ truck }}). Say at the start that you are an automated assistant from the fleet "
+    "desk, keep the call under three minutes, never ask the driver to use the phone while "
+    "driving, and end the call politely if they are driving and cannot talk. "
+)
+
+TEMPLATES: dict[CallPurpose, PromptTemplate] = {
+    CallPurpose.LATE_LOAD_CHECK: PromptTemplate(
+        purpose=CallPurpose.LATE_LOAD_CHECK,
+        version="late_load_check.v1",
+        first_message=(
+            "Hi {{ driver_first_name }}, this is the automated assistant from the fleet desk "
+            "about load {{ load_id }}. Do you have a minute?"
+        ),
+        system_prompt=_IDENTITY
+        + "Load {{ load_id }} is due at {{ next_stop }} for the {{ next_appointment }} "
+        "appointment; our ETA is {{ eta }}. Ask whether they are on schedule, how many minutes "
+        "late they expect to be, why (breakdown, weather, traffic, shipper or receiver delay, "
+        "hours of service, health) and where they are now. Confirm the new ETA.",
+    ),
+    CallPurpose.VIOLATION_COACHING: PromptTemplate(
+        purpose=CallPurpose.VIOLATION_COACHING,
+        version="violation_coaching.v1",
+        first_message=(
+            "Hi {{ driver_first_name }}, this is the automated assistant from the fleet desk "
+            "with a quick safety check-in. Is now a good time?"
+        ),
+        system_prompt=_IDENTITY
+        + "The ELD recorded a {{ violation_type }} at {{ violation_time }} lasting "
+        "{{ violation_duration }}. Explain it without blame, ask what happened, ask the driver "
+        "to acknowledge it, and note anything they need from the safety team.",
+    ),
+    CallPurpose.HOS_CHECK: PromptTemplate(
+        purpose=CallPurpose.HOS_CHECK,
+        version="hos_check.v1",
+        first_message=(
+            "Hi {{ driver_first_name }}, this is the automated assistant from the fleet desk "
+            "checking on your hours. Do you have a minute?"
+        ),
+        system_prompt=_IDENTITY
+        + "They have {{ drive_time_left }} of drive time left and the next stop is "
+        "{{ next_stop }} ({{ next_appointment }}). Ask where they plan to take their break, "
+        "whether they will make the appointment, and if anything is slowing them down.",
+    ),
+    CallPurpose.CUSTOM: PromptTemplate(
+        purpose=CallPurpose.CUSTOM,
+        version="custom.v1",
+        first_message=(
+            "Hi {{ driver_first_name }}, this is the automated assistant from the fleet desk. "
+            "Do you have a minute?"
+        ),
+        system_prompt=_IDENTITY
+        + "Check in about load {{ load_id }} (next stop {{ next_stop }}, ETA {{ eta }}) and "
+        "ask whether they need anything from dispatch.",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class RenderedPrompt:
+    purpose: str
+    version: str
+    first_message: str
+    system_prompt: str
+    variables: dict[str, Scalar]
+
+
+def _local(moment: datetime | None, zone: ZoneInfo) -> str:
+    if moment is None:
+        return "unknown"
+    return moment.astimezone(zone).strftime("%a %I:%M %p %Z").replace(" 0", " ")
+
+
+def _minutes(value: int | None) -> str:
+    if value is None:
+        return "unknown"
+    hours, minutes = divmod(int(value), 60)
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
+
+
+def call_variables(data: DriverData, *, timezone: str) -> dict[str, Scalar]:
+    """Prompt variables from `driver_data`, times in the driver's zone; missing facts say so."""
+    zone = ZoneInfo(timezone)
+    driver = data.driver
+    trip = data.current_trip
+    stop = trip.next_stop if trip else None
+    violation = data.recent_violations[0] if data.recent_violations else None
+    stop_label = "unknown"
+    if stop is not None:
+        place = ", ".join(p for p in (stop.city, stop.state) if p)
+        stop_label = " in ".join(p for p in (stop.name, place) if p) or "unknown"
+    return {
+        "driver_first_name": driver.first_name or "there",
+        "driver_name": driver.full_name or "driver",
+        "truck": (trip.vehicle.unit_number if trip and trip.vehicle else None) or "unknown",
+        "load_id": (trip.load_number or trip.ditat_id or str(trip.id)) if trip else "unknown",
+        "next_stop": stop_label,
+        "next_stop_city": (stop.city if stop else None) or "unknown",
+        "next_appointment": _local(stop.appointment_start if stop else None, zone),
+        "eta": _local((stop.eta if stop else None) or (trip.eta_next_stop if trip else None), zone),
+        "violation_type": violation.violation_type if violation else "none on record",
+        "violation_time": _local(violation.started_at if violation else None, zone),
+        "violation_duration": _minutes(violation.duration_minutes if violation else None),
+        "drive_time_left": _minutes(
+            data.hos_clock.drive_remaining_minutes if data.hos_clock else None
+        ),
+        "timezone": timezone,
+    }
+
+
+def render_text(template: str, variables: dict[str, Scalar]) -> str:
+    """Substitute `{{ name }}`; an unknown name renders as "unknown", never as the raw tag."""
+    return _PLACEHOLDER.sub(lambda m: str(variables.get(m.group(1), "unknown")), template)
+
+
+def render_prompt(
+    purpose: CallPurpose | str,
+    variables: dict[str, Scalar],
+    *,
+    first_message: str | None = None,
+) -> RenderedPrompt:
+    """The purpose's template filled in; a profile's own first message overrides the default."""
+    template = TEMPLATES[CallPurpose(purpose)]
+    return RenderedPrompt(
+        purpose=template.purpose.value,
+        version=template.version,
+        first_message=render_text(first_message or template.first_message, variables),
+        system_prompt=render_text(template.system_prompt, variables),
+        variables=variables,
+    )

@@ -1,0 +1,169 @@
+"""Calls: place one, list and read them (transcript, insights, webhook events), preview the
+prompt without dialing, cancel, and `POST /calls/reconcile` for the scheduled reconciliation."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, BackgroundTasks, Query
+from pydantic import BaseModel
+
+from helpers.errors import NotFound
+from helpers.time_utils import utc_now
+from logic.calls import queries
+from logic.calls.placement import CallRefused, place_call, preview_call
+from logic.calls.reconcile import reconcile_calls
+from logic.calls.service import after_placement, calling_policy
+from logic.listing import as_utc
+from models.alert import Alert
+from models.call import (
+    CallCreate,
+    CallDetail,
+    CallOutcome,
+    CallPreview,
+    CallProvider,
+    CallPublic,
+    CallPurpose,
+    CallsPage,
+    CallStatus,
+)
+from models.call_agent_profile import CallAgentProfile
+from models.driver import Driver
+from models.trip import Trip
+from services.deps import CallsAdminCaller, CallsPlace, CallsRead, ClientDep, SessionDep
+from services.pagination import PageDep
+from services.vendor_deps import CallProvidersDep, SettingsDep
+
+router = APIRouter(prefix="/calls", tags=["calls"])
+
+
+class ReconcileResponse(BaseModel):
+    checked: int
+    filled: int
+    still_running: int
+    linked_events: int
+    errors: list[str]
+
+
+def _get(session: SessionDep, model: Any, row_id: int | None, what: str) -> Any:
+    if row_id is None:
+        return None
+    row = session.get(model, row_id)
+    if row is None:
+        raise NotFound(f"{what} {row_id} not found")
+    return row
+
+
+@router.post("", status_code=201)
+def create_call(
+    body: CallCreate,
+    session: SessionDep,
+    user: CallsPlace,
+    client: ClientDep,
+    providers: CallProvidersDep,
+    settings: SettingsDep,
+    background: BackgroundTasks,
+) -> CallPublic:
+    """Place one call to a driver; a failed check is a 409/422 naming the reason."""
+    driver = _get(session, Driver, body.driver_id, "driver")
+    try:
+        call = place_call(
+            session,
+            driver=driver,
+            purpose=body.purpose,
+            providers=providers,
+            provider=body.provider,
+            profile=_get(session, CallAgentProfile, body.agent_profile_id, "agent profile"),
+            trip=_get(session, Trip, body.trip_id, "trip"),
+            alert=_get(session, Alert, body.alert_id, "alert"),
+            placed_by=user,
+            idempotency_key=body.idempotency_key,
+            policy=calling_policy(settings),
+            webhook_base_url=settings.CALL_WEBHOOK_BASE_URL,
+            client=client,
+        )
+    except CallRefused as refused:
+        raise refused.refusal.error() from None
+    background.add_task(after_placement, [call.id], settings)
+    return CallPublic.model_validate(call)
+
+
+@router.get("")
+def list_calls(
+    session: SessionDep,
+    _: CallsRead,
+    page: PageDep,
+    driver_id: int | None = None,
+    trip_id: int | None = None,
+    alert_id: int | None = None,
+    campaign_target_id: int | None = None,
+    provider: Annotated[list[CallProvider] | None, Query(description="repeatable")] = None,
+    status: Annotated[list[CallStatus] | None, Query(description="repeatable")] = None,
+    outcome: Annotated[list[CallOutcome] | None, Query(description="repeatable")] = None,
+    purpose: Annotated[list[CallPurpose] | None, Query(description="repeatable")] = None,
+    since: Annotated[datetime | None, Query(description="created at or after; UTC")] = None,
+    until: Annotated[datetime | None, Query(description="created before; UTC")] = None,
+) -> CallsPage:
+    """Calls, newest first, filtered by driver, trip, provider, status, outcome, purpose, dates."""
+    filters = queries.CallFilters(
+        driver_id=driver_id,
+        trip_id=trip_id,
+        alert_id=alert_id,
+        campaign_target_id=campaign_target_id,
+        providers=tuple(provider or ()),
+        statuses=tuple(status or ()),
+        outcomes=tuple(outcome or ()),
+        purposes=tuple(purpose or ()),
+        since=as_utc(since),
+        until=as_utc(until),
+    )
+    return queries.list_calls(session, filters, page)
+
+
+@router.get("/preview")
+def preview(
+    session: SessionDep,
+    _: CallsRead,
+    settings: SettingsDep,
+    driver_id: int,
+    purpose: CallPurpose = CallPurpose.LATE_LOAD_CHECK,
+    provider: CallProvider | None = None,
+    agent_profile_id: int | None = None,
+) -> CallPreview:
+    """The prompt, first message and variables a call would carry; nothing is dialed."""
+    driver = _get(session, Driver, driver_id, "driver")
+    return CallPreview(
+        **preview_call(
+            session,
+            driver=driver,
+            purpose=purpose,
+            provider=provider,
+            profile=_get(session, CallAgentProfile, agent_profile_id, "agent profile"),
+            policy=calling_policy(settings),
+        )
+    )
+
+
+@router.post("/reconcile")
+def reconcile(
+    _: CallsAdminCaller, providers: CallProvidersDep, settings: SettingsDep
+) -> ReconcileResponse:
+    """Poll the provider for calls whose final webhook never came (scheduled job)."""
+    result = reconcile_calls(providers, after_minutes=settings.CALL_RECONCILE_AFTER_MINUTES)
+    return ReconcileResponse(**result.__dict__)
+
+
+@router.get("/{call_id}")
+def get_call(_: CallsRead, session: SessionDep, call_id: int) -> CallDetail:
+    """One call with transcript, summary, insights and the webhook events received for it."""
+    return queries.call_detail(session, call_id)
+
+
+@router.post("/{call_id}/cancel")
+def cancel_call(
+    user: CallsPlace, session: SessionDep, client: ClientDep, call_id: int
+) -> CallPublic:
+    """Cancel a queued or live call; later provider events never revive it."""
+    call = queries.cancel_call(session, call_id, actor=user, now=utc_now(), client=client)
+    return CallPublic.model_validate(call)
