@@ -310,6 +310,53 @@ def reconcile_calls_command(
     raise typer.Exit(1 if result.errors else 0)
 
 
+@app.command("morning-report")
+def morning_report_command(
+    day: str = typer.Option(None, "--date", help="Day the report is read, YYYY-MM-DD (today)."),
+    terminal: str = typer.Option(
+        None, help="One terminal ('' = fleet-wide only); default every terminal and the fleet."
+    ),
+    deliver: bool = typer.Option(True, help="Send to the recipients (Slack, email)."),
+    sandbox_url: str = typer.Option(
+        "", help="Deliver to this sandbox's Slack and SMTP (e.g. http://127.0.0.1:8090)."
+    ),
+    smtp_port: int = typer.Option(8025, help="The sandbox SMTP port, with --sandbox-url."),
+) -> None:
+    """(Re)generate the morning report from stored facts and deliver it through the outbox."""
+    import os
+    from datetime import date
+
+    from rich.table import Table
+
+    if sandbox_url:
+        from sandbox.credentials import sandbox_settings_env
+
+        os.environ.update(sandbox_settings_env(sandbox_url, smtp_port))
+        get_settings.cache_clear()
+    _settings()
+    from logic.reports.jobs import run_morning_report
+
+    try:
+        report_date = date.fromisoformat(day) if day else None
+    except ValueError:
+        _fail(f"--date must be YYYY-MM-DD, got {day!r}")
+    run = run_morning_report(report_date, terminal=terminal, deliver=deliver)
+    table = Table(title=f"morning report {run.report_date}")
+    for column in ("report", "scope"):
+        table.add_column(column)
+    for report in run.reports:
+        table.add_row(str(report["id"]), report["terminal"] or "fleet")
+    console.print(table)
+    console.print(f"queued {run.queued} new deliveries")
+    if run.delivery is not None:
+        d = run.delivery
+        console.print(
+            f"delivered {d['sent']}, retrying {d['retried']}, failed {d['failed']}"
+            + "".join(f"\n  {e}" for e in d["errors"])
+        )
+    raise typer.Exit(1 if run.delivery and run.delivery["failed"] else 0)
+
+
 @app.command("scheduler")
 def scheduler_command() -> None:
     """Call the ingest (and alert) endpoints on the Cloud Scheduler cadence until Ctrl-C."""
@@ -343,16 +390,26 @@ def sandbox_command(
     port: int = typer.Option(8090, help="Port to serve the fake vendors on."),
     seed: int = typer.Option(None, help="Fleet seed (default SANDBOX_SEED or 42)."),
     trucks: int = typer.Option(None, help="Fleet size (default SANDBOX_FLEET_SIZE or 25)."),
+    smtp_port: int = typer.Option(8025, help="Port of the sandbox SMTP server (0: none)."),
 ) -> None:
-    """Serve the fake vendor APIs (Samsara, Ditat, PC*MILER, weather, Slack, VAPI, ElevenLabs)."""
+    """Serve the fake vendor APIs (Samsara, Ditat, PC*MILER, weather, Slack, VAPI, ElevenLabs)
+    and the sandbox mail server."""
     import uvicorn
 
     from sandbox.app import create_sandbox_app
+    from sandbox.mail import start_smtp
 
     console.print(f"vendor sandbox on http://{host}:{port} (controls under /_sandbox, docs /docs)")
-    uvicorn.run(
-        create_sandbox_app(seed=seed, trucks=trucks), host=host, port=port, log_level="warning"
-    )
+    smtp = start_smtp(smtp_port, host=host) if smtp_port else None
+    if smtp is not None:
+        console.print(f"sandbox SMTP on {host}:{smtp_port} (messages at /_sandbox/mail/messages)")
+    try:
+        uvicorn.run(
+            create_sandbox_app(seed=seed, trucks=trucks), host=host, port=port, log_level="warning"
+        )
+    finally:
+        if smtp is not None:
+            smtp.stop()
 
 
 def _ask_password(password: str | None) -> str:

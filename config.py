@@ -132,6 +132,24 @@ class Settings(BaseSettings):
     # Rows changed in the last this-many seconds wait for the next export: a transaction still
     # open when the export reads may commit rows stamped before the watermark it sets.
     WAREHOUSE_SETTLE_SECONDS: int = 10
+    # Reports: the local day of a driver without a terminal zone, the safety-score weights
+    # (points taken off 100 per unit, see README "Driver reports"), and who counts as at risk.
+    REPORT_DEFAULT_TIMEZONE: str = "America/Chicago"
+    REPORT_SCORE_HOS_VIOLATION: float = 10.0
+    REPORT_SCORE_EVENT_LOW: float = 1.0
+    REPORT_SCORE_EVENT_MEDIUM: float = 3.0
+    REPORT_SCORE_EVENT_HIGH: float = 8.0
+    REPORT_SCORE_EVENT_CRITICAL: float = 20.0
+    REPORT_SCORE_SPEEDING_MINUTE: float = 0.5
+    REPORT_SCORE_LATE_STOP: float = 2.0
+    REPORT_AT_RISK_SCORE: float = 70.0
+    REPORT_AT_RISK_VIOLATIONS_7D: int = 2
+    REPORT_NEAR_HOS_MINUTES: int = 60
+    # Driver reports for the day before are rebuilt once this long after its local midnight.
+    REPORT_NIGHTLY_DELAY_MINUTES: int = 120
+    REPORT_DELIVERY_MAX_ATTEMPTS: int = 12
+    REPORT_DELIVERY_BACKOFF_SECONDS: float = 30.0
+    REPORT_DELIVERY_MAX_BACKOFF_SECONDS: float = 1800.0
 
     # Mail.
     SMTP_HOST: str = ""

@@ -1,5 +1,6 @@
-"""`make run`: the whole local stack in the foreground — vendor sandbox, main API, ingest service
-and the local scheduler — with vendors pointed at the sandbox, stopped together on Ctrl-C."""
+"""`make run`: the whole local stack in the foreground — vendor sandbox (with its SMTP server on
+:8025), main API, ingest service and the local scheduler — with vendors and mail pointed at the
+sandbox, stopped together on Ctrl-C."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from rich.console import Console
 console = Console(stderr=True, soft_wrap=True)
 
 SANDBOX_PORT = 8090
+SANDBOX_SMTP_PORT = 8025
 MAIN_PORT = 8000
 INGEST_PORT = 8001
 LOCAL_SECRETS = Path("data") / ".local-secrets"
@@ -42,7 +44,7 @@ def local_environment(use_sandbox: bool = True) -> dict[str, str]:
     if use_sandbox:
         from sandbox.credentials import sandbox_settings_env
 
-        env.update(sandbox_settings_env(f"http://127.0.0.1:{SANDBOX_PORT}"))
+        env.update(sandbox_settings_env(f"http://127.0.0.1:{SANDBOX_PORT}", SANDBOX_SMTP_PORT))
         env.setdefault("SANDBOX_WEBHOOK_URL_VAPI", f"http://127.0.0.1:{MAIN_PORT}/webhooks/vapi")
         env.setdefault(
             "SANDBOX_WEBHOOK_URL_ELEVENLABS", f"http://127.0.0.1:{MAIN_PORT}/webhooks/elevenlabs"
@@ -98,7 +100,8 @@ def run_stack(use_sandbox: bool = True, seed_demo: bool = True) -> int:
     uvicorn = [python, "-m", "uvicorn", "--host", "127.0.0.1", "--no-access-log"]
     processes: list[Process] = []
     if use_sandbox:
-        processes.append(Process("sandbox", [python, "cli.py", "sandbox"], SANDBOX_PORT))
+        sandbox = [python, "cli.py", "sandbox", "--smtp-port", str(SANDBOX_SMTP_PORT)]
+        processes.append(Process("sandbox", sandbox, SANDBOX_PORT))
     processes += [
         Process("main API", [*uvicorn, "main:app", "--port", str(MAIN_PORT)], MAIN_PORT),
         Process("ingest", [*uvicorn, "ingest_app:app", "--port", str(INGEST_PORT)], INGEST_PORT),

@@ -10,6 +10,7 @@ from models import (
     hos,  # noqa: F401
     ingest,  # noqa: F401
     location,  # noqa: F401
+    report,  # noqa: F401
     safety_event,  # noqa: F401
     trip,  # noqa: F401
     user,  # noqa: F401

@@ -1,6 +1,8 @@
 """The sandbox ASGI app: every fake vendor under its own prefix, plus `/_sandbox` controls.
 
-Fault injection and request recording wrap the whole app (see `sandbox/faults.py`).
+Fault injection and request recording wrap the whole app (see `sandbox/faults.py`). The sandbox
+mail server speaks SMTP on its own port (`sandbox/mail.py`, started beside this app); its
+messages are read under `/_sandbox/mail`.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from sandbox import (
     control,
     ditat,
     elevenlabs,
+    mail,
     nws,
     pcmiler,
     samsara,
@@ -27,7 +30,7 @@ def create_sandbox_app(*, seed: int | None = None, trucks: int | None = None) ->
     app = FastAPI(title="Fleet Hub vendor sandbox")
     state = SandboxState(seed=seed, trucks=trucks)
     app.state.sandbox = state
-    for vendor in (samsara, ditat, pcmiler, weather, nws, slack, vapi, elevenlabs, bigquery):
+    for vendor in (samsara, ditat, pcmiler, weather, nws, slack, vapi, elevenlabs, mail, bigquery):
         # A module may serve more than one prefix (weather.py: weatherapi.com and NWS).
         for router in [vendor.router, *getattr(vendor, "extra_routers", ())]:
             app.include_router(router)

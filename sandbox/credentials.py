@@ -37,10 +37,16 @@ VENDORS = (
 )  # fmt: skip
 
 
-def sandbox_settings_env(base_url: str) -> dict[str, str]:
-    """Environment variables pointing every vendor base URL and credential at a sandbox."""
+def sandbox_settings_env(base_url: str, smtp_port: int | None = None) -> dict[str, str]:
+    """Environment variables pointing every vendor base URL and credential at a sandbox (and
+    mail at its SMTP server, when it runs on `smtp_port`)."""
     base = base_url.rstrip("/")
-    return {
+    mail = (
+        {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_port), "SMTP_USE_TLS": "false"}
+        if smtp_port
+        else {}
+    )
+    return mail | {
         "SAMSARA_BASE_URL": f"{base}/samsara",
         "SAMSARA_TOKEN": SAMSARA_TOKEN,
         "DITAT_BASE_URL": f"{base}/ditat",

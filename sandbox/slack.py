@@ -7,6 +7,14 @@ at `GET /_sandbox/slack/messages` (cleared with `DELETE`); `POST /_sandbox/slack
 a message's button, sending the hub the signed interaction Slack would. Channel names map to
 stable IDs; names starting with `missing`/`nonexistent` are `channel_not_found`, `archived-*`
 `is_archived`.
+
+Files follow Slack's external upload flow (what slack_sdk's `files_upload_v2` does):
+`files.getUploadURLExternal` (filename, length) answers an `upload_url` and a `file_id`; the
+bytes are POSTed to that URL (raw or multipart; 200 "OK - <length>"); `files.completeUploadExternal`
+(`files` JSON array of {id, title}, optional `channel_id`, `thread_ts`, `initial_comment`)
+shares them, which posts a message carrying the files. A file whose bytes never arrived is
+`file_not_found` at completion. Shared files are listed at `GET /_sandbox/slack/files` and
+their bytes served at `GET /_sandbox/slack/files/{id}/content`.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ from urllib.parse import urlencode
 
 import httpx
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel
 
 from sandbox.credentials import SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET
@@ -47,11 +55,32 @@ class SlackStore:
         self._counter = itertools.count(1)
         self.channels: dict[str, str] = {}  # id -> name
         self.messages: list[dict[str, Any]] = []
+        self.files: dict[str, dict[str, Any]] = {}  # file id -> metadata and bytes
 
     def reset(self) -> None:
         with self._lock:
             self.channels.clear()
             self.messages.clear()
+            self.files.clear()
+
+    def new_file(self, filename: str, length: int, alt_txt: str | None) -> str:
+        with self._lock:
+            file_id = f"F{next(self._counter):010d}"
+            self.files[file_id] = {
+                "id": file_id,
+                "name": filename,
+                "length": length,
+                "alt_txt": alt_txt,
+                "content": None,
+                "title": None,
+                "shared": False,
+                "channels": [],
+            }
+            return file_id
+
+    def file(self, file_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            return self.files.get(file_id)
 
     def resolve_channel(self, channel: str, *, allow_name: bool = True) -> tuple[str, str] | str:
         """(id, name) for a channel ID or name, or a Slack error code."""
@@ -88,6 +117,14 @@ class SlackStore:
     def snapshot(self) -> list[dict[str, Any]]:
         with self._lock:
             return json.loads(json.dumps(self.messages))
+
+    def shared_files(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [
+                {k: v for k, v in f.items() if k != "content"} | {"size": len(f["content"] or b"")}
+                for f in self.files.values()
+                if f["shared"]
+            ]
 
 
 store = SlackStore()
@@ -281,6 +318,130 @@ async def update_message(request: Request) -> JSONResponse:
     return JSONResponse(
         {"ok": True, "channel": channel_id, "ts": ts, "text": text, "message": message}
     )
+
+
+@router.post("/api/files.getUploadURLExternal")
+async def get_upload_url_external(request: Request) -> JSONResponse:
+    """Reserve a file id and a one-time URL to POST the file's bytes to."""
+    args, token = await _read_args(request)
+    if "__invalid__" in args:
+        return _fail("invalid_json")
+    if (error := _auth_error(token)) is not None:
+        return error
+    filename = args.get("filename")
+    try:
+        length = int(args.get("length"))
+    except (TypeError, ValueError):
+        return _fail("invalid_arguments")
+    if not filename or not isinstance(filename, str) or length < 1:
+        return _fail("invalid_arguments")
+    file_id = store.new_file(filename, length, args.get("alt_txt"))
+    base = str(request.base_url).rstrip("/")
+    return JSONResponse(
+        {"ok": True, "upload_url": f"{base}/slack/upload/v1/{file_id}", "file_id": file_id}
+    )
+
+
+@router.post("/upload/v1/{file_id}")
+async def upload_bytes(file_id: str, request: Request) -> PlainTextResponse:
+    """Receive a file's bytes (raw body, or the first part of a multipart form)."""
+    stored = store.file(file_id)
+    if stored is None:
+        return PlainTextResponse("upload url not found", status_code=404)
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        form = await request.form()
+        part = next((v for v in form.values() if not isinstance(v, str)), None)
+        data = await part.read() if part is not None else b""
+    else:
+        data = await request.body()
+    stored["content"] = data
+    return PlainTextResponse(f"OK - {len(data)}")
+
+
+@router.post("/api/files.completeUploadExternal")
+async def complete_upload_external(request: Request) -> JSONResponse:
+    """Finish uploads and share the files in `channel_id` (a message carrying them)."""
+    args, token = await _read_args(request)
+    if "__invalid__" in args:
+        return _fail("invalid_json")
+    if (error := _auth_error(token)) is not None:
+        return error
+    try:
+        items = args.get("files")
+        items = json.loads(items) if isinstance(items, str) else items
+    except ValueError:
+        return _fail("invalid_arguments")
+    if not isinstance(items, list) or not items or not all(isinstance(i, dict) for i in items):
+        return _fail("invalid_arguments")
+    files = []
+    for item in items:
+        stored = store.file(str(item.get("id", "")))
+        if stored is None or stored["content"] is None:
+            return _fail("file_not_found")
+        files.append((stored, item.get("title") or stored["name"]))
+    channel_id = args.get("channel_id") or None
+    channel_name = None
+    if channel_id:
+        resolved = store.resolve_channel(str(channel_id), allow_name=False)
+        if isinstance(resolved, str):
+            return _fail(resolved)
+        channel_id, channel_name = resolved
+    thread_ts = args.get("thread_ts") or None
+    public = []
+    for stored, title in files:
+        stored.update(title=title, shared=bool(channel_id))
+        if channel_id:
+            stored["channels"] = [channel_id]
+        public.append(
+            {
+                "id": stored["id"],
+                "name": stored["name"],
+                "title": title,
+                "mimetype": _mimetype(stored["name"]),
+                "filetype": stored["name"].rsplit(".", 1)[-1].lower(),
+                "size": len(stored["content"]),
+                "channels": stored["channels"],
+            }
+        )
+    if channel_id:
+        ts = store.next_ts()
+        store.add(
+            {
+                "channel": channel_id,
+                "channel_name": channel_name,
+                "ts": ts,
+                "thread_ts": thread_ts,
+                "text": args.get("initial_comment") or "",
+                "blocks": None,
+                "files": [p["id"] for p in public],
+                "unfurl_links": None,
+                "updates": [],
+                "posted_at": time.time(),
+            }
+        )
+    return JSONResponse({"ok": True, "files": public})
+
+
+def _mimetype(name: str) -> str:
+    return {"png": "image/png", "csv": "text/csv", "pdf": "application/pdf"}.get(
+        name.rsplit(".", 1)[-1].lower(), "application/octet-stream"
+    )
+
+
+@control_router.get("/files")
+def list_files() -> dict[str, Any]:
+    """Every shared file: name, title, size, channels."""
+    return {"files": store.shared_files()}
+
+
+@control_router.get("/files/{file_id}/content")
+def file_content(file_id: str) -> Response:
+    """A file's bytes, as uploaded."""
+    stored = store.file(file_id)
+    if stored is None or stored["content"] is None:
+        return JSONResponse({"ok": False, "error": "file_not_found"}, status_code=404)
+    return Response(stored["content"], media_type=_mimetype(stored["name"]))
 
 
 @control_router.get("/messages")

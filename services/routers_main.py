@@ -17,10 +17,13 @@ from services import (  # fleet domain  # vendor-backed lookups  # alerts
     calls,
     dashboard,
     driver_data,
+    driver_reports,
     drivers,
     hos,
     ingest_status,  # read-only ingest runs and freshness
     locations,
+    morning_report,
+    reports,
     routing,
     safety_events,
     slack,
@@ -61,4 +64,7 @@ ROUTERS: list[APIRouter] = [
     call_admin.do_not_call_router,
     call_webhooks.router,
     dashboard.router,
+    driver_reports.router,
+    morning_report.router,
+    reports.router,
 ]

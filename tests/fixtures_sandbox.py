@@ -1,6 +1,7 @@
 """Sandbox fixtures: the fake vendors served over real HTTP on a free local port.
 
-`sandbox` (session) runs `sandbox.app:create_sandbox_app()` under uvicorn in a thread;
+`sandbox` (session) runs `sandbox.app:create_sandbox_app()` under uvicorn in a thread, and the
+sandbox SMTP server on another free port;
 `sandbox_clean` (function) resets faults, recorded requests and fake state around one test.
 """
 
@@ -19,14 +20,16 @@ import uvicorn
 
 from sandbox.app import create_sandbox_app
 from sandbox.credentials import sandbox_settings_env
+from sandbox.mail import start_smtp
 
 
 class SandboxServer:
     """Handle on a running sandbox: URLs, faults, recorded requests, clock and fleet controls."""
 
-    def __init__(self, url: str, app: Any) -> None:
+    def __init__(self, url: str, app: Any, smtp_port: int | None = None) -> None:
         self.url = url
         self.app = app
+        self.smtp_port = smtp_port
         self._http = httpx.Client(base_url=url, timeout=10.0)
 
     @property
@@ -41,7 +44,16 @@ class SandboxServer:
         return f"{self.url}/slack/api/" if vendor == "slack" else f"{self.url}/{vendor}"
 
     def settings_env(self) -> dict[str, str]:
-        return sandbox_settings_env(self.url)
+        return sandbox_settings_env(self.url, self.smtp_port)
+
+    def mail(self, to: str | None = None) -> list[dict[str, Any]]:
+        """Messages the sandbox SMTP server received, oldest first."""
+        params = {"to": to} if to else {}
+        response = self._http.get("/_sandbox/mail/messages", params=params)
+        return response.raise_for_status().json()["messages"]
+
+    def mail_outage(self, count: int) -> None:
+        self._http.post("/_sandbox/mail/outage", json={"count": count}).raise_for_status()
 
     def fault(self, vendor: str, kind: str, count: int = 1, **params: Any) -> None:
         response = self._http.post(
@@ -100,9 +112,12 @@ def sandbox() -> Iterator[SandboxServer]:
             if time.monotonic() > deadline or not thread.is_alive():
                 raise RuntimeError("the sandbox did not start") from None
             time.sleep(0.02)
-    handle = SandboxServer(url, app)
+    smtp_port = _free_port()
+    smtp = start_smtp(smtp_port)
+    handle = SandboxServer(url, app, smtp_port)
     yield handle
     handle.close()
+    smtp.stop()
     server.should_exit = True
     thread.join(timeout=5)
 

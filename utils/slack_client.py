@@ -1,4 +1,5 @@
-"""Slack Web API client (post, update, thread reply) and inbound request-signature verification.
+"""Slack Web API client (post, update, thread reply, file upload) and inbound request-signature
+verification.
 
 Slack reports most failures as HTTP 200 with `ok:false`; only rate limiting is a 429 with
 `Retry-After`. `slack_sdk.WebClient` retries nothing but connection resets by default, so we add a
@@ -210,6 +211,45 @@ class SlackClient:
         return SlackMessage(
             channel=str(data["channel"]), ts=str(data["ts"]), thread_ts=message.thread_ts
         )
+
+    def upload_file(
+        self,
+        channel_id: str,
+        *,
+        filename: str,
+        content: bytes,
+        title: str,
+        alt_txt: str | None = None,
+        thread_ts: str | None = None,
+        initial_comment: str | None = None,
+    ) -> str:
+        """Share a file in a channel (or a thread) the current way — `files.getUploadURLExternal`,
+        a POST of the bytes, `files.completeUploadExternal` (slack_sdk's `files_upload_v2`).
+
+        Returns the file id. Not idempotent: a retry after a failure uploads a new file, but the
+        file is shared only by the last step, so a failed attempt leaves nothing visible.
+        """
+        try:
+            response = self._web.files_upload_v2(
+                channel=channel_id,
+                filename=filename,
+                content=content,
+                title=title,
+                alt_txt=alt_txt,
+                thread_ts=thread_ts,
+                initial_comment=initial_comment,
+            )
+        except SlackApiError as exc:
+            raise _map_api_error("files_upload_v2", exc) from None
+        except (SlackRequestError, urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+            raise VendorTransientError(
+                VENDOR, f"files_upload_v2: {type(exc).__name__} {str(exc)[:200]}"
+            ) from None
+        data = response.data if isinstance(response.data, dict) else {}
+        files = data.get("files") or []
+        if not files or not isinstance(files[0], dict) or "id" not in files[0]:
+            raise VendorResponseError(VENDOR, "files.completeUploadExternal: no file in response")
+        return str(files[0]["id"])
 
     def _call(self, method: str, args: dict[str, Any]) -> Mapping[str, Any]:
         try:

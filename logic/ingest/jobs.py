@@ -138,7 +138,8 @@ def changed_data(summary: IngestRunPublic) -> bool:
 
 
 def evaluate_alerts_after(*summaries: IngestRunPublic) -> bool:
-    """Run one alert evaluation pass if any of these runs changed data; never raises.
+    """Run one alert evaluation pass, then refresh today's and yesterday's driver reports, if
+    any of these runs changed data; never raises.
 
     Several triggers finishing together queue on the evaluation's own lock, so this is safe to
     call from every ingest instance.
@@ -147,8 +148,10 @@ def evaluate_alerts_after(*summaries: IngestRunPublic) -> bool:
     if not changed:
         return False
     from logic.alerts.engine import evaluate_after_ingest
+    from logic.reports.jobs import refresh_after_ingest
 
     evaluate_after_ingest(changed[0].source, ",".join(s.entity for s in changed))
+    refresh_after_ingest()
     return True
 
 

@@ -53,6 +53,9 @@ def default_schedule() -> list[ScheduledCall]:
     calls.append(ScheduledCall("alerts/evaluate", "main", "/alerts/evaluate", 2 * MINUTE))
     # Fills AI calls whose final webhook was lost (neither call vendor retries by default).
     calls.append(ScheduledCall("calls/reconcile", "main", "/calls/reconcile", 1 * MINUTE))
+    # Morning reports at each terminal's local send time, yesterday's driver reports rebuilt
+    # nightly, and the report outbox drained (logic/reports/jobs.py: tick).
+    calls.append(ScheduledCall("reports/tick", "main", "/reports/tick", 5 * MINUTE))
     return calls
 
 

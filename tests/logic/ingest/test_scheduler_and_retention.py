@@ -22,6 +22,7 @@ def test_documented_cadence() -> None:
     assert every["samsara/hos-clocks"] == every["ditat/trips"] == 300
     assert every["samsara/vehicles"] == every["ditat/drivers"] == every["ditat/trucks"] == 3600
     assert every["alerts/evaluate"] == 120
+    assert every["reports/tick"] == 300
     names = [c.name for c in default_schedule()]
     assert names.index("samsara/vehicles") < names.index("samsara/locations")
 

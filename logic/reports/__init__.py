@@ -1,0 +1,1 @@
+"""Reports derived from stored facts: driver reports, scorecards, the morning report, delivery."""

@@ -1,0 +1,386 @@
+"""Build `DriverReport` rows for one local day, for every driver at once.
+
+Each metric family is one grouped query over all drivers (never a per-driver loop), joined to
+the `driver_day` CTE: each driver with the UTC window of the day in their zone — the terminal's
+(`ReportRecipients.timezone`), else the driver's own, else `REPORT_DEFAULT_TIMEZONE`. Rows are
+upserted on (driver_id, report_date): regenerating a date rewrites the same values (only
+`generated_at` moves).
+
+Metric definitions (the README repeats them):
+- miles: odometer span (last minus first reading) of the truck's GPS points during each of the
+  driver's trips inside the window; a driver with no such points gets the planned miles of
+  trips delivered that day.
+- a stop is completed when it was left (or reached, if no departure is known) in the window; it
+  is on time when it was reached at or before the end of its appointment window (its start when
+  there is no end) — the boundary itself is on time; late minutes add up how late the others were.
+- drive hours: `driving` log time inside the window; on-duty hours: driving + on duty + yard
+  moves. A log still open counts up to `as_of` (now, for today).
+- speeding minutes: the duration of safety events labelled speeding (one minute if no end).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import String, and_, case, cast, func, literal, or_, select, true
+from sqlalchemy.orm import aliased
+from sqlmodel import Session
+
+from config import Settings, get_settings
+from db.types import UTCDateTime
+from db.upsert import bulk_upsert
+from helpers.time_utils import utc_now
+from logic.reports import call_metrics
+from logic.reports import score as scoring
+from logic.reports.sql import (
+    as_float,
+    greatest,
+    json_array_elements,
+    least,
+    minutes_between,
+    zone_windows_cte,
+)
+from models.alert import Alert
+from models.driver import Driver, DriverStatus
+from models.hos import DutyStatus, HosLog, HosViolation
+from models.location import VehicleLocation
+from models.report import DriverReport, ReportRecipients
+from models.safety_event import SafetyEvent
+from models.trip import Trip, TripStatus, TripStop
+
+ON_DUTY = (DutyStatus.DRIVING, DutyStatus.ON_DUTY, DutyStatus.YARD_MOVE)
+SPEEDING_LABELS = ("speeding", "severespeeding")
+
+
+@dataclass
+class BuildResult:
+    report_date: date
+    drivers: int
+    inserted: int
+    updated: int
+    unchanged: int
+
+
+def driver_zone_expr(settings: Settings) -> Any:
+    return func.coalesce(
+        ReportRecipients.timezone, Driver.timezone, settings.REPORT_DEFAULT_TIMEZONE
+    )
+
+
+def driver_day_cte(session: Session, day: date, settings: Settings, driver_ids=None) -> Any:
+    """CTE (driver_id, terminal, fleet_manager, zone, start_at, end_at) for active drivers."""
+    zone = driver_zone_expr(settings)
+    base = (
+        select(Driver.id.label("driver_id"), zone.label("zone"))
+        .select_from(Driver)
+        .outerjoin(ReportRecipients, ReportRecipients.terminal == Driver.terminal)
+        .where(Driver.status == DriverStatus.ACTIVE)
+    )
+    if driver_ids is not None:
+        base = base.where(Driver.id.in_(list(driver_ids)))
+    zones = list(session.scalars(select(base.subquery().c.zone).distinct()))
+    window = zone_windows_cte(day, zones, default=settings.REPORT_DEFAULT_TIMEZONE)
+    stmt = (
+        select(
+            Driver.id.label("driver_id"),
+            Driver.terminal.label("terminal"),
+            Driver.fleet_manager.label("fleet_manager"),
+            window.c.zone,
+            window.c.start_at,
+            window.c.end_at,
+        )
+        .select_from(Driver)
+        .outerjoin(ReportRecipients, ReportRecipients.terminal == Driver.terminal)
+        .join(window, window.c.zone == zone)
+        .where(Driver.status == DriverStatus.ACTIVE)
+    )
+    if driver_ids is not None:
+        stmt = stmt.where(Driver.id.in_(list(driver_ids)))
+    return stmt.cte("driver_day")
+
+
+def compute_metrics(
+    session: Session,
+    day: date,
+    *,
+    now: datetime | None = None,
+    settings: Settings | None = None,
+    driver_ids=None,
+) -> list[dict[str, Any]]:
+    """Every active driver's metrics for `day` (no score yet), one dict per driver."""
+    settings = settings or get_settings()
+    now = now or utc_now()
+    dialect = session.get_bind().dialect.name
+    dd = driver_day_cte(session, day, settings, driver_ids)
+    rows: dict[int, dict[str, Any]] = {}
+    for r in session.execute(select(dd)):
+        rows[r.driver_id] = _empty(r)
+    if not rows:
+        return []
+
+    def in_window(column):
+        return and_(column >= dd.c.start_at, column < dd.c.end_at)
+
+    # Trips delivered in the window, and their planned miles (the miles fallback).
+    trips = (
+        select(dd.c.driver_id, func.count(Trip.id), func.sum(Trip.planned_miles))
+        .join(Trip, Trip.driver_id == dd.c.driver_id)
+        .where(Trip.status == TripStatus.DELIVERED, in_window(Trip.actual_end))
+        .group_by(dd.c.driver_id)
+    )
+    for driver_id, count, planned in session.execute(trips):
+        rows[driver_id]["trips_completed"] = int(count)
+        rows[driver_id]["_planned_miles"] = float(planned or 0.0)
+
+    # Stops: completed, and punctuality of those reached in the window.
+    deadline = func.coalesce(TripStop.appointment_end, TripStop.appointment_start)
+    done_at = func.coalesce(TripStop.departed_at, TripStop.arrived_at)
+    late_by = minutes_between(dialect, TripStop.arrived_at, deadline)
+    reached = and_(in_window(TripStop.arrived_at), deadline.is_not(None))
+    stops = (
+        select(
+            dd.c.driver_id,
+            func.sum(case((in_window(done_at), 1), else_=0)),
+            func.sum(case((reached, 1), else_=0)),
+            func.sum(case((and_(reached, TripStop.arrived_at <= deadline), 1), else_=0)),
+            func.sum(case((and_(reached, TripStop.arrived_at > deadline), late_by), else_=0.0)),
+        )
+        .join(Trip, Trip.driver_id == dd.c.driver_id)
+        .join(TripStop, TripStop.trip_id == Trip.id)
+        .where(or_(in_window(done_at), in_window(TripStop.arrived_at)))
+        .group_by(dd.c.driver_id)
+    )
+    for driver_id, completed, with_appt, on_time, late in session.execute(stops):
+        row = rows[driver_id]
+        row["stops_completed"] = int(completed or 0)
+        row["stops_with_appointment"] = int(with_appt or 0)
+        row["stops_on_time"] = int(on_time or 0)
+        row["late_minutes"] = round(float(late or 0.0), 2)
+
+    # Miles from GPS: the odometer span of each trip's truck while the trip overlapped the day.
+    as_of = literal(now, UTCDateTime())
+    trip_start = func.coalesce(Trip.actual_start, Trip.scheduled_start)
+    seg_start = greatest(dialect, trip_start, dd.c.start_at)
+    seg_end = least(dialect, func.coalesce(Trip.actual_end, as_of), dd.c.end_at)
+    segments = (
+        select(
+            dd.c.driver_id.label("driver_id"),
+            Trip.id.label("trip_id"),
+            Trip.vehicle_id.label("vehicle_id"),
+            seg_start.label("seg_start"),
+            seg_end.label("seg_end"),
+        )
+        .join(Trip, Trip.driver_id == dd.c.driver_id)
+        .where(
+            Trip.vehicle_id.is_not(None),
+            Trip.status.not_in([TripStatus.PLANNED.value, TripStatus.CANCELLED.value]),
+            trip_start < dd.c.end_at,
+            func.coalesce(Trip.actual_end, as_of) > dd.c.start_at,
+        )
+        .cte("trip_segment")
+    )
+
+    # First and last odometer reading of each segment: two index probes on the location key
+    # (vehicle_id, recorded_at) per trip, instead of aggregating every point in between.
+    def odometer(first: bool):
+        point = aliased(VehicleLocation)
+        return (
+            select(point.odometer_miles)
+            .where(
+                point.vehicle_id == segments.c.vehicle_id,
+                point.recorded_at >= segments.c.seg_start,
+                point.recorded_at <= segments.c.seg_end,
+                point.odometer_miles.is_not(None),
+            )
+            .order_by(point.recorded_at.asc() if first else point.recorded_at.desc())
+            .limit(1)
+            .correlate(segments)
+            .scalar_subquery()
+        )
+
+    spans = select(
+        segments.c.driver_id, (odometer(False) - odometer(True)).label("span")
+    ).subquery()
+    gps = select(spans.c.driver_id, func.sum(spans.c.span)).group_by(spans.c.driver_id)
+    for driver_id, miles in session.execute(gps):
+        if miles is not None:
+            rows[driver_id]["_gps_miles"] = float(miles)
+
+    # Duty time clipped to the window; an open log runs to `as_of`.
+    log_end = least(dialect, func.coalesce(HosLog.end_at, as_of), dd.c.end_at)
+    log_start = greatest(dialect, HosLog.start_at, dd.c.start_at)
+    duty = (
+        select(
+            dd.c.driver_id,
+            HosLog.duty_status,
+            func.sum(minutes_between(dialect, log_end, log_start)),
+        )
+        .join(HosLog, HosLog.driver_id == dd.c.driver_id)
+        .where(
+            HosLog.start_at < dd.c.end_at,
+            func.coalesce(HosLog.end_at, as_of) > dd.c.start_at,
+            HosLog.duty_status.in_([s.value for s in ON_DUTY]),
+        )
+        .group_by(dd.c.driver_id, HosLog.duty_status)
+    )
+    for driver_id, status, minutes in session.execute(duty):
+        hours = max(float(minutes or 0.0), 0.0) / 60.0
+        rows[driver_id]["on_duty_hours"] += hours
+        if status == DutyStatus.DRIVING:
+            rows[driver_id]["drive_hours"] += hours
+
+    violations = (
+        select(dd.c.driver_id, HosViolation.violation_type, func.count())
+        .join(HosViolation, HosViolation.driver_id == dd.c.driver_id)
+        .where(in_window(HosViolation.started_at))
+        .group_by(dd.c.driver_id, HosViolation.violation_type)
+    )
+    for driver_id, kind, count in session.execute(violations):
+        rows[driver_id]["hos_violations_by_type"][kind] = int(count)
+
+    by_severity = (
+        select(dd.c.driver_id, SafetyEvent.severity, func.count())
+        .join(SafetyEvent, SafetyEvent.driver_id == dd.c.driver_id)
+        .where(in_window(SafetyEvent.occurred_at))
+        .group_by(dd.c.driver_id, SafetyEvent.severity)
+    )
+    for driver_id, severity, count in session.execute(by_severity):
+        rows[driver_id]["safety_events_by_severity"][severity] = int(count)
+
+    label = json_array_elements(dialect, SafetyEvent.behavior_labels)
+    by_label = (
+        select(dd.c.driver_id, cast(label.c.value, String), func.count())
+        .select_from(dd)
+        .join(SafetyEvent, SafetyEvent.driver_id == dd.c.driver_id)
+        .join(label, true())
+        .where(in_window(SafetyEvent.occurred_at))
+        .group_by(dd.c.driver_id, cast(label.c.value, String))
+    )
+    for driver_id, name, count in session.execute(by_label):
+        rows[driver_id]["safety_events_by_type"][str(name)] = int(count)
+
+    labels_text = func.lower(cast(SafetyEvent.behavior_labels, String))
+    speeding = or_(*(labels_text.like(f'%"{name}"%') for name in SPEEDING_LABELS))
+    duration = func.coalesce(
+        minutes_between(dialect, SafetyEvent.ended_at, SafetyEvent.occurred_at), 1.0
+    )
+    speed = (
+        select(dd.c.driver_id, func.sum(duration))
+        .join(SafetyEvent, SafetyEvent.driver_id == dd.c.driver_id)
+        .where(in_window(SafetyEvent.occurred_at), speeding)
+        .group_by(dd.c.driver_id)
+    )
+    for driver_id, minutes in session.execute(speed):
+        rows[driver_id]["speeding_minutes"] = round(max(float(minutes or 0.0), 0.0), 2)
+
+    alerts = (
+        select(dd.c.driver_id, Alert.type, func.count())
+        .join(Alert, Alert.driver_id == dd.c.driver_id)
+        .where(in_window(Alert.first_seen_at))
+        .group_by(dd.c.driver_id, Alert.type)
+    )
+    for driver_id, kind, count in session.execute(alerts):
+        rows[driver_id]["alerts_by_type"][kind] = int(count)
+
+    call_metrics.add_driver_call_metrics(session, dd, rows, in_window)
+    return [_finish(row) for row in rows.values()]
+
+
+def _empty(r: Any) -> dict[str, Any]:
+    return {
+        "driver_id": r.driver_id,
+        "timezone": r.zone,
+        "terminal": r.terminal,
+        "fleet_manager": r.fleet_manager,
+        "window_start": r.start_at,
+        "window_end": r.end_at,
+        "trips_completed": 0,
+        "stops_completed": 0,
+        "stops_with_appointment": 0,
+        "stops_on_time": 0,
+        "late_minutes": 0.0,
+        "drive_hours": 0.0,
+        "on_duty_hours": 0.0,
+        "hos_violations_by_type": {},
+        "safety_events_by_type": {},
+        "safety_events_by_severity": {},
+        "speeding_minutes": 0.0,
+        "alerts_by_type": {},
+        "calls": 0,
+        "call_outcomes": {},
+        "call_issues": {},
+        "follow_ups": 0,
+        "_planned_miles": 0.0,
+        "_gps_miles": None,
+    }
+
+
+def _finish(row: dict[str, Any]) -> dict[str, Any]:
+    gps, planned = row.pop("_gps_miles"), row.pop("_planned_miles")
+    if gps is not None and gps > 0:
+        row["miles"], row["miles_source"] = round(gps, 2), "positions"
+    elif planned > 0:
+        row["miles"], row["miles_source"] = round(planned, 2), "trips"
+    else:
+        row["miles"], row["miles_source"] = 0.0, "none"
+    with_appt = row["stops_with_appointment"]
+    row["on_time_pct"] = round(100.0 * row["stops_on_time"] / with_appt, 1) if with_appt else None
+    row["drive_hours"] = round(row["drive_hours"], 2)
+    row["on_duty_hours"] = round(row["on_duty_hours"], 2)
+    row["hos_violations"] = sum(row["hos_violations_by_type"].values())
+    row["safety_events"] = sum(row["safety_events_by_severity"].values())
+    row["alerts"] = sum(row["alerts_by_type"].values())
+    return row
+
+
+def _trend_averages(session: Session, day: date, days: int) -> dict[int, float]:
+    stmt = (
+        select(DriverReport.driver_id, func.avg(as_float(DriverReport.safety_score)))
+        .where(
+            DriverReport.report_date.between(day - timedelta(days=days), day - timedelta(days=1))
+        )
+        .group_by(DriverReport.driver_id)
+    )
+    return {driver_id: round(float(avg), 1) for driver_id, avg in session.execute(stmt)}
+
+
+def build_driver_reports(
+    session: Session,
+    day: date,
+    *,
+    now: datetime | None = None,
+    settings: Settings | None = None,
+) -> BuildResult:
+    """Compute and upsert every active driver's report for `day`; flushes, never commits."""
+    settings = settings or get_settings()
+    now = now or utc_now()
+    metrics = compute_metrics(session, day, now=now, settings=settings)
+    avg7, avg30 = _trend_averages(session, day, 7), _trend_averages(session, day, 30)
+    for row in metrics:
+        result = scoring.safety_score(row, settings)
+        row["report_date"] = day
+        row["safety_score"] = result.score
+        row["score_components"] = result.components
+        row["score_avg_7d"] = avg7.get(row["driver_id"])
+        row["score_avg_30d"] = avg30.get(row["driver_id"])
+        row["trend_7d"] = _delta(result.score, row["score_avg_7d"])
+        row["trend_30d"] = _delta(result.score, row["score_avg_30d"])
+        row["generated_at"] = now
+    # `generated_at` is an ordinary column: every build stamps it (the nightly rebuild reads it
+    # to know it ran), while every metric column comes out the same for the same facts.
+    upserted = bulk_upsert(
+        session, DriverReport, metrics, conflict_columns=["driver_id", "report_date"]
+    )
+    return BuildResult(
+        report_date=day,
+        drivers=len(metrics),
+        inserted=upserted.inserted,
+        updated=upserted.updated,
+        unchanged=upserted.unchanged,
+    )
+
+
+def _delta(score: float, average: float | None) -> float | None:
+    return None if average is None else round(score - average, 1)

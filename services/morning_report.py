@@ -1,0 +1,82 @@
+"""The morning report: generate (and deliver) for a date, read a stored one, its chart and
+its deliveries."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+from pydantic import BaseModel
+
+from helpers.errors import NotFound
+from logic.reports import charts, jobs, outbox
+from models.report import FLEET, MorningReport, ReportDeliveryPublic
+from services.deps import ReportsGenerateCaller, ReportsRead, SessionDep
+from services.pagination import LabelQuery
+
+router = APIRouter(prefix="/reports/morning", tags=["reports"])
+
+DayQuery = Annotated[date, Query(alias="date", description="the day the report is read")]
+
+
+class MorningReportPublic(BaseModel):
+    model_config = {"from_attributes": True}
+
+    id: int
+    report_date: date
+    terminal: str
+    timezone: str
+    body: dict[str, Any]
+    generated_at: datetime
+    deliveries: list[ReportDeliveryPublic] = []
+
+
+class MorningRunPublic(BaseModel):
+    report_date: date
+    reports: list[dict[str, Any]]
+    queued: int
+    delivery: dict[str, Any] | None
+
+
+def _stored(session, day: date, terminal: str | None) -> MorningReport:
+    report = MorningReport.get_for(session, day, terminal or FLEET)
+    if report is None:
+        scope = terminal or "the fleet"
+        raise NotFound(f"no morning report for {scope} on {day.isoformat()}; generate it first")
+    return report
+
+
+@router.post("/generate")
+def generate_morning_report(
+    _: ReportsGenerateCaller,
+    day: Annotated[date | None, Query(alias="date")] = None,
+    terminal: LabelQuery = None,
+    deliver: bool = True,
+) -> MorningRunPublic:
+    """(Re)generate the morning report for a date (default today) — every scope, or one
+    terminal ("" for the fleet) — queue it for its recipients and deliver it."""
+    run = jobs.run_morning_report(day, terminal=terminal, deliver=deliver)
+    return MorningRunPublic(**run.__dict__)
+
+
+@router.get("")
+def get_morning_report(
+    session: SessionDep, _: ReportsRead, day: DayQuery, terminal: LabelQuery = None
+) -> MorningReportPublic:
+    """A stored morning report (fleet-wide unless `terminal`), with its deliveries."""
+    report = _stored(session, day, terminal)
+    deliveries = [
+        ReportDeliveryPublic.model_validate(d) for d in outbox.for_report(session, report.id)
+    ]
+    return MorningReportPublic.model_validate(report).model_copy(update={"deliveries": deliveries})
+
+
+@router.get("/chart.png", response_class=Response, responses={200: {"content": {"image/png": {}}}})
+def get_morning_report_chart(
+    session: SessionDep, _: ReportsRead, day: DayQuery, terminal: LabelQuery = None
+) -> Response:
+    """The report's chart (loads by customer, drivers by score band) as a 1200 x 600 PNG."""
+    report = _stored(session, day, terminal)
+    return Response(content=charts.morning_chart(report.body), media_type="image/png")
