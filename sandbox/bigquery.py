@@ -20,7 +20,7 @@ import re
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlglot
@@ -190,6 +190,10 @@ def _convert(value: Any, field: dict[str, Any]) -> Any:
         parsed = datetime.fromisoformat(text)
         parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
         return parsed.isoformat()
+    if kind == "DATE":
+        if not isinstance(value, str):
+            raise ValueError("date")
+        return date.fromisoformat(value.strip()).isoformat()
     if kind == "JSON":
         return value
     if kind == "STRING":

@@ -21,8 +21,10 @@ from sqlmodel import SQLModel
 
 from db.types import UTCDateTime
 from models.alert import Alert
+from models.call import Call, CallInsight
 from models.hos import HosLog, HosViolation
 from models.location import VehicleLocation
+from models.report import DriverReport
 from models.safety_event import SafetyEvent
 from models.trip import Trip, TripStop
 
@@ -39,7 +41,7 @@ class WarehouseTable:
     model: type[SQLModel]
     key: tuple[str, ...]
     watermark: tuple[str, ...] = ("updated_at",)
-    partition_by: str | None = None  # a TIMESTAMP column: daily partitions on its date
+    partition_by: str | None = None  # a TIMESTAMP or DATE column: daily partitions
     cluster_by: tuple[str, ...] = ()
 
     @property
@@ -76,6 +78,15 @@ TABLES: dict[str, WarehouseTable] = {
             cluster_by=("driver_id",),
         ),
         WarehouseTable("alerts", Alert, ("id",), cluster_by=("type", "fingerprint")),
+        WarehouseTable(
+            "calls", Call, ("id",), partition_by="created_at", cluster_by=("driver_id",)
+        ),
+        WarehouseTable("call_insights", CallInsight, ("id",), cluster_by=("driver_id",)),
+        # A report is rebuilt in place for its driver and day; `generated_at` is when.
+        WarehouseTable(
+            "driver_reports", DriverReport, ("driver_id", "report_date"),
+            watermark=("generated_at",), partition_by="report_date", cluster_by=("driver_id",),
+        ),
     )
 }  # fmt: skip
 

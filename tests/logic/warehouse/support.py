@@ -15,6 +15,7 @@ from sqlmodel import Session
 from config import get_settings
 from helpers.time_utils import utc_now
 from models.alert import Alert
+from models.report import DriverReport
 from sandbox.credentials import BIGQUERY_DATASET
 from tests.factories import (
     make_driver,
@@ -25,6 +26,7 @@ from tests.factories import (
     make_vehicle,
     make_violation,
 )
+from tests.factories_reports import make_call, make_insight
 
 
 @pytest.fixture(name="bq")
@@ -91,5 +93,16 @@ def make_fleet(session: Session) -> dict[str, Any]:
         make_violation(session, driver=driver)
         make_safety_event(session, driver=driver, vehicle=trucks[0], behavior_labels=["speeding"])
     alerts = [make_alert(session, fingerprint=f"speeding:vehicle:{t.id}") for t in trucks]
+    call = make_call(session, driver_id=drivers[0].id, created_at=now, trip_id=trips[0].id)
+    make_insight(session, call=call, issues=["traffic"], reported_delay_minutes=45)
+    for driver in drivers:
+        session.add(
+            DriverReport(
+                driver_id=driver.id, report_date=(now - timedelta(days=1)).date(),
+                timezone="America/Chicago", window_start=now - timedelta(days=1, hours=6),
+                window_end=now - timedelta(hours=6), generated_at=now,
+                safety_events_by_type={"speeding": 1},
+            )
+        )  # fmt: skip
     session.commit()
     return {"drivers": drivers, "trucks": trucks, "trips": trips, "alerts": alerts}

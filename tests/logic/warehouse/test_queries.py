@@ -13,6 +13,7 @@ from sqlalchemy import select
 from helpers.time_utils import utc_now
 from logic.warehouse.tables import QUERY_DIR
 from models.alert import Alert
+from models.call import Call, CallInsight
 from models.hos import HosViolation
 from models.location import VehicleLocation
 from models.safety_event import SafetyEvent
@@ -25,6 +26,8 @@ from tests.factories import (
     make_vehicle,
     make_violation,
 )
+from tests.factories_calls import make_call
+from tests.factories_reports import make_insight
 from tests.logic.warehouse import duck
 from tests.logic.warehouse.support import make_alert
 
@@ -105,6 +108,26 @@ def warehouse(session, tmp_path):
                occurrences=7, suppressed_count=5)  # fmt: skip
     make_alert(session, fingerprint="gps_stale:vehicle:2", type="gps_stale",
                first_seen_at=START - H, status="resolved")  # fmt: skip
+    trips = session.scalars(select(Trip).order_by(Trip.id)).all()
+    calls = [
+        make_call(session, driver_id=ann.id, created_at=day, trip_id=trips[0].id,
+                  status="ended", outcome="completed", started_at=day),
+        make_call(session, driver_id=bob.id, created_at=day, trip_id=trips[1].id,
+                  status="ended", outcome="completed", started_at=day),
+        make_call(session, driver_id=ann.id, created_at=later, trip_id=trips[2].id,
+                  status="ended", outcome="completed", started_at=later),
+        make_call(session, driver_id=bob.id, created_at=later, status="ended",
+                  outcome="no_answer"),
+        make_call(session, driver_id=cyd.id, created_at=later, provider="elevenlabs",
+                  purpose="violation_coaching", status="failed", outcome="failed", dialed=False),
+        make_call(session, driver_id=cyd.id, created_at=END + H, status="ended",
+                  outcome="completed", started_at=END + H),
+    ]  # fmt: skip
+    make_insight(session, call=calls[0], issues=["traffic"], reported_delay_minutes=30)
+    make_insight(session, call=calls[1], issues=["traffic", "shipper_delay"],
+                 reported_delay_minutes=90, needs_follow_up=True)  # fmt: skip
+    make_insight(session, call=calls[2], issues=["weather"], reported_delay_minutes=None)
+    make_insight(session, call=calls[5], issues=["breakdown"], reported_delay_minutes=240)
     session.commit()
     files = duck.export_files(tmp_path, utc_now() + timedelta(seconds=1))
     return duck.connect(files)
@@ -264,3 +287,54 @@ def test_alert_noise(session, warehouse):
     assert got[0] == {"week": date(2026, 3, 2), "fingerprint": "speeding:vehicle:1",
                       "type": "speeding", "alerts": 2, "occurrences": 5, "suppressed": 2,
                       "notified": 1}  # fmt: skip
+
+
+def test_late_load_causes(session, warehouse):
+    got = duck.run(warehouse, "late_load_causes", start=START, end=END)
+
+    trips = {t.id: t for t in session.scalars(select(Trip))}
+    causes = defaultdict(list)
+    for insight in session.scalars(select(CallInsight)):
+        if _in(insight.created_at):
+            for cause in insight.issues:
+                causes[cause].append(insight)
+    expected = []
+    for cause, rows in causes.items():
+        delays = [r.reported_delay_minutes for r in rows if r.reported_delay_minutes is not None]
+        customers = {trips[r.trip_id].customer for r in rows if r.trip_id in trips}
+        expected.append({
+            "cause": cause, "calls": len({r.call_id for r in rows}),
+            "trips": len({r.trip_id for r in rows if r.trip_id is not None}),
+            "customers": len(customers - {None}),
+            "avg_reported_delay_minutes": round(sum(delays) / len(delays), 1) if delays else None,
+        })  # fmt: skip
+    expected.sort(key=lambda r: (-r["calls"], r["cause"]))
+
+    assert got == expected
+    assert got[0] == {"cause": "traffic", "calls": 2, "trips": 2, "customers": 2,
+                      "avg_reported_delay_minutes": 60.0}  # fmt: skip
+
+
+def test_call_outcome_funnel(session, warehouse):
+    got = duck.run(warehouse, "call_outcome_funnel", start=START, end=END)
+
+    insights = {i.call_id: i for i in session.scalars(select(CallInsight))}
+    groups = defaultdict(list)
+    for call in session.scalars(select(Call)):
+        if _in(call.created_at):
+            groups[(call.provider, call.purpose)].append(call)
+    expected = []
+    for (provider, purpose), rows in sorted(groups.items()):
+        completed = sum(c.outcome == "completed" for c in rows)
+        expected.append({
+            "provider": provider, "purpose": purpose, "placed": len(rows),
+            "dialed": sum(c.dialed_at is not None for c in rows),
+            "connected": sum(c.started_at is not None for c in rows),
+            "completed": completed,
+            "with_insight": sum(c.id in insights for c in rows),
+            "needs_follow_up": sum(c.id in insights and insights[c.id].needs_follow_up for c in rows),
+            "completed_pct": round(100 * completed / len(rows), 1),
+        })  # fmt: skip
+
+    assert got == expected
+    assert got[1]["placed"] == 4 and got[1]["completed"] == 3 and got[1]["needs_follow_up"] == 1

@@ -28,7 +28,8 @@ def test_schema_file_is_well_formed(name):
     assert set(table.watermark) <= set(table.columns)
     assert set(table.cluster_by) <= set(table.columns)
     if table.partition_by:
-        assert dict((f["name"], f["type"]) for f in table.schema)[table.partition_by] == "TIMESTAMP"
+        types = {f["name"]: f["type"] for f in table.schema}
+        assert types[table.partition_by] in ("TIMESTAMP", "DATE")
 
 
 def test_every_schema_file_is_registered():
