@@ -332,7 +332,9 @@ def test_call_outcome_funnel(session, warehouse):
             "connected": sum(c.started_at is not None for c in rows),
             "completed": completed,
             "with_insight": sum(c.id in insights for c in rows),
-            "needs_follow_up": sum(c.id in insights and insights[c.id].needs_follow_up for c in rows),
+            "needs_follow_up": sum(
+                c.id in insights and insights[c.id].needs_follow_up for c in rows
+            ),
             "completed_pct": round(100 * completed / len(rows), 1),
         })  # fmt: skip
 
