@@ -166,46 +166,69 @@ _TYPE_WORDS = {"INTEGER": "integer", "INT64": "integer", "FLOAT": "double", "FLO
 _BOOL = {"true": True, "false": False, "1": True, "0": False}
 
 
-def _convert(value: Any, field: dict[str, Any]) -> Any:
-    """`value` as BigQuery would store it in `field`, or ValueError with its reason."""
-    kind = field.get("type", "STRING").upper()
-    if kind in ("INTEGER", "INT64"):
-        if isinstance(value, bool) or not isinstance(value, int | str):
-            raise ValueError("integer")
-        return int(value)
-    if kind in ("FLOAT", "FLOAT64", "NUMERIC"):
-        if isinstance(value, bool) or not isinstance(value, int | float | str):
-            raise ValueError("double")
-        return float(value)
-    if kind in ("BOOLEAN", "BOOL"):
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in _BOOL:
-            return _BOOL[value.lower()]
-        raise ValueError("boolean")
-    if kind == "TIMESTAMP":
-        if not isinstance(value, str):
-            raise ValueError("timestamp")
-        text = value.strip().replace(" UTC", "+00:00").replace("Z", "+00:00")
-        parsed = datetime.fromisoformat(text)
-        parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-        return parsed.isoformat()
-    if kind == "DATE":
-        if not isinstance(value, str):
-            raise ValueError("date")
-        return date.fromisoformat(value.strip()).isoformat()
-    if kind == "JSON":
+def _integer(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError("integer")
+    return int(value)
+
+
+def _float(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError("double")
+    return float(value)
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
         return value
-    if kind == "STRING":
-        if not isinstance(value, str):
-            raise ValueError("string")
-        return value
-    raise ValueError(kind.lower())
+    if isinstance(value, str) and value.lower() in _BOOL:
+        return _BOOL[value.lower()]
+    raise ValueError("boolean")
+
+
+def _timestamp(value: Any) -> str:
+    """ISO 8601 in UTC, from any of the forms BigQuery reads (offset, `Z`, ` UTC`, none)."""
+    if not isinstance(value, str):
+        raise ValueError("timestamp")
+    text = value.strip()
+    if text.endswith(" UTC"):
+        text = text[:-4]
+    parsed = datetime.fromisoformat(text)
+    parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    return parsed.isoformat()
+
+
+def _date(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("date")
+    return date.fromisoformat(value.strip()).isoformat()
+
+
+def _string(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("string")
+    return value
+
+
+_CONVERTERS: dict[str, Any] = {
+    "INTEGER": _integer,
+    "INT64": _integer,
+    "FLOAT": _float,
+    "FLOAT64": _float,
+    "NUMERIC": _float,
+    "BOOLEAN": _boolean,
+    "BOOL": _boolean,
+    "TIMESTAMP": _timestamp,
+    "DATE": _date,
+    "JSON": lambda value: value,
+    "STRING": _string,
+}
 
 
 def parse_rows(data: bytes, fields: list[dict[str, Any]], config: dict[str, Any]) -> list[dict]:
     """Newline-delimited JSON rows checked against `fields`; LoadError past maxBadRecords."""
     by_name = {f["name"]: f for f in fields}
+    convert = {f["name"]: _CONVERTERS[f.get("type", "STRING").upper()] for f in fields}
     required = [f["name"] for f in fields if f.get("mode") == "REQUIRED"]
     ignore_unknown = bool(config.get("ignoreUnknownValues"))
     allowed_bad = int(config.get("maxBadRecords") or 0)
@@ -214,7 +237,6 @@ def parse_rows(data: bytes, fields: list[dict[str, Any]], config: dict[str, Any]
         start, position = position, position + len(line) + 1
         if not line.strip():
             continue
-        where = f"JSON parsing error in row starting at position {start}"
         try:
             record = json.loads(line)
             if not isinstance(record, dict):
@@ -230,7 +252,7 @@ def parse_rows(data: bytes, fields: list[dict[str, Any]], config: dict[str, Any]
                     row[name] = None
                     continue
                 try:
-                    row[name] = _convert(value, field)
+                    row[name] = convert[name](value)
                 except (ValueError, TypeError):
                     kind = _TYPE_WORDS.get(field["type"], field["type"].lower())
                     raise ValueError(
@@ -245,7 +267,8 @@ def parse_rows(data: bytes, fields: list[dict[str, Any]], config: dict[str, Any]
                 {
                     "reason": "invalid",
                     "location": f"position {start}",
-                    "message": f"Error while reading data, error message: {where}: {exc}",
+                    "message": "Error while reading data, error message: JSON parsing error "
+                    f"in row starting at position {start}: {exc}",
                 }
             )
             continue
