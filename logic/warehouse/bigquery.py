@@ -13,6 +13,7 @@ Credentials: Application Default Credentials for real BigQuery; anonymous when
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import BinaryIO
@@ -30,6 +31,7 @@ STAGING_SUFFIX = "__staging"
 # rather fail, be recorded, and start over on the next tick.
 API_RETRY = bigquery.DEFAULT_RETRY.with_timeout(60)
 JOB_TIMEOUT_SECONDS = 1800
+LOAD_PART_BYTES = 32 * 1024 * 1024
 
 
 def build_client(settings: Settings) -> bigquery.Client:
@@ -105,26 +107,34 @@ class Warehouse:
         self._ready.add(table.name)
 
     def load_staging(self, table: WarehouseTable, data: BinaryIO, size: int) -> int:
-        """Load `size` bytes of newline-delimited JSON into the staging table (replacing it)."""
-        config = bigquery.LoadJobConfig(
-            source_format=bigquery.SourceFormat.NEWLINE_DELIMITED_JSON,
-            schema=schema_fields(table),
-            write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
-            create_disposition=bigquery.CreateDisposition.CREATE_IF_NEEDED,
-        )
-        with _translated():
-            job = self.client.load_table_from_file(
-                data,
-                self.table_id(table, STAGING_SUFFIX),
-                rewind=True,
-                size=size,
-                job_config=config,
-                location=self.location,
-                job_id_prefix=f"export_{table.name}_",
-                num_retries=3,
+        """Load `size` bytes of newline-delimited JSON into the staging table (replacing it).
+
+        The file goes up in parts of about `LOAD_PART_BYTES`, cut at line ends, one load job
+        each (the first truncates, the others append): the client holds a whole upload chunk in
+        memory (100 MB by default), so parts keep the exporter's memory flat at any size.
+        """
+        loaded, disposition = 0, bigquery.WriteDisposition.WRITE_TRUNCATE
+        for part in _parts(data, size, LOAD_PART_BYTES):
+            config = bigquery.LoadJobConfig(
+                source_format=bigquery.SourceFormat.NEWLINE_DELIMITED_JSON,
+                schema=schema_fields(table),
+                write_disposition=disposition,
+                create_disposition=bigquery.CreateDisposition.CREATE_IF_NEEDED,
             )
-            job.result(retry=API_RETRY, timeout=JOB_TIMEOUT_SECONDS)
-        return int(job.output_rows or 0)
+            with _translated():
+                job = self.client.load_table_from_file(
+                    io.BytesIO(part),
+                    self.table_id(table, STAGING_SUFFIX),
+                    size=len(part),
+                    job_config=config,
+                    location=self.location,
+                    job_id_prefix=f"export_{table.name}_",
+                    num_retries=3,
+                )
+                job.result(retry=API_RETRY, timeout=JOB_TIMEOUT_SECONDS)
+            loaded += int(job.output_rows or 0)
+            disposition = bigquery.WriteDisposition.WRITE_APPEND
+        return loaded
 
     def merge_staging(self, table: WarehouseTable) -> tuple[int, int]:
         """MERGE staging into the table; (inserted, updated) from the statement's DML stats."""
@@ -138,6 +148,18 @@ class Warehouse:
         if stats is None:
             return 0, int(job.num_dml_affected_rows or 0)
         return int(stats.inserted_row_count), int(stats.updated_row_count)
+
+
+def _parts(data: BinaryIO, size: int, limit: int) -> Iterator[bytes]:
+    """`size` bytes of `data` from its start, in pieces of about `limit` ending at a newline."""
+    data.seek(0)
+    left = size
+    while left > 0:
+        piece = data.read(min(limit, left))
+        if len(piece) < left:
+            piece += data.readline()  # finish the line the cut fell in
+        left -= len(piece)
+        yield piece
 
 
 @contextmanager

@@ -174,3 +174,22 @@ def test_a_load_error_is_recorded_and_the_watermark_does_not_move(session, bq, m
 def test_unknown_tables_are_refused(session, bq):
     with pytest.raises(export.NotFound):
         export.export_tables(["trips", "nope"])
+
+
+def test_a_big_table_goes_up_in_parts_cut_at_line_ends(session, bq, monkeypatch):
+    fleet = make_fleet(session)
+    for minute in range(200):
+        make_location(session, vehicle=fleet["trucks"][1], recorded_at=utc_now() - timedelta(
+            days=1, minutes=minute))  # fmt: skip
+    session.commit()
+    monkeypatch.setattr("logic.warehouse.bigquery.LOAD_PART_BYTES", 4096)
+
+    result = export.export_tables(["vehicle_locations"], trigger="test")
+
+    assert result.ok and result.runs[0].fetched == 210
+    uploads = [r for r in bq.requests("bigquery") if "/upload/" in r["path"]]
+    assert len(uploads) > 5
+    dispositions = [r["body"].split('"writeDisposition": "')[1].split('"')[0] for r in uploads]
+    assert dispositions[0] == "WRITE_TRUNCATE" and set(dispositions[1:]) == {"WRITE_APPEND"}
+    keys = {(r["vehicle_id"], r["recorded_at"]) for r in warehouse_rows(bq, "vehicle_locations")}
+    assert len(keys) == 210
