@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Query
 from pydantic import BaseModel
+from sqlmodel import Session
 
 from helpers.errors import NotFound
 from helpers.time_utils import utc_now
@@ -46,7 +47,7 @@ class ReconcileResponse(BaseModel):
     errors: list[str]
 
 
-def _get(session: SessionDep, model: Any, row_id: int | None, what: str) -> Any:
+def _get(session: Session, model: Any, row_id: int | None, what: str) -> Any:
     if row_id is None:
         return None
     row = session.get(model, row_id)

@@ -15,6 +15,7 @@ from typing import Any
 
 from helpers.time_utils import parse_vendor_timestamp
 from models.call import STATUS_RANK, Call, CallOutcome, CallProvider, CallStatus
+from utils.call_insights import turns_from_text
 
 VAPI_STATUS = {
     "scheduled": CallStatus.QUEUED,
@@ -179,8 +180,6 @@ def _vapi_transcript(call_object: dict[str, Any], message: dict[str, Any]) -> li
         if str(m.get("role")) in roles and m.get("message")
     ]
     if not turns and artifact.get("transcript"):
-        from utils.call_insights import turns_from_text
-
         turns = [
             {"role": t.role, "text": t.text, "seconds": None}
             for t in turns_from_text(artifact["transcript"])
