@@ -257,6 +257,49 @@ def ingest_command(
     raise typer.Exit(_print_ingest_summary(runs, conflicts))
 
 
+@app.command("export-bigquery")
+def export_bigquery_command(
+    table: list[str] = typer.Option(None, "--table", help="Only this table (repeatable)."),
+    sandbox_url: str = typer.Option(
+        "",
+        help="Export to this sandbox's fake BigQuery (default: the local one on :8090 when "
+        "GOOGLE_CLOUD_PROJECT is not set).",
+    ),
+) -> None:
+    """Send every table's rows changed since its watermark to BigQuery (one run per table)."""
+    import os
+
+    settings = _settings()
+    if not sandbox_url and not settings.GOOGLE_CLOUD_PROJECT:
+        sandbox_url = "http://127.0.0.1:8090"
+    if sandbox_url:
+        from sandbox.credentials import sandbox_settings_env
+
+        wanted = ("GOOGLE_CLOUD_PROJECT", "BIGQUERY_DATASET", "BIGQUERY_API_ENDPOINT")
+        os.environ.update(
+            {k: v for k, v in sandbox_settings_env(sandbox_url).items() if k in wanted}
+        )
+        get_settings.cache_clear()
+        settings = _settings()
+    from helpers.errors import AppError
+    from logic.bootstrap import bootstrap_database
+    from logic.warehouse.export import export_tables
+
+    where = settings.BIGQUERY_API_ENDPOINT or "BigQuery"
+    console.print(
+        f"exporting to {settings.GOOGLE_CLOUD_PROJECT}.{settings.BIGQUERY_DATASET} ({where})"
+    )
+    bootstrap_database()
+    try:
+        result = export_tables(table or None, trigger="cli")
+    except AppError as exc:
+        _fail(exc.detail)
+    conflicts = [
+        f"bigquery {name}: an export is already running" for name in result.already_running
+    ]
+    raise typer.Exit(_print_ingest_summary(result.runs, conflicts))
+
+
 @app.command("seed-demo")
 def seed_demo_command(
     sandbox_url: str = typer.Option(
@@ -393,20 +436,6 @@ def reconcile_calls_command(
     for error in result.errors:
         console.print(f"[yellow]warning:[/yellow] {error}")
     raise typer.Exit(1 if result.errors else 0)
-
-
-@app.command("campaigns-tick")
-def campaigns_tick_command() -> None:
-    """Run one campaign tick: move targets on from their calls, claim due ones and dial them."""
-    settings = _settings()
-    import json
-
-    from logic.calls.campaigns import run_tick
-
-    result = run_tick(settings)
-    print(json.dumps(result.as_dict(), indent=2))
-    if result.not_placed:
-        console.print(f"[yellow]{result.not_placed} claimed targets were not placed[/yellow]")
 
 
 @app.command("morning-report")

@@ -129,6 +129,15 @@ class Settings(BaseSettings):
     # Where the local scheduler (`cli.py scheduler`) finds the main API (alert evaluation).
     MAIN_API_BASE_URL: str = "http://127.0.0.1:8000"
 
+    # Warehouse (BigQuery). Credentials: Application Default Credentials; anonymous when
+    # BIGQUERY_API_ENDPOINT points elsewhere (the sandbox's fake at <sandbox>/bigquery).
+    GOOGLE_CLOUD_PROJECT: str = ""
+    BIGQUERY_DATASET: str = "fleet_hub"
+    BIGQUERY_LOCATION: str = "US"
+    BIGQUERY_API_ENDPOINT: str = ""
+    # Rows changed in the last this-many seconds wait for the next export: a transaction still
+    # open when the export reads may commit rows stamped before the watermark it sets.
+    WAREHOUSE_SETTLE_SECONDS: int = 10
     # Reports: the local day of a driver without a terminal zone, the safety-score weights
     # (points taken off 100 per unit, see README "Driver reports"), and who counts as at risk.
     REPORT_DEFAULT_TIMEZONE: str = "America/Chicago"

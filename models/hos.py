@@ -15,6 +15,7 @@ from sqlalchemy import Index, String, UniqueConstraint, select
 from sqlmodel import Field, Relationship, Session, SQLModel
 
 from db.types import UTCDateTime
+from models.columns import updated_at_field
 from models.driver import Driver, DriverSummary
 
 
@@ -92,6 +93,8 @@ class HosLog(SQLModel, table=True):
     latitude: float | None = None
     longitude: float | None = None
     remark: str | None = Field(default=None, max_length=500)
+    # Refreshed by ingest when a segment changes (it closes, a remark is added): export watermark.
+    updated_at: datetime = updated_at_field()
 
 
 class HosViolation(SQLModel, table=True):
@@ -111,6 +114,7 @@ class HosViolation(SQLModel, table=True):
     duration_minutes: int | None = None
     day_start: datetime | None = Field(default=None, sa_type=UTCDateTime)
     day_end: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    updated_at: datetime = updated_at_field()
 
     driver: Driver | None = Relationship()
 

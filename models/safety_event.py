@@ -14,6 +14,7 @@ from sqlalchemy import String, select
 from sqlmodel import Field, Relationship, Session, SQLModel
 
 from db.types import JSONType, UTCDateTime
+from models.columns import updated_at_field
 from models.driver import Driver, DriverSummary
 from models.vehicle import Vehicle, VehicleSummary
 
@@ -74,7 +75,7 @@ class SafetyEvent(SQLModel, table=True):
     longitude: float | None = None
     address: str | None = Field(default=None, max_length=300)
     coaching_state: str | None = Field(default=None, sa_type=String(30), index=True)
-    updated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    updated_at: datetime = updated_at_field()
 
     driver: Driver | None = Relationship()
     vehicle: Vehicle | None = Relationship()

@@ -160,6 +160,8 @@ class TripStop(SQLModel, table=True):
     arrived_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     departed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     eta: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Refreshed by ingest when Ditat's stop changes and by the ETA pass: the export watermark.
+    updated_at: datetime = updated_at_field()
 
     trip: Trip | None = Relationship(back_populates="stops")
 

@@ -9,7 +9,19 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from sandbox import control, ditat, elevenlabs, mail, nws, pcmiler, samsara, slack, vapi, weather
+from sandbox import (
+    bigquery,
+    control,
+    ditat,
+    elevenlabs,
+    mail,
+    nws,
+    pcmiler,
+    samsara,
+    slack,
+    vapi,
+    weather,
+)
 from sandbox.faults import FaultMiddleware
 from sandbox.state import SandboxState
 
@@ -18,7 +30,7 @@ def create_sandbox_app(*, seed: int | None = None, trucks: int | None = None) ->
     app = FastAPI(title="Fleet Hub vendor sandbox")
     state = SandboxState(seed=seed, trucks=trucks)
     app.state.sandbox = state
-    for vendor in (samsara, ditat, pcmiler, weather, nws, slack, vapi, elevenlabs, mail):
+    for vendor in (samsara, ditat, pcmiler, weather, nws, slack, vapi, elevenlabs, mail, bigquery):
         # A module may serve more than one prefix (weather.py: weatherapi.com and NWS).
         for router in [vendor.router, *getattr(vendor, "extra_routers", ())]:
             app.include_router(router)

@@ -29,7 +29,12 @@ VAPI_PHONE_NUMBER_ID = "sandbox-vapi-number"
 ELEVENLABS_AGENT_ID = "sandbox-elevenlabs-agent"
 ELEVENLABS_PHONE_NUMBER_ID = "sandbox-elevenlabs-number"
 
-VENDORS = ("samsara", "ditat", "pcmiler", "weather", "nws", "slack", "vapi", "elevenlabs")
+BIGQUERY_PROJECT = "sandbox-project"
+BIGQUERY_DATASET = "fleet_hub"
+
+VENDORS = (
+    "samsara", "ditat", "pcmiler", "weather", "nws", "slack", "vapi", "elevenlabs", "bigquery",
+)  # fmt: skip
 
 
 def sandbox_settings_env(base_url: str, smtp_port: int | None = None) -> dict[str, str]:
@@ -71,6 +76,9 @@ def sandbox_settings_env(base_url: str, smtp_port: int | None = None) -> dict[st
         "ELEVENLABS_BASE_URL": f"{base}/elevenlabs",
         "ELEVENLABS_API_KEY": ELEVENLABS_API_KEY,
         "ELEVENLABS_WEBHOOK_SECRET": ELEVENLABS_WEBHOOK_SECRET,
+        "GOOGLE_CLOUD_PROJECT": BIGQUERY_PROJECT,
+        "BIGQUERY_DATASET": BIGQUERY_DATASET,
+        "BIGQUERY_API_ENDPOINT": f"{base}/bigquery",
         "ELEVENLABS_AGENT_ID": ELEVENLABS_AGENT_ID,
         "ELEVENLABS_PHONE_NUMBER_ID": ELEVENLABS_PHONE_NUMBER_ID,
     }

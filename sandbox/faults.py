@@ -33,6 +33,7 @@ FAULT_KINDS = ("429", "5xx", "slow", "malformed", "expire_token", "empty_page")
 # it as "from the beginning", so paging continues exactly where it would have.
 EMPTY_PAGE_START_CURSOR = "sandbox-start"
 _LOGIN_PATHS = ("/ditat/api/tms/auth/login", "/connect/token")
+RECORDED_BODY_LIMIT = 1 << 20
 
 
 @dataclass
@@ -133,6 +134,16 @@ def vendor_error(vendor: str, status: int, message: str) -> tuple[dict[str, str]
         }
     elif vendor == "slack":
         body = {"ok": False, "error": "ratelimited" if status == 429 else "internal_error"}
+    elif vendor == "bigquery":  # Google API error envelope
+        reason = "rateLimitExceeded" if status == 429 else "backendError"
+        body = {
+            "error": {
+                "code": status,
+                "message": message,
+                "errors": [{"message": message, "domain": "global", "reason": reason}],
+                "status": "RESOURCE_EXHAUSTED" if status == 429 else "UNAVAILABLE",
+            }
+        }
     elif vendor == "vapi":
         body = {"message": message, "error": _REASONS.get(status, "Error"), "statusCode": status}
     else:  # elevenlabs (FastAPI-style detail)
@@ -249,7 +260,8 @@ class FaultMiddleware:
 
     def _record(self, vendor: str, scope: Scope, body: bytes) -> None:
         raw_query = scope.get("query_string", b"").decode("latin-1")
-        text = body.decode("utf-8", errors="replace")
+        # Warehouse uploads run to hundreds of MB: keep their start only.
+        text = body[:RECORDED_BODY_LIMIT].decode("utf-8", errors="replace")
         try:
             parsed: Any = json.loads(text) if text else None
         except ValueError:

@@ -208,4 +208,5 @@ AlertsEvaluateCaller = Annotated[Caller, Depends(ServiceOrPermission(Permission.
 ReportsGenerateCaller = Annotated[Caller, Depends(ServiceOrPermission(Permission.REPORTS_GENERATE))]
 CampaignsWriteCaller = Annotated[Caller, Depends(ServiceOrPermission(Permission.CAMPAIGNS_WRITE))]
 CallsPlaceCaller = Annotated[Caller, Depends(ServiceOrPermission(Permission.CALLS_PLACE))]
+WarehouseExportCaller = Annotated[Caller, Depends(ServiceOrPermission(Permission.WAREHOUSE_EXPORT))]
 CallsAdminCaller = Annotated[Caller, Depends(ServiceOrPermission(Permission.CALLS_ADMIN))]

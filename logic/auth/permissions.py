@@ -37,6 +37,8 @@ class Permission(StrEnum):
     # Ingest.
     INGEST_READ = "ingest:read"
     INGEST_RUN = "ingest:run"
+    # Warehouse.
+    WAREHOUSE_EXPORT = "warehouse:export"
     # Administration.
     ADMIN_USERS = "admin:users"
     ADMIN_ROLES = "admin:roles"

@@ -306,6 +306,7 @@ def _stop_row(stop: Any, sequence: int) -> dict[str, Any]:
         "appointment_end": stop.appointment_to,
         "arrived_at": stop.arrived_on,
         "departed_at": stop.departed_on,
+        "updated_at": utc_now(),
     }
 
 
@@ -395,7 +396,7 @@ def write_trips(session: Session, rows: list[Any]) -> PageWrite:
     # Stops count toward the run's writes too: a moved appointment is an update.
     out.result += bulk_upsert(
         session, TripStop, stop_rows, conflict_columns=["trip_id", "sequence"],
-        update_columns=STOP_COLUMNS,
+        update_columns=STOP_COLUMNS, touch_columns=["updated_at"],
     )  # fmt: skip
     return out
 

@@ -535,11 +535,15 @@ def write_hos_logs(session: Session, items: list[dict]) -> PageWrite:
                         "latitude": lat,
                         "longitude": lon,
                         "remark": _text(log.get("remark"), 500),
+                        "updated_at": now,
                     }
                 )
             except SkipRecord as exc:
                 out.skip(f"hos log: {exc}")
-    out.result += bulk_upsert(session, HosLog, rows, conflict_columns=["driver_id", "start_at"])
+    out.result += bulk_upsert(
+        session, HosLog, rows, conflict_columns=["driver_id", "start_at"],
+        touch_columns=["updated_at"],
+    )  # fmt: skip
     return out
 
 
@@ -581,13 +585,15 @@ def write_hos_violations(session: Session, items: list[dict]) -> PageWrite:
                         "day_end": _optional_timestamp(
                             day.get("endTime"), "day", now=now + timedelta(days=2)
                         ),
+                        "updated_at": now,
                     }
                 )
             except SkipRecord as exc:
                 out.skip(f"hos violation: {exc}")
     out.result += bulk_upsert(
-        session, HosViolation, rows, conflict_columns=["driver_id", "violation_type", "started_at"]
-    )
+        session, HosViolation, rows, conflict_columns=["driver_id", "violation_type", "started_at"],
+        touch_columns=["updated_at"],
+    )  # fmt: skip
     return out
 
 

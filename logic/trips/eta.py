@@ -299,7 +299,10 @@ def _write(session: Session, changed: list[dict[str, Any]]) -> None:
     session.execute(
         update(stop)
         .where(stop.c.id == bindparam("b_stop"))
-        .values(eta=bindparam("b_next", type_=stop.c.eta.type)),
+        .values(
+            eta=bindparam("b_next", type_=stop.c.eta.type),
+            updated_at=bindparam("b_now", type_=stop.c.updated_at.type),
+        ),
         changed,
     )
 
@@ -325,7 +328,8 @@ def _write_postgres(session: Session, changed: list[dict[str, Any]]) -> None:
         "t AS (UPDATE trip SET eta_next_stop = w.next, eta_final = w.final, "
         "late_risk_minutes = w.late::int, eta_updated_at = %(now)s "
         "FROM w WHERE trip.id = w.id) "
-        "UPDATE trip_stop SET eta = w.next FROM w WHERE trip_stop.id = w.stop_id"
+        "UPDATE trip_stop SET eta = w.next, updated_at = %(now)s "
+        "FROM w WHERE trip_stop.id = w.stop_id"
     )
     with connection.cursor() as cursor:
         cursor.execute(statement, {"now": now})

@@ -1,0 +1,1 @@
+"""The BigQuery warehouse: the table registry, the incremental export and its BigQuery client."""
