@@ -1,8 +1,8 @@
 """baseline
 
-Revision ID: 9bbb58bdd0a4
+Revision ID: 2027adf5ce13
 Revises:
-Create Date: 2026-12-04 03:10:54.255157
+Create Date: 2026-12-04 04:32:27.275952
 """
 
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql
 
 import db.types
 
-revision: str = "9bbb58bdd0a4"
+revision: str = "2027adf5ce13"
 down_revision: str | Sequence[str] | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -43,6 +43,11 @@ def upgrade() -> None:
         sa.Column("min_duration_minutes", sa.Integer(), nullable=False),
         sa.Column("escalate_after_minutes", sa.Integer(), nullable=True),
         sa.Column("escalation_channel", sa.String(length=80), nullable=True),
+        sa.Column(
+            "escalation_steps",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
         sa.Column("created_at", db.types.UTCDateTime(), nullable=False),
         sa.Column("updated_at", db.types.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
@@ -73,6 +78,31 @@ def upgrade() -> None:
         "ix_audit_log_actor_time", "audit_log", ["actor_user_id", "occurred_at"], unique=False
     )
     op.create_index("ix_audit_log_occurred_at", "audit_log", ["occurred_at"], unique=False)
+    op.create_table(
+        "call_agent_profile",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=120), nullable=False),
+        sa.Column("provider", sa.String(length=20), nullable=False),
+        sa.Column("purpose", sa.String(length=32), nullable=False),
+        sa.Column("assistant_id", sa.String(length=120), nullable=False),
+        sa.Column("phone_number_id", sa.String(length=120), nullable=False),
+        sa.Column("prompt_version", sa.String(length=40), nullable=False),
+        sa.Column("first_message", sa.String(length=1000), nullable=True),
+        sa.Column("voice", sa.String(length=120), nullable=True),
+        sa.Column("max_duration_seconds", sa.Integer(), nullable=False),
+        sa.Column("enabled", sa.Boolean(), nullable=False),
+        sa.Column(
+            "created_at", db.types.UTCDateTime(), server_default=sa.text("now()"), nullable=False
+        ),
+        sa.Column(
+            "updated_at", db.types.UTCDateTime(), server_default=sa.text("now()"), nullable=False
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("name", name="uq_call_agent_profile_name"),
+    )
+    op.create_index(
+        op.f("ix_call_agent_profile_provider"), "call_agent_profile", ["provider"], unique=False
+    )
     op.create_table(
         "driver",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -135,6 +165,11 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column(
+            "bad_fields",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
             "unmatched",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
@@ -147,6 +182,7 @@ def upgrade() -> None:
         sa.Column("finished_at", db.types.UTCDateTime(), nullable=True),
         sa.Column("duration_ms", sa.Integer(), nullable=True),
         sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("owner", sa.String(length=300), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index(op.f("ix_ingest_run_entity"), "ingest_run", ["entity"], unique=False)
@@ -180,6 +216,21 @@ def upgrade() -> None:
         op.f("ix_mileage_cache_expires_at"), "mileage_cache", ["expires_at"], unique=False
     )
     op.create_table(
+        "morning_report",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("report_date", sa.Date(), nullable=False),
+        sa.Column("terminal", sa.String(length=100), nullable=False),
+        sa.Column("timezone", sa.String(length=64), nullable=False),
+        sa.Column(
+            "body",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("generated_at", db.types.UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("report_date", "terminal", name="uq_morning_report_date_terminal"),
+    )
+    op.create_table(
         "permission",
         sa.Column("name", sa.String(length=64), nullable=False),
         sa.Column("description", sa.String(), nullable=False),
@@ -197,6 +248,27 @@ def upgrade() -> None:
         "rate_limit_bucket",
         ["window_start"],
         unique=False,
+    )
+    op.create_table(
+        "report_recipients",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("terminal", sa.String(length=100), nullable=False),
+        sa.Column("timezone", sa.String(length=64), nullable=False),
+        sa.Column(
+            "slack_channels",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "emails",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("send_at", sa.String(length=5), nullable=False),
+        sa.Column("enabled", sa.Boolean(), nullable=False),
+        sa.Column("updated_at", db.types.UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("terminal", name="uq_report_recipients_terminal"),
     )
     op.create_table(
         "role",
@@ -312,6 +384,16 @@ def upgrade() -> None:
     op.create_index(op.f("ix_vehicle_unit_number"), "vehicle", ["unit_number"], unique=False)
     op.create_index(op.f("ix_vehicle_vin"), "vehicle", ["vin"], unique=False)
     op.create_table(
+        "vendor_token",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("token_key", sa.String(length=200), nullable=False),
+        sa.Column("access_token", sa.String(length=4000), nullable=False),
+        sa.Column("fetched_at", db.types.UTCDateTime(), nullable=False),
+        sa.Column("expires_at", db.types.UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("token_key"),
+    )
+    op.create_table(
         "weather_cache",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("area_key", sa.String(length=40), nullable=False),
@@ -396,6 +478,147 @@ def upgrade() -> None:
         sqlite_where=sa.text("status <> 'resolved'"),
     )
     op.create_table(
+        "call_campaign",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("purpose", sa.String(length=32), nullable=False),
+        sa.Column("provider", sa.String(length=20), nullable=False),
+        sa.Column("agent_profile_id", sa.Integer(), nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("status_reason", sa.String(length=300), nullable=True),
+        sa.Column(
+            "audience",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("schedule_start_at", db.types.UTCDateTime(), nullable=True),
+        sa.Column("schedule_end_at", db.types.UTCDateTime(), nullable=True),
+        sa.Column("window_start", sa.String(length=5), nullable=False),
+        sa.Column("window_end", sa.String(length=5), nullable=False),
+        sa.Column("max_concurrency", sa.Integer(), nullable=False),
+        sa.Column("max_attempts", sa.Integer(), nullable=False),
+        sa.Column("retry_no_answer_minutes", sa.Integer(), nullable=False),
+        sa.Column("retry_busy_minutes", sa.Integer(), nullable=False),
+        sa.Column("retry_voicemail_minutes", sa.Integer(), nullable=False),
+        sa.Column("retry_failed_minutes", sa.Integer(), nullable=False),
+        sa.Column("created_by_id", sa.Integer(), nullable=True),
+        sa.Column("target_count", sa.Integer(), nullable=False),
+        sa.Column("calls_placed", sa.Integer(), nullable=False),
+        sa.Column("started_at", db.types.UTCDateTime(), nullable=True),
+        sa.Column("paused_at", db.types.UTCDateTime(), nullable=True),
+        sa.Column("completed_at", db.types.UTCDateTime(), nullable=True),
+        sa.Column("canceled_at", db.types.UTCDateTime(), nullable=True),
+        sa.Column("last_tick_at", db.types.UTCDateTime(), nullable=True),
+        sa.Column(
+            "created_at", db.types.UTCDateTime(), server_default=sa.text("now()"), nullable=False
+        ),
+        sa.Column(
+            "updated_at", db.types.UTCDateTime(), server_default=sa.text("now()"), nullable=False
+        ),
+        sa.ForeignKeyConstraint(
+            ["agent_profile_id"], ["call_agent_profile.id"], ondelete="SET NULL"
+        ),
+        sa.ForeignKeyConstraint(["created_by_id"], ["users.id"], ondelete="SET NULL"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_call_campaign_status", "call_campaign", ["status"], unique=False)
+    op.create_table(
+        "do_not_call",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("driver_id", sa.Integer(), nullable=True),
+        sa.Column("phone_number", sa.String(length=20), nullable=True),
+        sa.Column("reason", sa.String(length=500), nullable=False),
+        sa.Column("added_by_id", sa.Integer(), nullable=True),
+        sa.Column("until", db.types.UTCDateTime(), nullable=True),
+        sa.Column(
+            "created_at", db.types.UTCDateTime(), server_default=sa.text("now()"), nullable=False
+        ),
+        sa.ForeignKeyConstraint(["added_by_id"], ["users.id"], ondelete="SET NULL"),
+        sa.ForeignKeyConstraint(["driver_id"], ["driver.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index(op.f("ix_do_not_call_driver_id"), "do_not_call", ["driver_id"], unique=False)
+    op.create_index(
+        op.f("ix_do_not_call_phone_number"), "do_not_call", ["phone_number"], unique=False
+    )
+    op.create_table(
+        "driver_report",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("driver_id", sa.Integer(), nullable=False),
+        sa.Column("report_date", sa.Date(), nullable=False),
+        sa.Column("timezone", sa.String(length=64), nullable=False),
+        sa.Column("terminal", sa.String(length=100), nullable=True),
+        sa.Column("fleet_manager", sa.String(length=100), nullable=True),
+        sa.Column("window_start", db.types.UTCDateTime(), nullable=False),
+        sa.Column("window_end", db.types.UTCDateTime(), nullable=False),
+        sa.Column("miles", sa.Float(), nullable=False),
+        sa.Column("miles_source", sa.String(length=16), nullable=False),
+        sa.Column("trips_completed", sa.Integer(), nullable=False),
+        sa.Column("stops_completed", sa.Integer(), nullable=False),
+        sa.Column("stops_with_appointment", sa.Integer(), nullable=False),
+        sa.Column("stops_on_time", sa.Integer(), nullable=False),
+        sa.Column("on_time_pct", sa.Float(), nullable=True),
+        sa.Column("late_minutes", sa.Float(), nullable=False),
+        sa.Column("drive_hours", sa.Float(), nullable=False),
+        sa.Column("on_duty_hours", sa.Float(), nullable=False),
+        sa.Column("hos_violations", sa.Integer(), nullable=False),
+        sa.Column(
+            "hos_violations_by_type",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("safety_events", sa.Integer(), nullable=False),
+        sa.Column(
+            "safety_events_by_type",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "safety_events_by_severity",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("speeding_minutes", sa.Float(), nullable=False),
+        sa.Column("alerts", sa.Integer(), nullable=False),
+        sa.Column(
+            "alerts_by_type",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("calls", sa.Integer(), nullable=False),
+        sa.Column(
+            "call_outcomes",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "call_issues",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("follow_ups", sa.Integer(), nullable=False),
+        sa.Column("safety_score", sa.Float(), nullable=False),
+        sa.Column(
+            "score_components",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("score_avg_7d", sa.Float(), nullable=True),
+        sa.Column("score_avg_30d", sa.Float(), nullable=True),
+        sa.Column("trend_7d", sa.Float(), nullable=True),
+        sa.Column("trend_30d", sa.Float(), nullable=True),
+        sa.Column("generated_at", db.types.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["driver_id"], ["driver.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("driver_id", "report_date", name="uq_driver_report_driver_date"),
+    )
+    op.create_index(
+        "ix_driver_report_date_score",
+        "driver_report",
+        ["report_date", "safety_score"],
+        unique=False,
+    )
+    op.create_table(
         "hos_clock",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("driver_id", sa.Integer(), nullable=False),
@@ -440,6 +663,9 @@ def upgrade() -> None:
         sa.Column("latitude", sa.Float(), nullable=True),
         sa.Column("longitude", sa.Float(), nullable=True),
         sa.Column("remark", sa.String(length=500), nullable=True),
+        sa.Column(
+            "updated_at", db.types.UTCDateTime(), server_default=sa.text("now()"), nullable=False
+        ),
         sa.ForeignKeyConstraint(["driver_id"], ["driver.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(
             ["vehicle_id"],
@@ -458,6 +684,9 @@ def upgrade() -> None:
         sa.Column("duration_minutes", sa.Integer(), nullable=True),
         sa.Column("day_start", db.types.UTCDateTime(), nullable=True),
         sa.Column("day_end", db.types.UTCDateTime(), nullable=True),
+        sa.Column(
+            "updated_at", db.types.UTCDateTime(), server_default=sa.text("now()"), nullable=False
+        ),
         sa.ForeignKeyConstraint(["driver_id"], ["driver.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint(
@@ -465,6 +694,35 @@ def upgrade() -> None:
         ),
     )
     op.create_index("ix_hos_violation_started_at", "hos_violation", ["started_at"], unique=False)
+    op.create_table(
+        "report_delivery",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("morning_report_id", sa.Integer(), nullable=False),
+        sa.Column("channel", sa.String(length=10), nullable=False),
+        sa.Column("target", sa.String(length=1000), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", db.types.UTCDateTime(), nullable=False),
+        sa.Column("claimed_until", db.types.UTCDateTime(), nullable=True),
+        sa.Column("claim_token", sa.String(length=40), nullable=True),
+        sa.Column(
+            "progress",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("last_error", sa.String(), nullable=True),
+        sa.Column("sent_at", db.types.UTCDateTime(), nullable=True),
+        sa.Column("created_at", db.types.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["morning_report_id"], ["morning_report.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("morning_report_id", "channel", "target", name="uq_report_delivery"),
+    )
+    op.create_index(
+        op.f("ix_report_delivery_claim_token"), "report_delivery", ["claim_token"], unique=False
+    )
+    op.create_index(
+        "ix_report_delivery_due", "report_delivery", ["status", "next_attempt_at"], unique=False
+    )
     op.create_table(
         "role_permission",
         sa.Column("role_id", sa.Integer(), nullable=False),
@@ -495,7 +753,9 @@ def upgrade() -> None:
         sa.Column("longitude", sa.Float(), nullable=True),
         sa.Column("address", sa.String(length=300), nullable=True),
         sa.Column("coaching_state", sa.String(length=30), nullable=True),
-        sa.Column("updated_at", db.types.UTCDateTime(), nullable=True),
+        sa.Column(
+            "updated_at", db.types.UTCDateTime(), server_default=sa.text("now()"), nullable=False
+        ),
         sa.ForeignKeyConstraint(
             ["driver_id"],
             ["driver.id"],
@@ -538,6 +798,8 @@ def upgrade() -> None:
         sa.Column("eta_final", db.types.UTCDateTime(), nullable=True),
         sa.Column("late_risk_minutes", sa.Integer(), nullable=True),
         sa.Column("eta_updated_at", db.types.UTCDateTime(), nullable=True),
+        sa.Column("driver_reported_delay_minutes", sa.Integer(), nullable=True),
+        sa.Column("driver_reported_at", db.types.UTCDateTime(), nullable=True),
         sa.Column("notes", sa.String(length=4000), nullable=True),
         sa.Column("status_corrected_at", db.types.UTCDateTime(), nullable=True),
         sa.Column(
@@ -614,8 +876,18 @@ def upgrade() -> None:
         sa.Column("heading_degrees", sa.Float(), nullable=True),
         sa.Column("odometer_miles", sa.Float(), nullable=True),
         sa.Column("formatted_address", sa.String(length=300), nullable=True),
+        sa.Column(
+            "updated_at", db.types.UTCDateTime(), server_default=sa.text("now()"), nullable=False
+        ),
         sa.ForeignKeyConstraint(["vehicle_id"], ["vehicle.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("vehicle_id", "recorded_at"),
+    )
+    op.create_index(
+        "ix_vehicle_location_updated_at",
+        "vehicle_location",
+        ["updated_at"],
+        unique=False,
+        postgresql_using="brin",
     )
     op.create_table(
         "alertdelivery",
@@ -652,6 +924,94 @@ def upgrade() -> None:
         "ix_alertdelivery_due", "alertdelivery", ["status", "next_attempt_at"], unique=False
     )
     op.create_table(
+        "call",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("provider", sa.String(length=20), nullable=False),
+        sa.Column("provider_call_id", sa.String(length=100), nullable=True),
+        sa.Column("twilio_call_sid", sa.String(length=64), nullable=True),
+        sa.Column("driver_id", sa.Integer(), nullable=True),
+        sa.Column("trip_id", sa.Integer(), nullable=True),
+        sa.Column("alert_id", sa.Integer(), nullable=True),
+        sa.Column("campaign_target_id", sa.Integer(), nullable=True),
+        sa.Column("purpose", sa.String(length=32), nullable=False),
+        sa.Column("agent_profile_id", sa.Integer(), nullable=True),
+        sa.Column("prompt_version", sa.String(length=40), nullable=True),
+        sa.Column(
+            "variables",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("to_number", sa.String(length=20), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("outcome", sa.String(length=16), nullable=True),
+        sa.Column("ended_reason", sa.String(length=200), nullable=True),
+        sa.Column("dialed_at", db.types.UTCDateTime(), nullable=True),
+        sa.Column("started_at", db.types.UTCDateTime(), nullable=True),
+        sa.Column("ended_at", db.types.UTCDateTime(), nullable=True),
+        sa.Column("expected_end_at", db.types.UTCDateTime(), nullable=True),
+        sa.Column("report_received_at", db.types.UTCDateTime(), nullable=True),
+        sa.Column("reconciled_at", db.types.UTCDateTime(), nullable=True),
+        sa.Column("finalized_at", db.types.UTCDateTime(), nullable=True),
+        sa.Column("duration_seconds", sa.Integer(), nullable=True),
+        sa.Column("cost_usd", sa.Float(), nullable=True),
+        sa.Column("cost_credits", sa.Integer(), nullable=True),
+        sa.Column(
+            "transcript",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("summary", sa.String(), nullable=True),
+        sa.Column("recording_url", sa.String(length=500), nullable=True),
+        sa.Column(
+            "structured_data",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+        ),
+        sa.Column("error", sa.String(length=1000), nullable=True),
+        sa.Column("placed_by_id", sa.Integer(), nullable=True),
+        sa.Column("idempotency_key", sa.String(length=120), nullable=True),
+        sa.Column(
+            "created_at", db.types.UTCDateTime(), server_default=sa.text("now()"), nullable=False
+        ),
+        sa.Column(
+            "updated_at", db.types.UTCDateTime(), server_default=sa.text("now()"), nullable=False
+        ),
+        sa.ForeignKeyConstraint(
+            ["agent_profile_id"], ["call_agent_profile.id"], ondelete="SET NULL"
+        ),
+        sa.ForeignKeyConstraint(["alert_id"], ["alert.id"], ondelete="SET NULL"),
+        sa.ForeignKeyConstraint(
+            ["driver_id"],
+            ["driver.id"],
+        ),
+        sa.ForeignKeyConstraint(["placed_by_id"], ["users.id"], ondelete="SET NULL"),
+        sa.ForeignKeyConstraint(
+            ["trip_id"],
+            ["trip.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("idempotency_key", name="uq_call_idempotency_key"),
+        sa.UniqueConstraint("provider", "provider_call_id", name="uq_call_provider_call_id"),
+    )
+    op.create_index(op.f("ix_call_alert_id"), "call", ["alert_id"], unique=False)
+    op.create_index(
+        "ix_call_awaiting_report",
+        "call",
+        ["expected_end_at"],
+        unique=False,
+        postgresql_where=sa.text("report_received_at IS NULL"),
+        sqlite_where=sa.text("report_received_at IS NULL"),
+    )
+    op.create_index(
+        op.f("ix_call_campaign_target_id"), "call", ["campaign_target_id"], unique=False
+    )
+    op.create_index("ix_call_created", "call", ["created_at", "id"], unique=False)
+    op.create_index("ix_call_driver_created", "call", ["driver_id", "created_at"], unique=False)
+    op.create_index(op.f("ix_call_driver_id"), "call", ["driver_id"], unique=False)
+    op.create_index(op.f("ix_call_outcome"), "call", ["outcome"], unique=False)
+    op.create_index(op.f("ix_call_status"), "call", ["status"], unique=False)
+    op.create_index(op.f("ix_call_trip_id"), "call", ["trip_id"], unique=False)
+    op.create_table(
         "rotated_refresh_token",
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("session_id", sa.String(length=32), nullable=False),
@@ -679,6 +1039,9 @@ def upgrade() -> None:
         sa.Column("arrived_at", db.types.UTCDateTime(), nullable=True),
         sa.Column("departed_at", db.types.UTCDateTime(), nullable=True),
         sa.Column("eta", db.types.UTCDateTime(), nullable=True),
+        sa.Column(
+            "updated_at", db.types.UTCDateTime(), server_default=sa.text("now()"), nullable=False
+        ),
         sa.ForeignKeyConstraint(["trip_id"], ["trip.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("ditat_id"),
@@ -691,22 +1054,219 @@ def upgrade() -> None:
     op.create_index(op.f("ix_trip_stop_state"), "trip_stop", ["state"], unique=False)
     op.create_index(op.f("ix_trip_stop_status"), "trip_stop", ["status"], unique=False)
     op.create_index(op.f("ix_trip_stop_trip_id"), "trip_stop", ["trip_id"], unique=False)
+    op.create_table(
+        "alert_ladder_step",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("alert_id", sa.Integer(), nullable=False),
+        sa.Column("step_index", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("reason", sa.String(length=500), nullable=True),
+        sa.Column("call_id", sa.Integer(), nullable=True),
+        sa.Column("acknowledge_on", sa.String(length=20), nullable=True),
+        sa.Column(
+            "created_at", db.types.UTCDateTime(), server_default=sa.text("now()"), nullable=False
+        ),
+        sa.Column(
+            "updated_at", db.types.UTCDateTime(), server_default=sa.text("now()"), nullable=False
+        ),
+        sa.ForeignKeyConstraint(["alert_id"], ["alert.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["call_id"], ["call.id"], ondelete="SET NULL"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("alert_id", "step_index", name="uq_alert_ladder_step"),
+    )
+    op.create_index(
+        op.f("ix_alert_ladder_step_alert_id"), "alert_ladder_step", ["alert_id"], unique=False
+    )
+    op.create_index(
+        op.f("ix_alert_ladder_step_call_id"), "alert_ladder_step", ["call_id"], unique=False
+    )
+    op.create_table(
+        "call_insight",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("call_id", sa.Integer(), nullable=False),
+        sa.Column("driver_id", sa.Integer(), nullable=True),
+        sa.Column("trip_id", sa.Integer(), nullable=True),
+        sa.Column("reported_delay_minutes", sa.Integer(), nullable=True),
+        sa.Column("reported_eta", db.types.UTCDateTime(), nullable=True),
+        sa.Column("reported_eta_text", sa.String(length=40), nullable=True),
+        sa.Column("reported_location", sa.String(length=200), nullable=True),
+        sa.Column("reported_stop_id", sa.Integer(), nullable=True),
+        sa.Column(
+            "issues",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("violation_acknowledged", sa.Boolean(), nullable=True),
+        sa.Column("needs_follow_up", sa.Boolean(), nullable=False),
+        sa.Column("follow_up_reason", sa.String(length=500), nullable=True),
+        sa.Column(
+            "provenance",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "created_at", db.types.UTCDateTime(), server_default=sa.text("now()"), nullable=False
+        ),
+        sa.Column(
+            "updated_at", db.types.UTCDateTime(), server_default=sa.text("now()"), nullable=False
+        ),
+        sa.ForeignKeyConstraint(["call_id"], ["call.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["driver_id"],
+            ["driver.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["trip_id"],
+            ["trip.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("call_id", name="uq_call_insight_call"),
+    )
+    op.create_index(op.f("ix_call_insight_driver_id"), "call_insight", ["driver_id"], unique=False)
+    op.create_index(
+        "ix_call_insight_follow_up", "call_insight", ["needs_follow_up", "created_at"], unique=False
+    )
+    op.create_index(op.f("ix_call_insight_trip_id"), "call_insight", ["trip_id"], unique=False)
+    op.create_table(
+        "campaign_target",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("campaign_id", sa.Integer(), nullable=False),
+        sa.Column("driver_id", sa.Integer(), nullable=False),
+        sa.Column("trip_id", sa.Integer(), nullable=True),
+        sa.Column("alert_id", sa.Integer(), nullable=True),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", db.types.UTCDateTime(), nullable=False),
+        sa.Column("claimed_at", db.types.UTCDateTime(), nullable=True),
+        sa.Column("last_call_id", sa.Integer(), nullable=True),
+        sa.Column("last_outcome", sa.String(length=16), nullable=True),
+        sa.Column("skip_reason", sa.String(length=300), nullable=True),
+        sa.Column("finished_at", db.types.UTCDateTime(), nullable=True),
+        sa.Column(
+            "created_at", db.types.UTCDateTime(), server_default=sa.text("now()"), nullable=False
+        ),
+        sa.Column(
+            "updated_at", db.types.UTCDateTime(), server_default=sa.text("now()"), nullable=False
+        ),
+        sa.ForeignKeyConstraint(["alert_id"], ["alert.id"], ondelete="SET NULL"),
+        sa.ForeignKeyConstraint(["campaign_id"], ["call_campaign.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["driver_id"], ["driver.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["last_call_id"], ["call.id"], ondelete="SET NULL"),
+        sa.ForeignKeyConstraint(["trip_id"], ["trip.id"], ondelete="SET NULL"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("campaign_id", "driver_id", name="uq_campaign_target_driver"),
+    )
+    op.create_index(
+        "ix_campaign_target_driver_state", "campaign_target", ["driver_id", "state"], unique=False
+    )
+    op.create_index(
+        "ix_campaign_target_due",
+        "campaign_target",
+        ["campaign_id", "next_attempt_at"],
+        unique=False,
+        postgresql_where=sa.text("state = 'pending'"),
+        sqlite_where=sa.text("state = 'pending'"),
+    )
+    op.create_table(
+        "webhook_event",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("provider", sa.String(length=20), nullable=False),
+        sa.Column("fingerprint", sa.String(length=200), nullable=False),
+        sa.Column("event_type", sa.String(length=60), nullable=False),
+        sa.Column("provider_call_id", sa.String(length=100), nullable=True),
+        sa.Column("hub_call_id", sa.Integer(), nullable=True),
+        sa.Column("call_id", sa.Integer(), nullable=True),
+        sa.Column("occurred_at", db.types.UTCDateTime(), nullable=True),
+        sa.Column("received_at", db.types.UTCDateTime(), nullable=False),
+        sa.Column(
+            "payload",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("processed_at", db.types.UTCDateTime(), nullable=True),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("error", sa.String(length=1000), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["call_id"],
+            ["call.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("provider", "fingerprint", name="uq_webhook_event_fingerprint"),
+    )
+    op.create_index(op.f("ix_webhook_event_call_id"), "webhook_event", ["call_id"], unique=False)
+    op.create_index(
+        "ix_webhook_event_unmatched",
+        "webhook_event",
+        ["provider", "provider_call_id"],
+        unique=False,
+        postgresql_where=sa.text("call_id IS NULL"),
+        sqlite_where=sa.text("call_id IS NULL"),
+    )
+    op.create_index(
+        "ix_webhook_event_unprocessed",
+        "webhook_event",
+        ["processed_at", "received_at"],
+        unique=False,
+    )
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    op.drop_index("ix_webhook_event_unprocessed", table_name="webhook_event")
+    op.drop_index(
+        "ix_webhook_event_unmatched",
+        table_name="webhook_event",
+        postgresql_where=sa.text("call_id IS NULL"),
+        sqlite_where=sa.text("call_id IS NULL"),
+    )
+    op.drop_index(op.f("ix_webhook_event_call_id"), table_name="webhook_event")
+    op.drop_table("webhook_event")
+    op.drop_index(
+        "ix_campaign_target_due",
+        table_name="campaign_target",
+        postgresql_where=sa.text("state = 'pending'"),
+        sqlite_where=sa.text("state = 'pending'"),
+    )
+    op.drop_index("ix_campaign_target_driver_state", table_name="campaign_target")
+    op.drop_table("campaign_target")
+    op.drop_index(op.f("ix_call_insight_trip_id"), table_name="call_insight")
+    op.drop_index("ix_call_insight_follow_up", table_name="call_insight")
+    op.drop_index(op.f("ix_call_insight_driver_id"), table_name="call_insight")
+    op.drop_table("call_insight")
+    op.drop_index(op.f("ix_alert_ladder_step_call_id"), table_name="alert_ladder_step")
+    op.drop_index(op.f("ix_alert_ladder_step_alert_id"), table_name="alert_ladder_step")
+    op.drop_table("alert_ladder_step")
     op.drop_index(op.f("ix_trip_stop_trip_id"), table_name="trip_stop")
     op.drop_index(op.f("ix_trip_stop_status"), table_name="trip_stop")
     op.drop_index(op.f("ix_trip_stop_state"), table_name="trip_stop")
     op.drop_index(op.f("ix_trip_stop_appointment_start"), table_name="trip_stop")
     op.drop_table("trip_stop")
     op.drop_table("rotated_refresh_token")
+    op.drop_index(op.f("ix_call_trip_id"), table_name="call")
+    op.drop_index(op.f("ix_call_status"), table_name="call")
+    op.drop_index(op.f("ix_call_outcome"), table_name="call")
+    op.drop_index(op.f("ix_call_driver_id"), table_name="call")
+    op.drop_index("ix_call_driver_created", table_name="call")
+    op.drop_index("ix_call_created", table_name="call")
+    op.drop_index(op.f("ix_call_campaign_target_id"), table_name="call")
+    op.drop_index(
+        "ix_call_awaiting_report",
+        table_name="call",
+        postgresql_where=sa.text("report_received_at IS NULL"),
+        sqlite_where=sa.text("report_received_at IS NULL"),
+    )
+    op.drop_index(op.f("ix_call_alert_id"), table_name="call")
+    op.drop_table("call")
     op.drop_index("ix_alertdelivery_due", table_name="alertdelivery")
     op.drop_index(op.f("ix_alertdelivery_created_at"), table_name="alertdelivery")
     op.drop_index(op.f("ix_alertdelivery_claim_token"), table_name="alertdelivery")
     op.drop_index(op.f("ix_alertdelivery_alert_id"), table_name="alertdelivery")
     op.drop_table("alertdelivery")
+    op.drop_index(
+        "ix_vehicle_location_updated_at", table_name="vehicle_location", postgresql_using="brin"
+    )
     op.drop_table("vehicle_location")
     op.drop_index(op.f("ix_user_session_user_id"), table_name="user_session")
     op.drop_table("user_session")
@@ -730,12 +1290,22 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_safety_event_coaching_state"), table_name="safety_event")
     op.drop_table("safety_event")
     op.drop_table("role_permission")
+    op.drop_index("ix_report_delivery_due", table_name="report_delivery")
+    op.drop_index(op.f("ix_report_delivery_claim_token"), table_name="report_delivery")
+    op.drop_table("report_delivery")
     op.drop_index("ix_hos_violation_started_at", table_name="hos_violation")
     op.drop_table("hos_violation")
     op.drop_table("hos_log")
     op.drop_index(op.f("ix_hos_clock_duty_status"), table_name="hos_clock")
     op.drop_index(op.f("ix_hos_clock_drive_remaining_minutes"), table_name="hos_clock")
     op.drop_table("hos_clock")
+    op.drop_index("ix_driver_report_date_score", table_name="driver_report")
+    op.drop_table("driver_report")
+    op.drop_index(op.f("ix_do_not_call_phone_number"), table_name="do_not_call")
+    op.drop_index(op.f("ix_do_not_call_driver_id"), table_name="do_not_call")
+    op.drop_table("do_not_call")
+    op.drop_index("ix_call_campaign_status", table_name="call_campaign")
+    op.drop_table("call_campaign")
     op.drop_index(
         "uq_alert_active_fingerprint",
         table_name="alert",
@@ -752,6 +1322,7 @@ def downgrade() -> None:
     op.drop_table("alert")
     op.drop_index(op.f("ix_weather_cache_expires_at"), table_name="weather_cache")
     op.drop_table("weather_cache")
+    op.drop_table("vendor_token")
     op.drop_index(op.f("ix_vehicle_vin"), table_name="vehicle")
     op.drop_index(op.f("ix_vehicle_unit_number"), table_name="vehicle")
     op.drop_index(op.f("ix_vehicle_terminal"), table_name="vehicle")
@@ -768,9 +1339,11 @@ def downgrade() -> None:
     op.drop_table("slackuserlink")
     op.drop_table("slackinteraction")
     op.drop_table("role")
+    op.drop_table("report_recipients")
     op.drop_index(op.f("ix_rate_limit_bucket_window_start"), table_name="rate_limit_bucket")
     op.drop_table("rate_limit_bucket")
     op.drop_table("permission")
+    op.drop_table("morning_report")
     op.drop_index(op.f("ix_mileage_cache_expires_at"), table_name="mileage_cache")
     op.drop_table("mileage_cache")
     op.drop_index(
@@ -787,6 +1360,8 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_driver_terminal"), table_name="driver")
     op.drop_index(op.f("ix_driver_status"), table_name="driver")
     op.drop_table("driver")
+    op.drop_index(op.f("ix_call_agent_profile_provider"), table_name="call_agent_profile")
+    op.drop_table("call_agent_profile")
     op.drop_index("ix_audit_log_occurred_at", table_name="audit_log")
     op.drop_index("ix_audit_log_actor_time", table_name="audit_log")
     op.drop_index("ix_audit_log_action_time", table_name="audit_log")
