@@ -98,7 +98,7 @@ def migrate_command(
     revision: str = typer.Argument("head", help="Target revision (default: the latest)."),
 ) -> None:
     """Upgrade the database schema with the Alembic migrations (docs/MIGRATIONS.md)."""
-    settings = _settings()
+    settings = _settings(local_stack=False)  # the database only; also in the image
     from sqlalchemy.exc import OperationalError
 
     from db import migrations
@@ -126,7 +126,7 @@ def serve_command(name: str = typer.Argument("main", help="main or ingest")) -> 
 
     import uvicorn
 
-    settings = _settings()
+    settings = _settings(local_stack=False)  # the image has no local stack
     if name not in SERVED_APPS:
         _fail(f"unknown app {name!r}; one of {', '.join(SERVED_APPS)}", 2)
     uvicorn.run(
@@ -436,6 +436,20 @@ def reconcile_calls_command(
     for error in result.errors:
         console.print(f"[yellow]warning:[/yellow] {error}")
     raise typer.Exit(1 if result.errors else 0)
+
+
+@app.command("campaigns-tick")
+def campaigns_tick_command() -> None:
+    """Run one campaign tick: move targets on from their calls, claim due ones and dial them."""
+    settings = _settings()
+    import json
+
+    from logic.calls.campaigns import run_tick
+
+    result = run_tick(settings)
+    print(json.dumps(result.as_dict(), indent=2))
+    if result.not_placed:
+        console.print(f"[yellow]{result.not_placed} claimed targets were not placed[/yellow]")
 
 
 @app.command("morning-report")

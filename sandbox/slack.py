@@ -5,7 +5,8 @@ Like Slack, every error is HTTP 200 with `{"ok": false, "error": ...}` (rate lim
 form bodies may carry `token`. Posted messages and their updates are kept in memory and readable
 at `GET /_sandbox/slack/messages` (cleared with `DELETE`); `POST /_sandbox/slack/press` presses
 a message's button, sending the hub the signed interaction Slack would. Like a real workspace,
-only existing channels take messages: the hub's default alert channels, `#general`, `#dispatch`,
+only existing channels take messages: the hub's default alert channels, `#fleet-reports`,
+`#general`, `#dispatch`,
 `#ops` and `#ops-<terminal city>` exist (`WORKSPACE_CHANNELS`), `POST /_sandbox/slack/channels`
 adds one, and any other name is `channel_not_found`; `archived-*` channels exist but answer
 `is_archived`. Names map to stable IDs.
@@ -60,6 +61,7 @@ WORKSPACE_CHANNELS = (
     "general",
     "fleet-alerts",
     "fleet-escalations",
+    "fleet-reports",
     "dispatch",
     "ops",
     *(f"ops-{_slug(city.name)}" for city in CITIES),
