@@ -44,9 +44,13 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator:
-    """One headless Chromium for the whole run (contexts keep the tests apart)."""
+    """One headless Chromium for the browser tests (contexts keep them apart).
+
+    Module-scoped: playwright's sync API keeps an event loop running on the main thread while
+    it is started, which breaks every later test that calls `asyncio.run()` on that worker.
+    """
     executable = shutil.which("chromium")
     if executable is None:
         pytest.skip("no chromium binary: `apt-get install -y chromium` (make test does it as root)")

@@ -13,7 +13,11 @@ import pytest
 
 from tests.browser.conftest import PASSWORD
 
-pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
+# One worker runs every browser test (`--dist loadgroup` in make test), so Chromium starts once.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::ResourceWarning"),
+    pytest.mark.xdist_group("browser"),
+]
 
 
 def log_in(page, username: str) -> None:
@@ -114,7 +118,10 @@ def test_acknowledging_an_alert_updates_the_slack_message(page, console_stack):
     page.locator("#alert-detail").get_by_text("Why it fired").wait_for()
     page.get_by_role("button", name="Acknowledge").click()
     page.locator("#alert-detail").get_by_text("acknowledged").wait_for()
-    assert "acknowledged" in page.locator("#alerts tbody tr", has_text="GPS lost").inner_text()
+    # The list refreshes after the detail does: wait for the row rather than read it at once.
+    row = page.locator("#alerts tbody tr", has_text="GPS lost")
+    row.filter(has_text="acknowledged").wait_for(timeout=10_000)
+    assert "acknowledged" in row.inner_text()
 
     deadline = time.monotonic() + 10
     while True:
