@@ -27,9 +27,9 @@ run: $(STAMP)
 test: $(STAMP) browser
 	$(BIN)/python -m tests.ensure_postgres "$(TEST_DATABASE_URL)"
 	@echo "== tests on SQLite =="
-	env -u TEST_DATABASE_URL $(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+	env -u TEST_DATABASE_URL $(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 	@echo "== tests on PostgreSQL =="
-	TEST_DATABASE_URL="$(TEST_DATABASE_URL)" $(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+	TEST_DATABASE_URL="$(TEST_DATABASE_URL)" $(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
 test-sqlite: $(STAMP)
 	env -u TEST_DATABASE_URL $(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -13,11 +13,7 @@ import pytest
 
 from tests.browser.conftest import PASSWORD
 
-# One worker runs every browser test (`--dist loadgroup` in make test), so Chromium starts once.
-pytestmark = [
-    pytest.mark.filterwarnings("ignore::ResourceWarning"),
-    pytest.mark.xdist_group("browser"),
-]
+pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
 
 def log_in(page, username: str) -> None:
