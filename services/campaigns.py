@@ -108,14 +108,19 @@ def list_targets(
     return campaign_ops.list_targets(session, campaign, filters, page)
 
 
+def _transition(session, campaign_id: int, user, client, operation) -> CampaignDetail:
+    """Lock the campaign, apply one lifecycle operation (audited there), return its detail."""
+    campaign = campaign_ops.get_campaign(session, campaign_id, for_update=True)
+    operation(session, campaign, user, utc_now(), client)
+    return campaign_ops.campaign_detail(session, campaign)
+
+
 @router.post("/{campaign_id}/start")
 def start_campaign(
     campaign_id: int, session: SessionDep, user: CampaignsWrite, client: ClientDep
 ) -> CampaignDetail:
     """Start a draft: running now, or scheduled until its start time."""
-    campaign = campaign_ops.get_campaign(session, campaign_id, for_update=True)
-    campaign_ops.start_campaign(session, campaign, user, utc_now(), client)
-    return campaign_ops.campaign_detail(session, campaign)
+    return _transition(session, campaign_id, user, client, campaign_ops.start_campaign)
 
 
 @router.post("/{campaign_id}/pause")
@@ -123,9 +128,7 @@ def pause_campaign(
     campaign_id: int, session: SessionDep, user: CampaignsWrite, client: ClientDep
 ) -> CampaignDetail:
     """Stop dialing; calls in flight finish and their outcomes are recorded."""
-    campaign = campaign_ops.get_campaign(session, campaign_id, for_update=True)
-    campaign_ops.pause_campaign(session, campaign, user, utc_now(), client)
-    return campaign_ops.campaign_detail(session, campaign)
+    return _transition(session, campaign_id, user, client, campaign_ops.pause_campaign)
 
 
 @router.post("/{campaign_id}/resume")
@@ -133,9 +136,7 @@ def resume_campaign(
     campaign_id: int, session: SessionDep, user: CampaignsWrite, client: ClientDep
 ) -> CampaignDetail:
     """Resume a paused campaign."""
-    campaign = campaign_ops.get_campaign(session, campaign_id, for_update=True)
-    campaign_ops.resume_campaign(session, campaign, user, utc_now(), client)
-    return campaign_ops.campaign_detail(session, campaign)
+    return _transition(session, campaign_id, user, client, campaign_ops.resume_campaign)
 
 
 @router.post("/{campaign_id}/cancel")
@@ -143,6 +144,4 @@ def cancel_campaign(
     campaign_id: int, session: SessionDep, user: CampaignsWrite, client: ClientDep
 ) -> CampaignDetail:
     """Cancel: nothing new is dialed, pending targets are skipped, calls in flight finish."""
-    campaign = campaign_ops.get_campaign(session, campaign_id, for_update=True)
-    campaign_ops.cancel_campaign(session, campaign, user, utc_now(), client)
-    return campaign_ops.campaign_detail(session, campaign)
+    return _transition(session, campaign_id, user, client, campaign_ops.cancel_campaign)
