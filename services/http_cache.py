@@ -1,10 +1,12 @@
 """Conditional GETs for the lists a dashboard polls: a weak ETag over the body, 304 on a match.
 
 The endpoint still runs; what an unchanged poll saves is the transfer, the compression and the
-client's parsing of a 160-200 KB page. `Cache-Control: private, no-cache` keeps shared caches
-out (the body depends on the caller) and makes browsers revalidate on every poll. The tag ignores
-`"as_of"` stamps (when a snapshot was computed, not what it holds), so an unchanged dashboard
-still matches; that is what makes it weak.
+client's parsing of a 160-200 KB page. An endpoint that can tell cheaply that nothing changed
+(the trips list on PostgreSQL, `db/change_counters.py`) sets its own ETag from a change token and
+answers 304 itself before its query runs; the middleware then keeps that tag.
+`Cache-Control: private, no-cache` keeps shared caches out (the body depends on the caller) and
+makes browsers revalidate on every poll. The tag ignores `"as_of"` stamps (when a snapshot was
+computed, not what it holds), so an unchanged dashboard still matches; that is what makes it weak.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import re
 from typing import Any
+
+from starlette.responses import Response
 
 # GET paths a dashboard polls (route paths, not prefixes).
 POLLED_PATHS = frozenset(
@@ -71,8 +75,21 @@ class ETagMiddleware:
         await self.app(scope, receive, buffered)
 
 
+def version_etag(*parts: str) -> str:
+    """A weak ETag for what an endpoint's answer depends on (query, schema, change token)."""
+    digest = hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
+    return f'W/"v{digest}"'
+
+
+def not_modified(etag: str) -> Response:
+    return Response(
+        status_code=304, headers={"ETag": etag, "Cache-Control": CACHE_CONTROL.decode()}
+    )
+
+
 async def _send_tagged(send: Any, start: dict[str, Any], body: bytes, if_none_match: bytes):
-    etag = weak_etag(body)
+    own = [v for k, v in start.get("headers", []) if k.lower() == b"etag"]
+    etag = own[0] if own else weak_etag(body)
     headers = [
         (k, v) for k, v in start.get("headers", []) if k.lower() not in (b"etag", b"cache-control")
     ]

@@ -3,17 +3,31 @@ manual status correction (audited)."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import TypeAdapter
 
+from db.change_counters import change_token
 from logic.fleet import trips as ops
 from logic.listing import Page, as_utc, check_range
-from models.trip import TripDetail, TripPublic, TripStatus, TripStatusCorrection, TripUpdate
+from models.driver import Driver
+from models.location import VehicleLocation
+from models.trip import (
+    Trip,
+    TripDetail,
+    TripPublic,
+    TripStatus,
+    TripStatusCorrection,
+    TripStop,
+    TripUpdate,
+)
+from models.vehicle import Trailer, Vehicle
 from services.deps import ClientDep, SessionDep, TripsRead, TripsWrite
+from services.http_cache import matches, not_modified, version_etag
 from services.openapi import error_responses
 from services.pagination import LabelQuery, PageDep, SearchQuery
 
@@ -49,18 +63,35 @@ def trip_filters(
 _TRIP_PAGE = TypeAdapter(Page[TripPublic])
 
 
-@router.get("", response_model=Page[TripPublic])
+# Everything a trips page shows, and the page's shape: a change in either changes its ETag.
+_TRIP_LIST_TABLES = [model.__table__ for model in (Trip, TripStop, Driver, Vehicle, Trailer)]
+_TRIP_LIST_TABLES.append(VehicleLocation.__table__)
+_TRIP_PAGE_SHAPE = json.dumps(_TRIP_PAGE.json_schema(), sort_keys=True)
+
+
+@router.get(
+    "",
+    response_model=Page[TripPublic],
+    responses={304: {"description": "Nothing changed since the ETag sent in If-None-Match"}},
+)
 def list_trips(
+    request: Request,
     session: SessionDep,
     _: TripsRead,
     page: PageDep,
     filters: Annotated[ops.TripFilters, Depends(trip_filters)],
 ) -> Response:
     """Trips with driver, truck, trailer and the truck's last position; newest scheduled first."""
-    # The dispatch board polls this: serialize the already-validated page once, instead of
-    # letting FastAPI validate it again against the response model.
+    # The dispatch board polls this: on PostgreSQL an unchanged poll is answered from the tables'
+    # change counters before the query runs (read first, so a write during the query is seen
+    # by the next poll).
+    token = change_token(session, _TRIP_LIST_TABLES)
+    etag = version_etag(request.url.query, _TRIP_PAGE_SHAPE, token) if token else None
+    if etag and matches(request.headers.get("if-none-match", "").encode(), etag.encode()):
+        return not_modified(etag)
+    # Serialize the already-validated page once, instead of letting FastAPI validate it again.
     body = _TRIP_PAGE.dump_json(ops.list_trips(session, filters, page))
-    return Response(body, media_type="application/json")
+    return Response(body, media_type="application/json", headers={"ETag": etag} if etag else None)
 
 
 @router.get("/{trip_id}")
