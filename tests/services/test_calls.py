@@ -331,17 +331,18 @@ def test_dropped_webhooks_are_filled_by_reconciliation(client, session, calls_ap
         # Not yet overdue: nothing polled.
         assert reconcile_calls(providers, after_minutes=5).checked == 0
         late = max(c.expected_end_at for c in calls) + timedelta(minutes=6)
-        result = wait_for(
-            lambda: (
-                ((r := reconcile_calls(providers, after_minutes=5, now=late)).filled == 2 and r)
-                or None
-            ),
-            timeout=10,
-            step=0.3,
-        )
+        filled = 0
+
+        def both_filled() -> bool:
+            # Each pass fills the calls the vendors have finished; they may finish apart.
+            nonlocal filled
+            filled += reconcile_calls(providers, after_minutes=5, now=late).filled
+            return filled == 2
+
+        # The sandbox plays both calls through first; slow on a loaded machine.
+        assert wait_for(both_filled, timeout=30, step=0.3)
     finally:
         providers.close()
-    assert result is not None
     for call in calls:
         session.refresh(call)
         assert call.status == "ended" and call.outcome == "completed" and call.reconciled_at

@@ -192,7 +192,8 @@ def _terminate_lock_connection(engine, source: str, entity: str) -> None:
     """What a PostgreSQL restart does to a running ingest: its lock connection is gone."""
     pid = _holder_pid(engine, source, entity)
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar()
+        # With a timeout it waits until the backend has exited and so released its lock.
+        assert conn.execute(text("SELECT pg_terminate_backend(:p, 5000)"), {"p": pid}).scalar()
 
 
 @pytest.mark.postgres
