@@ -24,6 +24,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlmodel import Session
 
 from config import get_settings
+from db.claims import claim_due_rows
 from db.database import session_scope
 from helpers.shutdown import shutting_down
 from helpers.time_utils import utc_now
@@ -110,26 +111,17 @@ def _due(now: datetime):
 
 
 def claim(session: Session, *, now: datetime, limit: int, token: str) -> list[int]:
-    """Mark up to `limit` due deliveries as ours (oldest first); returns their ids in order.
-
-    Two statements on purpose: PostgreSQL may re-run an `IN (SELECT … LIMIT … FOR UPDATE SKIP
-    LOCKED)` subquery per row and claim more than `limit` rows (measured). The UPDATE re-checks
-    due-ness, which is what makes the claim atomic on SQLite, where there is no SKIP LOCKED.
-    """
-    pick = select(AlertDelivery.id).where(_due(now)).order_by(AlertDelivery.id).limit(limit)
-    if session.get_bind().dialect.name == "postgresql":
-        pick = pick.with_for_update(skip_locked=True)
-    ids = list(session.scalars(pick))
-    if not ids:
-        return []
-    stmt = (
-        update(AlertDelivery)
-        .where(AlertDelivery.id.in_(ids), _due(now))
-        .values(status=DeliveryStatus.SENDING, claim_token=token, claimed_until=now + LEASE)
-        .returning(AlertDelivery.id)
-        .execution_options(synchronize_session=False)
+    """Mark up to `limit` due deliveries as ours, oldest first (`db/claims.py`)."""
+    return claim_due_rows(
+        session,
+        AlertDelivery,
+        _due(now),
+        sending_status=DeliveryStatus.SENDING,
+        now=now,
+        lease=LEASE,
+        limit=limit,
+        token=token,
     )
-    return sorted(session.execute(stmt).scalars().all())
 
 
 @dataclass

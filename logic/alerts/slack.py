@@ -82,7 +82,7 @@ def _field_value(value: Any, kind: str, zone: str | None) -> str:
         if kind == "mph":
             return f"{float(value):g} mph"
     except (TypeError, ValueError):
-        pass
+        return str(value)  # not the type its field promises: show it as it came
     return str(value)
 
 

@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
 from config import get_settings
+from db.claims import claim_due_rows
 from db.database import session_scope
 from helpers.time_utils import utc_now
 from logic.reports import charts, render, scorecards
@@ -90,21 +91,17 @@ def _due(now: datetime):
 
 
 def claim(session: Session, *, now: datetime, limit: int, token: str) -> list[int]:
-    """Mark up to `limit` due deliveries as ours, oldest first (see the alert outbox)."""
-    pick = select(ReportDelivery.id).where(_due(now)).order_by(ReportDelivery.id).limit(limit)
-    if session.get_bind().dialect.name == "postgresql":
-        pick = pick.with_for_update(skip_locked=True)
-    ids = list(session.scalars(pick))
-    if not ids:
-        return []
-    stmt = (
-        update(ReportDelivery)
-        .where(ReportDelivery.id.in_(ids), _due(now))
-        .values(status=ReportDeliveryStatus.SENDING, claim_token=token, claimed_until=now + LEASE)
-        .returning(ReportDelivery.id)
-        .execution_options(synchronize_session=False)
+    """Mark up to `limit` due deliveries as ours, oldest first (`db/claims.py`)."""
+    return claim_due_rows(
+        session,
+        ReportDelivery,
+        _due(now),
+        sending_status=ReportDeliveryStatus.SENDING,
+        now=now,
+        lease=LEASE,
+        limit=limit,
+        token=token,
     )
-    return sorted(session.execute(stmt).scalars().all())
 
 
 @dataclass
