@@ -15,7 +15,7 @@ from sqlalchemy.exc import OperationalError
 from config import ConfigError, Settings, get_settings
 from helpers.cloud_logger import setup_logging
 from helpers.error_tracking import init_error_tracking
-from services import health, production, shutdown
+from services import health, production, route_index, shutdown
 from services.errors import install_error_handlers
 from services.middleware import (
     WEBHOOK_PATH_PREFIXES,
@@ -102,6 +102,7 @@ def build_app(
     app.include_router(health.router)
     for router in routers:
         app.include_router(router)
+    route_index.index_routes(app)
     install_openapi(app)
     return app
 

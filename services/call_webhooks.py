@@ -1,28 +1,30 @@
 """Signed call webhooks: `POST /webhooks/vapi` and `POST /webhooks/elevenlabs` (public routes).
 
 Verify over the raw body, store in the inbox, answer 200 fast; the event is applied after the
-commit (a background task). Missing signature → 400, bad or stale → 401, malformed JSON → 400;
-nothing unauthenticated is stored. Types we do not handle are acknowledged and dropped (VAPI
-sends many; ElevenLabs `post_call_audio` carries base64 audio we do not keep).
+commit (a background task). Both steps go through a group commit (helpers/group_commit.py): the
+deliveries arriving together share one inbox transaction, and their calls one processing
+transaction, instead of a transaction and a thread hand-off each. Missing signature → 400, bad
+or stale → 401, malformed JSON → 400; nothing unauthenticated is stored. Types we do not handle
+are acknowledged and dropped (VAPI sends many; ElevenLabs `post_call_audio` carries base64 audio
+we do not keep).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, Request
-from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
-from db.database import session_scope
-from db.retry import db_retry
+from config import Settings
+from helpers import group_commit
 from helpers.errors import BadRequest, Unauthorized, UpstreamNotConfigured
-from helpers.time_utils import utc_now
 from logic.calls.events import EventKey, parse_elevenlabs, parse_vapi
-from logic.calls.service import after_webhook
-from logic.calls.webhooks import Intake, receive
+from logic.calls.service import after_webhooks
+from logic.calls.webhooks import Intake, receive_unit
 from services.vendor_deps import SettingsDep
 from utils.elevenlabs_client import SIGNATURE_HEADER, verify_elevenlabs_signature
 from utils.signatures import SignatureMissing, SignatureNotConfigured, WebhookSignatureError
@@ -50,10 +52,15 @@ class WebhookNotConfigured(UpstreamNotConfigured):
     code = "webhook_not_configured"
 
 
-@db_retry(max_retries=3)
-def _store(key: EventKey, payload: dict[str, Any]) -> Intake:
-    with session_scope() as session:
-        return receive(session, key, payload, now=utc_now())
+async def _store(key: EventKey, payload: dict[str, Any]) -> Intake:
+    return await group_commit.for_current_loop("webhook inbox", receive_unit).submit((key, payload))
+
+
+async def _process(call_id: int, settings: Settings) -> None:
+    batch = partial(after_webhooks, settings=settings)
+    # Keyed by the settings too: they say where the Slack replies go (tests override them).
+    key = ("webhook processing", id(settings))
+    await group_commit.for_current_loop(key, batch).submit(call_id)
 
 
 async def _intake(
@@ -79,9 +86,9 @@ async def _intake(
         raise BadRequest(f"malformed webhook body: {exc}") from None
     if key is None:
         return WebhookAck(ignored=True)
-    intake = await run_in_threadpool(_store, key, payload)
+    intake = await _store(key, payload)
     if intake.stored and intake.call_id is not None:
-        background.add_task(after_webhook, intake.call_id, settings)
+        background.add_task(_process, intake.call_id, settings)
     return WebhookAck(stored=intake.stored, duplicate=not intake.stored)
 
 

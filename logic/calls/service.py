@@ -1,18 +1,19 @@
 """Entry points shared by the routers, the CLI and scheduled jobs (each wires settings → work).
 
-`after_placement` and `after_webhook` are the after-commit steps: link and apply events that
+`after_placement` and `after_webhooks` are the after-commit steps: link and apply events that
 arrived early, then push any Slack thread reply the call queued (the alert outbox).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from config import Settings, get_settings
 from helpers.errors import UpstreamNotConfigured
 from logic.alerts import outbox
 from logic.calls.placement import CallingPolicy
-from logic.calls.webhooks import match_and_process, process_call_events_unit
+from logic.calls.webhooks import Processed, match_and_process, process_calls_unit
 from utils.slack_client import build_slack_client
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,9 @@ def after_placement(call_ids: list[int], settings: Settings | None = None) -> No
         _drain_slack(settings or get_settings())
 
 
-def after_webhook(call_id: int, settings: Settings | None = None) -> None:
-    """Apply the call's pending events; a call finished by them gets its Slack reply at once."""
-    if process_call_events_unit(call_id).finalized:
+def after_webhooks(call_ids: Sequence[int], settings: Settings | None = None) -> list[Processed]:
+    """Apply the calls' pending events; calls finished by them get their Slack reply at once."""
+    processed = process_calls_unit(call_ids)
+    if any(p.finalized for p in processed.values()):
         _drain_slack(settings or get_settings())
+    return [processed[call_id] for call_id in call_ids]

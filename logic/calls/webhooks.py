@@ -1,22 +1,24 @@
 """The webhook inbox for VAPI and ElevenLabs: store each verified event once, process it later.
 
-`receive` runs inside the request: one `INSERT … ON CONFLICT DO NOTHING` keyed by (provider,
-fingerprint), so duplicates and concurrent identical deliveries insert one row and only the
-request that inserted it schedules processing. `process_call_events` runs after that commit in
-its own transaction: it locks the call row, applies every unprocessed event of the call in
-provider order, then finalizes the call once (insights and write-back). An event whose call we do
-not know yet stays unlinked; `match_unlinked_events` links it when the call appears (by provider
-id or `hub_call_id`), after a placement commits and on every reconciliation pass.
+`receive_many` stores the deliveries that arrived together (helpers/group_commit.py batches the
+concurrent requests): one `INSERT … ON CONFLICT DO NOTHING` keyed by (provider, fingerprint), so
+duplicates and concurrent identical deliveries insert one row and only the request that inserted
+it schedules processing. `process_calls` runs after that commit in its own transaction: it locks
+the calls (in id order), applies every unprocessed event of each call in provider order, then
+finalizes each call once (insights and write-back). An event whose call we do not know yet stays
+unlinked; `match_unlinked_events` links it when the call appears (by provider id or
+`hub_call_id`), after a placement commits and on every reconciliation pass.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, false, func, null, or_, select, text, tuple_, update
+from sqlalchemy import and_, false, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
@@ -40,82 +42,120 @@ class Intake:
     call_id: int | None
 
 
-def _call_id_expression(key: EventKey) -> Any:
-    """SQL for the event's call id: by provider id, else by `hub_call_id`, else NULL."""
-    candidates = []
-    if key.provider_call_id:
-        candidates.append(
-            select(Call.id)
-            .where(Call.provider == key.provider, Call.provider_call_id == key.provider_call_id)
-            .scalar_subquery()
-        )
-    if key.hub_call_id is not None:
-        # hub_call_id alone is trusted only for a call of the same provider that has no
-        # provider id yet or the same one (an id from another call must not hijack it).
-        candidates.append(
-            select(Call.id)
-            .where(
-                Call.id == key.hub_call_id,
-                Call.provider == key.provider,
-                or_(
-                    Call.provider_call_id.is_(None),
-                    Call.provider_call_id == key.provider_call_id,
-                ),
+def _known_calls(session: Session, keys: Sequence[EventKey]) -> dict[EventKey, int]:
+    """The call of each event that can be resolved now: by provider id, else by `hub_call_id`."""
+    by_provider_id = {(k.provider, k.provider_call_id) for k in keys if k.provider_call_id}
+    hub_ids = {k.hub_call_id for k in keys if k.hub_call_id is not None}
+    if not by_provider_id and not hub_ids:
+        return {}
+    rows = session.execute(
+        select(Call.id, Call.provider, Call.provider_call_id).where(
+            or_(
+                tuple_(Call.provider, Call.provider_call_id).in_(list(by_provider_id))
+                if by_provider_id
+                else false(),
+                Call.id.in_(list(hub_ids)),
             )
-            .scalar_subquery()
         )
-    if not candidates:
-        return null()
-    return candidates[0] if len(candidates) == 1 else func.coalesce(*candidates)
+    ).all()
+    by_pid = {(provider, pid): call_id for call_id, provider, pid in rows if pid}
+    by_id = {call_id: (provider, pid) for call_id, provider, pid in rows}
+    resolved: dict[EventKey, int] = {}
+    for key in keys:
+        call_id = by_pid.get((key.provider, key.provider_call_id))
+        if call_id is None and key.hub_call_id in by_id:
+            # hub_call_id alone is trusted only for a call of the same provider that has no
+            # provider id yet or the same one (an id from another call must not hijack it).
+            provider, pid = by_id[key.hub_call_id]
+            if provider == key.provider and pid in (None, key.provider_call_id):
+                call_id = key.hub_call_id
+        if call_id is not None:
+            resolved[key] = call_id
+    return resolved
 
 
-def receive(session: Session, key: EventKey, payload: dict[str, Any], *, now: datetime) -> Intake:
-    """Insert the event unless its fingerprint is already in the inbox: one statement, which
-    also resolves the event's call."""
-    values = {
-        "provider": key.provider,
-        "fingerprint": key.fingerprint,
-        "event_type": key.event_type,
-        "provider_call_id": key.provider_call_id,
-        "hub_call_id": key.hub_call_id,
-        "call_id": _call_id_expression(key),
-        "occurred_at": key.occurred_at,
-        "received_at": now,
-        "payload": payload,
-        "attempts": 0,
-    }
+def receive_many(
+    session: Session, events: Sequence[tuple[EventKey, dict[str, Any]]], *, now: datetime
+) -> list[Intake]:
+    """Insert each event unless its fingerprint is already in the inbox (or earlier in
+    `events`): one `INSERT … ON CONFLICT DO NOTHING` for all of them, each linked to its call."""
+    calls = _known_calls(session, [key for key, _ in events])
+    first: dict[tuple[str, str], int] = {}
+    for n, (key, _) in enumerate(events):
+        first.setdefault((key.provider, key.fingerprint), n)
+    rows = [
+        {
+            "provider": key.provider,
+            "fingerprint": key.fingerprint,
+            "event_type": key.event_type,
+            "provider_call_id": key.provider_call_id,
+            "hub_call_id": key.hub_call_id,
+            "call_id": calls.get(key),
+            "occurred_at": key.occurred_at,
+            "received_at": now,
+            "payload": payload,
+            "attempts": 0,
+        }
+        for n, (key, payload) in enumerate(events)
+        if first[(key.provider, key.fingerprint)] == n
+    ]
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     stmt = (
         insert(WebhookEvent)
-        .values(**values)
         .on_conflict_do_nothing(index_elements=["provider", "fingerprint"])
-        .returning(WebhookEvent.id, WebhookEvent.call_id)
+        .returning(WebhookEvent.provider, WebhookEvent.fingerprint, WebhookEvent.id)
     )
-    row = session.execute(stmt).first()
-    if row is None:
-        return Intake(stored=False, event_id=None, call_id=None)
-    return Intake(stored=True, event_id=row[0], call_id=row[1])
+    # Executed with a parameter list, SQLAlchemy sends one multi-row INSERT (insertmanyvalues).
+    inserted = {(p, fp): event_id for p, fp, event_id in session.execute(stmt, rows)}
+    intakes = []
+    for n, (key, _) in enumerate(events):
+        event_id = inserted.get((key.provider, key.fingerprint))
+        if event_id is None or first[(key.provider, key.fingerprint)] != n:
+            intakes.append(Intake(stored=False, event_id=None, call_id=None))
+        else:
+            intakes.append(Intake(stored=True, event_id=event_id, call_id=calls.get(key)))
+    return intakes
 
 
-def _lock_call(session: Session, call_id: int) -> Call | None:
-    return session.scalars(
-        select(Call)
-        .where(Call.id == call_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).first()
+def receive(session: Session, key: EventKey, payload: dict[str, Any], *, now: datetime) -> Intake:
+    """`receive_many` for one event."""
+    return receive_many(session, [(key, payload)], now=now)[0]
 
 
-def apply_pending(session: Session, call: Call, *, now: datetime) -> int:
-    """Apply the call's unprocessed events, oldest provider time first; returns how many."""
-    events = list(
+@db_retry(max_retries=3)
+def receive_unit(events: Sequence[tuple[EventKey, dict[str, Any]]]) -> list[Intake]:
+    """`receive_many` in its own transaction, committed (durably) before anyone is answered."""
+    with session_scope() as session:
+        return receive_many(session, events, now=utc_now())
+
+
+def _lock_calls(session: Session, call_ids: Sequence[int]) -> list[Call]:
+    # In id order, so two batches sharing calls cannot deadlock.
+    return list(
         session.scalars(
-            select(WebhookEvent)
-            .where(WebhookEvent.call_id == call.id, WebhookEvent.processed_at.is_(None))
-            .order_by(WebhookEvent.occurred_at.nulls_last(), WebhookEvent.id)
+            select(Call)
+            .where(Call.id.in_(sorted(set(call_ids))))
+            .order_by(Call.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
         )
     )
+
+
+def _pending_events(session: Session, call_ids: Sequence[int]) -> dict[int, list[WebhookEvent]]:
+    """Each call's unprocessed events, oldest provider time first."""
+    events: dict[int, list[WebhookEvent]] = {call_id: [] for call_id in call_ids}
+    for event in session.scalars(
+        select(WebhookEvent)
+        .where(WebhookEvent.call_id.in_(list(call_ids)), WebhookEvent.processed_at.is_(None))
+        .order_by(WebhookEvent.call_id, WebhookEvent.occurred_at.nulls_last(), WebhookEvent.id)
+    ):
+        events[event.call_id].append(event)
+    return events
+
+
+def _apply(call: Call, events: list[WebhookEvent], *, now: datetime) -> int:
     for event in events:
         event.attempts += 1
         try:
@@ -135,28 +175,36 @@ class Processed:
     finalized: bool  # this pass finalized the call (insights and write-back queued)
 
 
-def process_call_events(
-    session: Session, call_id: int, *, now: datetime | None = None
-) -> Processed:
-    """Lock the call, apply its pending events, finalize once it has its final report."""
+def process_calls(
+    session: Session, call_ids: Sequence[int], *, now: datetime | None = None
+) -> dict[int, Processed]:
+    """Lock the calls, apply their pending events, finalize each that has its final report."""
     from logic.calls.insights import finalize_call
 
     now = now or utc_now()
-    call = _lock_call(session, call_id)
-    if call is None:
-        return Processed(0, False)
-    applied = apply_pending(session, call, now=now)
-    finalized = False
-    if call.report_received_at is not None and call.finalized_at is None:
-        finalize_call(session, call, now=now)
-        finalized = True
+    calls = _lock_calls(session, call_ids)
+    pending = _pending_events(session, [call.id for call in calls])
+    results = {call_id: Processed(0, False) for call_id in call_ids}
+    for call in calls:
+        applied = _apply(call, pending[call.id], now=now)
+        finalized = call.report_received_at is not None and call.finalized_at is None
+        if finalized:
+            finalize_call(session, call, now=now)
+        results[call.id] = Processed(applied, finalized)
     session.flush()
-    return Processed(applied, finalized)
+    return results
+
+
+def process_call_events(
+    session: Session, call_id: int, *, now: datetime | None = None
+) -> Processed:
+    """`process_calls` for one call."""
+    return process_calls(session, [call_id], now=now)[call_id]
 
 
 @db_retry(max_retries=3)
-def process_call_events_unit(call_id: int) -> Processed:
-    """`process_call_events` as its own unit of work (the webhook endpoints' after-commit task).
+def process_calls_unit(call_ids: Sequence[int]) -> dict[int, Processed]:
+    """`process_calls` as its own unit of work (the webhook endpoints' after-commit task).
 
     The events are already durable in the inbox and this state is derived from them, so on
     PostgreSQL the commit does not wait for the WAL flush; if a crash loses it, the events stay
@@ -165,7 +213,11 @@ def process_call_events_unit(call_id: int) -> Processed:
     with session_scope() as session:
         if session.get_bind().dialect.name == "postgresql":
             session.execute(text("SET LOCAL synchronous_commit = off"))
-        return process_call_events(session, call_id)
+        return process_calls(session, call_ids)
+
+
+def process_call_events_unit(call_id: int) -> Processed:
+    return process_calls_unit([call_id])[call_id]
 
 
 def pending_call_ids(session: Session, *, older_than: datetime, limit: int = 500) -> list[int]:
