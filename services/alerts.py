@@ -11,7 +11,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, BackgroundTasks, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from config import Settings, get_settings
 from helpers.time_utils import utc_now
 from logic.alerts import actions, engine, outbox, queries
 from logic.listing import as_utc
@@ -19,6 +18,7 @@ from models.alert import AlertDetail, AlertPublic, AlertsPage, AlertStatus, Aler
 from services.deps import AlertsEvaluateCaller, AlertsRead, AlertsWrite, ClientDep, SessionDep
 from services.openapi import error_responses
 from services.pagination import PageDep, SearchQuery
+from services.vendor_deps import SettingsDep
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
 
@@ -33,7 +33,7 @@ class AlertClients:
 
 
 def get_alert_clients(
-    settings: Annotated[Settings, Depends(get_settings)],
+    settings: SettingsDep,
 ) -> Iterator[AlertClients]:
     clients = AlertClients(*engine.build_clients(settings))
     try:

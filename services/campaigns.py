@@ -7,7 +7,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from config import Settings, get_settings
 from helpers.time_utils import utc_now
 from logic.calls import audience, campaign_ops, campaigns
 from models.call import CallOutcome, CallPurpose
@@ -30,6 +29,7 @@ from services.deps import (
     SessionDep,
 )
 from services.pagination import PageDep
+from services.vendor_deps import SettingsDep
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
 
@@ -80,9 +80,7 @@ def preview_audience(
 
 
 @router.post("/tick")
-def tick_campaigns(
-    _: CampaignsWriteCaller, settings: Annotated[Settings, Depends(get_settings)]
-) -> CampaignTickSummary:
+def tick_campaigns(_: CampaignsWriteCaller, settings: SettingsDep) -> CampaignTickSummary:
     """Run one campaign tick now: move targets on from their calls, claim due ones, dial."""
     # Its own units of work (claim, then one per call), never the request's transaction.
     return CampaignTickSummary.model_validate(campaigns.run_tick(settings).as_dict())

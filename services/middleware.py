@@ -118,11 +118,14 @@ class AdmissionControlMiddleware:
             return
         if self._semaphore is None:  # created lazily, inside the server's event loop
             self._semaphore = asyncio.Semaphore(self.limit)
-        try:
-            await asyncio.wait_for(self._semaphore.acquire(), timeout=self.queue_timeout)
-        except TimeoutError:
-            await _send_overloaded(send)
-            return
+        if self._semaphore.locked():
+            try:
+                await asyncio.wait_for(self._semaphore.acquire(), timeout=self.queue_timeout)
+            except TimeoutError:
+                await _send_overloaded(send)
+                return
+        else:  # a free slot: take it without wait_for's task and timer (most requests)
+            await self._semaphore.acquire()
         try:
             await self.app(scope, receive, send)
         finally:

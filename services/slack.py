@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, BackgroundTasks, Depends, Request
+from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
-from config import Settings, get_settings
 from helpers.time_utils import utc_now
 from logic.alerts import interactions, outbox
 from services.alerts import AlertClientsDep
 from services.deps import ClientDep
 from services.openapi import error_responses
+from services.vendor_deps import SettingsDep
 
 router = APIRouter(prefix="/slack", tags=["slack"])
 
@@ -32,7 +30,7 @@ async def slack_interactions(
     client: ClientDep,
     clients: AlertClientsDep,
     background: BackgroundTasks,
-    settings: Annotated[Settings, Depends(get_settings)],
+    settings: SettingsDep,
 ) -> SlackReply:
     """Alert buttons (Acknowledge / Snooze 1h / Resolve), verified by the Slack signature."""
     raw = await request.body()  # the exact bytes Slack signed, before any form parsing

@@ -20,7 +20,14 @@ from utils.slack_client import SlackClient, build_slack_client
 from utils.vapi_client import VapiClient, build_vapi_client
 from utils.weather_api import WeatherClient, build_weather_client
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+async def current_settings() -> Settings:
+    """The settings as a dependency: async, so it costs no worker-thread hand-off per request
+    (a plain function dependency runs in the thread pool). Tests override this one."""
+    return get_settings()
+
+
+SettingsDep = Annotated[Settings, Depends(current_settings)]
 
 
 def get_pcmiler_client(settings: SettingsDep) -> Iterator[PcmilerClient]:

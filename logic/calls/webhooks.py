@@ -44,19 +44,23 @@ class Intake:
 
 def _known_calls(session: Session, keys: Sequence[EventKey]) -> dict[EventKey, int]:
     """The call of each event that can be resolved now: by provider id, else by `hub_call_id`."""
-    by_provider_id = {(k.provider, k.provider_call_id) for k in keys if k.provider_call_id}
+    provider_ids: dict[str, set[str]] = {}
+    for key in keys:
+        if key.provider_call_id:
+            provider_ids.setdefault(key.provider, set()).add(key.provider_call_id)
     hub_ids = {k.hub_call_id for k in keys if k.hub_call_id is not None}
-    if not by_provider_id and not hub_ids:
+    if not provider_ids and not hub_ids:
         return {}
+    # One IN list per provider (at most two), so the unique (provider, provider_call_id) index
+    # serves each and the statement's shape, hence its compiled form, is reused.
+    wanted = [
+        and_(Call.provider == provider, Call.provider_call_id.in_(sorted(ids)))
+        for provider, ids in sorted(provider_ids.items())
+    ]
+    if hub_ids:
+        wanted.append(Call.id.in_(sorted(hub_ids)))
     rows = session.execute(
-        select(Call.id, Call.provider, Call.provider_call_id).where(
-            or_(
-                tuple_(Call.provider, Call.provider_call_id).in_(list(by_provider_id))
-                if by_provider_id
-                else false(),
-                Call.id.in_(list(hub_ids)),
-            )
-        )
+        select(Call.id, Call.provider, Call.provider_call_id).where(or_(*wanted))
     ).all()
     by_pid = {(provider, pid): call_id for call_id, provider, pid in rows if pid}
     by_id = {call_id: (provider, pid) for call_id, provider, pid in rows}
@@ -143,30 +147,51 @@ def _lock_calls(session: Session, call_ids: Sequence[int]) -> list[Call]:
     )
 
 
-def _pending_events(session: Session, call_ids: Sequence[int]) -> dict[int, list[WebhookEvent]]:
+@dataclass(frozen=True)
+class _PendingEvent:
+    id: int
+    event_type: str
+    payload: dict[str, Any]
+
+
+def _pending_events(session: Session, call_ids: Sequence[int]) -> dict[int, list[_PendingEvent]]:
     """Each call's unprocessed events, oldest provider time first."""
-    events: dict[int, list[WebhookEvent]] = {call_id: [] for call_id in call_ids}
-    for event in session.scalars(
-        select(WebhookEvent)
+    events: dict[int, list[_PendingEvent]] = {call_id: [] for call_id in call_ids}
+    rows = session.execute(
+        select(WebhookEvent.call_id, WebhookEvent.id, WebhookEvent.event_type, WebhookEvent.payload)
         .where(WebhookEvent.call_id.in_(list(call_ids)), WebhookEvent.processed_at.is_(None))
         .order_by(WebhookEvent.call_id, WebhookEvent.occurred_at.nulls_last(), WebhookEvent.id)
-    ):
-        events[event.call_id].append(event)
+    )
+    for call_id, event_id, event_type, payload in rows:
+        events[call_id].append(_PendingEvent(event_id, event_type, payload))
     return events
 
 
-def _apply(call: Call, events: list[WebhookEvent], *, now: datetime) -> int:
+def _apply(call: Call, events: list[_PendingEvent], *, now: datetime) -> dict[int, str]:
+    """Apply `events` to `call`; returns the error of each event that could not be applied."""
+    errors: dict[int, str] = {}
     for event in events:
-        event.attempts += 1
         try:
             # Applying touches only the call object (no SQL), so no savepoint is needed.
             apply_event(call, event.event_type, event.payload, now=now)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             # A payload we cannot read is kept with its error, never retried forever.
-            event.error = f"{type(exc).__name__}: {exc}"[:1000]
+            errors[event.id] = f"{type(exc).__name__}: {exc}"[:1000]
             log.warning("call %s: webhook event %s not applied: %s", call.id, event.id, exc)
-        event.processed_at = now
-    return len(events)
+    return errors
+
+
+def _mark_processed(
+    session: Session, event_ids: list[int], errors: dict[int, str], now: datetime
+) -> None:
+    """One UPDATE for the applied events, one per event that failed (rare)."""
+    done = {"processed_at": now, "attempts": WebhookEvent.attempts + 1}
+    if event_ids:
+        session.execute(update(WebhookEvent).where(WebhookEvent.id.in_(event_ids)).values(done))
+    for event_id, error in errors.items():
+        session.execute(
+            update(WebhookEvent).where(WebhookEvent.id == event_id).values(done, error=error)
+        )
 
 
 @dataclass(frozen=True)
@@ -185,13 +210,19 @@ def process_calls(
     calls = _lock_calls(session, call_ids)
     pending = _pending_events(session, [call.id for call in calls])
     results = {call_id: Processed(0, False) for call_id in call_ids}
+    applied: list[int] = []
+    errors: dict[int, str] = {}
     for call in calls:
-        applied = _apply(call, pending[call.id], now=now)
+        events = pending[call.id]
+        failed = _apply(call, events, now=now)
+        errors.update(failed)
+        applied += [event.id for event in events if event.id not in failed]
         finalized = call.report_received_at is not None and call.finalized_at is None
         if finalized:
             finalize_call(session, call, now=now)
-        results[call.id] = Processed(applied, finalized)
+        results[call.id] = Processed(len(events), finalized)
     session.flush()
+    _mark_processed(session, applied, errors, now)
     return results
 
 

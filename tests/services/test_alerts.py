@@ -18,6 +18,7 @@ from logic.alerts.rules import load_rules
 from models.alert import Alert, AlertDelivery, AlertRule
 from models.audit_log import AuditLog
 from models.trip import TripStatus
+from services.vendor_deps import current_settings
 from tests.factories import make_driver, make_location, make_trip, make_vehicle
 
 
@@ -43,7 +44,7 @@ def raise_alerts(session, specs):
 @pytest.fixture
 def sandbox_settings(main_app, sandbox_clean):
     settings = Settings(**{**sandbox_clean.settings_env(), "ENVIRONMENT": "test"})
-    main_app.dependency_overrides[get_settings] = lambda: settings
+    main_app.dependency_overrides[current_settings] = lambda: settings
     yield settings
     main_app.dependency_overrides.pop(get_settings, None)
 

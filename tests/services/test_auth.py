@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import bcrypt
 from sqlalchemy import func, select
 
@@ -54,8 +56,11 @@ def test_failed_login_bookkeeping_survives_the_refused_request(client, session):
     assert locked.status_code == 401
 
 
-def test_login_rate_limit_per_ip_answers_429(client, session):
+def test_login_rate_limit_per_ip_answers_429(client, session, monkeypatch):
     limit = 20  # LOGIN_RATE_LIMIT_PER_MINUTE default
+    # The window is fixed by the clock: pin it, or a minute boundary mid-test resets the count.
+    pinned = datetime(2026, 12, 4, 12, 0, 5, tzinfo=UTC)
+    monkeypatch.setattr("logic.auth.service.utc_now", lambda: pinned)
     statuses = [
         client.post(
             "/auth/token", data={"username": f"nobody{i}", "password": "whatever1"}

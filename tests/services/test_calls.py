@@ -19,6 +19,7 @@ from logic.calls.service import after_placement
 from models.audit_log import AuditLog
 from models.call import Call, CallInsight
 from models.webhook_event import WebhookEvent
+from services.vendor_deps import current_settings
 from tests.calls_support import (
     body_of,
     elevenlabs_headers,
@@ -47,7 +48,7 @@ def receiver():
 def calls_api(main_app, sandbox_clean, receiver):
     """The app's settings point at the sandbox; the fakes' webhooks land in `receiver`."""
     settings = sandbox_settings(sandbox_clean, **ALWAYS_OPEN)
-    main_app.dependency_overrides[get_settings] = lambda: settings
+    main_app.dependency_overrides[current_settings] = lambda: settings
     route_webhooks(sandbox_clean, receiver.url)
     yield sandbox_clean
     main_app.dependency_overrides.pop(get_settings, None)
@@ -133,13 +134,13 @@ def test_post_calls_refusals_name_the_reason(client, session, main_app, sandbox_
     ]
     try:
         for driver, settings, status, code in cases:
-            main_app.dependency_overrides[get_settings] = lambda s=settings: s
+            main_app.dependency_overrides[current_settings] = lambda s=settings: s
             response = client.post(
                 "/calls", json={"driver_id": driver.id, "provider": "vapi"}, headers=caller
             )
             assert response.status_code == status, (code, response.text)
             assert response.json()["error"] == code
-        main_app.dependency_overrides[get_settings] = lambda: open_
+        main_app.dependency_overrides[current_settings] = lambda: open_
         busy = make_driver(session, phone="+12015550153")
         first = client.post(
             "/calls", json={"driver_id": busy.id, "provider": "vapi"}, headers=caller
@@ -559,7 +560,7 @@ def test_malformed_json_is_400_and_ignored_types_are_200(client, session, calls_
 
 def test_webhook_without_a_configured_secret_is_refused(client, session, main_app, sandbox_clean):
     settings = sandbox_settings(sandbox_clean, VAPI_WEBHOOK_SECRET="")
-    main_app.dependency_overrides[get_settings] = lambda: settings
+    main_app.dependency_overrides[current_settings] = lambda: settings
     try:
         body = body_of(VAPI_STATUS)
         response = client.post("/webhooks/vapi", content=body, headers=vapi_headers(body))

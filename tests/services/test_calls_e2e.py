@@ -19,6 +19,7 @@ from config import get_settings
 from db.database import session_scope
 from models.call import Call, CallInsight
 from models.webhook_event import WebhookEvent
+from services.vendor_deps import current_settings
 from tests.calls_support import (
     posted_alert,
     route_webhooks,
@@ -46,7 +47,7 @@ def live(committed_db, sandbox_clean):
         CALL_WINDOW_END="00:00",
         SERVICE_API_KEY=SERVICE_KEY,
     )
-    main_app.dependency_overrides[get_settings] = lambda: settings
+    main_app.dependency_overrides[current_settings] = lambda: settings
     url, stop = serve_main_app()
     yield url, sandbox_clean
     stop()

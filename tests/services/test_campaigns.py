@@ -15,6 +15,7 @@ from models.alert_ladder import AlertLadderStep
 from models.audit_log import AuditLog
 from models.call import CallOutcome, CallStatus
 from models.campaign import CampaignTarget, TargetState
+from services.vendor_deps import current_settings
 from tests.factories import make_driver, make_violation
 from tests.factories_calls import make_call
 from tests.logic.campaigns.support import make_alert
@@ -25,7 +26,7 @@ API_KEY = {"X-API-Key": "test-service-api-key"}
 @pytest.fixture
 def sandbox_settings(main_app, sandbox_clean):
     settings = Settings(**{**sandbox_clean.settings_env(), "ENVIRONMENT": "test"})
-    main_app.dependency_overrides[get_settings] = lambda: settings
+    main_app.dependency_overrides[current_settings] = lambda: settings
     yield settings
     main_app.dependency_overrides.pop(get_settings, None)
 

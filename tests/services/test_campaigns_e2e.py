@@ -18,6 +18,7 @@ from helpers.time_utils import utc_now
 from logic.calls.campaigns import run_tick
 from models.alert import Alert, AlertDelivery, AlertStatus
 from models.call import ACTIVE_CALL_STATUSES, Call, CallProvider, CallPurpose
+from services.vendor_deps import current_settings
 from tests.calls_support import (
     posted_alert,
     route_webhooks,
@@ -41,7 +42,7 @@ def live(committed_db, sandbox_clean):
         CALL_WINDOW_END="00:00",
         SLACK_ONCALL_GROUP_ID="S0ONCALL",
     )
-    main_app.dependency_overrides[get_settings] = lambda: settings
+    main_app.dependency_overrides[current_settings] = lambda: settings
     url, stop = serve_main_app()
     route_webhooks(sandbox_clean, f"{url}/webhooks/vapi", vendors=("vapi",), delay=0.05)
     yield url, sandbox_clean, settings

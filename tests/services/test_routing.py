@@ -8,7 +8,7 @@ from sqlmodel import select
 from config import Settings, get_settings
 from logic.auth.permissions import Permission
 from models.vendor_cache import MileageCache
-from services.vendor_deps import get_pcmiler_client
+from services.vendor_deps import current_settings, get_pcmiler_client
 from tests.factories import make_trip
 from utils.pcmiler_client import build_pcmiler_client
 
@@ -122,7 +122,7 @@ def test_vendor_outage_is_503_upstream_unavailable(client, dispatcher, pcmiler_s
 
 def test_missing_key_is_503_naming_the_setting(client, main_app, dispatcher) -> None:
     # The real provider, reading settings that lack the key.
-    main_app.dependency_overrides[get_settings] = lambda: Settings(PCMILER_API_KEY="")
+    main_app.dependency_overrides[current_settings] = lambda: Settings(PCMILER_API_KEY="")
     try:
         response = client.get(f"/routing/mileage?{MEMPHIS_TO_DALLAS}", headers=dispatcher)
     finally:

@@ -20,6 +20,7 @@ from logic.alerts.rules import load_rules
 from models.alert import Alert, SlackInteraction, SlackUserLink
 from models.audit_log import AuditLog
 from sandbox.credentials import SLACK_SIGNING_SECRET
+from services.vendor_deps import current_settings
 from tests.factories_auth import make_user
 from utils.slack_client import build_slack_client, sign_slack_request
 
@@ -27,7 +28,7 @@ from utils.slack_client import build_slack_client, sign_slack_request
 @pytest.fixture
 def slack_settings(main_app, sandbox_clean):
     settings = Settings(**{**sandbox_clean.settings_env(), "ENVIRONMENT": "test"})
-    main_app.dependency_overrides[get_settings] = lambda: settings
+    main_app.dependency_overrides[current_settings] = lambda: settings
     yield settings
     main_app.dependency_overrides.pop(get_settings, None)
 
@@ -166,7 +167,7 @@ def test_unlinked_slack_user_changes_nothing(client, session, posted_alert):
 
 
 def test_unconfigured_signing_secret_refuses(client, main_app, session):
-    main_app.dependency_overrides[get_settings] = lambda: Settings(SLACK_SIGNING_SECRET="")
+    main_app.dependency_overrides[current_settings] = lambda: Settings(SLACK_SIGNING_SECRET="")
     try:
         body = body_for(1)
         response = client.post("/slack/interactions", content=body, headers=signed(body))

@@ -13,7 +13,7 @@ from logic.auth.permissions import Permission
 from logic.weather import area_of, weather_at
 from models.vendor_cache import WeatherCache
 from sandbox.weather import WEATHER_API_KEY_OVER_QUOTA
-from services.vendor_deps import get_weather_client
+from services.vendor_deps import current_settings, get_weather_client
 from tests.factories import make_location, make_vehicle
 from utils.weather_api import build_weather_client
 
@@ -136,7 +136,7 @@ def test_quota_exhausted_is_503_saying_so(client, main_app, dispatcher, weather_
 
 
 def test_missing_key_is_503_naming_the_setting(client, main_app, dispatcher) -> None:
-    main_app.dependency_overrides[get_settings] = lambda: Settings(WEATHER_API_KEY="")
+    main_app.dependency_overrides[current_settings] = lambda: Settings(WEATHER_API_KEY="")
     try:
         response = client.get(f"/weather?{OKC}", headers=dispatcher)
     finally:
