@@ -3,13 +3,15 @@
 Served under `/bigquery`: give the client `client_options={"api_endpoint": "<sandbox>/bigquery"}`
 and `AnonymousCredentials()`. Supported: datasets and tables get/insert; load jobs through the
 upload endpoint the client uses (`uploadType=multipart` below 5 MB, `resumable` above, both
-newline-delimited JSON), `jobs.get`, and query jobs that are a MERGE of exactly the shape
-`logic/warehouse/bigquery.py` emits (any other statement fails as an invalid query; this is a
-fake of the load path, not a SQL engine). Loads check every row against the table schema and fail
-the way BigQuery does (unknown field, missing required field, unconvertible value: `errorResult`
-plus `errors[]`; a provided schema that differs from an existing table's on append). Loaded rows
-are kept per table: `GET /_sandbox/bigquery/tables` counts them, `.../tables/{dataset}/{table}`
-returns them; `POST /_sandbox/reset` clears everything.
+newline-delimited JSON; the media is spooled to a temporary file), `jobs.get`, and query jobs
+that are a MERGE of exactly the shape `logic/warehouse/bigquery.py` emits (any other statement
+fails as an invalid query; this is a fake of the load path, not a SQL engine). Rows are kept in
+DuckDB (sandbox/bigquery_rows.py: one DuckDB statement loads a well-formed file; anything else
+goes through the row checker). Loads fail the way BigQuery does (unknown field, missing required
+field, unconvertible value: `errorResult` plus `errors[]`; a provided schema that differs from an
+existing table's on append) and change nothing when they fail; the MERGE is atomic and fails on
+a target row matched by two source rows. `GET /_sandbox/bigquery/tables` counts each table's
+rows, `.../tables/{dataset}/{table}` returns them; `POST /_sandbox/reset` clears everything.
 """
 
 from __future__ import annotations

@@ -246,7 +246,7 @@ def _fast_select(fields: list[dict[str, Any]]) -> str:
     return (
         f"SELECT {', '.join(values)} FROM (SELECT json::VARCHAR AS line, "
         f"from_json(json, {_literal(struct)}) AS v "
-        "FROM read_ndjson_objects(?, compression = 'none')) "
+        "FROM read_ndjson_objects(?, compression = 'uncompressed')) "
         f"WHERE CASE WHEN {accepted} THEN true ELSE error('not a fast-path line') END"
     )
 
@@ -408,20 +408,24 @@ class RowStore:
         """The stored rows in load order, as the checker writes them (timestamps ISO 8601 UTC)."""
         if key not in self.names:
             return []
-        cursor = self.con.execute(f"SELECT * FROM {self.names[key]} ORDER BY rowid")
-        names = [d[0] for d in cursor.description]
-        kinds = {f["name"]: field_type(f) for f in fields}
+        kinds = [field_type(f) for f in fields]
+        # TIMESTAMPTZ leaves DuckDB as a naive UTC TIMESTAMP (the session is UTC): no pytz needed.
+        columns = ", ".join(
+            f"CAST({_ident(f['name'])} AS TIMESTAMP)" if kind == "TIMESTAMP" else _ident(f["name"])
+            for f, kind in zip(fields, kinds, strict=True)
+        )
+        found = self.con.execute(f"SELECT {columns} FROM {self.names[key]} ORDER BY rowid")
         return [
-            {name: _as_loaded(kinds.get(name), v) for name, v in zip(names, row, strict=True)}
-            for row in cursor.fetchall()
+            {f["name"]: _as_loaded(kind, v) for f, kind, v in zip(fields, kinds, row, strict=True)}
+            for row in found.fetchall()
         ]
 
 
-def _as_loaded(kind: str | None, value: Any) -> Any:
+def _as_loaded(kind: str, value: Any) -> Any:
     if value is None:
         return None
     if kind == "TIMESTAMP":
-        return value.astimezone(UTC).isoformat()
+        return value.replace(tzinfo=UTC).isoformat()
     if kind == "DATE":
         return value.isoformat()
     if kind == "JSON":
