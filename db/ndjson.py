@@ -4,8 +4,9 @@ PostgreSQL renders the JSON itself (`to_json` of each row) and streams it with `
 STDOUT`: no row becomes a Python object. CSV mode with quote and delimiter bytes that JSON never
 contains raw (`to_json` escapes every control character) leaves each line exactly as rendered;
 timestamps come out ISO 8601 in UTC because the transaction's time zone is set to UTC. SQLite
-streams through the cursor in `batch_rows` batches and renders with `json` (datetimes ISO 8601).
-Either way the object keys are the SELECT's column labels and JSON columns nest as JSON.
+streams through the cursor in `batch_rows` batches and renders with `json` in the same compact
+UTF-8 form as `to_json` (no spaces, non-ASCII as is; datetimes ISO 8601). Either way the object
+keys are the SELECT's column labels, in order, and JSON columns nest as JSON.
 """
 
 from __future__ import annotations
@@ -29,7 +30,13 @@ def write_ndjson(
     for batch in result.partitions():
         out.write(
             "".join(
-                json.dumps(dict(zip(keys, row, strict=True)), default=_json_value) + "\n"
+                json.dumps(
+                    dict(zip(keys, row, strict=True)),
+                    default=_json_value,
+                    separators=(",", ":"),
+                    ensure_ascii=False,
+                )
+                + "\n"
                 for row in batch
             ).encode()
         )

@@ -3,30 +3,35 @@
 Served under `/bigquery`: give the client `client_options={"api_endpoint": "<sandbox>/bigquery"}`
 and `AnonymousCredentials()`. Supported: datasets and tables get/insert; load jobs through the
 upload endpoint the client uses (`uploadType=multipart` below 5 MB, `resumable` above, both
-newline-delimited JSON), `jobs.get`, and query jobs that are a MERGE of exactly the shape
-`logic/warehouse/bigquery.py` emits (any other statement fails as an invalid query; this is a
-fake of the load path, not a SQL engine). Loads check every row against the table schema and fail
-the way BigQuery does (unknown field, missing required field, unconvertible value: `errorResult`
-plus `errors[]`; a provided schema that differs from an existing table's on append). Loaded rows
-are kept per table: `GET /_sandbox/bigquery/tables` counts them, `.../tables/{dataset}/{table}`
-returns them; `POST /_sandbox/reset` clears everything.
+newline-delimited JSON; the media is spooled to a temporary file), `jobs.get`, and query jobs
+that are a MERGE of exactly the shape `logic/warehouse/bigquery.py` emits (any other statement
+fails as an invalid query; this is a fake of the load path, not a SQL engine). Rows are kept in
+DuckDB (sandbox/bigquery_rows.py: one DuckDB statement loads a well-formed file; anything else
+goes through the row checker). Loads fail the way BigQuery does (unknown field, missing required
+field, unconvertible value: `errorResult` plus `errors[]`; a provided schema that differs from an
+existing table's on append) and change nothing when they fail; the MERGE is atomic and fails on
+a target row matched by two source rows. `GET /_sandbox/bigquery/tables` counts each table's
+rows, `.../tables/{dataset}/{table}` returns them; `POST /_sandbox/reset` clears everything.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
+import tempfile
 import threading
 import time
 import uuid
-from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import sqlglot
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from sqlglot import exp
+
+from sandbox.bigquery_rows import LoadError, RowStore
 
 router = APIRouter(prefix="/bigquery", tags=["bigquery"])
 control_router = APIRouter(prefix="/_sandbox/bigquery", tags=["sandbox"])
@@ -37,21 +42,29 @@ UPLOAD = "/upload/bigquery/v2/projects/{project}/jobs"
 
 
 class BigQueryStore:
-    """Datasets, tables (schema + rows), jobs and open resumable uploads, behind one lock."""
+    """Datasets, tables (resources; rows in DuckDB), jobs and open resumable uploads (each
+    spooled to a file), behind one lock."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.datasets: dict[tuple[str, str], dict[str, Any]] = {}
         self.tables: dict[tuple[str, str, str], dict[str, Any]] = {}
-        self.rows: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+        self.rows = RowStore()
         self.jobs: dict[tuple[str, str], dict[str, Any]] = {}
         self.uploads: dict[str, dict[str, Any]] = {}
-        self._ids = itertools.count(1)
 
     def reset(self) -> None:
         with self.lock:
-            for part in (self.datasets, self.tables, self.rows, self.jobs, self.uploads):
+            for upload in self.uploads.values():
+                _discard(upload["file"])
+            for part in (self.datasets, self.tables, self.jobs, self.uploads):
                 part.clear()
+            self.rows.reset()
+
+
+def _discard(spool: Any) -> None:
+    spool.close()
+    Path(spool.name).unlink(missing_ok=True)
 
 
 store = BigQueryStore()
@@ -123,8 +136,7 @@ def _table_resource(project: str, dataset: str, table: str, body: dict[str, Any]
 
 
 def _with_counts(key: tuple[str, str, str]) -> dict[str, Any]:
-    rows = store.rows.get(key, [])
-    return {**store.tables[key], "numRows": str(len(rows))}
+    return {**store.tables[key], "numRows": str(store.rows.count(key))}
 
 
 @router.get(API + "/datasets/{dataset}/tables/{table}")
@@ -147,142 +159,16 @@ async def insert_table(project: str, dataset: str, request: Request) -> Response
         key = (project, dataset, table)
         if key in store.tables:
             return _error(409, "duplicate", f"Already Exists: Table {project}:{dataset}.{table}")
-        store.tables[key] = _table_resource(project, dataset, table, body)
-        store.rows[key] = []
+        resource = _table_resource(project, dataset, table, body)
+        try:
+            store.rows.create(key, resource["schema"]["fields"])
+        except LoadError as exc:
+            return _error(400, "invalid", exc.message)
+        store.tables[key] = resource
         return JSONResponse(_with_counts(key))
 
 
 # ---- load jobs ----------------------------------------------------------------------------------
-class LoadError(Exception):
-    """A load that BigQuery would fail: `errors` as in the job's `errors[]`."""
-
-    def __init__(self, message: str, errors: list[dict[str, Any]] | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.errors = errors or [{"reason": "invalid", "message": message}]
-
-
-_TYPE_WORDS = {"INTEGER": "integer", "INT64": "integer", "FLOAT": "double", "FLOAT64": "double"}
-_BOOL = {"true": True, "false": False, "1": True, "0": False}
-
-
-def _integer(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ValueError("integer")
-    return int(value)
-
-
-def _float(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueError("double")
-    return float(value)
-
-
-def _boolean(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in _BOOL:
-        return _BOOL[value.lower()]
-    raise ValueError("boolean")
-
-
-def _timestamp(value: Any) -> str:
-    """ISO 8601 in UTC, from any of the forms BigQuery reads (offset, `Z`, ` UTC`, none)."""
-    if not isinstance(value, str):
-        raise ValueError("timestamp")
-    text = value.strip()
-    if text.endswith(" UTC"):
-        text = text[:-4]
-    parsed = datetime.fromisoformat(text)
-    parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-    return parsed.isoformat()
-
-
-def _date(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError("date")
-    return date.fromisoformat(value.strip()).isoformat()
-
-
-def _string(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError("string")
-    return value
-
-
-_CONVERTERS: dict[str, Any] = {
-    "INTEGER": _integer,
-    "INT64": _integer,
-    "FLOAT": _float,
-    "FLOAT64": _float,
-    "NUMERIC": _float,
-    "BOOLEAN": _boolean,
-    "BOOL": _boolean,
-    "TIMESTAMP": _timestamp,
-    "DATE": _date,
-    "JSON": lambda value: value,
-    "STRING": _string,
-}
-
-
-def parse_rows(data: bytes, fields: list[dict[str, Any]], config: dict[str, Any]) -> list[dict]:
-    """Newline-delimited JSON rows checked against `fields`; LoadError past maxBadRecords."""
-    by_name = {f["name"]: f for f in fields}
-    convert = {f["name"]: _CONVERTERS[f.get("type", "STRING").upper()] for f in fields}
-    required = [f["name"] for f in fields if f.get("mode") == "REQUIRED"]
-    ignore_unknown = bool(config.get("ignoreUnknownValues"))
-    allowed_bad = int(config.get("maxBadRecords") or 0)
-    rows, errors, position = [], [], 0
-    for line in data.split(b"\n"):
-        start, position = position, position + len(line) + 1
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-            if not isinstance(record, dict):
-                raise ValueError("Only JSON objects may be loaded as rows.")
-            row = {}
-            for name, value in record.items():
-                field = by_name.get(name)
-                if field is None:
-                    if ignore_unknown:
-                        continue
-                    raise ValueError(f"No such field: {name}.")
-                if value is None:
-                    row[name] = None
-                    continue
-                try:
-                    row[name] = convert[name](value)
-                except (ValueError, TypeError):
-                    kind = _TYPE_WORDS.get(field["type"], field["type"].lower())
-                    raise ValueError(
-                        f"Could not convert value '{value}' to {kind}. "
-                        f"Field: {name}; Value: {value}"
-                    ) from None
-            missing = [name for name in required if row.get(name) is None]
-            if missing:
-                raise ValueError(f"Missing required field: {missing[0]}.")
-        except ValueError as exc:
-            errors.append(
-                {
-                    "reason": "invalid",
-                    "location": f"position {start}",
-                    "message": "Error while reading data, error message: JSON parsing error "
-                    f"in row starting at position {start}: {exc}",
-                }
-            )
-            continue
-        rows.append({f["name"]: row.get(f["name"]) for f in fields})
-    if len(errors) > allowed_bad:
-        summary = (
-            "Error while reading data, error message: JSON table encountered too many errors, "
-            f"giving up. Rows: {len(rows) + len(errors)}; errors: {len(errors)}. Please look "
-            "into the errors[] collection for more details."
-        )
-        raise LoadError(summary, [{"reason": "invalid", "message": summary}, *errors[:100]])
-    return rows
-
-
 def _schema_difference(provided: list[dict], existing: list[dict], table_id: str) -> str | None:
     current = {f["name"]: f for f in existing}
     for field in provided:
@@ -306,7 +192,7 @@ def _schema_difference(provided: list[dict], existing: list[dict], table_id: str
     return None
 
 
-def _run_load(project: str, job: dict[str, Any], data: bytes) -> dict[str, Any]:
+def _run_load(project: str, job: dict[str, Any], path: str, size: int) -> dict[str, Any]:
     load = job.get("configuration", {}).get("load", {})
     ref = load.get("destinationTable", {})
     key = (ref.get("projectId", project), ref.get("datasetId", ""), ref.get("tableId", ""))
@@ -335,25 +221,21 @@ def _run_load(project: str, job: dict[str, Any], data: bytes) -> dict[str, Any]:
             fields = existing["schema"]["fields"]
         if not fields:
             raise LoadError("No schema specified on job or table.")
-        if existing is not None and disposition == "WRITE_EMPTY" and store.rows.get(key):
+        if existing is not None and disposition == "WRITE_EMPTY" and store.rows.count(key):
             raise LoadError(
                 f"Already Exists: Table {table_id}",
                 [{"reason": "duplicate", "message": f"Already Exists: Table {table_id}"}],
             )
-    rows = parse_rows(data, fields, load)
-    with store.lock:
-        if key not in store.tables or disposition == "WRITE_TRUNCATE":
-            keep = store.tables.get(key, {})
+        replace = existing is None or disposition == "WRITE_TRUNCATE"
+        loaded = store.rows.load(key, fields, path, load, replace=replace)
+        if replace:
+            keep = existing or {}
             store.tables[key] = {
                 **_table_resource(*key, {"schema": {"fields": fields}}),
                 **{k: keep[k] for k in ("timePartitioning", "clustering") if k in keep},
                 "schema": {"fields": fields},
             }
-            store.rows[key] = []
-        store.rows[key].extend(rows)
-    return {
-        "load": {"outputRows": str(len(rows)), "inputFiles": "1", "inputFileBytes": str(len(data))}
-    }
+    return {"load": {"outputRows": str(loaded), "inputFiles": "1", "inputFileBytes": str(size)}}
 
 
 def _finish_job(project: str, job: dict[str, Any], run) -> dict[str, Any]:
@@ -398,6 +280,22 @@ def _multipart(body: bytes, content_type: str) -> tuple[dict[str, Any], bytes]:
     return json.loads(metadata_part), media
 
 
+def _spool() -> Any:
+    return tempfile.NamedTemporaryFile(prefix="bigquery-upload-", suffix=".ndjson", delete=False)
+
+
+async def _load_spooled(project: str, job: dict[str, Any], spool: Any, size: int) -> Response:
+    """Run the load job on a finished upload's file (off the event loop), then drop the file."""
+    spool.close()
+    try:
+        resource = await run_in_threadpool(
+            _finish_job, project, job, lambda: _run_load(project, job, spool.name, size)
+        )
+    finally:
+        _discard(spool)
+    return JSONResponse(resource)
+
+
 @router.post(UPLOAD)
 async def upload_job(project: str, request: Request, uploadType: str = "") -> Response:
     """jobs.insert with media: multipart (one request) or the start of a resumable upload."""
@@ -407,11 +305,17 @@ async def upload_job(project: str, request: Request, uploadType: str = "") -> Re
             job, media = _multipart(body, request.headers.get("content-type", ""))
         except (ValueError, IndexError) as exc:
             return _error(400, "invalid", f"Bad multipart upload: {exc}")
-        return JSONResponse(_finish_job(project, job, lambda: _run_load(project, job, media)))
+        spool = _spool()
+        spool.write(media)
+        return await _load_spooled(project, job, spool, len(media))
     if uploadType == "resumable":
         upload_id = uuid.uuid4().hex
         with store.lock:
-            store.uploads[upload_id] = {"job": json.loads(body or b"{}"), "data": bytearray()}
+            store.uploads[upload_id] = {
+                "job": json.loads(body or b"{}"),
+                "file": _spool(),
+                "size": 0,
+            }
         location = str(request.url.include_query_params(upload_id=upload_id))
         return Response(status_code=200, headers={"location": location})
     return _error(400, "invalid", f"Unsupported uploadType {uploadType!r}")
@@ -430,15 +334,15 @@ async def upload_chunk(project: str, request: Request, upload_id: str = "") -> R
     if not match:
         return _error(400, "invalid", "Content-Range is required")
     first, _last, total = match.groups()
-    if first is not None and int(first) != len(upload["data"]):
-        return _error(400, "invalid", f"chunk starts at {first}, expected {len(upload['data'])}")
-    upload["data"].extend(body)
-    if total == "*" or int(total) > len(upload["data"]):
-        return Response(status_code=308, headers={"range": f"bytes=0-{len(upload['data']) - 1}"})
+    if first is not None and int(first) != upload["size"]:
+        return _error(400, "invalid", f"chunk starts at {first}, expected {upload['size']}")
+    upload["file"].write(body)
+    upload["size"] += len(body)
+    if total == "*" or int(total) > upload["size"]:
+        return Response(status_code=308, headers={"range": f"bytes=0-{upload['size'] - 1}"})
     with store.lock:
         store.uploads.pop(upload_id, None)
-    job, data = upload["job"], bytes(upload["data"])
-    return JSONResponse(_finish_job(project, job, lambda: _run_load(project, job, data)))
+    return await _load_spooled(project, upload["job"], upload["file"], upload["size"])
 
 
 # ---- query jobs: the exporter's MERGE -----------------------------------------------------------
@@ -536,27 +440,9 @@ def _run_merge(project: str, sql: str) -> dict[str, Any]:
                     f"{name}, which has type {target_fields[name]['type']}"
                 )
                 raise LoadError(message, [{"reason": "invalidQuery", "message": message}])
-        target_rows = store.rows[plan["target"]]
-        index = {tuple(r[k] for k in plan["keys"]): n for n, r in enumerate(target_rows)}
-        matched: set[int] = set()
-        inserted = updated = 0
-        original = len(target_rows)
-        for row in store.rows[plan["source"]]:
-            key = tuple(row[k] for k in plan["keys"])
-            at = index.get(key)
-            if at is None:
-                new = {name: None for name in target_fields}
-                new.update({name: row[name] for name in plan["insert"]})
-                index[key] = len(target_rows)
-                target_rows.append(new)
-                inserted += 1
-                continue
-            if at in matched or at >= original:
-                message = "UPDATE/MERGE must match at most one source row for each target row"
-                raise LoadError(message, [{"reason": "invalidQuery", "message": message}])
-            matched.add(at)
-            target_rows[at].update({name: row[name] for name in plan["update"]})
-            updated += 1
+        inserted, updated = store.rows.merge(
+            plan["target"], plan["source"], plan["keys"], plan["update"], plan["insert"]
+        )
     return {
         "query": {
             "statementType": "MERGE",
@@ -633,7 +519,7 @@ def list_tables() -> dict[str, Any]:
     with store.lock:
         return {
             "tables": [
-                {"project": p, "dataset": d, "table": t, "rows": len(store.rows.get((p, d, t), []))}
+                {"project": p, "dataset": d, "table": t, "rows": store.rows.count((p, d, t))}
                 for (p, d, t) in sorted(store.tables)
             ]
         }
@@ -645,6 +531,6 @@ def table_rows(dataset: str, table: str, project: str | None = None) -> Response
     with store.lock:
         for (p, d, t), resource in store.tables.items():
             if d == dataset and t == table and (project is None or p == project):
-                rows = list(store.rows.get((p, d, t), []))
+                rows = store.rows.rows((p, d, t), resource["schema"]["fields"])
                 return JSONResponse({"schema": resource["schema"], "rows": rows})
     return _error(404, "notFound", f"Not found: Table {dataset}.{table}")

@@ -156,11 +156,25 @@ def test_the_exporters_merge_upserts_on_the_key(client, sandbox_clean):
     assert len(_rows(sandbox_clean, "t")) == 3
 
 
-def test_a_merge_with_two_source_rows_for_one_target_row_fails(client):
+def test_a_merge_with_two_source_rows_for_one_target_row_fails_and_changes_nothing(
+    client, sandbox_clean
+):
     _load(client, "t", _ndjson([{"id": 1, "name": "a"}]), schema=SCHEMA[:2])
-    _load(client, "s", _ndjson([{"id": 1, "name": "b"}, {"id": 1, "name": "c"}]), schema=SCHEMA[:2])
+    rows = [{"id": 2, "name": "new"}, {"id": 1, "name": "b"}, {"id": 1, "name": "c"}]
+    _load(client, "s", _ndjson(rows), schema=SCHEMA[:2])
     with pytest.raises(exceptions.BadRequest, match="must match at most one source row"):
         client.query(MERGE).result()
+    assert _rows(sandbox_clean, "t") == [{"id": 1, "name": "a"}]
+
+
+def test_unmatched_source_rows_are_all_inserted_even_with_one_key(client, sandbox_clean):
+    # BigQuery refuses only a target row matched twice; NOT MATCHED inserts every source row.
+    _load(client, "t", _ndjson([{"id": 1, "name": "a"}]), schema=SCHEMA[:2])
+    _load(client, "s", _ndjson([{"id": 5, "name": "x"}, {"id": 5, "name": "y"}]), schema=SCHEMA[:2])
+    job = client.query(MERGE)
+    job.result()
+    assert (job.dml_stats.inserted_row_count, job.dml_stats.updated_row_count) == (2, 0)
+    assert [r["name"] for r in _rows(sandbox_clean, "t")] == ["a", "x", "y"]
 
 
 @pytest.mark.parametrize(
