@@ -96,12 +96,17 @@ async def drive(
     """
 
     def raw(path: str) -> bytes:
-        merged = {**(headers or {}), **((path_headers or {}).get(path) or {})}
-        extra = "".join(f"{k}: {v}\r\n" for k, v in merged.items())
-        return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{extra}\r\n".encode()
+        extra = (path_headers or {}).get(path) or {}
+        return get_request(port, path, {**(headers or {}), **extra})
 
     requests = [raw(path) for path in paths]
     return await drive_raw(port, requests, clients=clients, seconds=seconds, ok=ok, timeout=timeout)
+
+
+def get_request(port: int, path: str, headers: Mapping[str, str]) -> bytes:
+    """One raw `GET` for `drive_raw` / `drive_rate`."""
+    extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{extra}\r\n".encode()
 
 
 def post_request(port: int, path: str, body: bytes, headers: Mapping[str, str]) -> bytes:
@@ -112,6 +117,42 @@ def post_request(port: int, path: str, body: bytes, headers: Mapping[str, str]) 
         f"Content-Length: {len(body)}\r\n{extra}\r\n"
     )
     return head.encode() + body
+
+
+class _Connection:
+    """One keep-alive connection that reopens after the server closes it or an error."""
+
+    def __init__(self, port: int, result: LoadResult, ok: tuple[int, ...], timeout: float):
+        self.port, self.result, self.ok, self.timeout = port, result, ok, timeout
+        self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def send(self, raw: bytes, started: float) -> None:
+        """Send `raw` and record its status; a success's latency counts from `started`."""
+        result = self.result
+        try:
+            if self.streams is None:
+                self.streams = await asyncio.open_connection("127.0.0.1", self.port)
+            status, close, length = await asyncio.wait_for(
+                _request(*self.streams, raw), self.timeout
+            )
+        except TimeoutError:
+            result.statuses["client timeout"] += 1
+            close = True
+        except (OSError, ConnectionError, asyncio.IncompleteReadError) as exc:
+            result.statuses[type(exc).__name__] += 1
+            close = True
+        else:
+            result.statuses[str(status)] += 1
+            if status in self.ok:
+                result.latencies.append(time.perf_counter() - started)
+                result.body_bytes += length
+        if close:
+            self.close()
+
+    def close(self) -> None:
+        if self.streams is not None:
+            self.streams[1].close()
+            self.streams = None
 
 
 async def drive_raw(
@@ -129,35 +170,51 @@ async def drive_raw(
     deadline = time.monotonic() + seconds
 
     async def client(n: int) -> None:
-        conn: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        connection = _Connection(port, result, ok, timeout)
         i = n - clients
         while time.monotonic() < deadline:
             i += clients
-            started = time.perf_counter()
-            try:
-                if conn is None:
-                    conn = await asyncio.open_connection("127.0.0.1", port)
-                status, close, length = await asyncio.wait_for(
-                    _request(*conn, requests[i % len(requests)]), timeout
-                )
-            except TimeoutError:
-                result.statuses["client timeout"] += 1
-                close = True
-            except (OSError, ConnectionError, asyncio.IncompleteReadError) as exc:
-                result.statuses[type(exc).__name__] += 1
-                close = True
-            else:
-                result.statuses[str(status)] += 1
-                if status in ok:
-                    result.latencies.append(time.perf_counter() - started)
-                    result.body_bytes += length
-            if close and conn is not None:
-                conn[1].close()
-                conn = None
-        if conn is not None:
-            conn[1].close()
+            await connection.send(requests[i % len(requests)], time.perf_counter())
+        connection.close()
 
     started = time.perf_counter()
     await asyncio.gather(*(client(n) for n in range(clients)))
     result.elapsed = time.perf_counter() - started
+    return result
+
+
+async def drive_rate(
+    port: int,
+    requests: Sequence[bytes],
+    *,
+    rate: float,
+    seconds: float,
+    connections: int = 128,
+    ok: tuple[int, ...] = (200,),
+    timeout: float = 15.0,
+) -> LoadResult:
+    """Offer `rate` requests/s for `seconds` (open loop, as webhooks arrive), in list order.
+
+    Request k is due at k / rate; the next free connection sends it then (or as soon as one is
+    free) and its latency counts from when it was due, so a server falling behind shows as
+    latency instead of quietly lowering the offered rate (coordinated omission).
+    """
+    result = LoadResult()
+    total = int(rate * seconds)
+    origin = time.perf_counter() + 0.05
+    next_due = 0
+
+    async def client() -> None:
+        nonlocal next_due
+        connection = _Connection(port, result, ok, timeout)
+        while next_due < total:
+            k, next_due = next_due, next_due + 1
+            due = origin + k / rate
+            if (wait := due - time.perf_counter()) > 0:
+                await asyncio.sleep(wait)
+            await connection.send(requests[k % len(requests)], due)
+        connection.close()
+
+    await asyncio.gather(*(client() for _ in range(connections)))
+    result.elapsed = time.perf_counter() - origin
     return result

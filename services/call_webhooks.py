@@ -22,9 +22,11 @@ from pydantic import BaseModel
 from config import Settings
 from helpers import group_commit
 from helpers.errors import BadRequest, Unauthorized, UpstreamNotConfigured
+from helpers.metrics import count_webhook
 from logic.calls.events import EventKey, parse_elevenlabs, parse_vapi
 from logic.calls.service import after_webhooks
 from logic.calls.webhooks import Intake, receive_unit
+from models.call import CallProvider
 from services.vendor_deps import SettingsDep
 from utils.elevenlabs_client import SIGNATURE_HEADER, verify_elevenlabs_signature
 from utils.signatures import SignatureMissing, SignatureNotConfigured, WebhookSignatureError
@@ -64,6 +66,7 @@ async def _process(call_id: int, settings: Settings) -> None:
 
 
 async def _intake(
+    provider: str,
     request: Request,
     background: BackgroundTasks,
     verify: Callable[[bytes], None],
@@ -75,18 +78,21 @@ async def _intake(
         verify(raw)
     except SignatureNotConfigured as exc:
         raise WebhookNotConfigured(str(exc)) from None
-    except SignatureMissing as exc:
-        raise MissingSignature(str(exc)) from None
     except WebhookSignatureError as exc:
-        raise InvalidSignature(str(exc)) from None
+        count_webhook(provider, "rejected")
+        refusal = MissingSignature if isinstance(exc, SignatureMissing) else InvalidSignature
+        raise refusal(str(exc)) from None
     try:
         payload = json.loads(raw)
         key = parse(payload, raw)
     except ValueError as exc:
+        count_webhook(provider, "rejected")
         raise BadRequest(f"malformed webhook body: {exc}") from None
     if key is None:
+        count_webhook(provider, "ignored")
         return WebhookAck(ignored=True)
     intake = await _store(key, payload)
+    count_webhook(provider, "accepted" if intake.stored else "duplicate")
     if intake.stored and intake.call_id is not None:
         background.add_task(_process, intake.call_id, settings)
     return WebhookAck(stored=intake.stored, duplicate=not intake.stored)
@@ -99,6 +105,7 @@ async def vapi_webhook(
     """VAPI server messages (X-Vapi-Secret or HMAC): status, end-of-call report, transcript."""
     secret = settings.VAPI_WEBHOOK_SECRET.get_secret_value()
     return await _intake(
+        CallProvider.VAPI,
         request,
         background,
         lambda raw: verify_vapi_webhook(raw, request.headers, secret),
@@ -114,6 +121,7 @@ async def elevenlabs_webhook(
     """ElevenLabs post-call webhooks, signed `ElevenLabs-Signature: t=…,v0=…`."""
     secret = settings.ELEVENLABS_WEBHOOK_SECRET.get_secret_value()
     return await _intake(
+        CallProvider.ELEVENLABS,
         request,
         background,
         lambda raw: verify_elevenlabs_signature(raw, request.headers.get(SIGNATURE_HEADER), secret),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
 
 import httpx
@@ -13,12 +14,14 @@ from prometheus_client import REGISTRY
 from sqlmodel import SQLModel
 
 from config import Settings, get_settings
-from helpers.metrics import count_webhook
 from helpers.time_utils import utc_now
 from logic.alerts.outbox import enqueue
 from models.alert import DeliveryKind
 from models.ingest import IngestRun, IngestStatus
+from sandbox.credentials import VAPI_WEBHOOK_SECRET
 from services.app_factory import build_app
+from services.vendor_deps import current_settings
+from tests.calls_support import vapi_headers
 from tests.factories import make_trip
 
 KEY = {"X-API-Key": "test-service-api-key"}
@@ -102,11 +105,26 @@ def test_ingest_lag_per_feed_and_run_counters(client, session):
     assert 420 <= lag < 480
 
 
-def test_webhook_intake_counter_is_exposed(client):
-    before = _value("fleet_webhook_events_total", provider="vapi", outcome="accepted")
-    count_webhook("vapi", "accepted")
+def test_webhook_intake_counts_each_delivery_by_outcome(client, monkeypatch):
+    settings = Settings(VAPI_WEBHOOK_SECRET=VAPI_WEBHOOK_SECRET)
+    monkeypatch.setitem(client.app.dependency_overrides, current_settings, lambda: settings)
+    outcomes = ("accepted", "duplicate", "ignored", "rejected")
     _scrape(client)
-    assert _value("fleet_webhook_events_total", provider="vapi", outcome="accepted") == before + 1
+    before = {o: _value("fleet_webhook_events_total", provider="vapi", outcome=o) for o in outcomes}
+    status = json.dumps(
+        {"message": {"type": "status-update", "status": "ringing", "call": {"id": "metrics-1"}}}
+    ).encode()
+    chatter = json.dumps({"message": {"type": "speech-update", "call": {"id": "metrics-1"}}})
+    for body, headers in (
+        (status, vapi_headers(status)),
+        (status, vapi_headers(status)),
+        (chatter.encode(), vapi_headers(chatter.encode())),
+        (status, {"X-Vapi-Secret": "not the secret"}),
+    ):
+        client.post("/webhooks/vapi", content=body, headers=headers)
+    _scrape(client)
+    after = {o: _value("fleet_webhook_events_total", provider="vapi", outcome=o) for o in outcomes}
+    assert {o: after[o] - before[o] for o in outcomes} == dict.fromkeys(outcomes, 1)
 
 
 def test_calls_by_outcome_only_once_a_call_table_exists(client):
