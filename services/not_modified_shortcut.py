@@ -64,11 +64,20 @@ class NotModifiedShortcutMiddleware:
         """The app's GET route for the list (the ingest app has none: it never answers)."""
         if self._routes is None:  # the first request comes after every router was included
             self._routes = {
-                route.path: route
-                for route in self.router.routes
-                if isinstance(route, Route) and "GET" in (route.methods or ())
+                route.path: original
+                for route, original in _flat_routes(self.router)
+                if isinstance(original, Route) and "GET" in (route.methods or ())
             }
         return self._routes.get(entry.path)
+
+
+def _flat_routes(router: Router) -> list[tuple[Any, BaseRoute]]:
+    """Each route as (effective route, the route object the router puts in scope["route"])."""
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # FastAPI before lazily included routers: routes are already flat
+        return [(route, route) for route in router.routes]
+    return [(context, context.original_route) for context in iter_route_contexts(router.routes)]
 
 
 def _conditional_bearer(headers: list[tuple[bytes, bytes]]) -> tuple[str, bytes] | None:
