@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import anyio.to_thread
@@ -10,6 +11,7 @@ from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlmodel import Session
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route, Router
 
@@ -101,11 +103,7 @@ def _current_etag(
     entry: VersionedList, token: str, query_string: bytes, if_none_match: bytes
 ) -> str | None:
     """The list's tag if the caller may read it and still holds it; None otherwise."""
-    with new_session() as session:
-        if isinstance(session.get_bind(), Engine):
-            # Two reads need no transaction: no BEGIN and no COMMIT round trip. (Tests bind
-            # sessions to one open connection, which stays as it is.)
-            session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    with new_session() as session, _without_transaction(session):
         try:
             principal = authenticate_access_token(session, token)
         except AppError:
@@ -114,3 +112,26 @@ def _current_etag(
             return None
         etag = entry.etag(session, query_string)
     return etag if etag and matches(if_none_match, etag.encode()) else None
+
+
+@contextmanager
+def _without_transaction(session: Session) -> Iterator[None]:
+    """Run two reads on PostgreSQL without BEGIN and ROLLBACK: 3 round trips instead of 5.
+
+    psycopg2's autocommit flag is client-side, while SQLAlchemy's AUTOCOMMIT isolation level
+    sends `SET default_transaction_isolation` on the way in and again on the way out. The flag
+    is set before the first statement (so no BEGIN goes out) and cleared before the session
+    closes (its ROLLBACK is then a no-op), so the pooled connection returns as it came. Sessions
+    bound to a connection already in a transaction (tests) are left as they are.
+    """
+    bind = session.get_bind()
+    if not isinstance(bind, Engine) or bind.dialect.driver != "psycopg2":
+        yield
+        return
+    dbapi_connection = session.connection().connection.dbapi_connection
+    dbapi_connection.autocommit = True
+    try:
+        yield
+    finally:
+        if not dbapi_connection.closed:
+            dbapi_connection.autocommit = False
