@@ -25,6 +25,7 @@ from services.middleware import (
     RequestContextMiddleware,
     configure_thread_limiter,
 )
+from services.not_modified_shortcut import NotModifiedShortcutMiddleware
 from services.openapi import install_openapi, operation_id
 
 log = logging.getLogger(__name__)
@@ -84,8 +85,10 @@ def build_app(
             generate_unique_id_function=operation_id,
         )
     install_error_handlers(app)
-    # Added innermost first: admitted counter → admission → input guard → error boundary →
-    # HTTP layers (draining, ETag, gzip, CORS, security headers) → request id → metrics.
+    # Added innermost first: 304 shortcut → admitted counter → admission → input guard → error
+    # boundary → HTTP layers (draining, ETag, gzip, CORS, security headers) → request id →
+    # metrics. The shortcut holds a connection, so it must be admitted.
+    app.add_middleware(NotModifiedShortcutMiddleware, router=app.router)
     production.install_admitted_counter(app, title, admitted)
     app.add_middleware(
         AdmissionControlMiddleware, limit=admitted, queue_timeout=settings.DB_POOL_TIMEOUT

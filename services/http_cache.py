@@ -1,9 +1,11 @@
 """Conditional GETs for the lists a dashboard polls: a weak ETag over the body, 304 on a match.
 
 The endpoint still runs; what an unchanged poll saves is the transfer, the compression and the
-client's parsing of a 160-200 KB page. An endpoint that can tell cheaply that nothing changed
-(the trips list on PostgreSQL, `db/change_counters.py`) sets its own ETag from a change token and
-answers 304 itself before its query runs; the middleware then keeps that tag.
+client's parsing of a 160-200 KB page. A list that can tell cheaply that nothing changed (the
+trips list on PostgreSQL, `db/change_counters.py`) is a `VersionedList`: its ETag comes from a
+change token, the endpoint sends that tag itself, and `services/not_modified_shortcut.py` answers
+a matching poll with 304 before routing, so neither the endpoint nor its query runs; the
+middleware here keeps such a tag.
 `Cache-Control: private, no-cache` keeps shared caches out (the body depends on the caller) and
 makes browsers revalidate on every poll. The tag ignores `"as_of"` stamps (when a snapshot was
 computed, not what it holds), so an unchanged dashboard still matches; that is what makes it weak.
@@ -12,10 +14,19 @@ computed, not what it holds), so an unchanged dashboard still matches; that is w
 from __future__ import annotations
 
 import hashlib
+import json
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from pydantic import TypeAdapter
+from sqlalchemy import Table
+from sqlmodel import Session
 from starlette.responses import Response
+
+from db.change_counters import change_token
+from logic.auth.permissions import Permission
 
 # GET paths a dashboard polls (route paths, not prefixes).
 POLLED_PATHS = frozenset(
@@ -79,6 +90,35 @@ def version_etag(*parts: str) -> str:
     """A weak ETag for what an endpoint's answer depends on (query, schema, change token)."""
     digest = hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
     return f'W/"v{digest}"'
+
+
+@dataclass(frozen=True)
+class VersionedList:
+    """A polled list whose freshness the change counters of `tables` tell, and who may read it."""
+
+    path: str  # the GET route's path
+    tables: tuple[Table, ...]  # everything the page shows
+    shape: str  # the page's JSON schema: a new response model is a new tag
+    permission: Permission  # the route's guard
+
+    def etag(self, session: Session, query_string: bytes) -> str | None:
+        """The tag the page for `query_string` has now; None where there is no change token."""
+        token = change_token(session, self.tables)
+        return version_etag(query_string.decode("latin-1"), self.shape, token) if token else None
+
+
+# Path → list, filled by the routers at import; read by `services/not_modified_shortcut.py`.
+VERSIONED_LISTS: dict[str, VersionedList] = {}
+
+
+def versioned_list(
+    path: str, tables: Sequence[Table], page: TypeAdapter[Any], permission: Permission
+) -> VersionedList:
+    entry = VersionedList(
+        path, tuple(tables), json.dumps(page.json_schema(), sort_keys=True), permission
+    )
+    VERSIONED_LISTS[path] = entry
+    return entry
 
 
 def not_modified(etag: str) -> Response:

@@ -3,7 +3,6 @@ manual status correction (audited)."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Annotated
 
@@ -11,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import TypeAdapter
 
-from db.change_counters import change_token
+from logic.auth.permissions import Permission
 from logic.fleet import trips as ops
 from logic.listing import Page, as_utc, check_range
 from models.driver import Driver
@@ -27,7 +26,7 @@ from models.trip import (
 )
 from models.vehicle import Trailer, Vehicle
 from services.deps import ClientDep, SessionDep, TripsRead, TripsWrite
-from services.http_cache import matches, not_modified, version_etag
+from services.http_cache import matches, not_modified, versioned_list
 from services.openapi import error_responses
 from services.pagination import LabelQuery, PageDep, SearchQuery
 
@@ -63,10 +62,15 @@ def trip_filters(
 _TRIP_PAGE = TypeAdapter(Page[TripPublic])
 
 
-# Everything a trips page shows, and the page's shape: a change in either changes its ETag.
-_TRIP_LIST_TABLES = [model.__table__ for model in (Trip, TripStop, Driver, Vehicle, Trailer)]
-_TRIP_LIST_TABLES.append(VehicleLocation.__table__)
-_TRIP_PAGE_SHAPE = json.dumps(_TRIP_PAGE.json_schema(), sort_keys=True)
+# Everything a trips page shows, and the page's shape: a change in either changes its ETag. The
+# permission must be the route's own guard (TripsRead); tests/services/test_not_modified_shortcut.py
+# checks it.
+TRIPS_LIST = versioned_list(
+    "/trips",
+    [model.__table__ for model in (Trip, TripStop, Driver, Vehicle, Trailer, VehicleLocation)],
+    _TRIP_PAGE,
+    Permission.TRIPS_READ,
+)
 
 
 @router.get(
@@ -83,10 +87,9 @@ def list_trips(
 ) -> Response:
     """Trips with driver, truck, trailer and the truck's last position; newest scheduled first."""
     # The dispatch board polls this: on PostgreSQL an unchanged poll is answered from the tables'
-    # change counters before the query runs (read first, so a write during the query is seen
-    # by the next poll).
-    token = change_token(session, _TRIP_LIST_TABLES)
-    etag = version_etag(request.url.query, _TRIP_PAGE_SHAPE, token) if token else None
+    # change counters, usually before routing (services/not_modified_shortcut.py), here when
+    # that shortcut passed it on; read first, so a write during the query is seen by the next poll.
+    etag = TRIPS_LIST.etag(session, request.scope["query_string"])
     if etag and matches(request.headers.get("if-none-match", "").encode(), etag.encode()):
         return not_modified(etag)
     # Serialize the already-validated page once, instead of letting FastAPI validate it again.

@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
@@ -73,6 +73,17 @@ class Principal:
 
 # --- per-request token check -------------------------------------------------------------
 
+# Built once: every authenticated request runs it, and building the statement cost a fifth of
+# the check's CPU.
+_SESSION_WITH_GRANTS = (
+    select(UserSession, User, Role.name, RolePermission.permission)
+    .join(User, User.id == UserSession.user_id)
+    .outerjoin(UserRole, UserRole.user_id == User.id)
+    .outerjoin(Role, Role.id == UserRole.role_id)
+    .outerjoin(RolePermission, RolePermission.role_id == UserRole.role_id)
+    .where(UserSession.id == bindparam("session_id"), UserSession.user_id == bindparam("user_id"))
+)
+
 
 def authenticate_access_token(
     session: Session, token: str, *, now: datetime | None = None
@@ -88,12 +99,7 @@ def authenticate_access_token(
         raise Unauthorized(INVALID_TOKEN) from None
     now = now or utc_now()
     rows = session.execute(
-        select(UserSession, User, Role.name, RolePermission.permission)
-        .join(User, User.id == UserSession.user_id)
-        .outerjoin(UserRole, UserRole.user_id == User.id)
-        .outerjoin(Role, Role.id == UserRole.role_id)
-        .outerjoin(RolePermission, RolePermission.role_id == UserRole.role_id)
-        .where(UserSession.id == claims.session_id, UserSession.user_id == claims.user_id)
+        _SESSION_WITH_GRANTS, {"session_id": claims.session_id, "user_id": claims.user_id}
     ).all()
     if not rows:
         raise Unauthorized(INVALID_TOKEN)
