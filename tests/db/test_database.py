@@ -65,3 +65,20 @@ def test_create_database_if_missing_is_idempotent(engine):
     assert first in (True, False)  # a previous run may have left it
     with database.create_db_engine(url=url).connect() as conn:
         assert conn.execute(text("SELECT current_database()")).scalar() == url.database
+
+
+@pytest.mark.postgres
+def test_a_connection_the_server_closed_is_replaced_at_checkout(engine):
+    pool_engine = database.create_db_engine(url=engine.url)
+    try:
+        with pool_engine.connect() as conn:
+            first = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+        with engine.connect() as admin:  # the server ends that (now idle, pooled) backend
+            ended = admin.execute(text("SELECT pg_terminate_backend(:p, 5000)"), {"p": first})
+            assert ended.scalar()
+        with pool_engine.connect() as conn:
+            second = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+        assert second != first
+        assert pool_engine.pool.checkedout() == 0
+    finally:
+        pool_engine.dispose()
