@@ -28,7 +28,15 @@ class WebhookEvent(SQLModel, table=True):
             postgresql_where=text("call_id IS NULL"),
             sqlite_where=text("call_id IS NULL"),
         ),
-        Index("ix_webhook_event_unprocessed", "processed_at", "received_at"),
+        # Only events still to apply: small however long the inbox grows, and exactly what
+        # processing (by call) and reconciliation (by age) look up.
+        Index(
+            "ix_webhook_event_pending",
+            "call_id",
+            "received_at",
+            postgresql_where=text("processed_at IS NULL"),
+            sqlite_where=text("processed_at IS NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -105,12 +105,14 @@ def receive_many(
     ]
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    table = WebhookEvent.__table__
     stmt = (
-        insert(WebhookEvent)
+        insert(table)
         .on_conflict_do_nothing(index_elements=["provider", "fingerprint"])
-        .returning(WebhookEvent.provider, WebhookEvent.fingerprint, WebhookEvent.id)
+        .returning(table.c.provider, table.c.fingerprint, table.c.id)
     )
-    # Executed with a parameter list, SQLAlchemy sends one multi-row INSERT (insertmanyvalues).
+    # A Core insert (no ORM bulk machinery) with a parameter list: SQLAlchemy sends one
+    # multi-row INSERT (insertmanyvalues).
     inserted = {(p, fp): event_id for p, fp, event_id in session.execute(stmt, rows)}
     intakes = []
     for n, (key, _) in enumerate(events):
