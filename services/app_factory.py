@@ -15,7 +15,7 @@ from sqlalchemy.exc import OperationalError
 from config import ConfigError, Settings, get_settings
 from helpers.cloud_logger import setup_logging
 from helpers.error_tracking import init_error_tracking
-from helpers.gc_tuning import freeze_startup_heap
+from helpers.runtime_tuning import tune_serving_process
 from services import health, production, route_index, shutdown
 from services.errors import install_error_handlers
 from services.middleware import (
@@ -62,7 +62,7 @@ def build_app(
                 await run_in_threadpool(on_startup)
             except (OperationalError, ConfigError) as exc:
                 abort_startup(f"{title} cannot start: {startup_failure_reason(exc)}")
-        freeze_startup_heap()
+        tune_serving_process()
         yield
         await run_in_threadpool(shutdown.hand_back_work)
 

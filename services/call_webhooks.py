@@ -16,7 +16,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi import APIRouter, BackgroundTasks, Request, Response
 from pydantic import BaseModel
 
 from config import Settings
@@ -40,6 +40,17 @@ class WebhookAck(BaseModel):
     stored: bool = False
     duplicate: bool = False
     ignored: bool = False
+
+
+# The three answers, rendered once: an ack is the whole response, on the hottest route we have.
+_ACK_BODIES = {
+    kind: WebhookAck(**{kind: True}).model_dump_json().encode()
+    for kind in ("stored", "duplicate", "ignored")
+}
+
+
+def _ack(kind: str) -> Response:
+    return Response(_ACK_BODIES[kind], media_type="application/json")
 
 
 class InvalidSignature(Unauthorized):
@@ -72,7 +83,7 @@ async def _intake(
     verify: Callable[[bytes], None],
     parse: Callable[[Any, bytes], EventKey | None],
     settings: Any,
-) -> WebhookAck:
+) -> Response:
     raw = await request.body()  # the exact bytes the vendor signed
     try:
         verify(raw)
@@ -90,18 +101,18 @@ async def _intake(
         raise BadRequest(f"malformed webhook body: {exc}") from None
     if key is None:
         count_webhook(provider, "ignored")
-        return WebhookAck(ignored=True)
+        return _ack("ignored")
     intake = await _store(key, payload)
     count_webhook(provider, "accepted" if intake.stored else "duplicate")
     if intake.stored and intake.call_id is not None:
         background.add_task(_process, intake.call_id, settings)
-    return WebhookAck(stored=intake.stored, duplicate=not intake.stored)
+    return _ack("stored" if intake.stored else "duplicate")
 
 
-@router.post("/vapi")
+@router.post("/vapi", response_model=WebhookAck)
 async def vapi_webhook(
     request: Request, background: BackgroundTasks, settings: SettingsDep
-) -> WebhookAck:
+) -> Response:
     """VAPI server messages (X-Vapi-Secret or HMAC): status, end-of-call report, transcript."""
     secret = settings.VAPI_WEBHOOK_SECRET.get_secret_value()
     return await _intake(
@@ -114,10 +125,10 @@ async def vapi_webhook(
     )
 
 
-@router.post("/elevenlabs")
+@router.post("/elevenlabs", response_model=WebhookAck)
 async def elevenlabs_webhook(
     request: Request, background: BackgroundTasks, settings: SettingsDep
-) -> WebhookAck:
+) -> Response:
     """ElevenLabs post-call webhooks, signed `ElevenLabs-Signature: t=…,v0=…`."""
     secret = settings.ELEVENLABS_WEBHOOK_SECRET.get_secret_value()
     return await _intake(
