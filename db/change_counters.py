@@ -6,13 +6,18 @@ keeps cumulative insert/update/delete counts per table: any committed write move
 one too, which only costs a refetch), and reading them touches no table. Backends report their
 counts when a transaction ends, at most once a second and at the latest after 10 s idle, so a
 change shows up in the token within about a second and never later than ~10 s — the staleness a
-polled board may show. SQLite has no such statistics: the token is None and callers fall back
-to tagging the body.
+polled board may show. Since the counts move at most about once a second anyway, a process
+reuses a token it read less than `TOKEN_REUSE_SECONDS` ago: the polls arriving together share one
+read, and a change shows up at most that much later. (Reusing an older token is always safe: a
+page served under it was read after it, so the worst case is one needless refetch.) SQLite has
+no such statistics: the token is None and callers fall back to tagging the body.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import Table, text
 from sqlmodel import Session
@@ -27,13 +32,27 @@ _COUNTS = text(
 )
 
 
+TOKEN_REUSE_SECONDS = 0.25
+clock = time.monotonic
+_recent: dict[tuple[Any, tuple[str, ...]], tuple[float, str]] = {}  # → (read at, token)
+
+
 def change_token(session: Session, tables: Sequence[Table]) -> str | None:
     """A token that differs once any row of `tables` was written; None where unsupported.
 
     Statistics are read once per transaction (PostgreSQL caches them until it ends), which is
     one request in the apps.
     """
-    if session.get_bind().dialect.name != "postgresql":
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql":
         return None
-    counts = session.scalars(_COUNTS, {"names": [table.name for table in tables]}).all()
-    return ",".join(str(count) for count in counts)
+    names = tuple(table.name for table in tables)
+    key = (bind.engine.url, names)
+    read_at, token = _recent.get(key, (float("-inf"), ""))
+    if clock() - read_at < TOKEN_REUSE_SECONDS:
+        return token
+    read_at = clock()  # before the read: the token is never taken for newer than it is
+    counts = session.connection().execute(_COUNTS, {"names": list(names)}).scalars()
+    token = ",".join(str(count) for count in counts)
+    _recent[key] = (read_at, token)
+    return token

@@ -138,6 +138,16 @@ def query_counter(engine: Engine) -> Iterator[QueryCounter]:
     event.remove(engine, "before_cursor_execute", before)
 
 
+@pytest.fixture(autouse=True)
+def fresh_change_tokens(monkeypatch) -> None:
+    """Every change-token read is a real one (a test writes, then expects the next poll to see
+    it); tests of the reuse window set their own."""
+    from db import change_counters
+
+    monkeypatch.setattr(change_counters, "TOKEN_REUSE_SECONDS", 0.0)
+    monkeypatch.setattr(change_counters, "_recent", {})
+
+
 @pytest.fixture
 def is_postgres(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"

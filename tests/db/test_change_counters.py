@@ -1,0 +1,47 @@
+"""Change tokens: they move with committed writes, and a process reuses one for a moment."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+from sqlmodel import Session
+
+from db import change_counters
+from models.trip import Trip
+
+
+def _write_and_report(engine) -> None:
+    with engine.connect() as conn:
+        with Session(bind=conn) as session:
+            session.add(Trip(ditat_id="CT-1"))
+            session.commit()
+        conn.execute(text("SELECT pg_stat_force_next_flush()"))  # report at this commit
+        conn.commit()
+
+
+@pytest.mark.postgres
+def test_a_committed_write_moves_the_token_and_reuse_hides_it_only_for_the_window(
+    committed_db, monkeypatch
+):
+    now = [1000.0]
+    monkeypatch.setattr(change_counters, "clock", lambda: now[0])
+    monkeypatch.setattr(change_counters, "TOKEN_REUSE_SECONDS", 0.25)
+    tables = [Trip.__table__]
+
+    def token() -> str | None:
+        with Session(committed_db) as session:
+            return change_counters.change_token(session, tables)
+
+    before = token()
+    _write_and_report(committed_db)
+    now[0] += 0.1
+    assert token() == before  # read 0.1 s ago: reused
+    now[0] += 0.2
+    after = token()
+    assert after is not None and after != before  # 0.3 s: read again, the write shows
+
+
+def test_sqlite_has_no_token(session, is_postgres):
+    if is_postgres:
+        pytest.skip("SQLite only")
+    assert change_counters.change_token(session, [Trip.__table__]) is None
