@@ -139,13 +139,17 @@ def query_counter(engine: Engine) -> Iterator[QueryCounter]:
 
 
 @pytest.fixture(autouse=True)
-def fresh_change_tokens(monkeypatch) -> None:
+def fresh_change_tokens() -> Iterator[None]:
     """Every change-token read is a real one (a test writes, then expects the next poll to see
-    it); tests of the reuse window set their own."""
+    it); tests of the reuse window set their own. Not through `monkeypatch`: an autouse user
+    would make every test's monkeypatch undo its changes only after all other fixtures."""
     from db import change_counters
 
-    monkeypatch.setattr(change_counters, "TOKEN_REUSE_SECONDS", 0.0)
-    monkeypatch.setattr(change_counters, "_recent", {})
+    reuse = change_counters.TOKEN_REUSE_SECONDS
+    change_counters.TOKEN_REUSE_SECONDS = 0.0
+    change_counters._recent.clear()
+    yield
+    change_counters.TOKEN_REUSE_SECONDS = reuse
 
 
 @pytest.fixture
