@@ -182,6 +182,11 @@ class Settings(BaseSettings):
     MIGRATIONS: Literal["auto", "required"] = "auto"
     # Seconds in-flight requests get to finish after SIGTERM (Cloud Run allows 10 in all).
     SHUTDOWN_GRACE_SECONDS: float = 8.0
+    # Proxies in front of the app that each append the address they saw to X-Forwarded-For
+    # (Cloud Run's front end: 1). The client is the entry that many places from the right;
+    # with 0 the header is ignored and the peer is the client. Entries further left are
+    # whatever the caller wrote, so they are never trusted.
+    FORWARDED_HOPS: int = Field(default=0, ge=0, le=5)
     # `/metrics` answers the service key, or any caller from these networks (comma-separated
     # CIDRs, e.g. 127.0.0.1/32 for a Managed Prometheus sidecar).
     METRICS_ALLOWED_NETWORKS: str = ""

@@ -18,6 +18,7 @@ from helpers.error_tracking import init_error_tracking
 from helpers.runtime_tuning import tune_serving_process
 from services import health, production, route_index, shutdown
 from services.errors import install_error_handlers
+from services.forwarded import ForwardedClientMiddleware
 from services.middleware import (
     WEBHOOK_PATH_PREFIXES,
     AdmissionControlMiddleware,
@@ -104,6 +105,8 @@ def build_app(
     production.install_http_layers(app, settings)
     app.add_middleware(RequestContextMiddleware, project_id=_gcp_project(settings))
     production.install_metrics(app, title)
+    if settings.FORWARDED_HOPS:  # outermost: everything inside sees the real client
+        app.add_middleware(ForwardedClientMiddleware, hops=settings.FORWARDED_HOPS)
     app.include_router(health.router)
     for router in routers:
         app.include_router(router)
