@@ -18,7 +18,7 @@ Lat = Annotated[float | None, Query(ge=-90, le=90)]
 Lon = Annotated[float | None, Query(ge=-180, le=180)]
 
 
-@router.get("/mileage", responses=error_responses(404))
+@router.get("/mileage", responses=error_responses(400, 404))
 def get_mileage(
     _: RoutingRead,
     session: SessionDep,

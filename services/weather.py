@@ -16,7 +16,7 @@ from services.vendor_deps import SettingsDep, WeatherDep
 router = APIRouter(prefix="/weather", tags=["weather"])
 
 
-@router.get("", responses=error_responses(404))
+@router.get("", responses=error_responses(400, 404))
 def get_weather(
     _: WeatherRead,
     session: SessionDep,
