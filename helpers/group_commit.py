@@ -26,7 +26,11 @@ BatchFunction = Callable[[Sequence[Item]], Sequence[Result]]
 
 
 class GroupCommit(Generic[Item, Result]):
-    """Run `batch(items) -> results` (same length, same order) for items submitted together."""
+    """Run `batch(items) -> results` (same length, same order) for items submitted together.
+
+    A result that is an exception is raised to that item's waiter alone; an exception raised by
+    `batch` reaches every waiter of the batch.
+    """
 
     def __init__(self, batch: BatchFunction, *, max_batch: int = 500) -> None:
         self.batch = batch
@@ -59,7 +63,11 @@ class GroupCommit(Generic[Item, Result]):
                         raise
                     continue
                 for (_, future), result in zip(taken, results, strict=True):
-                    if not future.done():
+                    if future.done():
+                        continue
+                    if isinstance(result, Exception):  # this item alone failed
+                        future.set_exception(result)
+                    else:
                         future.set_result(result)
         finally:
             self._draining = False

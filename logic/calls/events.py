@@ -53,12 +53,24 @@ class EventKey:
     hub_call_id: int | None
     occurred_at: datetime | None
 
+    def __post_init__(self) -> None:
+        # Refused here (400), not by the inbox column: one delivery's value must not fail
+        # the statement the deliveries arriving with it share.
+        if self.provider_call_id and len(self.provider_call_id) > PROVIDER_CALL_ID_MAX:
+            raise ValueError(f"call id longer than {PROVIDER_CALL_ID_MAX} characters")
 
-def _int(value: Any) -> int | None:
+
+PROVIDER_CALL_ID_MAX = 100  # the inbox's and the call's column
+_CALL_ID_MAX = 2**31 - 1  # our call ids are an INTEGER primary key
+
+
+def _hub_call_id(value: Any) -> int | None:
+    """Our call id, if `value` can be one (anything else is not ours: None)."""
     try:
-        return int(value) if value is not None and not isinstance(value, bool) else None
+        number = int(value) if value is not None and not isinstance(value, bool) else None
     except (TypeError, ValueError):
         return None
+    return number if number is not None and 0 < number <= _CALL_ID_MAX else None
 
 
 def _ts(value: Any) -> datetime | None:
@@ -121,7 +133,7 @@ def parse_vapi(payload: Any, raw_body: bytes) -> EventKey | None:
         event_type=event_type,
         fingerprint=f"{call_id}:{event_type}:{detail}"[:200],
         provider_call_id=str(call_id) if call_id else None,
-        hub_call_id=_int(hub),
+        hub_call_id=_hub_call_id(hub),
         occurred_at=_ts(message.get("timestamp")),
     )
 
@@ -144,7 +156,7 @@ def parse_elevenlabs(payload: Any, raw_body: bytes) -> EventKey | None:
         event_type=event_type,
         fingerprint=f"{detail}:{event_type}"[:200],
         provider_call_id=str(conversation_id) if conversation_id else None,
-        hub_call_id=_int(variables.get("hub_call_id")),
+        hub_call_id=_hub_call_id(variables.get("hub_call_id")),
         occurred_at=_ts(payload.get("event_timestamp")),
     )
 

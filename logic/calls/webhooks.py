@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import and_, false, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlmodel import Session
 
 from db.database import session_scope
@@ -130,10 +131,32 @@ def receive(session: Session, key: EventKey, payload: dict[str, Any], *, now: da
 
 
 @db_retry(max_retries=3)
-def receive_unit(events: Sequence[tuple[EventKey, dict[str, Any]]]) -> list[Intake]:
-    """`receive_many` in its own transaction, committed (durably) before anyone is answered."""
+def _receive_committed(events: Sequence[tuple[EventKey, dict[str, Any]]]) -> list[Intake]:
     with session_scope() as session:
         return receive_many(session, events, now=utc_now())
+
+
+def receive_unit(
+    events: Sequence[tuple[EventKey, dict[str, Any]]],
+) -> list[Intake | DBAPIError]:
+    """`receive_many` in its own transaction, committed (durably) before anyone is answered.
+
+    A value one delivery carries that its column cannot hold fails the whole statement; the
+    batch is then stored one event at a time, so only that delivery fails (its error in its
+    place) and the others are kept.
+    """
+    try:
+        return list(_receive_committed(events))
+    except (DataError, IntegrityError):
+        if len(events) == 1:
+            raise
+    results: list[Intake | DBAPIError] = []
+    for event in events:
+        try:
+            results.append(_receive_committed([event])[0])
+        except (DataError, IntegrityError) as exc:
+            results.append(exc)
+    return results
 
 
 def _lock_calls(session: Session, call_ids: Sequence[int]) -> list[Call]:

@@ -488,6 +488,24 @@ def test_vapi_signature_valid_tampered_missing(client, session, calls_api, schem
     assert _stored(session) == 1
 
 
+def test_ids_no_column_can_hold_are_a_400_or_not_ours(client, session, calls_api):
+    long_id = {"message": {**VAPI_STATUS["message"], "call": {"id": "c" * 101}}}
+    body = body_of(long_id)
+    refused = client.post("/webhooks/vapi", content=body, headers=vapi_headers(body))
+    assert refused.status_code == 400 and "longer than 100" in refused.json()["detail"]
+    huge_hub = {
+        "message": {
+            **VAPI_STATUS["message"],
+            "call": {"id": "c0ffee", "assistantOverrides": {"metadata": {"hub_call_id": 2**40}}},
+        }
+    }
+    body = body_of(huge_hub)
+    kept = client.post("/webhooks/vapi", content=body, headers=vapi_headers(body))
+    assert kept.status_code == 200 and kept.json()["stored"] is True
+    event = session.scalars(select(WebhookEvent)).one()
+    assert event.hub_call_id is None and event.call_id is None
+
+
 def test_vapi_hmac_stale_timestamp_is_refused(client, session, calls_api):
     from utils.vapi_client import sign_vapi_hmac
 

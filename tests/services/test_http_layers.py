@@ -14,6 +14,7 @@ from db.database import session_scope
 from models.trip import Trip
 from services import routers_main
 from services.app_factory import build_app
+from tests.change_counter_support import report_pending_counts
 from tests.factories import make_trip
 from tests.factories_auth import bearer_for, make_user
 
@@ -85,6 +86,7 @@ def test_a_committed_change_ends_the_304s_without_running_the_list(committed_db,
         trip = make_trip(session, load_number="POLL-1")
         headers = bearer_for(session, make_user(session, roles=["dispatcher"]))
         trip_id = trip.id
+    report_pending_counts(committed_db)
     client = TestClient(main_app)
     first = client.get("/trips", headers=headers)
     etag = first.headers["etag"]

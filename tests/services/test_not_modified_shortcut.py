@@ -19,6 +19,7 @@ from services import routers_main
 from services.app_factory import build_app
 from services.http_cache import VERSIONED_LISTS
 from tests.auth_routes import iter_routes, required_permissions
+from tests.change_counter_support import report_pending_counts
 from tests.factories import make_trip
 from tests.factories_auth import bearer_for, make_user
 
@@ -44,19 +45,6 @@ def _flush_counters(engine: Engine, trip_id: int, notes: str) -> None:
         conn.commit()
 
 
-def _report_pending_counts(engine: Engine) -> None:
-    """Make every pooled backend report its writes now (setup, earlier tests' cleanup), so the
-    counters do not move later, in the middle of a test."""
-    idle = [engine.connect() for _ in range(engine.pool.checkedin())]
-    try:
-        for conn in idle:
-            conn.execute(text("SELECT pg_stat_force_next_flush()"))
-            conn.commit()  # reported as the backend goes idle, before the commit returns
-    finally:
-        for conn in idle:
-            conn.close()
-
-
 @pytest.fixture
 def polled(committed_db):
     """A committed trip, a dispatcher's headers, an app and the tag of its first trips page."""
@@ -64,7 +52,7 @@ def polled(committed_db):
         trip_id = make_trip(session, load_number="POLL-1").id
         user = make_user(session, roles=["dispatcher"])
         headers, user_id = bearer_for(session, user), user.id
-    _report_pending_counts(committed_db)
+    report_pending_counts(committed_db)
     app = build_app(title=TITLE, routers=routers_main.ROUTERS)
     client = TestClient(app, raise_server_exceptions=False)
     first = client.get("/trips", headers=headers)
