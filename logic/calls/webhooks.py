@@ -272,10 +272,6 @@ def process_calls_unit(call_ids: Sequence[int]) -> dict[int, Processed]:
         return process_calls(session, call_ids)
 
 
-def process_call_events_unit(call_id: int) -> Processed:
-    return process_calls_unit([call_id])[call_id]
-
-
 def pending_call_ids(session: Session, *, older_than: datetime, limit: int = 500) -> list[int]:
     """Calls with linked events still unprocessed since before `older_than` (a lost task)."""
     query = (
@@ -342,4 +338,4 @@ def match_and_process(call_ids: list[int]) -> list[Processed]:
     """After a placement commits: link early events to the new calls and apply them."""
     with session_scope() as session:
         linked = match_unlinked_events(session, call_ids=call_ids)
-    return [process_call_events_unit(call_id) for call_id in linked]
+    return list(process_calls_unit(linked).values()) if linked else []
