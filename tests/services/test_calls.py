@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 
 from config import get_settings
 from helpers.time_utils import utc_now
-from logic.calls.placement import CallProviders
 from logic.calls.reconcile import reconcile_calls
 from logic.calls.service import after_placement
+from logic.calls.voice.registry import CallProviders
 from models.audit_log import AuditLog
 from models.call import Call, CallInsight
 from models.webhook_event import WebhookEvent
@@ -166,7 +166,9 @@ def test_post_calls_refusals_name_the_reason(client, session, main_app, sandbox_
         main_app.dependency_overrides.pop(get_settings, None)
 
 
-def test_provider_errors_come_back_per_driver(client, session, calls_api, caller):
+def test_provider_errors_show_on_the_queued_call(client, session, calls_api, caller):
+    """The batch answers what it queued; the dial follows the commit. A 503 on create may have
+    been acted on (`dial_unknown`, reconciled at the vendor); a 400 certainly was not."""
     make_agent_profile(session, provider="vapi", purpose="custom")
     driver = make_driver(session)
     calls_api.fault("vapi", "5xx", count=1)  # a 503 on create is not retried: maybe acted on
@@ -174,8 +176,19 @@ def test_provider_errors_come_back_per_driver(client, session, calls_api, caller
         "/driver_data/call-vapi", json={"driver_ids": [driver.id]}, headers=caller
     )
     [result] = response.json()["results"]
-    assert result["result"] == "failed" and result["reason"] == "provider_error"
-    assert "503" in result["detail"]
+    assert result["result"] == "placed"
+    call = client.get(f"/calls/{result['call_id']}", headers=caller).json()
+    assert call["status"] == "dial_unknown" and call["outcome"] is None
+    assert "503" in call["error"]
+
+    broken = make_agent_profile(session, provider="vapi", purpose="custom", assistant_id="")
+    other = make_driver(session, phone="+12015550133")
+    response = client.post(
+        "/driver_data/call-vapi",
+        json={"driver_ids": [other.id], "agent_profile_id": broken.id},
+        headers=caller,
+    )
+    [result] = response.json()["results"]
     call = client.get(f"/calls/{result['call_id']}", headers=caller).json()
     assert call["status"] == "failed" and call["outcome"] == "failed"
 
