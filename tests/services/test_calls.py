@@ -5,7 +5,7 @@ events before their call, reconciliation of a dropped webhook, and the Slack thr
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -817,3 +817,27 @@ def test_comms_examples_are_accepted_and_applied(client, session, calls_api, cal
     assert (eleven["status"], eleven["outcome"]) == ("ended", "completed")
     assert eleven["insight"]["reported_delay_minutes"] == 40
     assert eleven["cost_credits"] == 912 and eleven["duration_seconds"] == 118
+
+
+def test_elevenlabs_example_is_dated_from_its_unix_seconds(client, session, calls_api, caller):
+    """Issue 21.1: `start_time_unix_secs` and `event_timestamp` are seconds, not milliseconds
+    (read as ms, the comms example's call started on 1970-01-21)."""
+    from tests.factories_calls import make_call
+
+    call = make_call(
+        session,
+        driver_id=make_driver(session).id,
+        provider="elevenlabs",
+        provider_call_id="conv_01jzzzz",
+    )
+    body = body_of(COMMS_ELEVENLABS[0]).replace(b'"HUB"', json.dumps(str(call.id)).encode())
+    response = client.post("/webhooks/elevenlabs", content=body, headers=elevenlabs_headers(body))
+    assert response.status_code == 200
+
+    shown = client.get(f"/calls/{call.id}", headers=caller).json()
+    started = datetime.fromisoformat(shown["started_at"])
+    ended = datetime.fromisoformat(shown["ended_at"])
+    assert started == datetime(2026, 1, 1, 0, 0, tzinfo=UTC)  # 1767225600
+    assert ended == started + timedelta(seconds=118)
+    event = session.scalars(select(WebhookEvent).where(WebhookEvent.provider == "elevenlabs")).one()
+    assert event.occurred_at == datetime(2026, 1, 1, 0, 3, 20, tzinfo=UTC)  # 1767225800
