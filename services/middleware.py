@@ -35,6 +35,7 @@ import anyio.to_thread
 import sentry_sdk
 from starlette.requests import Request
 
+from db.retry import is_transient_db_error
 from helpers.cloud_logger import request_id_var, trace_var
 from services.errors import STATUS_CODES, error_body, unhandled_error_handler
 
@@ -167,6 +168,19 @@ async def send_error(
     await send({"type": "http.response.body", "body": body})
 
 
+def _database_outage(exc: BaseException) -> bool:
+    """A transient database error, also when Starlette re-raised it wrapped in a RuntimeError
+    ("Caught handled exception, but response already started")."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        if is_transient_db_error(seen):
+            return True
+        seen = seen.__cause__
+    return False
+
+
 class ErrorBoundaryMiddleware:
     """Render an unexpected exception as the one-shape 500 and never let it reach the server."""
 
@@ -187,6 +201,16 @@ class ErrorBoundaryMiddleware:
         try:
             await self.app(scope, receive, tracking_send)
         except Exception as exc:
+            if started and _database_outage(exc):
+                # Background work after the answer (applying a new call's early events) met a
+                # database outage: expected, and what it left is picked up by the next pass
+                # (webhook processing, reconciliation), so a warning, not a Sentry event.
+                log.warning(
+                    "database unavailable after the response on %s: %s; left for the next pass",
+                    scope["path"],
+                    type(exc).__name__,
+                )
+                return
             if started:  # too late for a 500: the server ends the half-sent response
                 log.error("error after the response started on %s", scope["path"], exc_info=exc)
                 sentry_sdk.capture_exception(exc)

@@ -841,3 +841,53 @@ def test_elevenlabs_example_is_dated_from_its_unix_seconds(client, session, call
     assert ended == started + timedelta(seconds=118)
     event = session.scalars(select(WebhookEvent).where(WebhookEvent.provider == "elevenlabs")).one()
     assert event.occurred_at == datetime(2026, 1, 1, 0, 3, 20, tzinfo=UTC)  # 1767225800
+
+
+def test_database_outage_after_a_call_is_placed_is_a_warning(
+    client, session, db_connection, calls_api, caller, monkeypatch, caplog, tmp_path
+):
+    """Issue 21.25: the 201 is sent; the after-placement pass then meets a dead database. That
+    is an expected outage (reconciliation links the call's events later): one warning, no ERROR
+    with a traceback (a Sentry event)."""
+    from sqlalchemy import create_engine
+    from sqlmodel import Session
+
+    import services.calls
+    from db import database
+
+    make_agent_profile(session, provider="vapi", purpose="custom")
+    route_webhooks(calls_api, None)
+    driver = make_driver(session)
+    if db_connection.dialect.name == "postgresql":
+        # The test server's driver and host on a port nothing listens on.
+        dead = create_engine(db_connection.engine.url.set(port=1, database="gone"))
+    else:
+        dead = create_engine(f"sqlite:///{tmp_path}/no-such-dir/gone.db")
+
+    def after_placement_during_outage(call_ids, settings):
+        database.configure_sessions(lambda: Session(dead, expire_on_commit=False))
+        try:
+            after_placement(call_ids, settings)
+        finally:
+            database.configure_sessions(
+                lambda: Session(
+                    bind=db_connection,
+                    join_transaction_mode="create_savepoint",
+                    expire_on_commit=False,
+                )
+            )
+
+    monkeypatch.setattr(services.calls, "after_placement", after_placement_during_outage)
+    caplog.set_level("WARNING")
+
+    placed = client.post(
+        "/calls", json={"driver_id": driver.id, "provider": "vapi"}, headers=caller
+    )
+
+    assert placed.status_code == 201, placed.text
+    assert session.get(Call, placed.json()["id"]) is not None
+    assert [r.getMessage() for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")] == []
+    (outage,) = [r for r in caplog.records if "database unavailable after the response" in r.msg]
+    assert outage.levelname == "WARNING" and outage.exc_info is None
+    assert "/calls" in outage.getMessage()
+    dead.dispose()
