@@ -28,6 +28,7 @@ from logic.alerts.detectors import DETECTORS, DetectorContext, IncompleteDetecti
 from logic.alerts.filters import ChannelLimit, FilterReport, apply_filters
 from logic.alerts.rules import RuleSet, load_rules
 from logic.trips.eta import compute_etas
+from logic.trips.legal_eta import compute_legal_etas
 from models.alert import AlertType
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ class EvaluationResult:
     failed: dict[str, str] = field(default_factory=dict)
     etas_computed: int = 0
     etas_written: int = 0
+    legal_etas_written: int = 0
     filters: FilterReport = field(default_factory=FilterReport)
     timings_ms: dict[str, float] = field(default_factory=dict)
     delivery: dict[str, Any] | None = None
@@ -66,6 +68,7 @@ class EvaluationResult:
             "failed": self.failed,
             "etas_computed": self.etas_computed,
             "etas_written": self.etas_written,
+            "legal_etas_written": self.legal_etas_written,
             "filters": self.filters.as_dict(),
             "timings_ms": self.timings_ms,
             "delivery": self.delivery,
@@ -141,6 +144,10 @@ def evaluate(
         etas = compute_etas(session, now=now, pcmiler=pcmiler, positions=positions)
         result.etas_computed, result.etas_written = etas.computed, etas.written
         result.timings_ms["eta"] = round((time.perf_counter() - started) * 1000, 1)
+        started = time.perf_counter()
+        legal = compute_legal_etas(session, etas, now=now)
+        result.legal_etas_written = legal.written
+        result.timings_ms["legal_eta"] = round((time.perf_counter() - started) * 1000, 1)
     candidates, complete, covered = detect(session, rules, now, ctx, result, types)
     started = time.perf_counter()
     result.filters = _filter(session, candidates, rules, complete, covered, now, limit, result)

@@ -1,1 +1,1 @@
-"""Hours-of-service rules as pure functions: from today's clocks and a driving plan, the legal one."""
+"""Hours-of-service rules as pure functions: from the clocks and a plan, the legal schedule."""
