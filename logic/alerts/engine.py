@@ -22,7 +22,10 @@ from sqlmodel import Session
 from db.database import session_scope
 from db.retry import db_retry
 from helpers.time_utils import utc_now
-from logic.alerts import outbox
+from logic.alerts import (
+    legal_detector,  # noqa: F401 (registers its detector)
+    outbox,
+)
 from logic.alerts.candidate import Candidate
 from logic.alerts.detectors import DETECTORS, DetectorContext, IncompleteDetection
 from logic.alerts.filters import ChannelLimit, FilterReport, apply_filters
@@ -40,6 +43,9 @@ _POSITION_TYPES = {
     AlertType.GPS_STALE,
     AlertType.SEVERE_WEATHER,
 }
+
+# Detectors that judge the ETAs this pass computes.
+_ETA_TYPES = {AlertType.LATE_FOR_APPOINTMENT, AlertType.CANNOT_LEGALLY_MAKE_APPOINTMENT}
 
 # An arbitrary constant shared by every instance: "the alert evaluation pass".
 _ADVISORY_LOCK_KEY = 7_040_417
@@ -136,7 +142,7 @@ def evaluate(
         session.execute(text("SET LOCAL jit = off"))
     rules = load_rules(session)
     ctx = DetectorContext(weather=weather)
-    if types is None or AlertType.LATE_FOR_APPOINTMENT in types:
+    if types is None or _ETA_TYPES.intersection(types):
         started = time.perf_counter()
         positions = ctx.positions(session)
         result.timings_ms["positions"] = round((time.perf_counter() - started) * 1000, 1)
