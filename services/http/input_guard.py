@@ -1,199 +1,24 @@
-"""ASGI middleware: request ids, the error boundary, the input guard and admission control.
+"""The input guard: refuse, before anything parses the request, what no endpoint should see.
 
-The error boundary renders any unexpected exception as an ordinary 500 and lets nothing reach the
-server: Starlette's `ServerErrorMiddleware` re-raises after responding, and uvicorn then closes the
-keep-alive connection, so the client's next request would be reset.
-
-The input guard refuses, before anything parses the request, what no endpoint should see: bodies
-over the size limit (413, counted while the body streams in, whatever Content-Length claims) and
-text PostgreSQL cannot store or Python cannot encode (NUL characters, unpaired surrogates) in the
-path, the query, form fields or JSON keys and values (422).
-
-Admission control is what makes the thread-pool/connection-pool deadlock impossible (FastAPI
-issue #3205): sync endpoints hold a pooled connection until their yield-dependency exits, which
-happens only after response serialization, which itself needs a worker thread. If every worker
-thread is held by a request waiting for a connection, and every connection by a request waiting
-for a thread, nothing moves. We therefore admit at most `limit` requests at a time, with `limit`
-no larger than the connection pool and strictly smaller than the worker-thread limit (set in
-`configure_thread_limiter`). An admitted request then always finds a connection, and a thread
-is always free to serialize. Requests beyond the limit wait in the event loop, holding neither a
-thread nor a connection, and get a fast 503 if they wait longer than `queue_timeout`.
+Bodies over the size limit get a 413 (counted while the body streams in, whatever Content-Length
+claims); text PostgreSQL cannot store or Python cannot encode (NUL characters, unpaired
+surrogates) in the path, the query, form fields or JSON keys and values gets a 422.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
 import re
-import uuid
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qsl
 
-import anyio.to_thread
-import sentry_sdk
-from starlette.requests import Request
-
-from helpers.cloud_logger import request_id_var, trace_var
-from services.errors import STATUS_CODES, error_body, unhandled_error_handler
-
-log = logging.getLogger(__name__)
+from services.http.errors import STATUS_CODES, send_error
 
 Scope = dict[str, Any]
 
-# Liveness answers even when every admission slot is taken.
-ADMISSION_EXEMPT_PATHS = ("/health",)
 # Signed vendor webhooks: larger bodies allowed (MAX_WEBHOOK_BODY_BYTES), signatures checked.
 WEBHOOK_PATH_PREFIXES = ("/webhooks/", "/slack/interactions")
-
-_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-
-
-def configure_thread_limiter(admitted: int) -> int:
-    """Keep AnyIO's worker-thread limit above the number of admitted requests."""
-    limiter = anyio.to_thread.current_default_thread_limiter()
-    limiter.total_tokens = max(int(limiter.total_tokens), admitted + 10)
-    return int(limiter.total_tokens)
-
-
-class RequestContextMiddleware:
-    """Give every request an id (from `X-Request-ID` or new) and echo it in the response."""
-
-    def __init__(self, app: Any, project_id: str = "") -> None:
-        self.app = app
-        self.project_id = project_id
-
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = dict(scope.get("headers") or [])
-        incoming = headers.get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex[:16]
-        scope.setdefault("state", {})["request_id"] = request_id
-        token = request_id_var.set(request_id)
-        trace_header = headers.get(b"x-cloud-trace-context", b"").decode("latin-1")
-        trace_token = trace_var.set(
-            f"projects/{self.project_id}/traces/{trace_header.split('/')[0]}"
-            if trace_header and self.project_id
-            else None
-        )
-
-        async def send_with_id(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                message["headers"] = [
-                    *message["headers"],
-                    (b"x-request-id", request_id.encode()),
-                ]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            request_id_var.reset(token)
-            trace_var.reset(trace_token)
-
-
-class AdmissionControlMiddleware:
-    """Admit at most `limit` concurrent requests; the rest queue without holding resources."""
-
-    def __init__(
-        self,
-        app: Any,
-        limit: int,
-        queue_timeout: float = 10.0,
-        exempt_paths: tuple[str, ...] = ADMISSION_EXEMPT_PATHS,
-    ) -> None:
-        self.app = app
-        self.limit = limit
-        self.queue_timeout = queue_timeout
-        self.exempt_paths = exempt_paths
-        self._semaphore: asyncio.Semaphore | None = None
-
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["path"] in self.exempt_paths:
-            await self.app(scope, receive, send)
-            return
-        if self._semaphore is None:  # created lazily, inside the server's event loop
-            self._semaphore = asyncio.Semaphore(self.limit)
-        if self._semaphore.locked():
-            try:
-                await asyncio.wait_for(self._semaphore.acquire(), timeout=self.queue_timeout)
-            except TimeoutError:
-                await _send_overloaded(send)
-                return
-        else:  # a free slot: take it without wait_for's task and timer (most requests)
-            await self._semaphore.acquire()
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            self._semaphore.release()
-
-
-async def _send_overloaded(send: Any) -> None:
-    await send_error(
-        send,
-        503,
-        "server_busy",
-        "too many requests in flight; retry shortly",
-        headers=[(b"retry-after", b"1")],
-    )
-
-
-async def send_error(
-    send: Any,
-    status: int,
-    code: str,
-    detail: str,
-    *,
-    headers: list[tuple[bytes, bytes]] | None = None,
-    **extra: Any,
-) -> None:
-    """Send an `ErrorResponse` straight from middleware (no endpoint, no exception handler)."""
-    body = json.dumps(error_body(code, detail, **extra)).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                *(headers or []),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
-
-
-class ErrorBoundaryMiddleware:
-    """Render an unexpected exception as the one-shape 500 and never let it reach the server."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def tracking_send(message: dict[str, Any]) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracking_send)
-        except Exception as exc:
-            if started:  # too late for a 500: the server ends the half-sent response
-                log.error("error after the response started on %s", scope["path"], exc_info=exc)
-                sentry_sdk.capture_exception(exc)
-                return
-            response = await unhandled_error_handler(Request(scope), exc)
-            await response(scope, receive, send)
-
 
 # Deeper JSON than this is refused at the edge (Python's parser would hit its recursion limit).
 MAX_JSON_DEPTH = 32
