@@ -8,7 +8,7 @@ old), `ended_at` keeps its distance from `started_at` (it was computed as start 
 `updated_at` moves so the warehouse export sends the repaired calls again.
 
 Revision ID: 5e1f0a7c3b21
-Revises: dce7b0840d2f
+Revises: 30e80b018cf7
 Create Date: 2026-12-06 03:00:00
 """
 
@@ -21,7 +21,7 @@ from alembic import op
 import db.types
 
 revision: str = "5e1f0a7c3b21"
-down_revision: str | Sequence[str] | None = "dce7b0840d2f"
+down_revision: str | Sequence[str] | None = "30e80b018cf7"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
