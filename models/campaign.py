@@ -21,6 +21,7 @@ from sqlmodel import Field, Session, SQLModel
 from db.types import JSONType, UTCDateTime
 from models.call import CallOutcome, CallProvider, CallPurpose
 from models.columns import created_at_field, updated_at_field
+from models.safety_event import BEHAVIOR_LABELS, canonical_behavior_label
 
 
 class CampaignStatus(StrEnum):
@@ -189,11 +190,12 @@ class LateTripAudience(BaseModel):
 
 
 class SafetyEventAudience(BaseModel):
-    """Drivers with a safety event labeled with one of `types` (case-insensitive) since `since`."""
+    """Drivers with a safety event labeled with one of `types` since `since`: Samsara behavior
+    labels (`SafetyEventBehaviorLabelType`: `speeding`, `braking`, `harshTurn`, …), any case."""
 
     model_config = ConfigDict(extra="forbid")
     kind: Literal["safety_events"]
-    types: list[str] = PField(min_length=1, max_length=20)
+    types: list[str] = PField(min_length=1, max_length=20, examples=[["speeding", "braking"]])
     since: datetime
 
     @field_validator("types")
@@ -202,7 +204,13 @@ class SafetyEventAudience(BaseModel):
         cleaned = [t.strip() for t in value if t.strip()]
         if not cleaned or any(len(t) > 60 for t in cleaned):
             raise ValueError("types must be non-empty labels of at most 60 characters")
-        return cleaned
+        unknown = [t for t in cleaned if canonical_behavior_label(t) is None]
+        if unknown:
+            raise ValueError(
+                f"not a Samsara behavior label: {', '.join(unknown)} "
+                f"(known: {', '.join(BEHAVIOR_LABELS)})"
+            )
+        return list(dict.fromkeys(canonical_behavior_label(t) or t for t in cleaned))
 
 
 class AlertAudience(BaseModel):

@@ -235,3 +235,24 @@ def test_alert_detail_shows_the_ladder_steps_with_reasons(client, session, auth_
             "updated_at": body["ladder"][0]["updated_at"],
         }
     ]
+
+
+def test_safety_event_audience_takes_samsara_labels_only(client, session, auth_headers):
+    """`harshBrake` is not a Samsara behavior label (`braking` is): a 422 naming it, not an
+    audience that silently matches nobody."""
+    headers = auth_headers("safety_manager")
+    since = (utc_now() - timedelta(days=7)).isoformat()
+    made_up = client.post(
+        "/campaigns/preview",
+        json={"audience": {"kind": "safety_events", "types": ["harshBrake"], "since": since}},
+        headers=headers,
+    )
+    assert made_up.status_code == 422, made_up.text
+    [error] = made_up.json()["errors"]
+    assert "harshBrake" in error["msg"] and "braking" in error["msg"]
+    real = client.post(
+        "/campaigns/preview",
+        json={"audience": {"kind": "safety_events", "types": ["BRAKING"], "since": since}},
+        headers=headers,
+    )
+    assert real.status_code == 200, real.text
