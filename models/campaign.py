@@ -303,6 +303,9 @@ class CampaignPublic(BaseModel):
     retry_failed_minutes: int
     created_by_id: int | None
     target_count: int
+    targets_finished: int = PField(
+        default=0, description="Targets done, failed or skipped (never more than target_count)."
+    )
     calls_placed: int
     started_at: datetime | None
     paused_at: datetime | None
@@ -319,6 +322,13 @@ class CampaignProgress(BaseModel):
     in_flight: int
     finished: int
     percent_finished: float
+    waiting: dict[str, int] = PField(
+        default_factory=dict,
+        description="Pending targets by why they are not dialed yet: campaign_draft, "
+        "campaign_paused, before_schedule, retry_later, do_not_call, outside_window, "
+        "active_call, daily_max, concurrency, or due (the next tick dials them).",
+        examples=[{"daily_max": 2, "outside_window": 1}],
+    )
 
 
 class CampaignDetail(CampaignPublic):
