@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 CALL_PURPOSE: dict[str, CallPurpose] = {
     AlertType.LATE_FOR_APPOINTMENT: CallPurpose.LATE_LOAD_CHECK,
     AlertType.HOS_DRIVE_TIME_LOW: CallPurpose.HOS_CHECK,
+    AlertType.CANNOT_LEGALLY_MAKE_APPOINTMENT: CallPurpose.HOS_CHECK,
     AlertType.SPEEDING: CallPurpose.VIOLATION_COACHING,
     AlertType.HARSH_EVENT: CallPurpose.VIOLATION_COACHING,
 }
