@@ -1,4 +1,5 @@
-"""The campaign tick: move targets on from their calls, then claim due targets and dial them.
+"""The campaign tick: move targets on from their calls, then claim due targets and request their
+calls; the one dialer places them.
 
 `tick()` is two kinds of unit of work. First one short transaction decides everything in a
 constant number of statements: scheduled campaigns start; targets whose call reached ringing or
@@ -9,16 +10,17 @@ campaign running and inside its schedule, the driver's local time inside both th
 the placement's calling window, no do-not-call entry, attempts left, no active call to the
 driver anywhere and no other campaign dialing them, under the daily maximum of calls, one
 target per driver, at most the campaign's concurrency minus its calls in flight — and claimed
-(`dialing`, attempt counted). Then each claimed target is dialed in its own transaction through
-`logic.calls.placement.place_call`, outside the claim, whose pre-dial checks (the one place they
-live) have the last word: a refusal gives the attempt back and skips the target (no valid
+(`dialing`, attempt counted). Then each claimed target's call is requested in its own
+transaction through `logic.calls.placement.prepare_call` (a queued row), outside the claim, whose
+pre-dial checks (the one place they live) have the last word: a refusal gives the attempt back and skips the target (no valid
 number, do-not-call) or defers it (window, another call, daily maximum). The pick applies the
-same rules set-wise so that refusals are the rare race, not the routine.
+same rules set-wise so that refusals are the rare race, not the routine. Once those commit, the
+queued calls are dialed (`logic.calls.dialing.dial_many`) with no transaction open.
 
 Several instances may tick at once. Row locks alone cannot keep cross-row limits (one call per
 driver across campaigns, a campaign's concurrency): on PostgreSQL the deciding transaction
-takes a transaction advisory lock, so deciding is serialized (milliseconds) while dialing is
-not, and the claim takes its rows with `FOR UPDATE SKIP LOCKED` so it never waits behind a
+takes a transaction advisory lock, so deciding is serialized (milliseconds) while requesting
+and dialing are not, and the claim takes its rows with `FOR UPDATE SKIP LOCKED` so it never waits behind a
 target another transaction holds (a cancel, a placement). On SQLite the transaction takes the
 write lock up front (`session_scope`), which serializes the same way.
 """
