@@ -11,18 +11,19 @@ the placement's calling window, no do-not-call entry, attempts left, no active c
 driver anywhere and no other campaign dialing them, under the daily maximum of calls, one
 target per driver, at most the campaign's concurrency minus its calls in flight — and claimed
 (`dialing`, attempt counted). Then each claimed target's call is requested in its own
-transaction through `logic.calls.placement.prepare_call` (a queued row), outside the claim, whose
-pre-dial checks (the one place they live) have the last word: a refusal gives the attempt back and skips the target (no valid
-number, do-not-call) or defers it (window, another call, daily maximum). The pick applies the
-same rules set-wise so that refusals are the rare race, not the routine. Once those commit, the
-queued calls are dialed (`logic.calls.dialing.dial_many`) with no transaction open.
+transaction through `logic.calls.placement.prepare_call` (a queued row), outside the claim,
+whose pre-dial checks (the one place they live) have the last word: a refusal gives the attempt
+back and skips the target (no valid number, do-not-call) or defers it (window, another call,
+daily maximum). The pick applies the same rules set-wise so that refusals are the rare race,
+not the routine. Once those commit, the queued calls are dialed
+(`logic.calls.dialing.dial_many`) with no transaction open.
 
 Several instances may tick at once. Row locks alone cannot keep cross-row limits (one call per
 driver across campaigns, a campaign's concurrency): on PostgreSQL the deciding transaction
 takes a transaction advisory lock, so deciding is serialized (milliseconds) while requesting
-and dialing are not, and the claim takes its rows with `FOR UPDATE SKIP LOCKED` so it never waits behind a
-target another transaction holds (a cancel, a placement). On SQLite the transaction takes the
-write lock up front (`session_scope`), which serializes the same way.
+and dialing are not, and the claim takes its rows with `FOR UPDATE SKIP LOCKED` so it never
+waits behind a target another transaction holds (a cancel, a placement). On SQLite the
+transaction takes the write lock up front (`session_scope`), which serializes the same way.
 """
 
 from __future__ import annotations
