@@ -101,9 +101,8 @@ def test_post_calls_answers_queued_and_dials_after_commit_holding_nothing(live, 
         CheckoutSampler(committed_db).running() as sampler,
         httpx.Client(base_url=url, headers=headers, timeout=15) as api,
     ):
-        started = time.monotonic()
         response = api.post("/calls", json={"driver_id": driver_id, "provider": "vapi"})
-        answered_in = time.monotonic() - started
+        answered_at = time.time()
         # No API traffic of our own while the vendor holds the create.
         time.sleep(DELAY + 0.3)
         call_id = response.json()["id"]
@@ -112,9 +111,10 @@ def test_post_calls_answers_queued_and_dials_after_commit_holding_nothing(live, 
         )
 
     assert response.status_code == 201, response.text
-    assert response.json()["status"] == "queued" and answered_in < DELAY
-    assert dialing
+    assert response.json()["status"] == "queued" and dialing
     [(start, end)] = _vendor_window(sandbox, "vapi")
+    # The answer went out while the vendor was still holding the create.
+    assert answered_at < end
     held = sampler.during(start, end)
     assert held and max(held) == 0, held
 
