@@ -356,12 +356,14 @@ def _next_state(row: Any, now: datetime) -> dict[str, Any]:
         change.update(b_state=TargetState.SKIPPED.value, b_reason=CANCELED_REASON)
     elif row.attempts >= row.max_attempts:
         change["b_state"] = TargetState.FAILED.value
-    elif outcome in RETRY_OUTCOMES:
+    elif outcome in RETRY_OUTCOMES or outcome == CallOutcome.UNKNOWN:
+        # A call given up as `unknown` is retried like a failed one (its driver was released).
         minutes = {
             CallOutcome.NO_ANSWER: row.retry_no_answer_minutes,
             CallOutcome.BUSY: row.retry_busy_minutes,
             CallOutcome.VOICEMAIL: row.retry_voicemail_minutes,
             CallOutcome.FAILED: row.retry_failed_minutes,
+            CallOutcome.UNKNOWN: row.retry_failed_minutes,
         }[outcome]
         change.update(
             b_state=TargetState.PENDING.value,

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from db.database import session_scope
@@ -207,6 +208,11 @@ def dial_many(
     def one(call_id: int) -> str | None:
         try:
             return dial(call_id, dialer, now=now)
+        except OperationalError as exc:
+            # An expected outage, not a bug: the row says how far the dial got, and the next
+            # recovery pass dials it or looks it up at the vendor.
+            log.warning("database unavailable dialing call %s: %s", call_id, type(exc).__name__)
+            return None
         except Exception:
             log.exception("dialing call %s failed", call_id)
             return None

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from config import get_settings
 from helpers.time_utils import utc_now
 from logic.calls.reconcile import reconcile_calls
-from logic.calls.service import after_placement
+from logic.calls.service import after_placement, dial_after_commit
 from logic.calls.voice.registry import CallProviders
 from models.audit_log import AuditLog
 from models.call import Call, CallInsight
@@ -362,6 +362,39 @@ def test_dropped_webhooks_are_filled_by_reconciliation(client, session, calls_ap
         assert call.status == "ended" and call.outcome == "completed" and call.reconciled_at
         assert call.transcript and call.summary
         assert CallInsight.for_call(session, call.id) is not None
+
+
+def test_elevenlabs_no_answer_and_busy_found_by_polling_map_like_the_webhook(
+    client, session, calls_api, caller
+):
+    """With the `call_initiation_failure` webhook lost, the polled conversation (status
+    `failed`) still says no-answer or busy: a campaign waits the right delay, not the failure's."""
+    make_agent_profile(session, provider="elevenlabs", purpose="custom", max_duration_seconds=60)
+    route_webhooks(calls_api, None)  # every webhook is lost
+    missed = make_driver(session, phone="+12015550129")
+    busy = make_driver(session, phone="+12015550128")
+    client.post(
+        "/driver_data/call-elevenlabs", json={"driver_ids": [missed.id, busy.id]}, headers=caller
+    )
+    calls = list(session.scalars(select(Call).order_by(Call.id)))
+    late = max(c.expected_end_at for c in calls) + timedelta(minutes=6)
+    providers = CallProviders.from_settings(sandbox_settings(calls_api), retry_wait=0)
+    filled = 0
+
+    def both_filled() -> bool:
+        nonlocal filled
+        filled += reconcile_calls(providers, after_minutes=5, now=late).filled
+        return filled == 2
+
+    try:
+        assert wait_for(both_filled, timeout=30, step=0.3)
+    finally:
+        providers.close()
+    outcomes = {}
+    for call in calls:
+        session.refresh(call)
+        outcomes[call.driver_id] = (call.status, call.outcome)
+    assert outcomes == {missed.id: ("ended", "no_answer"), busy.id: ("ended", "busy")}
 
 
 def test_reconciliation_waits_for_vapis_analysis_of_an_ended_call(
@@ -877,10 +910,10 @@ def test_database_outage_after_a_call_is_placed_is_a_warning(
     else:
         dead = create_engine(f"sqlite:///{tmp_path}/no-such-dir/gone.db")
 
-    def after_placement_during_outage(call_ids, settings):
+    def dial_during_outage(call_ids, settings):
         database.configure_sessions(lambda: Session(dead, expire_on_commit=False))
         try:
-            after_placement(call_ids, settings)
+            dial_after_commit(call_ids, settings)
         finally:
             database.configure_sessions(
                 lambda: Session(
@@ -890,7 +923,7 @@ def test_database_outage_after_a_call_is_placed_is_a_warning(
                 )
             )
 
-    monkeypatch.setattr(services.calls, "after_placement", after_placement_during_outage)
+    monkeypatch.setattr(services.calls, "dial_after_commit", dial_during_outage)
     caplog.set_level("WARNING")
 
     placed = client.post(

@@ -156,9 +156,11 @@ def test_a_request_nobody_dialed_in_time_fails_rather_than_ringing_late(
     session, sandbox_clean, providers
 ):
     make_agent_profile(session, provider=CallProvider.VAPI)
-    call = prepare_call(session, CallRequest(driver_id=make_driver(session).id, provider="vapi"))
+    call = prepare_call(
+        session, CallRequest(driver_id=make_driver(session).id, provider="vapi"), now=NOON
+    )
     session.flush()
-    result = recover(Dialer(providers), now=call.created_at + timedelta(hours=1))
+    result = recover(Dialer(providers), now=NOON + timedelta(hours=1))
     session.refresh(call)
     assert result.stale == 1 and call.status == CallStatus.FAILED
     assert _creates(sandbox_clean, "vapi") == []
@@ -179,10 +181,12 @@ def test_a_call_that_never_finishes_is_given_up_and_releases_its_driver(session,
 
 def test_dial_is_taken_by_one_dialer_only(session, sandbox_clean, providers):
     make_agent_profile(session, provider=CallProvider.VAPI)
-    call = prepare_call(session, CallRequest(driver_id=make_driver(session).id, provider="vapi"))
+    call = prepare_call(
+        session, CallRequest(driver_id=make_driver(session).id, provider="vapi"), now=NOON
+    )
     session.flush()
-    assert dial(call.id, Dialer(providers)) == CallStatus.DIALING
-    assert dial(call.id, Dialer(providers)) is None
+    assert dial(call.id, Dialer(providers), now=NOON) == CallStatus.DIALING
+    assert dial(call.id, Dialer(providers), now=NOON) is None
     assert len(_creates(sandbox_clean, "vapi")) == 1
 
 
@@ -204,5 +208,7 @@ def test_a_call_about_another_drivers_alert_or_trip_is_refused(session, sandbox_
             session, CallRequest(driver_id=0, provider="vapi", alert_id=alert.id), [her.id, him.id]
         )
     assert session.scalars(select(Call)).all() == []
-    mine = prepare_call(session, CallRequest(driver_id=her.id, provider="vapi", alert_id=alert.id))
+    mine = prepare_call(
+        session, CallRequest(driver_id=her.id, provider="vapi", alert_id=alert.id), now=NOON
+    )
     assert mine.alert_id == alert.id and mine.status == CallStatus.QUEUED
