@@ -114,6 +114,19 @@ def local_stack_overrides(
     return out
 
 
+def app_command(app: str, port: int, host: str = "127.0.0.1") -> list[str]:
+    """How every launcher starts an app (`main:app`, `ingest_app:app`) under uvicorn.
+
+    `--no-proxy-headers`: uvicorn otherwise believes `X-Forwarded-For` from 127.0.0.1 (its default
+    `--forwarded-allow-ips`), so on a local stack a caller could pick its own address and walk
+    past the per-address login limit; only FORWARDED_HOPS (services/forwarded.py) names the client.
+    """
+    return [
+        sys.executable, "-m", "uvicorn", app, "--host", host, "--port", str(port),
+        "--no-proxy-headers", "--no-access-log",
+    ]  # fmt: skip
+
+
 def wait_for_port(
     port: int, timeout: float = 30.0, alive: Callable[[], bool] = lambda: True
 ) -> bool:
@@ -136,14 +149,13 @@ def run_stack(use_sandbox: bool = True, seed_demo: bool = True) -> int:
     """Start everything, then supervise: if one process dies, stop the rest and exit non-zero."""
     python = sys.executable
     env = local_environment(use_sandbox)
-    uvicorn = [python, "-m", "uvicorn", "--host", "127.0.0.1", "--no-access-log"]
     processes: list[Process] = []
     if use_sandbox:
         sandbox = [python, "cli.py", "sandbox", "--smtp-port", str(SANDBOX_SMTP_PORT)]
         processes.append(Process("sandbox", sandbox, SANDBOX_PORT))
     processes += [
-        Process("main API", [*uvicorn, "main:app", "--port", str(MAIN_PORT)], MAIN_PORT),
-        Process("ingest", [*uvicorn, "ingest_app:app", "--port", str(INGEST_PORT)], INGEST_PORT),
+        Process("main API", app_command("main:app", MAIN_PORT), MAIN_PORT),
+        Process("ingest", app_command("ingest_app:app", INGEST_PORT), INGEST_PORT),
         Process("scheduler", [python, "cli.py", "scheduler"]),
     ]
     busy = [p.port for p in processes if p.port and _port_in_use(p.port)]
