@@ -200,7 +200,7 @@ def test_the_runtime_file_set_imports_both_apps_exports_and_renders_the_console(
     env = process_env(SQLITE_PATH=str(data / "app.db"), PYTHONDONTWRITEBYTECODE="1")
     try:
         result = subprocess.run(
-            ["python", "-c", FROM_THE_IMAGE], cwd=image_root, env=env,
+            [sys.executable, "-c", FROM_THE_IMAGE], cwd=image_root, env=env,
             capture_output=True, text=True, timeout=120, check=False,
         )  # fmt: skip
     finally:
