@@ -180,7 +180,7 @@ def serve_command(name: str = typer.Argument("main", help="main or ingest")) -> 
         # In a container the port is the boundary; Cloud Run's front end is the only client.
         host=os.environ.get("HOST", "0.0.0.0"),  # noqa: S104
         port=int(os.environ.get("PORT", "8080")),
-        # The client address comes from FORWARDED_HOPS (services/forwarded.py): uvicorn's own
+        # The client address comes from FORWARDED_HOPS (services/http/forwarded.py): uvicorn's own
         # proxy support would, trusting every hop, believe the caller's leftmost entry.
         proxy_headers=False,
         timeout_graceful_shutdown=int(settings.SHUTDOWN_GRACE_SECONDS),

@@ -3,7 +3,7 @@
 They live in prometheus-client's default registry. Each uvicorn worker process counts its own;
 with several workers set `PROMETHEUS_MULTIPROC_DIR` (see README, "Metrics") so `/metrics`
 aggregates them. Gauges that describe the database (outbox depth, ingest lag, calls) are read
-at scrape time instead, in `services/metrics.py`, so every instance reports the same truth.
+at scrape time instead, in `services/http/metrics.py`, so every instance reports the same truth.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from models.trip import (
 )
 from models.vehicle import Trailer, Vehicle
 from services.deps import ClientDep, SessionDep, TripsRead, TripsWrite
-from services.http_cache import matches, not_modified, versioned_list
+from services.http.etag import matches, not_modified, versioned_list
 from services.openapi import error_responses
 from services.pagination import LabelQuery, PageDep, SearchQuery
 
@@ -87,7 +87,7 @@ def list_trips(
 ) -> Response:
     """Trips with driver, truck, trailer and the truck's last position; newest scheduled first."""
     # The dispatch board polls this: on PostgreSQL an unchanged poll is answered from the tables'
-    # change counters, usually before routing (services/not_modified_shortcut.py), here when
+    # change counters, usually before routing (services/http/not_modified.py), here when
     # that shortcut passed it on; read first, so a write during the query is seen by the next poll.
     etag = TRIPS_LIST.etag(session, request.scope["query_string"])
     if etag and matches(request.headers.get("if-none-match", "").encode(), etag.encode()):

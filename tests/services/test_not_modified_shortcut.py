@@ -16,8 +16,8 @@ from logic.auth.service import revoke_user_sessions
 from models.trip import Trip
 from models.user import User
 from services import routers_main
-from services.app_factory import build_app
-from services.http_cache import VERSIONED_LISTS
+from services.http.app_factory import build_app
+from services.http.etag import VERSIONED_LISTS
 from tests.auth_routes import iter_routes, required_permissions
 from tests.change_counter_support import report_pending_counts
 from tests.factories import make_trip

@@ -18,15 +18,15 @@ from starlette.routing import BaseRoute, Route, Router
 from db.database import new_session
 from helpers.errors import AppError
 from logic.auth.service import authenticate_access_token
-from services.errors import database_error_handler
-from services.http_cache import VERSIONED_LISTS, VersionedList, matches, not_modified
+from services.http.errors import database_error_handler
+from services.http.etag import VERSIONED_LISTS, VersionedList, matches, not_modified
 
 
 class NotModifiedShortcutMiddleware:
     """Answer a Bearer GET of a `VersionedList` whose If-None-Match is still current with 304.
 
     Sits inside admission control: it holds a pooled connection while it checks (see
-    services/middleware.py). Anything else — no token or If-None-Match, `*`, a refused token, a
+    services/http/admission.py). Anything else — no token or If-None-Match, `*`, a refused token, a
     missing permission, no change token (SQLite), a stale tag — goes on to the route untouched,
     which answers 200/401/403 as it always does. Database failures get the route's 503.
     """

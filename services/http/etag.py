@@ -3,7 +3,7 @@
 The endpoint still runs; what an unchanged poll saves is the transfer, the compression and the
 client's parsing of a 160-200 KB page. A list that can tell cheaply that nothing changed (the
 trips list on PostgreSQL, `db/change_counters.py`) is a `VersionedList`: its ETag comes from a
-change token, the endpoint sends that tag itself, and `services/not_modified_shortcut.py` answers
+change token, the endpoint sends that tag itself, and `services/http/not_modified.py` answers
 a matching poll with 304 before routing, so neither the endpoint nor its query runs; the
 middleware here keeps such a tag.
 `Cache-Control: private, no-cache` keeps shared caches out (the body depends on the caller) and
@@ -107,7 +107,7 @@ class VersionedList:
         return version_etag(query_string.decode("latin-1"), self.shape, token) if token else None
 
 
-# Path → list, filled by the routers at import; read by `services/not_modified_shortcut.py`.
+# Path → list, filled by the routers at import; read by `services/http/not_modified.py`.
 VERSIONED_LISTS: dict[str, VersionedList] = {}
 
 
