@@ -148,7 +148,8 @@ def app_command(app: str, port: int, host: str = "127.0.0.1") -> list[str]:
 
     `--no-proxy-headers`: uvicorn otherwise believes `X-Forwarded-For` from 127.0.0.1 (its default
     `--forwarded-allow-ips`), so on a local stack a caller could pick its own address and walk
-    past the per-address login limit; only FORWARDED_HOPS (services/forwarded.py) names the client.
+    past the per-address login limit; only FORWARDED_HOPS (services/http/forwarded.py) names
+    the client.
     """
     return [
         sys.executable, "-m", "uvicorn", app, "--host", host, "--port", str(port),
