@@ -175,7 +175,7 @@ from fastapi.testclient import TestClient
 import ingest_app
 import main
 from logic.warehouse.bigquery import schema_fields
-from logic.warehouse.tables import TABLES, schema_problems
+from logic.warehouse.tables import TABLES
 
 root = Path.cwd().resolve()
 ours = ("main", "ingest_app", "config", "db", "models", "services", "logic", "helpers", "utils")
@@ -183,8 +183,7 @@ for name, module in list(sys.modules.items()):
     if name.split(".")[0] in ours and getattr(module, "__file__", None):
         assert Path(module.__file__).resolve().is_relative_to(root), (name, module.__file__)
 for table in TABLES.values():
-    assert schema_fields(table), table.name
-    assert not schema_problems(table), (table.name, schema_problems(table))
+    assert schema_fields(table), table.name  # tests/logic/warehouse compares them to the models
 client = TestClient(main.app)
 page = client.get("/console/")
 assert page.status_code == 200 and "<script" in page.text, (page.status_code, page.text[:300])
