@@ -22,13 +22,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import httpx  # noqa: E402
+import itertools
 
-from logic.trips.route_cache import RouteBook, fetch_routes  # noqa: E402
-from sandbox.lanes import ROAD_FACTOR, great_circle_miles  # noqa: E402
-from sandbox.pcmiler import mileage_report  # noqa: E402
-from sandbox.simulator import Simulator  # noqa: E402
-from utils.pcmiler_client import GeoPoint, PcmilerClient  # noqa: E402
+import httpx
+
+from logic.trips.route_cache import RouteBook, fetch_routes
+from sandbox.lanes import ROAD_FACTOR, great_circle_miles
+from sandbox.pcmiler import mileage_report
+from sandbox.simulator import Simulator
+from utils.pcmiler_client import GeoPoint, PcmilerClient
 
 START = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 ACTIVE = {"AtPickup", "InTransit", "AtDelivery"}
@@ -83,7 +85,7 @@ def main() -> None:
                 legs = [great_circle_miles(*truck, stops[0][1], stops[0][2]) * ROAD_FACTOR]
                 legs += [
                     great_circle_miles(a[1], a[2], b[1], b[2]) * ROAD_FACTOR
-                    for a, b in zip(stops, stops[1:], strict=False)
+                    for a, b in itertools.pairwise(stops)
                 ]
             # Always re-routing: one request per trip per pass (none at the stop itself).
             at_stop = great_circle_miles(*truck, stops[0][1], stops[0][2]) <= 1.0
@@ -108,7 +110,8 @@ def main() -> None:
         f"({passes} passes, {truck_hours:.0f} active truck-hours, {elapsed:.1f} s)"
     )
     fleet_hours = args.trucks * args.hours
-    for label, vendor in (("always re-routing", fresh_vendor), ("cached routes    ", cached_vendor)):
+    policies = (("always re-routing", fresh_vendor), ("cached routes    ", cached_vendor))
+    for label, vendor in policies:
         print(
             f"{label}: {vendor.requests} PC*MILER requests = "
             f"{vendor.requests / fleet_hours:.2f} per truck-hour "
