@@ -14,6 +14,7 @@ Usage: .venv/bin/python bench/routing_bench.py [--trucks 25] [--hours 24] [--eve
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import sys
 import time
@@ -21,8 +22,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import itertools
 
 import httpx
 
