@@ -258,6 +258,28 @@ def ingest_command(
     raise typer.Exit(_print_ingest_summary(runs, conflicts))
 
 
+def _first_morning_report(settings) -> None:
+    """On a sandbox stack only (real recipients are the operator's to choose): the demo's
+    report recipient and today's morning report, delivered once."""
+    from sandbox.credentials import SLACK_BOT_TOKEN
+
+    if settings.SLACK_BOT_TOKEN.get_secret_value() != SLACK_BOT_TOKEN:
+        console.print("morning report: Slack is not the sandbox's; no demo recipient added")
+        return
+    from logic.reports.demo import DEMO_CHANNEL, DEMO_EMAIL, first_morning_report
+
+    result = first_morning_report()
+    if result.recipient_added:
+        console.print(f"report recipient added: {DEMO_CHANNEL} and {DEMO_EMAIL} (fleet-wide)")
+    if result.generated:
+        console.print(
+            f"morning report {result.report_date}: {result.delivered} deliveries sent"
+            + (f", {result.failed} failed" if result.failed else "")
+        )
+    else:
+        console.print(f"morning report {result.report_date}: already built")
+
+
 @app.command("export-bigquery")
 def export_bigquery_command(
     table: list[str] = typer.Option(None, "--table", help="Only this table (repeatable)."),
@@ -306,8 +328,14 @@ def seed_demo_command(
     sandbox_url: str = typer.Option(
         "", help="Point every vendor at this sandbox first (e.g. http://127.0.0.1:8090)."
     ),
+    first_report: bool = typer.Option(
+        True,
+        help="On the sandbox: add the demo report recipient (#fleet-reports) if there is none "
+        "and deliver today's morning report once.",
+    ),
 ) -> None:
-    """Ingest everything (Samsara, then Ditat) so a fresh database opens populated."""
+    """Ingest everything (Samsara, then Ditat) so a fresh database opens populated, and, on the
+    sandbox, deliver the first morning report."""
     import os
 
     if sandbox_url:
@@ -332,7 +360,10 @@ def seed_demo_command(
             conflicts += more_conflicts
     except AppError as exc:
         _fail(exc.detail + _not_configured_hint(exc))
-    raise typer.Exit(_print_ingest_summary(runs, conflicts))
+    code = _print_ingest_summary(runs, conflicts)
+    if first_report:
+        _first_morning_report(get_settings())
+    raise typer.Exit(code)
 
 
 @app.command("prune-locations")
