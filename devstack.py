@@ -38,6 +38,7 @@ DATABASE_SETTINGS = (
     "DATABASE_URL", "DB_USER", "DB_PASS", "DB_HOST", "DB_PORT", "DB_NAME", "DB_SCHEMA",
     "INSTANCE_UNIX_SOCKET", "SQLITE_PATH",
 )  # fmt: skip
+SANDBOX_STATE_DIR = Path("data") / "sandbox"
 
 
 @dataclass
@@ -182,6 +183,9 @@ def run_stack(use_sandbox: bool = True, seed_demo: bool = True) -> int:
     processes: list[Process] = []
     if use_sandbox:
         sandbox = [python, "cli.py", "sandbox", "--smtp-port", str(SANDBOX_SMTP_PORT)]
+        # Kept beside the database, so a second run finds the Slack messages, calls and mail
+        # the hub remembers (and the same fleet history), not a world that forgot them.
+        sandbox += ["--state-dir", str(SANDBOX_STATE_DIR)]
         processes.append(Process("sandbox", sandbox, SANDBOX_PORT))
     processes += [
         Process("main API", app_command("main:app", MAIN_PORT), MAIN_PORT),

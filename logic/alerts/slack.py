@@ -75,7 +75,7 @@ def _field_value(value: Any, kind: str, zone: str | None) -> str:
     """A details value as people read it; anything unexpected is shown as it is."""
     try:
         if kind == "time":
-            when = parse_vendor_timestamp(value)
+            when = parse_vendor_timestamp(value, epoch=None)
             return format_local(when, zone) if when else "—"
         if kind == "duration":
             return format_duration(float(value))

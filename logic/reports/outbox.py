@@ -6,7 +6,8 @@ sent and recorded in its own transaction; transient failures back off exponentia
 retried until `REPORT_DELIVERY_MAX_ATTEMPTS`. A Slack delivery is two steps — the Block Kit
 message, then the chart uploaded into its thread — and each finished step is written to the
 row's `progress` in the same transaction as the failure of the next, so a retry after an
-outage resumes where it stopped and never posts the message twice.
+outage resumes where it stopped and never posts the message twice. An email delivery keeps its
+`Message-ID` and `Date` there, so every attempt sends the same message.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from email.utils import formatdate, make_msgid, parseaddr
 from typing import Any
 
 from sqlalchemy import and_, or_, select
@@ -142,7 +144,7 @@ def _process(session, delivery, slack, mailer, now, result) -> None:
         if delivery.channel == ReportChannel.SLACK:
             _send_slack(delivery, report.body, slack)
         else:
-            _send_email(session, delivery, report, mailer)
+            _send_email(session, delivery, report, mailer, now)
     except VendorTransientError as exc:
         delivery.attempts += 1
         delivery.last_error = str(exc)[:1000]
@@ -198,18 +200,33 @@ def _send_slack(delivery: ReportDelivery, body: dict[str, Any], slack: Any | Non
         delivery.progress = dict(progress)
 
 
-def _send_email(session: Session, delivery: ReportDelivery, report: MorningReport, mailer) -> None:
+def _send_email(
+    session: Session, delivery: ReportDelivery, report: MorningReport, mailer, now: datetime
+) -> None:
     if mailer is None:
         raise _NotConfigured("smtp")
     body = report.body
     rows = scorecards.rows_for_day(
         session, date.fromisoformat(body["yesterday"]), terminal=report.terminal or None
     )
+    progress = dict(delivery.progress or {})
+    if "message_id" not in progress:
+        # Made once and kept on the row (committed with a failed attempt too): SMTP has no
+        # idempotency key, so a retry after a lost "250" carries the same Message-ID and Date
+        # and mail systems (and people) can tell it is the same message.
+        domain = parseaddr(mailer.sender)[1].rpartition("@")[2] or None
+        progress["message_id"] = make_msgid(
+            idstring=f"morning-report-{report.id}.delivery-{delivery.id}", domain=domain
+        )
+        progress["date"] = formatdate(now.timestamp(), usegmt=True)
+        delivery.progress = progress  # a new dict, so the JSON column is written
     message = render.email_message(
         body,
         delivery.target.split(","),
         render.scorecard_csv(rows),
-        message_id=f"<morning-report-{report.id}-delivery-{delivery.id}@fleet-hub>",
+        sender=mailer.sender,
+        message_id=progress["message_id"],
+        date=progress["date"],
     )
     mailer.send(message)
 

@@ -155,12 +155,26 @@ def slack_message(body: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
 
 
 def email_message(
-    body: dict[str, Any], recipients: list[str], csv_bytes: bytes, *, message_id: str
+    body: dict[str, Any],
+    recipients: list[str],
+    csv_bytes: bytes,
+    *,
+    sender: str,
+    message_id: str,
+    date: str,
 ) -> EmailMessage:
-    """The report as HTML (plain-text alternative) with the drivers' scorecard as CSV."""
+    """The report as HTML (plain-text alternative) with the drivers' scorecard as CSV.
+
+    Every header RFC 5322 requires is set here (`Date`, `From`; `To`, `Subject` and
+    `Message-ID` besides; MIME-Version comes with the multipart body): a message without `Date`
+    is flagged by spam filters (MISSING_DATE). `message_id` and `date` are the delivery's own
+    (`email.utils.make_msgid` / `formatdate`, made once), so a retry is the same message.
+    """
     message = EmailMessage()
-    message["Subject"] = title(body)
+    message["Date"] = date
+    message["From"] = sender
     message["To"] = ", ".join(recipients)
+    message["Subject"] = title(body)
     message["Message-ID"] = message_id
     text = "\n".join(summary_lines(body))
     for heading, lines in sections(body):
