@@ -105,6 +105,16 @@ class Settings(BaseSettings):
     # ETA: average speed over the road and the detour factor when PC*MILER is unavailable.
     ETA_AVERAGE_SPEED_MPH: float = 50.0
     ETA_ROAD_FACTOR: float = 1.2
+    # Legal ETA: minutes on duty at every intermediate stop (loading, unloading, paperwork),
+    # and the cycle the carrier runs (70 h / 8 days, or 60 h / 7 days).
+    ETA_STOP_DWELL_MINUTES: float = 60.0
+    HOS_CYCLE_HOURS: int = 70
+    # Routing budget (logic/trips/route_cache.py): a trip's cached PC*MILER route is refreshed
+    # when it is older than this and the truck has moved, or at once when the truck is farther
+    # than ROUTE_CORRIDOR_MILES from it or the stops changed; at most ROUTE_MAX_REQUESTS a pass.
+    ROUTE_MAX_AGE_MINUTES: float = 30.0
+    ROUTE_CORRIDOR_MILES: float = 15.0
+    ROUTE_MAX_REQUESTS: int = 25
     VENDOR_TIMEOUT_SECONDS: float = 15.0
     # Calls: the driver's local calling window (home terminal zone, TCPA-style 08:00-21:00),
     # the zone for drivers without one, a per-driver daily maximum of dialed calls, and how long

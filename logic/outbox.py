@@ -80,6 +80,15 @@ Result = Sent | RetryAfter | PermanentFailure
 
 
 @dataclass(frozen=True)
+class Attempt:
+    """What `prepare` knows about this attempt: whether an earlier claim may already have reached
+    the vendor (`in_doubt`), and the drain's clock."""
+
+    in_doubt: bool
+    now: datetime
+
+
+@dataclass(frozen=True)
 class Claimed:
     """A claimed row's id, and whether an earlier claim may already have reached the vendor."""
 
@@ -125,12 +134,12 @@ class Outbox(Generic[Job]):
 
     The table has `id`, `status`, `attempts`, `next_attempt_at`, `claimed_until`, `claim_token`,
     `last_error` and `sent_at`. `group(row)` names rows that share a vendor rate limit (a Slack
-    channel). `prepare` receives whether the row is in doubt and may put it into the job.
+    channel). `prepare` receives the `Attempt` and puts what `send` needs into the job.
     """
 
     name: str
     model: Any
-    prepare: Callable[[Session, Any, bool], Job | Result]
+    prepare: Callable[[Session, Any, Attempt], Job | Result]
     send: Callable[[Any, Job], Result]
     policy: Callable[[], RetryPolicy]
     lease: timedelta
@@ -239,7 +248,7 @@ def _deliver(outbox, client, claimed: Claimed, token, now, blocked, rng, result)
             result.deferred += 1
             _count(outbox, "deferred")
             return
-        prepared = outbox.prepare(session, row, claimed.in_doubt)
+        prepared = outbox.prepare(session, row, Attempt(claimed.in_doubt, now))
     if isinstance(prepared, Sent | RetryAfter | PermanentFailure):
         outcome = prepared
     else:

@@ -86,6 +86,9 @@ def _parse(mail_from: str, rcpt_tos: list[str], raw: bytes) -> dict[str, Any]:
         "mail_from": mail_from,
         "rcpt_to": rcpt_tos,
         "message_id": message.get("Message-ID"),
+        "date": message.get("Date"),
+        # Every top-level header as received, so tests can check what a real server would see.
+        "headers": [[name, str(value)] for name, value in message.items()],
         "from": message.get("From"),
         "to": message.get("To"),
         "subject": message.get("Subject"),

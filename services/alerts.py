@@ -119,6 +119,7 @@ class EvaluationReport(BaseModel):
     failed: dict[str, str]
     etas_computed: int
     etas_written: int
+    legal_etas_written: int = 0
     filters: dict[str, int]
     timings_ms: dict[str, float]
     delivery: dict[str, Any] | None

@@ -99,7 +99,7 @@ def _str(value: Any) -> str | None:
 
 
 def _time(value: Any) -> datetime | None:
-    return parse_vendor_timestamp(value) if value else None
+    return parse_vendor_timestamp(value, epoch=None) if value else None
 
 
 @dataclass

@@ -22,12 +22,16 @@ from sqlmodel import Session
 from db.database import session_scope
 from db.retry import db_retry
 from helpers.time_utils import utc_now
-from logic.alerts import outbox
+from logic.alerts import (
+    legal_detector,  # noqa: F401 (registers its detector)
+    outbox,
+)
 from logic.alerts.candidate import Candidate
 from logic.alerts.detectors import DETECTORS, DetectorContext, IncompleteDetection
 from logic.alerts.filters import ChannelLimit, FilterReport, apply_filters
 from logic.alerts.rules import RuleSet, load_rules
 from logic.trips.eta import compute_etas
+from logic.trips.legal_eta import compute_legal_etas
 from models.alert import AlertType
 
 log = logging.getLogger(__name__)
@@ -39,6 +43,9 @@ _POSITION_TYPES = {
     AlertType.GPS_STALE,
     AlertType.SEVERE_WEATHER,
 }
+
+# Detectors that judge the ETAs this pass computes.
+_ETA_TYPES = {AlertType.LATE_FOR_APPOINTMENT, AlertType.CANNOT_LEGALLY_MAKE_APPOINTMENT}
 
 # An arbitrary constant shared by every instance: "the alert evaluation pass".
 _ADVISORY_LOCK_KEY = 7_040_417
@@ -53,6 +60,7 @@ class EvaluationResult:
     failed: dict[str, str] = field(default_factory=dict)
     etas_computed: int = 0
     etas_written: int = 0
+    legal_etas_written: int = 0
     filters: FilterReport = field(default_factory=FilterReport)
     timings_ms: dict[str, float] = field(default_factory=dict)
     delivery: dict[str, Any] | None = None
@@ -66,6 +74,7 @@ class EvaluationResult:
             "failed": self.failed,
             "etas_computed": self.etas_computed,
             "etas_written": self.etas_written,
+            "legal_etas_written": self.legal_etas_written,
             "filters": self.filters.as_dict(),
             "timings_ms": self.timings_ms,
             "delivery": self.delivery,
@@ -133,7 +142,7 @@ def evaluate(
         session.execute(text("SET LOCAL jit = off"))
     rules = load_rules(session)
     ctx = DetectorContext(weather=weather)
-    if types is None or AlertType.LATE_FOR_APPOINTMENT in types:
+    if types is None or _ETA_TYPES.intersection(types):
         started = time.perf_counter()
         positions = ctx.positions(session)
         result.timings_ms["positions"] = round((time.perf_counter() - started) * 1000, 1)
@@ -141,6 +150,10 @@ def evaluate(
         etas = compute_etas(session, now=now, pcmiler=pcmiler, positions=positions)
         result.etas_computed, result.etas_written = etas.computed, etas.written
         result.timings_ms["eta"] = round((time.perf_counter() - started) * 1000, 1)
+        started = time.perf_counter()
+        legal = compute_legal_etas(session, etas, now=now)
+        result.legal_etas_written = legal.written
+        result.timings_ms["legal_eta"] = round((time.perf_counter() - started) * 1000, 1)
     candidates, complete, covered = detect(session, rules, now, ctx, result, types)
     started = time.perf_counter()
     result.filters = _filter(session, candidates, rules, complete, covered, now, limit, result)

@@ -117,11 +117,13 @@ class SlackJob:
     escalated: tuple[SlackMessage, str, list[dict[str, Any]]] | None = None
 
 
-def _prepare(session: Session, delivery: AlertDelivery, in_doubt: bool) -> SlackJob | kit.Result:
+def _prepare(
+    session: Session, delivery: AlertDelivery, attempt: kit.Attempt
+) -> SlackJob | kit.Result:
     alert = session.get(Alert, delivery.alert_id) if delivery.alert_id else None
     job = {
         "tag": f"alert-delivery-{delivery.id}",
-        "in_doubt": in_doubt,
+        "in_doubt": attempt.in_doubt,
         "oldest": (delivery.created_at - LOOKBACK).timestamp(),
     }
     kind = delivery.kind

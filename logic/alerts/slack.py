@@ -71,7 +71,7 @@ def _field_value(value: Any, kind: str, zone: str | None) -> str:
     """A details value as people read it; anything unexpected is shown as it is."""
     try:
         if kind == "time":
-            when = parse_vendor_timestamp(value)
+            when = parse_vendor_timestamp(value, epoch=None)
             return format_local(when, zone) if when else "—"
         if kind == "duration":
             return format_duration(float(value))
@@ -86,7 +86,10 @@ def alert_zone(session: Session, alert: Alert) -> str | None:
     """The IANA zone an alert's times are shown in: a late load's next stop's (from its state),
     else the driver's, else the rule's quiet-hours zone (the desk's), as the detectors' messages;
     None (no valid zone) means UTC."""
-    if alert.type == AlertType.LATE_FOR_APPOINTMENT and alert.trip_id is not None:
+    if (
+        alert.type in (AlertType.LATE_FOR_APPOINTMENT, AlertType.CANNOT_LEGALLY_MAKE_APPOINTMENT)
+        and alert.trip_id is not None
+    ):
         state = session.scalar(
             select(TripStop.state)
             .where(TripStop.trip_id == alert.trip_id, TripStop.departed_at.is_(None))

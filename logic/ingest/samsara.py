@@ -88,7 +88,7 @@ def _timestamp(value: Any, what: str, *, now: datetime) -> datetime:
                 raise SkipRecord(f"{what} in the future")
             return parsed
     try:
-        parsed = parse_vendor_timestamp(value)
+        parsed = parse_vendor_timestamp(value, epoch=None)
     except (ValueError, TypeError, OverflowError):
         raise SkipRecord(f"invalid {what}") from None
     if parsed is None:
@@ -805,7 +805,7 @@ def ingest_hos_clocks(run: RunHandle, client: Any) -> None:
 def _windows(run: RunHandle, now: datetime) -> Iterator[tuple[datetime, datetime]]:
     """UTC days from (cursor minus overlap, or a week back on the first run) up to now."""
     try:
-        last = parse_vendor_timestamp(run.cursor) if run.cursor else None
+        last = parse_vendor_timestamp(run.cursor, epoch=None) if run.cursor else None
     except ValueError:
         last = None
     start = (last - WINDOW_OVERLAP) if last else now - FIRST_WINDOW

@@ -6,7 +6,8 @@ uploaded into its thread — and each finished step is written to the row's `pro
 result, so a retry after an outage resumes where it stopped. The message carries the delivery's
 tag in its metadata: a delivery in doubt (the process died after Slack accepted the message, before
 the row said so) finds its message in the channel instead of posting the report twice. An email
-has a stable `Message-ID` (one per delivery), so a repeat is the same message to every mailbox.
+keeps its `Message-ID` and `Date` in `progress` from the first attempt, so a repeat is the same
+message to every mailbox.
 Nothing here talks to Slack or SMTP inside a transaction: `prepare` reads, `send` sends.
 """
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from email.message import EmailMessage
+from email.utils import formatdate, make_msgid, parseaddr
 from typing import Any
 
 from sqlalchemy import select
@@ -88,7 +89,9 @@ class ReportJob:
     tag: str
     in_doubt: bool
     oldest: float
-    email: EmailMessage | None = None
+    now: datetime
+    mail_id: str = ""
+    scorecard_csv: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -99,41 +102,35 @@ class ReportClients:
     mailer: Any | None
 
 
-def _prepare(session: Session, delivery: ReportDelivery, in_doubt: bool) -> ReportJob:
+def _prepare(session: Session, delivery: ReportDelivery, attempt: kit.Attempt) -> ReportJob:
     report = session.get(MorningReport, delivery.morning_report_id)
-    email = None
+    csv = b""
     if delivery.channel == ReportChannel.EMAIL:
-        body = report.body
         rows = scorecards.rows_for_day(
-            session, date.fromisoformat(body["yesterday"]), terminal=report.terminal or None
+            session, date.fromisoformat(report.body["yesterday"]), terminal=report.terminal or None
         )
-        email = render.email_message(
-            body,
-            delivery.target.split(","),
-            render.scorecard_csv(rows),
-            message_id=f"<morning-report-{report.id}-delivery-{delivery.id}@fleet-hub>",
-        )
+        csv = render.scorecard_csv(rows)
     return ReportJob(
         channel=delivery.channel,
         target=delivery.target,
         body=report.body,
         progress=dict(delivery.progress or {}),
         tag=f"report-delivery-{delivery.id}",
-        in_doubt=in_doubt,
+        in_doubt=attempt.in_doubt,
         oldest=(delivery.created_at - LOOKBACK).timestamp(),
-        email=email,
+        now=attempt.now,
+        mail_id=f"morning-report-{report.id}.delivery-{delivery.id}",
+        scorecard_csv=csv,
     )
 
 
 def _send(clients: ReportClients, job: ReportJob) -> kit.Result:
-    if job.channel != ReportChannel.SLACK:
-        if clients.mailer is None:
-            raise _NotConfigured("smtp")
-        clients.mailer.send(job.email)
-        return kit.Sent()
     progress = dict(job.progress)
     try:
-        _send_slack(clients.slack, job, progress)
+        if job.channel == ReportChannel.SLACK:
+            _send_slack(clients.slack, job, progress)
+        else:
+            _send_email(clients.mailer, job, progress)
     except VendorTransientError as exc:
         return kit.RetryAfter(
             str(exc),
@@ -168,6 +165,27 @@ def _send_slack(slack: Any | None, job: ReportJob, progress: dict[str, Any]) -> 
             alt_txt="Loads on time and late by customer; drivers by safety score band",
             thread_ts=progress["ts"],
         )
+
+
+def _send_email(mailer: Any | None, job: ReportJob, progress: dict[str, Any]) -> None:
+    if mailer is None:
+        raise _NotConfigured("smtp")
+    if "message_id" not in progress:
+        # Made once and kept on the row (recorded with a failed attempt too): SMTP has no
+        # idempotency key, so a retry after a lost "250" carries the same Message-ID and Date
+        # and mail systems (and people) can tell it is the same message.
+        domain = parseaddr(mailer.sender)[1].rpartition("@")[2] or None
+        progress["message_id"] = make_msgid(idstring=job.mail_id, domain=domain)
+        progress["date"] = formatdate(job.now.timestamp(), usegmt=True)
+    message = render.email_message(
+        job.body,
+        job.target.split(","),
+        job.scorecard_csv,
+        sender=mailer.sender,
+        message_id=progress["message_id"],
+        date=progress["date"],
+    )
+    mailer.send(message)
 
 
 class _NotConfigured(VendorTransientError):

@@ -106,6 +106,7 @@ class TripEta:
     miles: float
     miles_source: str
     rests: int
+    legs: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -237,10 +238,13 @@ def compute_etas(
         # The rest of the trip after the next stop, by great circle (PC*MILER budget is for
         # the leg that decides lateness).
         rest_miles = 0.0
+        legs = [drive_next]  # drive minutes per leg, for the legal ETA (logic/trips/legal_eta.py)
         chain = later.get(row.id, [])
         for (a_lat, a_lon), (b_lat, b_lon) in itertools.pairwise(chain):
             if None not in (a_lat, a_lon, b_lat, b_lon):
-                rest_miles += great_circle_miles(a_lat, a_lon, b_lat, b_lon) * road.road_factor
+                leg = great_circle_miles(a_lat, a_lon, b_lat, b_lon) * road.road_factor
+                rest_miles += leg
+                legs.append(leg / speed * 60)
         elapsed_next, rests = drive_with_rest(drive_next, row.drive_remaining_minutes)
         elapsed_all, _ = drive_with_rest(
             drive_next + rest_miles / speed * 60, row.drive_remaining_minutes
@@ -253,7 +257,7 @@ def compute_etas(
             if window_end is not None
             else None
         )
-        eta = TripEta(row.id, row.stop_id, eta_next, eta_final, late, miles, source, rests)
+        eta = TripEta(row.id, row.stop_id, eta_next, eta_final, late, miles, source, rests, legs)
         report.etas[row.id] = eta
         report.computed += 1
         if (

@@ -41,9 +41,9 @@ class Vendor:
 
 
 def _probe(max_attempts: int = 3, prepared: list[bool] | None = None) -> kit.Outbox[int]:
-    def prepare(session: Session, row: AlertDelivery, in_doubt: bool) -> int:
+    def prepare(session: Session, row: AlertDelivery, attempt: kit.Attempt) -> int:
         if prepared is not None:
-            prepared.append(in_doubt)
+            prepared.append(attempt.in_doubt)
         return row.id
 
     return kit.Outbox(
