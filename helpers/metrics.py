@@ -54,6 +54,17 @@ OUTBOX_SEND_SECONDS = Histogram(
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
 
+VENDOR_REQUESTS = Counter(
+    "fleet_vendor_requests",
+    "HTTP requests sent to a vendor API by this process (every attempt: vendors bill per "
+    "request), by vendor.",
+    ["vendor"],
+)
+
+
+def count_vendor_request(vendor: str) -> None:
+    VENDOR_REQUESTS.labels(vendor=vendor).inc()
+
 
 def count_webhook(provider: str, outcome: str) -> None:
     """One webhook delivery taken in (call from the intake, after the signature check)."""
