@@ -42,6 +42,17 @@ WEBHOOK_EVENTS = Counter(
     ["provider", "outcome"],
 )
 
+VENDOR_REQUESTS = Counter(
+    "fleet_vendor_requests",
+    "HTTP requests sent to a vendor API by this process (every attempt: vendors bill per "
+    "request), by vendor.",
+    ["vendor"],
+)
+
+
+def count_vendor_request(vendor: str) -> None:
+    VENDOR_REQUESTS.labels(vendor=vendor).inc()
+
 
 def count_webhook(provider: str, outcome: str) -> None:
     """One webhook delivery taken in (call from the intake, after the signature check)."""

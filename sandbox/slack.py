@@ -22,6 +22,7 @@ their bytes served at `GET /_sandbox/slack/files/{id}/content`.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import itertools
@@ -89,6 +90,32 @@ class SlackStore:
             self.messages.clear()
             self.files.clear()
 
+    def export(self) -> dict[str, Any]:
+        """Everything the workspace holds, JSON-ready (file bytes as base64), for persistence."""
+        with self._lock:
+            counter = next(self._counter)
+            self._counter = itertools.count(counter)
+            files = {fid: {**f, "content": _b64(f["content"])} for fid, f in self.files.items()}
+            return json.loads(
+                json.dumps(
+                    {
+                        "counter": counter,
+                        "channels": self.channels,
+                        "messages": self.messages,
+                        "files": files,
+                    }
+                )
+            )
+
+    def restore(self, data: dict[str, Any]) -> None:
+        with self._lock:
+            self._counter = itertools.count(int(data.get("counter", 1)))
+            self.channels.update(data.get("channels", {}))
+            self.messages[:] = data.get("messages", [])
+            self.files.clear()
+            for fid, f in data.get("files", {}).items():
+                self.files[fid] = {**f, "content": _unb64(f.get("content"))}
+
     def new_file(self, filename: str, length: int, alt_txt: str | None) -> str:
         with self._lock:
             file_id = f"F{next(self._counter):010d}"
@@ -155,6 +182,14 @@ class SlackStore:
                 for f in self.files.values()
                 if f["shared"]
             ]
+
+
+def _b64(data: bytes | None) -> str | None:
+    return None if data is None else base64.b64encode(data).decode()
+
+
+def _unb64(text: str | None) -> bytes | None:
+    return None if text is None else base64.b64decode(text)
 
 
 store = SlackStore()

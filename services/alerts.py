@@ -122,6 +122,7 @@ class EvaluationReport(BaseModel):
     filters: dict[str, int]
     timings_ms: dict[str, float]
     delivery: dict[str, Any] | None
+    routing: dict[str, int] = {}
 
 
 @router.post("/evaluate")

@@ -32,6 +32,7 @@ from logic.alerts.filters import ChannelLimit, FilterReport, apply_filters
 from logic.alerts.rules import RuleSet, load_rules
 from logic.trips.eta import compute_etas
 from logic.trips.legal_eta import compute_legal_etas
+from logic.trips.route_cache import RouteBook, RouteRequest, refresh_routes
 from models.alert import AlertType
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,8 @@ class EvaluationResult:
     filters: FilterReport = field(default_factory=FilterReport)
     timings_ms: dict[str, float] = field(default_factory=dict)
     delivery: dict[str, Any] | None = None
+    routing: dict[str, int] = field(default_factory=dict)
+    routes_wanted: list[RouteRequest] = field(default_factory=list, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -78,6 +81,7 @@ class EvaluationResult:
             "filters": self.filters.as_dict(),
             "timings_ms": self.timings_ms,
             "delivery": self.delivery,
+            "routing": self.routing,
         }
 
 
@@ -128,11 +132,13 @@ def evaluate(
     *,
     now: datetime | None = None,
     weather: Any | None = None,
-    pcmiler: Any | None = None,
     limit: ChannelLimit | None = None,
     types: list[str] | None = None,
 ) -> EvaluationResult:
-    """Refresh ETAs, detect, filter; flushes alert and outbox rows into the caller's transaction."""
+    """Refresh ETAs, detect, filter; flushes alert and outbox rows into the caller's transaction.
+
+    Road miles come from cached routes only; the re-routes the pass wants are left in
+    `result.routes_wanted` for `run_evaluation` to fetch after the commit."""
     now = now or utc_now()
     result = EvaluationResult(now=now)
     if session.get_bind().dialect.name == "postgresql":
@@ -147,7 +153,10 @@ def evaluate(
         positions = ctx.positions(session)
         result.timings_ms["positions"] = round((time.perf_counter() - started) * 1000, 1)
         started = time.perf_counter()
-        etas = compute_etas(session, now=now, pcmiler=pcmiler, positions=positions)
+        book = RouteBook.load(session, now)
+        etas = compute_etas(session, now=now, positions=positions, routes=book)
+        result.routes_wanted = book.wanted
+        result.routing = {"advanced": book.advanced, "wanted": len(book.wanted)}
         result.etas_computed, result.etas_written = etas.computed, etas.written
         result.timings_ms["eta"] = round((time.perf_counter() - started) * 1000, 1)
         started = time.perf_counter()
@@ -213,9 +222,9 @@ def _filter(
 
 
 @db_retry(max_retries=3)
-def _evaluate_unit(now: datetime, weather: Any, pcmiler: Any) -> EvaluationResult:
+def _evaluate_unit(now: datetime, weather: Any) -> EvaluationResult:
     with session_scope() as session:
-        return evaluate(session, now=now, weather=weather, pcmiler=pcmiler)
+        return evaluate(session, now=now, weather=weather)
 
 
 def run_evaluation(
@@ -225,9 +234,15 @@ def run_evaluation(
     weather: Any | None = None,
     pcmiler: Any | None = None,
 ) -> EvaluationResult:
-    """Evaluate in its own transaction (committed), then deliver what it queued to Slack."""
+    """Evaluate in its own transaction (committed), then fetch the routes it wanted from
+    PC*MILER (outside any transaction) and deliver what it queued to Slack."""
     now = now or utc_now()
-    result = _evaluate_unit(now, weather, pcmiler)
+    result = _evaluate_unit(now, weather)
+    try:
+        fetched = refresh_routes(pcmiler, result.routes_wanted, now=now)
+        result.routing["requested"] = len(fetched)
+    except Exception:  # routing is an optimisation: a failure must not cost the Slack drain
+        log.exception("route refresh failed")
     if slack is not None:
         drained = outbox.drain(slack, now=now)
         result.delivery = {
