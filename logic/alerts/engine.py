@@ -25,9 +25,11 @@ from helpers.time_utils import utc_now
 from logic.alerts import outbox
 from logic.alerts.candidate import Candidate
 from logic.alerts.detectors import DETECTORS, DetectorContext, IncompleteDetection
+from logic.alerts.detention import resolve_departed
 from logic.alerts.filters import ChannelLimit, FilterReport, apply_filters
 from logic.alerts.rules import RuleSet, load_rules
 from logic.trips.eta import compute_etas
+from logic.trips.stop_visits import track_stop_visits
 from models.alert import AlertType
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,9 @@ _POSITION_TYPES = {
     AlertType.GPS_STALE,
     AlertType.SEVERE_WEATHER,
 }
+
+# Types that need the pass's stop visits first (arrivals decide the next stop; detention).
+_VISIT_TYPES = {AlertType.LATE_FOR_APPOINTMENT, AlertType.DETENTION}
 
 # An arbitrary constant shared by every instance: "the alert evaluation pass".
 _ADVISORY_LOCK_KEY = 7_040_417
@@ -56,6 +61,7 @@ class EvaluationResult:
     filters: FilterReport = field(default_factory=FilterReport)
     timings_ms: dict[str, float] = field(default_factory=dict)
     delivery: dict[str, Any] | None = None
+    stop_visits: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -69,6 +75,7 @@ class EvaluationResult:
             "filters": self.filters.as_dict(),
             "timings_ms": self.timings_ms,
             "delivery": self.delivery,
+            "stop_visits": self.stop_visits,
         }
 
 
@@ -133,12 +140,21 @@ def evaluate(
         session.execute(text("SET LOCAL jit = off"))
     rules = load_rules(session)
     ctx = DetectorContext(weather=weather)
-    if types is None or AlertType.LATE_FOR_APPOINTMENT in types:
+    at_stop: set[int] = set()
+    if types is None or _VISIT_TYPES.intersection(types):
         started = time.perf_counter()
         positions = ctx.positions(session)
         result.timings_ms["positions"] = round((time.perf_counter() - started) * 1000, 1)
         started = time.perf_counter()
-        etas = compute_etas(session, now=now, pcmiler=pcmiler, positions=positions)
+        visits = track_stop_visits(session, now=now, positions=positions)
+        resolve_departed(session, visits.departed_visits, now)
+        at_stop = visits.at_stop
+        result.stop_visits = visits.as_dict()
+        result.timings_ms["stop_visits"] = round((time.perf_counter() - started) * 1000, 1)
+    if types is None or AlertType.LATE_FOR_APPOINTMENT in types:
+        positions = ctx.positions(session)
+        started = time.perf_counter()
+        etas = compute_etas(session, now=now, pcmiler=pcmiler, positions=positions, at_stop=at_stop)
         result.etas_computed, result.etas_written = etas.computed, etas.written
         result.timings_ms["eta"] = round((time.perf_counter() - started) * 1000, 1)
     candidates, complete, covered = detect(session, rules, now, ctx, result, types)

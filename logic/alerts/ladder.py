@@ -53,6 +53,7 @@ CALL_PURPOSE: dict[str, CallPurpose] = {
     AlertType.HOS_DRIVE_TIME_LOW: CallPurpose.HOS_CHECK,
     AlertType.SPEEDING: CallPurpose.VIOLATION_COACHING,
     AlertType.HARSH_EVENT: CallPurpose.VIOLATION_COACHING,
+    AlertType.DETENTION: CallPurpose.FACILITY_CHECK,
 }
 ACTOR = "AI check call"
 

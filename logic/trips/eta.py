@@ -27,7 +27,7 @@ from sqlmodel import Session
 from config import get_settings
 from models.hos import HosClock
 from models.location import VehicleLocation
-from models.trip import ACTIVE_TRIP_STATUSES, StopStatus, Trip, TripStop
+from models.trip import ACTIVE_TRIP_STATUSES, Trip, TripStop, stop_not_reached
 from utils.http import VendorError
 
 log = logging.getLogger(__name__)
@@ -72,8 +72,11 @@ class RoadMiles:
         self.vendor_calls = 0
         self.cache_hits = 0
 
-    def miles(self, lat1: float, lon1: float, lat2: float, lon2: float) -> tuple[float, str]:
-        """(miles, source) where source is `pcmiler` or `great_circle`."""
+    def miles(
+        self, lat1: float, lon1: float, lat2: float, lon2: float, *, fresh: bool = True
+    ) -> tuple[float, str]:
+        """(miles, source) where source is `pcmiler` or `great_circle`; `fresh=False` allows
+        only a cached PC*MILER answer (no vendor call)."""
         if self.pcmiler is not None:
             # Origins move; a ~1 km cell keeps the cache useful without visible error.
             key = (round(lat1, 2), round(lon1, 2), round(lat2, 4), round(lon2, 4))
@@ -81,7 +84,7 @@ class RoadMiles:
             if cached is not None and time.monotonic() - cached[1] < _CACHE_TTL_SECONDS:
                 self.cache_hits += 1
                 return cached[0], "pcmiler"
-            if self.lookups_left > 0:
+            if fresh and self.lookups_left > 0:
                 self.lookups_left -= 1
                 self.vendor_calls += 1
                 try:
@@ -126,7 +129,8 @@ def _active_state_query(dialect: str = "sqlite", positions: Any | None = None):
     position is one backward index probe per truck: a LATERAL … LIMIT 1 on PostgreSQL, a
     correlated max() joined back on the primary key elsewhere.
     """
-    pending = and_(TripStop.departed_at.is_(None), TripStop.status.notin_(_DONE))
+    # The next stop is the first not reached: a truck at the dock is routed to the one after.
+    pending = stop_not_reached()
     next_seq = (
         select(
             TripStop.trip_id,
@@ -187,17 +191,14 @@ def _active_state_query(dialect: str = "sqlite", positions: Any | None = None):
     )
 
 
-_DONE = [StopStatus.DEPARTED.value, StopStatus.SKIPPED.value]
-
-
 def _later_stops(session: Session, trip_ids: list[int]) -> dict[int, list[tuple]]:
-    """Every not-yet-left stop of the given trips, in sequence (for the final ETA)."""
+    """Every not-yet-reached stop of the given trips, in sequence (for the final ETA)."""
     if not trip_ids:
         return {}
     rows = session.execute(
         select(TripStop.trip_id, TripStop.sequence, TripStop.latitude, TripStop.longitude)
         .where(TripStop.trip_id.in_(trip_ids))
-        .where(TripStop.departed_at.is_(None), TripStop.status.notin_(_DONE))
+        .where(stop_not_reached())
         .order_by(TripStop.trip_id, TripStop.sequence)
     ).all()
     stops: dict[int, list[tuple]] = {}
@@ -214,10 +215,13 @@ def compute_etas(
     max_lookups: int = 25,
     write: bool = True,
     positions: Any | None = None,
+    at_stop: set[int] | frozenset[int] = frozenset(),
 ) -> EtaReport:
     """Compute (and by default store) the ETA and late risk of every active trip.
 
     `positions`: the pass's newest-position snapshot (see `_active_state_query`), if any.
+    `at_stop`: trips whose truck sits inside a stop's fence (logic/trips/stop_visits.py): not
+    moving, so they get no fresh PC*MILER routing (cached or great-circle miles instead).
     """
     settings = get_settings()
     speed = settings.ETA_AVERAGE_SPEED_MPH
@@ -232,7 +236,9 @@ def compute_etas(
         if row.stop_lat is None or row.stop_lon is None or row.lat is None:
             report.without_position += 1
             continue
-        miles, source = road.miles(row.lat, row.lon, row.stop_lat, row.stop_lon)
+        miles, source = road.miles(
+            row.lat, row.lon, row.stop_lat, row.stop_lon, fresh=row.id not in at_stop
+        )
         drive_next = miles / speed * 60
         # The rest of the trip after the next stop, by great circle (PC*MILER budget is for
         # the leg that decides lateness).
