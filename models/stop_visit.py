@@ -74,6 +74,10 @@ class StopTrack(SQLModel, table=True):
     streak_started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # The newest position already consumed: the next pass reads only points after it.
     watermark: datetime = Field(sa_type=UTCDateTime)
+    # Around the stop's point: within `inner_miles` is surely inside the fence, and the fence
+    # lies within `outer_miles` (the pass skips trucks that cannot have crossed in SQL).
+    inner_miles: float = 0.0
+    outer_miles: float = 0.0
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
 

@@ -48,6 +48,8 @@ def upgrade() -> None:
         sa.Column("streak", sa.Integer(), nullable=False),
         sa.Column("streak_started_at", db.types.UTCDateTime(), nullable=True),
         sa.Column("watermark", db.types.UTCDateTime(), nullable=False),
+        sa.Column("inner_miles", sa.Float(), nullable=False),
+        sa.Column("outer_miles", sa.Float(), nullable=False),
         sa.Column("updated_at", db.types.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(["stop_id"], ["trip_stop.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["trip_id"], ["trip.id"], ondelete="CASCADE"),

@@ -81,6 +81,14 @@ class Fence:
     vertices: tuple[tuple[float, float], ...] | None = None
     label: str = "radius"
 
+    def bounds(self, lat: float, lon: float) -> tuple[float, float]:
+        """(inner, outer) miles around the point (lat, lon): every point within `inner` is
+        inside the fence, every point inside the fence is within `outer`."""
+        if self.vertices:
+            return 0.0, max(great_circle_miles(lat, lon, a, b) for a, b in self.vertices)
+        off = great_circle_miles(lat, lon, self.latitude, self.longitude)
+        return max(0.0, self.radius_miles - off), off + self.radius_miles
+
     def zone(self, lat: float, lon: float, exit_factor: float) -> str:
         """`in` (inside the entry fence), `out` (outside the exit fence) or `edge` (between)."""
         if self.vertices:
@@ -187,8 +195,7 @@ def late_minutes(arrived_at: datetime, window_end: datetime | None) -> int | Non
 
 @dataclass
 class VisitReport:
-    trips: int = 0  # active trips with a position
-    tracked: int = 0  # of those, near or at their stop: positions read
+    tracked: int = 0  # trips whose stop state may change: positions read
     positions: int = 0
     arrivals: int = 0
     departures: int = 0
@@ -199,7 +206,6 @@ class VisitReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "trips": self.trips,
             "tracked": self.tracked,
             "positions": self.positions,
             "arrivals": self.arrivals,
@@ -220,18 +226,17 @@ def track_stop_visits(
     clock = _Clock(report)
     rows = _candidates(session, positions, settings.STOP_NEAR_MILES)
     clock.lap("candidates")
-    report.trips = len(rows)
-    near = [r for r in rows if r.near]
-    report.tracked = len(near)
+    report.tracked = len(rows)
     lookback = now - timedelta(minutes=settings.STOP_VISIT_LOOKBACK_MINUTES)
-    since = {r.vehicle_id: max(r.watermark, lookback) if r.watermark else lookback for r in near}
+    since = {r.vehicle_id: max(r.watermark, lookback) if r.watermark else lookback for r in rows}
     points = _read_points(session, since, now, postgres)
     report.positions = sum(len(p) for p in points.values())
     clock.lap("points")
-    fences = _Fences(session) if near else None
+    fences = _Fences(session) if rows else None
     tracks: list[dict[str, Any]] = []
     events: list[tuple[Any, int, Crossing]] = []
-    for row in near:
+    inside_now: dict[int, bool] = {}
+    for row in rows:
         stop_id = row.stop_id
         if row.track_stop_id == stop_id:
             state = TrackState(row.inside, row.streak, row.streak_started_at)
@@ -253,29 +258,29 @@ def track_stop_visits(
             exit_factor=settings.STOP_GEOFENCE_EXIT_FACTOR,
         ):
             events.append((row, stop_id, crossing))
-        if state.inside:
-            report.at_stop.add(row.trip_id)
+        inside_now[row.trip_id] = state.inside
         watermark = mine[-1][0] if mine else row.watermark or lookback
-        if (
-            row.track_stop_id != stop_id
-            or watermark != row.watermark
-            or state.inside != row.inside
-            or state.streak != row.streak
-        ):
-            tracks.append(
-                {
-                    "trip_id": row.trip_id,
-                    "stop_id": stop_id,
-                    "inside": state.inside,
-                    "streak": state.streak,
-                    "streak_started_at": state.streak_started_at,
-                    "watermark": watermark,
-                    "updated_at": now,
-                }
-            )
+        inner, outer = fence.bounds(lat, lon)
+        tracks.append(
+            {
+                "trip_id": row.trip_id,
+                "stop_id": stop_id,
+                "inside": state.inside,
+                "streak": state.streak,
+                "streak_started_at": state.streak_started_at,
+                "watermark": watermark,
+                "inner_miles": inner,
+                "outer_miles": outer,
+                "updated_at": now,
+            }
+        )
     clock.lap("hysteresis")
     _write_tracks(session, tracks, postgres)
     clock.lap("tracks")
+    # Trucks parked deep inside their fence were not even read: the track table knows them.
+    held = set(session.scalars(select(StopTrack.trip_id).where(StopTrack.inside.is_(True))))
+    report.at_stop = {t for t in held if inside_now.get(t, True)}
+    report.at_stop.update(t for t, inside in inside_now.items() if inside)
     if events:
         _apply_crossings(session, events, fences, now, report)
     report.tms_visits = _sync_tms_visits(session, now)
@@ -297,11 +302,19 @@ class _Clock:
 
 
 def _candidates(session: Session, positions: Any, near_miles: float) -> list[Any]:
-    """Every active trip with a position: its tracked stop and whether positions must be read.
+    """The active trips whose stop state may change this pass, with their tracked stop.
 
     The tracked stop is the one the truck sits at (track `inside`), else the first stop not yet
-    left. `near` is a latitude/longitude box test in SQL (cheap, conservative at any latitude
-    up to 60°), so far trucks never reach Python as more than a row.
+    left. Boxes in degrees decide in SQL, so a steady pass returns a handful of rows:
+    - no track yet: the truck is within `near_miles` of its next stop (the track is created);
+    - outside: the newest point may be inside the fence (`outer_miles` box, conservative up to
+      60° latitude), or the next stop changed while the truck is near it;
+    - inside: the newest point may be outside the fence (not in the `inner_miles` inscribed
+      box), the truck may be leaving;
+    - a streak under way (its clock may complete it).
+    A truck parked deep inside or driving far away costs one row of one join and no write.
+    Intermediate points skipped this way can only be a leave-and-return between two passes,
+    which the visit would absorb anyway (one visit per stop, its departure undone).
     """
     pos = positions.c
     next_seq = (
@@ -317,15 +330,28 @@ def _candidates(session: Session, positions: Any, near_miles: float) -> list[Any
     stop_id = case((inside, held.id), else_=nxt.id)
     stop_lat = case((inside, held.latitude), else_=nxt.latitude)
     stop_lon = case((inside, held.longitude), else_=nxt.longitude)
-    dlat = near_miles / _MILES_PER_DEGREE
-    dlon = dlat * 2  # 1 / cos(60°)
-    near = or_(
-        inside,
-        func.coalesce(k.streak, 0) > 0,
+
+    def box(lat: Any, lon: Any, miles: Any, lon_factor: float) -> Any:
+        return and_(
+            func.abs(pos.latitude - lat) <= miles / _MILES_PER_DEGREE,
+            func.abs(pos.longitude - lon) <= miles * lon_factor / _MILES_PER_DEGREE,
+        )
+
+    # At latitudes up to 60° a degree of longitude is at least half a degree of latitude in
+    # miles (x2 to contain a circle); and never more than one (x1 keeps a box inside it).
+    needs = or_(
+        and_(k.trip_id.is_(None), box(nxt.latitude, nxt.longitude, near_miles, 2.0)),
+        k.streak > 0,
         and_(
-            func.abs(pos.latitude - nxt.latitude) <= dlat,
-            func.abs(pos.longitude - nxt.longitude) <= dlon,
+            inside,
+            ~box(held.latitude, held.longitude, k.inner_miles * 0.7, 1.0),
         ),
+        and_(
+            ~inside,
+            k.stop_id != nxt.id,
+            box(nxt.latitude, nxt.longitude, near_miles, 2.0),
+        ),
+        and_(~inside, k.stop_id == nxt.id, box(nxt.latitude, nxt.longitude, k.outer_miles, 2.0)),
     )
     query = (
         select(
@@ -341,7 +367,6 @@ def _candidates(session: Session, positions: Any, near_miles: float) -> list[Any
             func.coalesce(k.streak, 0).label("streak"),
             k.streak_started_at,
             k.watermark,
-            near.label("near"),
         )
         .select_from(Trip)
         .join(positions, pos.vehicle_id == Trip.vehicle_id)
@@ -351,6 +376,7 @@ def _candidates(session: Session, positions: Any, near_miles: float) -> list[Any
         .outerjoin(nxt, and_(nxt.trip_id == Trip.id, nxt.sequence == next_seq.c.seq))
         .where(Trip.status.in_(_ACTIVE))
         .where(or_(nxt.id.is_not(None), inside))
+        .where(needs)
     )
     return session.execute(query).all()
 
@@ -451,13 +477,22 @@ def _write_tracks(session: Session, tracks: list[dict[str, Any]], postgres: bool
     if not tracks:
         return
     table = StopTrack.__table__
-    columns = ["stop_id", "inside", "streak", "streak_started_at", "watermark", "updated_at"]
+    columns = [
+        "stop_id",
+        "inside",
+        "streak",
+        "streak_started_at",
+        "watermark",
+        "inner_miles",
+        "outer_miles",
+        "updated_at",
+    ]
     if postgres:
         connection = session.connection().connection.dbapi_connection
         with connection.cursor() as cursor:
             values = b",".join(
                 cursor.mogrify(
-                    "(%s,%s,%s,%s,%s::timestamptz,%s::timestamptz,%s::timestamptz)",
+                    "(%s,%s,%s,%s,%s::timestamptz,%s::timestamptz,%s,%s,%s::timestamptz)",
                     (
                         t["trip_id"],
                         t["stop_id"],
@@ -465,6 +500,8 @@ def _write_tracks(session: Session, tracks: list[dict[str, Any]], postgres: bool
                         t["streak"],
                         t["streak_started_at"],
                         t["watermark"],
+                        t["inner_miles"],
+                        t["outer_miles"],
                         t["updated_at"],
                     ),
                 )

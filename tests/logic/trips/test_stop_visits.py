@@ -258,7 +258,7 @@ def test_a_growing_detention_updates_its_slack_card(session) -> None:
     assert kinds.count(DeliveryKind.UPDATE) >= 5
 
 
-def test_steady_pass_reads_only_new_points_of_trucks_near_their_stop(session) -> None:
+def test_steady_pass_reads_only_new_points_of_trucks_that_may_cross(session) -> None:
     near_truck, far_truck = make_vehicle(session), make_vehicle(session)
     for truck in (near_truck, far_truck):
         make_trip(
@@ -267,34 +267,34 @@ def test_steady_pass_reads_only_new_points_of_trucks_near_their_stop(session) ->
             status=TripStatus.IN_TRANSIT,
             stops=[{"latitude": STOP[0], "longitude": STOP[1]}],
         )
+
+    def point(truck, minute: int, miles: float) -> None:
+        make_location(
+            session,
+            vehicle=truck,
+            recorded_at=T0 + timedelta(minutes=minute),
+            latitude=STOP[0] + miles * MILE,
+            longitude=STOP[1],
+        )
+
+    def run(minute: int) -> dict:
+        now = T0 + timedelta(minutes=minute)
+        return evaluate(session, now=now, types=[AlertType.DETENTION]).stop_visits
+
     for minute in range(0, 30, 5):
-        make_location(
-            session,
-            vehicle=near_truck,
-            recorded_at=T0 + timedelta(minutes=minute),
-            latitude=STOP[0] + 2 * MILE,
-            longitude=STOP[1],
-        )
-        make_location(
-            session,
-            vehicle=far_truck,
-            recorded_at=T0 + timedelta(minutes=minute),
-            latitude=STOP[0] + 200 * MILE,
-            longitude=STOP[1],
-        )
-    first = evaluate(session, now=T0 + timedelta(minutes=30), types=[AlertType.DETENTION])
-    assert first.stop_visits["tracked"] == 1 and first.stop_visits["positions"] == 6
-    make_location(
-        session,
-        vehicle=near_truck,
-        recorded_at=T0 + timedelta(minutes=31),
-        latitude=STOP[0] + 2 * MILE,
-        longitude=STOP[1],
-    )
-    second = evaluate(session, now=T0 + timedelta(minutes=32), types=[AlertType.DETENTION])
-    assert second.stop_visits["positions"] == 1
+        point(near_truck, minute, 2)
+        point(far_truck, minute, 200)
+    first = run(30)
+    assert (first["tracked"], first["positions"]) == (1, 6)  # within 5 mi: its track begins
+    point(near_truck, 31, 2)
+    point(far_truck, 31, 200)
+    assert run(32)["tracked"] == 0  # 2 mi out of a 0.5 mi fence: nothing can change
+    point(near_truck, 33, 0.1)
+    third = run(34)
+    # Both points since the watermark (the skipped pass did not move it).
+    assert (third["tracked"], third["positions"]) == (1, 2)
     track = session.scalars(select(StopTrack)).one()
-    assert track.watermark == T0 + timedelta(minutes=31) and not track.inside
+    assert track.watermark == T0 + timedelta(minutes=33) and track.streak == 1
 
 
 def test_hysteresis_needs_consecutive_points_or_minutes_inside() -> None:
