@@ -2,9 +2,10 @@
 PostgreSQL; the steady pass (target < 300 ms) beside a per-trip loop, and the whole alert pass
 with visits and detention (target < 1 s), in the same run.
 
-Fleet: 15% of trucks parked at their stop (a third of them past free time), 5% approaching
-within a few miles, the rest on the road far from any stop. Before each steady pass one new
-position per truck is loaded (an ingest of one minute), as in production.
+Fleet: 15% of trucks parked at their stop (most past free time; one in ten drives off during
+the run), 5% approaching from 3 miles (they arrive during the run), the rest on the road far
+from any stop. Before each steady pass one new position per truck is loaded (an ingest of one
+minute), as in production, so steady passes see arrivals and departures.
 
 Usage: .venv/bin/python bench/stop_visits_bench.py [--trips 10000] [--points 100]
 Database: BENCH_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/fleet_hub_bench_visits),
@@ -136,15 +137,27 @@ def load(engine, trips: int, points: int) -> tuple[dict[int, tuple[float, float,
     return fleet, counts
 
 
-def add_minute(engine, fleet: dict[int, tuple[float, float, str]], at: datetime) -> None:
+def moved(i: int, lat: float, kind: str, minute: int) -> float:
+    """Where truck `i` is `minute` minutes after NOW: approaching trucks close in at 0.6 mi a
+    minute (they cross their fence mid-run), one parked truck in ten leaves at 1 mi a minute,
+    the rest stay put (parked at the dock, or far out on the road)."""
+    if kind == "approaching":
+        return lat - min(2.95, 0.6 * minute) * MILE
+    if kind == "parked" and i % 10 == 0 and minute > 2:
+        return lat + (minute - 2) * MILE
+    return lat
+
+
+def add_minute(engine, fleet: dict[int, tuple[float, float, str]], minute: int) -> None:
     """One new position per truck (the next minute's ingest)."""
+    at = (NOW + timedelta(minutes=minute)).isoformat()
     raw = engine.raw_connection()
     cur = raw.cursor()
     copy_rows(
         cur,
         "vehicle_location",
         ["vehicle_id", "recorded_at", "latitude", "longitude", "speed_mph"],
-        ((i, at.isoformat(), lat, lon, 0.0 if kind == "parked" else 55.0)
+        ((i, at, moved(i, lat, kind, minute), lon, 0.0 if kind == "parked" else 55.0)
          for i, (lat, lon, kind) in fleet.items()),
     )  # fmt: skip
     raw.commit()
@@ -243,7 +256,7 @@ def main() -> None:
     steady = []
     for n in range(1, args.passes + 1):
         now = NOW + timedelta(minutes=n)
-        add_minute(engine, fleet, now)
+        add_minute(engine, fleet, n)
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("ANALYZE stop_track"))
         snap, elapsed, report = visit_pass(now)
@@ -255,7 +268,7 @@ def main() -> None:
     alerts = []
     for n in range(1, 4):
         now = NOW + timedelta(minutes=args.passes + n)
-        add_minute(engine, fleet, now)
+        add_minute(engine, fleet, args.passes + n)
         elapsed, timings = alert_pass(now)
         alerts.append(elapsed)
         print(f"whole alert pass {n}        {elapsed * 1000:7.0f} ms  {timings}")

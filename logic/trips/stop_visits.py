@@ -569,8 +569,8 @@ def _apply_crossings(
             stop.visit_departed_at = crossing.at
             stop.updated_at = now
             report.departures += 1
-            session.flush()
-            report.departed_visits.append(visit.id)  # type: ignore[arg-type]
+            if visit.id is not None:
+                report.departed_visits.append(visit.id)
     session.flush()
 
 
