@@ -258,6 +258,28 @@ def ingest_command(
     raise typer.Exit(_print_ingest_summary(runs, conflicts))
 
 
+def _first_morning_report(settings) -> None:
+    """On a sandbox stack only (real recipients are the operator's to choose): the demo's
+    report recipient and today's morning report, delivered once."""
+    from sandbox.credentials import SLACK_BOT_TOKEN
+
+    if settings.SLACK_BOT_TOKEN.get_secret_value() != SLACK_BOT_TOKEN:
+        console.print("morning report: Slack is not the sandbox's; no demo recipient added")
+        return
+    from logic.reports.demo import DEMO_CHANNEL, DEMO_EMAIL, first_morning_report
+
+    result = first_morning_report()
+    if result.recipient_added:
+        console.print(f"report recipient added: {DEMO_CHANNEL} and {DEMO_EMAIL} (fleet-wide)")
+    if result.generated:
+        console.print(
+            f"morning report {result.report_date}: {result.delivered} deliveries sent"
+            + (f", {result.failed} failed" if result.failed else "")
+        )
+    else:
+        console.print(f"morning report {result.report_date}: already built")
+
+
 @app.command("export-bigquery")
 def export_bigquery_command(
     table: list[str] = typer.Option(None, "--table", help="Only this table (repeatable)."),
@@ -306,8 +328,14 @@ def seed_demo_command(
     sandbox_url: str = typer.Option(
         "", help="Point every vendor at this sandbox first (e.g. http://127.0.0.1:8090)."
     ),
+    first_report: bool = typer.Option(
+        True,
+        help="On the sandbox: add the demo report recipient (#fleet-reports) if there is none "
+        "and deliver today's morning report once.",
+    ),
 ) -> None:
-    """Ingest everything (Samsara, then Ditat) so a fresh database opens populated."""
+    """Ingest everything (Samsara, then Ditat) so a fresh database opens populated, and, on the
+    sandbox, deliver the first morning report."""
     import os
 
     if sandbox_url:
@@ -332,7 +360,10 @@ def seed_demo_command(
             conflicts += more_conflicts
     except AppError as exc:
         _fail(exc.detail + _not_configured_hint(exc))
-    raise typer.Exit(_print_ingest_summary(runs, conflicts))
+    code = _print_ingest_summary(runs, conflicts)
+    if first_report:
+        _first_morning_report(get_settings())
+    raise typer.Exit(code)
 
 
 @app.command("prune-locations")
@@ -534,21 +565,35 @@ def sandbox_command(
     seed: int = typer.Option(None, help="Fleet seed (default SANDBOX_SEED or 42)."),
     trucks: int = typer.Option(None, help="Fleet size (default SANDBOX_FLEET_SIZE or 25)."),
     smtp_port: int = typer.Option(8025, help="Port of the sandbox SMTP server (0: none)."),
+    state_dir: str = typer.Option(
+        "",
+        help="Keep the sandbox's world here across restarts (Slack, calls, mail, the fleet's "
+        "timeline); `make run` uses data/sandbox. Empty: forget everything on exit.",
+    ),
 ) -> None:
     """Serve the fake vendor APIs (Samsara, Ditat, PC*MILER, weather, Slack, VAPI, ElevenLabs)
     and the sandbox mail server."""
+    from pathlib import Path
+
     import uvicorn
 
     from sandbox.app import create_sandbox_app
     from sandbox.mail import start_smtp
 
     console.print(f"vendor sandbox on http://{host}:{port} (controls under /_sandbox, docs /docs)")
+    if state_dir:
+        console.print(f"sandbox state kept in {state_dir}/ (Slack, calls, mail, fleet timeline)")
     smtp = start_smtp(smtp_port, host=host) if smtp_port else None
     if smtp is not None:
         console.print(f"sandbox SMTP on {host}:{smtp_port} (messages at /_sandbox/mail/messages)")
     try:
         uvicorn.run(
-            create_sandbox_app(seed=seed, trucks=trucks), host=host, port=port, log_level="warning"
+            create_sandbox_app(
+                seed=seed, trucks=trucks, state_dir=Path(state_dir) if state_dir else None
+            ),
+            host=host,
+            port=port,
+            log_level="warning",
         )
     finally:
         if smtp is not None:

@@ -105,6 +105,16 @@ class Settings(BaseSettings):
     # ETA: average speed over the road and the detour factor when PC*MILER is unavailable.
     ETA_AVERAGE_SPEED_MPH: float = 50.0
     ETA_ROAD_FACTOR: float = 1.2
+    # Legal ETA: minutes on duty at every intermediate stop (loading, unloading, paperwork),
+    # and the cycle the carrier runs (70 h / 8 days, or 60 h / 7 days).
+    ETA_STOP_DWELL_MINUTES: float = 60.0
+    HOS_CYCLE_HOURS: int = 70
+    # Routing budget (logic/trips/route_cache.py): a trip's cached PC*MILER route is refreshed
+    # when it is older than this and the truck has moved, or at once when the truck is farther
+    # than ROUTE_CORRIDOR_MILES from it or the stops changed; at most ROUTE_MAX_REQUESTS a pass.
+    ROUTE_MAX_AGE_MINUTES: float = 30.0
+    ROUTE_CORRIDOR_MILES: float = 15.0
+    ROUTE_MAX_REQUESTS: int = 25
     # Stop visits (logic/trips/stop_visits.py): the geofence radius around a stop, entry/exit
     # after this many consecutive points or minutes on the other side, an exit fence this much
     # wider than the entry fence (jitter at the edge never flaps), the distance within which a

@@ -24,6 +24,7 @@ from models.alert_ladder import AlertLadderStepPublic, LadderStep
 
 class AlertType(StrEnum):
     LATE_FOR_APPOINTMENT = "late_for_appointment"
+    CANNOT_LEGALLY_MAKE_APPOINTMENT = "cannot_legally_make_appointment"
     HOS_DRIVE_TIME_LOW = "hos_drive_time_low"
     HOS_VIOLATION = "hos_violation"
     SPEEDING = "speeding"

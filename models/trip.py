@@ -4,7 +4,7 @@ Ditat owns the trip's identity, assignment, schedule and stops (ingest upserts t
 `ditat_id` and stops on (trip_id, sequence)). People own `notes` and may correct `status`; a
 correction sets `status_corrected_at`, which ingest should respect rather than overwrite. The
 ETA columns (`eta_next_stop`, `eta_final`, `late_risk_minutes`, `eta_updated_at`) are filled by
-the ETA job (logic/trips/eta.py).
+the ETA job (logic/trips/eta.py), the legal ETA columns by logic/trips/legal_eta.py.
 """
 
 # No `from __future__ import annotations`: SQLModel resolves Relationship annotations at
@@ -89,6 +89,12 @@ class Trip(SQLModel, table=True):
     eta_final: datetime | None = Field(default=None, sa_type=UTCDateTime)
     late_risk_minutes: int | None = Field(default=None, description="> 0: expected late by")
     eta_updated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The legal ETA (logic/trips/legal_eta.py): the physical one plus every rest the driver's
+    # HOS clocks require; the binding clock is the first that runs out, at `hos_binds_at`.
+    eta_next_stop_legal: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    eta_final_legal: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    hos_binding_clock: str | None = Field(default=None, max_length=10)
+    hos_binds_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # What the driver told an AI call (logic/calls/insights.py), kept apart from the ETA job's
     # estimate so a recomputation never erases it.
     driver_reported_delay_minutes: int | None = None
@@ -272,6 +278,10 @@ class TripPublic(BaseModel):
     eta_final: datetime | None
     late_risk_minutes: int | None
     eta_updated_at: datetime | None
+    eta_next_stop_legal: datetime | None = None
+    eta_final_legal: datetime | None = None
+    hos_binding_clock: str | None = None
+    hos_binds_at: datetime | None = None
     driver_reported_delay_minutes: int | None = None
     driver_reported_at: datetime | None = None
     notes: str | None

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, Field, TypeAdapter
 from pydantic_core import to_json
 
 from helpers.time_utils import utc_now
@@ -21,9 +21,17 @@ from services.pagination import LabelQuery
 router = APIRouter(prefix="/locations", tags=["locations"])
 
 
+class UnplacedTruck(BaseModel):
+    vehicle_id: int
+    unit_number: str
+
+
 class LatestPositions(BaseModel):
     items: list[LatestPosition]
     total: int
+    unplaced: list[UnplacedTruck] = Field(
+        default_factory=list, description="Trucks (same filters) that never reported a position."
+    )
 
 
 _LATEST = TypeAdapter(LatestPositions)
@@ -57,12 +65,19 @@ def latest_positions(
     terminal: LabelQuery = None,
     status: UnitStatus | None = None,
 ) -> Response:
-    """The latest known position of every truck (trucks never seen are omitted)."""
+    """The latest known position of every truck; trucks never seen are listed in `unplaced`."""
     items = ops.latest_positions(session, terminal=terminal, status=status)
+    unplaced = ops.unplaced_trucks(session, items, terminal=terminal, status=status)
     # Serialized here, once, from the validated items: the whole fleet is hundreds of rows,
     # and letting FastAPI re-validate what we just built would double the cost of the busiest
     # map call. `model_construct` skips re-checking items that were validated a line above.
-    body = _LATEST.dump_json(LatestPositions.model_construct(items=items, total=len(items)))
+    body = _LATEST.dump_json(
+        LatestPositions.model_construct(
+            items=items,
+            total=len(items),
+            unplaced=[UnplacedTruck.model_construct(**u) for u in unplaced],
+        )
+    )
     return Response(body, media_type="application/json")
 
 

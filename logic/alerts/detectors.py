@@ -588,7 +588,13 @@ def gps_stale(
                 row,
                 type=AlertType.GPS_STALE,
                 subject=f"trip:{row.id}",
-                title=f"GPS lost: truck {row.unit_number} on {_label(row)}",
+                # A truck that never reported is not "lost": it has no GPS yet (new unit,
+                # unplugged gateway), which a dispatcher handles differently.
+                title=(
+                    f"GPS lost: truck {row.unit_number} on {_label(row)}"
+                    if last
+                    else f"No GPS yet: truck {row.unit_number} on {_label(row)}"
+                ),
                 message=(
                     f"No position since {_hm(last, _zone(rule, row.driver_timezone))}."
                     if last

@@ -30,6 +30,18 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         ),
         "auto_resolve": True,
     },
+    AlertType.CANNOT_LEGALLY_MAKE_APPOINTMENT: {
+        "severity": Severity.CRITICAL,
+        "params": {"grace_minutes": 15},
+        "escalate_after_minutes": 15,
+        # Unacknowledged: an HOS check call (where is the driver, can the load be re-planned),
+        # then the on-call.
+        "escalation_steps": (
+            {"kind": "ai_call", "after_minutes": 20, "acknowledge_on": "reached"},
+            {"kind": "page_oncall", "after_minutes": 45},
+        ),
+        "auto_resolve": True,
+    },
     AlertType.HOS_DRIVE_TIME_LOW: {
         "severity": Severity.WARNING,
         "params": {"threshold_minutes": 60},

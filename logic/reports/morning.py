@@ -18,7 +18,7 @@ from sqlmodel import Session
 from config import Settings, get_settings
 from db.types import UTCDateTime
 from db.upsert import bulk_upsert
-from helpers.time_utils import utc_now
+from helpers.time_utils import format_duration, utc_now
 from logic.ingest.status import freshness
 from logic.reports import scorecards
 from logic.reports.call_metrics import outcome_of
@@ -327,7 +327,7 @@ def _drivers_at_risk(
         if count >= settings.REPORT_AT_RISK_VIOLATIONS_7D:
             reasons.append(f"{count} HOS violations in 7 days")
         if remaining is not None and remaining <= near:
-            reasons.append(f"{remaining} drive minutes left")
+            reasons.append(f"{format_duration(remaining)} of drive time left")
         at_risk.append(
             {
                 "driver_id": driver_id,

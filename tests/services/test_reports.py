@@ -9,6 +9,7 @@ from datetime import timedelta
 from matplotlib import image
 from openpyxl import load_workbook
 
+from helpers.time_utils import utc_now
 from logic.reports import morning
 from tests.logic.reports.morning_facts import NOW, REPORT_DATE, make_morning_facts
 
@@ -160,3 +161,26 @@ def test_generation_needs_the_service_key_or_reports_generate(client, session, a
     assert refused.status_code == 403
     built = client.post("/reports/drivers/generate", params={"date": YESTERDAY}, headers=API_KEY)
     assert built.status_code == 200 and built.json()["drivers"] == 2
+
+
+def test_future_dates_are_refused_with_a_reason(client, auth_headers):
+    """A report for a day that has not begun anywhere is a 422 that says so, never an empty
+    report built (or listed) for it."""
+    headers = auth_headers("admin")
+    future = (utc_now() + timedelta(days=2)).date().isoformat()
+    for method, path, params in (
+        ("post", "/reports/morning/generate", {"date": future, "deliver": "false"}),
+        ("get", "/reports/morning", {"date": future}),
+        ("get", "/reports/morning/chart.png", {"date": future}),
+        ("post", "/reports/drivers/generate", {"date": future}),
+        ("get", "/reports/drivers", {"date": future}),
+        ("get", "/reports/drivers/export", {"date": future}),
+        ("get", "/reports/fleet", {"to": future}),
+    ):
+        response = client.request(method, path, params=params, headers=headers)
+        assert response.status_code == 422, (path, response.text)
+        assert f"{future} is in the future" in response.json()["detail"], path
+    today = utc_now().date().isoformat()
+    assert (
+        client.get("/reports/drivers", params={"date": today}, headers=headers).status_code == 200
+    )
