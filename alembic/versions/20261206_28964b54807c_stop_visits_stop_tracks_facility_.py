@@ -1,7 +1,7 @@
 """stop visits, stop tracks, facility geofences
 
 Revision ID: 28964b54807c
-Revises: 5e1f0a7c3b21
+Revises: 8b4d2c9e6f10
 Create Date: 2026-12-06 02:53:31.113719
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 import db.types
 
 revision: str = "28964b54807c"
-down_revision: str | Sequence[str] | None = "5e1f0a7c3b21"
+down_revision: str | Sequence[str] | None = "8b4d2c9e6f10"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
