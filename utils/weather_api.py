@@ -151,7 +151,7 @@ class WeatherApiClient(VendorJsonClient):
             raise VendorResponseError(WEATHERAPI, "unexpected current.json shape") from None
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self._http.request(method, path, **kwargs)
+        response = self._send(method, path, **kwargs)
         if response.status_code >= 400:
             _raise_weatherapi_error(response)
         body = json_body(WEATHERAPI, response)
@@ -221,7 +221,7 @@ class NwsClient(VendorJsonClient):
         return alerts
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self._http.request(method, path, **kwargs)
+        response = self._send(method, path, **kwargs)
         if response.status_code == 403 and "json" not in response.headers.get("content-type", ""):
             raise VendorAuthError(NWS, "403 Access Denied (is NWS_USER_AGENT set?)", status=403)
         raise_for_status(NWS, response, _problem_message(response))

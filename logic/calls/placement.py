@@ -106,7 +106,7 @@ class Refusal:
 
 
 class CallRefused(Exception):
-    """Raised by `place_call` when a pre-dial check fails; `.refusal` names the reason."""
+    """Raised by `prepare_call` when a pre-dial check fails; `.refusal` names the reason."""
 
     def __init__(self, refusal: Refusal) -> None:
         self.refusal = refusal

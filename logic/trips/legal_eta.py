@@ -26,7 +26,7 @@ UNCHANGED_TOLERANCE = timedelta(minutes=5)
 _MINUTE = timedelta(minutes=1)
 _DRIVING = DutyStatus.DRIVING.value
 _WORKING = (DutyStatus.ON_DUTY.value, DutyStatus.YARD_MOVE.value)
-_RESTING = (DutyStatus.OFF_DUTY.value, DutyStatus.SLEEPER_BERTH.value)
+RESTING_STATUSES = (DutyStatus.OFF_DUTY.value, DutyStatus.SLEEPER_BERTH.value)
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def clocks_now(
         drive, shift, brk, cyc = drive - elapsed, shift - elapsed, brk - elapsed, cyc - elapsed
     elif status in _WORKING:
         shift, cyc = shift - elapsed, cyc - elapsed
-    elif status in _RESTING and resting_since is not None:
+    elif status in RESTING_STATUSES and resting_since is not None:
         resting = max((now - resting_since) / _MINUTE, 0.0)
     return Clocks(drive, shift, brk, cyc, resting_for=resting)
 
@@ -104,7 +104,7 @@ def resting_since(session: Session, driver_ids: list[int]) -> dict[int, datetime
     rows = session.execute(
         select(HosLog.driver_id, func.max(HosLog.start_at))
         .where(HosLog.driver_id.in_(driver_ids), HosLog.end_at.is_(None))
-        .where(HosLog.duty_status.in_(_RESTING))
+        .where(HosLog.duty_status.in_(RESTING_STATUSES))
         .group_by(HosLog.driver_id)
     ).all()
     out: dict[int, datetime] = {}
@@ -126,7 +126,7 @@ def compute_legal_etas(
     spent = [
         r.driver_id
         for r in rows
-        if r.duty_status in _RESTING
+        if r.duty_status in RESTING_STATUSES
         and r.drive_remaining_minutes is not None
         and (r.drive_remaining_minutes <= 0 or (r.shift_remaining_minutes or 0) <= 0)
     ]
