@@ -1,25 +1,16 @@
 """Entry points shared by the routers, the CLI and scheduled jobs (each wires settings → work).
 
-<<<<<<< HEAD
 `dial_after_commit`, `after_placement` and `after_webhooks` are the after-commit steps: dial
-what a request queued; link and apply events that arrived early, then push any Slack thread
-reply the call queued (the alert outbox).
-=======
-`after_placement` and `after_webhooks` are the after-commit steps: link and apply events that
-arrived early, then send the Slack thread replies those calls queued — only those rows of the
-alert outbox; the rest is the evaluation pass's.
->>>>>>> main
+what a request queued; link and apply events that arrived early, then send the Slack thread
+replies those calls queued — only those rows of the alert outbox; the rest is the evaluation
+pass's.
 """
 
 from __future__ import annotations
 
 import logging
-<<<<<<< HEAD
-from collections.abc import Sequence
-from datetime import timedelta
-=======
 from collections.abc import Iterable, Sequence
->>>>>>> main
+from datetime import timedelta
 
 from config import Settings, get_settings
 from helpers.errors import UpstreamNotConfigured
@@ -37,7 +28,6 @@ def calling_policy(settings: Settings | None = None) -> CallingPolicy:
     return CallingPolicy.from_settings(settings or get_settings())
 
 
-<<<<<<< HEAD
 def dialer_for(
     providers: CallProviders, settings: Settings | None = None, *, concurrency: int | None = None
 ) -> Dialer:
@@ -66,13 +56,10 @@ def dial_after_commit(
     return statuses
 
 
-def _drain_slack(settings: Settings) -> None:
-=======
 def _send_queued(processed: Iterable[Processed], settings: Settings) -> None:
     ids = [delivery for p in processed for delivery in p.deliveries]
     if not ids:
         return
->>>>>>> main
     try:
         slack = build_slack_client(settings)
     except UpstreamNotConfigured:
