@@ -53,6 +53,8 @@ class StopVisit(SQLModel, table=True):
     late_minutes: int | None = None
     free_minutes: int
     detention_started_at: datetime = Field(sa_type=UTCDateTime)
+    # detention_started_at + free_minutes: an open visit bills once now is past it.
+    billable_from: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # Billable minutes past free time: running while held, final once departed.
     detention_minutes: int = 0
     dwell_minutes: int | None = None
@@ -111,6 +113,7 @@ class StopVisitPublic(BaseModel):
     late_minutes: int | None
     free_minutes: int
     detention_started_at: datetime
+    billable_from: datetime | None = None
     detention_minutes: int
     dwell_minutes: int | None
     geofence: str | None
