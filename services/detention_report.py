@@ -15,6 +15,7 @@ from helpers.errors import Unprocessable
 from helpers.time_utils import is_valid_timezone, utc_now
 from logic.reports import detention
 from logic.reports.days import check_not_future
+from models.stop_visit import DetentionReportPublic
 from services.deps import ReportsRead, SessionDep
 from services.pagination import LabelQuery
 
@@ -35,8 +36,8 @@ class DetentionFormat(StrEnum):
     responses={
         200: {
             "description": "The day's detention as JSON, CSV or XLSX",
+            "model": DetentionReportPublic,
             "content": {
-                "application/json": {"schema": {"type": "object"}},
                 "text/csv": {"schema": {"type": "string"}},
                 XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
             },
@@ -62,7 +63,7 @@ def get_detention_report(
         session, day, zone, utc_now(), customer=customer, facility=facility
     )
     if format == DetentionFormat.JSON:
-        return report.as_dict()
+        return DetentionReportPublic.model_validate(report.as_dict())
     name = f"detention-{day.isoformat()}.{format.value}"
     if format == DetentionFormat.CSV:
         content, media = detention.report_csv(report), "text/csv; charset=utf-8"
