@@ -158,7 +158,7 @@ def visit_rows(
     return [_row(r, now) for r in rows]
 
 
-def _group(rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+def group_rows(rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
     groups: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault(row[key] or "(unknown)", []).append(row)
@@ -213,7 +213,9 @@ def detention_report(
     start, end = local_day_window(day, zone)
     rows = visit_rows(session, start, end, now, customer=customer, facility=facility)
     detained = [r for r in rows if r["billable_minutes"] > 0]
-    return DetentionReport(day, zone, detained, _group(rows, "customer"), _group(rows, "facility"))
+    return DetentionReport(
+        day, zone, detained, group_rows(rows, "customer"), group_rows(rows, "facility")
+    )
 
 
 def _local(rows: list[dict[str, Any]], zone: str) -> list[dict[str, Any]]:
