@@ -485,7 +485,9 @@ def change_password(
         session.flush()
         raise IncorrectPassword()
     if current_password == new_password:
-        raise Unprocessable("the new password must differ from the current one")
+        raise Unprocessable(
+            "the new password must differ from the current one", loc=("body", "new_password")
+        )
     user.hashed_password = security.hash_password(new_password)
     user.password_changed_at = now
     user.updated_at = now
