@@ -105,9 +105,9 @@ def parse_api_datetime(value: Any) -> datetime:
 ApiDate = Annotated[date, BeforeValidator(parse_api_date)]
 ApiDateTime = Annotated[datetime, BeforeValidator(parse_api_datetime)]
 
-# Slack's rules for channel names: lowercase letters, digits, hyphens and underscores, at most
-# 80 characters. Ids are public (C…) or private (G…) channels.
-_CHANNEL_NAME = re.compile(r"#?[a-z0-9][a-z0-9_-]{0,79}")
+# Slack's rules for channel names: lowercase letters, digits, hyphens and underscores; with its
+# "#" a name must fit the 80-character columns. Ids are public (C…) or private (G…) channels.
+_CHANNEL_NAME = re.compile(r"#?[a-z0-9][a-z0-9_-]{0,78}")
 _CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{8,20}")
 
 
@@ -121,7 +121,7 @@ def check_slack_channel(value: str) -> str:
     raise PydanticCustomError(
         "slack_channel",
         "{value} is not a Slack channel: give #name (lowercase letters, digits, - and _, "
-        "at most 80) or a channel id such as C0123ABCDEF",
+        "80 characters with the #) or a channel id such as C0123ABCDEF",
         {"value": repr(value[:100])},
     )
 
