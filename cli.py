@@ -42,7 +42,12 @@ def _settings(local_stack: bool = True):
 def _with_local_stack(settings):
     import os
 
-    from devstack import LOCAL_SECRETS, LOCAL_STACK_ENV, local_stack_overrides, read_env_file
+    if settings.ENVIRONMENT != "development":
+        return settings
+    try:
+        from devstack import LOCAL_SECRETS, LOCAL_STACK_ENV, local_stack_overrides, read_env_file
+    except ModuleNotFoundError:  # the container: no local stack (nor devstack.py)
+        return settings
 
     overrides = local_stack_overrides(
         settings.ENVIRONMENT,
@@ -55,6 +60,47 @@ def _with_local_stack(settings):
     os.environ.update(overrides)
     get_settings.cache_clear()
     return get_settings()
+
+
+# Commands that use no database, and `run`, which decides the stack's (and records it).
+NO_DATABASE = {"sandbox", "service-key"}
+NO_LOCAL_STACK = {"run"}
+
+
+@app.callback()
+def announce_database(ctx: typer.Context) -> None:
+    """Every command first says which database it uses (stderr), so a hand-run command can
+    never quietly work on another database than the running stack's."""
+    command = ctx.invoked_subcommand
+    if ctx.resilient_parsing or command is None:
+        return
+    if command in NO_DATABASE:
+        console.print("database: none")
+        return
+    try:
+        settings = get_settings()
+        from_stack = False
+        if command not in NO_LOCAL_STACK:
+            before = settings.DATABASE_URL
+            settings = _with_local_stack(settings)
+            from_stack = before != settings.DATABASE_URL
+        line = describe_database(settings, from_stack)
+    except ConfigError:
+        return  # the command itself reports the configuration error
+    console.print(line)
+
+
+def describe_database(settings, from_stack: bool = False) -> str:
+    """`database: <URL>` without its password (an absolute SQLite path), the PostgreSQL schema,
+    and whether it came from the local stack's record."""
+    from db.database import absolute_database_url
+
+    url = absolute_database_url(settings)
+    notes = [f"schema {settings.DB_SCHEMA}"] if url.get_backend_name() == "postgresql" else []
+    if from_stack:
+        notes.append("the local stack's, from data/.local-stack.env")
+    details = f" ({'; '.join(notes)})" if notes else ""
+    return f"database: {url.render_as_string(hide_password=True)}{details}"
 
 
 def _default_setting(name: str):
@@ -134,7 +180,7 @@ def serve_command(name: str = typer.Argument("main", help="main or ingest")) -> 
         # In a container the port is the boundary; Cloud Run's front end is the only client.
         host=os.environ.get("HOST", "0.0.0.0"),  # noqa: S104
         port=int(os.environ.get("PORT", "8080")),
-        # The client address comes from FORWARDED_HOPS (services/forwarded.py): uvicorn's own
+        # The client address comes from FORWARDED_HOPS (services/http/forwarded.py): uvicorn's own
         # proxy support would, trusting every hop, believe the caller's leftmost entry.
         proxy_headers=False,
         timeout_graceful_shutdown=int(settings.SHUTDOWN_GRACE_SECONDS),
@@ -224,12 +270,12 @@ def _run_ingest_with_progress(source: str, entities: list[str], trigger: str) ->
 
 def _not_configured_hint(exc: Exception) -> str:
     """For an unconfigured vendor in development: how to get the sandbox's configuration."""
-    from devstack import LOCAL_STACK_ENV
+    from devstack import DATABASE_SETTINGS, LOCAL_STACK_ENV, read_env_file
     from helpers.errors import UpstreamNotConfigured
 
     if not isinstance(exc, UpstreamNotConfigured) or get_settings().ENVIRONMENT != "development":
         return ""
-    if LOCAL_STACK_ENV.exists():
+    if set(read_env_file(LOCAL_STACK_ENV)) - set(DATABASE_SETTINGS):
         return ""
     return " (or start `make run` once: hand-run commands then use its sandbox)"
 
@@ -256,6 +302,28 @@ def ingest_command(
     except AppError as exc:
         _fail(exc.detail + _not_configured_hint(exc))
     raise typer.Exit(_print_ingest_summary(runs, conflicts))
+
+
+def _first_morning_report(settings) -> None:
+    """On a sandbox stack only (real recipients are the operator's to choose): the demo's
+    report recipient and today's morning report, delivered once."""
+    from sandbox.credentials import SLACK_BOT_TOKEN
+
+    if settings.SLACK_BOT_TOKEN.get_secret_value() != SLACK_BOT_TOKEN:
+        console.print("morning report: Slack is not the sandbox's; no demo recipient added")
+        return
+    from logic.reports.demo import DEMO_CHANNEL, DEMO_EMAIL, first_morning_report
+
+    result = first_morning_report()
+    if result.recipient_added:
+        console.print(f"report recipient added: {DEMO_CHANNEL} and {DEMO_EMAIL} (fleet-wide)")
+    if result.generated:
+        console.print(
+            f"morning report {result.report_date}: {result.delivered} deliveries sent"
+            + (f", {result.failed} failed" if result.failed else "")
+        )
+    else:
+        console.print(f"morning report {result.report_date}: already built")
 
 
 @app.command("export-bigquery")
@@ -306,8 +374,14 @@ def seed_demo_command(
     sandbox_url: str = typer.Option(
         "", help="Point every vendor at this sandbox first (e.g. http://127.0.0.1:8090)."
     ),
+    first_report: bool = typer.Option(
+        True,
+        help="On the sandbox: add the demo report recipient (#fleet-reports) if there is none "
+        "and deliver today's morning report once.",
+    ),
 ) -> None:
-    """Ingest everything (Samsara, then Ditat) so a fresh database opens populated."""
+    """Ingest everything (Samsara, then Ditat) so a fresh database opens populated, and, on the
+    sandbox, deliver the first morning report."""
     import os
 
     if sandbox_url:
@@ -332,7 +406,10 @@ def seed_demo_command(
             conflicts += more_conflicts
     except AppError as exc:
         _fail(exc.detail + _not_configured_hint(exc))
-    raise typer.Exit(_print_ingest_summary(runs, conflicts))
+    code = _print_ingest_summary(runs, conflicts)
+    if first_report:
+        _first_morning_report(get_settings())
+    raise typer.Exit(code)
 
 
 @app.command("prune-locations")
@@ -534,21 +611,35 @@ def sandbox_command(
     seed: int = typer.Option(None, help="Fleet seed (default SANDBOX_SEED or 42)."),
     trucks: int = typer.Option(None, help="Fleet size (default SANDBOX_FLEET_SIZE or 25)."),
     smtp_port: int = typer.Option(8025, help="Port of the sandbox SMTP server (0: none)."),
+    state_dir: str = typer.Option(
+        "",
+        help="Keep the sandbox's world here across restarts (Slack, calls, mail, the fleet's "
+        "timeline); `make run` uses data/sandbox. Empty: forget everything on exit.",
+    ),
 ) -> None:
     """Serve the fake vendor APIs (Samsara, Ditat, PC*MILER, weather, Slack, VAPI, ElevenLabs)
     and the sandbox mail server."""
+    from pathlib import Path
+
     import uvicorn
 
     from sandbox.app import create_sandbox_app
     from sandbox.mail import start_smtp
 
     console.print(f"vendor sandbox on http://{host}:{port} (controls under /_sandbox, docs /docs)")
+    if state_dir:
+        console.print(f"sandbox state kept in {state_dir}/ (Slack, calls, mail, fleet timeline)")
     smtp = start_smtp(smtp_port, host=host) if smtp_port else None
     if smtp is not None:
         console.print(f"sandbox SMTP on {host}:{smtp_port} (messages at /_sandbox/mail/messages)")
     try:
         uvicorn.run(
-            create_sandbox_app(seed=seed, trucks=trucks), host=host, port=port, log_level="warning"
+            create_sandbox_app(
+                seed=seed, trucks=trucks, state_dir=Path(state_dir) if state_dir else None
+            ),
+            host=host,
+            port=port,
+            log_level="warning",
         )
     finally:
         if smtp is not None:

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from config import ConfigError
 from logic.bootstrap import bootstrap_database
-from services.app_factory import build_app
+from services.http.app_factory import build_app
 
 
 def create_app() -> FastAPI:

@@ -1,5 +1,5 @@
 """Two apps for bench/deadlock_bench.py: the same sync, DB-backed endpoint with and without
-the admission control that `services/app_factory.build_app` installs."""
+the admission control that `services/http/app_factory.build_app` installs."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from db.database import get_engine
-from services.app_factory import build_app
 from services.deps import SessionDep
+from services.http.app_factory import build_app
 
 router = APIRouter()
 

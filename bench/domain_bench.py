@@ -4,7 +4,7 @@ Fills a realistic fleet (600 trucks, 6,000 trips with stops, ~1.05M GPS points) 
 with 2 uvicorn workers drives, in one run: a bare one-primary-key-select endpoint, the trips list
 (50 per page with driver, truck, trailer and last position) and the fleet latest-positions
 endpoint; then the trips list gzip-compressed and polled with `If-None-Match` on unchanged data
-(304s, answered before routing by services/not_modified_shortcut.py). Prints req/s, p50/p99,
+(304s, answered before routing by services/http/not_modified.py). Prints req/s, p50/p99,
 bytes per response, the ratio to the bare endpoint and to the full trips list, and EXPLAIN
 ANALYZE of the latest-positions query.
 Usage: .venv/bin/python bench/domain_bench.py [--seconds 10] [--clients 32] [--refill]
@@ -74,7 +74,7 @@ def one_pk_select(vehicle_id: int, session: SessionDep) -> dict[str, object]:
 
 def create_bench_app() -> FastAPI:
     from services import routers_main
-    from services.app_factory import build_app
+    from services.http.app_factory import build_app
 
     return build_app(title="domain bench", routers=[*routers_main.ROUTERS, bare])
 

@@ -3,14 +3,15 @@
 A dashboard polls the same list every few seconds; answering an unchanged poll with a 304 before
 running the list query needs a change check far cheaper than the query. `pg_stat_user_tables`
 keeps cumulative insert/update/delete counts per table: any committed write moves them (an aborted
-one too, which only costs a refetch), and reading them touches no table. Backends report their
-counts when a transaction ends, at most once a second and at the latest after 10 s idle, so a
-change shows up in the token within about a second and never later than ~10 s — the staleness a
-polled board may show. Since the counts move at most about once a second anyway, a process
-reuses a token it read less than `TOKEN_REUSE_SECONDS` ago: the polls arriving together share one
-read, and a change shows up at most that much later. (Reusing an older token is always safe: a
-page served under it was read after it, so the worst case is one needless refetch.) SQLite has
-no such statistics: the token is None and callers fall back to tagging the body.
+one too, which only costs a refetch), and reading them touches no table. A reset sets them back to
+zero, so the token is the counts and their epoch (server start, statistics reset). Backends
+report their counts when a transaction ends, at most once a second and at the latest after 10 s
+idle, so a change shows up in the token within about a second and never later than ~10 s — the
+staleness a polled board may show. Since the counts move at most about once a second anyway, a
+process reuses a token it read less than `TOKEN_REUSE_SECONDS` ago: the polls arriving together
+share one read, and a change shows up at most that much later. (Reusing an older token is always
+safe: a page served under it was read after it, so the worst case is one needless refetch.) SQLite
+has no such statistics: the token is None and callers fall back to tagging the body.
 """
 
 from __future__ import annotations
@@ -22,15 +23,23 @@ from typing import Any
 from sqlalchemy import Table, text
 from sqlmodel import Session
 
-# The statistics functions behind pg_stat_user_tables, called for just these tables: the view
-# itself joins every relation of the database on each read.
-_COUNTS = text(
-    "SELECT pg_stat_get_tuples_inserted(t) + pg_stat_get_tuples_updated(t)"
-    " + pg_stat_get_tuples_deleted(t)"
-    " FROM unnest(CAST(:names AS text[])) WITH ORDINALITY AS n(name, i),"
-    " LATERAL to_regclass(n.name) AS t ORDER BY n.i"
+# The counters come from the statistics functions behind pg_stat_user_tables, called for just
+# these tables (the view itself joins every relation of the database on each read). Their epoch
+# goes first: they start again from zero after a restart (the postmaster's start time),
+# `pg_stat_reset()` or a per-table reset (the database's `stats_reset`), and crash recovery (which
+# discards every statistic and stamps the shared ones' reset time, bgwriter's among them);
+# climbing back, they would repeat an old token for changed data.
+_TOKEN = text(
+    "SELECT md5(concat_ws(':', pg_postmaster_start_time(),"
+    " pg_stat_get_db_stat_reset_time(d.oid), pg_stat_get_bgwriter_stat_reset_time()))"
+    " || '/' || ("
+    "  SELECT string_agg(CAST(coalesce(pg_stat_get_tuples_inserted(t)"
+    "   + pg_stat_get_tuples_updated(t) + pg_stat_get_tuples_deleted(t), -1) AS text),"
+    "   ',' ORDER BY n.i)"
+    "  FROM unnest(CAST(:names AS text[])) WITH ORDINALITY AS n(name, i),"
+    "  LATERAL to_regclass(n.name) AS t)"
+    " FROM pg_database AS d WHERE d.datname = current_database()"
 )
-
 
 TOKEN_REUSE_SECONDS = 0.25
 clock = time.monotonic
@@ -52,7 +61,6 @@ def change_token(session: Session, tables: Sequence[Table]) -> str | None:
     if clock() - read_at < TOKEN_REUSE_SECONDS:
         return token
     read_at = clock()  # before the read: the token is never taken for newer than it is
-    counts = session.connection().execute(_COUNTS, {"names": list(names)}).scalars()
-    token = ",".join(str(count) for count in counts)
+    token = session.connection().execute(_TOKEN, {"names": list(names)}).scalar_one()
     _recent[key] = (read_at, token)
     return token

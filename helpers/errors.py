@@ -1,6 +1,6 @@
 """The application's error family: each error carries an HTTP status and a stable `code`.
 
-One handler (services/errors.py) renders them as `{"error": code, "detail": message}`.
+One handler (services/http/errors.py) renders them as `{"error": code, "detail": message}`.
 """
 
 from __future__ import annotations

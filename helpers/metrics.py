@@ -3,7 +3,7 @@
 They live in prometheus-client's default registry. Each uvicorn worker process counts its own;
 with several workers set `PROMETHEUS_MULTIPROC_DIR` (see README, "Metrics") so `/metrics`
 aggregates them. Gauges that describe the database (outbox depth, ingest lag, calls) are read
-at scrape time instead, in `services/metrics.py`, so every instance reports the same truth.
+at scrape time instead, in `services/http/metrics.py`, so every instance reports the same truth.
 """
 
 from __future__ import annotations
@@ -41,6 +41,29 @@ WEBHOOK_EVENTS = Counter(
     "Signed webhook deliveries received, by provider and outcome (accepted, duplicate, rejected).",
     ["provider", "outcome"],
 )
+OUTBOX_DELIVERIES = Counter(
+    "fleet_outbox_deliveries",
+    "Outbox rows handled by this process, by outbox and outcome (sent, retried, failed, "
+    "cancelled, deferred).",
+    ["outbox", "outcome"],
+)
+OUTBOX_SEND_SECONDS = Histogram(
+    "fleet_outbox_send_duration_seconds",
+    "Time one outbox send spent talking to its vendor, by outbox.",
+    ["outbox"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+
+VENDOR_REQUESTS = Counter(
+    "fleet_vendor_requests",
+    "HTTP requests sent to a vendor API by this process (every attempt: vendors bill per "
+    "request), by vendor.",
+    ["vendor"],
+)
+
+
+def count_vendor_request(vendor: str) -> None:
+    VENDOR_REQUESTS.labels(vendor=vendor).inc()
 
 
 def count_webhook(provider: str, outcome: str) -> None:

@@ -4,6 +4,7 @@ human forms messages use (local time with its zone, "1 h 25 min", a US state's t
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
@@ -18,18 +19,26 @@ def make_timezone_aware(value: datetime, assume: str = "UTC") -> datetime:
     return value.astimezone(UTC)
 
 
-def parse_vendor_timestamp(value: str | int | float | datetime | None) -> datetime | None:
-    """Parse RFC 3339 strings (`Z` or offsets, any fraction digits) or epoch ms into aware UTC.
+def parse_vendor_timestamp(
+    value: str | int | float | datetime | None, *, epoch: Literal["s", "ms"] | None
+) -> datetime | None:
+    """Parse RFC 3339 strings (`Z` or offsets, any fraction digits) or epoch numbers into aware UTC.
 
-    Naive strings are taken as UTC (Samsara and Ditat both document UTC). Raises ValueError for
-    values that are not a timestamp, so callers can count them as bad vendor data.
+    `epoch` is the unit the caller's vendor documents for numbers: "s" (ElevenLabs' `*_unix_secs`,
+    `event_timestamp`), "ms" (VAPI's message `timestamp`), or None where the field is a string
+    and a number is bad data. The unit is never guessed from the magnitude: 1767225600 is a
+    plausible value in both units. Naive strings are taken as UTC (Samsara and Ditat both
+    document UTC). Raises ValueError for values that are not a timestamp, so callers can count
+    them as bad vendor data.
     """
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
         return make_timezone_aware(value)
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value / 1000, UTC)
+        if epoch is None:
+            raise ValueError(f"a number where a timestamp string is expected: {value!r}")
+        return datetime.fromtimestamp(value / 1000 if epoch == "ms" else value, UTC)
     if not isinstance(value, str):
         raise ValueError(f"not a timestamp: {value!r}")
     text = value.strip()

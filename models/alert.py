@@ -26,6 +26,7 @@ from models.api_fields import NotNull, SlackChannel
 
 class AlertType(StrEnum):
     LATE_FOR_APPOINTMENT = "late_for_appointment"
+    CANNOT_LEGALLY_MAKE_APPOINTMENT = "cannot_legally_make_appointment"
     HOS_DRIVE_TIME_LOW = "hos_drive_time_low"
     HOS_VIOLATION = "hos_violation"
     SPEEDING = "speeding"
@@ -34,6 +35,7 @@ class AlertType(StrEnum):
     GPS_STALE = "gps_stale"
     SEVERE_WEATHER = "severe_weather"
     INTEGRATION_STALE = "integration_stale"
+    DETENTION = "detention"
     # Opened by a finished AI call that needs a person (logic/calls/insights.py), not a detector.
     CALL_FOLLOW_UP = "call_follow_up"
 

@@ -32,7 +32,8 @@ class LadderStepStatus(StrEnum):
     SKIPPED = "skipped"  # not done, for `reason`
     PAGED = "paged"
     ACKNOWLEDGED = "acknowledged"  # the call's outcome acknowledged the alert
-    ANSWERED = "answered"  # the call ended without acknowledging (rule or outcome)
+    ANSWERED = "answered"  # the driver talked, but the rule's condition was not met
+    UNANSWERED = "unanswered"  # the call ended unanswered (no answer, busy, voicemail, failed)
 
 
 class LadderStep(BaseModel):

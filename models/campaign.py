@@ -22,6 +22,7 @@ from db.types import JSONType, UTCDateTime
 from models.api_fields import ApiDateTime
 from models.call import CallOutcome, CallProvider, CallPurpose
 from models.columns import created_at_field, updated_at_field
+from models.safety_event import BEHAVIOR_LABELS, canonical_behavior_label
 
 
 class CampaignStatus(StrEnum):
@@ -190,11 +191,12 @@ class LateTripAudience(BaseModel):
 
 
 class SafetyEventAudience(BaseModel):
-    """Drivers with a safety event labeled with one of `types` (case-insensitive) since `since`."""
+    """Drivers with a safety event labeled with one of `types` since `since`: Samsara behavior
+    labels (`SafetyEventBehaviorLabelType`: `speeding`, `braking`, `harshTurn`, …), any case."""
 
     model_config = ConfigDict(extra="forbid")
     kind: Literal["safety_events"]
-    types: list[str] = PField(min_length=1, max_length=20)
+    types: list[str] = PField(min_length=1, max_length=20, examples=[["speeding", "braking"]])
     since: datetime
 
     @field_validator("types")
@@ -203,7 +205,13 @@ class SafetyEventAudience(BaseModel):
         cleaned = [t.strip() for t in value if t.strip()]
         if not cleaned or any(len(t) > 60 for t in cleaned):
             raise ValueError("types must be non-empty labels of at most 60 characters")
-        return cleaned
+        unknown = [t for t in cleaned if canonical_behavior_label(t) is None]
+        if unknown:
+            raise ValueError(
+                f"not a Samsara behavior label: {', '.join(unknown)} "
+                f"(known: {', '.join(BEHAVIOR_LABELS)})"
+            )
+        return list(dict.fromkeys(canonical_behavior_label(t) or t for t in cleaned))
 
 
 class AlertAudience(BaseModel):
@@ -296,6 +304,9 @@ class CampaignPublic(BaseModel):
     retry_failed_minutes: int
     created_by_id: int | None
     target_count: int
+    targets_finished: int = PField(
+        default=0, description="Targets done, failed or skipped (never more than target_count)."
+    )
     calls_placed: int
     started_at: datetime | None
     paused_at: datetime | None
@@ -312,6 +323,13 @@ class CampaignProgress(BaseModel):
     in_flight: int
     finished: int
     percent_finished: float
+    waiting: dict[str, int] = PField(
+        default_factory=dict,
+        description="Pending targets by why they are not dialed yet: campaign_draft, "
+        "campaign_paused, before_schedule, retry_later, do_not_call, outside_window, "
+        "active_call, daily_max, concurrency, or due (the next tick dials them).",
+        examples=[{"daily_max": 2, "outside_window": 1}],
+    )
 
 
 class CampaignDetail(CampaignPublic):

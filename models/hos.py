@@ -11,6 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
+from pydantic import Field as PydanticField
 from sqlalchemy import Index, String, UniqueConstraint, select
 from sqlmodel import Field, Relationship, Session, SQLModel
 
@@ -175,3 +176,47 @@ class HosViolationPublic(BaseModel):
     duration_minutes: int | None
     day_start: datetime | None
     day_end: datetime | None
+
+
+class ClockProjectionPublic(BaseModel):
+    clock: str = PydanticField(description="drive, shift, break or cycle")
+    minutes_left: float = PydanticField(description="now, after catching up since `as_of`")
+    runs_out_at: datetime | None = PydanticField(
+        description="when it runs out on the current plan (a rest starts); None: it lasts"
+    )
+
+
+class PlannedRestPublic(BaseModel):
+    kind: str = PydanticField(description="break (30 min), reset (10 h) or restart (34 h)")
+    clock: str
+    start: datetime
+    end: datetime
+
+
+class StopProjectionPublic(BaseModel):
+    stop_id: int
+    sequence: int
+    name: str | None
+    appointment_start: datetime | None
+    appointment_end: datetime | None
+    eta_physical: datetime
+    eta_legal: datetime
+    legal_late_minutes: int | None = PydanticField(
+        description="> 0: the legal ETA is past the appointment window's end by this much"
+    )
+
+
+class HosProjectionPublic(BaseModel):
+    """A driver's clocks now, when each runs out on the current trip, the rests the trip needs
+    and the legal ETA per remaining stop (logic/trips/legal_eta.py)."""
+
+    driver_id: int
+    trip_id: int | None
+    duty_status: DutyStatus
+    as_of: datetime
+    computed_at: datetime
+    clocks: list[ClockProjectionPublic]
+    rests: list[PlannedRestPublic]
+    stops: list[StopProjectionPublic]
+    binding_clock: str | None
+    binds_at: datetime | None

@@ -33,6 +33,26 @@ class SafetyEventSeverity(StrEnum):
 Severity = SafetyEventSeverity
 
 
+# Samsara's `SafetyEventBehaviorLabelType` enum, in the spec's spelling (`nearCollison` too).
+# Samsara adds labels over time, so ingest keeps any label it receives; what a user types (a
+# campaign audience) is checked against this list, so a made-up label such as "harshBrake"
+# is refused instead of silently matching nobody.
+BEHAVIOR_LABELS: tuple[str, ...] = (
+    "genericTailgating", "genericDistraction", "defensiveDriving", "rollingStop",
+    "nearCollison", "speeding", "obstructedCamera", "didNotYield", "noSeatbelt", "mobileUsage",
+    "drowsy", "laneDeparture", "followingDistanceSevere", "followingDistanceModerate",
+    "lateResponse", "acceleration", "braking", "harshTurn", "crash", "rolloverProtection",
+    "yawControl", "ranRedLight", "forwardCollisionWarning", "eatingDrinking", "smoking",
+    "followingDistance", "edgeDistractedDriving",
+)  # fmt: skip
+_LABEL_BY_LOWER = {label.lower(): label for label in BEHAVIOR_LABELS}
+
+
+def canonical_behavior_label(value: str) -> str | None:
+    """The spec's spelling of a behavior label given in any case, or None if it is not one."""
+    return _LABEL_BY_LOWER.get(value.strip().lower())
+
+
 class CoachingState(StrEnum):
     """Union of the legacy `coachingState` and v2 `eventState` values Samsara documents."""
 

@@ -1,5 +1,5 @@
-"""Database caches of vendor answers: road mileage between two points, weather per area, and
-vendor access tokens shared by every run and instance.
+"""Database caches of vendor answers: road mileage between two points, a trip's cached route,
+weather per area, and vendor access tokens shared by every run and instance.
 
 All are keyed by a string and carry `expires_at`; a stale row is simply overwritten by the next
 lookup (an upsert, so two requests missing at once cannot clash).
@@ -38,6 +38,25 @@ class MileageCache(SQLModel, table=True):
         return session.scalars(
             select(cls).where(cls.route_key == route_key, cls.expires_at > now)
         ).first()
+
+
+class TripRoute(SQLModel, table=True):
+    """A trip's remaining legs as PC*MILER routed them from `origin` (logic/trips/route_cache.py).
+
+    `stops_key` names the stops routed to (ids and rounded coordinates), so a changed stop list
+    is a cache miss; leg lists run origin → next stop → … → last stop.
+    """
+
+    __tablename__ = "trip_route"
+
+    id: int | None = Field(default=None, primary_key=True)
+    trip_id: int = Field(foreign_key="trip.id", unique=True, ondelete="CASCADE")
+    stops_key: str = Field(max_length=400)
+    origin_lat: float
+    origin_lon: float
+    leg_miles: list[float] = Field(default_factory=list, sa_type=JSONType)
+    leg_minutes: list[float] = Field(default_factory=list, sa_type=JSONType)
+    fetched_at: datetime = Field(sa_type=UTCDateTime)
 
 
 class WeatherCache(SQLModel, table=True):

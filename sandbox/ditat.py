@@ -172,7 +172,7 @@ def _address(stop: Stop) -> dict[str, Any]:
 
 
 def _terminal(trip: Trip) -> str:
-    """The dispatching terminal: the driver's home city (Samsara names it "<city> terminal")."""
+    """The dispatching terminal: the driver's home city (Samsara's `homeTerminalName` too)."""
     return trip.vehicle.driver.home.name
 
 

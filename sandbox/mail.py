@@ -11,6 +11,7 @@ answers), to test delivery across an outage. Sandbox resets clear both.
 
 from __future__ import annotations
 
+import base64
 import threading
 import time
 from email import message_from_bytes, policy
@@ -54,6 +55,33 @@ class MailStore:
         with self._lock:
             return list(self.messages)
 
+    def export(self) -> list[dict[str, Any]]:
+        """The mailbox, JSON-ready (attachment bytes as base64), for persistence."""
+        with self._lock:
+            return [
+                {
+                    **m,
+                    "attachments": [
+                        {**a, "content": base64.b64encode(a["content"]).decode()}
+                        for a in m["attachments"]
+                    ],
+                }
+                for m in self.messages
+            ]
+
+    def restore(self, messages: list[dict[str, Any]]) -> None:
+        with self._lock:
+            self.messages[:] = [
+                {
+                    **m,
+                    "attachments": [
+                        {**a, "content": base64.b64decode(a["content"])}
+                        for a in m.get("attachments", [])
+                    ],
+                }
+                for m in messages
+            ]
+
 
 store = MailStore()
 
@@ -86,6 +114,9 @@ def _parse(mail_from: str, rcpt_tos: list[str], raw: bytes) -> dict[str, Any]:
         "mail_from": mail_from,
         "rcpt_to": rcpt_tos,
         "message_id": message.get("Message-ID"),
+        "date": message.get("Date"),
+        # Every top-level header as received, so tests can check what a real server would see.
+        "headers": [[name, str(value)] for name, value in message.items()],
         "from": message.get("From"),
         "to": message.get("To"),
         "subject": message.get("Subject"),

@@ -188,7 +188,8 @@ def _driver_json(sim: Simulator, d: Driver) -> dict[str, Any]:
         "carrierSettings": {
             "carrierName": "Sandbox Freight Inc.",
             "dotNumber": 3141592,
-            "homeTerminalName": f"{d.home.name} terminal",
+            # The terminal's name as the TMS (sandbox Ditat trips) names it: the home city.
+            "homeTerminalName": d.home.name,
             "homeTerminalAddress": f"{d.home.address}, {d.home.name}, {d.home.state} {d.home.zip}",
         },
         "tags": [{"id": "3914", "name": "Linehaul"}],

@@ -18,6 +18,7 @@ from helpers.time_utils import utc_now
 from logic.fleet import drivers as fleet_drivers
 from logic.listing import check_range
 from logic.reports import charts, render, scorecards
+from logic.reports.days import check_not_future
 from logic.reports.driver_reports import BuildResult, build_driver_reports
 from logic.reports.jobs import local_today
 from models.api_fields import ApiDate
@@ -47,6 +48,7 @@ def list_driver_reports(
     fleet_manager: LabelQuery = None,
 ) -> scorecards.ScorecardPage:
     """The fleet scorecard for a day: one row per driver, lowest safety score first."""
+    check_not_future(day)
     return scorecards.fleet_table(
         session, day, page, terminal=terminal, fleet_manager=fleet_manager
     )
@@ -74,6 +76,7 @@ def export_driver_reports(
     fleet_manager: LabelQuery = None,
 ) -> Response:
     """The day's scorecard as CSV, or XLSX with per-terminal and per-type sheets and totals."""
+    check_not_future(day)
     rows = scorecards.rows_for_day(session, day, terminal=terminal, fleet_manager=fleet_manager)
     name = f"driver-scorecard-{day.isoformat()}.{format.value}"
     if format == ExportFormat.CSV:
@@ -95,6 +98,7 @@ def generate_driver_reports(
     session: SessionDep, _: ReportsGenerateCaller, day: DayQuery
 ) -> BuildResult:
     """Rebuild every active driver's report for a local day from stored facts (idempotent)."""
+    check_not_future(day)
     return build_driver_reports(session, day)
 
 
@@ -102,6 +106,7 @@ def _range(start: date | None, end: date | None) -> tuple[date, date]:
     end = end or local_today(get_settings().REPORT_DEFAULT_TIMEZONE, utc_now())
     start = start or end - timedelta(days=29)
     check_range(start, end, what="from/to", loc=("query", "to"))
+    check_not_future(end, what="to")
     if (end - start).days >= MAX_RANGE_DAYS:
         raise Unprocessable(
             f"from/to may span at most {MAX_RANGE_DAYS} days", loc=("query", "from")

@@ -6,10 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
+from helpers.time_utils import utc_now
 from logic.fleet import drivers as ops
 from logic.listing import Page
+from logic.trips.hos_plan import driver_projection
 from models.driver import DriverPublic, DriverStatus, DriverUpdate
-from services.deps import ClientDep, DriversRead, DriversWrite, SessionDep
+from models.hos import HosProjectionPublic
+from services.deps import ClientDep, DriversRead, DriversWrite, HosRead, SessionDep
 from services.pagination import LabelQuery, PageDep, SearchQuery
 
 router = APIRouter(prefix="/drivers", tags=["drivers"])
@@ -36,6 +39,12 @@ def list_drivers(
 ) -> Page[DriverPublic]:
     """Drivers by status, terminal, fleet manager or do-not-call; search name, phone, email, ids."""
     return ops.list_drivers(session, filters, page)
+
+
+@router.get("/{driver_id}/hos-projection")
+def get_hos_projection(driver_id: int, session: SessionDep, _: HosRead) -> HosProjectionPublic:
+    """Clocks now, when each runs out on the current trip, its rests, the legal ETA per stop."""
+    return driver_projection(session, driver_id, utc_now())
 
 
 @router.get("/{driver_id}")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, Field, TypeAdapter
 from pydantic_core import to_json
 
 from helpers.time_utils import utc_now
@@ -17,14 +17,23 @@ from models.api_fields import ApiDateTime
 from models.location import Breadcrumb, LatestPosition
 from models.vehicle import UnitStatus
 from services.deps import LocationsRead, SessionDep
+from services.http.etag import PolledList
 from services.pagination import LabelQuery
 
 router = APIRouter(prefix="/locations", tags=["locations"])
 
 
+class UnplacedTruck(BaseModel):
+    vehicle_id: int
+    unit_number: str
+
+
 class LatestPositions(BaseModel):
     items: list[LatestPosition]
     total: int
+    unplaced: list[UnplacedTruck] = Field(
+        default_factory=list, description="Trucks (same filters) that never reported a position."
+    )
 
 
 _LATEST = TypeAdapter(LatestPositions)
@@ -51,24 +60,32 @@ class GeoJSONResponse(JSONResponse):
     media_type = "application/geo+json"
 
 
-@router.get("/latest", response_model=LatestPositions)
+@router.get("/latest", response_model=LatestPositions, dependencies=[Depends(PolledList())])
 def latest_positions(
     session: SessionDep,
     _: LocationsRead,
     terminal: LabelQuery = None,
     status: UnitStatus | None = None,
 ) -> Response:
-    """The latest known position of every truck (trucks never seen are omitted)."""
+    """The latest known position of every truck; trucks never seen are listed in `unplaced`."""
     items = ops.latest_positions(session, terminal=terminal, status=status)
+    unplaced = ops.unplaced_trucks(session, items, terminal=terminal, status=status)
     # Serialized here, once, from the validated items: the whole fleet is hundreds of rows,
     # and letting FastAPI re-validate what we just built would double the cost of the busiest
     # map call. `model_construct` skips re-checking items that were validated a line above.
-    body = _LATEST.dump_json(LatestPositions.model_construct(items=items, total=len(items)))
+    body = _LATEST.dump_json(
+        LatestPositions.model_construct(
+            items=items,
+            total=len(items),
+            unplaced=[UnplacedTruck.model_construct(**u) for u in unplaced],
+        )
+    )
     return Response(body, media_type="application/json")
 
 
 @router.get(
     "/latest.geojson",
+    dependencies=[Depends(PolledList())],
     response_class=GeoJSONResponse,
     responses={200: {"model": PositionFeatureCollection}},
 )

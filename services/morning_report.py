@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from helpers.errors import NotFound
 from logic.reports import charts, jobs, outbox
+from logic.reports.days import check_not_future
 from models.api_fields import ApiDate
 from models.report import FLEET, MorningReport, ReportDeliveryPublic
 from services.deps import ReportsGenerateCaller, ReportsRead, SessionDep
@@ -45,6 +46,7 @@ class MorningRunPublic(BaseModel):
 
 
 def _stored(session, day: date, terminal: str | None) -> MorningReport:
+    check_not_future(day)
     report = MorningReport.get_for(session, day, terminal or FLEET)
     if report is None:
         scope = terminal or "the fleet"
@@ -63,6 +65,7 @@ def generate_morning_report(
 ) -> MorningRunPublic:
     """(Re)generate the morning report for a date (default today) — every scope, or one
     terminal ("" for the fleet) — queue it for its recipients and deliver it."""
+    check_not_future(day)
     run = jobs.run_morning_report(day, terminal=terminal, deliver=deliver)
     return MorningRunPublic(**run.__dict__)
 

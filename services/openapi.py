@@ -19,8 +19,9 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.security.base import SecurityBase
 
-from services.errors import ErrorResponse
-from services.middleware import ADMISSION_EXEMPT_PATHS, WEBHOOK_PATH_PREFIXES
+from services.http.admission import ADMISSION_EXEMPT_PATHS
+from services.http.errors import ErrorResponse
+from services.http.input_guard import WEBHOOK_PATH_PREFIXES
 
 ERROR_SCHEMA_REF = "#/components/schemas/ErrorResponse"
 

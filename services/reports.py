@@ -14,6 +14,7 @@ from helpers.errors import NotFound
 from helpers.time_utils import utc_now
 from logic.listing import check_range
 from logic.reports import jobs, recipients, scorecards
+from logic.reports.days import check_not_future
 from models.api_fields import ApiDate
 from models.report import ReportRecipientsPublic, ReportRecipientsUpdate
 from services.deps import ReportsGenerate, ReportsGenerateCaller, ReportsRead, SessionDep
@@ -36,6 +37,7 @@ def get_fleet_kpis(
     yesterday = jobs.local_today(get_settings().REPORT_DEFAULT_TIMEZONE, utc_now()) - timedelta(1)
     start, end = start or end or yesterday, end or start or yesterday
     check_range(start, end, what="from/to", loc=("query", "to"))
+    check_not_future(end, what="to")
     return scorecards.fleet_kpis(session, start, end, terminal=terminal)
 
 

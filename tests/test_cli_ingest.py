@@ -2,12 +2,15 @@
 
 import os
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from config import get_settings
+from models.driver import Driver
 from models.ingest import IngestRun
+from models.report import MorningReport, ReportRecipients
 from models.trip import Trip
 from models.vehicle import Trailer, Vehicle
 
@@ -41,6 +44,32 @@ def test_seed_demo_populates_every_entity_from_the_sandbox(session, sandbox_clea
     assert {r.entity: r.unmatched for r in runs if r.unmatched} == {}
     vehicles = session.scalars(select(Vehicle)).all()
     assert vehicles and all(v.samsara_id and v.ditat_id for v in vehicles)
+
+    # Drivers have their Samsara home terminal (carrierSettings.homeTerminalName), named as
+    # the TMS names the trips' terminal, so `?terminal=Memphis` finds drivers and loads alike.
+    drivers = session.scalars(select(Driver).where(Driver.status == "active")).all()
+    assert drivers and all(d.terminal for d in drivers)
+    trip_terminals = set(session.scalars(select(Trip.terminal).distinct()))
+    assert {d.terminal for d in drivers} & trip_terminals
+    # The first tour finds a morning report in the sandbox Slack without any setup.
+    assert "report recipient added: #fleet-reports" in result.output, result.output
+    [recipient] = session.scalars(select(ReportRecipients)).all()
+    assert recipient.terminal == "" and recipient.slack_channels == ["#fleet-reports"]
+    assert recipient.emails
+    assert session.scalars(select(MorningReport).where(MorningReport.terminal == "")).one()
+    posted = httpx.get(f"{sandbox_clean.url}/_sandbox/slack/messages?channel=fleet-reports")
+    [report] = [m for m in posted.json()["messages"] if "morning report" in m["text"]]
+    assert "Fleet morning report" in report["text"]
+    assert "report recipient added: #fleet-reports" in result.output
+
+    # A second seed (the next `make run`) neither adds a recipient nor re-sends the report.
+    second = CliRunner().invoke(app, ["seed-demo", "--sandbox-url", sandbox_clean.url])
+    assert second.exit_code == 0, second.output
+    assert "already built" in second.output
+    posted = httpx.get(f"{sandbox_clean.url}/_sandbox/slack/messages?channel=fleet-reports")
+    assert len([m for m in posted.json()["messages"] if "morning report" in m["text"]]) == 1
+    session.expire_all()
+    assert len(session.scalars(select(ReportRecipients)).all()) == 1
 
     again = CliRunner().invoke(app, ["ingest", "ditat", "trailers"])
     assert again.exit_code == 0, again.output

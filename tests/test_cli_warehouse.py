@@ -27,7 +27,9 @@ def test_first_export_loads_every_table_and_the_second_only_changes(
     from cli import app
 
     runner = CliRunner()
-    seeded = runner.invoke(app, ["seed-demo", "--sandbox-url", sandbox_clean.url])
+    seeded = runner.invoke(
+        app, ["seed-demo", "--sandbox-url", sandbox_clean.url, "--no-first-report"]
+    )
     assert seeded.exit_code == 0, seeded.output
 
     first = runner.invoke(app, ["export-bigquery", "--sandbox-url", sandbox_clean.url])

@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from config import Settings
 from logic.ingest.jobs import SOURCES, entities_of
 from logic.ingest.scheduler import default_schedule
-from services.app_factory import admitted_requests
+from services.http.admission import admitted_requests
 from tests.auth_routes import iter_routes
 
 ROOT = Path(__file__).resolve().parent.parent

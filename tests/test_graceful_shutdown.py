@@ -19,7 +19,7 @@ from db import database
 from db.database import create_db_engine
 from helpers import shutdown
 from logic.ingest.runner import start_run
-from services.app_factory import build_app
+from services.http.app_factory import build_app
 from tests.process_support import free_port, process_env, start, stop, wait_until_up
 
 KEY = {"X-API-Key": "test-service-api-key"}

@@ -144,7 +144,7 @@ def test_the_public_list_is_short_and_reachable_without_credentials(client):
 
 
 def test_interactive_docs_are_off_in_production():
-    from services.app_factory import build_app
+    from services.http.app_factory import build_app
 
     production = get_settings().model_copy(update={"ENVIRONMENT": "production"})
     app = build_app(title="probe", routers=[], settings=production)

@@ -25,6 +25,7 @@ from typing import Any, Literal, Protocol
 import httpx
 
 from helpers.errors import UpstreamNotConfigured
+from helpers.metrics import count_vendor_request
 from helpers.time_utils import parse_vendor_timestamp
 from utils.http import (
     VendorAuthError,
@@ -99,7 +100,7 @@ def _str(value: Any) -> str | None:
 
 
 def _time(value: Any) -> datetime | None:
-    return parse_vendor_timestamp(value) if value else None
+    return parse_vendor_timestamp(value, epoch=None) if value else None
 
 
 @dataclass
@@ -398,9 +399,11 @@ class DitatClient:
 
     # ---- transport -------------------------------------------------------------------------
     def _send_once(self, method: str, path: str, **kwargs: Any) -> Any:
+        count_vendor_request(VENDOR)
         response = self.http.request(method, path, headers=self._auth_header(), **kwargs)
         if response.status_code == 401:
             # The session expired: log in again once, then give up.
+            count_vendor_request(VENDOR)
             response = self.http.request(
                 method, path, headers=self._auth_header(refresh=True), **kwargs
             )

@@ -21,6 +21,7 @@ from tenacity import (
 )
 
 from helpers.errors import UpstreamNotConfigured
+from helpers.metrics import count_vendor_request
 
 log = logging.getLogger(__name__)
 
@@ -190,8 +191,13 @@ class VendorJsonClient:
             retry_if=retry_if,
         )
 
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One HTTP attempt, counted per vendor (`fleet_vendor_requests_total` in /metrics)."""
+        count_vendor_request(self.vendor)
+        return self._http.request(method, path, **kwargs)
+
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self._http.request(method, path, **kwargs)
+        response = self._send(method, path, **kwargs)
         raise_for_status(self.vendor, response, self._error_message(response))
         return json_body(self.vendor, response)
 

@@ -31,6 +31,7 @@ import httpx
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
+from helpers.metrics import count_vendor_request
 from utils.http import (
     VendorResponseError,
     build_http_client,
@@ -331,6 +332,7 @@ class SamsaraClient:
 
     def _get_once(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
         self._pace(path)
+        count_vendor_request(VENDOR)
         response = self.http.get(path, params={k: v for k, v in params.items() if v is not None})
         if response.status_code >= 400:
             raise_for_status(VENDOR, response, _error_message(response))

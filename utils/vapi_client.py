@@ -71,7 +71,7 @@ class VapiCall:
 
 def _ts(value: Any) -> datetime | None:
     try:
-        return parse_vendor_timestamp(value)
+        return parse_vendor_timestamp(value, epoch=None)
     except ValueError:
         return None
 

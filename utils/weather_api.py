@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -105,9 +105,9 @@ def _float(value: Any) -> float | None:
         return None
 
 
-def _timestamp(value: Any) -> datetime | None:
+def _timestamp(value: Any, *, epoch: Literal["s"] | None = None) -> datetime | None:
     try:
-        return parse_vendor_timestamp(value)
+        return parse_vendor_timestamp(value, epoch=epoch)
     except ValueError:
         return None
 
@@ -133,11 +133,7 @@ class WeatherApiClient(VendorJsonClient):
                 lat=float(location["lat"]),
                 lon=float(location["lon"]),
                 tz_id=location.get("tz_id"),
-                observed_at=_timestamp(
-                    current["last_updated_epoch"] * 1000
-                    if isinstance(current.get("last_updated_epoch"), int | float)
-                    else None
-                ),
+                observed_at=_timestamp(current.get("last_updated_epoch"), epoch="s"),
                 condition=str(condition.get("text") or ""),
                 condition_code=condition.get("code"),
                 temp_f=_float(current.get("temp_f")),
@@ -155,7 +151,7 @@ class WeatherApiClient(VendorJsonClient):
             raise VendorResponseError(WEATHERAPI, "unexpected current.json shape") from None
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self._http.request(method, path, **kwargs)
+        response = self._send(method, path, **kwargs)
         if response.status_code >= 400:
             _raise_weatherapi_error(response)
         body = json_body(WEATHERAPI, response)
@@ -225,7 +221,7 @@ class NwsClient(VendorJsonClient):
         return alerts
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self._http.request(method, path, **kwargs)
+        response = self._send(method, path, **kwargs)
         if response.status_code == 403 and "json" not in response.headers.get("content-type", ""):
             raise VendorAuthError(NWS, "403 Access Denied (is NWS_USER_AGENT set?)", status=403)
         raise_for_status(NWS, response, _problem_message(response))

@@ -22,12 +22,19 @@ from sqlmodel import Session
 from db.database import session_scope
 from db.retry import db_retry
 from helpers.time_utils import utc_now
-from logic.alerts import outbox
+from logic.alerts import (
+    legal_detector,  # noqa: F401 (registers its detector)
+    outbox,
+)
 from logic.alerts.candidate import Candidate
 from logic.alerts.detectors import DETECTORS, DetectorContext, IncompleteDetection
+from logic.alerts.detention import resolve_departed
 from logic.alerts.filters import ChannelLimit, FilterReport, apply_filters
 from logic.alerts.rules import RuleSet, load_rules
 from logic.trips.eta import compute_etas
+from logic.trips.legal_eta import compute_legal_etas
+from logic.trips.route_cache import RouteBook, RouteRequest, refresh_routes
+from logic.trips.stop_visits import track_stop_visits
 from models.alert import AlertType
 
 log = logging.getLogger(__name__)
@@ -39,6 +46,16 @@ _POSITION_TYPES = {
     AlertType.GPS_STALE,
     AlertType.SEVERE_WEATHER,
 }
+
+# Types that need the pass's stop visits first (arrivals decide the next stop; detention).
+_VISIT_TYPES = {
+    AlertType.LATE_FOR_APPOINTMENT,
+    AlertType.CANNOT_LEGALLY_MAKE_APPOINTMENT,
+    AlertType.DETENTION,
+}
+
+# Detectors that judge the ETAs this pass computes.
+_ETA_TYPES = {AlertType.LATE_FOR_APPOINTMENT, AlertType.CANNOT_LEGALLY_MAKE_APPOINTMENT}
 
 # An arbitrary constant shared by every instance: "the alert evaluation pass".
 _ADVISORY_LOCK_KEY = 7_040_417
@@ -53,9 +70,13 @@ class EvaluationResult:
     failed: dict[str, str] = field(default_factory=dict)
     etas_computed: int = 0
     etas_written: int = 0
+    legal_etas_written: int = 0
     filters: FilterReport = field(default_factory=FilterReport)
     timings_ms: dict[str, float] = field(default_factory=dict)
     delivery: dict[str, Any] | None = None
+    stop_visits: dict[str, Any] | None = None
+    routing: dict[str, int] = field(default_factory=dict)
+    routes_wanted: list[RouteRequest] = field(default_factory=list, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -66,9 +87,12 @@ class EvaluationResult:
             "failed": self.failed,
             "etas_computed": self.etas_computed,
             "etas_written": self.etas_written,
+            "legal_etas_written": self.legal_etas_written,
             "filters": self.filters.as_dict(),
             "timings_ms": self.timings_ms,
             "delivery": self.delivery,
+            "stop_visits": self.stop_visits,
+            "routing": self.routing,
         }
 
 
@@ -119,11 +143,13 @@ def evaluate(
     *,
     now: datetime | None = None,
     weather: Any | None = None,
-    pcmiler: Any | None = None,
     limit: ChannelLimit | None = None,
     types: list[str] | None = None,
 ) -> EvaluationResult:
-    """Refresh ETAs, detect, filter; flushes alert and outbox rows into the caller's transaction."""
+    """Refresh ETAs, detect, filter; flushes alert and outbox rows into the caller's transaction.
+
+    Road miles come from cached routes only; the re-routes the pass wants are left in
+    `result.routes_wanted` for `run_evaluation` to fetch after the commit."""
     now = now or utc_now()
     result = EvaluationResult(now=now)
     if session.get_bind().dialect.name == "postgresql":
@@ -133,14 +159,31 @@ def evaluate(
         session.execute(text("SET LOCAL jit = off"))
     rules = load_rules(session)
     ctx = DetectorContext(weather=weather)
-    if types is None or AlertType.LATE_FOR_APPOINTMENT in types:
+    at_stop: set[int] = set()
+    if types is None or _VISIT_TYPES.intersection(types):
         started = time.perf_counter()
         positions = ctx.positions(session)
         result.timings_ms["positions"] = round((time.perf_counter() - started) * 1000, 1)
         started = time.perf_counter()
-        etas = compute_etas(session, now=now, pcmiler=pcmiler, positions=positions)
+        visits = track_stop_visits(session, now=now, positions=positions)
+        resolve_departed(session, visits.departed_visits, now)
+        at_stop = visits.at_stop
+        result.stop_visits = visits.as_dict()
+        result.timings_ms["stop_visits"] = round((time.perf_counter() - started) * 1000, 1)
+    if types is None or _ETA_TYPES.intersection(types):
+        positions = ctx.positions(session)
+        started = time.perf_counter()
+        book = RouteBook.load(session, now)
+        etas = compute_etas(session, now=now, positions=positions, routes=book)
+        # Trucks at a stop are not moving: no fresh PC*MILER routing for them.
+        result.routes_wanted = [w for w in book.wanted if w.trip_id not in at_stop]
+        result.routing = {"advanced": book.advanced, "wanted": len(result.routes_wanted)}
         result.etas_computed, result.etas_written = etas.computed, etas.written
         result.timings_ms["eta"] = round((time.perf_counter() - started) * 1000, 1)
+        started = time.perf_counter()
+        legal = compute_legal_etas(session, etas, now=now)
+        result.legal_etas_written = legal.written
+        result.timings_ms["legal_eta"] = round((time.perf_counter() - started) * 1000, 1)
     candidates, complete, covered = detect(session, rules, now, ctx, result, types)
     started = time.perf_counter()
     result.filters = _filter(session, candidates, rules, complete, covered, now, limit, result)
@@ -200,9 +243,9 @@ def _filter(
 
 
 @db_retry(max_retries=3)
-def _evaluate_unit(now: datetime, weather: Any, pcmiler: Any) -> EvaluationResult:
+def _evaluate_unit(now: datetime, weather: Any) -> EvaluationResult:
     with session_scope() as session:
-        return evaluate(session, now=now, weather=weather, pcmiler=pcmiler)
+        return evaluate(session, now=now, weather=weather)
 
 
 def run_evaluation(
@@ -212,9 +255,15 @@ def run_evaluation(
     weather: Any | None = None,
     pcmiler: Any | None = None,
 ) -> EvaluationResult:
-    """Evaluate in its own transaction (committed), then deliver what it queued to Slack."""
+    """Evaluate in its own transaction (committed), then fetch the routes it wanted from
+    PC*MILER (outside any transaction) and deliver what it queued to Slack."""
     now = now or utc_now()
-    result = _evaluate_unit(now, weather, pcmiler)
+    result = _evaluate_unit(now, weather)
+    try:
+        fetched = refresh_routes(pcmiler, result.routes_wanted, now=now)
+        result.routing["requested"] = len(fetched)
+    except Exception:  # routing is an optimisation: a failure must not cost the Slack drain
+        log.exception("route refresh failed")
     if slack is not None:
         drained = outbox.drain(slack, now=now)
         result.delivery = {

@@ -31,6 +31,7 @@ from sqlmodel import Session
 
 from config import get_settings
 from db.database import session_scope
+from helpers.time_utils import format_duration
 from logic.alerts import outbox
 from logic.alerts.filters import record_decision
 from logic.alerts.rules import EffectiveRule, RuleSet, load_rules
@@ -51,8 +52,10 @@ log = logging.getLogger(__name__)
 CALL_PURPOSE: dict[str, CallPurpose] = {
     AlertType.LATE_FOR_APPOINTMENT: CallPurpose.LATE_LOAD_CHECK,
     AlertType.HOS_DRIVE_TIME_LOW: CallPurpose.HOS_CHECK,
+    AlertType.CANNOT_LEGALLY_MAKE_APPOINTMENT: CallPurpose.HOS_CHECK,
     AlertType.SPEEDING: CallPurpose.VIOLATION_COACHING,
     AlertType.HARSH_EVENT: CallPurpose.VIOLATION_COACHING,
+    AlertType.DETENTION: CallPurpose.FACILITY_CHECK,
 }
 ACTOR = "AI check call"
 
@@ -335,7 +338,11 @@ def acknowledge_answered(session: Session, *, now: datetime) -> int:
             select(Alert).where(Alert.id == step.alert_id).with_for_update()
         ).first()
         if why is None or alert is None or alert.status != AlertStatus.OPEN:
-            step.status = LadderStepStatus.ANSWERED
+            step.status = (
+                LadderStepStatus.ANSWERED
+                if call.outcome == CallOutcome.COMPLETED
+                else LadderStepStatus.UNANSWERED
+            )
             step.reason = f"call {call.outcome or call.status}; alert not acknowledged by it"
             continue
         step.status = LadderStepStatus.ACKNOWLEDGED
@@ -360,7 +367,9 @@ def _acknowledges(rule: str | None, call: Call, insight: CallInsight | None) -> 
         return None
     if insight.reported_delay_minutes is not None:
         late = insight.reported_delay_minutes
-        return "driver reported " + ("being on time" if late == 0 else f"{late} min delay")
+        return "driver reported " + (
+            "being on time" if late == 0 else f"{format_duration(late)} delay"
+        )
     if insight.reported_eta is not None or insight.reported_eta_text:
         return f"driver reported ETA {insight.reported_eta_text or insight.reported_eta}"
     return None

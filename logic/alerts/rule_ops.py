@@ -13,6 +13,7 @@ from typing import Any
 from sqlmodel import Session
 
 from helpers.errors import NotFound, Unprocessable
+from logic.alerts import legal_detector  # noqa: F401 (registers its detector)
 from logic.alerts.detectors import DETECTORS, DetectorContext, IncompleteDetection
 from logic.alerts.rules import default_rule, effective, load_rules
 from logic.auth import audit

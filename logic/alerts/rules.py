@@ -30,6 +30,18 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         ),
         "auto_resolve": True,
     },
+    AlertType.CANNOT_LEGALLY_MAKE_APPOINTMENT: {
+        "severity": Severity.CRITICAL,
+        "params": {"grace_minutes": 15},
+        "escalate_after_minutes": 15,
+        # Unacknowledged: an HOS check call (where is the driver, can the load be re-planned),
+        # then the on-call.
+        "escalation_steps": (
+            {"kind": "ai_call", "after_minutes": 20, "acknowledge_on": "reached"},
+            {"kind": "page_oncall", "after_minutes": 45},
+        ),
+        "auto_resolve": True,
+    },
     AlertType.HOS_DRIVE_TIME_LOW: {
         "severity": Severity.WARNING,
         "params": {"threshold_minutes": 60},
@@ -69,6 +81,16 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     AlertType.INTEGRATION_STALE: {
         "severity": Severity.WARNING,
         "params": {"minutes": 30},
+        "auto_resolve": True,
+    },
+    # A truck held past free time (logic/trips/stop_visits.py): after an hour unacknowledged,
+    # an AI call asks the driver what the hold-up is (the answer lands on the alert).
+    AlertType.DETENTION: {
+        "severity": Severity.WARNING,
+        "params": {"step_minutes": 10},
+        "escalation_steps": (
+            {"kind": "ai_call", "after_minutes": 60, "acknowledge_on": "reached"},
+        ),
         "auto_resolve": True,
     },
 }

@@ -10,17 +10,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, literal, select, update
+from sqlalchemy import func, insert, literal, select, update
 from sqlmodel import Session
 
+from config import get_settings
 from db.types import UTCDateTime
 from helpers.errors import Conflict, NotFound, Unprocessable
+from helpers.time_utils import utc_now
 from logic.auth import audit
 from logic.auth.audit import ClientInfo
 from logic.calls.audience import audience_query
+from logic.calls.placement import CallingPolicy
+from logic.calls.waiting import waiting_reasons
 from logic.listing import PageRequest, fetch_page, order_by_clause
 from models.call_agent_profile import CallAgentProfile
 from models.campaign import (
+    FINAL_STATES,
     IN_FLIGHT_STATES,
     CallCampaign,
     CampaignCreate,
@@ -231,15 +236,36 @@ def list_campaigns(session: Session, filters: CampaignFilters, page: PageRequest
         page.sort, _CAMPAIGN_SORTS, default="-created_at", tie_breaker=CallCampaign.id
     )
     rows, total = fetch_page(session, stmt, page, order)
+    finished = dict(
+        session.execute(
+            select(CampaignTarget.campaign_id, func.count())
+            .where(
+                CampaignTarget.campaign_id.in_([c.id for c in rows]),
+                CampaignTarget.state.in_([s.value for s in FINAL_STATES]),
+            )
+            .group_by(CampaignTarget.campaign_id)
+        ).all()
+    )
     return CampaignsPage(
-        items=[CampaignPublic.model_validate(c) for c in rows],
+        items=[
+            CampaignPublic.model_validate(c).model_copy(
+                update={"targets_finished": finished.get(c.id, 0)}
+            )
+            for c in rows
+        ],
         total=total,
         limit=page.limit,
         offset=page.offset,
     )
 
 
-def campaign_detail(session: Session, campaign: CallCampaign) -> CampaignDetail:
+def campaign_detail(
+    session: Session,
+    campaign: CallCampaign,
+    *,
+    now: datetime | None = None,
+    policy: CallingPolicy | None = None,
+) -> CampaignDetail:
     by_state, by_outcome = CampaignTarget.counts(session, campaign.id)
     in_flight = sum(by_state.get(s, 0) for s in IN_FLIGHT_STATES)
     finished = sum(by_state.get(s, 0) for s in ("done", "failed", "skipped"))
@@ -250,8 +276,15 @@ def campaign_detail(session: Session, campaign: CallCampaign) -> CampaignDetail:
         in_flight=in_flight,
         finished=finished,
         percent_finished=round(100.0 * finished / total, 1) if total else 0.0,
+        waiting=waiting_reasons(
+            session,
+            campaign,
+            now=now or utc_now(),
+            policy=policy or CallingPolicy.from_settings(get_settings()),
+        ),
     )
-    return CampaignDetail(**CampaignPublic.model_validate(campaign).model_dump(), progress=progress)
+    public = CampaignPublic.model_validate(campaign).model_dump() | {"targets_finished": finished}
+    return CampaignDetail(**public, progress=progress)
 
 
 def list_targets(

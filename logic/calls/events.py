@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from helpers.time_utils import parse_vendor_timestamp
 from models.call import STATUS_RANK, Call, CallOutcome, CallProvider, CallStatus
@@ -73,9 +73,9 @@ def _hub_call_id(value: Any) -> int | None:
     return number if number is not None and 0 < number <= _CALL_ID_MAX else None
 
 
-def _ts(value: Any) -> datetime | None:
+def _ts(value: Any, *, epoch: Literal["s", "ms"] | None) -> datetime | None:
     try:
-        return parse_vendor_timestamp(value)
+        return parse_vendor_timestamp(value, epoch=epoch)
     except (ValueError, TypeError, OverflowError):
         return None
 
@@ -134,7 +134,7 @@ def parse_vapi(payload: Any, raw_body: bytes) -> EventKey | None:
         fingerprint=f"{call_id}:{event_type}:{detail}"[:200],
         provider_call_id=str(call_id) if call_id else None,
         hub_call_id=_hub_call_id(hub),
-        occurred_at=_ts(message.get("timestamp")),
+        occurred_at=_ts(message.get("timestamp"), epoch="ms"),
     )
 
 
@@ -157,7 +157,7 @@ def parse_elevenlabs(payload: Any, raw_body: bytes) -> EventKey | None:
         fingerprint=f"{detail}:{event_type}"[:200],
         provider_call_id=str(conversation_id) if conversation_id else None,
         hub_call_id=_hub_call_id(variables.get("hub_call_id")),
-        occurred_at=_ts(payload.get("event_timestamp")),
+        occurred_at=_ts(payload.get("event_timestamp"), epoch="s"),
     )
 
 
@@ -209,13 +209,15 @@ def apply_vapi(call: Call, event_type: str, payload: dict[str, Any], *, now: dat
         if status is None:
             return
         if status == CallStatus.IN_PROGRESS:
-            call.started_at = call.started_at or _ts(call_object.get("startedAt")) or now
+            call.started_at = (
+                call.started_at or _ts(call_object.get("startedAt"), epoch=None) or now
+            )
         if status == CallStatus.ENDED:
             reason = message.get("endedReason") or call_object.get("endedReason")
             _end(
                 call,
                 vapi_outcome(reason),
-                ended_at=_ts(call_object.get("endedAt")) or now,
+                ended_at=_ts(call_object.get("endedAt"), epoch=None) or now,
                 reason=reason,
             )
         else:
@@ -231,8 +233,8 @@ def apply_vapi(call: Call, event_type: str, payload: dict[str, Any], *, now: dat
         return
     # end-of-call-report: the complete record; it also ends the call if no status did.
     reason = message.get("endedReason") or call_object.get("endedReason")
-    started = _ts(message.get("startedAt") or call_object.get("startedAt"))
-    ended = _ts(message.get("endedAt") or call_object.get("endedAt")) or now
+    started = _ts(message.get("startedAt") or call_object.get("startedAt"), epoch=None)
+    ended = _ts(message.get("endedAt") or call_object.get("endedAt"), epoch=None) or now
     _end(call, vapi_outcome(reason), ended_at=ended, reason=reason)
     call.started_at = call.started_at or started
     if call.started_at and call.ended_at:
@@ -272,7 +274,7 @@ def apply_elevenlabs(
         for t in data.get("transcript") or []
         if isinstance(t, dict) and t.get("message")
     ]
-    started = _ts(metadata.get("start_time_unix_secs"))
+    started = _ts(metadata.get("start_time_unix_secs"), epoch="s")
     duration = metadata.get("call_duration_secs")
     answered = any(t["role"] == "user" for t in turns)
     failed = data.get("status") == "failed"

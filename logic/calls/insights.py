@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from config import get_settings
-from helpers.time_utils import is_valid_timezone
+from helpers.time_utils import format_duration, is_valid_timezone
 from logic.alerts import outbox
 from models.alert import Alert, AlertStatus, AlertType, DeliveryKind, Severity
 from models.call import Call, CallInsight, CallOutcome, CallStatus
@@ -101,7 +101,7 @@ def slack_summary(call: Call, driver: Driver | None, insight: CallInsight | None
             facts.append(
                 "on time"
                 if insight.reported_delay_minutes == 0
-                else f"{insight.reported_delay_minutes} min late"
+                else f"{format_duration(insight.reported_delay_minutes)} late"
             )
         if insight.reported_eta_text:
             facts.append(f"ETA {insight.reported_eta_text}")

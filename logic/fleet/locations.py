@@ -20,7 +20,7 @@ from models.location import (
     LatestPosition,
     VehicleLocation,
 )
-from models.vehicle import UnitStatus
+from models.vehicle import UnitStatus, Vehicle
 
 MAX_BREADCRUMB_RANGE = timedelta(days=31)
 DEFAULT_MAX_POINTS = 500
@@ -40,6 +40,27 @@ def latest_positions(
     # attribute (or one model per row) costs several times more for the same result.
     keys = rows[0]._fields
     return _POSITIONS.validate_python([dict(zip(keys, row, strict=True)) for row in rows])
+
+
+def unplaced_trucks(
+    session: Session,
+    placed: list[LatestPosition],
+    *,
+    terminal: str | None = None,
+    status: UnitStatus | None = None,
+) -> list[dict[str, Any]]:
+    """Trucks matching the same filters that have no position yet, so the map can name them."""
+    stmt = select(Vehicle.id, Vehicle.unit_number).order_by(Vehicle.unit_number, Vehicle.id)
+    if terminal:
+        stmt = stmt.where(Vehicle.terminal == terminal)
+    if status:
+        stmt = stmt.where(Vehicle.status == status)
+    seen = {p.vehicle_id for p in placed}
+    return [
+        {"vehicle_id": vid, "unit_number": unit}
+        for vid, unit in session.execute(stmt)
+        if vid not in seen
+    ]
 
 
 def as_feature_collection(positions: list[LatestPosition]) -> dict[str, Any]:

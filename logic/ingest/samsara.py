@@ -88,7 +88,7 @@ def _timestamp(value: Any, what: str, *, now: datetime) -> datetime:
                 raise SkipRecord(f"{what} in the future")
             return parsed
     try:
-        parsed = parse_vendor_timestamp(value)
+        parsed = parse_vendor_timestamp(value, epoch=None)
     except (ValueError, TypeError, OverflowError):
         raise SkipRecord(f"invalid {what}") from None
     if parsed is None:
@@ -255,6 +255,8 @@ def _driver_row(item: dict, now: datetime) -> dict[str, Any]:
     first, _, last = name.partition(" ")
     deactivated = item.get("driverActivationStatus") == "deactivated" or item.get("isDeactivated")
     timezone = item.get("timezone")
+    carrier = item.get("carrierSettings")
+    terminal = carrier.get("homeTerminalName") if isinstance(carrier, dict) else None
     return {
         "samsara_id": samsara_id,
         "ditat_id": external_value(item.get("externalIds"), DITAT_DRIVER_ID_KEYS),
@@ -264,6 +266,8 @@ def _driver_row(item: dict, now: datetime) -> dict[str, Any]:
         "phone": try_e164(item.get("phone")) if item.get("phone") else None,
         "email": _text(item.get("email"), 255),
         "timezone": timezone if isinstance(timezone, str) and is_valid_timezone(timezone) else None,
+        # Where the driver reports for work: the scope of terminal reports and rules.
+        "terminal": _text(terminal, 100),
         "status": (DriverStatus.INACTIVE if deactivated else DriverStatus.ACTIVE).value,
         "license_number": _text(item.get("licenseNumber"), 50),
         "license_state": _text(item.get("licenseState"), 10),
@@ -805,7 +809,7 @@ def ingest_hos_clocks(run: RunHandle, client: Any) -> None:
 def _windows(run: RunHandle, now: datetime) -> Iterator[tuple[datetime, datetime]]:
     """UTC days from (cursor minus overlap, or a week back on the first run) up to now."""
     try:
-        last = parse_vendor_timestamp(run.cursor) if run.cursor else None
+        last = parse_vendor_timestamp(run.cursor, epoch=None) if run.cursor else None
     except ValueError:
         last = None
     start = (last - WINDOW_OVERLAP) if last else now - FIRST_WINDOW

@@ -11,15 +11,17 @@ from html import escape
 from typing import Any
 
 from helpers import pandas_utils
+from helpers.time_utils import format_duration
 
 MAX_LINES = 10
 MAX_SECTION = 2900  # Slack caps a section's text at 3000 characters
 
 SCORECARD_COLUMNS = (
     "report_date", "driver_id", "driver_name", "terminal", "fleet_manager", "safety_score",
-    "trend_7d", "trend_30d", "miles", "miles_source", "trips_completed", "stops_completed",
-    "on_time_pct", "late_minutes", "drive_hours", "on_duty_hours", "hos_violations",
-    "safety_events", "speeding_minutes", "alerts", "calls", "follow_ups",
+    "score_withheld_reason", "trend_7d", "trend_30d", "miles", "miles_source",
+    "trips_completed", "stops_completed", "on_time_pct", "late_minutes", "drive_hours",
+    "on_duty_hours", "hos_violations", "safety_events", "speeding_minutes", "alerts", "calls",
+    "follow_ups",
 )  # fmt: skip
 
 
@@ -47,19 +49,24 @@ def _outcomes(outcomes: dict[str, int]) -> str:
     return ", ".join(f"{n} {name}" for name, n in sorted(outcomes.items())) or "none"
 
 
-def _late_line(load: dict[str, Any]) -> str:
-    reasons = "; ".join(_reason(r) for r in load["reasons"]) or "no reason reported"
+def _late_line(load: dict[str, Any], follow_up_calls: set[int]) -> str:
+    reasons = (
+        "; ".join(_reason(r, follow_up_calls) for r in load["reasons"]) or "no reason reported"
+    )
     return (
-        f"{load['load_number']} ({load['customer']}) {load['late_minutes']:g} min late, "
-        f"{load['driver'] or 'no driver'}: {reasons}"
+        f"{load['load_number']} ({load['customer']}) {format_duration(load['late_minutes'])} "
+        f"late, {load['driver'] or 'no driver'}: {reasons}"
     )
 
 
-def _reason(reason: dict[str, Any]) -> str:
+def _reason(reason: dict[str, Any], follow_up_calls: set[int]) -> str:
     parts = list(reason.get("issues") or [])
     if reason.get("reported_delay_minutes"):
-        parts.append(f"delay {reason['reported_delay_minutes']} min")
-    if reason.get("note"):
+        parts.append(f"delay {format_duration(reason['reported_delay_minutes'])}")
+    # A follow-up is listed once, under "Follow-ups from calls"; the late load points there.
+    if reason.get("call_id") in follow_up_calls:
+        parts.append("follow-up below")
+    elif reason.get("note"):
         parts.append(str(reason["note"]))
     return ", ".join(parts) or "call without a reason"
 
@@ -78,8 +85,9 @@ def sections(body: dict[str, Any]) -> list[tuple[str, list[str]]]:
         )
         for w in body["weather_watch"]
     ]
+    follow_up_calls = {f["call_id"] for f in body["follow_ups"]}
     return [
-        ("Late loads", [_late_line(x) for x in body["late_loads"]]),
+        ("Late loads", [_late_line(x, follow_up_calls) for x in body["late_loads"]]),
         (
             "Loads by customer",
             [
@@ -96,6 +104,13 @@ def sections(body: dict[str, Any]) -> list[tuple[str, list[str]]]:
             [f"{d['driver']}: {', '.join(d['reasons'])}" for d in body["drivers_at_risk"]],
         ),
         (
+            "Scores withheld (drove, but no miles recorded)",
+            [
+                f"{d['driver']}: {d['drive_hours']:g} drive hours, no GPS miles for the truck"
+                for d in body.get("scores_withheld", [])  # bodies stored before it lack it
+            ],
+        ),
+        (
             "Follow-ups from calls",
             [
                 f"{f['driver'] or 'unknown driver'}: {f['reason'] or ', '.join(f['issues'])}"
@@ -105,7 +120,12 @@ def sections(body: dict[str, Any]) -> list[tuple[str, list[str]]]:
         (
             "Integration health",
             [
-                f"{h['source']} {h['entity']}: {h['status']} (lag {h['lag_seconds']} s)"
+                f"{h['source']} {h['entity']}: {h['status']}"
+                + (
+                    f" (last success {format_duration(h['lag_seconds'] / 60)} ago)"
+                    if h["lag_seconds"] is not None
+                    else ""
+                )
                 for h in health
             ],
         ),
@@ -143,12 +163,26 @@ def slack_message(body: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
 
 
 def email_message(
-    body: dict[str, Any], recipients: list[str], csv_bytes: bytes, *, message_id: str
+    body: dict[str, Any],
+    recipients: list[str],
+    csv_bytes: bytes,
+    *,
+    sender: str,
+    message_id: str,
+    date: str,
 ) -> EmailMessage:
-    """The report as HTML (plain-text alternative) with the drivers' scorecard as CSV."""
+    """The report as HTML (plain-text alternative) with the drivers' scorecard as CSV.
+
+    Every header RFC 5322 requires is set here (`Date`, `From`; `To`, `Subject` and
+    `Message-ID` besides; MIME-Version comes with the multipart body): a message without `Date`
+    is flagged by spam filters (MISSING_DATE). `message_id` and `date` are the delivery's own
+    (`email.utils.make_msgid` / `formatdate`, made once), so a retry is the same message.
+    """
     message = EmailMessage()
-    message["Subject"] = title(body)
+    message["Date"] = date
+    message["From"] = sender
     message["To"] = ", ".join(recipients)
+    message["Subject"] = title(body)
     message["Message-ID"] = message_id
     text = "\n".join(summary_lines(body))
     for heading, lines in sections(body):

@@ -25,9 +25,10 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from config import get_settings
+from logic.trips.route_cache import RouteBook
 from models.hos import HosClock
 from models.location import VehicleLocation
-from models.trip import ACTIVE_TRIP_STATUSES, StopStatus, Trip, TripStop
+from models.trip import ACTIVE_TRIP_STATUSES, Trip, TripStop, stop_not_reached
 from utils.http import VendorError
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,7 @@ class TripEta:
     miles: float
     miles_source: str
     rests: int
+    legs: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -126,7 +128,8 @@ def _active_state_query(dialect: str = "sqlite", positions: Any | None = None):
     position is one backward index probe per truck: a LATERAL … LIMIT 1 on PostgreSQL, a
     correlated max() joined back on the primary key elsewhere.
     """
-    pending = and_(TripStop.departed_at.is_(None), TripStop.status.notin_(_DONE))
+    # The next stop is the first not reached: a truck at the dock is routed to the one after.
+    pending = stop_not_reached()
     next_seq = (
         select(
             TripStop.trip_id,
@@ -187,22 +190,21 @@ def _active_state_query(dialect: str = "sqlite", positions: Any | None = None):
     )
 
 
-_DONE = [StopStatus.DEPARTED.value, StopStatus.SKIPPED.value]
-
-
 def _later_stops(session: Session, trip_ids: list[int]) -> dict[int, list[tuple]]:
-    """Every not-yet-left stop of the given trips, in sequence (for the final ETA)."""
+    """Every not-yet-reached stop of the given trips, in sequence, as (lat, lon, stop id)."""
     if not trip_ids:
         return {}
     rows = session.execute(
-        select(TripStop.trip_id, TripStop.sequence, TripStop.latitude, TripStop.longitude)
+        select(
+            TripStop.trip_id, TripStop.sequence, TripStop.latitude, TripStop.longitude, TripStop.id
+        )
         .where(TripStop.trip_id.in_(trip_ids))
-        .where(TripStop.departed_at.is_(None), TripStop.status.notin_(_DONE))
+        .where(stop_not_reached())
         .order_by(TripStop.trip_id, TripStop.sequence)
     ).all()
     stops: dict[int, list[tuple]] = {}
-    for trip_id, _seq, lat, lon in rows:
-        stops.setdefault(trip_id, []).append((lat, lon))
+    for trip_id, _seq, lat, lon, stop_id in rows:
+        stops.setdefault(trip_id, []).append((lat, lon, stop_id))
     return stops
 
 
@@ -214,10 +216,13 @@ def compute_etas(
     max_lookups: int = 25,
     write: bool = True,
     positions: Any | None = None,
+    routes: RouteBook | None = None,
 ) -> EtaReport:
     """Compute (and by default store) the ETA and late risk of every active trip.
 
     `positions`: the pass's newest-position snapshot (see `_active_state_query`), if any.
+    `routes`: the pass's cached routes; road miles come from them (no vendor call in the pass)
+    and the re-routes they want are left in `routes.wanted` for after the commit.
     """
     settings = get_settings()
     speed = settings.ETA_AVERAGE_SPEED_MPH
@@ -232,15 +237,27 @@ def compute_etas(
         if row.stop_lat is None or row.stop_lon is None or row.lat is None:
             report.without_position += 1
             continue
-        miles, source = road.miles(row.lat, row.lon, row.stop_lat, row.stop_lon)
+        chain = later.get(row.id) or [(row.stop_lat, row.stop_lon, row.stop_id)]
+        routed = _routed_legs(routes, row, chain)
+        if routed is not None:
+            miles, source = routed[0], "pcmiler"
+        else:
+            miles, source = road.miles(row.lat, row.lon, row.stop_lat, row.stop_lon)
         drive_next = miles / speed * 60
-        # The rest of the trip after the next stop, by great circle (PC*MILER budget is for
-        # the leg that decides lateness).
+        # The rest of the trip after the next stop: the cached route's legs, else great
+        # circle x road factor (no vendor call for legs that do not decide lateness).
         rest_miles = 0.0
-        chain = later.get(row.id, [])
-        for (a_lat, a_lon), (b_lat, b_lon) in itertools.pairwise(chain):
-            if None not in (a_lat, a_lon, b_lat, b_lon):
-                rest_miles += great_circle_miles(a_lat, a_lon, b_lat, b_lon) * road.road_factor
+        legs = [drive_next]  # drive minutes per leg, for the legal ETA (logic/trips/legal_eta.py)
+        if routed is not None:
+            for leg in routed[1:]:
+                rest_miles += leg
+                legs.append(leg / speed * 60)
+        else:
+            for (a_lat, a_lon, _), (b_lat, b_lon, _) in itertools.pairwise(chain):
+                if None not in (a_lat, a_lon, b_lat, b_lon):
+                    leg = great_circle_miles(a_lat, a_lon, b_lat, b_lon) * road.road_factor
+                    rest_miles += leg
+                    legs.append(leg / speed * 60)
         elapsed_next, rests = drive_with_rest(drive_next, row.drive_remaining_minutes)
         elapsed_all, _ = drive_with_rest(
             drive_next + rest_miles / speed * 60, row.drive_remaining_minutes
@@ -253,7 +270,7 @@ def compute_etas(
             if window_end is not None
             else None
         )
-        eta = TripEta(row.id, row.stop_id, eta_next, eta_final, late, miles, source, rests)
+        eta = TripEta(row.id, row.stop_id, eta_next, eta_final, late, miles, source, rests, legs)
         report.etas[row.id] = eta
         report.computed += 1
         if (
@@ -277,6 +294,14 @@ def compute_etas(
         _write(session, changed)
         report.written = len(changed)
     return report
+
+
+def _routed_legs(routes: RouteBook | None, row: Any, chain: list[tuple]) -> list[float] | None:
+    """Miles per remaining leg from the trip's cached route (logic/trips/route_cache.py)."""
+    if routes is None or any(lat is None or lon is None for lat, lon, _ in chain):
+        return None
+    stops = [(stop_id, lat, lon) for lat, lon, stop_id in chain]
+    return routes.legs(row.id, (row.lat, row.lon), stops)
 
 
 def _write(session: Session, changed: list[dict[str, Any]]) -> None:

@@ -2,6 +2,7 @@
 // only when the user's permissions include them, and a refused request is explained in place.
 
 import { api, ApiError } from "/console/api.js";
+import { formatDuration } from "/console/format.js";
 
 const zoneName = Intl.DateTimeFormat().resolvedOptions().timeZone;
 const timeFormat = new Intl.DateTimeFormat(undefined, {
@@ -20,7 +21,7 @@ export function el(tag, attrs = {}, ...children) {
 }
 
 const when = (iso) => (iso ? timeFormat.format(new Date(iso)) : "—");
-const minutes = (m) => (m === null || m === undefined ? "—" : `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, "0")} min`);
+const minutes = formatDuration;
 
 function table(caption, columns, rows, { onSelect } = {}) {
   const body = rows.map((row) => {
@@ -49,7 +50,7 @@ async function explainInto(panel, promise) {
 function riskCell(trip) {
   const risk = trip.late_risk_minutes;
   if (risk === null || risk === undefined) return el("span", { class: "muted" }, "no ETA");
-  return risk > 0 ? el("span", { class: "risk-late" }, `${risk} min late`) : el("span", { class: "risk-ok" }, `on time (${-risk} min spare)`);
+  return risk > 0 ? el("span", { class: "risk-late" }, `${formatDuration(risk)} late`) : el("span", { class: "risk-ok" }, `on time (${formatDuration(-risk)} spare)`);
 }
 
 // ---- trips board -------------------------------------------------------------------------
@@ -203,7 +204,12 @@ async function renderMap(ctx) {
       dot.append(title);
       layer.append(dot);
     }
-    caption.textContent = `${placed} of ${fleet.total} trucks placed on the map, positions as of ${when(fleet.items[0]?.recorded_at)}.`;
+    // Trucks without a position yet (`unplaced`) are part of the fleet too, and named.
+    const unplaced = fleet.unplaced ?? [];
+    const missing = [...fleet.items.filter((t) => !projection([t.longitude, t.latitude])).map((t) => t.unit_number), ...unplaced.map((t) => t.unit_number)];
+    caption.textContent = `${placed} of ${fleet.total + unplaced.length} trucks placed on the map`
+      + (missing.length ? ` — missing: ${missing.join(", ")}` : "")
+      + `; positions as of ${when(fleet.items[0]?.recorded_at)}.`;
   }
   await load();
   ctx.poll(() => load().catch(() => {}), 15000);
@@ -316,13 +322,34 @@ async function renderCalls(ctx) {
 
 // ---- campaigns, scorecards, morning report ------------------------------------------------
 
+const WAITING = {
+  campaign_draft: "campaign not started", campaign_paused: "campaign paused", before_schedule: "before the schedule",
+  retry_later: "retry delay", do_not_call: "do not call", outside_window: "outside the calling window",
+  active_call: "on another call", daily_max: "daily call limit reached", concurrency: "campaign at its concurrency", due: "due at the next tick",
+};
+
 async function renderCampaigns(ctx) {
   const page = await api("/campaigns?limit=100");
-  ctx.section.replaceChildren(el("h2", {}, "Campaigns"), table(`${page.total} campaigns`, [
+  const panel = el("div", { class: "panel", id: "campaign-detail", "aria-live": "polite" }, el("p", { class: "muted" }, "Select a campaign (click, or Tab and Enter) for its progress and why targets wait."));
+  const showCampaign = async (c, tr) => {
+    select(tr);
+    const detail = await explainInto(panel, api(`/campaigns/${c.id}`));
+    if (!detail) return;
+    const p = detail.progress;
+    const waiting = Object.entries(p.waiting);
+    panel.replaceChildren(el("h3", {}, detail.name),
+      el("p", {}, `${p.finished} of ${detail.target_count} targets finished (${p.percent_finished} %), ${p.in_flight} in flight, ${detail.calls_placed} calls placed.`),
+      el("p", {}, `By state: ${Object.entries(p.by_state).filter(([, n]) => n).map(([s, n]) => `${n} ${s.replace("_", " ")}`).join(", ") || "none"}`),
+      el("h4", {}, "Waiting"),
+      waiting.length ? el("ul", { id: "campaign-waiting" }, waiting.map(([why, n]) => el("li", {}, `${n} — ${WAITING[why] ?? why}`))) : el("p", { class: "muted" }, "No target is waiting."),
+      detail.status_reason ? el("p", { class: "notice" }, detail.status_reason) : null);
+  };
+  ctx.section.replaceChildren(el("h2", {}, "Campaigns"), el("div", { class: "split" }, table(`${page.total} campaigns`, [
     ["Name", (c) => c.name], ["Purpose", (c) => c.purpose.replaceAll("_", " ")], ["Status", (c) => c.status],
-    ["Progress", (c) => el("span", {}, el("progress", { max: c.target_count || 1, value: c.calls_placed, "aria-label": `${c.name} progress` }), ` ${c.calls_placed} calls / ${c.target_count} targets`)],
+    // Finished targets, never calls: retries would over-fill the bar ("6 calls / 5 targets").
+    ["Progress", (c) => el("span", {}, el("progress", { max: c.target_count || 1, value: Math.min(c.targets_finished, c.target_count), "aria-label": `${c.name} progress` }), ` ${c.targets_finished} of ${c.target_count} targets finished · ${c.calls_placed} calls`)],
     ["Window", (c) => `${c.window_start}–${c.window_end}`], ["Started", (c) => when(c.started_at)],
-  ], page.items));
+  ], page.items, { onSelect: showCampaign }), panel));
 }
 
 const isoDay = (offsetDays = 0) => {
@@ -341,7 +368,11 @@ function reportFrame(ctx, title, initialDay, show, generatePath) {
       await show(day.value, body);
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
-      body.replaceChildren(el("p", { class: "notice", role: "alert" }, error.explain()));
+      // A report not built yet is normal (reports are built at each scope's send time):
+      // say so, and offer to build it, instead of a bare "not found".
+      body.replaceChildren(el("p", { class: "notice", role: "alert" }, error.status === 404
+        ? `No report for ${day.value} yet: reports are built at each terminal's send time (morning report) or after ingest (scorecards).${ctx.can("reports:generate") ? "" : " Ask someone with reports:generate to build it."}`
+        : error.explain()));
       if (error.status === 404 && ctx.can("reports:generate")) body.append(el("button", {
         type: "button", onclick: async () => { await api(`${generatePath}?date=${day.value}${generatePath.includes("morning") ? "&deliver=false" : ""}`, { method: "POST" }); await load(); },
       }, `Build it for ${day.value}`));
@@ -358,7 +389,9 @@ function renderScorecards(ctx) {
     const page = await api(`/reports/drivers?date=${day}&limit=200`);
     body.replaceChildren(table(`${page.total} drivers on ${page.report_date}, lowest safety score first`, [
       ["Driver", (r) => r.driver_name], ["Terminal", (r) => r.terminal ?? "—"],
-      ["Safety score", (r) => el("strong", {}, r.safety_score.toFixed(0))],
+      ["Safety score", (r) => (r.safety_score === null
+        ? el("span", { class: "muted", title: r.score_withheld_reason ?? "" }, "not scored")
+        : el("strong", {}, r.safety_score.toFixed(0)))],
       ["7-day trend", (r) => (r.trend_7d === null ? "—" : `${r.trend_7d > 0 ? "+" : ""}${r.trend_7d.toFixed(1)}`)],
       ["Miles", (r) => r.miles.toFixed(0)], ["On time", (r) => (r.on_time_pct === null ? "—" : `${r.on_time_pct.toFixed(0)} %`)],
       ["HOS violations", (r) => r.hos_violations], ["Safety events", (r) => r.safety_events], ["Calls", (r) => r.calls],

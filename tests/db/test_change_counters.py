@@ -8,6 +8,7 @@ from sqlmodel import Session
 
 from db import change_counters
 from models.trip import Trip
+from tests.change_counter_support import report_pending_counts
 
 
 def _write_and_report(engine) -> None:
@@ -39,6 +40,35 @@ def test_a_committed_write_moves_the_token_and_reuse_hides_it_only_for_the_windo
     now[0] += 0.2
     after = token()
     assert after is not None and after != before  # 0.3 s: read again, the write shows
+
+
+def _reset_statistics(engine) -> None:
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_stat_reset()"))
+        conn.commit()
+
+
+@pytest.mark.postgres
+def test_a_statistics_reset_never_repeats_an_old_token(committed_db, monkeypatch):
+    """Issue 21.14: the counters restart from zero after `pg_stat_reset()` (or a restart); once
+    they climb back to an old value, a client holding that token must not get a 304 for data
+    that changed meanwhile. SQLite has no statistics (and no token), so only PostgreSQL can show
+    it; a server restart moves `pg_postmaster_start_time()`, which a test cannot do."""
+    monkeypatch.setattr(change_counters, "TOKEN_REUSE_SECONDS", 0.0)
+    tables = [Trip.__table__]
+
+    def token() -> str | None:
+        with Session(committed_db) as session:
+            return change_counters.change_token(session, tables)
+
+    report_pending_counts(committed_db)
+    _reset_statistics(committed_db)
+    held = token()  # a client keeps this one: counters at zero
+    _write_and_report(committed_db)  # the data changes
+    assert token() != held
+    _reset_statistics(committed_db)  # the counters are back at zero
+
+    assert token() != held
 
 
 def test_sqlite_has_no_token(session, is_postgres):

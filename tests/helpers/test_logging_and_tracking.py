@@ -77,7 +77,7 @@ def test_unhandled_error_reaches_sentry_scrubbed(session):
 
     from config import get_settings
     from helpers.error_tracking import init_error_tracking
-    from services.app_factory import build_app
+    from services.http.app_factory import build_app
 
     captured: list = []
 

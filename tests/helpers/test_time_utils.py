@@ -25,18 +25,31 @@ from helpers.time_utils import (
     ],
 )
 def test_parse_vendor_timestamp(raw, expected):
-    assert parse_vendor_timestamp(raw) == expected
+    assert parse_vendor_timestamp(raw, epoch="ms") == expected
+
+
+def test_epoch_unit_is_the_callers_not_guessed():
+    """Issue 21.1: ElevenLabs sends unix seconds; read as ms they were 1970-01-21."""
+    assert parse_vendor_timestamp(1767225600, epoch="s") == datetime(2026, 1, 1, tzinfo=UTC)
+    assert parse_vendor_timestamp(1767225600123, epoch="ms") == datetime(
+        2026, 1, 1, 0, 0, 0, 123000, tzinfo=UTC
+    )
+    with pytest.raises(ValueError):
+        parse_vendor_timestamp(1767225600, epoch=None)
+    assert parse_vendor_timestamp("2026-01-01T00:00:00Z", epoch=None) == datetime(
+        2026, 1, 1, tzinfo=UTC
+    )
 
 
 @pytest.mark.parametrize("bad", ["yesterday", "2026-13-01T00:00:00Z", ["x"]])
 def test_parse_vendor_timestamp_rejects_garbage(bad):
     with pytest.raises(ValueError):
-        parse_vendor_timestamp(bad)
+        parse_vendor_timestamp(bad, epoch=None)
 
 
 def test_empty_is_none():
-    assert parse_vendor_timestamp("") is None
-    assert parse_vendor_timestamp(None) is None
+    assert parse_vendor_timestamp("", epoch=None) is None
+    assert parse_vendor_timestamp(None, epoch="s") is None
 
 
 def test_make_timezone_aware_uses_the_given_zone():

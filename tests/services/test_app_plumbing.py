@@ -12,9 +12,9 @@ from sqlalchemy.exc import OperationalError
 from config import get_settings
 from db import database
 from helpers.errors import Conflict, NotFound
-from services.app_factory import admitted_requests, build_app
 from services.deps import SessionDep
-from services.middleware import AdmissionControlMiddleware
+from services.http.admission import AdmissionControlMiddleware, admitted_requests
+from services.http.app_factory import build_app
 from tests.db.probe_models import UpsertProbe
 
 probe = APIRouter(prefix="/probe")

@@ -5,7 +5,7 @@ events before their call, reconciliation of a dropped webhook, and the Slack thr
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from config import get_settings
 from helpers.time_utils import utc_now
+from logic.alerts import outbox
 from logic.calls.placement import CallProviders
 from logic.calls.reconcile import reconcile_calls
 from logic.calls.service import after_placement
@@ -190,6 +191,10 @@ def test_vapi_call_end_to_end_with_slack_thread_reply(client, session, calls_api
     trip = make_trip(session, driver=driver, load_number="L-88231")
     make_stop(session, trip=trip, sequence=1, city="Dallas")
     alert = posted_alert(session, calls_api, driver_id=driver.id)
+    # Someone else's queued delivery: the webhook's after-commit drain sends only its own reply.
+    unrelated = outbox.enqueue(
+        session, channel="#fleet-alerts", kind="digest", now=utc_now(), payload={"alert_ids": []}
+    )
 
     placed = client.post(
         "/driver_data/call-vapi",
@@ -198,6 +203,8 @@ def test_vapi_call_end_to_end_with_slack_thread_reply(client, session, calls_api
     ).json()
     call_id = placed["results"][0]["call_id"]
     acks = _replay(client, receiver, "vapi", 4)  # ringing, in-progress, ended, report
+    session.refresh(unrelated)
+    assert unrelated.status == "pending"
 
     assert all(a["stored"] for a in acks)
     call = client.get(f"/calls/{call_id}", headers=caller).json()
@@ -821,3 +828,77 @@ def test_comms_examples_are_accepted_and_applied(client, session, calls_api, cal
     assert (eleven["status"], eleven["outcome"]) == ("ended", "completed")
     assert eleven["insight"]["reported_delay_minutes"] == 40
     assert eleven["cost_credits"] == 912 and eleven["duration_seconds"] == 118
+
+
+def test_elevenlabs_example_is_dated_from_its_unix_seconds(client, session, calls_api, caller):
+    """Issue 21.1: `start_time_unix_secs` and `event_timestamp` are seconds, not milliseconds
+    (read as ms, the comms example's call started on 1970-01-21)."""
+    from tests.factories_calls import make_call
+
+    call = make_call(
+        session,
+        driver_id=make_driver(session).id,
+        provider="elevenlabs",
+        provider_call_id="conv_01jzzzz",
+    )
+    body = body_of(COMMS_ELEVENLABS[0]).replace(b'"HUB"', json.dumps(str(call.id)).encode())
+    response = client.post("/webhooks/elevenlabs", content=body, headers=elevenlabs_headers(body))
+    assert response.status_code == 200
+
+    shown = client.get(f"/calls/{call.id}", headers=caller).json()
+    started = datetime.fromisoformat(shown["started_at"])
+    ended = datetime.fromisoformat(shown["ended_at"])
+    assert started == datetime(2026, 1, 1, 0, 0, tzinfo=UTC)  # 1767225600
+    assert ended == started + timedelta(seconds=118)
+    event = session.scalars(select(WebhookEvent).where(WebhookEvent.provider == "elevenlabs")).one()
+    assert event.occurred_at == datetime(2026, 1, 1, 0, 3, 20, tzinfo=UTC)  # 1767225800
+
+
+def test_database_outage_after_a_call_is_placed_is_a_warning(
+    client, session, db_connection, calls_api, caller, monkeypatch, caplog, tmp_path
+):
+    """Issue 21.25: the 201 is sent; the after-placement pass then meets a dead database. That
+    is an expected outage (reconciliation links the call's events later): one warning, no ERROR
+    with a traceback (a Sentry event)."""
+    from sqlalchemy import create_engine
+    from sqlmodel import Session
+
+    import services.calls
+    from db import database
+
+    make_agent_profile(session, provider="vapi", purpose="custom")
+    route_webhooks(calls_api, None)
+    driver = make_driver(session)
+    if db_connection.dialect.name == "postgresql":
+        # The test server's driver and host on a port nothing listens on.
+        dead = create_engine(db_connection.engine.url.set(port=1, database="gone"))
+    else:
+        dead = create_engine(f"sqlite:///{tmp_path}/no-such-dir/gone.db")
+
+    def after_placement_during_outage(call_ids, settings):
+        database.configure_sessions(lambda: Session(dead, expire_on_commit=False))
+        try:
+            after_placement(call_ids, settings)
+        finally:
+            database.configure_sessions(
+                lambda: Session(
+                    bind=db_connection,
+                    join_transaction_mode="create_savepoint",
+                    expire_on_commit=False,
+                )
+            )
+
+    monkeypatch.setattr(services.calls, "after_placement", after_placement_during_outage)
+    caplog.set_level("WARNING")
+
+    placed = client.post(
+        "/calls", json={"driver_id": driver.id, "provider": "vapi"}, headers=caller
+    )
+
+    assert placed.status_code == 201, placed.text
+    assert session.get(Call, placed.json()["id"]) is not None
+    assert [r.getMessage() for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")] == []
+    (outage,) = [r for r in caplog.records if "database unavailable after the response" in r.msg]
+    assert outage.levelname == "WARNING" and outage.exc_info is None
+    assert "/calls" in outage.getMessage()
+    dead.dispose()

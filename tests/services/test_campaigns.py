@@ -14,7 +14,7 @@ from helpers.time_utils import utc_now
 from models.alert_ladder import AlertLadderStep
 from models.audit_log import AuditLog
 from models.call import CallOutcome, CallStatus
-from models.campaign import CampaignTarget, TargetState
+from models.campaign import CallCampaign, CampaignTarget, TargetState
 from services.vendor_deps import current_settings
 from tests.factories import make_driver, make_violation
 from tests.factories_calls import make_call
@@ -62,6 +62,8 @@ def test_preview_then_create_resolves_the_audience_into_targets(client, session,
     body = created.json()
     assert body["status"] == "draft" and body["target_count"] == 3
     assert body["progress"]["by_state"]["pending"] == 3
+    assert body["progress"]["waiting"] == {"campaign_draft": 3}
+    assert body["targets_finished"] == 0
     assert body["retry_no_answer_minutes"] == 30 and body["retry_voicemail_minutes"] == 120
     assert body["audience"] == audience
     audit = session.scalars(select(AuditLog).where(AuditLog.action == "campaign.create")).one()
@@ -147,6 +149,13 @@ def test_list_detail_and_targets_with_filters(client, session, auth_headers):
     }
     assert detail["progress"]["by_outcome"] == {"completed": 1}
     assert detail["progress"]["percent_finished"] == pytest.approx(33.3)
+    assert detail["targets_finished"] == 1
+    # More calls than targets (retries) never over-fill the bar: it counts finished targets.
+    session.get(CallCampaign, first).calls_placed = 6
+    session.commit()
+    everything = client.get("/campaigns", headers=headers).json()["items"]
+    [row] = [c for c in everything if c["id"] == first]
+    assert row["targets_finished"] == 1 and row["target_count"] == 3
 
     done = client.get(
         f"/campaigns/{first}/targets", params={"state": "done"}, headers=headers
@@ -235,3 +244,24 @@ def test_alert_detail_shows_the_ladder_steps_with_reasons(client, session, auth_
             "updated_at": body["ladder"][0]["updated_at"],
         }
     ]
+
+
+def test_safety_event_audience_takes_samsara_labels_only(client, session, auth_headers):
+    """`harshBrake` is not a Samsara behavior label (`braking` is): a 422 naming it, not an
+    audience that silently matches nobody."""
+    headers = auth_headers("safety_manager")
+    since = (utc_now() - timedelta(days=7)).isoformat()
+    made_up = client.post(
+        "/campaigns/preview",
+        json={"audience": {"kind": "safety_events", "types": ["harshBrake"], "since": since}},
+        headers=headers,
+    )
+    assert made_up.status_code == 422, made_up.text
+    [error] = made_up.json()["errors"]
+    assert "harshBrake" in error["msg"] and "braking" in error["msg"]
+    real = client.post(
+        "/campaigns/preview",
+        json={"audience": {"kind": "safety_events", "types": ["BRAKING"], "since": since}},
+        headers=headers,
+    )
+    assert real.status_code == 200, real.text

@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy.exc import OperationalError
 
 from config import get_settings
-from services.app_factory import build_app
-from services.middleware import AdmissionControlMiddleware
+from services.http.admission import AdmissionControlMiddleware
+from services.http.app_factory import build_app
 
 failing = APIRouter(prefix="/failing")
 

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.testclient import TestClient
 
 from config import Settings
-from services.app_factory import build_app
+from services.http.app_factory import build_app
 
 probe = APIRouter()
 

@@ -19,9 +19,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from config import get_settings
-from services.app_factory import build_app
 from services.deps import SessionDep
-from services.errors import MAX_ECHOED_INPUT_CHARS
+from services.http.app_factory import build_app
+from services.http.errors import MAX_ECHOED_INPUT_CHARS
 from tests.factories import make_trip
 from tests.fixtures_sandbox import _free_port
 

@@ -13,7 +13,7 @@ from config import Settings
 from db.database import session_scope
 from models.trip import Trip
 from services import routers_main
-from services.app_factory import build_app
+from services.http.app_factory import build_app
 from tests.change_counter_support import report_pending_counts
 from tests.factories import make_trip
 from tests.factories_auth import bearer_for, make_user

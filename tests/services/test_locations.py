@@ -31,8 +31,13 @@ def test_latest_positions_json_and_filters(client, session, viewer) -> None:
     body = client.get("/locations/latest", headers=viewer).json()
     assert body["total"] == 2
     assert [(p["unit_number"], p["latitude"]) for p in body["items"]] == [("A", 32.5), ("B", 35.1)]
+    # The map names what it cannot place ("2 of 3 trucks placed — missing: never-seen").
+    assert [u["unit_number"] for u in body["unplaced"]] == ["never-seen"]
     only = client.get("/locations/latest?terminal=Memphis", headers=viewer).json()
     assert [p["formatted_address"] for p in only["items"]] == ["I-40 W"]
+    assert [u["unit_number"] for u in only["unplaced"]] == ["never-seen"]  # also in Memphis
+    dallas = client.get("/locations/latest?terminal=Dallas", headers=viewer).json()
+    assert dallas["unplaced"] == []
     assert client.get("/locations/latest?status=gone", headers=viewer).status_code == 422
 
 

@@ -19,7 +19,7 @@ from logic.alerts.outbox import enqueue
 from models.alert import DeliveryKind
 from models.ingest import IngestRun, IngestStatus
 from sandbox.credentials import VAPI_WEBHOOK_SECRET
-from services.app_factory import build_app
+from services.http.app_factory import build_app
 from services.vendor_deps import current_settings
 from tests.calls_support import vapi_headers
 from tests.factories import make_trip

@@ -221,6 +221,9 @@ def test_gps_stale_fires_after_the_limit_and_for_trucks_never_seen(session):
     found = {c.trip_id: c for c in run(session, "gps_stale")}
     assert set(found) == {stale.id, never.id}
     assert found[stale.id].details["last_position_at"] == (NOW - timedelta(minutes=31)).isoformat()
+    assert found[stale.id].title.startswith("GPS lost: truck")
+    assert found[never.id].title.startswith("No GPS yet: truck")
+    assert found[never.id].message == "No position yet."
 
 
 def test_severe_weather_needs_a_weather_client(session):

@@ -12,13 +12,14 @@ import pytest
 from sqlalchemy import select
 
 from config import get_settings
-from logic.alerts.ladder import run_ladder
+from helpers.time_utils import format_duration
+from logic.alerts.ladder import acknowledge_answered, run_ladder
 from logic.calls.reconcile import reconcile_call
 from models.alert import Alert, AlertDelivery, AlertRule, AlertStatus, AlertType, DeliveryKind
 from models.alert_ladder import AlertLadderStep, LadderStepStatus
-from models.call import Call, CallInsight, CallProvider, CallPurpose, CallStatus
+from models.call import Call, CallInsight, CallOutcome, CallProvider, CallPurpose, CallStatus
 from tests.factories import make_driver, make_stop, make_trip
-from tests.factories_calls import make_agent_profile, sandbox_providers
+from tests.factories_calls import make_agent_profile, make_call, sandbox_providers
 
 T0 = datetime(2026, 12, 3, 15, 0, tzinfo=UTC)  # first Slack post: 09:00 in Chicago
 
@@ -107,7 +108,8 @@ def test_late_load_alert_climbs_to_an_ai_call_that_acknowledges_it(session, prov
     assert insight is not None and insight.reported_delay_minutes is not None
     # The calls code threaded the outcome, with the driver's reported delay, into the alert.
     thread = replies(session, alert)[-1]
-    assert "completed" in thread and f"{insight.reported_delay_minutes} min late" in thread
+    late = format_duration(insight.reported_delay_minutes)
+    assert "completed" in thread and f"{late} late" in thread
 
     after = run_ladder(providers=providers, now=T0 + timedelta(minutes=25))
 
@@ -116,7 +118,8 @@ def test_late_load_alert_climbs_to_an_ai_call_that_acknowledges_it(session, prov
     stored = session.get(Alert, alert.id)
     assert stored.status == AlertStatus.ACKNOWLEDGED and stored.acknowledged_at is not None
     assert stored.decisions[-1]["reason"] == (
-        f"by the AI check call: driver reported {insight.reported_delay_minutes} min delay"
+        f"by the AI check call: driver reported {format_duration(insight.reported_delay_minutes)}"
+        " delay"
     )
     assert steps(session, alert)[0].status == LadderStepStatus.ACKNOWLEDGED
     # Acknowledged: the page step never comes.
@@ -174,3 +177,40 @@ def test_no_agent_profile_is_a_skip_and_the_on_call_is_paged(session, providers,
     assert page_step.status == LadderStepStatus.PAGED
     assert replies(session, alert)[-1].startswith("<!subteam^S0ONCALL> on-call:")
     assert session.scalars(select(Call)).all() == []
+
+
+@pytest.mark.parametrize(
+    ("outcome", "status"),
+    [(CallOutcome.NO_ANSWER, "unanswered"), (CallOutcome.COMPLETED, "answered")],
+)
+def test_an_ended_call_that_does_not_acknowledge_says_whether_it_was_answered(
+    session, outcome, status
+):
+    """A step whose reason reads "call no_answer" is `unanswered`, never `answered`."""
+    driver = make_driver(session)
+    alert = posted_alert(session, driver)
+    call = make_call(
+        session,
+        driver_id=driver.id,
+        status=CallStatus.ENDED,
+        outcome=outcome,
+        finalized_at=T0,
+        alert_id=alert.id,
+    )
+    session.add(
+        AlertLadderStep(
+            alert_id=alert.id,
+            step_index=0,
+            kind="ai_call",
+            status=LadderStepStatus.PLACED,
+            call_id=call.id,
+            acknowledge_on="eta_reported",
+        )
+    )
+    session.flush()
+
+    assert acknowledge_answered(session, now=T0 + timedelta(minutes=30)) == 0
+
+    [step] = steps(session, alert)
+    assert step.status == status
+    assert step.reason == f"call {outcome}; alert not acknowledged by it"

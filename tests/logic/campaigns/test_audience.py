@@ -99,23 +99,25 @@ def test_safety_events_by_label_case_insensitive_since_a_date(session):
     make_safety_event(
         session,
         driver=braker,
-        behavior_labels=["followingDistance", "harshBrake"],
+        behavior_labels=["followingDistanceSevere", "braking"],
         occurred_at=NOW - timedelta(days=2),
     )
     before = make_driver(session)
     make_safety_event(
-        session, driver=before, behavior_labels=["harshBrake"], occurred_at=NOW - timedelta(days=9)
+        session, driver=before, behavior_labels=["braking"], occurred_at=NOW - timedelta(days=9)
     )
     # A label that only contains the asked one is not a match.
     other = make_driver(session)
     make_safety_event(
         session,
         driver=other,
-        behavior_labels=["harshBrakeLight"],
+        behavior_labels=["followingDistanceSevere"],
         occurred_at=NOW - timedelta(days=1),
     )
     audience = SafetyEventAudience(
-        kind="safety_events", types=["speeding", "HARSHBRAKE"], since=NOW - timedelta(days=7)
+        kind="safety_events",
+        types=["speeding", "BRAKING", "followingDistance"],
+        since=NOW - timedelta(days=7),
     )
     assert rows(session, audience) == sorted([(speeder.id, None, None), (braker.id, None, None)])
 

@@ -48,7 +48,7 @@ def test_alerts_risk_calls_and_follow_ups(session):
     assert risky["reasons"] == [
         "safety score 68 yesterday",  # 100 - 3 violations x 10 - 1 late stop x 2
         "3 HOS violations in 7 days",
-        "30 drive minutes left",
+        "30 min of drive time left",
     ]
     assert risky["violations_7d"] == 3 and risky["drive_remaining_minutes"] == 30
     assert body["calls"] == {"total": 2, "outcomes": {"completed": 1, "no_answer": 1}}
@@ -126,3 +126,20 @@ def test_regenerating_overwrites_one_row_per_date_and_scope(session):
     assert first == second
     count = session.scalar(select(func.count()).select_from(MorningReport))
     assert count == 1
+
+
+def test_rendered_report_uses_one_duration_format_and_lists_each_follow_up_once(session):
+    from logic.reports import render
+
+    make_morning_facts(session)
+    body = _body(session)
+    text = render.slack_message(body)[0] + "".join(
+        line for _, lines in render.sections(body) for line in lines
+    )
+    [late] = dict(render.sections(body))["Late loads"]
+    assert late.endswith(
+        "(Beta Retail) 1 h 40 min late, Riley Risky: shipper_delay, delay 45 min, follow-up below"
+    )
+    assert text.count("receiver wants a new appointment") == 1
+    assert "min late" not in text.replace("1 h 40 min late", "")
+    assert dict(render.sections(body))["Drivers at risk"][0].endswith("30 min of drive time left")

@@ -5,9 +5,12 @@ delivered exactly once across an outage."""
 from __future__ import annotations
 
 import io
+import re
 from datetime import timedelta
+from email.utils import parseaddr, parsedate_to_datetime
 
 import httpx
+import pytest
 from matplotlib import image
 from sqlalchemy import select
 
@@ -131,3 +134,75 @@ def test_regenerating_does_not_queue_twice(session):
     [again] = morning.generate(session, REPORT_DATE, terminal="Memphis", now=NOW)
     assert again.id == report.id
     assert outbox.enqueue(session, again, recipients, NOW) == 0
+
+
+class _Killed(BaseException):
+    """The process dying: nothing after it runs, nothing is recorded."""
+
+
+class _DiesDuringUpload:
+    def __init__(self, inner):
+        self.inner = inner
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def upload_file(self, *args, **kwargs):
+        raise _Killed
+
+
+def test_a_worker_killed_during_the_chart_upload_does_not_post_the_report_twice(
+    session, sandbox_clean
+):
+    queue(session, emails=())
+    slack, mailer = clients(sandbox_clean)
+    with pytest.raises(_Killed):
+        outbox.drain(slack=_DiesDuringUpload(slack), mailer=mailer, now=NOW)
+    [post] = slack_messages(sandbox_clean)  # Slack has the message; the row does not know it
+
+    later = NOW + outbox.LEASE + timedelta(seconds=1)
+    assert outbox.drain(slack=slack, mailer=mailer, now=later).sent == 1
+
+    again, upload = slack_messages(sandbox_clean)
+    assert again["ts"] == post["ts"] and upload["thread_ts"] == post["ts"]
+    [row] = session.scalars(select(ReportDelivery)).all()
+    assert row.progress["ts"] == post["ts"] and row.status == ReportDeliveryStatus.SENT
+
+
+class RecordingMailer:
+    """The real mailer, noting each message it was asked to send (refused ones included)."""
+
+    def __init__(self, mailer):
+        self.mailer, self.sender, self.sent = mailer, mailer.sender, []
+
+    def send(self, message):
+        self.sent.append(message)
+        self.mailer.send(message)
+
+
+def test_email_carries_every_required_header_and_one_message_id_across_retries(
+    session, sandbox_clean
+):
+    """Issue 21.15: RFC 5322 requires Date and From (no Date: spam filters flag MISSING_DATE);
+    a retry after a refusal is the same message (same Message-ID and Date)."""
+    queue(session, slack_channels=())
+    slack, mailer = clients(sandbox_clean)
+    recording = RecordingMailer(mailer)
+    sandbox_clean.mail_outage(1)
+    assert outbox.drain(slack=slack, mailer=recording, now=NOW).retried == 1
+    later = NOW + timedelta(hours=1)
+    assert outbox.drain(slack=slack, mailer=recording, now=later).sent == 1
+
+    [mail] = sandbox_clean.mail()
+    headers = {name.lower(): value for name, value in mail["headers"]}
+    assert {"date", "from", "to", "subject", "message-id", "mime-version"} <= set(headers)
+    assert parsedate_to_datetime(headers["date"]) == NOW  # made at the first attempt
+    assert parseaddr(headers["from"])[1] == mailer.sender
+    assert headers["to"] == "ops@example.com"
+    assert headers["subject"] == "Memphis morning report — 2026-03-11"
+    assert re.fullmatch(r"<[^<>@\s]+@example\.com>", headers["message-id"])
+    assert headers["mime-version"] == "1.0"
+    assert headers["content-type"].startswith("multipart/mixed")
+    first, second = recording.sent
+    assert first["Message-ID"] == second["Message-ID"] == headers["message-id"]
+    assert first["Date"] == second["Date"]

@@ -80,7 +80,7 @@ def warehouse(session, tmp_path):
     make_safety_event(session, driver=ann, vehicle=trucks[0], occurred_at=later,
                       behavior_labels=["crash", "severeSpeeding"], severity="critical")  # fmt: skip
     make_safety_event(session, driver=bob, vehicle=trucks[1], occurred_at=day,
-                      behavior_labels=["harshBrake"], severity="medium")  # fmt: skip
+                      behavior_labels=["braking"], severity="medium")  # fmt: skip
     make_safety_event(session, driver=cyd, vehicle=trucks[2], occurred_at=END + H)
     make_violation(
         session, driver=ann, violation_type="shiftHours", started_at=day, duration_minutes=20

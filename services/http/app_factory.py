@@ -1,4 +1,4 @@
-"""What both apps share: settings check, logging, error handling, middleware and lifespan."""
+"""Build either app: settings check, logging, error handling, the middleware stack, lifespan."""
 
 from __future__ import annotations
 
@@ -16,29 +16,14 @@ from config import ConfigError, Settings, get_settings
 from helpers.cloud_logger import setup_logging
 from helpers.error_tracking import init_error_tracking
 from helpers.runtime_tuning import tune_serving_process
-from services import health, production, route_index, shutdown
-from services.errors import install_error_handlers
-from services.forwarded import ForwardedClientMiddleware
-from services.middleware import (
-    WEBHOOK_PATH_PREFIXES,
-    AdmissionControlMiddleware,
-    ErrorBoundaryMiddleware,
-    InputGuardMiddleware,
-    RequestContextMiddleware,
-    configure_thread_limiter,
-)
-from services.not_modified_shortcut import NotModifiedShortcutMiddleware
+from services import health
+from services.http import draining, metrics, route_index
+from services.http.admission import admitted_requests, configure_thread_limiter
+from services.http.errors import install_error_handlers
+from services.http.stack import middleware_stack
 from services.openapi import install_openapi, operation_id
 
 log = logging.getLogger(__name__)
-
-
-def admitted_requests(settings: Settings) -> int:
-    """Requests in flight per process: never more than the connection pool can serve at once."""
-    pool_capacity = settings.DB_POOL_SIZE + settings.DB_MAX_OVERFLOW
-    if settings.MAX_CONCURRENT_REQUESTS > 0:
-        return min(settings.MAX_CONCURRENT_REQUESTS, pool_capacity)
-    return pool_capacity
 
 
 def build_app(
@@ -57,15 +42,16 @@ def build_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         threads = configure_thread_limiter(admitted)
         log.info("%s starting: %d requests admitted, %d worker threads", title, admitted, threads)
-        shutdown.install_signal_hook()
+        draining.install_signal_hook()
         if on_startup is not None:
             try:
                 await run_in_threadpool(on_startup)
             except (OperationalError, ConfigError) as exc:
                 abort_startup(f"{title} cannot start: {startup_failure_reason(exc)}")
-        tune_serving_process()
+        if settings.PROCESS_TUNING:  # the one place a process's interpreter is tuned
+            tune_serving_process()
         yield
-        await run_in_threadpool(shutdown.hand_back_work)
+        await run_in_threadpool(draining.hand_back_work)
 
     # The API description is for developers; production does not publish it. Elsewhere /docs
     # serves Swagger UI from the installed package, so it works offline.
@@ -88,29 +74,15 @@ def build_app(
             generate_unique_id_function=operation_id,
         )
     install_error_handlers(app)
-    # Added innermost first: 304 shortcut → admitted counter → admission → input guard → error
-    # boundary → HTTP layers (draining, ETag, gzip, CORS, security headers) → request id →
-    # metrics. The shortcut holds a connection, so it must be admitted.
-    app.add_middleware(NotModifiedShortcutMiddleware, router=app.router)
-    production.install_admitted_counter(app, title, admitted)
-    app.add_middleware(
-        AdmissionControlMiddleware, limit=admitted, queue_timeout=settings.DB_POOL_TIMEOUT
-    )
-    app.add_middleware(
-        InputGuardMiddleware,
-        max_body_bytes=settings.MAX_REQUEST_BODY_BYTES,
-        large_body_paths=dict.fromkeys(WEBHOOK_PATH_PREFIXES, settings.MAX_WEBHOOK_BODY_BYTES),
-    )
-    app.add_middleware(ErrorBoundaryMiddleware)
-    production.install_http_layers(app, settings)
-    app.add_middleware(RequestContextMiddleware, project_id=_gcp_project(settings))
-    production.install_metrics(app, title)
-    if settings.FORWARDED_HOPS:  # outermost: everything inside sees the real client
-        app.add_middleware(ForwardedClientMiddleware, hops=settings.FORWARDED_HOPS)
+    # add_middleware wraps what is already there: adding the innermost first builds the declared
+    # order, which app.user_middleware then lists outermost first.
+    stack = middleware_stack(settings, title=title, admitted=admitted, router=app.router)
+    for layer in reversed(stack):
+        app.add_middleware(layer.cls, *layer.args, **layer.kwargs)
+    app.include_router(metrics.router)
     app.include_router(health.router)
     for router in routers:
-        app.include_router(router)
-    route_index.index_routes(app)
+        app.include_router(route_index.indexed(router))
     install_openapi(app)
     return app
 
@@ -130,7 +102,3 @@ def abort_startup(message: str) -> None:
     log.critical(message)
     logging.shutdown()
     os._exit(1)
-
-
-def _gcp_project(settings: Settings) -> str:
-    return os.environ.get("GOOGLE_CLOUD_PROJECT", "")

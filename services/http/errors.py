@@ -232,3 +232,28 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(PoolTimeoutError, database_error_handler)
     app.add_exception_handler(DBAPIError, database_error_handler)
     app.add_exception_handler(OverflowError, overflow_error_handler)
+
+
+async def send_error(
+    send: Any,
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    headers: list[tuple[bytes, bytes]] | None = None,
+    **extra: Any,
+) -> None:
+    """Send an `ErrorResponse` straight from middleware (no endpoint, no exception handler)."""
+    body = json.dumps(error_body(code, detail, **extra)).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

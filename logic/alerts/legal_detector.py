@@ -1,0 +1,139 @@
+"""`cannot_legally_make_appointment`: the truck could get there in time, the driver's hours
+cannot — the legal ETA (logic/trips/legal_eta.py) misses the next stop's window by more than
+the grace while the physical ETA does not (that case is `late_for_appointment`'s).
+
+The message names the binding clock and when it runs out relative to the physical arrival
+("14-hour window ends Thu 16:40 CST, 2 h before arrival"), so the desk knows whether to re-plan,
+swap drivers or call the receiver.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import aliased
+from sqlmodel import Session
+
+from config import get_settings
+from helpers.time_utils import format_duration, zone_for_region
+from logic.alerts.candidate import Candidate
+from logic.alerts.detectors import (
+    DETECTORS,
+    DetectorContext,
+    _hm,
+    _label,
+    _trip_candidate,
+    _trip_columns,
+    _trip_details,
+    _zone,
+)
+from logic.alerts.rules import EffectiveRule
+from models.alert import AlertType
+from models.driver import Driver
+from models.trip import ACTIVE_TRIP_STATUSES, Trip, TripStop, stop_not_reached
+from models.vehicle import Vehicle
+
+_ACTIVE = [s.value for s in ACTIVE_TRIP_STATUSES]
+
+
+def clock_label(clock: str) -> str:
+    """What runs out, as a dispatcher says it."""
+    return {
+        "drive": "11-hour driving limit ends",
+        "shift": "14-hour window ends",
+        "break": "30-minute break due",
+        "cycle": f"{get_settings().HOS_CYCLE_HOURS}-hour cycle ends",
+    }.get(clock, f"{clock} clock runs out")
+
+
+def binding_phrase(clock: str, binds_at: datetime, arrival: datetime | None, zone: str) -> str:
+    """ "14-hour window ends Thu 16:40 CST, 2 h before arrival"."""
+    phrase = f"{clock_label(clock)} {_hm(binds_at, zone)}"
+    if arrival is not None and arrival > binds_at:
+        ahead = (arrival - binds_at).total_seconds() / 60
+        phrase += f", {format_duration(ahead)} before arrival"
+    return phrase
+
+
+def cannot_legally_make_appointment(
+    session: Session, rule: EffectiveRule, now: datetime, ctx: DetectorContext
+) -> list[Candidate]:
+    """Trips whose legal ETA is past the next stop's window end by > grace, physical ETA not."""
+    grace = int(rule.param("grace_minutes") or 0)
+    # The first stop not reached (GPS or TMS), as the late detector and the ETA pass use.
+    pending = stop_not_reached()
+    next_seq = (
+        select(TripStop.trip_id, func.min(TripStop.sequence).label("seq"))
+        .where(pending)
+        .group_by(TripStop.trip_id)
+        .subquery()
+    )
+    stop = aliased(TripStop)
+    rows = session.execute(
+        select(
+            *_trip_columns(),
+            Trip.eta_next_stop,
+            Trip.eta_next_stop_legal,
+            Trip.late_risk_minutes,
+            Trip.hos_binding_clock,
+            Trip.hos_binds_at,
+            stop.name.label("stop_name"),
+            stop.city,
+            stop.state,
+            stop.appointment_end,
+            stop.appointment_start,
+        )
+        .select_from(Trip)
+        .join(next_seq, next_seq.c.trip_id == Trip.id)
+        .join(stop, and_(stop.trip_id == Trip.id, stop.sequence == next_seq.c.seq))
+        .outerjoin(Driver, Driver.id == Trip.driver_id)
+        .outerjoin(Vehicle, Vehicle.id == Trip.vehicle_id)
+        .where(Trip.status.in_(_ACTIVE))
+        # A binding clock means the plan needs a rest; without one legal == physical.
+        .where(Trip.hos_binding_clock.is_not(None), Trip.eta_next_stop_legal.is_not(None))
+        .where(or_(Trip.late_risk_minutes.is_(None), Trip.late_risk_minutes <= grace))
+    ).all()
+    out = []
+    for row in rows:
+        window_end = row.appointment_end or row.appointment_start
+        if window_end is None:
+            continue
+        legal_late = (row.eta_next_stop_legal - window_end).total_seconds() / 60
+        if legal_late <= grace:
+            continue
+        out.append(_candidate(row, rule, window_end, legal_late))
+    return out
+
+
+def _candidate(row: Any, rule: EffectiveRule, window_end: datetime, late: float) -> Candidate:
+    where = row.stop_name or ", ".join(p for p in (row.city, row.state) if p) or "next stop"
+    zone = _zone(rule, zone_for_region(row.state), row.driver_timezone)
+    binding = binding_phrase(row.hos_binding_clock, row.hos_binds_at, row.eta_next_stop, zone)
+    return _trip_candidate(
+        row,
+        type=AlertType.CANNOT_LEGALLY_MAKE_APPOINTMENT,
+        subject=f"trip:{row.id}",
+        title=f"Cannot legally make appointment: {_label(row)}",
+        message=(
+            f"{binding}. Legal ETA {_hm(row.eta_next_stop_legal, zone)} at {where}, "
+            f"{format_duration(late)} after the appointment window ends "
+            f"({_hm(window_end, zone)}); the truck itself could arrive "
+            f"{_hm(row.eta_next_stop, zone)}. Re-plan the load or call the receiver."
+        ),
+        details=_trip_details(
+            row,
+            next_stop=where,
+            eta=row.eta_next_stop.isoformat() if row.eta_next_stop else None,
+            eta_legal=row.eta_next_stop_legal.isoformat(),
+            binding_clock=row.hos_binding_clock,
+            binds_at=row.hos_binds_at.isoformat() if row.hos_binds_at else None,
+            legal_late_minutes=round(late),
+        ),
+    )
+
+
+# Registered here, not in detectors.py, which this module builds on; engine.py and rule_ops.py
+# import this module so every pass sees it.
+DETECTORS[AlertType.CANNOT_LEGALLY_MAKE_APPOINTMENT] = cannot_legally_make_appointment

@@ -1,0 +1,23 @@
+// How the console writes durations: the same words as the hub's Slack messages and morning
+// report (helpers/time_utils.py format_duration): 85 → "1 h 25 min", 45 → "45 min",
+// 120 → "2 h", 1590 → "1 d 2 h". tests/services/test_console_format.py runs both on one table.
+
+export function formatDuration(minutes) {
+  if (minutes === null || minutes === undefined || Number.isNaN(Number(minutes))) return "—";
+  const value = Number(minutes);
+  // Python's round() rounds halves to even; match it so both sides print the same text.
+  const abs = Math.abs(value);
+  const floor = Math.floor(abs);
+  const diff = abs - floor;
+  const total = diff > 0.5 || (diff === 0.5 && floor % 2 === 1) ? floor + 1 : floor;
+  const sign = value < 0 && total ? "-" : "";
+  const days = Math.floor(total / 1440);
+  const rest = total % 1440;
+  const hours = Math.floor(rest / 60);
+  const mins = rest % 60;
+  let parts;
+  if (days) parts = [`${days} d`, hours ? `${hours} h` : ""];
+  else if (hours) parts = [`${hours} h`, mins ? `${mins} min` : ""];
+  else parts = [`${mins} min`];
+  return sign + parts.filter((p) => p).join(" ");
+}
