@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, field_validator
 from pydantic import Field as PField
@@ -391,24 +391,16 @@ class AlertRuleCreate(AlertRuleBase):
     """A new rule: every field of the base, nothing more."""
 
 
-# The types a detector finds (logic/alerts/detectors.py:DETECTORS; a test keeps them equal).
-# `call_follow_up` alerts are opened by finished calls, so there is nothing to dry-run.
-DetectedAlertType = Literal[
-    "late_for_appointment",
-    "hos_drive_time_low",
-    "hos_violation",
-    "speeding",
-    "harsh_event",
-    "stopped_too_long",
-    "gps_stale",
-    "severe_weather",
-    "integration_stale",
-]
-DETECTED_TYPES: tuple[str, ...] = get_args(DetectedAlertType)
+# Alerts opened by other parts of the hub, not by a detector: nothing to dry-run.
+OPENED_ELSEWHERE = frozenset({AlertType.CALL_FOLLOW_UP})
+# The types a detector finds (logic/alerts/detectors.py:DETECTORS; a test keeps them equal),
+# as a Literal so OpenAPI lists them on the dry run.
+DETECTED_TYPES: tuple[str, ...] = tuple(t.value for t in AlertType if t not in OPENED_ELSEWHERE)
+DetectedAlertType = Literal[DETECTED_TYPES]  # type: ignore[valid-type]
 
 
 def _detected_type(value: Any) -> Any:
-    if isinstance(value, str) and value in set(AlertType) - set(DETECTED_TYPES):
+    if isinstance(value, str) and value in OPENED_ELSEWHERE:
         raise PydanticCustomError(
             "not_detected",
             "{value} alerts are opened by other parts of the hub, not by a detector, so they "
