@@ -449,7 +449,12 @@ def _trend_averages(session: Session, day: date, days: int) -> dict[int, float]:
         )
         .group_by(DriverReport.driver_id)
     )
-    return {driver_id: round(float(avg), 1) for driver_id, avg in session.execute(stmt)}
+    # A driver whose earlier days were all unscored (no mileage basis) has no average.
+    return {
+        driver_id: round(float(avg), 1)
+        for driver_id, avg in session.execute(stmt)
+        if avg is not None
+    }
 
 
 def build_driver_reports(
