@@ -3,7 +3,6 @@ as JSON or as the CSV/XLSX a carrier attaches to an invoice."""
 
 from __future__ import annotations
 
-from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -15,6 +14,7 @@ from helpers.errors import Unprocessable
 from helpers.time_utils import is_valid_timezone, utc_now
 from logic.reports import detention
 from logic.reports.days import check_not_future
+from models.api_fields import ApiDate
 from models.stop_visit import DetentionReportPublic
 from services.deps import ReportsRead, SessionDep
 from services.pagination import LabelQuery
@@ -47,7 +47,7 @@ class DetentionFormat(StrEnum):
 def get_detention_report(
     session: SessionDep,
     _: ReportsRead,
-    day: Annotated[date, Query(alias="date", description="local day (YYYY-MM-DD)")],
+    day: Annotated[ApiDate, Query(alias="date", description="local day (YYYY-MM-DD)")],
     format: DetentionFormat = DetentionFormat.JSON,
     timezone: Annotated[str | None, Query(max_length=64)] = None,
     customer: LabelQuery = None,

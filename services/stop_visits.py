@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
@@ -10,6 +9,7 @@ from fastapi import APIRouter, Depends
 from helpers.time_utils import utc_now
 from logic.listing import Page, as_utc, check_range
 from logic.reports import detention
+from models.api_fields import ApiDateTime
 from models.stop_visit import StopVisitPublic, VisitSource
 from services.deps import SessionDep, TripsRead
 from services.pagination import LabelQuery, PageDep
@@ -22,8 +22,8 @@ def visit_filters(
     customer: LabelQuery = None,
     trip_id: int | None = None,
     source: VisitSource | None = None,
-    arrived_from: datetime | None = None,
-    arrived_to: datetime | None = None,
+    arrived_from: ApiDateTime | None = None,
+    arrived_to: ApiDateTime | None = None,
     detention_only: bool = False,
     open_only: bool = False,
 ) -> detention.VisitFilters:
