@@ -565,21 +565,35 @@ def sandbox_command(
     seed: int = typer.Option(None, help="Fleet seed (default SANDBOX_SEED or 42)."),
     trucks: int = typer.Option(None, help="Fleet size (default SANDBOX_FLEET_SIZE or 25)."),
     smtp_port: int = typer.Option(8025, help="Port of the sandbox SMTP server (0: none)."),
+    state_dir: str = typer.Option(
+        "",
+        help="Keep the sandbox's world here across restarts (Slack, calls, mail, the fleet's "
+        "timeline); `make run` uses data/sandbox. Empty: forget everything on exit.",
+    ),
 ) -> None:
     """Serve the fake vendor APIs (Samsara, Ditat, PC*MILER, weather, Slack, VAPI, ElevenLabs)
     and the sandbox mail server."""
+    from pathlib import Path
+
     import uvicorn
 
     from sandbox.app import create_sandbox_app
     from sandbox.mail import start_smtp
 
     console.print(f"vendor sandbox on http://{host}:{port} (controls under /_sandbox, docs /docs)")
+    if state_dir:
+        console.print(f"sandbox state kept in {state_dir}/ (Slack, calls, mail, fleet timeline)")
     smtp = start_smtp(smtp_port, host=host) if smtp_port else None
     if smtp is not None:
         console.print(f"sandbox SMTP on {host}:{smtp_port} (messages at /_sandbox/mail/messages)")
     try:
         uvicorn.run(
-            create_sandbox_app(seed=seed, trucks=trucks), host=host, port=port, log_level="warning"
+            create_sandbox_app(
+                seed=seed, trucks=trucks, state_dir=Path(state_dir) if state_dir else None
+            ),
+            host=host,
+            port=port,
+            log_level="warning",
         )
     finally:
         if smtp is not None:

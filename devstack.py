@@ -28,6 +28,7 @@ LOCAL_SECRETS = Path("data") / ".local-secrets"
 # hand (`hub ingest …`) talk to the same stack; `local_stack_overrides` decides what they take.
 LOCAL_STACK_ENV = Path("data") / ".local-stack.env"
 SECRET_NAMES = ("SECRET_KEY", "SERVICE_API_KEY")
+SANDBOX_STATE_DIR = Path("data") / "sandbox"
 
 
 @dataclass
@@ -140,6 +141,9 @@ def run_stack(use_sandbox: bool = True, seed_demo: bool = True) -> int:
     processes: list[Process] = []
     if use_sandbox:
         sandbox = [python, "cli.py", "sandbox", "--smtp-port", str(SANDBOX_SMTP_PORT)]
+        # Kept beside the database, so a second run finds the Slack messages, calls and mail
+        # the hub remembers (and the same fleet history), not a world that forgot them.
+        sandbox += ["--state-dir", str(SANDBOX_STATE_DIR)]
         processes.append(Process("sandbox", sandbox, SANDBOX_PORT))
     processes += [
         Process("main API", [*uvicorn, "main:app", "--port", str(MAIN_PORT)], MAIN_PORT),

@@ -7,7 +7,9 @@ work). Logic and models may flush, never commit.
 from __future__ import annotations
 
 import logging
+import math
 import select
+import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -118,6 +120,7 @@ def _sqlite_engine(url: URL, settings: Settings) -> Engine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
+        _ensure_sqlite_math(dbapi_connection)
 
     @event.listens_for(engine, "begin")
     def _sqlite_begin(conn: Any) -> None:
@@ -128,6 +131,27 @@ def _sqlite_engine(url: URL, settings: Settings) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if mode == "IMMEDIATE" else "BEGIN")
 
     return engine
+
+
+_SQLITE_MATH: dict[str, Callable[[float], float]] = {
+    "radians": math.radians,
+    "sin": math.sin,
+    "cos": math.cos,
+    "asin": math.asin,
+    "sqrt": math.sqrt,
+}
+
+
+def _ensure_sqlite_math(dbapi_connection: Any) -> None:
+    """The math functions report queries use (GPS track length), for SQLite builds compiled
+    without SQLITE_ENABLE_MATH_FUNCTIONS (most have them; then this does nothing)."""
+    try:
+        dbapi_connection.execute("SELECT radians(sin(cos(asin(sqrt(0)))))").fetchall()
+    except sqlite3.OperationalError:
+        for name, fn in _SQLITE_MATH.items():
+            dbapi_connection.create_function(
+                name, 1, lambda x, fn=fn: None if x is None else fn(x), deterministic=True
+            )
 
 
 def create_database_if_missing(url: URL | str) -> bool:

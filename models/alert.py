@@ -33,6 +33,7 @@ class AlertType(StrEnum):
     GPS_STALE = "gps_stale"
     SEVERE_WEATHER = "severe_weather"
     INTEGRATION_STALE = "integration_stale"
+    DETENTION = "detention"
     # Opened by a finished AI call that needs a person (logic/calls/insights.py), not a detector.
     CALL_FOLLOW_UP = "call_follow_up"
 

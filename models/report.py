@@ -61,7 +61,10 @@ class DriverReport(SQLModel, table=True):
     call_outcomes: dict[str, int] = Field(default_factory=dict, sa_type=JSONType)
     call_issues: dict[str, int] = Field(default_factory=dict, sa_type=JSONType)
     follow_ups: int = 0
-    safety_score: float = 100.0
+    # None when the day has no mileage basis (`score_withheld_reason` says why): a day that
+    # cannot be measured is not scored as if it were perfect.
+    safety_score: float | None = None
+    score_withheld_reason: str | None = Field(default=None, max_length=200)
     score_components: dict[str, float] = Field(default_factory=dict, sa_type=JSONType)
     score_avg_7d: float | None = None
     score_avg_30d: float | None = None

@@ -7,6 +7,10 @@ messages are read under `/_sandbox/mail`.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
 from fastapi import FastAPI
 
 from sandbox import (
@@ -22,13 +26,35 @@ from sandbox import (
     vapi,
     weather,
 )
+from sandbox import persistence as persistence_module
 from sandbox.faults import FaultMiddleware
+from sandbox.simulator import fleet_size_from_env, seed_from_env
 from sandbox.state import SandboxState
 
 
-def create_sandbox_app(*, seed: int | None = None, trucks: int | None = None) -> FastAPI:
-    app = FastAPI(title="Fleet Hub vendor sandbox")
-    state = SandboxState(seed=seed, trucks=trucks)
+def create_sandbox_app(
+    *, seed: int | None = None, trucks: int | None = None, state_dir: Path | None = None
+) -> FastAPI:
+    """The sandbox; with `state_dir`, its world survives restarts (`sandbox/persistence.py`)."""
+    persistence: persistence_module.Persistence | None = None
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if persistence is not None:
+            persistence.start()
+        try:
+            yield
+        finally:
+            if persistence is not None:
+                persistence.stop()
+
+    app = FastAPI(title="Fleet Hub vendor sandbox", lifespan=lifespan)
+    start = None
+    if state_dir is not None:
+        seed = seed_from_env() if seed is None else seed
+        trucks = fleet_size_from_env() if trucks is None else trucks
+        start = persistence_module.anchor(state_dir, seed, trucks)
+    state = SandboxState(seed=seed, trucks=trucks, start=start)
     app.state.sandbox = state
     for vendor in (samsara, ditat, pcmiler, weather, nws, slack, vapi, elevenlabs, mail, bigquery):
         # A module may serve more than one prefix (weather.py: weatherapi.com and NWS).
@@ -40,6 +66,11 @@ def create_sandbox_app(*, seed: int | None = None, trucks: int | None = None) ->
             app.add_exception_handler(exc_class, handler)
     app.include_router(control.router)
     app.add_middleware(FaultMiddleware, faults=state.faults, recorder=state.recorder)
+    if state_dir is not None:
+        # After init_state: the stores exist; loading replaces their (empty) contents.
+        persistence = persistence_module.Persistence(state_dir, state)
+        persistence.load()
+        app.state.persistence = persistence
     return app
 
 

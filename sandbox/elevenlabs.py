@@ -75,6 +75,20 @@ def reset() -> None:
         _batches.clear()
 
 
+def export() -> dict[str, Any]:
+    """Conversations and batches, JSON-ready, for persistence (`sandbox/persistence.py`)."""
+    with _lock:
+        return json.loads(json.dumps({"conversations": _conversations, "batches": _batches}))
+
+
+def restore(data: dict[str, Any]) -> None:
+    with _lock:
+        _conversations.clear()
+        _conversations.update(data.get("conversations", {}))
+        _batches.clear()
+        _batches.update(data.get("batches", {}))
+
+
 def init_state(state: Any) -> None:
     state.on_reset(reset)
 

@@ -11,6 +11,7 @@ answers), to test delivery across an outage. Sandbox resets clear both.
 
 from __future__ import annotations
 
+import base64
 import threading
 import time
 from email import message_from_bytes, policy
@@ -53,6 +54,33 @@ class MailStore:
     def snapshot(self) -> list[dict[str, Any]]:
         with self._lock:
             return list(self.messages)
+
+    def export(self) -> list[dict[str, Any]]:
+        """The mailbox, JSON-ready (attachment bytes as base64), for persistence."""
+        with self._lock:
+            return [
+                {
+                    **m,
+                    "attachments": [
+                        {**a, "content": base64.b64encode(a["content"]).decode()}
+                        for a in m["attachments"]
+                    ],
+                }
+                for m in self.messages
+            ]
+
+    def restore(self, messages: list[dict[str, Any]]) -> None:
+        with self._lock:
+            self.messages[:] = [
+                {
+                    **m,
+                    "attachments": [
+                        {**a, "content": base64.b64decode(a["content"])}
+                        for a in m.get("attachments", [])
+                    ],
+                }
+                for m in messages
+            ]
 
 
 store = MailStore()

@@ -42,7 +42,9 @@ class SandboxClock:
 
 
 class SandboxState:
-    def __init__(self, *, seed: int | None = None, trucks: int | None = None) -> None:
+    def __init__(
+        self, *, seed: int | None = None, trucks: int | None = None, start: datetime | None = None
+    ) -> None:
         self.faults = FaultStore()
         self.recorder = RequestRecorder()
         self.clock = SandboxClock()
@@ -54,10 +56,19 @@ class SandboxState:
         self.history_hours: float | None = None
         self._defaults = (self.seed, self.trucks, self.history_hours)
         self._customized = False
+        # Where the default fleet's timeline is anchored (None: now). A persisted sandbox keeps
+        # it across restarts, so the same trips, events and violations keep the same times.
+        self.start = start
         self.simulator = self._build()
 
     def _build(self) -> Simulator:
-        return Simulator(self.seed, self.trucks, clock=self.clock, history_hours=self.history_hours)
+        return Simulator(
+            self.seed,
+            self.trucks,
+            clock=self.clock,
+            start=self.start,
+            history_hours=self.history_hours,
+        )
 
     def rebuild_fleet(
         self,

@@ -119,6 +119,18 @@ def reset() -> None:
     dispatcher.reset()
 
 
+def export() -> dict[str, Any]:
+    """Placed calls, JSON-ready, for persistence (`sandbox/persistence.py`)."""
+    with _lock:
+        return json.loads(json.dumps(_calls))
+
+
+def restore(calls: dict[str, Any]) -> None:
+    with _lock:
+        _calls.clear()
+        _calls.update(calls)
+
+
 def init_state(state: Any) -> None:
     state.on_reset(reset)
 

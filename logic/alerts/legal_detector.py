@@ -32,11 +32,10 @@ from logic.alerts.detectors import (
 from logic.alerts.rules import EffectiveRule
 from models.alert import AlertType
 from models.driver import Driver
-from models.trip import ACTIVE_TRIP_STATUSES, StopStatus, Trip, TripStop
+from models.trip import ACTIVE_TRIP_STATUSES, Trip, TripStop, stop_not_reached
 from models.vehicle import Vehicle
 
 _ACTIVE = [s.value for s in ACTIVE_TRIP_STATUSES]
-_DONE = [StopStatus.DEPARTED.value, StopStatus.SKIPPED.value]
 
 
 def clock_label(clock: str) -> str:
@@ -80,7 +79,8 @@ def cannot_legally_make_appointment(
 ) -> list[Candidate]:
     """Trips whose legal ETA is past the next stop's window end by > grace, physical ETA not."""
     grace = int(rule.param("grace_minutes") or 0)
-    pending = and_(TripStop.departed_at.is_(None), TripStop.status.notin_(_DONE))
+    # The first stop not reached (GPS or TMS), as the late detector and the ETA pass use.
+    pending = stop_not_reached()
     next_seq = (
         select(TripStop.trip_id, func.min(TripStop.sequence).label("seq"))
         .where(pending)

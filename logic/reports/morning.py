@@ -127,6 +127,7 @@ def build_body(
         "window": {"start": start.isoformat(), "end": end.isoformat()},
         "kpis": kpis.totals.model_dump(mode="json") | {"drivers": kpis.drivers},
         "score_bands": _score_bands(session, yesterday, scope),
+        "scores_withheld": _scores_withheld(session, yesterday, scope),
         "loads": loads,
         "late_loads": late_loads,
         "critical_alerts": _critical_alerts(session, scope),
@@ -140,11 +141,42 @@ def build_body(
 
 def _score_bands(session: Session, day: date, terminal: str | None) -> dict[str, int]:
     score = DriverReport.safety_score
-    band = case((score < 50, "<50"), (score < 70, "50-69"), (score < 90, "70-89"), else_="90-100")
+    band = case(
+        (score.is_(None), "not scored"),
+        (score < 50, "<50"),
+        (score < 70, "50-69"),
+        (score < 90, "70-89"),
+        else_="90-100",
+    )
     stmt = select(band, func.count()).where(DriverReport.report_date == day).group_by(band)
     if terminal is not None:
         stmt = stmt.where(DriverReport.terminal == terminal)
     return {str(name): int(n) for name, n in session.execute(stmt)}
+
+
+def _scores_withheld(session: Session, day: date, terminal: str | None) -> list[dict[str, Any]]:
+    """Drivers who drove yesterday but whose day could not be scored (no mileage basis): missing
+    data someone should look at, not a clean day."""
+    stmt = (
+        select(Driver.id, Driver.first_name, Driver.last_name, DriverReport.drive_hours)
+        .join(DriverReport, DriverReport.driver_id == Driver.id)
+        .where(
+            DriverReport.report_date == day,
+            DriverReport.safety_score.is_(None),
+            DriverReport.drive_hours > 0,
+        )
+        .order_by(DriverReport.drive_hours.desc(), Driver.id)
+    )
+    if terminal is not None:
+        stmt = stmt.where(DriverReport.terminal == terminal)
+    return [
+        {
+            "driver_id": driver_id,
+            "driver": f"{first} {last}".strip(),
+            "drive_hours": round(float(hours), 2),
+        }
+        for driver_id, first, last, hours in session.execute(stmt)
+    ]
 
 
 def _loads(session: Session, start: datetime, end: datetime, terminal: str | None):

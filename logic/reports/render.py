@@ -18,9 +18,10 @@ MAX_SECTION = 2900  # Slack caps a section's text at 3000 characters
 
 SCORECARD_COLUMNS = (
     "report_date", "driver_id", "driver_name", "terminal", "fleet_manager", "safety_score",
-    "trend_7d", "trend_30d", "miles", "miles_source", "trips_completed", "stops_completed",
-    "on_time_pct", "late_minutes", "drive_hours", "on_duty_hours", "hos_violations",
-    "safety_events", "speeding_minutes", "alerts", "calls", "follow_ups",
+    "score_withheld_reason", "trend_7d", "trend_30d", "miles", "miles_source",
+    "trips_completed", "stops_completed", "on_time_pct", "late_minutes", "drive_hours",
+    "on_duty_hours", "hos_violations", "safety_events", "speeding_minutes", "alerts", "calls",
+    "follow_ups",
 )  # fmt: skip
 
 
@@ -101,6 +102,13 @@ def sections(body: dict[str, Any]) -> list[tuple[str, list[str]]]:
         (
             "Drivers at risk",
             [f"{d['driver']}: {', '.join(d['reasons'])}" for d in body["drivers_at_risk"]],
+        ),
+        (
+            "Scores withheld (drove, but no miles recorded)",
+            [
+                f"{d['driver']}: {d['drive_hours']:g} drive hours, no GPS miles for the truck"
+                for d in body.get("scores_withheld", [])  # bodies stored before it lack it
+            ],
         ),
         (
             "Follow-ups from calls",
