@@ -51,6 +51,15 @@ def database_url(settings: Settings) -> URL:
     return URL.create("sqlite", database=str(settings.SQLITE_PATH))
 
 
+def absolute_database_url(settings: Settings) -> URL:
+    """`database_url`, with a relative SQLite path made absolute (so that it names the same file
+    from any working directory)."""
+    url = database_url(settings)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        url = url.set(database=str(Path(url.database).resolve()))
+    return url
+
+
 def create_db_engine(settings: Settings | None = None, url: URL | str | None = None) -> Engine:
     """Build an engine: PostgreSQL with the production pool and `search_path`, or SQLite."""
     settings = settings or get_settings()

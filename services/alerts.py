@@ -17,6 +17,7 @@ from logic.alerts import actions, engine, outbox, queries
 from logic.listing import as_utc
 from models.alert import AlertDetail, AlertPublic, AlertsPage, AlertStatus, AlertType, Severity
 from services.deps import AlertsEvaluateCaller, AlertsRead, AlertsWrite, ClientDep, SessionDep
+from services.http.etag import PolledList
 from services.openapi import error_responses
 from services.pagination import PageDep, SearchQuery
 from services.vendor_deps import SettingsDep
@@ -96,7 +97,7 @@ def _deliver_later(background: BackgroundTasks, clients: AlertClients, session: 
         background.add_task(outbox.drain, clients.slack, ids=ids)
 
 
-@router.get("")
+@router.get("", dependencies=[Depends(PolledList())])
 def list_alerts(
     session: SessionDep,
     _: AlertsRead,

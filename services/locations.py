@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, TypeAdapter
 from pydantic_core import to_json
@@ -16,6 +16,7 @@ from logic.listing import as_utc
 from models.location import Breadcrumb, LatestPosition
 from models.vehicle import UnitStatus
 from services.deps import LocationsRead, SessionDep
+from services.http.etag import PolledList
 from services.pagination import LabelQuery
 
 router = APIRouter(prefix="/locations", tags=["locations"])
@@ -58,7 +59,7 @@ class GeoJSONResponse(JSONResponse):
     media_type = "application/geo+json"
 
 
-@router.get("/latest", response_model=LatestPositions)
+@router.get("/latest", response_model=LatestPositions, dependencies=[Depends(PolledList())])
 def latest_positions(
     session: SessionDep,
     _: LocationsRead,
@@ -83,6 +84,7 @@ def latest_positions(
 
 @router.get(
     "/latest.geojson",
+    dependencies=[Depends(PolledList())],
     response_class=GeoJSONResponse,
     responses={200: {"model": PositionFeatureCollection}},
 )
