@@ -1,7 +1,7 @@
 """call.dial_started_at: a queued call whose dial began is reconciled, never dialed again
 
 Revision ID: a1c3d5e7f901
-Revises: 28964b54807c
+Revises: a3c4d5e6f701
 Create Date: 2026-12-06 02:55:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import db.types
 
 revision: str = "a1c3d5e7f901"
-down_revision: str | Sequence[str] | None = "28964b54807c"
+down_revision: str | Sequence[str] | None = "a3c4d5e6f701"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
