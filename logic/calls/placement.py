@@ -303,15 +303,16 @@ class CallRequest:
 
 
 class SubjectMismatch(Unprocessable):
-    """The alert or trip given with a call belongs to another driver (422 naming both)."""
+    """The alert or trip given with a call belongs to another driver (a 422 whose error entry,
+    of type `call_subject_mismatch`, names the field and both drivers)."""
 
     code = "call_subject_mismatch"
 
 
 def subject_mismatch(
     session: Session, driver_id: int, *, alert: Alert | None, trip: Trip | None
-) -> str | None:
-    """Why the call's alert or trip is not the called driver's, or None when both are.
+) -> SubjectMismatch | None:
+    """The refusal when the call's alert or trip is not the called driver's, else None.
 
     A call's outcome is written back onto its trip and into its alert's Slack thread, so
     another driver's alert or trip would carry this driver's answers.
@@ -321,9 +322,17 @@ def subject_mismatch(
         if owner is None and alert.trip_id is not None:
             owner = session.scalar(select(Trip.driver_id).where(Trip.id == alert.trip_id))
         if owner is not None and owner != driver_id:
-            return f"alert {alert.id} belongs to driver {owner}, not to driver {driver_id}"
+            return SubjectMismatch(
+                f"alert {alert.id} belongs to driver {owner}, not to driver {driver_id}",
+                loc=("body", "alert_id"),
+                input=alert.id,
+            )
     if trip is not None and trip.driver_id != driver_id:
-        return f"trip {trip.id} belongs to driver {trip.driver_id}, not to driver {driver_id}"
+        return SubjectMismatch(
+            f"trip {trip.id} belongs to driver {trip.driver_id}, not to driver {driver_id}",
+            loc=("body", "trip_id"),
+            input=trip.id,
+        )
     return None
 
 
@@ -373,7 +382,7 @@ def prepare_call(
     if request.trip_id and trip is None:
         raise NotFound(f"trip {request.trip_id} not found")
     if mismatch := subject_mismatch(session, driver.id, alert=alert, trip=trip):
-        raise SubjectMismatch(mismatch)
+        raise mismatch
     profile = (
         session.get(CallAgentProfile, request.agent_profile_id)
         if request.agent_profile_id
@@ -487,7 +496,10 @@ def prepare_calls(
         and (why := subject_mismatch(session, driver_id, alert=alert, trip=trip))
     ]
     if mismatches:
-        raise SubjectMismatch("; ".join(mismatches))
+        first = mismatches[0]
+        raise SubjectMismatch(
+            "; ".join(str(m.detail) for m in mismatches), loc=first.loc, input=first.input
+        )
     refusals = pre_dial_refusals(session, list(drivers.values()), now=now, policy=policy)
     outcomes: list[DriverCallOutcome] = []
     for driver_id in ordered:
