@@ -17,9 +17,7 @@ LATEST_DAY = date(2100, 12, 31)
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 # RFC 3339 date-time; the offset may be left out (the API documents naive times as UTC), and
 # seconds too, as people type them.
-_DATETIME = re.compile(
-    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:\d{2})?"
-)
+_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:\d{2})?")
 
 
 def _refuse_null(value: Any, info: ValidationInfo) -> Any:

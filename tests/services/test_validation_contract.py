@@ -5,7 +5,9 @@ and Slack channels."""
 
 from __future__ import annotations
 
+import ast
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from pydantic import TypeAdapter, ValidationError
@@ -385,3 +387,20 @@ def test_every_date_and_time_input_of_the_app_is_strict(client, main_app, auth_h
     assert "POST /reports/morning/generate query.date" in checked
     assert "POST /do-not-call body.until" in checked
     assert "POST /campaigns body.schedule_start_at" in checked
+
+
+def test_every_refusal_the_hub_raises_names_its_field():
+    """`Unprocessable` (and its subclasses' callers) say which field was wrong (`loc`), so the
+    `errors` entry of the 422 points at it; placement refusals name the request body."""
+    root = Path(__file__).resolve().parents[2]
+    unnamed = []
+    for folder in ("logic", "services", "models"):
+        for path in sorted((root / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if (
+                    isinstance(node, ast.Call)
+                    and getattr(node.func, "id", None) == "Unprocessable"
+                    and not any(k.arg == "loc" for k in node.keywords)
+                ):
+                    unnamed.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert unnamed == []
