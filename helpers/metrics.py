@@ -41,6 +41,18 @@ WEBHOOK_EVENTS = Counter(
     "Signed webhook deliveries received, by provider and outcome (accepted, duplicate, rejected).",
     ["provider", "outcome"],
 )
+OUTBOX_DELIVERIES = Counter(
+    "fleet_outbox_deliveries",
+    "Outbox rows handled by this process, by outbox and outcome (sent, retried, failed, "
+    "cancelled, deferred).",
+    ["outbox", "outcome"],
+)
+OUTBOX_SEND_SECONDS = Histogram(
+    "fleet_outbox_send_duration_seconds",
+    "Time one outbox send spent talking to its vendor, by outbox.",
+    ["outbox"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
 
 VENDOR_REQUESTS = Counter(
     "fleet_vendor_requests",

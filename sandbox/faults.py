@@ -2,7 +2,8 @@
 
 The vendor is the first path segment (`/samsara/...` → `samsara`). A fault is armed for the next
 `count` requests to a vendor (`POST /_sandbox/faults`) or per request with `X-Sandbox-Fault: 429`
-(plus optional `X-Sandbox-Retry-After`, `X-Sandbox-Delay`, `X-Sandbox-Status`). Every vendor
+(plus optional `X-Sandbox-Retry-After`, `X-Sandbox-Delay`, `X-Sandbox-Status`). `lost_response`
+lets the vendor act and then answers 504, the unknown outcome a timeout leaves behind. Every vendor
 request is recorded (method, path, query, headers, body) so tests can assert what a client sent.
 """
 
@@ -28,7 +29,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-FAULT_KINDS = ("429", "5xx", "slow", "malformed", "expire_token", "empty_page")
+FAULT_KINDS = ("429", "5xx", "slow", "malformed", "expire_token", "empty_page", "lost_response")
 # An empty-page fault without an incoming cursor answers with this cursor; the Samsara fake reads
 # it as "from the beginning", so paging continues exactly where it would have.
 EMPTY_PAGE_START_CURSOR = "sandbox-start"
@@ -234,6 +235,8 @@ class FaultMiddleware:
             await self.app(scope, replay, send)
         elif fault.kind == "malformed":
             await self._malformed(scope, replay, send)
+        elif fault.kind == "lost_response":
+            await self._lost_response(vendor, scope, replay, send)
         elif fault.kind == "empty_page":
             query = dict(parse_qsl(scope.get("query_string", b"").decode()))
             cursor = query.get("after") or EMPTY_PAGE_START_CURSOR
@@ -257,6 +260,17 @@ class FaultMiddleware:
         body = b"".join(chunks)
         truncated = body[: len(body) // 2] if len(body) > 2 else b'{"data": ['
         await _respond(send, 200, {"content-type": "application/json"}, truncated)
+
+    async def _lost_response(self, vendor: str, scope: Scope, receive: Receive, send: Send) -> None:
+        """Let the vendor act on the request, then answer 504 as a proxy that gave up would: the
+        caller cannot tell whether anything happened (the outcome is unknown)."""
+
+        async def discard(message: Message) -> None:
+            return None
+
+        await self.app(scope, receive, discard)
+        headers, payload = vendor_error(vendor, 504, _REASONS[504])
+        await _respond(send, 504, headers, payload)
 
     def _record(self, vendor: str, scope: Scope, body: bytes) -> None:
         raw_query = scope.get("query_string", b"").decode("latin-1")

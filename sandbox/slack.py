@@ -11,6 +11,10 @@ only existing channels take messages: the hub's default alert channels, `#fleet-
 adds one, and any other name is `channel_not_found`; `archived-*` channels exist but answer
 `is_archived`. Names map to stable IDs.
 
+Posts keep their message `metadata` ({event_type, event_payload}); `conversations.history`,
+`conversations.replies` (with `include_all_metadata`, `oldest`/`latest`, cursor pages) and
+`conversations.list` read them back as Slack does.
+
 Files follow Slack's external upload flow (what slack_sdk's `files_upload_v2` does):
 `files.getUploadURLExternal` (filename, length) answers an `upload_url` and a `file_id`; the
 bytes are POSTed to that URL (raw or multipart; 200 "OK - <length>"); `files.completeUploadExternal`
@@ -157,6 +161,10 @@ class SlackStore:
             if self.channels.get(channel_id) == name:
                 return channel_id, name
         return "channel_not_found"
+
+    def channel_list(self) -> list[tuple[str, str]]:
+        with self._lock:
+            return sorted(self.channels.items())
 
     def next_ts(self) -> str:
         return f"{int(time.time())}.{next(self._counter):06d}"
@@ -317,6 +325,9 @@ async def post_message(request: Request) -> JSONResponse:
     thread_ts = args.get("thread_ts")
     if thread_ts is not None and not isinstance(thread_ts, str):
         return _fail("invalid_thread_ts")
+    metadata = _metadata(args)
+    if isinstance(metadata, JSONResponse):
+        return metadata
     ts = store.next_ts()
     message: dict[str, Any] = {
         "type": "message",
@@ -331,6 +342,8 @@ async def post_message(request: Request) -> JSONResponse:
         message["blocks"] = blocks
     if thread_ts:
         message["thread_ts"] = thread_ts
+    if metadata is not None:
+        message["metadata"] = metadata
     store.add(
         {
             "channel": channel_id,
@@ -339,12 +352,32 @@ async def post_message(request: Request) -> JSONResponse:
             "thread_ts": thread_ts,
             "text": text,
             "blocks": blocks,
+            "metadata": metadata,
             "unfurl_links": args.get("unfurl_links"),
             "updates": [],
             "posted_at": time.time(),
         }
     )
     return JSONResponse({"ok": True, "channel": channel_id, "ts": ts, "message": message})
+
+
+def _metadata(args: dict[str, Any]) -> dict[str, Any] | JSONResponse | None:
+    """`metadata` ({event_type, event_payload}, JSON or a JSON string), as Slack checks it."""
+    metadata = args.get("metadata")
+    if metadata is None:
+        return None
+    if isinstance(metadata, str):
+        try:
+            metadata = json.loads(metadata)
+        except ValueError:
+            return _fail("invalid_metadata_format")
+    if (
+        not isinstance(metadata, dict)
+        or not isinstance(metadata.get("event_type"), str)
+        or not isinstance(metadata.get("event_payload"), dict)
+    ):
+        return _fail("invalid_metadata_format")
+    return {"event_type": metadata["event_type"], "event_payload": metadata["event_payload"]}
 
 
 @router.post("/api/chat.update")
@@ -382,6 +415,150 @@ async def update_message(request: Request) -> JSONResponse:
         message["blocks"] = stored["blocks"]
     return JSONResponse(
         {"ok": True, "channel": channel_id, "ts": ts, "text": text, "message": message}
+    )
+
+
+def _truthy(value: Any) -> bool:
+    return str(value).lower() in ("1", "true")
+
+
+def _public(message: dict[str, Any], *, with_metadata: bool) -> dict[str, Any]:
+    """A stored message as conversations.history/replies show it."""
+    shown: dict[str, Any] = {
+        "type": "message",
+        "subtype": "bot_message",
+        "text": message["text"],
+        "bot_id": BOT_ID,
+        "user": BOT_USER_ID,
+        "ts": message["ts"],
+        "team": TEAM_ID,
+    }
+    if message.get("blocks") is not None:
+        shown["blocks"] = message["blocks"]
+    if message.get("thread_ts"):
+        shown["thread_ts"] = message["thread_ts"]
+    if with_metadata and message.get("metadata") is not None:
+        shown["metadata"] = message["metadata"]
+    return shown
+
+
+def _page(items: list[Any], args: dict[str, Any]) -> tuple[list[Any], str] | JSONResponse:
+    """One page of `items` by Slack's cursor (`limit` default 100, at most 999)."""
+    try:
+        limit = min(max(int(args.get("limit") or 100), 1), 999)
+        start = int(args["cursor"].removeprefix("next_")) if args.get("cursor") else 0
+    except (TypeError, ValueError):
+        return _fail("invalid_cursor")
+    end = start + limit
+    return items[start:end], (f"next_{end}" if end < len(items) else "")
+
+
+def _in_window(ts: str, args: dict[str, Any]) -> bool:
+    inclusive = _truthy(args.get("inclusive", "0"))
+    value = float(ts)
+    if args.get("oldest"):
+        oldest = float(args["oldest"])
+        if value < oldest or (value == oldest and not inclusive):
+            return False
+    if args.get("latest"):
+        latest = float(args["latest"])
+        if value > latest or (value == latest and not inclusive):
+            return False
+    return True
+
+
+async def _read_call(request: Request) -> tuple[dict[str, Any], str] | JSONResponse:
+    """A conversations.* read's arguments and channel id (IDs only, as Slack wants)."""
+    args, token = await _read_args(request)
+    if "__invalid__" in args:
+        return _fail("invalid_json")
+    if (error := _auth_error(token)) is not None:
+        return error
+    resolved = store.resolve_channel(str(args.get("channel") or ""), allow_name=False)
+    if isinstance(resolved, str):
+        return _fail(resolved)
+    return args, resolved[0]
+
+
+@router.api_route("/api/conversations.history", methods=["GET", "POST"])
+async def conversations_history(request: Request) -> JSONResponse:
+    """A channel's top-level messages, newest first (`oldest`/`latest` window, cursor pages);
+    message metadata only with `include_all_metadata`."""
+    call = await _read_call(request)
+    if isinstance(call, JSONResponse):
+        return call
+    args, channel_id = call
+    with_metadata = _truthy(args.get("include_all_metadata", "0"))
+    messages = [
+        m
+        for m in reversed(store.snapshot())
+        if m["channel"] == channel_id
+        and (not m.get("thread_ts") or m["thread_ts"] == m["ts"])
+        and _in_window(m["ts"], args)
+    ]
+    page = _page(messages, args)
+    if isinstance(page, JSONResponse):
+        return page
+    items, cursor = page
+    return JSONResponse(
+        {
+            "ok": True,
+            "messages": [_public(m, with_metadata=with_metadata) for m in items],
+            "has_more": bool(cursor),
+            "pin_count": 0,
+            "response_metadata": {"next_cursor": cursor},
+        }
+    )
+
+
+@router.api_route("/api/conversations.replies", methods=["GET", "POST"])
+async def conversations_replies(request: Request) -> JSONResponse:
+    """A thread: its parent first, then the replies oldest first (cursor pages)."""
+    call = await _read_call(request)
+    if isinstance(call, JSONResponse):
+        return call
+    args, channel_id = call
+    ts = args.get("ts")
+    if not ts or store.find(channel_id, str(ts)) is None:
+        return _fail("thread_not_found")
+    with_metadata = _truthy(args.get("include_all_metadata", "0"))
+    thread = [
+        m
+        for m in store.snapshot()
+        if m["channel"] == channel_id
+        and (m["ts"] == ts or m.get("thread_ts") == ts)
+        and (m["ts"] == ts or _in_window(m["ts"], args))
+    ]
+    page = _page(thread, args)
+    if isinstance(page, JSONResponse):
+        return page
+    items, cursor = page
+    return JSONResponse(
+        {
+            "ok": True,
+            "messages": [_public(m, with_metadata=with_metadata) for m in items],
+            "has_more": bool(cursor),
+            "response_metadata": {"next_cursor": cursor},
+        }
+    )
+
+
+@router.api_route("/api/conversations.list", methods=["GET", "POST"])
+async def conversations_list(request: Request) -> JSONResponse:
+    """The workspace's channels (archived ones left out with `exclude_archived`)."""
+    args, token = await _read_args(request)
+    if (error := _auth_error(token)) is not None:
+        return error
+    channels = [
+        {"id": channel_id, "name": name, "is_channel": True, "is_archived": False}
+        for channel_id, name in store.channel_list()
+    ]
+    page = _page(channels, args)
+    if isinstance(page, JSONResponse):
+        return page
+    items, cursor = page
+    return JSONResponse(
+        {"ok": True, "channels": items, "response_metadata": {"next_cursor": cursor}}
     )
 
 

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel import Session
 
 from helpers.time_utils import utc_now
 from logic.alerts import actions, engine, outbox, queries
@@ -87,12 +88,12 @@ class BulkAckResult(BaseModel):
     not_found: list[int]
 
 
-def _deliver_later(background: BackgroundTasks, clients: AlertClients) -> None:
-    # Starlette runs background tasks before the request session's commit, so this drain
-    # delivers what is already committed; this request's update goes out with the next drain
-    # (the next evaluation pass) unless the session dependency commits before the response.
-    if clients.slack is not None:
-        background.add_task(outbox.drain, clients.slack)
+def _deliver_later(background: BackgroundTasks, clients: AlertClients, session: Session) -> None:
+    # The session dependency commits as soon as the endpoint returns (scope="function"), before
+    # the response and its background tasks: the drain then sends just this request's rows.
+    ids = outbox.queued_ids(session)
+    if ids and clients.slack is not None:
+        background.add_task(outbox.drain, clients.slack, ids=ids)
 
 
 @router.get("")
@@ -150,7 +151,7 @@ def bulk_acknowledge(
 ) -> BulkAckResult:
     """Acknowledge many alerts at once; resolved or already acknowledged ones are skipped."""
     result = actions.bulk_acknowledge(session, body.ids, user, utc_now(), client=client)
-    _deliver_later(background, clients)
+    _deliver_later(background, clients, session)
     return BulkAckResult(**result)
 
 
@@ -172,7 +173,7 @@ def acknowledge_alert(
     """Acknowledge: stops escalation; the Slack message is updated."""
     alert = actions.get_alert(session, alert_id)
     actions.acknowledge(session, alert, user, utc_now(), client=client)
-    _deliver_later(background, clients)
+    _deliver_later(background, clients, session)
     return AlertPublic.model_validate(alert)
 
 
@@ -189,7 +190,7 @@ def snooze_alert(
     """Silence the alert for a while; it reopens if the condition persists afterwards."""
     alert = actions.get_alert(session, alert_id)
     actions.snooze(session, alert, user, utc_now(), minutes=body.minutes, client=client)
-    _deliver_later(background, clients)
+    _deliver_later(background, clients, session)
     return AlertPublic.model_validate(alert)
 
 
@@ -206,5 +207,5 @@ def resolve_alert(
     """Resolve the alert; a re-detection within the rule's cooldown stays suppressed."""
     alert = actions.get_alert(session, alert_id)
     actions.resolve(session, alert, user, utc_now(), note=body.note, client=client)
-    _deliver_later(background, clients)
+    _deliver_later(background, clients, session)
     return AlertPublic.model_validate(alert)

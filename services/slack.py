@@ -43,8 +43,8 @@ async def slack_interactions(
         signing_secret=settings.SLACK_SIGNING_SECRET.get_secret_value(),
         client=client,
     )
-    if result.ok and clients.slack is not None:
+    if result.deliveries and clients.slack is not None:
         # Slack wants an answer within 3 s: the message update goes out after the response
         # (the unit of work above has already committed it to the outbox).
-        background.add_task(outbox.drain, clients.slack)
+        background.add_task(outbox.drain, clients.slack, ids=list(result.deliveries))
     return result.as_slack_response()

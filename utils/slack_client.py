@@ -10,6 +10,7 @@ methods (`chat.update`), because a repeated `chat.postMessage` would post the al
 from __future__ import annotations
 
 import random
+import re
 import time
 import urllib.error
 from collections.abc import Callable, Mapping
@@ -46,7 +47,20 @@ from utils.signatures import (
 
 VENDOR = "slack"
 SIGNATURE_TOLERANCE_SECONDS = 300
-IDEMPOTENT_METHODS = frozenset({"chat.update", "auth.test", "conversations.info"})
+IDEMPOTENT_METHODS = frozenset(
+    {
+        "chat.update",
+        "auth.test",
+        "conversations.info",
+        "conversations.history",
+        "conversations.replies",
+        "conversations.list",
+    }
+)
+# Message metadata our deliveries carry, so a post whose answer was lost can be found again.
+DELIVERY_EVENT_TYPE = "fleet_hub_delivery"
+LOOKUP_PAGES = 5
+_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{8,}$")
 RETRYABLE_ERRORS = frozenset(
     {
         "ratelimited",
@@ -180,8 +194,13 @@ class SlackClient:
         *,
         blocks: list[dict[str, Any]] | None = None,
         thread_ts: str | None = None,
+        tag: str | None = None,
     ) -> SlackMessage:
-        """Post to a channel (ID or name); `text` is always sent as the notification fallback."""
+        """Post to a channel (ID or name); `text` is always sent as the notification fallback.
+
+        `tag` (a delivery's id) goes into the message's metadata, where `find_tagged` looks for
+        it before a post whose outcome is unknown is repeated.
+        """
         args: dict[str, Any] = {
             "channel": channel,
             "text": text,
@@ -192,13 +211,75 @@ class SlackClient:
             args["blocks"] = blocks
         if thread_ts:
             args["thread_ts"] = thread_ts
+        if tag:
+            args["metadata"] = {"event_type": DELIVERY_EVENT_TYPE, "event_payload": {"tag": tag}}
         data = self._call("chat.postMessage", args)
         return SlackMessage(channel=str(data["channel"]), ts=str(data["ts"]), thread_ts=thread_ts)
 
     def reply_in_thread(
-        self, parent: SlackMessage, text: str, *, blocks: list[dict[str, Any]] | None = None
+        self,
+        parent: SlackMessage,
+        text: str,
+        *,
+        blocks: list[dict[str, Any]] | None = None,
+        tag: str | None = None,
     ) -> SlackMessage:
-        return self.post_message(parent.channel, text, blocks=blocks, thread_ts=parent.ts)
+        return self.post_message(parent.channel, text, blocks=blocks, thread_ts=parent.ts, tag=tag)
+
+    def find_tagged(
+        self, channel: str, tag: str, *, thread_ts: str | None = None, oldest: float | None = None
+    ) -> SlackMessage | None:
+        """The message posted with `tag` in `channel` (or in the thread under `thread_ts`),
+        newer than `oldest` (unix seconds), or None if Slack has none.
+
+        Reads `conversations.history` / `conversations.replies` with `include_all_metadata`, a
+        few pages at most; a channel given by name is looked up in `conversations.list` first
+        (history wants the ID).
+        """
+        channel_id = channel if _CHANNEL_ID.match(channel) else self._channel_id(channel)
+        if channel_id is None:
+            return None
+        args: dict[str, Any] = {"channel": channel_id, "include_all_metadata": "true", "limit": 200}
+        if thread_ts:
+            args["ts"] = thread_ts
+        if oldest is not None:
+            args["oldest"] = f"{oldest:.6f}"
+        method = "conversations.replies" if thread_ts else "conversations.history"
+        for data in self._pages(method, args):
+            for message in data.get("messages") or []:
+                metadata = message.get("metadata") or {}
+                payload = metadata.get("event_payload") or {}
+                if metadata.get("event_type") == DELIVERY_EVENT_TYPE and payload.get("tag") == tag:
+                    return SlackMessage(channel_id, str(message["ts"]), thread_ts)
+        return None
+
+    def _channel_id(self, name: str) -> str | None:
+        wanted = name.removeprefix("#").lower()
+        args = {"types": "public_channel,private_channel", "exclude_archived": "true", "limit": 200}
+        for data in self._pages("conversations.list", args):
+            for channel in data.get("channels") or []:
+                if str(channel.get("name", "")).lower() == wanted:
+                    return str(channel["id"])
+        return None
+
+    def _pages(self, method: str, args: dict[str, Any]) -> Any:
+        """Up to LOOKUP_PAGES pages of a read method (GET, as slack_sdk sends them)."""
+        cursor = None
+        for _ in range(LOOKUP_PAGES):
+            params = {**args, **({"cursor": cursor} if cursor else {})}
+            try:
+                response = self._web.api_call(method, http_verb="GET", params=params)
+            except SlackApiError as exc:
+                raise _map_api_error(method, exc) from None
+            except (SlackRequestError, urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+                raise VendorTransientError(
+                    VENDOR, f"{method}: network error {type(exc).__name__}"
+                ) from None
+            data = response.data if isinstance(response.data, dict) else {}
+            yield data
+            cursor = (data.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return
 
     def update_message(
         self, message: SlackMessage, text: str, *, blocks: list[dict[str, Any]] | None = None

@@ -9,6 +9,7 @@ uses. Unlinked users and unknown alerts get a message back, not an error: Slack 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from sqlmodel import Session
 from config import get_settings
 from db.database import session_scope
 from helpers.errors import AppError, BadRequest, Conflict, Unauthorized
-from logic.alerts import actions, slack
+from logic.alerts import actions, outbox, slack
 from logic.auth.audit import ClientInfo
 from logic.auth.permissions import Permission
 from models.alert import Alert, SlackInteraction, SlackUserLink
@@ -45,6 +46,7 @@ class InteractionResult:
     text: str
     alert_id: int | None = None
     action: str | None = None
+    deliveries: tuple[int, ...] = ()  # the outbox rows it queued (the Slack message's update)
 
     def as_slack_response(self) -> dict[str, Any]:
         return {"response_type": "ephemeral", "replace_original": False, "text": self.text}
@@ -168,4 +170,5 @@ def handle_interaction_unit(raw_body: bytes, **kwargs: Any) -> InteractionResult
     """`handle_interaction` in its own committed transaction (the webhook has no user session),
     so a delivery drained right after the response already sees the queued Slack update."""
     with session_scope() as session:
-        return handle_interaction(session, raw_body, **kwargs)
+        result = handle_interaction(session, raw_body, **kwargs)
+        return dataclasses.replace(result, deliveries=tuple(outbox.queued_ids(session)))

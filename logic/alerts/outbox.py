@@ -1,40 +1,37 @@
-"""The Slack outbox: enqueue deliveries with the alert change, drain them from any instance.
+"""The Slack outbox of alerts: deliveries are queued with the alert change and sent through the
+outbox kit (`logic/outbox.py`: claim, lease, backoff, shutdown hand-back) from any instance.
 
-Claiming: due rows are picked with `SELECT … FOR UPDATE SKIP LOCKED` on PostgreSQL (concurrent
-workers take disjoint rows) and marked `sending` under a fresh claim token with a lease by an
-UPDATE that re-checks due-ness (on SQLite, one writer at a time, that makes the claim atomic).
-A worker that dies mid-send leaves a lease that expires, and the row is taken again; one that is
-shut down (SIGTERM) stops between deliveries and hands its unsent claims back at once. Sending
-happens outside the claim transaction; each result is written in its own short transaction.
-Transient failures are retried with exponential backoff (`Retry-After` wins on a 429); the
-row only fails for good after `ALERT_DELIVERY_MAX_ATTEMPTS`, so a Slack outage loses nothing.
+Only the Slack part lives here. `prepare` renders the message from the alert's current state (so
+a post delayed by an outage already shows an acknowledgement made meanwhile), `send` talks to
+Slack outside any transaction, `record` keeps the message's channel and ts on the alert. Every
+post and reply carries the delivery's tag in its message metadata; a delivery in doubt (an earlier
+attempt may have reached Slack) is looked up in the channel or thread before it is posted again.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import select
 from sqlmodel import Session
 
-from config import get_settings
-from db.claims import claim_due_rows
-from db.database import session_scope
-from helpers.shutdown import shutting_down
-from helpers.time_utils import utc_now
+from logic import outbox as kit
+from logic.alerts.slack import alert_zone, render_alert, render_digest
 from models.alert import Alert, AlertDelivery, AlertStatus, DeliveryKind, DeliveryStatus
-from utils.http import VendorError, VendorTransientError
+from utils.slack_client import SlackMessage
 
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=120)
 PARENT_WAIT = timedelta(seconds=5)
+# A lost post is looked for in messages from a little before its row was queued.
+LOOKBACK = timedelta(minutes=5)
+NAME = "alerts"
 
 
 def enqueue(
@@ -59,6 +56,7 @@ def enqueue(
         created_at=now,
     )
     session.add(delivery)
+    kit.queued(session, NAME, delivery)
     if flush:
         session.flush()
     return delivery
@@ -103,180 +101,159 @@ def enqueue_update(
     )
 
 
-def _due(now: datetime):
-    return or_(
-        and_(AlertDelivery.status == DeliveryStatus.PENDING, AlertDelivery.next_attempt_at <= now),
-        and_(AlertDelivery.status == DeliveryStatus.SENDING, AlertDelivery.claimed_until < now),
-    )
+@dataclass(frozen=True)
+class SlackJob:
+    """One Slack call, rendered: a post (to `channel`, or a reply under `thread_ts`) or an update
+    of the message at `thread_ts` (plus its escalated copy)."""
+
+    action: str  # "post" or "update"
+    channel: str
+    text: str
+    blocks: list[dict[str, Any]] | None
+    tag: str
+    in_doubt: bool
+    oldest: float
+    thread_ts: str | None = None
+    escalated: tuple[SlackMessage, str, list[dict[str, Any]]] | None = None
 
 
-def claim(session: Session, *, now: datetime, limit: int, token: str) -> list[int]:
-    """Mark up to `limit` due deliveries as ours, oldest first (`db/claims.py`)."""
-    return claim_due_rows(
-        session,
-        AlertDelivery,
-        _due(now),
-        sending_status=DeliveryStatus.SENDING,
-        now=now,
-        lease=LEASE,
-        limit=limit,
-        token=token,
-    )
-
-
-@dataclass
-class DrainResult:
-    claimed: int = 0
-    sent: int = 0
-    retried: int = 0
-    failed: int = 0
-    cancelled: int = 0
-    deferred: int = 0
-    errors: list[str] = field(default_factory=list)
-
-
-def drain(poster: Any, *, now: datetime | None = None, limit: int = 100) -> DrainResult:
-    """Claim due deliveries and send them through `poster` (a `utils.slack_client.SlackClient`).
-
-    Owns its transactions (claim, then one per delivery) so it can run beside requests and
-    on several instances at once.
-    """
-    from logic.alerts import slack
-
-    now = now or utc_now()
-    token = uuid.uuid4().hex
-    result = DrainResult()
-    with _claims_lock:
-        _claims.add(token)
-    try:
-        with session_scope() as session:
-            ids = claim(session, now=now, limit=limit, token=token)
-        result.claimed = len(ids)
-        blocked: dict[str, datetime] = {}  # channel → rate-limited until
-        for delivery_id in ids:
-            if shutting_down():
-                break
-            with session_scope() as session:
-                delivery = session.get(AlertDelivery, delivery_id)
-                if delivery is None or delivery.claim_token != token:
-                    continue  # lease expired and another worker took it
-                _process(session, poster, delivery, now, blocked, result, slack)
-    finally:
-        with _claims_lock:
-            _claims.discard(token)
-    if shutting_down():
-        release_claims([token])
-    return result
-
-
-_claims_lock = threading.Lock()
-_claims: set[str] = set()
-
-
-def release_claims(tokens: Iterable[str] | None = None) -> int:
-    """Hand back the still-unsent deliveries claimed under `tokens` (default: every drain of
-    this process still running) as due now, so another instance sends them without waiting
-    for the lease to expire. Returns how many rows were released."""
-    if tokens is None:
-        with _claims_lock:
-            tokens = list(_claims)
-    tokens = list(tokens)
-    if not tokens:
-        return 0
-    with session_scope() as session:
-        released = session.execute(
-            update(AlertDelivery)
-            .where(
-                AlertDelivery.claim_token.in_(tokens),
-                AlertDelivery.status == DeliveryStatus.SENDING,
-            )
-            .values(
-                status=DeliveryStatus.PENDING,
-                next_attempt_at=utc_now(),
-                claim_token=None,
-                claimed_until=None,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        return released.rowcount or 0
-
-
-def _process(session, poster, delivery, now, blocked, result, slack) -> None:
-    settings = get_settings()
+def _prepare(
+    session: Session, delivery: AlertDelivery, attempt: kit.Attempt
+) -> SlackJob | kit.Result:
     alert = session.get(Alert, delivery.alert_id) if delivery.alert_id else None
-    channel_key = delivery.channel or (alert.slack_channel if alert else "") or ""
-    if channel_key in blocked:
-        _release(delivery, blocked[channel_key])
-        result.deferred += 1
+    job = {
+        "tag": f"alert-delivery-{delivery.id}",
+        "in_doubt": attempt.in_doubt,
+        "oldest": (delivery.created_at - LOOKBACK).timestamp(),
+    }
+    kind = delivery.kind
+    if kind == DeliveryKind.DIGEST:
+        ids = delivery.payload.get("alert_ids", [])
+        alerts = [a for a in (session.get(Alert, i) for i in ids) if a is not None]
+        if not alerts:
+            return _cancel("empty digest")
+        text, blocks = render_digest(alerts, delivery.channel)
+        return SlackJob("post", delivery.channel, text, blocks, **job)
+    if alert is None:
+        return _cancel("alert deleted")
+    if kind == DeliveryKind.POST:
+        if alert.slack_ts:  # sent and recorded by an earlier delivery of the same post
+            return kit.Sent({"channel": alert.slack_channel or "", "ts": alert.slack_ts})
+        if delivery.payload.get("deferred") and alert.status == AlertStatus.RESOLVED:
+            return _cancel("resolved during quiet hours")
+        text, blocks = render_alert(alert, zone=alert_zone(session, alert))
+        return SlackJob("post", delivery.channel, text, blocks, **job)
+    if kind == DeliveryKind.ESCALATION:
+        if alert.escalation_slack_ts:
+            return kit.Sent(
+                {"channel": alert.escalation_slack_channel or "", "ts": alert.escalation_slack_ts}
+            )
+        text, blocks = render_alert(alert, escalated=True, zone=alert_zone(session, alert))
+        return SlackJob("post", delivery.channel, text, blocks, **job)
+    if not alert.slack_ts:
+        if pending_post_exists(session, alert.id):
+            # The post renders the current state itself; a reply still needs its parent.
+            if kind == DeliveryKind.REPLY:
+                return kit.RetryAfter(
+                    "waiting for the alert's post", PARENT_WAIT.total_seconds(), attempt=False
+                )
+            return _cancel("post pending")
+        return _cancel("alert never posted")
+    channel = alert.slack_channel or ""
+    if kind == DeliveryKind.REPLY:
+        text = str(delivery.payload.get("text", ""))
+        return SlackJob("post", channel, text, None, thread_ts=alert.slack_ts, **job)
+    if kind == DeliveryKind.UPDATE:
+        actor = delivery.payload.get("actor")
+        zone = alert_zone(session, alert)
+        text, blocks = render_alert(alert, actor=actor, zone=zone)
+        escalated = None
+        if alert.escalation_slack_ts:
+            copy = SlackMessage(alert.escalation_slack_channel or "", alert.escalation_slack_ts)
+            escalated = (copy, *render_alert(alert, escalated=True, actor=actor, zone=zone))
+        return SlackJob(
+            "update", channel, text, blocks, thread_ts=alert.slack_ts, escalated=escalated, **job
+        )
+    return _cancel(f"unknown kind {kind}")
+
+
+def _cancel(reason: str) -> kit.PermanentFailure:
+    return kit.PermanentFailure(f"cancelled: {reason}", status=DeliveryStatus.CANCELLED)
+
+
+def _send(poster: Any, job: SlackJob) -> kit.Result:
+    """Talk to Slack (no database here); a post in doubt is looked up before it is repeated."""
+    if job.action == "update":
+        message = poster.update_message(
+            SlackMessage(job.channel, job.thread_ts or ""), job.text, blocks=job.blocks
+        )
+        if job.escalated is not None:
+            copy, text, blocks = job.escalated
+            poster.update_message(copy, text, blocks=blocks)
+        return _sent(message)
+    if job.in_doubt:
+        found = poster.find_tagged(job.channel, job.tag, thread_ts=job.thread_ts, oldest=job.oldest)
+        if found is not None:
+            log.info(
+                "slack delivery %s was already posted (%s); not posting again", job.tag, found.ts
+            )
+            return _sent(found)
+    message = poster.post_message(
+        job.channel, job.text, blocks=job.blocks, thread_ts=job.thread_ts, tag=job.tag
+    )
+    return _sent(message)
+
+
+def _sent(message: SlackMessage) -> kit.Sent:
+    return kit.Sent({"channel": message.channel, "ts": message.ts})
+
+
+def _record(session: Session, delivery: AlertDelivery, result: kit.Result) -> None:
+    if not isinstance(result, kit.Sent) or "ts" not in result.note:
         return
-    try:
-        outcome = slack.deliver(session, poster, delivery, alert, now)
-    except VendorTransientError as exc:
-        delivery.attempts += 1
-        delivery.last_error = str(exc)[:1000]
-        if delivery.attempts >= settings.ALERT_DELIVERY_MAX_ATTEMPTS:
-            delivery.status = DeliveryStatus.FAILED
-            result.failed += 1
-        else:
-            wait = _backoff(delivery.attempts)
-            if exc.retry_after is not None:
-                wait = max(exc.retry_after, 0.0)
-                blocked[channel_key] = now + timedelta(seconds=wait)
-            _release(delivery, now + timedelta(seconds=wait))
-            result.retried += 1
-        result.errors.append(str(exc))
-        log.warning("slack delivery %s will retry: %s", delivery.id, exc)
+    channel, ts = result.note["channel"], result.note["ts"]
+    delivery.slack_channel, delivery.slack_ts = channel, ts
+    alert = session.get(Alert, delivery.alert_id) if delivery.alert_id else None
+    if alert is None:
         return
-    except VendorError as exc:
-        delivery.attempts += 1
-        delivery.status = DeliveryStatus.FAILED
-        delivery.last_error = str(exc)[:1000]
-        delivery.claim_token = None
-        result.failed += 1
-        result.errors.append(str(exc))
-        log.error("slack delivery %s rejected: %s", delivery.id, exc)
-        return
-    if outcome == "wait_parent":
-        _release(delivery, now + PARENT_WAIT)
-        result.deferred += 1
-    elif outcome.startswith("cancelled"):
-        delivery.status = DeliveryStatus.CANCELLED
-        delivery.last_error = outcome
-        delivery.claim_token = None
-        result.cancelled += 1
-    else:
-        delivery.attempts += 1
-        delivery.status = DeliveryStatus.SENT
-        delivery.sent_at = now
-        delivery.claim_token = None
-        delivery.last_error = None
-        result.sent += 1
+    if delivery.kind == DeliveryKind.POST and not alert.slack_ts:
+        alert.slack_channel, alert.slack_ts = channel, ts
+    elif delivery.kind == DeliveryKind.ESCALATION and not alert.escalation_slack_ts:
+        alert.escalation_slack_channel, alert.escalation_slack_ts = channel, ts
 
 
-def _release(delivery: AlertDelivery, at: datetime) -> None:
-    delivery.status = DeliveryStatus.PENDING
-    delivery.next_attempt_at = at
-    delivery.claim_token = None
-    delivery.claimed_until = None
+OUTBOX: kit.Outbox[SlackJob] = kit.Outbox(
+    name=NAME,
+    model=AlertDelivery,
+    prepare=_prepare,
+    send=_send,
+    record=_record,
+    policy=kit.settings_policy("ALERT_DELIVERY"),
+    lease=LEASE,
+    group=lambda delivery: delivery.channel,  # a 429 holds back the channel's other rows
+)
 
 
-def _backoff(attempts: int) -> float:
-    settings = get_settings()
-    base = settings.ALERT_DELIVERY_BACKOFF_SECONDS
-    return min(base * (2 ** max(attempts - 1, 0)), settings.ALERT_DELIVERY_MAX_BACKOFF_SECONDS)
+def drain(
+    poster: Any,
+    *,
+    now: datetime | None = None,
+    limit: int = 100,
+    ids: Sequence[int] | None = None,
+    rng: random.Random | None = None,
+) -> kit.DrainResult:
+    """Send due deliveries (or only `ids`) through `poster` (a `utils.slack_client.SlackClient`)."""
+    return kit.drain(OUTBOX, poster, now=now, limit=limit, ids=ids, rng=rng)
+
+
+def queued_ids(session: Session) -> list[int]:
+    """The deliveries this session queued (to send just those once it has committed)."""
+    return kit.queued_ids(session, NAME)
 
 
 def retry_failed(session: Session, ids: Iterable[int] | None, now: datetime) -> int:
     """Put failed deliveries (all, or `ids`) back in the queue for an immediate attempt."""
-    stmt = (
-        update(AlertDelivery)
-        .where(AlertDelivery.status == DeliveryStatus.FAILED)
-        .values(status=DeliveryStatus.PENDING, next_attempt_at=now, attempts=0, claim_token=None)
-        .execution_options(synchronize_session=False)
-    )
-    if ids is not None:
-        stmt = stmt.where(AlertDelivery.id.in_(list(ids)))
-    return session.execute(stmt).rowcount or 0
+    return kit.retry_failed(session, OUTBOX, ids, now)
 
 
 def pending_post_exists(session: Session, alert_id: int) -> bool:

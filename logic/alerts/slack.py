@@ -1,4 +1,4 @@
-"""Slack messages for alerts: Block Kit rendering and sending one outbox delivery.
+"""Slack messages for alerts: Block Kit rendering (the outbox in `outbox.py` sends them).
 
 Messages are rendered when sent, from the alert's current state, so a post delayed by an outage
 already shows an acknowledgement made meanwhile, and an update never shows stale facts.
@@ -22,20 +22,16 @@ from helpers.time_utils import (
     parse_vendor_timestamp,
     zone_for_region,
 )
-from logic.alerts import outbox
 from logic.alerts.rules import default_rule
 from models.alert import (
     Alert,
-    AlertDelivery,
     AlertRule,
     AlertStatus,
     AlertType,
-    DeliveryKind,
     Severity,
 )
 from models.driver import Driver
 from models.trip import StopStatus, TripStop
-from utils.slack_client import SlackMessage
 
 ACK = "ack_alert"
 SNOOZE = "snooze_alert_1h"
@@ -205,73 +201,3 @@ def render_digest(alerts: list[Alert], channel: str) -> tuple[str, list[dict[str
         },
     ]
     return text, blocks
-
-
-def deliver(
-    session: Session, poster: Any, delivery: AlertDelivery, alert: Alert | None, now: datetime
-) -> str:
-    """Send one delivery. Returns "sent", "wait_parent" or "cancelled: why"; raises VendorError.
-
-    Idempotence: a post whose alert already has a Slack ts (sent, then the worker died before
-    marking the row) is recorded as sent without posting again.
-    """
-    kind = delivery.kind
-    if kind == DeliveryKind.DIGEST:
-        ids = delivery.payload.get("alert_ids", [])
-        alerts = [a for a in (session.get(Alert, i) for i in ids) if a is not None]
-        if not alerts:
-            return "cancelled: empty digest"
-        text, blocks = render_digest(alerts, delivery.channel)
-        message = poster.post_message(delivery.channel, text, blocks=blocks)
-        _remember(delivery, message)
-        return "sent"
-    if alert is None:
-        return "cancelled: alert deleted"
-    if kind == DeliveryKind.POST:
-        if alert.slack_ts:
-            _remember(delivery, SlackMessage(alert.slack_channel or "", alert.slack_ts))
-            return "sent"
-        if delivery.payload.get("deferred") and alert.status == AlertStatus.RESOLVED:
-            return "cancelled: resolved during quiet hours"
-        text, blocks = render_alert(alert, zone=alert_zone(session, alert))
-        message = poster.post_message(delivery.channel, text, blocks=blocks)
-        alert.slack_channel, alert.slack_ts = message.channel, message.ts
-        _remember(delivery, message)
-        return "sent"
-    if kind == DeliveryKind.ESCALATION:
-        if alert.escalation_slack_ts:
-            return "sent"
-        text, blocks = render_alert(alert, escalated=True, zone=alert_zone(session, alert))
-        message = poster.post_message(delivery.channel, text, blocks=blocks)
-        alert.escalation_slack_channel, alert.escalation_slack_ts = message.channel, message.ts
-        _remember(delivery, message)
-        return "sent"
-    if not alert.slack_ts:
-        if outbox.pending_post_exists(session, alert.id):
-            # The post renders the current state itself; a reply still needs its parent.
-            return "wait_parent" if kind == DeliveryKind.REPLY else "cancelled: post pending"
-        return "cancelled: alert never posted"
-    parent = SlackMessage(alert.slack_channel or "", alert.slack_ts)
-    if kind == DeliveryKind.REPLY:
-        message = poster.reply_in_thread(parent, str(delivery.payload.get("text", "")))
-        _remember(delivery, message)
-        return "sent"
-    if kind == DeliveryKind.UPDATE:
-        actor = delivery.payload.get("actor")
-        zone = alert_zone(session, alert)
-        text, blocks = render_alert(alert, actor=actor, zone=zone)
-        message = poster.update_message(parent, text, blocks=blocks)
-        if alert.escalation_slack_ts:
-            escalated = SlackMessage(
-                alert.escalation_slack_channel or "", alert.escalation_slack_ts
-            )
-            text, blocks = render_alert(alert, escalated=True, actor=actor, zone=zone)
-            poster.update_message(escalated, text, blocks=blocks)
-        _remember(delivery, message)
-        return "sent"
-    return f"cancelled: unknown kind {kind}"
-
-
-def _remember(delivery: AlertDelivery, message: SlackMessage) -> None:
-    delivery.slack_channel = message.channel
-    delivery.slack_ts = message.ts

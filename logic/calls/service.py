@@ -1,13 +1,14 @@
 """Entry points shared by the routers, the CLI and scheduled jobs (each wires settings → work).
 
 `after_placement` and `after_webhooks` are the after-commit steps: link and apply events that
-arrived early, then push any Slack thread reply the call queued (the alert outbox).
+arrived early, then send the Slack thread replies those calls queued — only those rows of the
+alert outbox; the rest is the evaluation pass's.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from config import Settings, get_settings
 from helpers.errors import UpstreamNotConfigured
@@ -23,23 +24,24 @@ def calling_policy(settings: Settings | None = None) -> CallingPolicy:
     return CallingPolicy.from_settings(settings or get_settings())
 
 
-def _drain_slack(settings: Settings) -> None:
+def _send_queued(processed: Iterable[Processed], settings: Settings) -> None:
+    ids = [delivery for p in processed for delivery in p.deliveries]
+    if not ids:
+        return
     try:
         slack = build_slack_client(settings)
     except UpstreamNotConfigured:
         return  # Slack not configured: the evaluation pass drains the outbox when it is
-    outbox.drain(slack)
+    outbox.drain(slack, ids=ids)
 
 
 def after_placement(call_ids: list[int], settings: Settings | None = None) -> None:
     """Events that beat the placement's commit are linked and applied now."""
-    if any(p.finalized for p in match_and_process(call_ids)):
-        _drain_slack(settings or get_settings())
+    _send_queued(match_and_process(call_ids), settings or get_settings())
 
 
 def after_webhooks(call_ids: Sequence[int], settings: Settings | None = None) -> list[Processed]:
     """Apply the calls' pending events; calls finished by them get their Slack reply at once."""
     processed = process_calls_unit(call_ids)
-    if any(p.finalized for p in processed.values()):
-        _drain_slack(settings or get_settings())
+    _send_queued(processed.values(), settings or get_settings())
     return [processed[call_id] for call_id in call_ids]

@@ -27,6 +27,7 @@ from sqlmodel import Session
 from db.database import session_scope
 from db.retry import db_retry
 from helpers.time_utils import utc_now
+from logic.alerts import outbox
 from logic.calls.events import EventKey, apply_event
 from models.call import Call
 from models.webhook_event import WebhookEvent
@@ -223,6 +224,7 @@ def _mark_processed(
 class Processed:
     applied: int
     finalized: bool  # this pass finalized the call (insights and write-back queued)
+    deliveries: tuple[int, ...] = ()  # alert outbox rows the finalization queued
 
 
 def process_calls(
@@ -243,9 +245,11 @@ def process_calls(
         errors.update(failed)
         applied += [event.id for event in events if event.id not in failed]
         finalized = call.report_received_at is not None and call.finalized_at is None
+        queued_before = len(outbox.queued_ids(session))
         if finalized:
             finalize_call(session, call, now=now)
-        results[call.id] = Processed(len(events), finalized)
+        deliveries = tuple(outbox.queued_ids(session)[queued_before:])
+        results[call.id] = Processed(len(events), finalized, deliveries)
     session.flush()
     _mark_processed(session, applied, errors, now)
     return results

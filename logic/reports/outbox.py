@@ -1,33 +1,30 @@
 """The report outbox: one row per morning report and target (a Slack channel, an email list),
-claimed and delivered with the alert outbox's guarantees (see `logic/alerts/outbox.py`).
+sent through the outbox kit (`logic/outbox.py`: claim, lease, backoff, shutdown hand-back).
 
-Claiming is `SELECT … FOR UPDATE SKIP LOCKED` on PostgreSQL plus a lease; each delivery is
-sent and recorded in its own transaction; transient failures back off exponentially and are
-retried until `REPORT_DELIVERY_MAX_ATTEMPTS`. A Slack delivery is two steps — the Block Kit
-message, then the chart uploaded into its thread — and each finished step is written to the
-row's `progress` in the same transaction as the failure of the next, so a retry after an
-outage resumes where it stopped and never posts the message twice. An email delivery keeps its
-`Message-ID` and `Date` there, so every attempt sends the same message.
+Only the sending lives here. A Slack delivery is two steps — the Block Kit message, then the chart
+uploaded into its thread — and each finished step is written to the row's `progress` with the
+result, so a retry after an outage resumes where it stopped. The message carries the delivery's
+tag in its metadata: a delivery in doubt (the process died after Slack accepted the message, before
+the row said so) finds its message in the channel instead of posting the report twice. An email
+keeps its `Message-ID` and `Date` in `progress` from the first attempt, so a repeat is the same
+message to every mailbox.
+Nothing here talks to Slack or SMTP inside a transaction: `prepare` reads, `send` sends.
 """
 
 from __future__ import annotations
 
 import logging
-import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from email.utils import formatdate, make_msgid, parseaddr
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
-from config import get_settings
-from db.claims import claim_due_rows
-from db.database import session_scope
-from helpers.time_utils import utc_now
+from logic import outbox as kit
 from logic.reports import charts, render, scorecards
 from models.report import (
     MorningReport,
@@ -41,6 +38,8 @@ from utils.http import VendorError, VendorTransientError
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=300)
+LOOKBACK = timedelta(minutes=5)
+NAME = "reports"
 
 
 def enqueue(
@@ -79,116 +78,86 @@ def enqueue(
     return len(session.execute(stmt, values).all())
 
 
-def _due(now: datetime):
-    return or_(
-        and_(
-            ReportDelivery.status == ReportDeliveryStatus.PENDING,
-            ReportDelivery.next_attempt_at <= now,
-        ),
-        and_(
-            ReportDelivery.status == ReportDeliveryStatus.SENDING,
-            ReportDelivery.claimed_until < now,
-        ),
-    )
+@dataclass(frozen=True)
+class ReportJob:
+    """One delivery, ready to send: the report's body and, for email, the rendered message."""
+
+    channel: str
+    target: str
+    body: dict[str, Any]
+    progress: dict[str, Any]
+    tag: str
+    in_doubt: bool
+    oldest: float
+    now: datetime
+    mail_id: str = ""
+    scorecard_csv: bytes = b""
 
 
-def claim(session: Session, *, now: datetime, limit: int, token: str) -> list[int]:
-    """Mark up to `limit` due deliveries as ours, oldest first (`db/claims.py`)."""
-    return claim_due_rows(
-        session,
-        ReportDelivery,
-        _due(now),
-        sending_status=ReportDeliveryStatus.SENDING,
-        now=now,
-        lease=LEASE,
-        limit=limit,
-        token=token,
-    )
+@dataclass(frozen=True)
+class ReportClients:
+    """Where reports go; a channel whose client is None waits as if its vendor were down."""
+
+    slack: Any | None
+    mailer: Any | None
 
 
-@dataclass
-class DrainResult:
-    claimed: int = 0
-    sent: int = 0
-    retried: int = 0
-    failed: int = 0
-    errors: list[str] = field(default_factory=list)
-
-
-def drain(
-    *, slack: Any | None, mailer: Any | None, now: datetime | None = None, limit: int = 50
-) -> DrainResult:
-    """Claim due deliveries and send them; owns its transactions (claim, then one each).
-
-    A channel whose client is not configured (None) is retried later like an outage.
-    """
-    now = now or utc_now()
-    token = uuid.uuid4().hex
-    result = DrainResult()
-    with session_scope() as session:
-        ids = claim(session, now=now, limit=limit, token=token)
-    result.claimed = len(ids)
-    for delivery_id in ids:
-        with session_scope() as session:
-            delivery = session.get(ReportDelivery, delivery_id)
-            if delivery is None or delivery.claim_token != token:
-                continue
-            _process(session, delivery, slack, mailer, now, result)
-    return result
-
-
-def _process(session, delivery, slack, mailer, now, result) -> None:
-    settings = get_settings()
+def _prepare(session: Session, delivery: ReportDelivery, attempt: kit.Attempt) -> ReportJob:
     report = session.get(MorningReport, delivery.morning_report_id)
+    csv = b""
+    if delivery.channel == ReportChannel.EMAIL:
+        rows = scorecards.rows_for_day(
+            session, date.fromisoformat(report.body["yesterday"]), terminal=report.terminal or None
+        )
+        csv = render.scorecard_csv(rows)
+    return ReportJob(
+        channel=delivery.channel,
+        target=delivery.target,
+        body=report.body,
+        progress=dict(delivery.progress or {}),
+        tag=f"report-delivery-{delivery.id}",
+        in_doubt=attempt.in_doubt,
+        oldest=(delivery.created_at - LOOKBACK).timestamp(),
+        now=attempt.now,
+        mail_id=f"morning-report-{report.id}.delivery-{delivery.id}",
+        scorecard_csv=csv,
+    )
+
+
+def _send(clients: ReportClients, job: ReportJob) -> kit.Result:
+    progress = dict(job.progress)
     try:
-        if delivery.channel == ReportChannel.SLACK:
-            _send_slack(delivery, report.body, slack)
+        if job.channel == ReportChannel.SLACK:
+            _send_slack(clients.slack, job, progress)
         else:
-            _send_email(session, delivery, report, mailer, now)
+            _send_email(clients.mailer, job, progress)
     except VendorTransientError as exc:
-        delivery.attempts += 1
-        delivery.last_error = str(exc)[:1000]
-        result.errors.append(str(exc))
-        if delivery.attempts >= settings.REPORT_DELIVERY_MAX_ATTEMPTS:
-            _finish(delivery, ReportDeliveryStatus.FAILED)
-            result.failed += 1
-        else:
-            wait = exc.retry_after if exc.retry_after is not None else _backoff(delivery.attempts)
-            _release(delivery, now + timedelta(seconds=max(wait, 0.0)))
-            result.retried += 1
-        log.warning("report delivery %s will retry: %s", delivery.id, exc)
-        return
+        return kit.RetryAfter(
+            str(exc),
+            seconds=exc.retry_after,
+            throttled=exc.retry_after is not None,
+            note={"progress": progress},
+        )
     except VendorError as exc:
-        delivery.attempts += 1
-        delivery.last_error = str(exc)[:1000]
-        _finish(delivery, ReportDeliveryStatus.FAILED)
-        result.failed += 1
-        result.errors.append(str(exc))
-        log.error("report delivery %s rejected: %s", delivery.id, exc)
-        return
-    delivery.attempts += 1
-    delivery.last_error = None
-    delivery.sent_at = now
-    _finish(delivery, ReportDeliveryStatus.SENT)
-    result.sent += 1
+        return kit.PermanentFailure(str(exc), note={"progress": progress})
+    return kit.Sent({"progress": progress})
 
 
-class _NotConfigured(VendorTransientError):
-    def __init__(self, what: str) -> None:
-        super().__init__(what, "not configured; delivery waits for the next drain")
-
-
-def _send_slack(delivery: ReportDelivery, body: dict[str, Any], slack: Any | None) -> None:
+def _send_slack(slack: Any | None, job: ReportJob, progress: dict[str, Any]) -> None:
+    """Post the message, then the chart into its thread; `progress` keeps each finished step."""
     if slack is None:
         raise _NotConfigured("slack")
-    progress = dict(delivery.progress or {})
+    body = job.body
     if "ts" not in progress:
-        text, blocks = render.slack_message(body)
-        message = slack.post_message(delivery.target, text, blocks=blocks)
-        progress.update(channel=message.channel, ts=message.ts)
-        delivery.progress = progress  # a new dict, so the JSON column is written
+        found = slack.find_tagged(job.target, job.tag, oldest=job.oldest) if job.in_doubt else None
+        if found is None:
+            text, blocks = render.slack_message(body)
+            found = slack.post_message(job.target, text, blocks=blocks, tag=job.tag)
+        else:
+            log.info("report delivery %s was already posted (%s); not again", job.tag, found.ts)
+        progress.update(channel=found.channel, ts=found.ts)
     if "file_id" not in progress:
-        file_id = slack.upload_file(
+        progress["file_id"] = slack.upload_file(
             progress["channel"],
             filename=f"morning-report-{body['report_date']}.png",
             content=charts.morning_chart(body),
@@ -196,34 +165,22 @@ def _send_slack(delivery: ReportDelivery, body: dict[str, Any], slack: Any | Non
             alt_txt="Loads on time and late by customer; drivers by safety score band",
             thread_ts=progress["ts"],
         )
-        progress["file_id"] = file_id
-        delivery.progress = dict(progress)
 
 
-def _send_email(
-    session: Session, delivery: ReportDelivery, report: MorningReport, mailer, now: datetime
-) -> None:
+def _send_email(mailer: Any | None, job: ReportJob, progress: dict[str, Any]) -> None:
     if mailer is None:
         raise _NotConfigured("smtp")
-    body = report.body
-    rows = scorecards.rows_for_day(
-        session, date.fromisoformat(body["yesterday"]), terminal=report.terminal or None
-    )
-    progress = dict(delivery.progress or {})
     if "message_id" not in progress:
-        # Made once and kept on the row (committed with a failed attempt too): SMTP has no
+        # Made once and kept on the row (recorded with a failed attempt too): SMTP has no
         # idempotency key, so a retry after a lost "250" carries the same Message-ID and Date
         # and mail systems (and people) can tell it is the same message.
         domain = parseaddr(mailer.sender)[1].rpartition("@")[2] or None
-        progress["message_id"] = make_msgid(
-            idstring=f"morning-report-{report.id}.delivery-{delivery.id}", domain=domain
-        )
-        progress["date"] = formatdate(now.timestamp(), usegmt=True)
-        delivery.progress = progress  # a new dict, so the JSON column is written
+        progress["message_id"] = make_msgid(idstring=job.mail_id, domain=domain)
+        progress["date"] = formatdate(job.now.timestamp(), usegmt=True)
     message = render.email_message(
-        body,
-        delivery.target.split(","),
-        render.scorecard_csv(rows),
+        job.body,
+        job.target.split(","),
+        job.scorecard_csv,
         sender=mailer.sender,
         message_id=progress["message_id"],
         date=progress["date"],
@@ -231,23 +188,32 @@ def _send_email(
     mailer.send(message)
 
 
-def _release(delivery: ReportDelivery, at: datetime) -> None:
-    delivery.status = ReportDeliveryStatus.PENDING
-    delivery.next_attempt_at = at
-    delivery.claim_token = None
-    delivery.claimed_until = None
+class _NotConfigured(VendorTransientError):
+    def __init__(self, what: str) -> None:
+        super().__init__(what, "not configured; delivery waits for the next drain")
 
 
-def _finish(delivery: ReportDelivery, status: ReportDeliveryStatus) -> None:
-    delivery.status = status
-    delivery.claim_token = None
-    delivery.claimed_until = None
+def _record(session: Session, delivery: ReportDelivery, result: kit.Result) -> None:
+    if "progress" in result.note:
+        delivery.progress = dict(result.note["progress"])  # a new dict: the JSON column is written
 
 
-def _backoff(attempts: int) -> float:
-    settings = get_settings()
-    base = settings.REPORT_DELIVERY_BACKOFF_SECONDS
-    return min(base * (2 ** max(attempts - 1, 0)), settings.REPORT_DELIVERY_MAX_BACKOFF_SECONDS)
+OUTBOX: kit.Outbox[ReportJob] = kit.Outbox(
+    name=NAME,
+    model=ReportDelivery,
+    prepare=_prepare,
+    send=_send,
+    record=_record,
+    policy=kit.settings_policy("REPORT_DELIVERY"),
+    lease=LEASE,
+)
+
+
+def drain(
+    *, slack: Any | None, mailer: Any | None, now: datetime | None = None, limit: int = 50
+) -> kit.DrainResult:
+    """Send due report deliveries; a channel whose client is None (not configured) waits."""
+    return kit.drain(OUTBOX, ReportClients(slack, mailer), now=now, limit=limit)
 
 
 def for_report(session: Session, report_id: int) -> list[ReportDelivery]:

@@ -46,8 +46,8 @@ def hand_back_work() -> None:
     """After the server stopped waiting: release what this process still holds."""
     if not shutting_down():
         return  # a test client's lifespan, not a real shutdown
-    from logic.alerts.outbox import release_claims
     from logic.ingest.runner import interrupt_active_runs
+    from logic.outbox import release_claims
 
     runs = interrupt_active_runs("the instance shut down before the run finished")
     released = release_claims()

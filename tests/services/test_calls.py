@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from config import get_settings
 from helpers.time_utils import utc_now
+from logic.alerts import outbox
 from logic.calls.placement import CallProviders
 from logic.calls.reconcile import reconcile_calls
 from logic.calls.service import after_placement
@@ -186,6 +187,10 @@ def test_vapi_call_end_to_end_with_slack_thread_reply(client, session, calls_api
     trip = make_trip(session, driver=driver, load_number="L-88231")
     make_stop(session, trip=trip, sequence=1, city="Dallas")
     alert = posted_alert(session, calls_api, driver_id=driver.id)
+    # Someone else's queued delivery: the webhook's after-commit drain sends only its own reply.
+    unrelated = outbox.enqueue(
+        session, channel="#fleet-alerts", kind="digest", now=utc_now(), payload={"alert_ids": []}
+    )
 
     placed = client.post(
         "/driver_data/call-vapi",
@@ -194,6 +199,8 @@ def test_vapi_call_end_to_end_with_slack_thread_reply(client, session, calls_api
     ).json()
     call_id = placed["results"][0]["call_id"]
     acks = _replay(client, receiver, "vapi", 4)  # ringing, in-progress, ended, report
+    session.refresh(unrelated)
+    assert unrelated.status == "pending"
 
     assert all(a["stored"] for a in acks)
     call = client.get(f"/calls/{call_id}", headers=caller).json()

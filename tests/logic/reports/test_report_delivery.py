@@ -10,6 +10,7 @@ from datetime import timedelta
 from email.utils import parseaddr, parsedate_to_datetime
 
 import httpx
+import pytest
 from matplotlib import image
 from sqlalchemy import select
 
@@ -133,6 +134,39 @@ def test_regenerating_does_not_queue_twice(session):
     [again] = morning.generate(session, REPORT_DATE, terminal="Memphis", now=NOW)
     assert again.id == report.id
     assert outbox.enqueue(session, again, recipients, NOW) == 0
+
+
+class _Killed(BaseException):
+    """The process dying: nothing after it runs, nothing is recorded."""
+
+
+class _DiesDuringUpload:
+    def __init__(self, inner):
+        self.inner = inner
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def upload_file(self, *args, **kwargs):
+        raise _Killed
+
+
+def test_a_worker_killed_during_the_chart_upload_does_not_post_the_report_twice(
+    session, sandbox_clean
+):
+    queue(session, emails=())
+    slack, mailer = clients(sandbox_clean)
+    with pytest.raises(_Killed):
+        outbox.drain(slack=_DiesDuringUpload(slack), mailer=mailer, now=NOW)
+    [post] = slack_messages(sandbox_clean)  # Slack has the message; the row does not know it
+
+    later = NOW + outbox.LEASE + timedelta(seconds=1)
+    assert outbox.drain(slack=slack, mailer=mailer, now=later).sent == 1
+
+    again, upload = slack_messages(sandbox_clean)
+    assert again["ts"] == post["ts"] and upload["thread_ts"] == post["ts"]
+    [row] = session.scalars(select(ReportDelivery)).all()
+    assert row.progress["ts"] == post["ts"] and row.status == ReportDeliveryStatus.SENT
 
 
 class RecordingMailer:
