@@ -42,6 +42,8 @@ COPY services services
 COPY logic logic
 COPY helpers helpers
 COPY utils utils
+# The warehouse export reads its table schemas from here (logic/warehouse/tables.py).
+COPY bigquery bigquery
 USER app
 EXPOSE 8080
 ENTRYPOINT ["python", "cli.py", "serve"]

@@ -42,7 +42,12 @@ def _settings(local_stack: bool = True):
 def _with_local_stack(settings):
     import os
 
-    from devstack import LOCAL_SECRETS, LOCAL_STACK_ENV, local_stack_overrides, read_env_file
+    if settings.ENVIRONMENT != "development":
+        return settings
+    try:
+        from devstack import LOCAL_SECRETS, LOCAL_STACK_ENV, local_stack_overrides, read_env_file
+    except ModuleNotFoundError:  # the container: no local stack (nor devstack.py)
+        return settings
 
     overrides = local_stack_overrides(
         settings.ENVIRONMENT,
@@ -55,6 +60,47 @@ def _with_local_stack(settings):
     os.environ.update(overrides)
     get_settings.cache_clear()
     return get_settings()
+
+
+# Commands that use no database, and `run`, which decides the stack's (and records it).
+NO_DATABASE = {"sandbox", "service-key"}
+NO_LOCAL_STACK = {"run"}
+
+
+@app.callback()
+def announce_database(ctx: typer.Context) -> None:
+    """Every command first says which database it uses (stderr), so a hand-run command can
+    never quietly work on another database than the running stack's."""
+    command = ctx.invoked_subcommand
+    if ctx.resilient_parsing or command is None:
+        return
+    if command in NO_DATABASE:
+        console.print("database: none")
+        return
+    try:
+        settings = get_settings()
+        from_stack = False
+        if command not in NO_LOCAL_STACK:
+            before = settings.DATABASE_URL
+            settings = _with_local_stack(settings)
+            from_stack = before != settings.DATABASE_URL
+        line = describe_database(settings, from_stack)
+    except ConfigError:
+        return  # the command itself reports the configuration error
+    console.print(line)
+
+
+def describe_database(settings, from_stack: bool = False) -> str:
+    """`database: <URL>` without its password (an absolute SQLite path), the PostgreSQL schema,
+    and whether it came from the local stack's record."""
+    from db.database import absolute_database_url
+
+    url = absolute_database_url(settings)
+    notes = [f"schema {settings.DB_SCHEMA}"] if url.get_backend_name() == "postgresql" else []
+    if from_stack:
+        notes.append("the local stack's, from data/.local-stack.env")
+    details = f" ({'; '.join(notes)})" if notes else ""
+    return f"database: {url.render_as_string(hide_password=True)}{details}"
 
 
 def _default_setting(name: str):
@@ -224,12 +270,12 @@ def _run_ingest_with_progress(source: str, entities: list[str], trigger: str) ->
 
 def _not_configured_hint(exc: Exception) -> str:
     """For an unconfigured vendor in development: how to get the sandbox's configuration."""
-    from devstack import LOCAL_STACK_ENV
+    from devstack import DATABASE_SETTINGS, LOCAL_STACK_ENV, read_env_file
     from helpers.errors import UpstreamNotConfigured
 
     if not isinstance(exc, UpstreamNotConfigured) or get_settings().ENVIRONMENT != "development":
         return ""
-    if LOCAL_STACK_ENV.exists():
+    if set(read_env_file(LOCAL_STACK_ENV)) - set(DATABASE_SETTINGS):
         return ""
     return " (or start `make run` once: hand-run commands then use its sandbox)"
 

@@ -115,6 +115,21 @@ class Settings(BaseSettings):
     ROUTE_MAX_AGE_MINUTES: float = 30.0
     ROUTE_CORRIDOR_MILES: float = 15.0
     ROUTE_MAX_REQUESTS: int = 25
+    # Stop visits (logic/trips/stop_visits.py): the geofence radius around a stop, entry/exit
+    # after this many consecutive points or minutes on the other side, an exit fence this much
+    # wider than the entry fence (jitter at the edge never flaps), the distance within which a
+    # truck's positions are read at all, and the free time before detention bills.
+    STOP_GEOFENCE_RADIUS_MILES: float = 0.5
+    STOP_GEOFENCE_EXIT_FACTOR: float = 1.25
+    STOP_VISIT_POINTS: int = 3
+    STOP_VISIT_MINUTES: float = 5.0
+    STOP_NEAR_MILES: float = 5.0
+    STOP_VISIT_LOOKBACK_MINUTES: int = 360
+    DETENTION_FREE_MINUTES: int = 120
+    # Per-facility (stop name) and per-customer overrides, as JSON:
+    # {"facilities": {"Walmart DC 6094": {"radius_miles": 1.0, "free_minutes": 180}},
+    #  "customers": {"Acme Foods": {"free_minutes": 90}}}. A facility beats its customer.
+    STOP_OVERRIDES: dict[str, dict[str, dict[str, float]]] = {}
     VENDOR_TIMEOUT_SECONDS: float = 15.0
     # Calls: the driver's local calling window (home terminal zone, TCPA-style 08:00-21:00),
     # the zone for drivers without one, a per-driver daily maximum of dialed calls, and how long
@@ -204,6 +219,10 @@ class Settings(BaseSettings):
     CORS_ALLOWED_ORIGINS: str = ""
     # Responses at least this large are gzip-compressed when the client accepts it.
     GZIP_MINIMUM_BYTES: int = 1024
+    # Interpreter tuning of a serving process once its app has started (helpers/runtime_tuning.py):
+    # freeze the startup heap, collect young objects less often, switch threads every 1 ms.
+    # The test suite turns it off (many apps in one process; frozen objects would outlive tests).
+    PROCESS_TUNING: bool = True
 
     @field_validator("DB_SCHEMA")
     @classmethod

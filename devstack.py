@@ -14,8 +14,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from config import Settings
 
 console = Console(stderr=True, soft_wrap=True)
 
@@ -24,10 +28,16 @@ SANDBOX_SMTP_PORT = 8025
 MAIN_PORT = 8000
 INGEST_PORT = 8001
 LOCAL_SECRETS = Path("data") / ".local-secrets"
-# What the stack adds to the environment (sandbox URLs and credentials), so that commands run by
-# hand (`hub ingest …`) talk to the same stack; `local_stack_overrides` decides what they take.
+# What the stack adds to the environment (sandbox URLs and credentials) and the database it runs
+# on, so that commands run by hand (`hub ingest …`, `hub reset-password`) talk to the same stack;
+# `local_stack_overrides` decides what they take.
 LOCAL_STACK_ENV = Path("data") / ".local-stack.env"
 SECRET_NAMES = ("SECRET_KEY", "SERVICE_API_KEY")
+# The settings that choose the database (config.py): one set by hand wins over the stack's.
+DATABASE_SETTINGS = (
+    "DATABASE_URL", "DB_USER", "DB_PASS", "DB_HOST", "DB_PORT", "DB_NAME", "DB_SCHEMA",
+    "INSTANCE_UNIX_SOCKET", "SQLITE_PATH",
+)  # fmt: skip
 SANDBOX_STATE_DIR = Path("data") / "sandbox"
 
 
@@ -85,14 +95,28 @@ def _write_env_file(path: Path, values: dict[str, str]) -> None:
     path.chmod(0o600)
 
 
-def record_local_stack(env: dict[str, str] | None) -> None:
-    """Write down what the stack adds to the user's environment (`env`: the children's; the
-    sandbox vendors and local URLs, secrets aside), or, for `--no-sandbox` (None), forget it."""
-    if env is None:
-        LOCAL_STACK_ENV.unlink(missing_ok=True)
-        return
-    added = {k: v for k, v in env.items() if os.environ.get(k) != v and k not in SECRET_NAMES}
-    _write_env_file(LOCAL_STACK_ENV, added)
+def record_local_stack(env: dict[str, str] | None, database: dict[str, str]) -> None:
+    """Write down the stack's database (`stack_database`) and what it adds to the user's
+    environment (`env`: the children's; the sandbox vendors and local URLs, secrets aside;
+    None for `--no-sandbox`, whose vendors come from the environment)."""
+    added = {
+        k: v
+        for k, v in (env or {}).items()
+        if os.environ.get(k) != v and k not in SECRET_NAMES and k not in DATABASE_SETTINGS
+    }
+    _write_env_file(LOCAL_STACK_ENV, {**added, **database})
+
+
+def stack_database(settings: Settings) -> dict[str, str]:
+    """The database settings the stack runs on, spelled so that any working directory and any
+    environment reach the same database: a URL (an absolute SQLite path) and the schema."""
+    from db.database import absolute_database_url
+
+    url = absolute_database_url(settings)
+    database = {"DATABASE_URL": url.render_as_string(hide_password=False)}
+    if url.get_backend_name() == "postgresql":
+        database["DB_SCHEMA"] = settings.DB_SCHEMA
+    return database
 
 
 def local_stack_overrides(
@@ -103,16 +127,35 @@ def local_stack_overrides(
 ) -> dict[str, str]:
     """What a hand-run command takes from the local stack's files under data/.
 
-    Only in development. The sandbox vendors come all together, and only when the environment
-    (or `.env`) configures none of their settings, so one real vendor is never mixed with the
-    sandbox's others; each local secret fills its own setting when that one is unset.
+    Only in development. The stack's database comes when the environment (or `.env`) chooses
+    none. The sandbox vendors come all together, and only when the environment configures none
+    of their settings, so one real vendor is never mixed with the sandbox's others; each local
+    secret fills its own setting when that one is unset.
     """
     if environment != "development":
         return {}
     out = {k: v for k, v in local_secrets.items() if k in SECRET_NAMES and k not in configured}
-    if not configured & set(stack):
-        out.update(stack)
+    database = {k: v for k, v in stack.items() if k in DATABASE_SETTINGS}
+    vendors = {k: v for k, v in stack.items() if k not in DATABASE_SETTINGS}
+    if not configured & set(vendors):
+        out.update(vendors)
+    if not configured & set(DATABASE_SETTINGS):
+        out.update(database)
     return out
+
+
+def app_command(app: str, port: int, host: str = "127.0.0.1") -> list[str]:
+    """How every launcher starts an app (`main:app`, `ingest_app:app`) under uvicorn.
+
+    `--no-proxy-headers`: uvicorn otherwise believes `X-Forwarded-For` from 127.0.0.1 (its default
+    `--forwarded-allow-ips`), so on a local stack a caller could pick its own address and walk
+    past the per-address login limit; only FORWARDED_HOPS (services/http/forwarded.py) names
+    the client.
+    """
+    return [
+        sys.executable, "-m", "uvicorn", app, "--host", host, "--port", str(port),
+        "--no-proxy-headers", "--no-access-log",
+    ]  # fmt: skip
 
 
 def wait_for_port(
@@ -137,7 +180,6 @@ def run_stack(use_sandbox: bool = True, seed_demo: bool = True) -> int:
     """Start everything, then supervise: if one process dies, stop the rest and exit non-zero."""
     python = sys.executable
     env = local_environment(use_sandbox)
-    uvicorn = [python, "-m", "uvicorn", "--host", "127.0.0.1", "--no-access-log"]
     processes: list[Process] = []
     if use_sandbox:
         sandbox = [python, "cli.py", "sandbox", "--smtp-port", str(SANDBOX_SMTP_PORT)]
@@ -146,15 +188,17 @@ def run_stack(use_sandbox: bool = True, seed_demo: bool = True) -> int:
         sandbox += ["--state-dir", str(SANDBOX_STATE_DIR)]
         processes.append(Process("sandbox", sandbox, SANDBOX_PORT))
     processes += [
-        Process("main API", [*uvicorn, "main:app", "--port", str(MAIN_PORT)], MAIN_PORT),
-        Process("ingest", [*uvicorn, "ingest_app:app", "--port", str(INGEST_PORT)], INGEST_PORT),
+        Process("main API", app_command("main:app", MAIN_PORT), MAIN_PORT),
+        Process("ingest", app_command("ingest_app:app", INGEST_PORT), INGEST_PORT),
         Process("scheduler", [python, "cli.py", "scheduler"]),
     ]
     busy = [p.port for p in processes if p.port and _port_in_use(p.port)]
     if busy:
         console.print(f"[red]error:[/red] port(s) {busy} already in use; is the stack running?")
         return 1
-    record_local_stack(env if use_sandbox else None)
+    from config import get_settings
+
+    record_local_stack(env if use_sandbox else None, stack_database(get_settings()))
 
     steps = [
         ("database", [python, "cli.py", "init-db"]),

@@ -7,7 +7,9 @@ work). Logic and models may flush, never commit.
 from __future__ import annotations
 
 import logging
+import math
 import select
+import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -47,6 +49,15 @@ def database_url(settings: Settings) -> URL:
             query=query,
         )
     return URL.create("sqlite", database=str(settings.SQLITE_PATH))
+
+
+def absolute_database_url(settings: Settings) -> URL:
+    """`database_url`, with a relative SQLite path made absolute (so that it names the same file
+    from any working directory)."""
+    url = database_url(settings)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        url = url.set(database=str(Path(url.database).resolve()))
+    return url
 
 
 def create_db_engine(settings: Settings | None = None, url: URL | str | None = None) -> Engine:
@@ -118,6 +129,7 @@ def _sqlite_engine(url: URL, settings: Settings) -> Engine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
+        _ensure_sqlite_math(dbapi_connection)
 
     @event.listens_for(engine, "begin")
     def _sqlite_begin(conn: Any) -> None:
@@ -128,6 +140,27 @@ def _sqlite_engine(url: URL, settings: Settings) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if mode == "IMMEDIATE" else "BEGIN")
 
     return engine
+
+
+_SQLITE_MATH: dict[str, Callable[[float], float]] = {
+    "radians": math.radians,
+    "sin": math.sin,
+    "cos": math.cos,
+    "asin": math.asin,
+    "sqrt": math.sqrt,
+}
+
+
+def _ensure_sqlite_math(dbapi_connection: Any) -> None:
+    """The math functions report queries use (GPS track length), for SQLite builds compiled
+    without SQLITE_ENABLE_MATH_FUNCTIONS (most have them; then this does nothing)."""
+    try:
+        dbapi_connection.execute("SELECT radians(sin(cos(asin(sqrt(0)))))").fetchall()
+    except sqlite3.OperationalError:
+        for name, fn in _SQLITE_MATH.items():
+            dbapi_connection.create_function(
+                name, 1, lambda x, fn=fn: None if x is None else fn(x), deterministic=True
+            )
 
 
 def create_database_if_missing(url: URL | str) -> bool:

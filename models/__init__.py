@@ -14,6 +14,7 @@ from models import (
     location,  # noqa: F401
     report,  # noqa: F401
     safety_event,  # noqa: F401
+    stop_visit,  # noqa: F401
     trip,  # noqa: F401
     user,  # noqa: F401
     user_session,  # noqa: F401

@@ -29,6 +29,8 @@ class CallPurpose(StrEnum):
     VIOLATION_COACHING = "violation_coaching"
     LATE_LOAD_CHECK = "late_load_check"
     HOS_CHECK = "hos_check"
+    # Held at a facility past free time: what is the hold-up (logic/alerts/ladder.py).
+    FACILITY_CHECK = "facility_check"
     CUSTOM = "custom"
 
 

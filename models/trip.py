@@ -15,13 +15,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic import Field as PydanticField
-from sqlalchemy import Index, String, UniqueConstraint, select, text
+from sqlalchemy import Index, String, UniqueConstraint, and_, select, text
 from sqlmodel import Field, Relationship, Session, SQLModel
 
 from db.types import UTCDateTime
 from models.columns import created_at_field, updated_at_field
 from models.driver import Driver, DriverSummary
 from models.location import LocationPublic
+from models.stop_visit import StopVisitPublic
 from models.vehicle import Trailer, TrailerSummary, Vehicle, VehicleSummary
 
 
@@ -165,6 +166,10 @@ class TripStop(SQLModel, table=True):
     appointment_end: datetime | None = Field(default=None, sa_type=UTCDateTime)
     arrived_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     departed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Arrival and departure seen by GPS (logic/trips/stop_visits.py), never written by TMS
+    # ingest, so a Ditat re-sync that is silent about the stop cannot erase them.
+    visit_arrived_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    visit_departed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     eta: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # Refreshed by ingest when Ditat's stop changes and by the ETA pass: the export watermark.
     updated_at: datetime = updated_at_field()
@@ -173,15 +178,55 @@ class TripStop(SQLModel, table=True):
 
     @property
     def is_done(self) -> bool:
-        return self.departed_at is not None or self.status in (
-            StopStatus.DEPARTED,
-            StopStatus.SKIPPED,
+        """Left (by the TMS or GPS) or skipped."""
+        return (
+            self.departed_at is not None
+            or self.visit_departed_at is not None
+            or self.status in (StopStatus.DEPARTED, StopStatus.SKIPPED)
+        )
+
+    @property
+    def is_reached(self) -> bool:
+        """Arrived (by the TMS or GPS), left or skipped."""
+        return (
+            self.is_done
+            or self.arrived_at is not None
+            or self.visit_arrived_at is not None
+            or self.status == StopStatus.ARRIVED
         )
 
 
+_REACHED_STATUSES = [StopStatus.ARRIVED.value, StopStatus.DEPARTED.value, StopStatus.SKIPPED.value]
+_DONE_STATUSES = [StopStatus.DEPARTED.value, StopStatus.SKIPPED.value]
+
+
+def stop_not_reached(stop: Any = None) -> Any:
+    """SQL: the stop (TripStop or an alias) is not arrived by any source, left or skipped.
+
+    The next stop for ETAs and every detector is the first such stop: a truck held at the dock
+    has reached its stop, whatever the clock says now.
+    """
+    s = stop if stop is not None else TripStop
+    return and_(
+        s.arrived_at.is_(None),
+        s.departed_at.is_(None),
+        s.visit_arrived_at.is_(None),
+        s.visit_departed_at.is_(None),
+        s.status.notin_(_REACHED_STATUSES),
+    )
+
+
+def stop_not_done(stop: Any = None) -> Any:
+    """SQL: the stop is neither left (by any source) nor skipped."""
+    s = stop if stop is not None else TripStop
+    return and_(
+        s.departed_at.is_(None), s.visit_departed_at.is_(None), s.status.notin_(_DONE_STATUSES)
+    )
+
+
 def next_stop(stops: list[TripStop]) -> TripStop | None:
-    """First stop in sequence the truck has not left yet."""
-    return next((s for s in sorted(stops, key=lambda s: s.sequence) if not s.is_done), None)
+    """First stop in sequence the truck has not reached yet."""
+    return next((s for s in sorted(stops, key=lambda s: s.sequence) if not s.is_reached), None)
 
 
 class TripStopPublic(BaseModel):
@@ -204,7 +249,10 @@ class TripStopPublic(BaseModel):
     appointment_end: datetime | None
     arrived_at: datetime | None
     departed_at: datetime | None
+    visit_arrived_at: datetime | None = None
+    visit_departed_at: datetime | None = None
     eta: datetime | None
+    visits: list[StopVisitPublic] = []
 
 
 class TripPublic(BaseModel):
@@ -244,6 +292,10 @@ class TripPublic(BaseModel):
 class TripDetail(TripPublic):
     stops: list[TripStopPublic]
     next_stop: TripStopPublic | None = None
+    # The stop the truck has reached and not left (held at the dock), and one line saying so:
+    # "at receiver Walmart DC 6094, held 2 h 40 min, detained 40 min".
+    current_stop: TripStopPublic | None = None
+    at_stop: str | None = None
 
 
 class TripUpdate(BaseModel):

@@ -79,17 +79,20 @@ def test_hand_run_ingest_uses_the_local_stacks_sandbox(session, sandbox_clean, d
     assert "start `make run` once" in " ".join(result.output.split())
 
     # What `make run` leaves in data/: what it adds to the environment, secrets aside.
-    devstack.record_local_stack({**os.environ, **sandbox_clean.settings_env(), "SECRET_KEY": "s"})
+    database = {"DATABASE_URL": "sqlite:////elsewhere/fleet_hub.db"}  # this shell sets its own
+    env = {**os.environ, **sandbox_clean.settings_env(), "SECRET_KEY": "s"}
+    devstack.record_local_stack(env, database)
     stack_file = dev_shell / "data" / ".local-stack.env"
     assert stack_file.stat().st_mode & 0o777 == 0o600
-    assert devstack.read_env_file(stack_file) == sandbox_clean.settings_env()
+    assert devstack.read_env_file(stack_file) == {**sandbox_clean.settings_env(), **database}
     result = _hub("ingest", "samsara", "vehicles")
     assert result.exit_code == 0, result.output
     run = session.scalars(select(IngestRun).order_by(IngestRun.id.desc())).first()
     assert (run.entity, run.status, run.fetched) == ("vehicles", "succeeded", 25)
 
-    devstack.record_local_stack(None)  # `hub run --no-sandbox`: vendors from the environment
-    assert not (dev_shell / "data" / ".local-stack.env").exists()
+    # `hub run --no-sandbox`: vendors from the environment, only the database is recorded.
+    devstack.record_local_stack(None, database)
+    assert devstack.read_env_file(stack_file) == database
 
 
 def test_service_key_prints_the_local_stacks_key(dev_shell):

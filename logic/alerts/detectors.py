@@ -32,7 +32,14 @@ from models.hos import DutyStatus, HosClock, HosViolation
 from models.ingest import IngestRun, IngestStatus
 from models.location import VehicleLocation
 from models.safety_event import SafetyEvent
-from models.trip import ACTIVE_TRIP_STATUSES, StopStatus, Trip, TripStatus, TripStop
+from models.stop_visit import StopVisit, VisitSource
+from models.trip import (
+    ACTIVE_TRIP_STATUSES,
+    Trip,
+    TripStatus,
+    TripStop,
+    stop_not_reached,
+)
 from models.vehicle import Vehicle
 from utils.http import VendorError
 
@@ -147,12 +154,16 @@ def _label(row: Any) -> str:
 def late_for_appointment(
     session: Session, rule: EffectiveRule, now: datetime, ctx: DetectorContext
 ) -> list[Candidate]:
-    """Trips whose ETA (logic/trips/eta.py) is past the next stop's window end by > grace."""
+    """Trips whose ETA (logic/trips/eta.py) is past the next stop's window end by > grace.
+
+    The next stop is the first not yet arrived at (by the TMS or GPS): a stop reached before
+    its window ended is on time whatever the clock says now (logic/trips/stop_visits.py).
+    """
     grace = int(rule.param("grace_minutes") or 0)
-    pending = and_(TripStop.departed_at.is_(None), TripStop.status.notin_(_DONE))
+    # The next stop is the first one not reached: a truck held at the dock was on time.
     next_seq = (
         select(TripStop.trip_id, func.min(TripStop.sequence).label("seq"))
-        .where(pending)
+        .where(stop_not_reached())
         .group_by(TripStop.trip_id)
         .subquery()
     )
@@ -201,9 +212,6 @@ def late_for_appointment(
             )
         )
     return out
-
-
-_DONE = [StopStatus.DEPARTED.value, StopStatus.SKIPPED.value]
 
 
 def hos_drive_time_low(
@@ -719,6 +727,81 @@ def _aware(value: datetime | str | None) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def detention(
+    session: Session, rule: EffectiveRule, now: datetime, ctx: DetectorContext
+) -> list[Candidate]:
+    """Trucks still at a stop past its free time: one alert per stop visit, with the clock.
+
+    The visit is the GPS one, else the TMS's when GPS saw none. Free time runs from the later
+    of arrival and appointment start (logic/trips/stop_visits.py). The message moves in
+    `step_minutes` steps, so the Slack card is updated as detention grows, not every pass;
+    departure resolves the alert with the final figure (logic/alerts/detention.py).
+    """
+    step = max(1, int(rule.param("step_minutes") or 10))
+    gps = aliased(StopVisit)
+    v = StopVisit
+    rows = session.execute(
+        select(
+            *_trip_columns(),
+            v.id.label("visit_id"),
+            v.source,
+            v.facility,
+            v.arrived_at,
+            v.free_minutes,
+            v.detention_started_at,
+            TripStop.state,
+            TripStop.appointment_start,
+        )
+        .select_from(v)
+        .join(Trip, Trip.id == v.trip_id)
+        .join(TripStop, TripStop.id == v.stop_id)
+        .outerjoin(Driver, Driver.id == Trip.driver_id)
+        .outerjoin(Vehicle, Vehicle.id == Trip.vehicle_id)
+        .outerjoin(gps, and_(gps.stop_id == v.stop_id, gps.source == VisitSource.GPS.value))
+        .where(v.departed_at.is_(None), Trip.status.in_(_ACTIVE))
+        .where(or_(v.source == VisitSource.GPS.value, gps.id.is_(None)))
+        .where(TripStop.visit_departed_at.is_(None))
+        .order_by(v.id)
+    ).all()
+    out = []
+    for row in rows:
+        arrived = _aware(row.arrived_at)
+        started = _aware(row.detention_started_at)
+        assert arrived is not None and started is not None
+        billable = (now - started).total_seconds() / 60 - row.free_minutes
+        if billable <= 0:
+            continue
+        held = (now - arrived).total_seconds() / 60
+        held_shown = int(held // step * step)
+        billable_shown = int(billable // step * step)
+        where = row.facility or "the stop"
+        zone = _zone(rule, zone_for_region(row.state), row.driver_timezone)
+        out.append(
+            _trip_candidate(
+                row,
+                type=AlertType.DETENTION,
+                subject=f"visit:{row.visit_id}",
+                title=f"Detention: truck {row.unit_number} at {where}"[:200],
+                message=(
+                    f"Held {format_duration(held_shown)}, "
+                    f"{format_duration(billable_shown)} billable at {where} "
+                    f"(arrived {_hm(arrived, zone)}, free time "
+                    f"{format_duration(row.free_minutes)} from {_hm(started, zone)})."
+                ),
+                details=_trip_details(
+                    row,
+                    facility=where,
+                    arrived_at=arrived.isoformat(),
+                    held_minutes=held_shown,
+                    detention_minutes=billable_shown,
+                    visit_id=row.visit_id,
+                    source=row.source,
+                ),
+            )
+        )
+    return out
+
+
 Detector = Callable[[Session, EffectiveRule, datetime, DetectorContext], list[Candidate]]
 
 DETECTORS: dict[str, Detector] = {
@@ -731,4 +814,5 @@ DETECTORS: dict[str, Detector] = {
     AlertType.GPS_STALE: gps_stale,
     AlertType.SEVERE_WEATHER: severe_weather,
     AlertType.INTEGRATION_STALE: integration_stale,
+    AlertType.DETENTION: detention,
 }

@@ -28,11 +28,13 @@ from logic.alerts import (
 )
 from logic.alerts.candidate import Candidate
 from logic.alerts.detectors import DETECTORS, DetectorContext, IncompleteDetection
+from logic.alerts.detention import resolve_departed
 from logic.alerts.filters import ChannelLimit, FilterReport, apply_filters
 from logic.alerts.rules import RuleSet, load_rules
 from logic.trips.eta import compute_etas
 from logic.trips.legal_eta import compute_legal_etas
 from logic.trips.route_cache import RouteBook, RouteRequest, refresh_routes
+from logic.trips.stop_visits import track_stop_visits
 from models.alert import AlertType
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,13 @@ _POSITION_TYPES = {
     AlertType.STOPPED_TOO_LONG,
     AlertType.GPS_STALE,
     AlertType.SEVERE_WEATHER,
+}
+
+# Types that need the pass's stop visits first (arrivals decide the next stop; detention).
+_VISIT_TYPES = {
+    AlertType.LATE_FOR_APPOINTMENT,
+    AlertType.CANNOT_LEGALLY_MAKE_APPOINTMENT,
+    AlertType.DETENTION,
 }
 
 # Detectors that judge the ETAs this pass computes.
@@ -65,6 +74,7 @@ class EvaluationResult:
     filters: FilterReport = field(default_factory=FilterReport)
     timings_ms: dict[str, float] = field(default_factory=dict)
     delivery: dict[str, Any] | None = None
+    stop_visits: dict[str, Any] | None = None
     routing: dict[str, int] = field(default_factory=dict)
     routes_wanted: list[RouteRequest] = field(default_factory=list, repr=False)
 
@@ -81,6 +91,7 @@ class EvaluationResult:
             "filters": self.filters.as_dict(),
             "timings_ms": self.timings_ms,
             "delivery": self.delivery,
+            "stop_visits": self.stop_visits,
             "routing": self.routing,
         }
 
@@ -148,15 +159,25 @@ def evaluate(
         session.execute(text("SET LOCAL jit = off"))
     rules = load_rules(session)
     ctx = DetectorContext(weather=weather)
-    if types is None or _ETA_TYPES.intersection(types):
+    at_stop: set[int] = set()
+    if types is None or _VISIT_TYPES.intersection(types):
         started = time.perf_counter()
         positions = ctx.positions(session)
         result.timings_ms["positions"] = round((time.perf_counter() - started) * 1000, 1)
         started = time.perf_counter()
+        visits = track_stop_visits(session, now=now, positions=positions)
+        resolve_departed(session, visits.departed_visits, now)
+        at_stop = visits.at_stop
+        result.stop_visits = visits.as_dict()
+        result.timings_ms["stop_visits"] = round((time.perf_counter() - started) * 1000, 1)
+    if types is None or _ETA_TYPES.intersection(types):
+        positions = ctx.positions(session)
+        started = time.perf_counter()
         book = RouteBook.load(session, now)
         etas = compute_etas(session, now=now, positions=positions, routes=book)
-        result.routes_wanted = book.wanted
-        result.routing = {"advanced": book.advanced, "wanted": len(book.wanted)}
+        # Trucks at a stop are not moving: no fresh PC*MILER routing for them.
+        result.routes_wanted = [w for w in book.wanted if w.trip_id not in at_stop]
+        result.routing = {"advanced": book.advanced, "wanted": len(result.routes_wanted)}
         result.etas_computed, result.etas_written = etas.computed, etas.written
         result.timings_ms["eta"] = round((time.perf_counter() - started) * 1000, 1)
         started = time.perf_counter()

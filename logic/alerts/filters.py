@@ -30,6 +30,7 @@ from models.alert import (
     Alert,
     AlertDelivery,
     AlertStatus,
+    AlertType,
     DeliveryKind,
     DeliveryStatus,
     Severity,
@@ -283,6 +284,11 @@ class _Notifier:
             )
 
 
+# Alert types whose Slack card is re-rendered whenever their text changes, not only on state
+# changes (their message carries a figure people act on).
+LIVE_CARD_TYPES = frozenset({AlertType.DETENTION})
+
+
 def apply_filters(
     session: Session,
     candidates: list[Candidate],
@@ -318,6 +324,7 @@ def apply_filters(
     created: list[_NewAlert] = []
     quiet_bumps: list[int] = []
     refreshed: list[dict[str, Any]] = []
+    live_cards: list[int] = []
 
     for fp, cand in unique.items():
         rule = rules.for_subject(cand.type, cand.terminal, cand.fleet_manager)
@@ -336,6 +343,8 @@ def apply_filters(
                 refreshed.append(
                     {"b_id": state.id, "b_message": cand.message, "b_details": cand.details}
                 )
+                if cand.type in LIVE_CARD_TYPES:
+                    live_cards.append(state.id)
             report.bumped += 1
             report.decisions[fp] = "bumped"
             continue
@@ -382,6 +391,10 @@ def apply_filters(
         )
     if refreshed:
         _refresh(session, refreshed, now)
+    if live_cards:
+        # A running figure (detention's clock) is the card's point: re-render it in place.
+        for alert in session.scalars(select(Alert).where(Alert.id.in_(live_cards))):
+            outbox.enqueue_update(session, alert, now, flush=False)
     _auto_resolve(session, loaded, active, unique, rules, now, report, resolvable)
     for alert, rule in to_announce:
         notifier.announce(alert, rule, report)

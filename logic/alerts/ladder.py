@@ -55,6 +55,7 @@ CALL_PURPOSE: dict[str, CallPurpose] = {
     AlertType.CANNOT_LEGALLY_MAKE_APPOINTMENT: CallPurpose.HOS_CHECK,
     AlertType.SPEEDING: CallPurpose.VIOLATION_COACHING,
     AlertType.HARSH_EVENT: CallPurpose.VIOLATION_COACHING,
+    AlertType.DETENTION: CallPurpose.FACILITY_CHECK,
 }
 ACTOR = "AI check call"
 

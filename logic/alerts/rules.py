@@ -83,6 +83,16 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "params": {"minutes": 30},
         "auto_resolve": True,
     },
+    # A truck held past free time (logic/trips/stop_visits.py): after an hour unacknowledged,
+    # an AI call asks the driver what the hold-up is (the answer lands on the alert).
+    AlertType.DETENTION: {
+        "severity": Severity.WARNING,
+        "params": {"step_minutes": 10},
+        "escalation_steps": (
+            {"kind": "ai_call", "after_minutes": 60, "acknowledge_on": "reached"},
+        ),
+        "auto_resolve": True,
+    },
 }
 
 

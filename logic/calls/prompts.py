@@ -74,6 +74,20 @@ TEMPLATES: dict[CallPurpose, PromptTemplate] = {
         "{{ next_stop }} ({{ next_appointment }}). Ask where they plan to take their break, "
         "whether they will make the appointment, and if anything is slowing them down.",
     ),
+    CallPurpose.FACILITY_CHECK: PromptTemplate(
+        purpose=CallPurpose.FACILITY_CHECK,
+        version="facility_check.v1",
+        first_message=(
+            "Hi {{ driver_first_name }}, this is the automated assistant from the fleet desk "
+            "about load {{ load_id }} at {{ facility }}. Do you have a minute?"
+        ),
+        system_prompt=_IDENTITY
+        + "Our GPS shows the truck at {{ facility }} since {{ arrived }} ({{ held_for }}), past "
+        "the free time. Ask what the hold-up is (not loaded or unloaded yet, waiting for a "
+        "door, paperwork, waiting on a lumper, product not ready, a problem with the load), "
+        "whether the facility gave a time they will be done, and whether the driver checked "
+        "in on time. Say dispatch will use it for the detention claim.",
+    ),
     CallPurpose.CUSTOM: PromptTemplate(
         purpose=CallPurpose.CUSTOM,
         version="custom.v1",
@@ -116,6 +130,8 @@ def call_variables(data: DriverData, *, timezone: str) -> dict[str, Scalar]:
     driver = data.driver
     trip = data.current_trip
     stop = trip.next_stop if trip else None
+    held = trip.current_stop if trip else None
+    visit = held.visits[0] if held and held.visits else None
     violation = data.recent_violations[0] if data.recent_violations else None
     stop_label = "unknown"
     if stop is not None:
@@ -136,8 +152,16 @@ def call_variables(data: DriverData, *, timezone: str) -> dict[str, Scalar]:
         "drive_time_left": _minutes(
             data.hos_clock.drive_remaining_minutes if data.hos_clock else None
         ),
+        "facility": _stop_label(held) if held else "unknown",
+        "arrived": _local(visit.arrived_at if visit else None, zone),
+        "held_for": _minutes(visit.dwell_minutes if visit else None),
         "timezone": timezone,
     }
+
+
+def _stop_label(stop) -> str:
+    place = ", ".join(p for p in (stop.city, stop.state) if p)
+    return " in ".join(p for p in (stop.name, place) if p) or "unknown"
 
 
 def render_text(template: str, variables: dict[str, Scalar]) -> str:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import aliased, joinedload, selectinload
 from sqlmodel import Session
 
 from helpers.errors import Conflict, NotFound
-from helpers.time_utils import utc_now
+from helpers.time_utils import format_duration, utc_now
 from logic.auth import audit
 from logic.auth.audit import ClientInfo
 from logic.listing import (
@@ -25,6 +25,7 @@ from logic.listing import (
     order_by_clause,
     text_search,
 )
+from logic.trips.stop_visits import visit_figures
 from models.driver import Driver, DriverSummary
 from models.location import LocationPublic, VehicleLocation
 from models.trip import (
@@ -201,7 +202,36 @@ def trip_detail(session: Session, trip: Trip) -> TripDetail:
         detail.last_position = LocationPublic.model_validate(location) if location else None
     upcoming = next_stop(list(trip.stops))
     detail.next_stop = TripStopPublic.model_validate(upcoming) if upcoming else None
+    _attach_visits(session, trip, detail)
     return detail
+
+
+def _attach_visits(session: Session, trip: Trip, detail: TripDetail) -> None:
+    """Each stop's visits (GPS first, then TMS, driver call), open ones with running figures,
+    and the stop the truck is held at, if any."""
+    visits = visit_figures(session, trip.id, utc_now())
+    for stop in detail.stops:
+        stop.visits = visits.get(stop.id, [])
+    if detail.next_stop is not None:
+        detail.next_stop.visits = visits.get(detail.next_stop.id, [])
+    rows = {row.id: row for row in trip.stops}
+    held = next(
+        (
+            stop
+            for stop in detail.stops
+            if rows[stop.id].is_reached and not rows[stop.id].is_done and stop.visits
+        ),
+        None,
+    )
+    detail.current_stop = held
+    if held is not None:
+        visit = held.visits[0]
+        line = f"at {held.stop_type.value if held.stop_type != StopType.OTHER else 'stop'}"
+        line += f" {held.name}" if held.name else ""
+        line += f", held {format_duration(visit.dwell_minutes or 0)}"
+        if visit.detention_minutes > 0:
+            line += f", detained {format_duration(visit.detention_minutes)}"
+        detail.at_stop = line
 
 
 def update_trip(

@@ -6,6 +6,7 @@ Every chart is `WIDTH` x `HEIGHT` pixels so Slack previews and email clients sho
 from __future__ import annotations
 
 import io
+import math
 from typing import Any
 
 import matplotlib
@@ -47,11 +48,11 @@ def morning_chart(body: dict[str, Any]) -> bytes:
     return _png(figure)
 
 
-def score_series_chart(days: list[str], scores: list[float], title: str) -> bytes:
-    """A driver's daily safety score over a date range."""
+def score_series_chart(days: list[str], scores: list[float | None], title: str) -> bytes:
+    """A driver's daily safety score over a date range (a day not scored is a gap)."""
     figure = Figure(figsize=(WIDTH / DPI, HEIGHT / DPI), dpi=DPI, layout="constrained")
     axes = figure.subplots()
-    axes.plot(days, scores, marker="o", color="#1565c0")
+    axes.plot(days, [math.nan if s is None else s for s in scores], marker="o", color="#1565c0")
     axes.set_ylim(0, 105)
     axes.set_ylabel("safety score")
     axes.set_title(title)

@@ -7,9 +7,12 @@ upserted on (driver_id, report_date): regenerating a date rewrites the same valu
 `generated_at` moves).
 
 Metric definitions (the README repeats them):
-- miles: odometer span (last minus first reading) of the truck's GPS points during each of the
-  driver's trips inside the window; a driver with no such points gets the planned miles of
-  trips delivered that day.
+- miles: what the truck the driver actually drove covered while they drove it. The truck and the
+  times come from the driver's `driving` HOS logs (their vehicle), else from the driver's trips
+  (the trip's truck while the trip overlapped the day); the distance is the truck's odometer
+  span in each of those segments, else the length of its GPS track there. A driver with none of
+  these gets the planned miles of trips delivered that day; with none at all, `miles_source` is
+  `none` and the day is not scored (`score_withheld_reason`, see `logic/reports/score.py`).
 - a stop is completed when it was left (or reached, if no departure is known) in the window; it
   is on time when it was reached at or before the end of its appointment window (its start when
   there is no end) — the boundary itself is on time; late minutes add up how late the others were.
@@ -24,7 +27,20 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, and_, case, cast, func, literal, or_, select, true
+from sqlalchemy import (
+    String,
+    and_,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    type_coerce,
+    union_all,
+)
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
@@ -159,54 +175,9 @@ def compute_metrics(
         row["stops_on_time"] = int(on_time or 0)
         row["late_minutes"] = round(float(late or 0.0), 2)
 
-    # Miles from GPS: the odometer span of each trip's truck while the trip overlapped the day.
     as_of = literal(now, UTCDateTime())
-    trip_start = func.coalesce(Trip.actual_start, Trip.scheduled_start)
-    seg_start = greatest(dialect, trip_start, dd.c.start_at)
-    seg_end = least(dialect, func.coalesce(Trip.actual_end, as_of), dd.c.end_at)
-    segments = (
-        select(
-            dd.c.driver_id.label("driver_id"),
-            Trip.id.label("trip_id"),
-            Trip.vehicle_id.label("vehicle_id"),
-            seg_start.label("seg_start"),
-            seg_end.label("seg_end"),
-        )
-        .join(Trip, Trip.driver_id == dd.c.driver_id)
-        .where(
-            Trip.vehicle_id.is_not(None),
-            Trip.status.not_in([TripStatus.PLANNED.value, TripStatus.CANCELLED.value]),
-            trip_start < dd.c.end_at,
-            func.coalesce(Trip.actual_end, as_of) > dd.c.start_at,
-        )
-        .cte("trip_segment")
-    )
-
-    # First and last odometer reading of each segment: two index probes on the location key
-    # (vehicle_id, recorded_at) per trip, instead of aggregating every point in between.
-    def odometer(first: bool):
-        point = aliased(VehicleLocation)
-        return (
-            select(point.odometer_miles)
-            .where(
-                point.vehicle_id == segments.c.vehicle_id,
-                point.recorded_at >= segments.c.seg_start,
-                point.recorded_at <= segments.c.seg_end,
-                point.odometer_miles.is_not(None),
-            )
-            .order_by(point.recorded_at.asc() if first else point.recorded_at.desc())
-            .limit(1)
-            .correlate(segments)
-            .scalar_subquery()
-        )
-
-    spans = select(
-        segments.c.driver_id, (odometer(False) - odometer(True)).label("span")
-    ).subquery()
-    gps = select(spans.c.driver_id, func.sum(spans.c.span)).group_by(spans.c.driver_id)
-    for driver_id, miles in session.execute(gps):
-        if miles is not None:
-            rows[driver_id]["_gps_miles"] = float(miles)
+    for driver_id, miles in driven_miles(session, dd, as_of, dialect).items():
+        rows[driver_id]["_gps_miles"] = miles
 
     # Duty time clipped to the window; an open log runs to `as_of`.
     log_end = least(dialect, func.coalesce(HosLog.end_at, as_of), dd.c.end_at)
@@ -288,6 +259,141 @@ def compute_metrics(
     return [_finish(row) for row in rows.values()]
 
 
+def drive_segments(dd: Any, as_of: Any, dialect: str) -> Any:
+    """CTE (seg_id, driver_id, vehicle_id, seg_start, seg_end): when each driver drove which
+    truck inside their day. The driver's `driving` HOS logs name the truck they actually drove;
+    a driver without such logs gets their trips' trucks over the trips' time in the day."""
+    log_end = func.coalesce(HosLog.end_at, as_of)
+    logged = and_(
+        HosLog.driver_id == dd.c.driver_id,
+        HosLog.duty_status == DutyStatus.DRIVING,
+        HosLog.vehicle_id.is_not(None),
+        HosLog.start_at < dd.c.end_at,
+        log_end > dd.c.start_at,
+    )
+    from_logs = select(
+        dd.c.driver_id,
+        HosLog.vehicle_id,
+        greatest(dialect, HosLog.start_at, dd.c.start_at).label("seg_start"),
+        least(dialect, log_end, dd.c.end_at).label("seg_end"),
+    ).join(HosLog, logged)
+    trip_start = func.coalesce(Trip.actual_start, Trip.scheduled_start)
+    trip_end = func.coalesce(Trip.actual_end, as_of)
+    from_trips = (
+        select(
+            dd.c.driver_id,
+            Trip.vehicle_id,
+            greatest(dialect, trip_start, dd.c.start_at).label("seg_start"),
+            least(dialect, trip_end, dd.c.end_at).label("seg_end"),
+        )
+        .join(Trip, Trip.driver_id == dd.c.driver_id)
+        .where(
+            Trip.vehicle_id.is_not(None),
+            Trip.status.not_in([TripStatus.PLANNED.value, TripStatus.CANCELLED.value]),
+            trip_start < dd.c.end_at,
+            trip_end > dd.c.start_at,
+            ~exists(select(HosLog.id).where(logged)),
+        )
+    )
+    both = union_all(from_logs, from_trips).subquery()
+    numbered = select(
+        func.row_number().over(order_by=(both.c.driver_id, both.c.seg_start)).label("seg_id"),
+        both.c.driver_id,
+        both.c.vehicle_id,
+        type_coerce(both.c.seg_start, UTCDateTime()).label("seg_start"),
+        type_coerce(both.c.seg_end, UTCDateTime()).label("seg_end"),
+    )
+    return numbered.cte("drive_segment")
+
+
+def driven_miles(session: Session, dd: Any, as_of: Any, dialect: str) -> dict[int, float]:
+    """Miles each driver drove in their day, over `drive_segments`: the truck's odometer span
+    in each segment, else the length of its GPS track there (great-circle hops between
+    consecutive positions; a hop faster than `MAX_HOP_MPH` is a GPS glitch and not counted)."""
+    segments = drive_segments(dd, as_of, dialect)
+
+    # First and last odometer reading of each segment: two index probes on the location key
+    # (vehicle_id, recorded_at) per segment, instead of aggregating every point in between.
+    def odometer(first: bool):
+        point = aliased(VehicleLocation)
+        return (
+            select(point.odometer_miles)
+            .where(
+                point.vehicle_id == segments.c.vehicle_id,
+                point.recorded_at >= segments.c.seg_start,
+                point.recorded_at <= segments.c.seg_end,
+                point.odometer_miles.is_not(None),
+            )
+            .order_by(point.recorded_at.asc() if first else point.recorded_at.desc())
+            .limit(1)
+            .correlate(segments)
+            .scalar_subquery()
+        )
+
+    spans = select(segments.c.seg_id, segments.c.driver_id, odometer(False) - odometer(True))
+    by_segment: dict[int, tuple[int, float | None]] = {
+        seg_id: (driver_id, None if span is None else float(span))
+        for seg_id, driver_id, span in session.execute(spans)
+    }
+    # Track lengths only when some segment has no odometer reading (the Samsara location feed
+    # carries none; a fleet whose positions have odometers never pays for the window query).
+    missing = any(span is None for _, span in by_segment.values())
+    tracks = _track_miles(session, segments, dialect) if missing else {}
+    miles: dict[int, float] = {}
+    for seg_id, (driver_id, span) in by_segment.items():
+        value = span if span is not None else tracks.get(seg_id, 0.0)
+        miles[driver_id] = miles.get(driver_id, 0.0) + max(value, 0.0)
+    return miles
+
+
+EARTH_RADIUS_MILES = 3958.8
+MAX_HOP_MPH = 120.0
+
+
+def _track_miles(session: Session, segments: Any, dialect: str) -> dict[int, float]:
+    """GPS track length of each segment (the hops between positions inside it)."""
+    wanted = segments
+    point = VehicleLocation
+    ordered = {"partition_by": point.vehicle_id, "order_by": point.recorded_at}
+    hops = (
+        select(
+            point.vehicle_id,
+            point.recorded_at,
+            point.latitude,
+            point.longitude,
+            func.lag(point.recorded_at).over(**ordered).label("prev_at"),
+            func.lag(point.latitude).over(**ordered).label("prev_lat"),
+            func.lag(point.longitude).over(**ordered).label("prev_lon"),
+        )
+        .where(
+            point.vehicle_id.in_(select(wanted.c.vehicle_id)),
+            point.recorded_at >= select(func.min(wanted.c.seg_start)).scalar_subquery(),
+            point.recorded_at <= select(func.max(wanted.c.seg_end)).scalar_subquery(),
+        )
+        .subquery()
+    )
+    lat1, lat2 = func.radians(hops.c.prev_lat), func.radians(hops.c.latitude)
+    half_dlat = func.sin((lat2 - lat1) / 2.0)
+    half_dlon = func.sin(func.radians(hops.c.longitude - hops.c.prev_lon) / 2.0)
+    a = half_dlat * half_dlat + func.cos(lat1) * func.cos(lat2) * half_dlon * half_dlon
+    hop_miles = 2.0 * EARTH_RADIUS_MILES * func.asin(func.sqrt(least(dialect, a, 1.0)))
+    hop_minutes = minutes_between(dialect, hops.c.recorded_at, hops.c.prev_at)
+    stmt = (
+        select(wanted.c.seg_id, func.sum(hop_miles))
+        .join(
+            hops,
+            and_(
+                hops.c.vehicle_id == wanted.c.vehicle_id,
+                hops.c.prev_at >= wanted.c.seg_start,
+                hops.c.recorded_at <= wanted.c.seg_end,
+            ),
+        )
+        .where(hop_miles <= MAX_HOP_MPH / 60.0 * hop_minutes)
+        .group_by(wanted.c.seg_id)
+    )
+    return {seg_id: float(total or 0.0) for seg_id, total in session.execute(stmt)}
+
+
 def _empty(r: Any) -> dict[str, Any]:
     return {
         "driver_id": r.driver_id,
@@ -343,7 +449,12 @@ def _trend_averages(session: Session, day: date, days: int) -> dict[int, float]:
         )
         .group_by(DriverReport.driver_id)
     )
-    return {driver_id: round(float(avg), 1) for driver_id, avg in session.execute(stmt)}
+    # A driver whose earlier days were all unscored (no mileage basis) has no average.
+    return {
+        driver_id: round(float(avg), 1)
+        for driver_id, avg in session.execute(stmt)
+        if avg is not None
+    }
 
 
 def build_driver_reports(
@@ -362,6 +473,7 @@ def build_driver_reports(
         result = scoring.safety_score(row, settings)
         row["report_date"] = day
         row["safety_score"] = result.score
+        row["score_withheld_reason"] = result.withheld_reason
         row["score_components"] = result.components
         row["score_avg_7d"] = avg7.get(row["driver_id"])
         row["score_avg_30d"] = avg30.get(row["driver_id"])
@@ -382,5 +494,5 @@ def build_driver_reports(
     )
 
 
-def _delta(score: float, average: float | None) -> float | None:
-    return None if average is None else round(score - average, 1)
+def _delta(score: float | None, average: float | None) -> float | None:
+    return None if score is None or average is None else round(score - average, 1)

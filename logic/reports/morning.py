@@ -20,7 +20,7 @@ from db.types import UTCDateTime
 from db.upsert import bulk_upsert
 from helpers.time_utils import format_duration, utc_now
 from logic.ingest.status import freshness
-from logic.reports import scorecards
+from logic.reports import detention, scorecards
 from logic.reports.call_metrics import outcome_of
 from logic.reports.driver_reports import build_driver_reports
 from logic.reports.sql import greatest, local_day_window, minutes_between
@@ -127,6 +127,7 @@ def build_body(
         "window": {"start": start.isoformat(), "end": end.isoformat()},
         "kpis": kpis.totals.model_dump(mode="json") | {"drivers": kpis.drivers},
         "score_bands": _score_bands(session, yesterday, scope),
+        "scores_withheld": _scores_withheld(session, yesterday, scope),
         "loads": loads,
         "late_loads": late_loads,
         "critical_alerts": _critical_alerts(session, scope),
@@ -134,17 +135,82 @@ def build_body(
         "calls": calls,
         "follow_ups": follow_ups,
         "weather_watch": _weather_watch(session, now, scope),
+        **_detention(session, start, end, now, zone, scope),
         "score_formula": kpis.score_formula,
     }
 
 
+def _detention(
+    session: Session,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    zone: str,
+    terminal: str | None,
+) -> dict[str, Any]:
+    """Yesterday's billable detention by customer, and the trucks held at a stop right now."""
+    rows = detention.visit_rows(session, start, end, now)
+    if terminal:
+        trips = {r["trip_id"] for r in rows}
+        mine = set(
+            session.scalars(select(Trip.id).where(Trip.id.in_(trips), Trip.terminal == terminal))
+        )
+        rows = [r for r in rows if r["trip_id"] in mine]
+    by_customer = [g for g in detention.group_rows(rows, "customer") if g["billable_minutes"] > 0]
+    held = [
+        {
+            "trip_id": r["trip_id"],
+            "load_number": r["load_number"],
+            "unit_number": r["unit_number"],
+            "facility": r["facility"],
+            "customer": r["customer"],
+            "arrived_at": r["arrived_at"].isoformat(),
+            "held_minutes": r["dwell_minutes"],
+            "billable_minutes": r["billable_minutes"],
+        }
+        for r in detention.held_now(session, now, terminal)
+    ]
+    return {"detention_by_customer": by_customer, "held_now": held}
+
+
 def _score_bands(session: Session, day: date, terminal: str | None) -> dict[str, int]:
     score = DriverReport.safety_score
-    band = case((score < 50, "<50"), (score < 70, "50-69"), (score < 90, "70-89"), else_="90-100")
+    band = case(
+        (score.is_(None), "not scored"),
+        (score < 50, "<50"),
+        (score < 70, "50-69"),
+        (score < 90, "70-89"),
+        else_="90-100",
+    )
     stmt = select(band, func.count()).where(DriverReport.report_date == day).group_by(band)
     if terminal is not None:
         stmt = stmt.where(DriverReport.terminal == terminal)
     return {str(name): int(n) for name, n in session.execute(stmt)}
+
+
+def _scores_withheld(session: Session, day: date, terminal: str | None) -> list[dict[str, Any]]:
+    """Drivers who drove yesterday but whose day could not be scored (no mileage basis): missing
+    data someone should look at, not a clean day."""
+    stmt = (
+        select(Driver.id, Driver.first_name, Driver.last_name, DriverReport.drive_hours)
+        .join(DriverReport, DriverReport.driver_id == Driver.id)
+        .where(
+            DriverReport.report_date == day,
+            DriverReport.safety_score.is_(None),
+            DriverReport.drive_hours > 0,
+        )
+        .order_by(DriverReport.drive_hours.desc(), Driver.id)
+    )
+    if terminal is not None:
+        stmt = stmt.where(DriverReport.terminal == terminal)
+    return [
+        {
+            "driver_id": driver_id,
+            "driver": f"{first} {last}".strip(),
+            "drive_hours": round(float(hours), 2),
+        }
+        for driver_id, first, last, hours in session.execute(stmt)
+    ]
 
 
 def _loads(session: Session, start: datetime, end: datetime, terminal: str | None):

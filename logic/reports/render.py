@@ -18,9 +18,10 @@ MAX_SECTION = 2900  # Slack caps a section's text at 3000 characters
 
 SCORECARD_COLUMNS = (
     "report_date", "driver_id", "driver_name", "terminal", "fleet_manager", "safety_score",
-    "trend_7d", "trend_30d", "miles", "miles_source", "trips_completed", "stops_completed",
-    "on_time_pct", "late_minutes", "drive_hours", "on_duty_hours", "hos_violations",
-    "safety_events", "speeding_minutes", "alerts", "calls", "follow_ups",
+    "score_withheld_reason", "trend_7d", "trend_30d", "miles", "miles_source",
+    "trips_completed", "stops_completed", "on_time_pct", "late_minutes", "drive_hours",
+    "on_duty_hours", "hos_violations", "safety_events", "speeding_minutes", "alerts", "calls",
+    "follow_ups",
 )  # fmt: skip
 
 
@@ -103,6 +104,13 @@ def sections(body: dict[str, Any]) -> list[tuple[str, list[str]]]:
             [f"{d['driver']}: {', '.join(d['reasons'])}" for d in body["drivers_at_risk"]],
         ),
         (
+            "Scores withheld (drove, but no miles recorded)",
+            [
+                f"{d['driver']}: {d['drive_hours']:g} drive hours, no GPS miles for the truck"
+                for d in body.get("scores_withheld", [])  # bodies stored before it lack it
+            ],
+        ),
+        (
             "Follow-ups from calls",
             [
                 f"{f['driver'] or 'unknown driver'}: {f['reason'] or ', '.join(f['issues'])}"
@@ -122,6 +130,27 @@ def sections(body: dict[str, Any]) -> list[tuple[str, list[str]]]:
             ],
         ),
         ("Weather watch", weather),
+        (
+            "Detention yesterday by customer",
+            [
+                f"{c['customer']}: {format_duration(c['billable_minutes'])} billable over "
+                f"{c['detained_visits']} of {c['visits']} stops"
+                for c in body.get("detention_by_customer", [])  # older bodies lack it
+            ],
+        ),
+        (
+            "Trucks held at a stop now",
+            [
+                f"{h['unit_number'] or 'truck'} ({h['load_number'] or 'trip ' + str(h['trip_id'])})"
+                f" at {h['facility'] or 'a stop'}: held {format_duration(h['held_minutes'])}"
+                + (
+                    f", {format_duration(h['billable_minutes'])} billable"
+                    if h["billable_minutes"]
+                    else ""
+                )
+                for h in body.get("held_now", [])
+            ],
+        ),
     ]
 
 

@@ -6,7 +6,9 @@ score = 100 - (REPORT_SCORE_HOS_VIOLATION x HOS violations
               + REPORT_SCORE_LATE_STOP x late stops)
 
 A day with nothing against the driver scores 100. `components` lists each deduction so a reader
-(and every API response, via `formula`) can see how the number was made.
+(and every API response, via `formula`) can see how the number was made. A day without a mileage
+basis (no miles from the truck driven, no delivered trip) is not scored: the score is None and
+`withheld_reason` says why, since 13 drive hours with no miles is missing data, not a clean day.
 """
 
 from __future__ import annotations
@@ -21,8 +23,22 @@ SEVERITIES = ("low", "medium", "high", "critical")
 
 @dataclass(frozen=True)
 class Score:
-    score: float
+    score: float | None
     components: dict[str, float]
+    withheld_reason: str | None = None
+
+
+def withheld_reason(metrics: dict[str, Any]) -> str | None:
+    """Why the day cannot be scored, or None when it has a mileage basis."""
+    if float(metrics.get("miles") or 0.0) > 0:
+        return None
+    hours = float(metrics.get("drive_hours") or 0.0)
+    if hours > 0:
+        return (
+            f"no mileage basis: {hours:g} drive hours but no miles from the truck driven "
+            "(no GPS positions or odometer) and no delivered trip"
+        )
+    return "no mileage basis: no miles driven"
 
 
 def weights(settings: Settings) -> dict[str, float]:
@@ -49,6 +65,9 @@ def safety_score(metrics: dict[str, Any], settings: Settings) -> Score:
         "late_stops": w["late_stop"] * max(late_stops, 0),
     }
     components = {k: round(v, 2) for k, v in components.items() if v}
+    reason = withheld_reason(metrics)
+    if reason is not None:
+        return Score(score=None, components=components, withheld_reason=reason)
     score = min(max(100.0 - sum(components.values()), 0.0), 100.0)
     return Score(score=round(score, 1), components=components)
 
@@ -61,6 +80,6 @@ def formula(settings: Settings) -> str:
         f" + {w['event_low']:g}/{w['event_medium']:g}/{w['event_high']:g}/"
         f"{w['event_critical']:g} x low/medium/high/critical safety events"
         f" + {w['speeding_minute']:g} x speeding minutes"
-        f" + {w['late_stop']:g} x late stops), 0, 100); "
+        f" + {w['late_stop']:g} x late stops), 0, 100), for days with miles driven; "
         "trend = score - the driver's average over the previous 7 (30) days"
     )

@@ -11,6 +11,7 @@ from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
+from pydantic import Field as PField
 from sqlalchemy import Float, Integer, String, cast, func, select, true
 from sqlmodel import Session
 
@@ -55,7 +56,10 @@ class DriverReportPublic(BaseModel):
     call_outcomes: dict[str, int]
     call_issues: dict[str, int]
     follow_ups: int
-    safety_score: float
+    safety_score: float | None = PField(
+        description="0-100; null when the day has no mileage basis (see score_withheld_reason)"
+    )
+    score_withheld_reason: str | None
     score_components: dict[str, float]
     score_avg_7d: float | None
     score_avg_30d: float | None
@@ -268,7 +272,7 @@ def rows_for_day(
         select(DriverReport, Driver)
         .join(Driver, Driver.id == DriverReport.driver_id)
         .where(DriverReport.report_date == day)
-        .order_by(DriverReport.safety_score, DriverReport.driver_id)
+        .order_by(DriverReport.safety_score.asc().nulls_last(), DriverReport.driver_id)
     )
     if terminal is not None:
         stmt = stmt.where(DriverReport.terminal == terminal)

@@ -28,7 +28,7 @@ from config import get_settings
 from logic.trips.route_cache import RouteBook
 from models.hos import HosClock
 from models.location import VehicleLocation
-from models.trip import ACTIVE_TRIP_STATUSES, StopStatus, Trip, TripStop
+from models.trip import ACTIVE_TRIP_STATUSES, Trip, TripStop, stop_not_reached
 from utils.http import VendorError
 
 log = logging.getLogger(__name__)
@@ -128,7 +128,8 @@ def _active_state_query(dialect: str = "sqlite", positions: Any | None = None):
     position is one backward index probe per truck: a LATERAL … LIMIT 1 on PostgreSQL, a
     correlated max() joined back on the primary key elsewhere.
     """
-    pending = and_(TripStop.departed_at.is_(None), TripStop.status.notin_(_DONE))
+    # The next stop is the first not reached: a truck at the dock is routed to the one after.
+    pending = stop_not_reached()
     next_seq = (
         select(
             TripStop.trip_id,
@@ -189,11 +190,8 @@ def _active_state_query(dialect: str = "sqlite", positions: Any | None = None):
     )
 
 
-_DONE = [StopStatus.DEPARTED.value, StopStatus.SKIPPED.value]
-
-
 def _later_stops(session: Session, trip_ids: list[int]) -> dict[int, list[tuple]]:
-    """Every not-yet-left stop of the given trips, in sequence, as (lat, lon, stop id)."""
+    """Every not-yet-reached stop of the given trips, in sequence, as (lat, lon, stop id)."""
     if not trip_ids:
         return {}
     rows = session.execute(
@@ -201,7 +199,7 @@ def _later_stops(session: Session, trip_ids: list[int]) -> dict[int, list[tuple]
             TripStop.trip_id, TripStop.sequence, TripStop.latitude, TripStop.longitude, TripStop.id
         )
         .where(TripStop.trip_id.in_(trip_ids))
-        .where(TripStop.departed_at.is_(None), TripStop.status.notin_(_DONE))
+        .where(stop_not_reached())
         .order_by(TripStop.trip_id, TripStop.sequence)
     ).all()
     stops: dict[int, list[tuple]] = {}

@@ -389,7 +389,9 @@ function renderScorecards(ctx) {
     const page = await api(`/reports/drivers?date=${day}&limit=200`);
     body.replaceChildren(table(`${page.total} drivers on ${page.report_date}, lowest safety score first`, [
       ["Driver", (r) => r.driver_name], ["Terminal", (r) => r.terminal ?? "—"],
-      ["Safety score", (r) => el("strong", {}, r.safety_score.toFixed(0))],
+      ["Safety score", (r) => (r.safety_score === null
+        ? el("span", { class: "muted", title: r.score_withheld_reason ?? "" }, "not scored")
+        : el("strong", {}, r.safety_score.toFixed(0)))],
       ["7-day trend", (r) => (r.trend_7d === null ? "—" : `${r.trend_7d > 0 ? "+" : ""}${r.trend_7d.toFixed(1)}`)],
       ["Miles", (r) => r.miles.toFixed(0)], ["On time", (r) => (r.on_time_pct === null ? "—" : `${r.on_time_pct.toFixed(0)} %`)],
       ["HOS violations", (r) => r.hos_violations], ["Safety events", (r) => r.safety_events], ["Calls", (r) => r.calls],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 
@@ -62,3 +62,40 @@ def test_elevenlabs_calls_dated_1970_are_re_dated_from_unix_seconds(session: Ses
     assert broken.updated_at == now  # the warehouse export sends it again
     assert vapi.started_at == right
     assert event.occurred_at == datetime(2026, 1, 1, 0, 3, 20, tzinfo=UTC)
+
+
+def test_stored_days_without_miles_lose_their_score(session: Session):
+    """Issue 21.3: days the old release scored 100 with no miles are not scored any more."""
+    from models.report import DriverReport
+
+    fix = _migration("driver_report_score_withheld")
+    driver = make_driver(session)
+    base = {
+        "driver_id": driver.id,
+        "timezone": "America/Chicago",
+        "window_start": datetime(2026, 3, 10, 5, tzinfo=UTC),
+        "window_end": datetime(2026, 3, 11, 5, tzinfo=UTC),
+        "generated_at": datetime(2026, 3, 11, 6, tzinfo=UTC),
+    }
+    drove = DriverReport(
+        **base, report_date=date(2026, 3, 10), drive_hours=11.0, safety_score=100.0, trend_7d=0.0
+    )
+    off = DriverReport(**base, report_date=date(2026, 3, 9), safety_score=100.0)
+    measured = DriverReport(
+        **base,
+        report_date=date(2026, 3, 8),
+        miles=420.0,
+        miles_source="positions",
+        safety_score=90.0,
+    )
+    session.add_all([drove, off, measured])
+    session.flush()
+    now = datetime(2026, 12, 6, tzinfo=UTC)
+
+    assert fix.withhold_unmeasured_days(session.connection(), now=now) == 2
+
+    session.expire_all()
+    assert (drove.safety_score, drove.trend_7d, drove.generated_at) == (None, None, now)
+    assert "drive hours" in drove.score_withheld_reason
+    assert off.safety_score is None and off.score_withheld_reason is not None
+    assert (measured.safety_score, measured.score_withheld_reason) == (90.0, None)

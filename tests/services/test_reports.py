@@ -184,3 +184,50 @@ def test_future_dates_are_refused_with_a_reason(client, auth_headers):
     assert (
         client.get("/reports/drivers", params={"date": today}, headers=headers).status_code == 200
     )
+
+
+def test_a_driver_day_without_miles_is_not_scored_anywhere(client, session, auth_headers):
+    """Issue 21.3: a driver with 10 drive hours and no miles scored 100 on the scorecard, the
+    CSV and the morning report; now the day says it has no mileage basis, and sorts last."""
+    from models.driver import Driver
+    from tests.factories import make_driver, make_hos_log
+    from tests.logic.reports.morning_facts import YESTERDAY_START
+
+    make_morning_facts(session)
+    ghost = make_driver(session, first_name="Gale", last_name="Ghost", terminal="Memphis")
+    make_hos_log(
+        session,
+        driver=ghost,
+        start_at=YESTERDAY_START + timedelta(hours=6),
+        end_at=YESTERDAY_START + timedelta(hours=16),
+    )
+    morning.generate(session, REPORT_DATE, now=NOW)
+    session.commit()
+    headers = auth_headers(role="safety_manager")
+
+    page = client.get("/reports/drivers", params={"date": YESTERDAY}, headers=headers).json()
+    last = page["items"][-1]
+    assert (last["driver_id"], last["safety_score"], last["miles"]) == (ghost.id, None, 0.0)
+    assert "10 drive hours" in last["score_withheld_reason"]
+    worst_last = client.get(
+        "/reports/drivers", params={"date": YESTERDAY, "sort": "-safety_score"}, headers=headers
+    ).json()
+    assert worst_last["items"][-1]["driver_id"] == ghost.id
+
+    csv = client.get(
+        "/reports/drivers/export", params={"date": YESTERDAY, "format": "csv"}, headers=headers
+    )
+    assert csv.status_code == 200, csv.text
+    header, *lines = csv.text.splitlines()
+    assert "score_withheld_reason" in header.split(",")
+    assert any("Gale Ghost" in line and "no mileage basis" in line for line in lines)
+
+    report = client.get(
+        "/reports/morning", params={"date": REPORT_DATE.isoformat()}, headers=headers
+    ).json()
+    body = report.get("body", report)
+    assert body["scores_withheld"] == [
+        {"driver_id": ghost.id, "driver": "Gale Ghost", "drive_hours": 10.0}
+    ]
+    assert body["score_bands"].get("not scored") == 1
+    assert session.get(Driver, ghost.id) is not None

@@ -164,6 +164,109 @@ def test_miles_from_positions_else_trip_miles(session):
     assert rows[with_gps.id]["trips_completed"] == 1
 
 
+def _track(session, truck, start, points=5, step_minutes=15):
+    """Positions due north 0.25 degrees apart (17.27 miles a hop), no odometer: what the
+    Samsara location feed gives."""
+    for i in range(points):
+        make_location(
+            session,
+            vehicle=truck,
+            recorded_at=start + timedelta(minutes=step_minutes * i),
+            latitude=35.0 + 0.25 * i,
+            longitude=-90.0,
+        )
+
+
+ONE_DEGREE_MILES = 69.09  # of latitude, on the 3958.8-mile sphere
+
+
+def test_miles_come_from_the_truck_the_hos_logs_name(session):
+    """Issue 21.3: the driver logged 11 h driving truck A, whose GPS track is the only record of
+    the miles (no odometer, no delivered trip); the trip names truck B. Main reported 0 miles."""
+    driver = make_driver(session)
+    truck_a, truck_b = make_vehicle(session), make_vehicle(session)
+    make_trip(
+        session,
+        driver=driver,
+        vehicle=truck_b,
+        status=TripStatus.IN_TRANSIT,
+        actual_start=START + timedelta(hours=1),
+    )
+    _track(session, truck_b, START + timedelta(hours=2), points=9)  # someone else drove B
+    driving = START + timedelta(hours=2)
+    make_hos_log(
+        session,
+        driver=driver,
+        vehicle=truck_a,
+        start_at=driving,
+        end_at=driving + timedelta(hours=11),
+    )
+    _track(session, truck_a, driving)  # 4 hops: one degree of latitude
+    make_location(  # before the driver took the truck: not theirs
+        session,
+        vehicle=truck_a,
+        recorded_at=driving - timedelta(hours=1),
+        latitude=34.0,
+        longitude=-90.0,
+    )
+
+    row = _metrics(session)[driver.id]
+
+    assert row["drive_hours"] == 11.0
+    assert row["miles_source"] == "positions"
+    assert row["miles"] == pytest.approx(ONE_DEGREE_MILES, abs=0.05)
+
+
+def test_miles_from_the_trips_truck_when_the_logs_name_none(session):
+    driver = make_driver(session)
+    truck = make_vehicle(session)
+    make_trip(
+        session,
+        driver=driver,
+        vehicle=truck,
+        status=TripStatus.IN_TRANSIT,
+        actual_start=START + timedelta(hours=1),
+    )
+    make_hos_log(  # an ELD log without a vehicle
+        session,
+        driver=driver,
+        start_at=START + timedelta(hours=2),
+        end_at=START + timedelta(hours=6),
+    )
+    _track(session, truck, START + timedelta(hours=2), points=3)
+    # A GPS glitch: 300 miles north and back within 15 minutes is not driving.
+    make_location(
+        session,
+        vehicle=truck,
+        recorded_at=START + timedelta(hours=3),
+        latitude=40.0,
+        longitude=-90.0,
+    )
+
+    row = _metrics(session)[driver.id]
+
+    assert row["miles_source"] == "positions"
+    assert row["miles"] == pytest.approx(ONE_DEGREE_MILES / 2, abs=0.05)
+
+
+def test_a_driver_who_drove_without_any_miles_is_not_scored(session):
+    """Issue 21.3: 7 of 25 demo drivers had 0 miles and 9-13 drive hours, one scored 100."""
+    driver = make_driver(session)
+    make_hos_log(
+        session,
+        driver=driver,
+        start_at=START + timedelta(hours=2),
+        end_at=START + timedelta(hours=12),
+    )
+
+    build_driver_reports(session, DAY, now=NOW)
+
+    report = session.scalars(select(DriverReport).where(DriverReport.driver_id == driver.id)).one()
+    assert (report.miles, report.miles_source, report.drive_hours) == (0.0, "none", 10.0)
+    assert report.safety_score is None and report.trend_7d is None
+    assert "10 drive hours" in report.score_withheld_reason
+
+
 def test_events_speeding_alerts_and_calls(session):
     driver = make_driver(session)
     at = START + timedelta(hours=8)
@@ -189,8 +292,20 @@ def test_events_speeding_alerts_and_calls(session):
     assert row["call_issues"] == {"traffic": 1, "weather": 1} and row["follow_ups"] == 1
 
 
+def _delivered(session, driver, day_start=START, miles=300.0):
+    """A trip delivered that day: the driver's day has a mileage basis (planned miles)."""
+    make_trip(
+        session,
+        driver=driver,
+        status=TripStatus.DELIVERED,
+        actual_end=day_start + timedelta(hours=20),
+        planned_miles=miles,
+    )
+
+
 def test_regenerating_a_date_gives_identical_rows(session):
     driver = make_driver(session)
+    _delivered(session, driver)
     make_violation(session, driver=driver, started_at=START + timedelta(hours=1))
     first = build_driver_reports(session, DAY, now=NOW)
     before = _rows(session)
@@ -203,11 +318,24 @@ def test_regenerating_a_date_gives_identical_rows(session):
 def test_trend_compares_with_the_previous_days(session):
     driver = make_driver(session)
     for offset in range(1, 4):
+        _delivered(session, driver, START - timedelta(days=offset))
         build_driver_reports(session, DAY - timedelta(days=offset), now=NOW)
+    _delivered(session, driver)
     make_violation(session, driver=driver, started_at=START + timedelta(hours=1))
     build_driver_reports(session, DAY, now=NOW)
     report = session.scalars(select(DriverReport).where(DriverReport.report_date == DAY)).one()
     assert report.score_avg_7d == 100.0 and report.trend_7d == -10.0 and report.trend_30d == -10.0
+
+
+def test_unscored_earlier_days_leave_no_average(session):
+    """A driver whose previous days had no mileage basis has no trend (and the build works)."""
+    driver = make_driver(session)
+    build_driver_reports(session, DAY - timedelta(days=1), now=NOW)  # no miles: not scored
+    _delivered(session, driver)
+    build_driver_reports(session, DAY, now=NOW)
+    report = session.scalars(select(DriverReport).where(DriverReport.report_date == DAY)).one()
+    assert report.safety_score == 100.0
+    assert (report.score_avg_7d, report.trend_7d, report.trend_30d) == (None, None, None)
 
 
 def _rows(session):

@@ -26,6 +26,7 @@ def test_score_deducts_each_weight_and_clamps():
         "speeding_minutes": 4.5,
         "stops_with_appointment": 5,
         "stops_on_time": 3,
+        "miles": 320.0,
     }
     result = safety_score(metrics, settings)
     # 100 - (10 + 2x1 + 3 + 8 + 4.5x1 + 2x2)
@@ -38,10 +39,20 @@ def test_score_deducts_each_weight_and_clamps():
         "speeding_minutes": 4.5,
         "late_stops": 4.0,
     }
-    assert safety_score({"hos_violations": 20}, settings).score == 0.0
-    assert safety_score({}, settings) == safety_score({}, settings)
-    assert safety_score({}, settings).score == 100.0
+    assert safety_score({"hos_violations": 20, "miles": 1.0}, settings).score == 0.0
+    assert safety_score({"miles": 1.0}, settings) == safety_score({"miles": 1.0}, settings)
+    assert safety_score({"miles": 1.0}, settings).score == 100.0
     assert "1 x speeding minutes" in formula(settings)
+
+
+def test_a_day_without_a_mileage_basis_is_not_scored():
+    """Issue 21.3: 11 drive hours and no miles scored 100 (a perfect day); now it says why not."""
+    settings = Settings()
+    drove = safety_score({"drive_hours": 11.25, "miles": 0.0}, settings)
+    assert drove.score is None
+    assert drove.withheld_reason is not None and "11.25 drive hours" in drove.withheld_reason
+    assert safety_score({}, settings).score is None
+    assert safety_score({"drive_hours": 11.25, "miles": 480.0}, settings).score == 100.0
 
 
 def _clients(sandbox):
