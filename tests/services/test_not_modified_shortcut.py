@@ -10,12 +10,13 @@ from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 from sqlalchemy import Engine, text, update
 
-from db.database import get_session, session_scope
+from db.database import session_scope
 from logic.auth.permissions import Permission
 from logic.auth.service import revoke_user_sessions
 from models.trip import Trip
 from models.user import User
 from services import routers_main
+from services.deps import get_request_session
 from services.http.app_factory import build_app
 from services.http.etag import VERSIONED_LISTS
 from tests.auth_routes import iter_routes, required_permissions
@@ -63,7 +64,7 @@ def polled(committed_db):
 @pytest.mark.postgres
 def test_an_unchanged_poll_is_a_304_without_the_route(polled, query_counter):
     client, headers, etag, _, _ = polled
-    client.app.dependency_overrides[get_session] = _route_must_not_run
+    client.app.dependency_overrides[get_request_session] = _route_must_not_run
     before = _answered("304")
     query_counter.reset()
 
