@@ -219,6 +219,10 @@ class Settings(BaseSettings):
     CORS_ALLOWED_ORIGINS: str = ""
     # Responses at least this large are gzip-compressed when the client accepts it.
     GZIP_MINIMUM_BYTES: int = 1024
+    # Interpreter tuning of a serving process once its app has started (helpers/runtime_tuning.py):
+    # freeze the startup heap, collect young objects less often, switch threads every 1 ms.
+    # The test suite turns it off (many apps in one process; frozen objects would outlive tests).
+    PROCESS_TUNING: bool = True
 
     @field_validator("DB_SCHEMA")
     @classmethod

@@ -16,7 +16,9 @@ from helpers.time_utils import utc_now
 from logic.alerts import actions, engine, outbox, queries
 from logic.listing import as_utc
 from models.alert import AlertDetail, AlertPublic, AlertsPage, AlertStatus, AlertType, Severity
+from models.api_fields import ApiDateTime
 from services.deps import AlertsEvaluateCaller, AlertsRead, AlertsWrite, ClientDep, SessionDep
+from services.http.etag import PolledList
 from services.openapi import error_responses
 from services.pagination import PageDep, SearchQuery
 from services.vendor_deps import SettingsDep
@@ -55,7 +57,7 @@ def alert_filters(
     trip_id: int | None = None,
     driver_id: int | None = None,
     vehicle_id: int | None = None,
-    since: Annotated[datetime | None, Query(description="last seen at or after; UTC")] = None,
+    since: Annotated[ApiDateTime | None, Query(description="last seen at or after; UTC")] = None,
     q: SearchQuery = None,
 ) -> queries.AlertFilters:
     return queries.AlertFilters(
@@ -96,7 +98,7 @@ def _deliver_later(background: BackgroundTasks, clients: AlertClients, session: 
         background.add_task(outbox.drain, clients.slack, ids=ids)
 
 
-@router.get("")
+@router.get("", dependencies=[Depends(PolledList())])
 def list_alerts(
     session: SessionDep,
     _: AlertsRead,

@@ -3,7 +3,6 @@ prompt without dialing, cancel, and `POST /calls/reconcile` for the scheduled re
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Query
@@ -18,6 +17,7 @@ from logic.calls.reconcile import reconcile_calls
 from logic.calls.service import after_placement, calling_policy
 from logic.listing import as_utc
 from models.alert import Alert
+from models.api_fields import ApiDateTime
 from models.call import (
     CallCreate,
     CallDetail,
@@ -104,8 +104,8 @@ def list_calls(
     status: Annotated[list[CallStatus] | None, Query(description="repeatable")] = None,
     outcome: Annotated[list[CallOutcome] | None, Query(description="repeatable")] = None,
     purpose: Annotated[list[CallPurpose] | None, Query(description="repeatable")] = None,
-    since: Annotated[datetime | None, Query(description="created at or after; UTC")] = None,
-    until: Annotated[datetime | None, Query(description="created before; UTC")] = None,
+    since: Annotated[ApiDateTime | None, Query(description="created at or after; UTC")] = None,
+    until: Annotated[ApiDateTime | None, Query(description="created before; UTC")] = None,
 ) -> CallsPage:
     """Calls, newest first, filtered by driver, trip, provider, status, outcome, purpose, dates."""
     filters = queries.CallFilters(

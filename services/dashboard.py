@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
 from helpers.time_utils import utc_now
 from logic.dashboard import dashboard
 from services.deps import DashboardRead, SessionDep
+from services.http.etag import PolledList
 
 router = APIRouter(prefix="/dashboard", tags=["dashboard"])
 
@@ -46,7 +47,7 @@ class Dashboard(BaseModel):
     ingest_freshness: list[FeedFreshness]
 
 
-@router.get("")
+@router.get("", dependencies=[Depends(PolledList())])
 def get_dashboard(session: SessionDep, _: DashboardRead) -> Dashboard:
     """Dispatch KPIs in one call: trips, trucks, drivers low on hours, alerts, ingest freshness.
 

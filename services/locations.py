@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, TypeAdapter
 from pydantic_core import to_json
@@ -13,9 +13,11 @@ from pydantic_core import to_json
 from helpers.time_utils import utc_now
 from logic.fleet import locations as ops
 from logic.listing import as_utc
+from models.api_fields import ApiDateTime
 from models.location import Breadcrumb, LatestPosition
 from models.vehicle import UnitStatus
 from services.deps import LocationsRead, SessionDep
+from services.http.etag import PolledList
 from services.pagination import LabelQuery
 
 router = APIRouter(prefix="/locations", tags=["locations"])
@@ -58,7 +60,7 @@ class GeoJSONResponse(JSONResponse):
     media_type = "application/geo+json"
 
 
-@router.get("/latest", response_model=LatestPositions)
+@router.get("/latest", response_model=LatestPositions, dependencies=[Depends(PolledList())])
 def latest_positions(
     session: SessionDep,
     _: LocationsRead,
@@ -83,6 +85,7 @@ def latest_positions(
 
 @router.get(
     "/latest.geojson",
+    dependencies=[Depends(PolledList())],
     response_class=GeoJSONResponse,
     responses={200: {"model": PositionFeatureCollection}},
 )
@@ -104,9 +107,9 @@ def vehicle_breadcrumb(
     session: SessionDep,
     _: LocationsRead,
     start: Annotated[
-        datetime | None, Query(description="default: end - 24 h; UTC if no offset")
+        ApiDateTime | None, Query(description="default: end - 24 h; UTC if no offset")
     ] = None,
-    end: Annotated[datetime | None, Query(description="default: now")] = None,
+    end: Annotated[ApiDateTime | None, Query(description="default: now")] = None,
     max_points: Annotated[int, Query(ge=2, le=ops.HARD_MAX_POINTS)] = ops.DEFAULT_MAX_POINTS,
 ) -> Breadcrumb:
     """One truck's track over a time range, evenly thinned to at most `max_points`."""

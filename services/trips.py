@@ -3,16 +3,15 @@ manual status correction (audited)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 from pydantic import TypeAdapter
 
-from logic.auth.permissions import Permission
 from logic.fleet import trips as ops
 from logic.listing import Page, as_utc, check_range
+from models.api_fields import ApiDateTime
 from models.driver import Driver
 from models.location import VehicleLocation
 from models.trip import (
@@ -26,7 +25,7 @@ from models.trip import (
 )
 from models.vehicle import Trailer, Vehicle
 from services.deps import ClientDep, SessionDep, TripsRead, TripsWrite
-from services.http.etag import matches, not_modified, versioned_list
+from services.http.etag import Poll, PolledList, not_modified
 from services.openapi import error_responses
 from services.pagination import LabelQuery, PageDep, SearchQuery
 
@@ -39,13 +38,13 @@ def trip_filters(
     vehicle_id: int | None = None,
     trailer_id: int | None = None,
     terminal: LabelQuery = None,
-    scheduled_from: Annotated[datetime | None, Query(description="UTC if no offset")] = None,
-    scheduled_to: datetime | None = None,
+    scheduled_from: Annotated[ApiDateTime | None, Query(description="UTC if no offset")] = None,
+    scheduled_to: ApiDateTime | None = None,
     late_only: bool = False,
     q: SearchQuery = None,
 ) -> ops.TripFilters:
     start, end = as_utc(scheduled_from), as_utc(scheduled_to)
-    check_range(start, end, what="scheduled_from/scheduled_to")
+    check_range(start, end, what="scheduled_from/scheduled_to", loc=("query", "scheduled_to"))
     return ops.TripFilters(
         statuses=tuple(status or ()),
         driver_id=driver_id,
@@ -62,15 +61,17 @@ def trip_filters(
 _TRIP_PAGE = TypeAdapter(Page[TripPublic])
 
 
-# Everything a trips page shows, and the page's shape: a change in either changes its ETag. The
-# permission must be the route's own guard (TripsRead); tests/services/test_not_modified_shortcut.py
-# checks it.
-TRIPS_LIST = versioned_list(
-    "/trips",
-    [model.__table__ for model in (Trip, TripStop, Driver, Vehicle, Trailer, VehicleLocation)],
-    _TRIP_PAGE,
-    Permission.TRIPS_READ,
-)
+# Polled by the dispatch board: everything a trips page shows, and the page's shape; a change in
+# either changes its ETag (services/http/etag.py).
+TripsPoll = Annotated[
+    Poll,
+    Depends(
+        PolledList(
+            [m.__table__ for m in (Trip, TripStop, Driver, Vehicle, Trailer, VehicleLocation)],
+            _TRIP_PAGE,
+        )
+    ),
+]
 
 
 @router.get(
@@ -79,22 +80,21 @@ TRIPS_LIST = versioned_list(
     responses={304: {"description": "Nothing changed since the ETag sent in If-None-Match"}},
 )
 def list_trips(
-    request: Request,
     session: SessionDep,
     _: TripsRead,
+    poll: TripsPoll,
     page: PageDep,
     filters: Annotated[ops.TripFilters, Depends(trip_filters)],
 ) -> Response:
     """Trips with driver, truck, trailer and the truck's last position; newest scheduled first."""
-    # The dispatch board polls this: on PostgreSQL an unchanged poll is answered from the tables'
-    # change counters, usually before routing (services/http/not_modified.py), here when
-    # that shortcut passed it on; read first, so a write during the query is seen by the next poll.
-    etag = TRIPS_LIST.etag(session, request.scope["query_string"])
-    if etag and matches(request.headers.get("if-none-match", "").encode(), etag.encode()):
-        return not_modified(etag)
+    # On PostgreSQL an unchanged poll is answered from the tables' change counters, usually before
+    # routing (services/http/not_modified.py), here when that shortcut passed it on; the tag was
+    # read first, so a write during the query is seen by the next poll.
+    if poll.unchanged:
+        return not_modified(poll.etag)
     # Serialize the already-validated page once, instead of letting FastAPI validate it again.
     body = _TRIP_PAGE.dump_json(ops.list_trips(session, filters, page))
-    return Response(body, media_type="application/json", headers={"ETag": etag} if etag else None)
+    return Response(body, media_type="application/json", headers=poll.headers)
 
 
 @router.get("/{trip_id}")

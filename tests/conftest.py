@@ -26,6 +26,7 @@ os.environ.update(
         "SQLITE_PATH": str(_TMP / "app.db"),
         "LOG_FORMAT": "text",
         "LOG_LEVEL": "WARNING",
+        "PROCESS_TUNING": "false",
     }
 )
 import pytest  # noqa: E402

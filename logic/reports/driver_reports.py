@@ -335,7 +335,10 @@ def driven_miles(session: Session, dd: Any, as_of: Any, dialect: str) -> dict[in
         seg_id: (driver_id, None if span is None else float(span))
         for seg_id, driver_id, span in session.execute(spans)
     }
-    tracks = _track_miles(session, segments, dialect) if by_segment else {}
+    # Track lengths only when some segment has no odometer reading (the Samsara location feed
+    # carries none; a fleet whose positions have odometers never pays for the window query).
+    missing = any(span is None for _, span in by_segment.values())
+    tracks = _track_miles(session, segments, dialect) if missing else {}
     miles: dict[int, float] = {}
     for seg_id, (driver_id, span) in by_segment.items():
         value = span if span is not None else tracks.get(seg_id, 0.0)
@@ -446,7 +449,12 @@ def _trend_averages(session: Session, day: date, days: int) -> dict[int, float]:
         )
         .group_by(DriverReport.driver_id)
     )
-    return {driver_id: round(float(avg), 1) for driver_id, avg in session.execute(stmt)}
+    # A driver whose earlier days were all unscored (no mileage basis) has no average.
+    return {
+        driver_id: round(float(avg), 1)
+        for driver_id, avg in session.execute(stmt)
+        if avg is not None
+    }
 
 
 def build_driver_reports(

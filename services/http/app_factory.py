@@ -48,7 +48,8 @@ def build_app(
                 await run_in_threadpool(on_startup)
             except (OperationalError, ConfigError) as exc:
                 abort_startup(f"{title} cannot start: {startup_failure_reason(exc)}")
-        tune_serving_process()
+        if settings.PROCESS_TUNING:  # the one place a process's interpreter is tuned
+            tune_serving_process()
         yield
         await run_in_threadpool(draining.hand_back_work)
 
@@ -81,8 +82,7 @@ def build_app(
     app.include_router(metrics.router)
     app.include_router(health.router)
     for router in routers:
-        app.include_router(router)
-    route_index.index_routes(app)
+        app.include_router(route_index.indexed(router))
     install_openapi(app)
     return app
 

@@ -1,14 +1,17 @@
-"""Conditional GETs for the lists a dashboard polls: a weak ETag over the body, 304 on a match.
+"""Conditional GETs for the lists a dashboard polls: a route declares itself polled, once.
 
-The endpoint still runs; what an unchanged poll saves is the transfer, the compression and the
-client's parsing of a 160-200 KB page. A list that can tell cheaply that nothing changed (the
-trips list on PostgreSQL, `db/change_counters.py`) is a `VersionedList`: its ETag comes from a
-change token, the endpoint sends that tag itself, and `services/http/not_modified.py` answers
-a matching poll with 304 before routing, so neither the endpoint nor its query runs; the
-middleware here keeps such a tag.
+A polled list's route takes a `PolledList` dependency: the declaration of what its pages depend
+on. With `tables`, the list's ETag comes from their change counters (`db/change_counters.py`,
+PostgreSQL), read before the page query, and `services/http/not_modified.py` answers a matching
+poll with 304 before routing, so neither the endpoint nor its query runs. Without tables (or on
+SQLite) the layer here tags the finished body with a weak hash and answers a match with 304: an
+unchanged poll then saves the transfer, the compression and the client's parsing of a 160-200 KB
+page. The layer, the shortcut and the endpoint all read the same declaration; the permission is
+the route's own guard (the shortcut reads it from the route), never a second copy.
 `Cache-Control: private, no-cache` keeps shared caches out (the body depends on the caller) and
-makes browsers revalidate on every poll. The tag ignores `"as_of"` stamps (when a snapshot was
-computed, not what it holds), so an unchanged dashboard still matches; that is what makes it weak.
+makes browsers revalidate on every poll. The body hash ignores `"as_of"` stamps (when a snapshot
+was computed, not what it holds), so an unchanged dashboard still matches; that is what makes it
+weak.
 """
 
 from __future__ import annotations
@@ -23,15 +26,14 @@ from typing import Any
 from pydantic import TypeAdapter
 from sqlalchemy import Table
 from sqlmodel import Session
+from starlette.requests import Request
 from starlette.responses import Response
 
 from db.change_counters import change_token
-from logic.auth.permissions import Permission
+from services.deps import SessionDep
 
-# GET paths a dashboard polls (route paths, not prefixes).
-POLLED_PATHS = frozenset(
-    {"/trips", "/locations/latest", "/locations/latest.geojson", "/alerts", "/dashboard"}
-)
+# Where the declaration leaves its mark for this layer: the request's state.
+POLLED_STATE_KEY = "polled_list"
 CACHE_CONTROL = b"private, no-cache"
 _COMPUTED_AT = re.compile(rb'"as_of":\s*"[^"]*"')
 
@@ -52,31 +54,33 @@ def matches(if_none_match: bytes, etag: bytes) -> bool:
 
 
 class ETagMiddleware:
-    """Buffer 200 responses of `paths`, tag them, and answer a matching If-None-Match with 304."""
+    """Tag 200 responses of routes declared polled, and answer a matching If-None-Match with 304.
 
-    def __init__(self, app: Any, paths: frozenset[str] = POLLED_PATHS) -> None:
+    The route's `PolledList` marks the request's state while it runs; the layer looks for the
+    mark when the response starts and passes every other response through untouched.
+    """
+
+    def __init__(self, app: Any) -> None:
         self.app = app
-        self.paths = paths
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if (
-            scope["type"] != "http"
-            or scope["method"] not in ("GET", "HEAD")
-            or scope["path"] not in self.paths
-        ):
+        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
             await self.app(scope, receive, send)
             return
+        state = scope.setdefault("state", {})
         if_none_match = dict(scope.get("headers") or []).get(b"if-none-match", b"")
         start: dict[str, Any] = {}
         chunks: list[bytes] = []
 
         async def buffered(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
-                start.update(message)
-                if message["status"] != 200:
+                if message["status"] != 200 or POLLED_STATE_KEY not in state:
+                    start["passthrough"] = True
                     await send(message)
+                    return
+                start.update(message)
                 return
-            if start.get("status") != 200:
+            if start.get("passthrough"):
                 await send(message)
                 return
             chunks.append(message.get("body", b""))
@@ -93,32 +97,42 @@ def version_etag(*parts: str) -> str:
 
 
 @dataclass(frozen=True)
-class VersionedList:
-    """A polled list whose freshness the change counters of `tables` tell, and who may read it."""
+class Poll:
+    """What a polled list's route learns before it runs its query: the tag of the page it is
+    about to serve (None where no change token exists) and whether the caller holds it."""
 
-    path: str  # the GET route's path
-    tables: tuple[Table, ...]  # everything the page shows
-    shape: str  # the page's JSON schema: a new response model is a new tag
-    permission: Permission  # the route's guard
+    etag: str | None
+    unchanged: bool
+
+    @property
+    def headers(self) -> dict[str, str] | None:
+        return {"ETag": self.etag} if self.etag else None
+
+
+class PolledList:
+    """The declaration that a GET list is polled: `Depends(PolledList(...))` on its route.
+
+    `tables`: everything its pages show, whose change counters tag them (no tables: the body is
+    hashed instead); `page`: the response's type, whose schema goes into the tag (a new response
+    model is a new tag). The route's permission guard stays the route's own.
+    """
+
+    def __init__(self, tables: Sequence[Table] = (), page: TypeAdapter[Any] | None = None) -> None:
+        self.tables = tuple(tables)
+        self.shape = json.dumps(page.json_schema(), sort_keys=True) if page is not None else ""
 
     def etag(self, session: Session, query_string: bytes) -> str | None:
         """The tag the page for `query_string` has now; None where there is no change token."""
+        if not self.tables:
+            return None
         token = change_token(session, self.tables)
         return version_etag(query_string.decode("latin-1"), self.shape, token) if token else None
 
-
-# Path → list, filled by the routers at import; read by `services/http/not_modified.py`.
-VERSIONED_LISTS: dict[str, VersionedList] = {}
-
-
-def versioned_list(
-    path: str, tables: Sequence[Table], page: TypeAdapter[Any], permission: Permission
-) -> VersionedList:
-    entry = VersionedList(
-        path, tuple(tables), json.dumps(page.json_schema(), sort_keys=True), permission
-    )
-    VERSIONED_LISTS[path] = entry
-    return entry
+    def __call__(self, request: Request, session: SessionDep) -> Poll:
+        request.state.polled_list = self  # the ETag layer's cue (POLLED_STATE_KEY)
+        etag = self.etag(session, request.scope["query_string"])
+        if_none_match = request.headers.get("if-none-match", "").encode()
+        return Poll(etag, bool(etag) and matches(if_none_match, etag.encode()))
 
 
 def not_modified(etag: str) -> Response:

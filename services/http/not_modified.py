@@ -1,9 +1,14 @@
-"""Unchanged polls get their 304 before routing: one thread hop, not the endpoint's four."""
+"""Unchanged polls get their 304 before routing: one thread hop, not the endpoint's four.
+
+Which paths qualify is read from the app's own routes the first time a request comes: every GET
+route whose dependencies include a `PolledList` with tables, with the permission of the route's
+own guard (exactly one, else the route is left alone). Nothing is registered anywhere else.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import anyio.to_thread
@@ -11,39 +16,49 @@ from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from sqlmodel import Session
 from starlette.requests import Request
-from starlette.routing import BaseRoute, Route, Router
+from starlette.routing import BaseRoute, Router
 
 from db.database import new_session
 from helpers.errors import AppError
+from logic.auth.permissions import Permission
 from logic.auth.service import authenticate_access_token
 from services.http.errors import database_error_handler
-from services.http.etag import VERSIONED_LISTS, VersionedList, matches, not_modified
+from services.http.etag import PolledList, matches, not_modified
+
+
+@dataclass(frozen=True)
+class PolledRoute:
+    """A GET route declared polled (with tables), and the permission its guard requires."""
+
+    route: BaseRoute  # what the router puts in scope["route"] (metrics label by its path)
+    polled: PolledList
+    permission: Permission
 
 
 class NotModifiedShortcutMiddleware:
-    """Answer a Bearer GET of a `VersionedList` whose If-None-Match is still current with 304.
+    """Answer a Bearer GET of a polled list whose If-None-Match is still current with 304.
 
     Sits inside admission control: it holds a pooled connection while it checks (see
-    services/http/admission.py). Anything else — no token or If-None-Match, `*`, a refused token, a
-    missing permission, no change token (SQLite), a stale tag — goes on to the route untouched,
+    services/http/admission.py). Anything else — no token or If-None-Match, `*`, a refused token,
+    a missing permission, no change token (SQLite), a stale tag — goes on to the route untouched,
     which answers 200/401/403 as it always does. Database failures get the route's 503.
     """
 
-    def __init__(
-        self, app: Any, router: Router, lists: Mapping[str, VersionedList] = VERSIONED_LISTS
-    ) -> None:
+    def __init__(self, app: Any, router: Router) -> None:
         self.app = app
         self.router = router
-        self.lists = lists
-        self._routes: dict[str, BaseRoute] | None = None
+        self._polled: dict[str, PolledRoute] | None = None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        entry = self.lists.get(scope["path"]) if scope["type"] == "http" else None
-        route = self._route(entry) if entry is not None and scope["method"] == "GET" else None
-        poll = _conditional_bearer(scope["headers"]) if route is not None else None
-        if entry is None or route is None or poll is None:
+        if scope["type"] != "http" or scope["method"] != "GET":
+            await self.app(scope, receive, send)
+            return
+        if self._polled is None:  # the first request comes after every router was included
+            self._polled = polled_routes(self.router)
+        entry = self._polled.get(scope["path"])
+        poll = _conditional_bearer(scope["headers"]) if entry is not None else None
+        if entry is None or poll is None:
             await self.app(scope, receive, send)
             return
         token, if_none_match = poll
@@ -52,25 +67,37 @@ class NotModifiedShortcutMiddleware:
                 _current_etag, entry, token, scope["query_string"], if_none_match
             )
         except (DBAPIError, PoolTimeoutError) as exc:
-            scope["route"] = route  # metrics label the answer by its route template
+            scope["route"] = entry.route  # metrics label the answer by its route template
             response = await database_error_handler(Request(scope), exc)
             await response(scope, receive, send)
             return
         if etag is None:
             await self.app(scope, receive, send)
             return
-        scope["route"] = route
+        scope["route"] = entry.route
         await not_modified(etag)(scope, receive, send)
 
-    def _route(self, entry: VersionedList) -> BaseRoute | None:
-        """The app's GET route for the list (the ingest app has none: it never answers)."""
-        if self._routes is None:  # the first request comes after every router was included
-            self._routes = {
-                route.path: original
-                for route, original in _flat_routes(self.router)
-                if isinstance(original, Route) and "GET" in (route.methods or ())
-            }
-        return self._routes.get(entry.path)
+
+def polled_routes(router: Router) -> dict[str, PolledRoute]:
+    """Path → polled route, for the app's GET routes that declare a `PolledList` with tables."""
+    found: dict[str, PolledRoute] = {}
+    for route, original in _flat_routes(router):
+        dependant = getattr(original, "dependant", None)
+        path = getattr(route, "path", None)
+        if dependant is None or not path or "{" in path or "GET" not in (route.methods or ()):
+            continue
+        calls = list(_calls(dependant))
+        polled = [call for call in calls if isinstance(call, PolledList) and call.tables]
+        guards = {p for call in calls if (p := getattr(call, "required_permission", None))}
+        if len(polled) == 1 and len(guards) == 1:
+            found[path] = PolledRoute(original, polled[0], Permission(guards.pop()))
+    return found
+
+
+def _calls(dependant: Any) -> Iterator[Any]:
+    for sub in dependant.dependencies:
+        yield sub.call
+        yield from _calls(sub)
 
 
 def _flat_routes(router: Router) -> list[tuple[Any, BaseRoute]]:
@@ -100,38 +127,23 @@ def _conditional_bearer(headers: list[tuple[bytes, bytes]]) -> tuple[str, bytes]
 
 
 def _current_etag(
-    entry: VersionedList, token: str, query_string: bytes, if_none_match: bytes
+    entry: PolledRoute, token: str, query_string: bytes, if_none_match: bytes
 ) -> str | None:
-    """The list's tag if the caller may read it and still holds it; None otherwise."""
-    with new_session() as session, _without_transaction(session):
+    """The list's tag if the caller may read it and still holds it; None otherwise.
+
+    The two reads run without BEGIN and ROLLBACK (SQLAlchemy's AUTOCOMMIT isolation level, set
+    for this session's connection and reset when it goes back to the pool). Sessions bound to a
+    connection already in a transaction (tests) are left as they are.
+    """
+    with new_session() as session:
+        bind = session.get_bind()
+        if isinstance(bind, Engine) and bind.dialect.name == "postgresql":
+            session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         try:
             principal = authenticate_access_token(session, token)
         except AppError:
             return None
         if not principal.allows(entry.permission):
             return None
-        etag = entry.etag(session, query_string)
+        etag = entry.polled.etag(session, query_string)
     return etag if etag and matches(if_none_match, etag.encode()) else None
-
-
-@contextmanager
-def _without_transaction(session: Session) -> Iterator[None]:
-    """Run two reads on PostgreSQL without BEGIN and ROLLBACK: 3 round trips instead of 5.
-
-    psycopg2's autocommit flag is client-side, while SQLAlchemy's AUTOCOMMIT isolation level
-    sends `SET default_transaction_isolation` on the way in and again on the way out. The flag
-    is set before the first statement (so no BEGIN goes out) and cleared before the session
-    closes (its ROLLBACK is then a no-op), so the pooled connection returns as it came. Sessions
-    bound to a connection already in a transaction (tests) are left as they are.
-    """
-    bind = session.get_bind()
-    if not isinstance(bind, Engine) or bind.dialect.driver != "psycopg2":
-        yield
-        return
-    dbapi_connection = session.connection().connection.dbapi_connection
-    dbapi_connection.autocommit = True
-    try:
-        yield
-    finally:
-        if not dbapi_connection.closed:
-            dbapi_connection.autocommit = False

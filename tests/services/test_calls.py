@@ -140,7 +140,10 @@ def test_post_calls_refusals_name_the_reason(client, session, main_app, sandbox_
                 "/calls", json={"driver_id": driver.id, "provider": "vapi"}, headers=caller
             )
             assert response.status_code == status, (code, response.text)
-            assert response.json()["error"] == code
+            body = response.json()
+            # A 409 names the reason in `error`; a 422 is a validation error whose entry does.
+            reason = body["error"] if status == 409 else body["errors"][0]["type"]
+            assert reason == code
         main_app.dependency_overrides[current_settings] = lambda: open_
         busy = make_driver(session, phone="+12015550153")
         first = client.post(
@@ -162,7 +165,8 @@ def test_post_calls_refusals_name_the_reason(client, session, main_app, sandbox_
             json={"driver_id": busy.id, "provider": "elevenlabs", "purpose": "hos_check"},
             headers=caller,
         )
-        assert (none.status_code, none.json()["error"]) == (422, "no_agent_profile")
+        assert none.status_code == 422 and none.json()["error"] == "validation_error"
+        assert none.json()["errors"][0]["type"] == "no_agent_profile"
     finally:
         main_app.dependency_overrides.pop(get_settings, None)
 

@@ -4,8 +4,10 @@ everything else (a write, a refused caller, another query, SQLite) left to the r
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Annotated
 
 import pytest
+from fastapi import APIRouter, Depends, Response
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 from sqlalchemy import Engine, text, update
@@ -16,9 +18,10 @@ from logic.auth.service import revoke_user_sessions
 from models.trip import Trip
 from models.user import User
 from services import routers_main
-from services.deps import get_request_session
+from services.deps import SessionDep, TripsRead, get_request_session
 from services.http.app_factory import build_app
-from services.http.etag import VERSIONED_LISTS
+from services.http.etag import Poll, PolledList
+from services.http.not_modified import polled_routes
 from tests.auth_routes import iter_routes, required_permissions
 from tests.change_counter_support import report_pending_counts
 from tests.factories import make_trip
@@ -169,8 +172,37 @@ def test_sqlite_polls_still_match_on_the_body(client, session, auth_headers, is_
     assert again.status_code == 304 and again.headers["etag"] == etag
 
 
-def test_every_versioned_list_names_its_routes_own_permission(main_app):
+def test_the_declaration_on_the_route_is_all_the_shortcut_knows(main_app):
+    """/trips is polled because its route says so; the permission is its guard's own."""
     routes = {(route.path, route.method): route for route in iter_routes(main_app)}
-    assert VERSIONED_LISTS, "no versioned list registered"
-    for path, entry in VERSIONED_LISTS.items():
-        assert required_permissions(routes[(path, "GET")]) == {entry.permission}
+    polled = polled_routes(main_app.router)
+    assert set(polled) == {"/trips"}
+    assert {polled["/trips"].permission} == required_permissions(routes[("/trips", "GET")])
+
+
+probe = APIRouter(prefix="/probe")
+
+
+@probe.get("/polled")
+def polled_probe(
+    session: SessionDep, _: TripsRead, poll: Annotated[Poll, Depends(PolledList([Trip.__table__]))]
+) -> Response:
+    if poll.unchanged:
+        return Response(status_code=304, headers=poll.headers)
+    return Response(b"[]", media_type="application/json", headers=poll.headers)
+
+
+@pytest.mark.postgres
+def test_a_new_polled_list_is_one_declaration(committed_db):
+    with session_scope() as session:
+        make_trip(session, load_number="POLL-2")
+        headers = bearer_for(session, make_user(session, roles=["dispatcher"]))
+    report_pending_counts(committed_db)
+    app = build_app(title=TITLE, routers=[probe])
+    client = TestClient(app, raise_server_exceptions=False)
+    etag = client.get("/probe/polled", headers=headers).headers["etag"]
+    app.dependency_overrides[get_request_session] = _route_must_not_run
+
+    again = client.get("/probe/polled", headers={**headers, "If-None-Match": etag})
+
+    assert again.status_code == 304 and again.headers["etag"] == etag

@@ -327,6 +327,17 @@ def test_trend_compares_with_the_previous_days(session):
     assert report.score_avg_7d == 100.0 and report.trend_7d == -10.0 and report.trend_30d == -10.0
 
 
+def test_unscored_earlier_days_leave_no_average(session):
+    """A driver whose previous days had no mileage basis has no trend (and the build works)."""
+    driver = make_driver(session)
+    build_driver_reports(session, DAY - timedelta(days=1), now=NOW)  # no miles: not scored
+    _delivered(session, driver)
+    build_driver_reports(session, DAY, now=NOW)
+    report = session.scalars(select(DriverReport).where(DriverReport.report_date == DAY)).one()
+    assert report.safety_score == 100.0
+    assert (report.score_avg_7d, report.trend_7d, report.trend_30d) == (None, None, None)
+
+
 def _rows(session):
     session.expire_all()
     reports = session.scalars(select(DriverReport).order_by(DriverReport.id)).all()
