@@ -297,8 +297,11 @@ def drive_segments(dd: Any, as_of: Any, dialect: str) -> Any:
         )
     )
     both = union_all(from_logs, from_trips).subquery()
+    # A total order, so the numbering is the same in every query that reads this CTE (rows
+    # equal in all four are the same segment twice and interchangeable).
+    order = (both.c.driver_id, both.c.seg_start, both.c.vehicle_id, both.c.seg_end)
     numbered = select(
-        func.row_number().over(order_by=(both.c.driver_id, both.c.seg_start)).label("seg_id"),
+        func.row_number().over(order_by=order).label("seg_id"),
         both.c.driver_id,
         both.c.vehicle_id,
         type_coerce(both.c.seg_start, UTCDateTime()).label("seg_start"),
