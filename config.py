@@ -143,6 +143,12 @@ class Settings(BaseSettings):
     # releasing its driver; and how many calls the dialer places at once (each dial holds no
     # database connection while it waits for the provider).
     CALL_GIVE_UP_AFTER_MINUTES: int = 60
+    # Safe to call: a truck faster than this is driving (the call waits); whether hands-free
+    # calls to a driving driver are allowed (49 CFR 392.82 bans hand-held use only; an agent
+    # profile may allow them); purposes (comma-separated) that may wake a resting driver.
+    CALL_MOVING_MPH: float = 5.0
+    CALL_HANDS_FREE_ALLOWED: bool = False
+    CALL_URGENT_PURPOSES: str = ""
     CALL_DIAL_CONCURRENCY: int = 8
     # Where VAPI should post this deployment's webhooks (sent per call as the assistant's
     # server URL); empty keeps the URL configured on the VAPI assistant.

@@ -343,6 +343,10 @@ class CallCreate(BaseModel):
     trip_id: int | None = None
     alert_id: int | None = None
     idempotency_key: str | None = PField(default=None, max_length=120)
+    safety_override: bool = PField(
+        default=False,
+        description="call although the driver is driving or resting (needs calls:admin)",
+    )
 
 
 class DriverCallRequest(BaseModel):

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PField
-from sqlalchemy import UniqueConstraint, select
+from sqlalchemy import UniqueConstraint, false, select
 from sqlmodel import Field, Session, SQLModel
 
 from models.api_fields import NotNull
@@ -33,6 +33,9 @@ class CallAgentProfile(SQLModel, table=True):
     prompt_version: str = Field(default="v1", max_length=40)
     first_message: str | None = Field(default=None, max_length=1000)
     voice: str | None = Field(default=None, max_length=120)
+    # Allows calls to a driving driver (hands-free only: 49 CFR 392.82), whatever
+    # CALL_HANDS_FREE_ALLOWED says.
+    hands_free_allowed: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     max_duration_seconds: int = 600
     enabled: bool = True
     created_at: datetime = created_at_field()
@@ -68,6 +71,7 @@ class CallAgentProfilePublic(BaseModel):
     voice: str | None
     max_duration_seconds: int
     enabled: bool
+    hands_free_allowed: bool
     created_at: datetime
     updated_at: datetime
 
@@ -85,6 +89,7 @@ class CallAgentProfileCreate(BaseModel):
     voice: str | None = PField(default=None, max_length=120)
     max_duration_seconds: int = PField(default=600, ge=30, le=3600)
     enabled: bool = True
+    hands_free_allowed: bool = False
 
 
 class CallAgentProfileUpdate(BaseModel):
@@ -99,6 +104,7 @@ class CallAgentProfileUpdate(BaseModel):
     voice: str | None = PField(default=None, max_length=120)
     max_duration_seconds: NotNull[int] = PField(default=None, ge=30, le=3600)
     enabled: NotNull[bool] = None
+    hands_free_allowed: NotNull[bool] = None
 
 
 class CallAgentProfilesPage(BaseModel):

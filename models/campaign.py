@@ -133,6 +133,8 @@ class CampaignTarget(SQLModel, table=True):
     last_call_id: int | None = Field(default=None, foreign_key="call.id", ondelete="SET NULL")
     last_outcome: str | None = Field(default=None, max_length=16)
     skip_reason: str | None = Field(default=None, max_length=300)
+    # Why a pending target waits although it is due (not safe to call: `driver_driving: …`).
+    defer_reason: str | None = Field(default=None, max_length=300)
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()
@@ -388,6 +390,7 @@ class CampaignTargetPublic(BaseModel):
     last_call_id: int | None
     last_outcome: str | None
     skip_reason: str | None
+    defer_reason: str | None = None
     finished_at: datetime | None
     created_at: datetime
     updated_at: datetime

@@ -9,8 +9,9 @@ from fastapi import APIRouter, BackgroundTasks, Query
 from pydantic import BaseModel
 from sqlmodel import Session
 
-from helpers.errors import NotFound
+from helpers.errors import Forbidden, NotFound
 from helpers.time_utils import utc_now
+from logic.auth.permissions import Permission
 from logic.calls import queries
 from logic.calls.placement import CallRefused, CallRequest, prepare_call, preview_call
 from logic.calls.reconcile import reconcile_calls
@@ -30,7 +31,14 @@ from models.call import (
 )
 from models.call_agent_profile import CallAgentProfile
 from models.driver import Driver
-from services.deps import CallsAdminCaller, CallsPlace, CallsRead, ClientDep, SessionDep
+from services.deps import (
+    CallsAdminCaller,
+    CallsPlace,
+    CallsRead,
+    ClientDep,
+    PrincipalDep,
+    SessionDep,
+)
 from services.openapi import error_responses
 from services.pagination import PageDep
 from services.vendor_deps import CallProvidersDep, SettingsDep
@@ -60,17 +68,21 @@ def _get(session: Session, model: Any, row_id: int | None, what: str) -> Any:
     return row
 
 
-@router.post("", status_code=201, responses=error_responses(404, 409, 422))
+@router.post("", status_code=201, responses=error_responses(403, 404, 409, 422))
 def create_call(
     body: CallCreate,
     session: SessionDep,
     user: CallsPlace,
+    principal: PrincipalDep,
     client: ClientDep,
     settings: SettingsDep,
     background: BackgroundTasks,
 ) -> CallPublic:
     """Queue one call to a driver (answered `queued`; dialed right after the commit); a failed
-    check is a 409/422 naming the reason."""
+    check is a 409/422 naming the reason (`driver_driving` / `driver_resting` included, which
+    `safety_override` lifts for a caller with `calls:admin`)."""
+    if body.safety_override and not principal.allows(Permission.CALLS_ADMIN):
+        raise Forbidden("safety_override requires permission calls:admin")
     request = CallRequest(
         driver_id=_get(session, Driver, body.driver_id, "driver").id,
         purpose=body.purpose,
@@ -81,6 +93,7 @@ def create_call(
         placed_by=user,
         idempotency_key=body.idempotency_key,
         client=client,
+        safety_override=body.safety_override,
     )
     try:
         call = prepare_call(session, request, policy=calling_policy(settings))

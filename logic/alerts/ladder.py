@@ -64,6 +64,7 @@ class LadderResult:
     paged: int = 0
     skipped: dict[str, int] = field(default_factory=dict)  # reason → count
     acknowledged: int = 0
+    deferred: dict[str, int] = field(default_factory=dict)  # not safe to call yet, by reason
     call_ids: list[int] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -74,6 +75,7 @@ class LadderResult:
             "paged": self.paged,
             "skipped": self.skipped,
             "acknowledged": self.acknowledged,
+            "deferred": self.deferred,
         }
 
 
@@ -118,6 +120,16 @@ def due_steps(session: Session, now: datetime) -> list[DueStep]:
         ).all()
     )
     return [c for c in candidates if (c.alert_id, c.index) not in taken]
+
+
+class StepDeferred(Exception):
+    """Raised by a `CallStep` when it is not safe to call yet: the step is left untaken (a
+    later pass takes it) and the reason recorded on the alert."""
+
+    def __init__(self, reason: str, until: datetime | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.until = until
 
 
 # The `ai_call` rung, supplied by the calls domain (`logic/calls/ladder_calls.py`) so this
@@ -188,15 +200,42 @@ def take_step(
     if due.step.kind == LadderStepKind.AI_CALL:
         if call_step is None:
             skip(row, alert, "no dialer is running", now, result)
-        elif (call_id := call_step(session, row, alert, due, now)) is not None:
-            result.placed += 1
-            result.call_ids.append(call_id)
-        elif row.status == LadderStepStatus.SKIPPED:
-            why = row.reason or "skipped"
-            result.skipped[why] = result.skipped.get(why, 0) + 1
+        else:
+            try:
+                call_id = call_step(session, row, alert, due, now)
+            except StepDeferred as deferred:
+                _defer(session, row, alert, deferred, now, result)
+                return None
+            if call_id is not None:
+                result.placed += 1
+                result.call_ids.append(call_id)
+            elif row.status == LadderStepStatus.SKIPPED:
+                why = row.reason or "skipped"
+                result.skipped[why] = result.skipped.get(why, 0) + 1
     else:
         _page(session, row, alert, due, now, result)
     return row
+
+
+def _defer(
+    session: Session,
+    row: AlertLadderStep,
+    alert: Alert,
+    deferred: StepDeferred,
+    now: datetime,
+    result: LadderResult,
+) -> None:
+    """Give the step back (a later pass takes it) and say why on the alert, once per reason."""
+    session.delete(row)
+    session.flush()
+    result.deferred[deferred.reason.split(":", 1)[0]] = (
+        result.deferred.get(deferred.reason.split(":", 1)[0], 0) + 1
+    )
+    last = (alert.decisions or [])[-1:] or [{}]
+    text = f"{row.kind} step {row.step_index + 1} waits: {deferred.reason}"
+    if last[0].get("decision") != "ladder_step_deferred" or last[0].get("reason") != text:
+        record_decision(alert, "ladder_step_deferred", text, now)
+        alert.updated_at = now
 
 
 def skip(

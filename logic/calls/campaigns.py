@@ -47,6 +47,7 @@ from helpers.time_utils import is_valid_timezone, utc_now
 from logic.calls.campaign_ops import CANCELED_REASON
 from logic.calls.dialing import Dialer, dial_many
 from logic.calls.placement import (
+    SAFETY_REASONS,
     CallingPolicy,
     CallRefused,
     CallRequest,
@@ -671,6 +672,8 @@ def refusal_outcome(
     if refusal.reason == RefusalReason.OUTSIDE_CALLING_WINDOW:
         opening = next_window_opening(now, zone, start=policy.window_start, end=policy.window_end)
         return TargetState.PENDING, opening, None
+    if refusal.reason in SAFETY_REASONS and refusal.retry_at is not None:
+        return TargetState.PENDING, refusal.retry_at, None
     if refusal.reason == RefusalReason.DAILY_LIMIT:
         tomorrow = (now.astimezone(ZoneInfo(zone)) + timedelta(days=1)).date()
         opening = datetime.combine(tomorrow, policy.window_start, tzinfo=ZoneInfo(zone))
@@ -758,10 +761,14 @@ def request_claim(
             return None
         state, next_at, reason = refusal_outcome(refusal, driver, now, policy)
         target.state, target.next_attempt_at, target.skip_reason = state, next_at, reason
+        if refusal.reason in SAFETY_REASONS:
+            # Visible on the target and in the campaign's waiting reasons.
+            target.defer_reason = f"{refusal.reason.value}: {refusal.message}"[:300]
         if state == TargetState.SKIPPED:
             target.finished_at = now
         return None
     target.last_call_id = call.id
+    target.defer_reason = None
     target.updated_at = now
     session.execute(
         update(CallCampaign)

@@ -16,8 +16,16 @@ from sqlmodel import Session
 from db.database import session_scope
 from logic.alerts import outbox
 from logic.alerts.filters import record_decision
-from logic.alerts.ladder import CALL_PURPOSE, DueStep, LadderResult, run_ladder, skip
+from logic.alerts.ladder import (
+    CALL_PURPOSE,
+    DueStep,
+    LadderResult,
+    StepDeferred,
+    run_ladder,
+    skip,
+)
 from logic.calls.placement import (
+    SAFETY_REASONS,
     CallingPolicy,
     CallRefused,
     CallRequest,
@@ -46,6 +54,13 @@ def ladder_call_step(policy: CallingPolicy):
             skip(row, alert, "the alert names no driver", now)
             return None
         refusal = pre_dial_refusal(session, driver, now=now, policy=policy)
+        if refusal is not None and refusal.reason in SAFETY_REASONS:
+            if (
+                purpose.value not in policy.urgent_purposes
+                or refusal.reason.value != "driver_resting"
+            ):
+                raise StepDeferred(f"{refusal.reason.value}: {refusal.message}", refusal.retry_at)
+            refusal = None
         if refusal is not None:
             skip(row, alert, refusal.message, now)
             return None

@@ -31,6 +31,7 @@ from helpers.time_utils import is_valid_timezone, utc_now
 from logic.auth import audit
 from logic.auth.audit import ClientInfo
 from logic.calls.prompts import call_variables, render_prompt
+from logic.calls.safety import unsafe_drivers
 from logic.fleet.driver_data import driver_data
 from models.alert import Alert
 from models.call import Call, CallProvider, CallPurpose, CallStatus
@@ -52,6 +53,8 @@ class RefusalReason(StrEnum):
     ACTIVE_CALL = "call_in_progress"
     DAILY_LIMIT = "daily_call_limit"
     NO_AGENT_PROFILE = "no_agent_profile"
+    DRIVING = "driver_driving"
+    RESTING = "driver_resting"
 
 
 class InvalidPhoneRefused(Unprocessable):
@@ -78,6 +81,14 @@ class NoProfileRefused(Unprocessable):
     code = RefusalReason.NO_AGENT_PROFILE.value
 
 
+class DrivingRefused(Conflict):
+    code = RefusalReason.DRIVING.value
+
+
+class RestingRefused(Conflict):
+    code = RefusalReason.RESTING.value
+
+
 REFUSAL_ERRORS: dict[RefusalReason, type[AppError]] = {
     RefusalReason.INVALID_PHONE: InvalidPhoneRefused,
     RefusalReason.DO_NOT_CALL: DoNotCallRefused,
@@ -85,7 +96,12 @@ REFUSAL_ERRORS: dict[RefusalReason, type[AppError]] = {
     RefusalReason.ACTIVE_CALL: ActiveCallRefused,
     RefusalReason.DAILY_LIMIT: DailyLimitRefused,
     RefusalReason.NO_AGENT_PROFILE: NoProfileRefused,
+    RefusalReason.DRIVING: DrivingRefused,
+    RefusalReason.RESTING: RestingRefused,
 }
+# Not safe to call now: a campaign or the ladder waits (`Refusal.retry_at`), a person may
+# override (`CallRequest.safety_override`, needs `calls:admin`).
+SAFETY_REASONS = (RefusalReason.DRIVING, RefusalReason.RESTING)
 REFUSAL_STATUS: dict[RefusalReason, int] = {
     reason: error.status_code for reason, error in REFUSAL_ERRORS.items()
 }
@@ -95,6 +111,7 @@ REFUSAL_STATUS: dict[RefusalReason, int] = {
 class Refusal:
     reason: RefusalReason
     message: str
+    retry_at: datetime | None = None  # when a deferred call may be tried again
 
     @property
     def status_code(self) -> int:
@@ -119,6 +136,11 @@ class CallingPolicy:
     window_end: time = time(21, 0)
     default_timezone: str = "America/Chicago"
     max_per_day: int = 3
+    # Safe to call (`logic/calls/safety.py`): faster than this is driving; hands-free calls to
+    # a driving driver allowed or not; purposes that may wake a resting driver.
+    moving_mph: float = 5.0
+    hands_free_allowed: bool = False
+    urgent_purposes: frozenset[str] = frozenset()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CallingPolicy:
@@ -127,6 +149,11 @@ class CallingPolicy:
             window_end=time.fromisoformat(settings.CALL_WINDOW_END),
             default_timezone=settings.CALL_DEFAULT_TIMEZONE,
             max_per_day=settings.CALL_MAX_PER_DRIVER_PER_DAY,
+            moving_mph=settings.CALL_MOVING_MPH,
+            hands_free_allowed=settings.CALL_HANDS_FREE_ALLOWED,
+            urgent_purposes=frozenset(
+                p.strip() for p in settings.CALL_URGENT_PURPOSES.split(",") if p.strip()
+            ),
         )
 
     def timezone_for(self, driver: Driver) -> str:
@@ -183,11 +210,12 @@ def dial_number(driver: Driver) -> str | None:
 def pre_dial_refusals(
     session: Session, drivers: Sequence[Driver], *, now: datetime, policy: CallingPolicy
 ) -> dict[int, Refusal | None]:
-    """The first failing check per driver (None = may be dialed), in five queries at most.
+    """The first failing check per driver (None = may be dialed), in eight queries at most.
 
     Checks in order: a valid E.164 number, not on do-not-call (driver flag, driver entry or
     number entry in force), inside the local calling window, no other active call, under the
-    per-day maximum of dialed calls (the driver's local calendar day).
+    per-day maximum of dialed calls (the driver's local calendar day), safe to call (not
+    driving, not resting: `logic/calls/safety.py`).
     """
     result: dict[int, Refusal | None] = {}
     numbers = {d.id: dial_number(d) for d in drivers if d.id is not None}
@@ -205,6 +233,13 @@ def pre_dial_refusals(
         for driver_id, created in Call.dialed_since(session, ids, min(midnights.values())):
             if created >= midnights[driver_id]:
                 dialed[driver_id] += 1
+    unsafe = unsafe_drivers(
+        session,
+        ids,
+        now=now,
+        moving_mph=policy.moving_mph,
+        hands_free=policy.hands_free_allowed,
+    )
     for driver in drivers:
         if driver.id is None:
             continue
@@ -240,6 +275,8 @@ def pre_dial_refusals(
                 f"driver {driver.id} has had {dialed[driver.id]} calls today "
                 f"(maximum {policy.max_per_day} per day)",
             )
+        elif (danger := unsafe.get(driver.id)) is not None:
+            refusal = Refusal(RefusalReason(danger.reason), danger.message, danger.retry_at)
         result[driver.id] = refusal
     return result
 
@@ -300,6 +337,8 @@ class CallRequest:
     placed_by_label: str | None = None
     idempotency_key: str | None = None
     client: ClientInfo | None = None
+    # A supervisor's explicit choice to call a driving or resting driver (needs `calls:admin`).
+    safety_override: bool = False
 
 
 class SubjectMismatch(Unprocessable):
@@ -348,6 +387,24 @@ def _refuse(session: Session, request: CallRequest, refusal: Refusal) -> CallRef
         client=request.client,
     )
     return CallRefused(refusal)
+
+
+def _safety_exception(
+    refusal: Refusal,
+    request: CallRequest,
+    purpose: CallPurpose,
+    profile: CallAgentProfile,
+    policy: CallingPolicy,
+) -> Refusal | None:
+    """None when the call may go ahead anyway: a supervisor's override, an urgent purpose
+    waking a resting driver, or an agent profile that allows hands-free calls to a driver."""
+    if request.safety_override:
+        return None
+    if refusal.reason == RefusalReason.RESTING and purpose.value in policy.urgent_purposes:
+        return None
+    if refusal.reason == RefusalReason.DRIVING and profile.hands_free_allowed:
+        return None
+    return refusal
 
 
 def prepare_call(
@@ -401,6 +458,8 @@ def prepare_call(
         raise _refuse(session, request, refused.refusal) from None
     if refusal is False:
         refusal = pre_dial_refusal(session, driver, now=now, policy=policy)
+    if refusal is not None and refusal.reason in SAFETY_REASONS:
+        refusal = _safety_exception(refusal, request, purpose, chosen, policy)
     if refusal is not None:
         raise _refuse(session, request, refusal)
     if alert is not None and trip is None and alert.trip_id is not None:
@@ -452,6 +511,7 @@ def prepare_call(
             "alert_id": call.alert_id,
             "trip_id": call.trip_id,
             "campaign_target_id": request.campaign_target_id,
+            **({"safety_override": True} if request.safety_override else {}),
         },
         client=request.client,
     )

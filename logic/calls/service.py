@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
 from config import Settings, get_settings
+from db.database import get_engine
 from helpers.errors import UpstreamNotConfigured
 from logic.alerts import outbox
 from logic.calls.dialing import Dialer, dial_many
@@ -32,10 +33,14 @@ def dialer_for(
     providers: CallProviders, settings: Settings | None = None, *, concurrency: int | None = None
 ) -> Dialer:
     settings = settings or get_settings()
+    if concurrency is None:
+        # The embedded SQLite has one writer: dials in parallel would only queue for its lock.
+        sqlite = get_engine().dialect.name == "sqlite"
+        concurrency = 1 if sqlite else settings.CALL_DIAL_CONCURRENCY
     return Dialer(
         providers=providers,
         webhook_base_url=settings.CALL_WEBHOOK_BASE_URL,
-        concurrency=settings.CALL_DIAL_CONCURRENCY if concurrency is None else concurrency,
+        concurrency=concurrency,
         give_up_after=timedelta(minutes=settings.CALL_GIVE_UP_AFTER_MINUTES),
     )
 

@@ -2,7 +2,8 @@
 
 Kept apart from the tick (`logic/calls/campaigns.py`), which decides in SQL what to dial; this
 explains the rest in the same terms, first matching reason wins: `campaign_draft` /
-`campaign_paused`, `before_schedule`, `retry_later` (the retry delay after a failed attempt),
+`campaign_paused`, `before_schedule`, `driver_driving` / `driver_resting` (not safe to call
+yet: `logic/calls/safety.py`), `retry_later` (the retry delay after a failed attempt),
 `do_not_call`, `outside_window` (the driver's local time is outside the campaign's or the
 placement's window), `active_call` (a call to the driver is under way, from anywhere),
 `daily_max` (`CALL_MAX_PER_DRIVER_PER_DAY` dialed today), `concurrency` (the campaign's calls in
@@ -45,6 +46,7 @@ def waiting_reasons(
             Driver.timezone,
             Driver.do_not_call,
             Driver.phone,
+            CampaignTarget.defer_reason,
         )
         .join(Driver, Driver.id == CampaignTarget.driver_id)
         .where(
@@ -75,7 +77,9 @@ def waiting_reasons(
     for row in rows:
         zone = row.timezone if row.timezone and is_valid_timezone(row.timezone) else None
         zone = zone or policy.default_timezone
-        if make_timezone_aware(row.next_attempt_at) > now:
+        if make_timezone_aware(row.next_attempt_at) > now and row.defer_reason:
+            reason = row.defer_reason.split(":", 1)[0]  # driver_driving | driver_resting
+        elif make_timezone_aware(row.next_attempt_at) > now:
             reason = "retry_later"
         elif row.do_not_call or row.driver_id in blocked or (row.phone and row.phone in blocked):
             reason = "do_not_call"
