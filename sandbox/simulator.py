@@ -4,7 +4,8 @@ Everything is a pure function of (seed, fleet size, start, history) and the time
 the same seed gives the same fleet and a test can freeze the clock. Each truck follows a timeline
 of duty-status activities generated under the US HOS rules (11 h driving, 14 h shift, 30 min break
 after 8 h driving, 10 h rest); a few drivers break them (HOS violations), a few trips miss their
-delivery appointment, and driving produces occasional harsh-braking and speeding events.
+delivery appointment, about one stop in four holds the truck past its free time (detention),
+and driving produces occasional harsh-braking and speeding events.
 
 Links between the two vendors (what ingest matches on):
 - Samsara vehicle `name` == Ditat `truckId` (the unit number, e.g. "101"); the vehicle's
@@ -546,14 +547,14 @@ class _TruckPlan:
         )
         here = (origin.lat, origin.lon)
         pickup_arrival = self.t
-        self._on_duty(rng.uniform(0.75, 1.75) * HOUR, here, trip)
+        self._on_duty((rng.uniform(0.75, 1.75) + _held_hours(n, 1)) * HOUR, here, trip)
         pickup_departure = self.t
         pickup_arrival = max(pickup_arrival, self.activities[-1].start)
         self._drive(trip)
         self.location = dest
         there = (dest.lat, dest.lon)
         delivery_arrival = self.t
-        self._on_duty(rng.uniform(0.75, 1.5) * HOUR, there, trip)
+        self._on_duty((rng.uniform(0.75, 1.5) + _held_hours(n, 2)) * HOUR, there, trip)
         delivery_departure = self.t
         delivery_arrival = max(delivery_arrival, self.activities[-1].start)
 
@@ -595,6 +596,15 @@ class _TruckPlan:
     def extend_until(self, until: float) -> None:
         while self.t < until:
             self._next_trip()
+
+
+def _held_hours(trip_number: int, sequence: int) -> float:
+    """Extra hours a truck is held at a stop: about one stop in four waits 1.25-3.25 h more
+    than the loading itself, so dwell runs past the usual 2 h free time and the demo shows
+    detention. A hash of the trip, not the generator's random stream, so the rest of the
+    fleet's draws stay as they were."""
+    roll = (trip_number * 7919 + sequence * 104729) % 100
+    return 1.25 + (roll % 5) * 0.5 if roll < 25 else 0.0
 
 
 def _lerp(a: City, b: City, frac: float) -> tuple[float, float]:
