@@ -112,8 +112,8 @@ def check_range(
     start: datetime | None,
     end: datetime | None,
     *,
-    what: str = "range",
-    loc: tuple[str, ...] = ("query",),
+    what: str,
+    loc: tuple[str, ...],
 ) -> None:
     """Refuse a range whose start is after its end; `loc` names the parameter blamed (the end)."""
     if start is not None and end is not None and start > end:

@@ -58,7 +58,7 @@ def get_detention_report(
     check_not_future(day)
     zone = timezone or get_settings().REPORT_DEFAULT_TIMEZONE
     if not is_valid_timezone(zone):
-        raise Unprocessable(f"unknown timezone {zone!r}")
+        raise Unprocessable(f"unknown timezone {zone!r}", loc=("query", "timezone"), input=zone)
     report = detention.detention_report(
         session, day, zone, utc_now(), customer=customer, facility=facility
     )

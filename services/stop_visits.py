@@ -28,7 +28,7 @@ def visit_filters(
     open_only: bool = False,
 ) -> detention.VisitFilters:
     start, end = as_utc(arrived_from), as_utc(arrived_to)
-    check_range(start, end, what="arrived_from/arrived_to")
+    check_range(start, end, what="arrived_from/arrived_to", loc=("query", "arrived_to"))
     return detention.VisitFilters(
         facility=facility,
         customer=customer,

@@ -890,6 +890,10 @@ def test_database_outage_after_a_call_is_placed_is_a_warning(
 
     monkeypatch.setattr(services.calls, "after_placement", after_placement_during_outage)
     caplog.set_level("WARNING")
+    import services.http.error_boundary as boundary
+
+    sentry_events = []
+    monkeypatch.setattr(boundary.sentry_sdk, "capture_exception", sentry_events.append)
 
     placed = client.post(
         "/calls", json={"driver_id": driver.id, "provider": "vapi"}, headers=caller
@@ -901,4 +905,5 @@ def test_database_outage_after_a_call_is_placed_is_a_warning(
     (outage,) = [r for r in caplog.records if "database unavailable after the response" in r.msg]
     assert outage.levelname == "WARNING" and outage.exc_info is None
     assert "/calls" in outage.getMessage()
+    assert sentry_events == []
     dead.dispose()

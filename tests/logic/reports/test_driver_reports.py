@@ -249,6 +249,30 @@ def test_miles_from_the_trips_truck_when_the_logs_name_none(session):
     assert row["miles"] == pytest.approx(ONE_DEGREE_MILES / 2, abs=0.05)
 
 
+def test_a_track_spanning_little_of_the_driving_gives_way_to_delivered_trip_miles(session):
+    """Positions ingested for one hour of a ten-hour drive (a first ingest) are a lower bound:
+    the delivered trip's planned miles say more; a track spanning the drive wins."""
+    partial, whole = make_driver(session), make_driver(session, first_name="Lee")
+    for driver, points, step in ((partial, 5, 15), (whole, 11, 60)):
+        truck = make_vehicle(session)
+        driving = START + timedelta(hours=2)
+        make_hos_log(
+            session,
+            driver=driver,
+            vehicle=truck,
+            start_at=driving,
+            end_at=driving + timedelta(hours=10),
+        )
+        _track(session, truck, driving, points=points, step_minutes=step)
+        _delivered(session, driver, miles=800.0)
+
+    rows = _metrics(session)
+
+    assert (rows[partial.id]["miles"], rows[partial.id]["miles_source"]) == (800.0, "trips")
+    assert rows[whole.id]["miles_source"] == "positions"
+    assert rows[whole.id]["miles"] == pytest.approx(2.5 * ONE_DEGREE_MILES, abs=0.1)
+
+
 def test_a_driver_who_drove_without_any_miles_is_not_scored(session):
     """Issue 21.3: 7 of 25 demo drivers had 0 miles and 9-13 drive hours, one scored 100."""
     driver = make_driver(session)
