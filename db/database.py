@@ -133,9 +133,8 @@ def _sqlite_engine(url: URL, settings: Settings) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _sqlite_begin(conn: Any) -> None:
-        # Background writers (session_scope) ask for IMMEDIATE: taking the write lock up front
-        # makes concurrent writers wait (busy_timeout) instead of failing with "database is
-        # locked" when a read transaction tries to upgrade. Readers stay deferred.
+        # Writers (write requests, session_scope) ask for IMMEDIATE (`_begin_immediate`);
+        # readers stay deferred, so they never wait for a writer (WAL).
         mode = conn.get_execution_options().get("sqlite_begin", "")
         conn.exec_driver_sql("BEGIN IMMEDIATE" if mode == "IMMEDIATE" else "BEGIN")
 
@@ -236,13 +235,29 @@ def configure_sessions(factory: Callable[[], Session] | None) -> None:
     _session_factory = factory or _default_session_factory
 
 
-def new_session() -> Session:
-    return _session_factory()
+def new_session(*, write: bool = False) -> Session:
+    """A session; `write=True` for work that writes (see `_begin_immediate`)."""
+    session = _session_factory()
+    if write:
+        _begin_immediate(session)
+    return session
 
 
-def get_session() -> Iterator[Session]:
-    """Request-scoped session: committed when the endpoint succeeds, rolled back otherwise."""
-    with new_session() as session:
+def _begin_immediate(session: Session) -> None:
+    """On SQLite, start the session's transaction (when it first runs a statement) with BEGIN
+    IMMEDIATE. A deferred transaction that reads first cannot upgrade to a write once another
+    connection has committed since its read: SQLite refuses at once ("database is locked") and
+    the busy timeout never applies. Taking the write lock up front makes writers queue instead.
+    """
+    bind = session.get_bind()
+    if isinstance(bind, Engine) and bind.dialect.name == "sqlite":
+        session.bind = bind.execution_options(sqlite_begin="IMMEDIATE")
+
+
+def get_session(*, write: bool = False) -> Iterator[Session]:
+    """Request-scoped session: committed when the endpoint succeeds, rolled back otherwise.
+    `write`: the request may write (any method but GET, HEAD, OPTIONS)."""
+    with new_session(write=write) as session:
         try:
             yield session
             session.commit()
@@ -259,9 +274,8 @@ def session_scope(engine: Engine | None = None, *, immediate: bool = True) -> It
     that normally only reads), so concurrent background writers queue instead of failing.
     """
     session = Session(engine, expire_on_commit=False) if engine is not None else new_session()
-    bind = session.get_bind()
-    if immediate and isinstance(bind, Engine) and bind.dialect.name == "sqlite":
-        session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+    if immediate:
+        _begin_immediate(session)
     with session:
         try:
             yield session

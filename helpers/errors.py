@@ -54,8 +54,24 @@ class Conflict(AppError):
 
 
 class Unprocessable(AppError):
+    """A request that parses but cannot be done as asked: rendered like every other 422, as
+    `validation_error` with one `errors` entry naming the field (`loc`); a subclass's own
+    `code` becomes that entry's `type` (e.g. `invalid_phone_number`)."""
+
     status_code = 422
-    code = "unprocessable"
+    code = "value_error"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        loc: tuple[str | int, ...] = ("body",),
+        input: Any = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail, **extra)
+        self.loc = loc
+        self.input = input
 
 
 class TooManyRequests(AppError):

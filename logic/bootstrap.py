@@ -17,13 +17,16 @@ def bootstrap_database(engine: Engine | None = None) -> None:
     head revision raises a one-line `ConfigError` and nothing is created. Otherwise missing tables
     are created from the models (the embedded SQLite default).
     """
+    given = engine
     engine = engine or get_engine()
     if get_settings().migrations_required:
         migrations.require_current(engine)
     else:
         migrations.create_tables(engine)
-    # Seeding finds everything in place on all but the first start: read, don't lock.
-    with session_scope(engine, immediate=False) as session:
+    # Seeding finds everything in place on all but the first start: read, don't lock. Without
+    # an engine given, the seed runs in the process's configured sessions (a test's own
+    # rolled-back transaction among them) instead of committing beside them.
+    with session_scope(given, immediate=False) as session:
         for seed in _seeders():
             seed(session)
 

@@ -55,7 +55,9 @@ def order_by_clause(
     if name not in allowed:
         choices = ", ".join(sorted(allowed))
         raise Unprocessable(
-            f"cannot sort by {name!r}; sort by one of: {choices} (prefix '-' for descending)"
+            f"cannot sort by {name!r}; sort by one of: {choices} (prefix '-' for descending)",
+            loc=("query", "sort"),
+            input=sort,
         )
     column = allowed[name]
     ordered = column.desc() if descending else column.asc()
@@ -106,9 +108,20 @@ def text_search(q: str | None, *columns: Any) -> ColumnElement[bool] | None:
     return or_(*(column.ilike(pattern, escape="\\") for column in columns))
 
 
-def check_range(start: datetime | None, end: datetime | None, *, what: str = "range") -> None:
+def check_range(
+    start: datetime | None,
+    end: datetime | None,
+    *,
+    what: str,
+    loc: tuple[str, ...],
+) -> None:
+    """Refuse a range whose start is after its end; `loc` names the parameter blamed (the end)."""
     if start is not None and end is not None and start > end:
-        raise Unprocessable(f"{what}: start ({start.isoformat()}) is after end ({end.isoformat()})")
+        raise Unprocessable(
+            f"{what}: start ({start.isoformat()}) is after end ({end.isoformat()})",
+            loc=loc,
+            input=end.isoformat(),
+        )
 
 
 def as_utc(value: datetime | None) -> datetime | None:

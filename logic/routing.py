@@ -29,12 +29,14 @@ def route_key(origin: GeoPoint, destination: GeoPoint, data_version: str) -> str
     )
 
 
-def stop_point(session: Session, stop_id: int) -> GeoPoint:
+def stop_point(session: Session, stop_id: int, param: str = "from_stop_id") -> GeoPoint:
     stop = session.get(TripStop, stop_id)
     if stop is None:
         raise NotFound(f"trip stop {stop_id} not found")
     if stop.latitude is None or stop.longitude is None:
-        raise Unprocessable(f"trip stop {stop_id} has no coordinates")
+        raise Unprocessable(
+            f"trip stop {stop_id} has no coordinates", loc=("query", param), input=stop_id
+        )
     return GeoPoint(stop.latitude, stop.longitude)
 
 
@@ -54,7 +56,7 @@ def resolve_endpoints(
     if all(c is not None for c in coords) and all(s is None for s in stops):
         return GeoPoint(from_lat, from_lon), GeoPoint(to_lat, to_lon)  # type: ignore[arg-type]
     if all(s is not None for s in stops) and all(c is None for c in coords):
-        return stop_point(session, from_stop_id), stop_point(session, to_stop_id)  # type: ignore[arg-type]
+        return stop_point(session, from_stop_id), stop_point(session, to_stop_id, "to_stop_id")  # type: ignore[arg-type]
     raise BadRequest("give from_lat, from_lon, to_lat and to_lon, or from_stop_id and to_stop_id")
 
 
@@ -90,7 +92,9 @@ def mileage_between(
     try:
         report = client.mileage([origin, destination])
     except PcmilerStopError as exc:
-        raise Unprocessable(f"PC*MILER could not route between these points: {exc}") from None
+        raise Unprocessable(
+            f"PC*MILER could not route between these points: {exc}", loc=("query",)
+        ) from None
     except VendorError as exc:
         raise upstream_error("PC*MILER", exc) from None
     row = {

@@ -60,7 +60,7 @@ def weather_at(
     try:
         conditions = client.current(cell_lat, cell_lon)
     except WeatherLocationNotFound as exc:
-        raise Unprocessable(f"no weather for this location: {exc}") from None
+        raise Unprocessable(f"no weather for this location: {exc}", loc=("query",)) from None
     except WeatherQuotaExceeded as exc:
         raise upstream_error("weatherapi.com (monthly quota)", exc) from None
     except VendorError as exc:
@@ -99,7 +99,9 @@ def weather_for_vehicle(
         raise NotFound(f"vehicle {vehicle_id} not found")
     position = VehicleLocation.latest_for_vehicle(session, vehicle_id)
     if position is None:
-        raise Unprocessable(f"vehicle {vehicle_id} has no known position yet")
+        raise Unprocessable(
+            f"vehicle {vehicle_id} has no known position yet", loc=("path", "vehicle_id")
+        )
     report = weather_at(
         session, client, position.latitude, position.longitude, ttl_seconds=ttl_seconds, now=now
     )

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, field_validator
 from pydantic import Field as PField
+from pydantic_core import PydanticCustomError
 from sqlalchemy import Index, UniqueConstraint, func, select, text
 from sqlalchemy.orm import defer
 from sqlmodel import Field, Session, SQLModel
@@ -20,6 +21,7 @@ from db.types import JSONType, UTCDateTime
 from helpers.json_bounds import check_json_bounds
 from helpers.time_utils import is_valid_timezone
 from models.alert_ladder import AlertLadderStepPublic, LadderStep
+from models.api_fields import NotNull, SlackChannel
 
 
 class AlertType(StrEnum):
@@ -365,14 +367,14 @@ class AlertRuleBase(BaseModel):
     params: RuleParams = PField(default_factory=dict)
     terminal: str | None = None
     fleet_manager: str | None = None
-    channel: str | None = None
+    channel: SlackChannel | None = None
     cooldown_minutes: int = PField(default=30, ge=0, le=7 * 24 * 60)
     quiet_hours_start: str | None = None
     quiet_hours_end: str | None = None
     quiet_hours_timezone: str = "America/Chicago"
     min_duration_minutes: int = PField(default=0, ge=0, le=24 * 60)
     escalate_after_minutes: int | None = PField(default=None, ge=1, le=7 * 24 * 60)
-    escalation_channel: str | None = None
+    escalation_channel: SlackChannel | None = None
     escalation_steps: list[LadderStep] = PField(default_factory=list, max_length=10)
 
     _hhmm = field_validator("quiet_hours_start", "quiet_hours_end")(_check_hhmm)
@@ -389,22 +391,49 @@ class AlertRuleCreate(AlertRuleBase):
     """A new rule: every field of the base, nothing more."""
 
 
+# Alerts opened by other parts of the hub, not by a detector: nothing to dry-run.
+OPENED_ELSEWHERE = frozenset({AlertType.CALL_FOLLOW_UP})
+# The types a detector finds (logic/alerts/detectors.py:DETECTORS; a test keeps them equal),
+# as a Literal so OpenAPI lists them on the dry run.
+DETECTED_TYPES: tuple[str, ...] = tuple(t.value for t in AlertType if t not in OPENED_ELSEWHERE)
+DetectedAlertType = Literal[DETECTED_TYPES]  # type: ignore[valid-type]
+
+
+def _detected_type(value: Any) -> Any:
+    if isinstance(value, str) and value in OPENED_ELSEWHERE:
+        raise PydanticCustomError(
+            "not_detected",
+            "{value} alerts are opened by other parts of the hub, not by a detector, so they "
+            "cannot be dry-run; dry-run one of: {types}",
+            {"value": value, "types": ", ".join(DETECTED_TYPES)},
+        )
+    return value
+
+
+class AlertRuleDryRun(AlertRuleBase):
+    """An unsaved rule to dry-run: only types a detector finds."""
+
+    type: Annotated[DetectedAlertType, BeforeValidator(_detected_type)]  # type: ignore[assignment]
+
+
 class AlertRuleUpdate(BaseModel):
-    name: str | None = PField(default=None, min_length=1, max_length=120)
-    enabled: bool | None = None
-    severity: Severity | None = None
-    params: RuleParams | None = None
+    """Fields left out keep their value; null clears only the nullable ones."""
+
+    name: NotNull[str] = PField(default=None, min_length=1, max_length=120)
+    enabled: NotNull[bool] = None
+    severity: NotNull[Severity] = None
+    params: NotNull[RuleParams] = None
     terminal: str | None = None
     fleet_manager: str | None = None
-    channel: str | None = None
-    cooldown_minutes: int | None = PField(default=None, ge=0, le=7 * 24 * 60)
+    channel: SlackChannel | None = None
+    cooldown_minutes: NotNull[int] = PField(default=None, ge=0, le=7 * 24 * 60)
     quiet_hours_start: str | None = None
     quiet_hours_end: str | None = None
-    quiet_hours_timezone: str | None = None
-    min_duration_minutes: int | None = PField(default=None, ge=0, le=24 * 60)
+    quiet_hours_timezone: NotNull[str] = None
+    min_duration_minutes: NotNull[int] = PField(default=None, ge=0, le=24 * 60)
     escalate_after_minutes: int | None = PField(default=None, ge=1, le=7 * 24 * 60)
-    escalation_channel: str | None = None
-    escalation_steps: list[LadderStep] | None = PField(default=None, max_length=10)
+    escalation_channel: SlackChannel | None = None
+    escalation_steps: NotNull[list[LadderStep]] = PField(default=None, max_length=10)
 
     _hhmm = field_validator("quiet_hours_start", "quiet_hours_end")(_check_hhmm)
 
@@ -420,6 +449,9 @@ class AlertRulePublic(AlertRuleBase):
     id: int
     type: str  # type: ignore[assignment]
     severity: str  # type: ignore[assignment]
+    # Rows stored before channels were checked are shown as they are, never a 500.
+    channel: str | None = None
+    escalation_channel: str | None = None
     created_at: datetime
     updated_at: datetime
 

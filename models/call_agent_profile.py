@@ -13,6 +13,7 @@ from pydantic import Field as PField
 from sqlalchemy import UniqueConstraint, select
 from sqlmodel import Field, Session, SQLModel
 
+from models.api_fields import NotNull
 from models.call import CallProvider, CallPurpose
 from models.columns import created_at_field, updated_at_field
 
@@ -89,15 +90,15 @@ class CallAgentProfileCreate(BaseModel):
 class CallAgentProfileUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = PField(default=None, min_length=1, max_length=120)
-    purpose: CallPurpose | None = None
-    assistant_id: str | None = PField(default=None, min_length=1, max_length=120)
-    phone_number_id: str | None = PField(default=None, min_length=1, max_length=120)
-    prompt_version: str | None = PField(default=None, min_length=1, max_length=40)
+    name: NotNull[str] = PField(default=None, min_length=1, max_length=120)
+    purpose: NotNull[CallPurpose] = None
+    assistant_id: NotNull[str] = PField(default=None, min_length=1, max_length=120)
+    phone_number_id: NotNull[str] = PField(default=None, min_length=1, max_length=120)
+    prompt_version: NotNull[str] = PField(default=None, min_length=1, max_length=40)
     first_message: str | None = PField(default=None, max_length=1000)
     voice: str | None = PField(default=None, max_length=120)
-    max_duration_seconds: int | None = PField(default=None, ge=30, le=3600)
-    enabled: bool | None = None
+    max_duration_seconds: NotNull[int] = PField(default=None, ge=30, le=3600)
+    enabled: NotNull[bool] = None
 
 
 class CallAgentProfilesPage(BaseModel):

@@ -19,6 +19,7 @@ from sqlalchemy import Index, UniqueConstraint, func, select, text
 from sqlmodel import Field, Session, SQLModel
 
 from db.types import JSONType, UTCDateTime
+from models.api_fields import ApiDateTime
 from models.call import CallOutcome, CallProvider, CallPurpose
 from models.columns import created_at_field, updated_at_field
 from models.safety_event import BEHAVIOR_LABELS, canonical_behavior_label
@@ -259,8 +260,8 @@ class CampaignCreate(BaseModel):
     provider: CallProvider = CallProvider.VAPI
     agent_profile_id: int | None = None
     audience: Audience
-    schedule_start_at: datetime | None = None
-    schedule_end_at: datetime | None = None
+    schedule_start_at: ApiDateTime | None = None
+    schedule_end_at: ApiDateTime | None = None
     window_start: str = "08:00"
     window_end: str = "21:00"
     max_concurrency: int = PField(default=5, ge=1, le=500)

@@ -11,6 +11,7 @@ from sqlmodel import Field, Session, SQLModel
 
 from db.types import UTCDateTime
 from helpers.phone import InvalidPhoneNumber, to_e164
+from models.api_fields import ApiDateTime, NotNull
 from models.columns import created_at_field
 
 
@@ -64,7 +65,7 @@ class DoNotCallCreate(BaseModel):
     driver_id: int | None = None
     phone_number: str | None = PField(default=None, max_length=40)
     reason: str = PField(min_length=1, max_length=500)
-    until: datetime | None = None
+    until: ApiDateTime | None = None
 
     @model_validator(mode="after")
     def _needs_a_target(self) -> DoNotCallCreate:
@@ -81,8 +82,8 @@ class DoNotCallCreate(BaseModel):
 class DoNotCallUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str | None = PField(default=None, min_length=1, max_length=500)
-    until: datetime | None = None
+    reason: NotNull[str] = PField(default=None, min_length=1, max_length=500)
+    until: ApiDateTime | None = None
 
 
 class DoNotCallPage(BaseModel):

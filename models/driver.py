@@ -18,6 +18,7 @@ from sqlmodel import Field, Session, SQLModel
 
 from helpers.phone import InvalidPhoneNumber, normalize_phone
 from helpers.time_utils import is_valid_timezone
+from models.api_fields import NotNull
 from models.columns import created_at_field, updated_at_field
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -145,8 +146,8 @@ class DriverUpdate(BaseModel):
     phone: str | None = None
     email: str | None = None
     timezone: str | None = None
-    language: str | None = None
-    do_not_call: bool | None = None
+    language: NotNull[str] = None
+    do_not_call: NotNull[bool] = None
     notes: str | None = None
 
     @model_validator(mode="before")

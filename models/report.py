@@ -20,6 +20,7 @@ from sqlmodel import Field, Session, SQLModel
 
 from db.types import JSONType, UTCDateTime
 from helpers.time_utils import is_valid_timezone
+from models.api_fields import SlackChannel
 
 FLEET = ""  # the scope key of the fleet-wide morning report and recipients
 
@@ -200,7 +201,7 @@ class ReportRecipientsUpdate(BaseModel):
 
     terminal: str = PField(default=FLEET, max_length=100)
     timezone: str = PField(max_length=64)
-    slack_channels: list[str] = PField(default_factory=list, max_length=10)
+    slack_channels: list[SlackChannel] = PField(default_factory=list, max_length=10)
     emails: list[str] = PField(default_factory=list, max_length=50)
     send_at: str = PField(default="06:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     enabled: bool = True
@@ -219,12 +220,4 @@ class ReportRecipientsUpdate(BaseModel):
             local, at, domain = value.partition("@")
             if not (local and at and "." in domain) or " " in value or len(value) > 254:
                 raise ValueError(f"{value!r} is not an email address")
-        return values
-
-    @field_validator("slack_channels")
-    @classmethod
-    def _channels(cls, values: list[str]) -> list[str]:
-        for value in values:
-            if not value.strip() or len(value) > 80:
-                raise ValueError(f"{value!r} is not a Slack channel name or ID")
         return values

@@ -53,6 +53,8 @@ class StopVisit(SQLModel, table=True):
     late_minutes: int | None = None
     free_minutes: int
     detention_started_at: datetime = Field(sa_type=UTCDateTime)
+    # detention_started_at + free_minutes: an open visit bills once now is past it.
+    billable_from: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # Billable minutes past free time: running while held, final once departed.
     detention_minutes: int = 0
     dwell_minutes: int | None = None
@@ -111,6 +113,56 @@ class StopVisitPublic(BaseModel):
     late_minutes: int | None
     free_minutes: int
     detention_started_at: datetime
+    billable_from: datetime | None = None
     detention_minutes: int
     dwell_minutes: int | None
     geofence: str | None
+
+
+class DetentionVisitRow(BaseModel):
+    """One stop visit in the detention report (times UTC; billable = past free time)."""
+
+    visit_id: int
+    trip_id: int
+    stop_id: int
+    load_number: str | None
+    customer: str | None
+    facility: str | None
+    city: str | None
+    state: str | None
+    stop_type: str | None
+    driver_name: str | None
+    unit_number: str | None
+    source: VisitSource
+    appointment_start: datetime | None
+    appointment_end: datetime | None
+    arrived_at: datetime
+    departed_at: datetime | None
+    late_minutes: int | None
+    dwell_minutes: int
+    free_minutes: int
+    detention_started_at: datetime
+    billable_minutes: int
+    billable_hours: float
+    still_held: bool
+
+
+class DetentionGroup(BaseModel):
+    """Totals for one customer or facility (average dwell over every visit)."""
+
+    customer: str | None = None
+    facility: str | None = None
+    visits: int
+    detained_visits: int
+    billable_minutes: int
+    billable_hours: float
+    average_dwell_minutes: float
+
+
+class DetentionReportPublic(BaseModel):
+    date: str
+    timezone: str
+    billable_minutes: int
+    visits: list[DetentionVisitRow]
+    by_customer: list[DetentionGroup]
+    by_facility: list[DetentionGroup]

@@ -15,6 +15,7 @@ from sqlmodel import Field, Session, SQLModel
 
 from db.types import UTCDateTime
 from helpers.time_utils import utc_now
+from models.api_fields import NotNull
 
 USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$"
 EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$"
@@ -218,9 +219,9 @@ class UserUpdate(SQLModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    email: Email | None = None
-    full_name: str | None = Field(default=None, max_length=200)
-    is_superuser: bool | None = None
+    email: NotNull[Email] = None
+    full_name: NotNull[str] = Field(default=None, max_length=200)
+    is_superuser: NotNull[bool] = None
 
 
 class UserRolesUpdate(SQLModel):
@@ -290,7 +291,7 @@ class RoleCreate(SQLModel):
 class RoleUpdate(SQLModel):
     model_config = ConfigDict(extra="forbid")
 
-    description: str | None = Field(default=None, max_length=500)
+    description: NotNull[str] = Field(default=None, max_length=500)
 
 
 class RolePermissionsUpdate(SQLModel):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -12,6 +11,7 @@ from helpers.time_utils import make_timezone_aware
 from logic.auth import users as logic
 from logic.auth.users import Actor, AuditFilter
 from logic.listing import check_range
+from models.api_fields import ApiDateTime
 from models.audit_log import AuditLogPage, AuditLogPublic
 from services.deps import AdminAudit, ClientDep, SessionDep
 from services.pagination import MAX_OFFSET
@@ -27,12 +27,12 @@ def audit_filter(
     ] = None,
     resource_type: Annotated[str | None, Query(max_length=64)] = None,
     resource_id: Annotated[str | None, Query(max_length=128)] = None,
-    since: Annotated[datetime | None, Query(description="inclusive; naive = UTC")] = None,
-    until: Annotated[datetime | None, Query(description="exclusive; naive = UTC")] = None,
+    since: Annotated[ApiDateTime | None, Query(description="inclusive; naive = UTC")] = None,
+    until: Annotated[ApiDateTime | None, Query(description="exclusive; naive = UTC")] = None,
 ) -> AuditFilter:
     since = make_timezone_aware(since) if since else None
     until = make_timezone_aware(until) if until else None
-    check_range(since, until, what="since/until")
+    check_range(since, until, what="since/until", loc=("query", "until"))
     return AuditFilter(
         actor_user_id=actor_user_id,
         actor=actor,

@@ -9,7 +9,14 @@ from pydantic import BaseModel
 
 from helpers.time_utils import utc_now
 from logic.alerts import rule_ops
-from models.alert import AlertRule, AlertRuleCreate, AlertRulePublic, AlertRuleUpdate, AlertType
+from models.alert import (
+    AlertRule,
+    AlertRuleCreate,
+    AlertRuleDryRun,
+    AlertRulePublic,
+    AlertRuleUpdate,
+    AlertType,
+)
 from services.deps import AlertRulesRead, AlertRulesWrite, ClientDep, SessionDep
 
 router = APIRouter(prefix="/alert-rules", tags=["alert rules"])
@@ -49,7 +56,7 @@ def create_rule(
 
 
 @router.post("/dry-run")
-def dry_run_new_rule(body: AlertRuleCreate, session: SessionDep, _: AlertRulesRead) -> DryRunResult:
+def dry_run_new_rule(body: AlertRuleDryRun, session: SessionDep, _: AlertRulesRead) -> DryRunResult:
     """What an unsaved rule would find right now (writes nothing)."""
     return rule_ops.dry_run(session, AlertRule(**body.model_dump()), utc_now())
 

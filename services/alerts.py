@@ -16,6 +16,7 @@ from helpers.time_utils import utc_now
 from logic.alerts import actions, engine, outbox, queries
 from logic.listing import as_utc
 from models.alert import AlertDetail, AlertPublic, AlertsPage, AlertStatus, AlertType, Severity
+from models.api_fields import ApiDateTime
 from services.deps import AlertsEvaluateCaller, AlertsRead, AlertsWrite, ClientDep, SessionDep
 from services.http.etag import PolledList
 from services.openapi import error_responses
@@ -56,7 +57,7 @@ def alert_filters(
     trip_id: int | None = None,
     driver_id: int | None = None,
     vehicle_id: int | None = None,
-    since: Annotated[datetime | None, Query(description="last seen at or after; UTC")] = None,
+    since: Annotated[ApiDateTime | None, Query(description="last seen at or after; UTC")] = None,
     q: SearchQuery = None,
 ) -> queries.AlertFilters:
     return queries.AlertFilters(

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from logic.calls import queries
 from logic.listing import as_utc
+from models.api_fields import ApiDateTime
 from models.call import CallInsightsPage, IssueType
 from services.deps import CallsRead, SessionDep
 from services.pagination import PageDep
@@ -25,8 +25,8 @@ def list_call_insights(
     trip_id: int | None = None,
     needs_follow_up: bool | None = None,
     issue: IssueType | None = None,
-    since: Annotated[datetime | None, Query(description="created at or after; UTC")] = None,
-    until: Annotated[datetime | None, Query(description="created before; UTC")] = None,
+    since: Annotated[ApiDateTime | None, Query(description="created at or after; UTC")] = None,
+    until: Annotated[ApiDateTime | None, Query(description="created before; UTC")] = None,
 ) -> CallInsightsPage:
     """Call insights, newest first: reported delay, ETA, location, issues, follow-up."""
     filters = queries.InsightFilters(

@@ -39,9 +39,18 @@ from logic.auth.security import constant_time_equals
 from logic.auth.service import Principal
 from models.user import User
 
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_request_session(request: Request) -> Iterator[Session]:
+    """The request's session; any other method than a read takes SQLite's write lock with its
+    first statement, so concurrent clicks queue instead of failing (db/database.py)."""
+    yield from get_session(write=request.method not in READ_METHODS)
+
+
 # scope="function": commit right after the endpoint returns, before the response is sent, so a
 # failed commit is an error response and never a success that was lost (STYLE §4).
-SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+SessionDep = Annotated[Session, Depends(get_request_session, scope="function")]
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
 api_key_scheme = APIKeyHeader(
@@ -57,7 +66,7 @@ def get_auth_session() -> Iterator[Session]:
     Failure counters, lockouts, rate-limit hits and audit rows are flushed before the refusal
     is raised; rolling them back would let an attacker guess forever.
     """
-    with new_session() as session:
+    with new_session(write=True) as session:
         try:
             yield session
             session.commit()

@@ -21,6 +21,7 @@ from logic.reports import charts, render, scorecards
 from logic.reports.days import check_not_future
 from logic.reports.driver_reports import BuildResult, build_driver_reports
 from logic.reports.jobs import local_today
+from models.api_fields import ApiDate
 from services.deps import ReportsGenerateCaller, ReportsRead, SessionDep
 from services.pagination import LabelQuery, PageDep
 
@@ -29,7 +30,7 @@ XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.s
 router = APIRouter(prefix="/reports/drivers", tags=["reports"])
 
 MAX_RANGE_DAYS = 366
-DayQuery = Annotated[date, Query(alias="date", description="local day (YYYY-MM-DD)")]
+DayQuery = Annotated[ApiDate, Query(alias="date", description="local day (YYYY-MM-DD)")]
 
 
 class ExportFormat(StrEnum):
@@ -104,10 +105,12 @@ def generate_driver_reports(
 def _range(start: date | None, end: date | None) -> tuple[date, date]:
     end = end or local_today(get_settings().REPORT_DEFAULT_TIMEZONE, utc_now())
     start = start or end - timedelta(days=29)
-    check_range(start, end, what="from/to")
+    check_range(start, end, what="from/to", loc=("query", "to"))
     check_not_future(end, what="to")
     if (end - start).days >= MAX_RANGE_DAYS:
-        raise Unprocessable(f"from/to may span at most {MAX_RANGE_DAYS} days")
+        raise Unprocessable(
+            f"from/to may span at most {MAX_RANGE_DAYS} days", loc=("query", "from")
+        )
     return start, end
 
 
@@ -116,8 +119,8 @@ def get_driver_scorecard(
     driver_id: int,
     session: SessionDep,
     _: ReportsRead,
-    start: Annotated[date | None, Query(alias="from")] = None,
-    end: Annotated[date | None, Query(alias="to")] = None,
+    start: Annotated[ApiDate | None, Query(alias="from")] = None,
+    end: Annotated[ApiDate | None, Query(alias="to")] = None,
 ) -> scorecards.DriverSeries:
     """One driver's daily reports between two dates (default: the last 30 days) and totals."""
     start, end = _range(start, end)
@@ -134,8 +137,8 @@ def get_driver_score_chart(
     driver_id: int,
     session: SessionDep,
     _: ReportsRead,
-    start: Annotated[date | None, Query(alias="from")] = None,
-    end: Annotated[date | None, Query(alias="to")] = None,
+    start: Annotated[ApiDate | None, Query(alias="from")] = None,
+    end: Annotated[ApiDate | None, Query(alias="to")] = None,
 ) -> Response:
     """The driver's daily safety score as a PNG chart (1200 x 600)."""
     start, end = _range(start, end)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -10,6 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from helpers.errors import NotFound
 from logic.fleet import hos as ops
 from logic.listing import Page, as_utc, check_range
+from models.api_fields import ApiDate, ApiDateTime
 from models.hos import DutyStatus, HosClock, HosClockPublic, HosLogPublic, HosViolationPublic
 from services.deps import HosRead, SessionDep
 from services.openapi import error_responses
@@ -46,11 +46,11 @@ def violation_filters(
     driver_id: int | None = None,
     violation_type: LabelQuery = None,
     terminal: LabelQuery = None,
-    start: datetime | None = None,
-    end: datetime | None = None,
+    start: ApiDateTime | None = None,
+    end: ApiDateTime | None = None,
 ) -> ops.ViolationFilters:
     start_at, end_at = as_utc(start), as_utc(end)
-    check_range(start_at, end_at, what="start/end")
+    check_range(start_at, end_at, what="start/end", loc=("query", "end"))
     return ops.ViolationFilters(
         driver_id=driver_id,
         violation_type=violation_type,
@@ -85,8 +85,8 @@ def driver_logs(
     session: SessionDep,
     _: HosRead,
     driver_id: int,
-    start_date: date,
-    end_date: date | None = None,
+    start_date: ApiDate,
+    end_date: ApiDate | None = None,
 ) -> list[HosLogPublic]:
     """A driver's duty-status segments for a range of days in the driver's time zone."""
     return ops.driver_logs(session, driver_id, start_day=start_date, end_day=end_date or start_date)

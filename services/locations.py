@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -13,6 +13,7 @@ from pydantic_core import to_json
 from helpers.time_utils import utc_now
 from logic.fleet import locations as ops
 from logic.listing import as_utc
+from models.api_fields import ApiDateTime
 from models.location import Breadcrumb, LatestPosition
 from models.vehicle import UnitStatus
 from services.deps import LocationsRead, SessionDep
@@ -106,9 +107,9 @@ def vehicle_breadcrumb(
     session: SessionDep,
     _: LocationsRead,
     start: Annotated[
-        datetime | None, Query(description="default: end - 24 h; UTC if no offset")
+        ApiDateTime | None, Query(description="default: end - 24 h; UTC if no offset")
     ] = None,
-    end: Annotated[datetime | None, Query(description="default: now")] = None,
+    end: Annotated[ApiDateTime | None, Query(description="default: now")] = None,
     max_points: Annotated[int, Query(ge=2, le=ops.HARD_MAX_POINTS)] = ops.DEFAULT_MAX_POINTS,
 ) -> Breadcrumb:
     """One truck's track over a time range, evenly thinned to at most `max_points`."""

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from helpers.errors import NotFound
 from logic.reports import charts, jobs, outbox
 from logic.reports.days import check_not_future
+from models.api_fields import ApiDate
 from models.report import FLEET, MorningReport, ReportDeliveryPublic
 from services.deps import ReportsGenerateCaller, ReportsRead, SessionDep
 from services.openapi import error_responses
@@ -20,7 +21,9 @@ from services.pagination import LabelQuery
 
 router = APIRouter(prefix="/reports/morning", tags=["reports"])
 
-DayQuery = Annotated[date, Query(alias="date", description="the day the report is read")]
+DayQuery = Annotated[
+    ApiDate, Query(alias="date", description="the day the report is read (YYYY-MM-DD)")
+]
 
 
 class MorningReportPublic(BaseModel):
@@ -54,7 +57,9 @@ def _stored(session, day: date, terminal: str | None) -> MorningReport:
 @router.post("/generate")
 def generate_morning_report(
     _: ReportsGenerateCaller,
-    day: Annotated[date | None, Query(alias="date")] = None,
+    day: Annotated[
+        ApiDate | None, Query(alias="date", description="YYYY-MM-DD; default today")
+    ] = None,
     terminal: LabelQuery = None,
     deliver: bool = True,
 ) -> MorningRunPublic:

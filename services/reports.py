@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -15,6 +15,7 @@ from helpers.time_utils import utc_now
 from logic.listing import check_range
 from logic.reports import jobs, recipients, scorecards
 from logic.reports.days import check_not_future
+from models.api_fields import ApiDate
 from models.report import ReportRecipientsPublic, ReportRecipientsUpdate
 from services.deps import ReportsGenerate, ReportsGenerateCaller, ReportsRead, SessionDep
 from services.openapi import error_responses
@@ -27,15 +28,15 @@ router = APIRouter(prefix="/reports", tags=["reports"])
 def get_fleet_kpis(
     session: SessionDep,
     _: ReportsRead,
-    start: Annotated[date | None, Query(alias="from")] = None,
-    end: Annotated[date | None, Query(alias="to")] = None,
+    start: Annotated[ApiDate | None, Query(alias="from")] = None,
+    end: Annotated[ApiDate | None, Query(alias="to")] = None,
     terminal: LabelQuery = None,
 ) -> scorecards.FleetKpis:
     """Fleet KPIs between two dates: on-time %, miles, violations and events per 1,000 miles,
     call outcomes (default: yesterday)."""
     yesterday = jobs.local_today(get_settings().REPORT_DEFAULT_TIMEZONE, utc_now()) - timedelta(1)
     start, end = start or end or yesterday, end or start or yesterday
-    check_range(start, end, what="from/to")
+    check_range(start, end, what="from/to", loc=("query", "to"))
     check_not_future(end, what="to")
     return scorecards.fleet_kpis(session, start, end, terminal=terminal)
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
 from logic.fleet import safety as ops
 from logic.listing import Page, as_utc, check_range
+from models.api_fields import ApiDateTime
 from models.safety_event import CoachingState, SafetyEventPublic, Severity
 from services.deps import SafetyRead, SessionDep
 from services.pagination import LabelQuery, PageDep
@@ -23,11 +23,11 @@ def safety_filters(
     coaching_state: CoachingState | None = None,
     behavior: LabelQuery = None,
     terminal: LabelQuery = None,
-    start: datetime | None = None,
-    end: datetime | None = None,
+    start: ApiDateTime | None = None,
+    end: ApiDateTime | None = None,
 ) -> ops.SafetyEventFilters:
     start_at, end_at = as_utc(start), as_utc(end)
-    check_range(start_at, end_at, what="start/end")
+    check_range(start_at, end_at, what="start/end", loc=("query", "end"))
     return ops.SafetyEventFilters(
         driver_id=driver_id,
         vehicle_id=vehicle_id,

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
 from logic.fleet import trips as ops
 from logic.listing import Page, as_utc, check_range
+from models.api_fields import ApiDateTime
 from models.trip import StopStatus, StopType, TripStopPublic
 from services.deps import SessionDep, TripsRead
 from services.pagination import LabelQuery, PageDep, SearchQuery
@@ -21,12 +21,12 @@ def stop_filters(
     status: StopStatus | None = None,
     stop_type: StopType | None = None,
     state: LabelQuery = None,
-    appointment_from: datetime | None = None,
-    appointment_to: datetime | None = None,
+    appointment_from: ApiDateTime | None = None,
+    appointment_to: ApiDateTime | None = None,
     q: SearchQuery = None,
 ) -> ops.StopFilters:
     start, end = as_utc(appointment_from), as_utc(appointment_to)
-    check_range(start, end, what="appointment_from/appointment_to")
+    check_range(start, end, what="appointment_from/appointment_to", loc=("query", "appointment_to"))
     return ops.StopFilters(
         trip_id=trip_id,
         status=status,

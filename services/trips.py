@@ -3,7 +3,6 @@ manual status correction (audited)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -12,6 +11,7 @@ from pydantic import TypeAdapter
 
 from logic.fleet import trips as ops
 from logic.listing import Page, as_utc, check_range
+from models.api_fields import ApiDateTime
 from models.driver import Driver
 from models.location import VehicleLocation
 from models.trip import (
@@ -38,13 +38,13 @@ def trip_filters(
     vehicle_id: int | None = None,
     trailer_id: int | None = None,
     terminal: LabelQuery = None,
-    scheduled_from: Annotated[datetime | None, Query(description="UTC if no offset")] = None,
-    scheduled_to: datetime | None = None,
+    scheduled_from: Annotated[ApiDateTime | None, Query(description="UTC if no offset")] = None,
+    scheduled_to: ApiDateTime | None = None,
     late_only: bool = False,
     q: SearchQuery = None,
 ) -> ops.TripFilters:
     start, end = as_utc(scheduled_from), as_utc(scheduled_to)
-    check_range(start, end, what="scheduled_from/scheduled_to")
+    check_range(start, end, what="scheduled_from/scheduled_to", loc=("query", "scheduled_to"))
     return ops.TripFilters(
         statuses=tuple(status or ()),
         driver_id=driver_id,

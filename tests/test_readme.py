@@ -2,8 +2,8 @@
 every `make` target exists, every repository path is there, every shell block is valid shell,
 and every curl hits a route of the app on that port with that method.
 
-Starting the stack itself binds the reserved ports, so it is left to a person (`make run`); what
-can go stale without anyone noticing is checked here.
+The stack itself is started by tests/test_readme_tour.py (on free ports), which pastes the
+first tour's blocks into a shell; what can go stale anywhere else is checked here.
 """
 
 from __future__ import annotations
@@ -126,3 +126,13 @@ def test_every_curl_in_the_readme_reaches_a_route():
         if not any(r.matches(scope)[0] == Match.FULL for r in apps[port].routes):
             missing.append(f"{method} localhost:{port}{path}")
     assert missing == []
+
+
+def test_examples_use_only_what_they_set_and_no_placeholders_in_urls():
+    """Pasted as they are, examples work: the token is `$T` (set in "A first tour"), the service
+    key comes from `$(.venv/bin/hub service-key)`, and no URL carries a `…` to fill in."""
+    text = "\n".join(CODE)
+    assert "$TOKEN" not in text and "$SERVICE_API_KEY" not in "\n".join(SHELL_BLOCKS)
+    urls = re.findall(r"(?:localhost:\d+|https?://)\S*", "\n".join(SHELL_BLOCKS))
+    assert [u for u in urls if "…" in u] == []
+    assert any("T=$(curl" in block for block in SHELL_BLOCKS)

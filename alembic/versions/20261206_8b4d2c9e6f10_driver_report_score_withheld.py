@@ -6,6 +6,8 @@ becomes nullable and `score_withheld_reason` says why a day was not scored. Data
 days with no miles lose their score and trends, with the reason, and `generated_at` moves so the
 warehouse export sends them again. Regenerating a date (`hub reports` / the API) recomputes its
 miles from the truck the driver drove, which scores the days whose trucks reported positions.
+An existing BigQuery `driver_reports` table needs the same change (`bq update` from
+bigquery/schemas/driver_reports.json; README, "Warehouse") before the next export.
 
 Revision ID: 8b4d2c9e6f10
 Revises: 5e1f0a7c3b21

@@ -48,8 +48,25 @@ def clock_label(clock: str) -> str:
     }.get(clock, f"{clock} clock runs out")
 
 
-def binding_phrase(clock: str, binds_at: datetime, arrival: datetime | None, zone: str) -> str:
-    """ "14-hour window ends Thu 16:40 CST, 2 h before arrival"."""
+_SPENT = {
+    "drive": "11-hour driving limit already reached",
+    "shift": "14-hour window already used up",
+    "break": "30-minute break due now",
+}
+
+
+def binding_phrase(
+    clock: str,
+    binds_at: datetime,
+    arrival: datetime | None,
+    zone: str,
+    now: datetime | None = None,
+) -> str:
+    """The card's lead: "14-hour window ends Thu 16:40 CST, 2 h before arrival", or "14-hour
+    window already used up (…)" when the clock ran out before `now`."""
+    if now is not None and binds_at <= now:
+        spent = _SPENT.get(clock, f"{get_settings().HOS_CYCLE_HOURS}-hour cycle already used up")
+        return f"{spent} ({_hm(binds_at, zone)})"
     phrase = f"{clock_label(clock)} {_hm(binds_at, zone)}"
     if arrival is not None and arrival > binds_at:
         ahead = (arrival - binds_at).total_seconds() / 60
@@ -103,14 +120,16 @@ def cannot_legally_make_appointment(
         legal_late = (row.eta_next_stop_legal - window_end).total_seconds() / 60
         if legal_late <= grace:
             continue
-        out.append(_candidate(row, rule, window_end, legal_late))
+        out.append(_candidate(row, rule, now, window_end, legal_late))
     return out
 
 
-def _candidate(row: Any, rule: EffectiveRule, window_end: datetime, late: float) -> Candidate:
+def _candidate(
+    row: Any, rule: EffectiveRule, now: datetime, window_end: datetime, late: float
+) -> Candidate:
     where = row.stop_name or ", ".join(p for p in (row.city, row.state) if p) or "next stop"
     zone = _zone(rule, zone_for_region(row.state), row.driver_timezone)
-    binding = binding_phrase(row.hos_binding_clock, row.hos_binds_at, row.eta_next_stop, zone)
+    binding = binding_phrase(row.hos_binding_clock, row.hos_binds_at, row.eta_next_stop, zone, now)
     return _trip_candidate(
         row,
         type=AlertType.CANNOT_LEGALLY_MAKE_APPOINTMENT,

@@ -31,7 +31,10 @@ def get_rule(session: Session, rule_id: int) -> AlertRule:
 
 def _check(rule: AlertRule) -> None:
     if bool(rule.quiet_hours_start) != bool(rule.quiet_hours_end):
-        raise Unprocessable("quiet hours need both quiet_hours_start and quiet_hours_end")
+        raise Unprocessable(
+            "quiet hours need both quiet_hours_start and quiet_hours_end",
+            loc=("body", "quiet_hours_end" if rule.quiet_hours_start else "quiet_hours_start"),
+        )
 
 
 def create_rule(
@@ -96,10 +99,18 @@ def delete_rule(session: Session, rule: AlertRule, actor: User, client: ClientIn
 def dry_run(
     session: Session, rule: AlertRule, now: datetime, weather: Any | None = None
 ) -> dict[str, Any]:
-    """What the rule's detector finds right now, with the rule's thresholds."""
+    """What the rule's detector finds right now, with the rule's thresholds; a type no detector
+    finds (opened elsewhere, like `call_follow_up`) is a 422."""
+    detector = DETECTORS.get(rule.type)
+    if detector is None:
+        raise Unprocessable(
+            f"{rule.type} alerts are opened by other parts of the hub, not by a detector, so "
+            f"they cannot be dry-run; dry-run one of: {', '.join(DETECTORS)}",
+            loc=("path", "rule_id") if rule.id else ("body", "type"),
+            input=rule.type,
+        )
     base = load_rules(session).for_type(rule.type)
     candidate_rule = replace(effective(rule, base if rule.id else default_rule(rule.type)))
-    detector = DETECTORS[rule.type]
     note = None
     try:
         found = detector(session, candidate_rule, now, DetectorContext(weather=weather))

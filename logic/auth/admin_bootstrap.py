@@ -34,7 +34,9 @@ def create_admin(
 ) -> User:
     """A superuser holding the `admin` role; refuses duplicates and short passwords."""
     if len(password) < PASSWORD_MIN_LENGTH:
-        raise Unprocessable(f"password must have at least {PASSWORD_MIN_LENGTH} characters")
+        raise Unprocessable(
+            f"password must have at least {PASSWORD_MIN_LENGTH} characters", loc=("password",)
+        )
     if User.exists_with(session, username=username, email=email):
         raise Conflict(f"a user named {username!r} or with email {email!r} already exists")
     user = User(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -37,6 +38,22 @@ LOCKOUT_BASE = timedelta(minutes=1)
 # (or asks an admin to unlock).
 LOCKOUT_MAX = timedelta(hours=1)
 RATE_LIMIT_WINDOW_SECONDS = 60
+
+
+class AccountLocked(Unauthorized):
+    """The right password for a locked account: how long to wait (never said to a wrong one)."""
+
+    code = "account_locked"
+
+    def __init__(self, remaining: timedelta) -> None:
+        seconds = max(1, math.ceil(remaining.total_seconds()))
+        minutes = math.ceil(seconds / 60)
+        super().__init__(
+            f"the account is locked after repeated failed logins; try again in {minutes} min "
+            "(or ask an admin to unlock it)",
+            locked_seconds=seconds,
+        )
+        self.headers["Retry-After"] = str(seconds)
 
 
 class IncorrectPassword(BadRequest):
@@ -279,7 +296,8 @@ def login(
     """Authenticate by username or email and open a session.
 
     Every refusal costs one password-hash verify and returns `INVALID_CREDENTIALS`, so neither
-    timing nor the response reveals whether the account exists, is locked or is disabled.
+    timing nor the response reveals whether the account exists or is disabled. A locked
+    account says so (`AccountLocked`, with the time left) only to the right password.
     """
     settings = settings or get_settings()
     now = now or utc_now()
@@ -302,9 +320,7 @@ def login(
         _refuse(session, None, client, {**failure_details, "reason": "unknown_user"})
     assert user is not None
     if user.locked_until is not None and user.locked_until > now:
-        # Guesses during a lock are not checked at all, so the lock really stops guessing.
-        security.verify_dummy_password(password)
-        _refuse(session, user, client, {**failure_details, "reason": "locked"})
+        _refuse_locked(session, user, password, client, failure_details, now)
     ok, upgraded_hash = security.verify_password(password, user.hashed_password)
     if not ok:
         _register_failure(session, user, client, now)
@@ -330,7 +346,37 @@ def login(
     return pair
 
 
+def _refuse_locked(
+    session: Session, user: User, password: str, client: ClientInfo, details: dict, now: datetime
+) -> None:
+    """Refuse a login to a locked account; only the right password learns it is locked.
+
+    Saying so only to the right password (no enumeration) means checking passwords during a
+    lock, which must not add guesses: a wrong one counts toward the next lock, and once the
+    count is one short of it nothing more is checked until the lock ends. Guesses made during
+    a lock are taken from the next round's LOCKOUT_THRESHOLD, so the rate stays the same.
+    """
+    assert user.locked_until is not None
+    details = {**details, "reason": "locked"}
+    checks_left = LOCKOUT_THRESHOLD - 1 - user.failed_login_count % LOCKOUT_THRESHOLD
+    if checks_left <= 0:
+        security.verify_dummy_password(password)
+        _refuse(session, user, client, details)
+    ok, _ = security.verify_password(password, user.hashed_password)
+    if ok and user.is_active:
+        _record_refusal(session, user, client, details)
+        raise AccountLocked(user.locked_until - now)
+    if not ok:
+        user.failed_login_count += 1
+    _refuse(session, user, client, details)
+
+
 def _refuse(session: Session, user: User | None, client: ClientInfo, details: dict) -> None:
+    _record_refusal(session, user, client, details)
+    raise Unauthorized(INVALID_CREDENTIALS)
+
+
+def _record_refusal(session: Session, user: User | None, client: ClientInfo, details: dict) -> None:
     audit.record(
         session,
         "auth.login_failed",
@@ -342,7 +388,6 @@ def _refuse(session: Session, user: User | None, client: ClientInfo, details: di
         client=client,
     )
     session.flush()
-    raise Unauthorized(INVALID_CREDENTIALS)
 
 
 # --- refresh, logout ---------------------------------------------------------------------
@@ -485,7 +530,9 @@ def change_password(
         session.flush()
         raise IncorrectPassword()
     if current_password == new_password:
-        raise Unprocessable("the new password must differ from the current one")
+        raise Unprocessable(
+            "the new password must differ from the current one", loc=("body", "new_password")
+        )
     user.hashed_password = security.hash_password(new_password)
     user.password_changed_at = now
     user.updated_at = now

@@ -136,7 +136,9 @@ def _resolve_roles(session: Session, names: list[str]) -> list[Role]:
     roles = Role.get_many_by_name(session, wanted)
     missing = sorted(set(wanted) - {r.name for r in roles})
     if missing:
-        raise Unprocessable(f"unknown roles: {', '.join(missing)}")
+        raise Unprocessable(
+            f"unknown roles: {', '.join(missing)}", loc=("body", "roles"), input=missing
+        )
     return roles
 
 
@@ -321,7 +323,9 @@ def _check_permissions(names: list[str]) -> list[str]:
     known = {p.value for p in Permission}
     unknown = sorted(set(names) - known)
     if unknown:
-        raise Unprocessable(f"unknown permissions: {', '.join(unknown)}")
+        raise Unprocessable(
+            f"unknown permissions: {', '.join(unknown)}", loc=("body", "permissions"), input=unknown
+        )
     return sorted(set(names))
 
 
@@ -589,7 +593,8 @@ def export_audit_csv(session: Session, filters: AuditFilter) -> str:
     total = session.scalar(select(func.count()).select_from(_audit_query(filters).subquery()))
     if (total or 0) > MAX_EXPORT_ROWS:
         raise Unprocessable(
-            f"{total} rows match; narrow the time range to at most {MAX_EXPORT_ROWS} rows"
+            f"{total} rows match; narrow the time range to at most {MAX_EXPORT_ROWS} rows",
+            loc=("query", "since"),
         )
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")

@@ -63,7 +63,11 @@ def _drivers(session: Session, audience: DriverListAudience) -> Select[Any]:
     missing = [i for i in ids if i not in known]
     if missing:
         shown = ", ".join(str(i) for i in missing[:20])
-        raise Unprocessable(f"unknown driver ids: {shown}{' …' if len(missing) > 20 else ''}")
+        raise Unprocessable(
+            f"unknown driver ids: {shown}{' …' if len(missing) > 20 else ''}",
+            loc=("body", "audience", "driver_ids"),
+            input=missing[:20],
+        )
     return select(Driver.id.label("driver_id"), _no("trip_id"), _no("alert_id")).where(
         Driver.id.in_(ids)
     )

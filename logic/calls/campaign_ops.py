@@ -62,11 +62,17 @@ def create_campaign(
     if body.agent_profile_id is not None:
         profile = session.get(CallAgentProfile, body.agent_profile_id)
         if profile is None:
-            raise Unprocessable(f"agent profile {body.agent_profile_id} not found")
+            raise Unprocessable(
+                f"agent profile {body.agent_profile_id} not found",
+                loc=("body", "agent_profile_id"),
+                input=body.agent_profile_id,
+            )
         if profile.provider != body.provider:
             raise Unprocessable(
                 f"agent profile {profile.id} is a {profile.provider} profile, "
-                f"not {body.provider.value}"
+                f"not {body.provider.value}",
+                loc=("body", "agent_profile_id"),
+                input=body.agent_profile_id,
             )
     fields = body.model_dump(exclude={"audience"})
     campaign = CallCampaign(
@@ -91,7 +97,9 @@ def create_campaign(
     )  # fmt: skip
     added = session.execute(stmt).rowcount or 0
     if added == 0:
-        raise Unprocessable("the audience matches no drivers; nothing to call")
+        raise Unprocessable(
+            "the audience matches no drivers; nothing to call", loc=("body", "audience")
+        )
     campaign.target_count = added
     _audit(session, "campaign.create", campaign, actor, client, targets=added, **body.model_dump(
         mode="json", include={"name", "purpose", "provider", "audience"}

@@ -70,7 +70,7 @@ class CallFilters:
 
 
 def list_calls(session: Session, filters: CallFilters, page: PageRequest) -> CallsPage:
-    check_range(filters.since, filters.until, what="created_at range")
+    check_range(filters.since, filters.until, what="created_at range", loc=("query", "until"))
     stmt = select(Call)
     for column, value in (
         (Call.driver_id, filters.driver_id),
@@ -164,7 +164,7 @@ class InsightFilters:
 
 
 def list_insights(session: Session, filters: InsightFilters, page: PageRequest) -> CallInsightsPage:
-    check_range(filters.since, filters.until, what="created_at range")
+    check_range(filters.since, filters.until, what="created_at range", loc=("query", "until"))
     stmt = select(CallInsight)
     if filters.driver_id is not None:
         stmt = stmt.where(CallInsight.driver_id == filters.driver_id)

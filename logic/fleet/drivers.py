@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session
 
-from helpers.errors import NotFound, Unprocessable
+from helpers.errors import NotFound
 from helpers.phone import normalize_phone
 from logic.auth import audit
 from logic.auth.audit import ClientInfo
@@ -87,9 +87,6 @@ def update_driver(
     A phone number is stored as E.164 with its extension split off; an empty string clears it.
     """
     data: dict[str, Any] = changes.model_dump(exclude_unset=True)
-    for field in ("language", "do_not_call"):
-        if field in data and data[field] is None:
-            raise Unprocessable(f"{field} cannot be null")
     if "phone" in data:
         raw = data.pop("phone")
         if raw:

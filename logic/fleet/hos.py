@@ -108,9 +108,13 @@ def driver_logs(
     """Segments overlapping the days, in the driver's zone (UTC when unknown), oldest first."""
     driver = get_driver(session, driver_id)
     if start_day > end_day:
-        raise Unprocessable(f"start_date {start_day} is after end_date {end_day}")
+        raise Unprocessable(
+            f"start_date {start_day} is after end_date {end_day}", loc=("query", "end_date")
+        )
     if (end_day - start_day).days + 1 > MAX_LOG_DAYS:
-        raise Unprocessable(f"log range is limited to {MAX_LOG_DAYS} days")
+        raise Unprocessable(
+            f"log range is limited to {MAX_LOG_DAYS} days", loc=("query", "end_date")
+        )
     begin, finish = day_window(start_day, end_day, driver.timezone)
     stmt = (
         select(HosLog)
@@ -136,7 +140,7 @@ class ViolationFilters:
 def list_violations(
     session: Session, filters: ViolationFilters, page: PageRequest
 ) -> Page[HosViolationPublic]:
-    check_range(filters.start, filters.end, what="violations")
+    check_range(filters.start, filters.end, what="violations", loc=("query", "end"))
     stmt = select(HosViolation).options(joinedload(HosViolation.driver))
     if filters.driver_id is not None:
         stmt = stmt.where(HosViolation.driver_id == filters.driver_id)

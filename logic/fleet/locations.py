@@ -99,11 +99,18 @@ def breadcrumb(
     travels to Python whole.
     """
     get_vehicle(session, vehicle_id)
-    check_range(start, end, what="breadcrumb")
+    check_range(start, end, what="breadcrumb", loc=("query", "end"))
     if end - start > MAX_BREADCRUMB_RANGE:
-        raise Unprocessable(f"breadcrumb range is limited to {MAX_BREADCRUMB_RANGE.days} days")
+        raise Unprocessable(
+            f"breadcrumb range is limited to {MAX_BREADCRUMB_RANGE.days} days",
+            loc=("query", "start"),
+        )
     if not 2 <= max_points <= HARD_MAX_POINTS:
-        raise Unprocessable(f"max_points must be between 2 and {HARD_MAX_POINTS}")
+        raise Unprocessable(
+            f"max_points must be between 2 and {HARD_MAX_POINTS}",
+            loc=("query", "max_points"),
+            input=max_points,
+        )
     in_range = (
         VehicleLocation.vehicle_id == vehicle_id,
         VehicleLocation.recorded_at >= start,

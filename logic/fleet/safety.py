@@ -43,7 +43,7 @@ class SafetyEventFilters:
 def list_safety_events(
     session: Session, filters: SafetyEventFilters, page: PageRequest
 ) -> Page[SafetyEventPublic]:
-    check_range(filters.start, filters.end, what="safety events")
+    check_range(filters.start, filters.end, what="safety events", loc=("query", "end"))
     stmt = select(SafetyEvent).options(
         joinedload(SafetyEvent.driver), joinedload(SafetyEvent.vehicle)
     )

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 DRIVE_LIMIT = 11 * 60
 WINDOW_LIMIT = 14 * 60
@@ -42,8 +43,7 @@ CLOCK_LABELS = {
 REST_FOR = {DRIVE: RESET, WINDOW: RESET, BREAK_CLOCK: BREAK, CYCLE: RESTART}
 
 
-@dataclass(frozen=True)
-class Clocks:
+class Clocks(NamedTuple):
     """Minutes left on each clock now (Samsara's `clocks`), never negative once projected."""
 
     drive: float
@@ -55,16 +55,14 @@ class Clocks:
     resting_for: float = 0.0
 
 
-@dataclass(frozen=True)
-class Rest:
+class Rest(NamedTuple):
     kind: str  # "break", "reset" or "restart"
     clock: str  # the clock that ran out (drive, shift, break, cycle)
     start: float  # minutes from now
     end: float
 
 
-@dataclass(frozen=True)
-class Segment:
+class Segment(NamedTuple):
     status: str  # driving, on_duty, off_duty
     start: float
     end: float
@@ -82,8 +80,7 @@ class Projection:
         return self.rests[0] if self.rests else None
 
 
-def _rest_kind(clock: str) -> str:
-    return {BREAK_CLOCK: "break", CYCLE: "restart"}.get(clock, "reset")
+_REST_KIND = {DRIVE: "reset", WINDOW: "reset", BREAK_CLOCK: "break", CYCLE: "restart"}
 
 
 def project(
@@ -105,6 +102,7 @@ def project(
     rests: list[Rest] = []
     segments: list[Segment] = []
     last = len(legs) - 1
+    stays = [float(dwell)] * last if isinstance(dwell, int | float) else list(dwell)
     for index, leg in enumerate(legs):
         left = max(leg, 0.0)
         while left > _EPS:
@@ -125,8 +123,8 @@ def project(
                 need = REST_FOR[clock]
                 if t == 0.0 and resting > 0:
                     need = max(need - resting, 0.0)  # the rest under way counts
-                rests.append(Rest(_rest_kind(clock), clock, t, t + need))
-                if timeline and need > 0:
+                rests.append(Rest(_REST_KIND[clock], clock, t, t + need))
+                if timeline:  # even a rest already served: the timeline shows where it ends
                     segments.append(Segment("off_duty", t, t + need))
                 t += need
                 if clock == BREAK_CLOCK:
@@ -148,7 +146,7 @@ def project(
             cycle -= step
         arrivals.append(t)
         if index < last:
-            stay = dwell if isinstance(dwell, int | float) else dwell[index]
+            stay = stays[index]
             if stay > 0:
                 if timeline:
                     segments.append(Segment("on_duty", t, t + stay))
@@ -158,3 +156,18 @@ def project(
                 if stay >= BREAK:
                     until_break = BREAK_AFTER
     return Projection(arrivals, rests, segments)
+
+
+def fits_without_rest(
+    drive: float,
+    shift: float,
+    until_break: float,
+    cycle: float,
+    legs: Sequence[float],
+    dwell: float,
+) -> bool:
+    """True when `project` would insert no rest: the plan fits every clock as it stands (the
+    fleet pass's fast path; most trips are a few hours from their next stop)."""
+    driving = sum(legs)
+    on_duty = driving + dwell * (len(legs) - 1)
+    return driving <= min(drive, until_break) and on_duty <= min(shift, cycle)

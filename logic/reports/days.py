@@ -17,8 +17,11 @@ def latest_day(now: datetime) -> date:
 
 
 def check_not_future(day: date | None, *, what: str = "date", now: datetime | None = None) -> None:
-    """Refuse a report day in the future with a 422 that says so (None: the default day)."""
+    """Refuse a report day in the future with a 422 that says so (None: the default day);
+    `what` names the query parameter."""
     if day is not None and day > latest_day(now or utc_now()):
         raise Unprocessable(
-            f"{what} {day.isoformat()} is in the future: reports cover today and earlier days"
+            f"{what} {day.isoformat()} is in the future: reports cover today and earlier days",
+            loc=("query", what),
+            input=day.isoformat(),
         )

@@ -11,7 +11,8 @@ Metric definitions (the README repeats them):
   times come from the driver's `driving` HOS logs (their vehicle), else from the driver's trips
   (the trip's truck while the trip overlapped the day); the distance is the truck's odometer
   span in each of those segments, else the length of its GPS track there. A driver with none of
-  these gets the planned miles of trips delivered that day; with none at all, `miles_source` is
+  these, or whose track spans under `MIN_TRACK_COVERAGE` of the driving time and is shorter,
+  gets the planned miles of trips delivered that day; with none at all, `miles_source` is
   `none` and the day is not scored (`score_withheld_reason`, see `logic/reports/score.py`).
 - a stop is completed when it was left (or reached, if no departure is known) in the window; it
   is on time when it was reached at or before the end of its appointment window (its start when
@@ -176,8 +177,8 @@ def compute_metrics(
         row["late_minutes"] = round(float(late or 0.0), 2)
 
     as_of = literal(now, UTCDateTime())
-    for driver_id, miles in driven_miles(session, dd, as_of, dialect).items():
-        rows[driver_id]["_gps_miles"] = miles
+    for driver_id, driven in driven_miles(session, dd, as_of, dialect).items():
+        rows[driver_id]["_gps"] = driven
 
     # Duty time clipped to the window; an open log runs to `as_of`.
     log_end = least(dialect, func.coalesce(HosLog.end_at, as_of), dd.c.end_at)
@@ -296,8 +297,11 @@ def drive_segments(dd: Any, as_of: Any, dialect: str) -> Any:
         )
     )
     both = union_all(from_logs, from_trips).subquery()
+    # A total order, so the numbering is the same in every query that reads this CTE (rows
+    # equal in all four are the same segment twice and interchangeable).
+    order = (both.c.driver_id, both.c.seg_start, both.c.vehicle_id, both.c.seg_end)
     numbered = select(
-        func.row_number().over(order_by=(both.c.driver_id, both.c.seg_start)).label("seg_id"),
+        func.row_number().over(order_by=order).label("seg_id"),
         both.c.driver_id,
         both.c.vehicle_id,
         type_coerce(both.c.seg_start, UTCDateTime()).label("seg_start"),
@@ -306,10 +310,14 @@ def drive_segments(dd: Any, as_of: Any, dialect: str) -> Any:
     return numbered.cte("drive_segment")
 
 
-def driven_miles(session: Session, dd: Any, as_of: Any, dialect: str) -> dict[int, float]:
-    """Miles each driver drove in their day, over `drive_segments`: the truck's odometer span
-    in each segment, else the length of its GPS track there (great-circle hops between
-    consecutive positions; a hop faster than `MAX_HOP_MPH` is a GPS glitch and not counted)."""
+def driven_miles(
+    session: Session, dd: Any, as_of: Any, dialect: str
+) -> dict[int, tuple[float, float]]:
+    """(miles, coverage) each driver drove in their day, over `drive_segments`: the truck's
+    odometer span in each segment, else the length of its GPS track there (great-circle hops
+    between consecutive positions; a hop faster than `MAX_HOP_MPH` is a GPS glitch and not
+    counted). Coverage is the share of the segments' time the track spans (an odometer span
+    counts as whole): positions ingested for only part of the day give a partial distance."""
     segments = drive_segments(dd, as_of, dialect)
 
     # First and last odometer reading of each segment: two index probes on the location key
@@ -330,25 +338,41 @@ def driven_miles(session: Session, dd: Any, as_of: Any, dialect: str) -> dict[in
             .scalar_subquery()
         )
 
-    spans = select(segments.c.seg_id, segments.c.driver_id, odometer(False) - odometer(True))
-    by_segment: dict[int, tuple[int, float | None]] = {
-        seg_id: (driver_id, None if span is None else float(span))
-        for seg_id, driver_id, span in session.execute(spans)
+    spans = select(
+        segments.c.seg_id,
+        segments.c.driver_id,
+        odometer(False) - odometer(True),
+        minutes_between(dialect, segments.c.seg_end, segments.c.seg_start),
+    )
+    by_segment: dict[int, tuple[int, float | None, float]] = {
+        seg_id: (driver_id, None if span is None else float(span), max(float(length or 0), 0))
+        for seg_id, driver_id, span, length in session.execute(spans)
     }
-    tracks = _track_miles(session, segments, dialect) if by_segment else {}
-    miles: dict[int, float] = {}
-    for seg_id, (driver_id, span) in by_segment.items():
-        value = span if span is not None else tracks.get(seg_id, 0.0)
-        miles[driver_id] = miles.get(driver_id, 0.0) + max(value, 0.0)
-    return miles
+    # Track lengths only when some segment has no odometer reading (the Samsara location feed
+    # carries none; a fleet whose positions have odometers never pays for the window query).
+    missing = any(span is None for _, span, _ in by_segment.values())
+    tracks = _track_miles(session, segments, dialect) if missing else {}
+    totals: dict[int, list[float]] = {}  # driver → [miles, minutes covered, minutes driven]
+    for seg_id, (driver_id, span, minutes) in by_segment.items():
+        value, covered = (span, minutes) if span is not None else tracks.get(seg_id, (0.0, 0.0))
+        total = totals.setdefault(driver_id, [0.0, 0.0, 0.0])
+        total[0] += max(value, 0.0)
+        total[1] += min(covered, minutes)
+        total[2] += minutes
+    return {
+        driver_id: (miles, covered / minutes if minutes > 0 else 1.0)
+        for driver_id, (miles, covered, minutes) in totals.items()
+    }
 
 
 EARTH_RADIUS_MILES = 3958.8
 MAX_HOP_MPH = 120.0
+MIN_TRACK_COVERAGE = 0.8  # share of the driving time the positions must span to be preferred
 
 
-def _track_miles(session: Session, segments: Any, dialect: str) -> dict[int, float]:
-    """GPS track length of each segment (the hops between positions inside it)."""
+def _track_miles(session: Session, segments: Any, dialect: str) -> dict[int, tuple[float, float]]:
+    """(GPS track length, minutes it spans) of each segment: the hops between positions
+    inside it."""
     wanted = segments
     point = VehicleLocation
     ordered = {"partition_by": point.vehicle_id, "order_by": point.recorded_at}
@@ -376,7 +400,7 @@ def _track_miles(session: Session, segments: Any, dialect: str) -> dict[int, flo
     hop_miles = 2.0 * EARTH_RADIUS_MILES * func.asin(func.sqrt(least(dialect, a, 1.0)))
     hop_minutes = minutes_between(dialect, hops.c.recorded_at, hops.c.prev_at)
     stmt = (
-        select(wanted.c.seg_id, func.sum(hop_miles))
+        select(wanted.c.seg_id, func.sum(hop_miles), func.sum(hop_minutes))
         .join(
             hops,
             and_(
@@ -388,7 +412,10 @@ def _track_miles(session: Session, segments: Any, dialect: str) -> dict[int, flo
         .where(hop_miles <= MAX_HOP_MPH / 60.0 * hop_minutes)
         .group_by(wanted.c.seg_id)
     )
-    return {seg_id: float(total or 0.0) for seg_id, total in session.execute(stmt)}
+    return {
+        seg_id: (float(miles or 0.0), float(minutes or 0.0))
+        for seg_id, miles, minutes in session.execute(stmt)
+    }
 
 
 def _empty(r: Any) -> dict[str, Any]:
@@ -416,13 +443,15 @@ def _empty(r: Any) -> dict[str, Any]:
         "call_issues": {},
         "follow_ups": 0,
         "_planned_miles": 0.0,
-        "_gps_miles": None,
+        "_gps": None,
     }
 
 
 def _finish(row: dict[str, Any]) -> dict[str, Any]:
-    gps, planned = row.pop("_gps_miles"), row.pop("_planned_miles")
-    if gps is not None and gps > 0:
+    (gps, coverage), planned = row.pop("_gps") or (0.0, 0.0), row.pop("_planned_miles")
+    # A track that spans little of the driving time (positions ingested for part of the day)
+    # is a lower bound; the planned miles of the day's delivered trips then say more.
+    if gps > 0 and (coverage >= MIN_TRACK_COVERAGE or gps >= planned):
         row["miles"], row["miles_source"] = round(gps, 2), "positions"
     elif planned > 0:
         row["miles"], row["miles_source"] = round(planned, 2), "trips"
@@ -446,7 +475,12 @@ def _trend_averages(session: Session, day: date, days: int) -> dict[int, float]:
         )
         .group_by(DriverReport.driver_id)
     )
-    return {driver_id: round(float(avg), 1) for driver_id, avg in session.execute(stmt)}
+    # A driver whose earlier days were all unscored (no mileage basis) has no average.
+    return {
+        driver_id: round(float(avg), 1)
+        for driver_id, avg in session.execute(stmt)
+        if avg is not None
+    }
 
 
 def build_driver_reports(

@@ -20,7 +20,7 @@ from db.types import UTCDateTime
 from db.upsert import bulk_upsert
 from helpers.time_utils import format_duration, utc_now
 from logic.ingest.status import freshness
-from logic.reports import scorecards
+from logic.reports import detention, scorecards
 from logic.reports.call_metrics import outcome_of
 from logic.reports.driver_reports import build_driver_reports
 from logic.reports.sql import greatest, local_day_window, minutes_between
@@ -135,8 +135,42 @@ def build_body(
         "calls": calls,
         "follow_ups": follow_ups,
         "weather_watch": _weather_watch(session, now, scope),
+        **_detention(session, start, end, now, zone, scope),
         "score_formula": kpis.score_formula,
     }
+
+
+def _detention(
+    session: Session,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    zone: str,
+    terminal: str | None,
+) -> dict[str, Any]:
+    """Yesterday's billable detention by customer, and the trucks held at a stop right now."""
+    rows = detention.visit_rows(session, start, end, now)
+    if terminal:
+        trips = {r["trip_id"] for r in rows}
+        mine = set(
+            session.scalars(select(Trip.id).where(Trip.id.in_(trips), Trip.terminal == terminal))
+        )
+        rows = [r for r in rows if r["trip_id"] in mine]
+    by_customer = [g for g in detention.group_rows(rows, "customer") if g["billable_minutes"] > 0]
+    held = [
+        {
+            "trip_id": r["trip_id"],
+            "load_number": r["load_number"],
+            "unit_number": r["unit_number"],
+            "facility": r["facility"],
+            "customer": r["customer"],
+            "arrived_at": r["arrived_at"].isoformat(),
+            "held_minutes": r["dwell_minutes"],
+            "billable_minutes": r["billable_minutes"],
+        }
+        for r in detention.held_now(session, now, terminal)
+    ]
+    return {"detention_by_customer": by_customer, "held_now": held}
 
 
 def _score_bands(session: Session, day: date, terminal: str | None) -> dict[str, int]:

@@ -130,6 +130,27 @@ def sections(body: dict[str, Any]) -> list[tuple[str, list[str]]]:
             ],
         ),
         ("Weather watch", weather),
+        (
+            "Detention yesterday by customer",
+            [
+                f"{c['customer']}: {format_duration(c['billable_minutes'])} billable over "
+                f"{c['detained_visits']} of {c['visits']} stops"
+                for c in body.get("detention_by_customer", [])  # older bodies lack it
+            ],
+        ),
+        (
+            "Trucks held at a stop now",
+            [
+                f"{h['unit_number'] or 'truck'} ({h['load_number'] or 'trip ' + str(h['trip_id'])})"
+                f" at {h['facility'] or 'a stop'}: held {format_duration(h['held_minutes'])}"
+                + (
+                    f", {format_duration(h['billable_minutes'])} billable"
+                    if h["billable_minutes"]
+                    else ""
+                )
+                for h in body.get("held_now", [])
+            ],
+        ),
     ]
 
 

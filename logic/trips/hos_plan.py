@@ -31,10 +31,9 @@ from models.hos import (
     StopProjectionPublic,
 )
 from models.location import VehicleLocation
-from models.trip import StopStatus, Trip, TripStop
+from models.trip import Trip, TripStop, stop_not_reached
 from models.vendor_cache import TripRoute
 
-_DONE = [StopStatus.DEPARTED.value, StopStatus.SKIPPED.value]
 _CLOCKS = ("drive", "shift", "break", "cycle")
 
 
@@ -42,8 +41,7 @@ def _remaining_stops(session: Session, trip_id: int) -> list[TripStop]:
     return list(
         session.scalars(
             select(TripStop)
-            .where(TripStop.trip_id == trip_id, TripStop.departed_at.is_(None))
-            .where(TripStop.status.notin_(_DONE))
+            .where(TripStop.trip_id == trip_id, stop_not_reached())
             .order_by(TripStop.sequence)
         )
     )
@@ -135,7 +133,7 @@ def driver_projection(session: Session, driver_id: int, now: datetime) -> HosPro
                 name=stop.name,
                 appointment_start=stop.appointment_start,
                 appointment_end=stop.appointment_end,
-                eta_physical=at(physical),
+                eta_no_rest=at(physical),
                 eta_legal=at(legal),
                 legal_late_minutes=late,
             )

@@ -589,6 +589,7 @@ def new_visit(stop: TripStop, customer: str | None, source: str, arrived_at: dat
         late_minutes=late_minutes(arrived_at, stop.appointment_end or stop.appointment_start),
         free_minutes=rules.free_minutes,
         detention_started_at=start,
+        billable_from=start + timedelta(minutes=rules.free_minutes),
     )
 
 
@@ -630,6 +631,7 @@ def _sync_tms_visits(session: Session, now: datetime) -> int:
             visit.arrived_at = fresh.arrived_at
             visit.late_minutes = fresh.late_minutes
             visit.detention_started_at = fresh.detention_started_at
+            visit.billable_from = fresh.billable_from
         if stop.departed_at is not None:
             close_visit(visit, stop.departed_at)
     return len(rows)

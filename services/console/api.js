@@ -5,9 +5,9 @@ const KEY = "fleethub.tokens";
 const etags = new Map(); // url -> [etag, body]
 
 export class ApiError extends Error {
-  constructor(status, code, detail, path) {
+  constructor(status, code, detail, path, body = {}) {
     super(detail || code || `HTTP ${status}`);
-    Object.assign(this, { status, code, detail, path });
+    Object.assign(this, { status, code, detail, path, body });
   }
   explain() {
     if (this.status === 403) return `Your role may not do this (${this.path}): ${this.detail || "forbidden"}.`;
@@ -31,7 +31,19 @@ async function errorOf(response, path) {
   let body = {};
   try { body = await response.json(); } catch { /* not JSON */ }
   const detail = typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail ?? "");
-  return new ApiError(response.status, body.error, detail, path);
+  return new ApiError(response.status, body.error, detail, path, body);
+}
+
+// The login form's sentence for a refused login. The API tells only the right password that
+// the account is locked (and for how long), so every other 401 reads the same.
+export function loginRefusal(error) {
+  if (!(error instanceof ApiError)) return String(error);
+  if (error.code === "account_locked") {
+    const minutes = Math.max(1, Math.ceil((error.body?.locked_seconds ?? 60) / 60));
+    return `Account locked — try again in ${minutes} min.`;
+  }
+  if (error.status === 401) return "Wrong username or password.";
+  return error.explain();
 }
 
 export async function login(username, password) {

@@ -1,7 +1,7 @@
 // The dispatch console: login, then one view at a time chosen by the URL hash. Every figure comes
 // from the public API with the user's token; permissions from /auth/me decide what is offered.
 
-import { api, ApiError, login, logout, tokens, whenExpired } from "/console/api.js";
+import { api, ApiError, login, loginRefusal, logout, tokens, whenExpired } from "/console/api.js";
 import { VIEWS } from "/console/views.js";
 
 const $ = (id) => document.getElementById(id);
@@ -86,8 +86,7 @@ $("login-form").addEventListener("submit", async (event) => {
     $("password").value = "";
     await start();
   } catch (error) {
-    $("login-error").textContent = error instanceof ApiError && error.status === 401
-      ? "Wrong username or password." : error.explain?.() ?? String(error);
+    $("login-error").textContent = loginRefusal(error);
   }
 });
 $("logout").addEventListener("click", async () => { await logout(); showLogin("You are logged out."); });

@@ -124,8 +124,33 @@ def validation_detail(errors: list[dict[str, Any]]) -> str:
     return f"{where}: {first['msg']}{more}"
 
 
+def refusal_errors(exc: AppError) -> list[dict[str, Any]]:
+    """A 422 raised by the application, as the one-entry `errors` list of a validation error."""
+    loc = getattr(exc, "loc", ())
+    return [
+        {
+            "loc": [part if isinstance(part, int) else str(part) for part in loc],
+            "msg": exc.detail,
+            "type": exc.code,
+            "input": shorten_input(getattr(exc, "input", None)),
+        }
+    ]
+
+
 async def app_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
+    if exc.status_code == 422:
+        # Every 422 has one shape, whichever layer refused: the field-level reason is the
+        # entry's `type`, so a client needs one parser for all of them.
+        errors = refusal_errors(exc)
+        return error_response(
+            422,
+            STATUS_CODES[422],
+            validation_detail(errors),
+            headers=exc.headers or None,
+            errors=errors,
+            **exc.extra,
+        )
     return error_response(
         exc.status_code, exc.code, exc.detail, headers=exc.headers or None, **exc.extra
     )
@@ -162,11 +187,10 @@ def _number_out_of_range(exc: Exception) -> bool:
 
 
 def _number_out_of_range_response() -> JSONResponse:
-    return error_response(
-        422,
-        "number_out_of_range",
-        "a number in the request is outside the range the database can store",
-    )
+    msg = "a number in the request is outside the range the database can store"
+    # Which field held it is lost by the time the database refuses; the request as a whole.
+    errors = [{"loc": ["request"], "msg": msg, "type": "number_out_of_range", "input": None}]
+    return error_response(422, STATUS_CODES[422], f"request: {msg}", errors=errors)
 
 
 async def overflow_error_handler(request: Request, exc: Exception) -> JSONResponse:

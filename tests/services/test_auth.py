@@ -51,9 +51,17 @@ def test_failed_login_bookkeeping_survives_the_refused_request(client, session):
         )
     )
     assert failures == 5
-    # Locked: the right password is refused too.
+    # Locked: the right password is refused too, and told for how long.
     locked = client.post("/auth/token", data={"username": "counted", "password": DEFAULT_PASSWORD})
     assert locked.status_code == 401
+    body = locked.json()
+    assert body["error"] == "account_locked" and "try again in 1 min" in body["detail"]
+    assert 0 < body["locked_seconds"] <= 60 and locked.headers["retry-after"].isdigit()
+    assert locked.headers["www-authenticate"] == "Bearer"
+    # A wrong password during the lock reads like any other failure.
+    wrong = client.post("/auth/token", data={"username": "counted", "password": "nope1234"})
+    ghost = client.post("/auth/token", data={"username": "ghost-user", "password": "nope1234"})
+    assert wrong.status_code == ghost.status_code == 401 and wrong.json() == ghost.json()
 
 
 def test_login_rate_limit_per_ip_answers_429(client, session, monkeypatch):

@@ -150,7 +150,10 @@ def test_edit_validation_errors(client, session, dispatcher, payload, message) -
 def test_null_for_a_required_preference_is_refused(client, session, dispatcher) -> None:
     driver = make_driver(session)
     response = client.patch(f"/drivers/{driver.id}", json={"language": None}, headers=dispatcher)
-    assert response.status_code == 422 and "language cannot be null" in response.text
+    assert response.status_code == 422, response.text
+    [error] = response.json()["errors"]
+    assert error["loc"] == ["body", "language"] and error["type"] == "null_not_allowed"
+    assert error["msg"] == "language may be left out but cannot be null"
 
 
 def test_edit_unknown_driver_is_404(client, dispatcher) -> None:

@@ -189,7 +189,9 @@ def test_numbers_the_database_cannot_hold_are_a_422(edge_client, session, number
         assert response.json() == {"n": number}
         return
     assert response.status_code == 422, response.text
-    assert response.json()["error"] == "number_out_of_range"
+    body = response.json()
+    assert body["error"] == "validation_error"
+    assert [e["type"] for e in body["errors"]] == ["number_out_of_range"]
 
 
 @pytest.mark.parametrize("path", ["/trips/{n}", "/drivers/{n}"])

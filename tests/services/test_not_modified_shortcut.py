@@ -12,13 +12,13 @@ from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 from sqlalchemy import Engine, text, update
 
-from db.database import get_session, session_scope
+from db.database import session_scope
 from logic.auth.permissions import Permission
 from logic.auth.service import revoke_user_sessions
 from models.trip import Trip
 from models.user import User
 from services import routers_main
-from services.deps import SessionDep, TripsRead
+from services.deps import SessionDep, TripsRead, get_request_session
 from services.http.app_factory import build_app
 from services.http.etag import Poll, PolledList
 from services.http.not_modified import polled_routes
@@ -67,7 +67,7 @@ def polled(committed_db):
 @pytest.mark.postgres
 def test_an_unchanged_poll_is_a_304_without_the_route(polled, query_counter):
     client, headers, etag, _, _ = polled
-    client.app.dependency_overrides[get_session] = _route_must_not_run
+    client.app.dependency_overrides[get_request_session] = _route_must_not_run
     before = _answered("304")
     query_counter.reset()
 
@@ -201,7 +201,7 @@ def test_a_new_polled_list_is_one_declaration(committed_db):
     app = build_app(title=TITLE, routers=[probe])
     client = TestClient(app, raise_server_exceptions=False)
     etag = client.get("/probe/polled", headers=headers).headers["etag"]
-    app.dependency_overrides[get_session] = _route_must_not_run
+    app.dependency_overrides[get_request_session] = _route_must_not_run
 
     again = client.get("/probe/polled", headers={**headers, "If-None-Match": etag})
 

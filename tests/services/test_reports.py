@@ -10,7 +10,7 @@ from matplotlib import image
 from openpyxl import load_workbook
 
 from helpers.time_utils import utc_now
-from logic.reports import morning
+from logic.reports import morning, render
 from tests.logic.reports.morning_facts import NOW, REPORT_DATE, make_morning_facts
 
 YESTERDAY = (REPORT_DATE - timedelta(days=1)).isoformat()
@@ -230,4 +230,16 @@ def test_a_driver_day_without_miles_is_not_scored_anywhere(client, session, auth
         {"driver_id": ghost.id, "driver": "Gale Ghost", "drive_hours": 10.0}
     ]
     assert body["score_bands"].get("not scored") == 1
+    assert dict(render.sections(body))["Scores withheld (drove, but no miles recorded)"] == [
+        "Gale Ghost: 10 drive hours, no GPS miles for the truck"
+    ]
+    xlsx = client.get(
+        "/reports/drivers/export", params={"date": YESTERDAY, "format": "xlsx"}, headers=headers
+    )
+    chart = client.get(
+        f"/reports/drivers/{ghost.id}/chart.png",
+        params={"from": YESTERDAY, "to": YESTERDAY},
+        headers=headers,
+    )
+    assert (xlsx.status_code, chart.status_code) == (200, 200)
     assert session.get(Driver, ghost.id) is not None

@@ -102,3 +102,7 @@ def test_binding_phrase_names_the_clock_and_the_margin() -> None:
         == "14-hour window ends Tue 17:40 CDT, 2 h before arrival"
     )
     assert binding_phrase("cycle", binds, None, "America/Chicago").startswith("70-hour cycle")
+    assert (
+        binding_phrase("shift", binds, arrival, "America/Chicago", now=binds)
+        == "14-hour window already used up (Tue 17:40 CDT)"
+    )

@@ -81,13 +81,12 @@ def test_failed_logins_lock_the_account_with_a_growing_period(session):
         _refused(session, "locky", "bad guess!", now=now)
     session.refresh(user)
     assert user.locked_until == now + service.LOCKOUT_BASE
-    # The right password is refused while locked, with the same message as any failure.
+    # The right password is refused while locked, and only it learns so (and for how long).
     locked = _refused(session, "locky", DEFAULT_PASSWORD, now=now + timedelta(seconds=30))
-    assert locked.detail == service.INVALID_CREDENTIALS
+    assert isinstance(locked, service.AccountLocked) and locked.code == "account_locked"
+    assert locked.extra == {"locked_seconds": 30} and "try again in 1 min" in locked.detail
     session.refresh(user)
-    assert (
-        user.failed_login_count == service.LOCKOUT_THRESHOLD
-    )  # guesses during a lock aren't checked
+    assert user.failed_login_count == service.LOCKOUT_THRESHOLD  # the right password is no failure
     later = now + service.LOCKOUT_BASE + timedelta(seconds=1)
     for _ in range(service.LOCKOUT_THRESHOLD):
         _refused(session, "locky", "bad guess!", now=later)
@@ -96,6 +95,54 @@ def test_failed_logins_lock_the_account_with_a_growing_period(session):
     actions = _actions(session, user.id)
     assert actions.count("auth.lockout") == 2
     assert actions.count("auth.login_failed") == 2 * service.LOCKOUT_THRESHOLD + 1
+
+
+def test_a_wrong_password_during_a_lock_is_not_told_about_the_lock(session):
+    user = make_user(session, username="quiet")
+    now = utc_now()
+    for _ in range(service.LOCKOUT_THRESHOLD):
+        _refused(session, "quiet", "bad guess!", now=now)
+    during = now + timedelta(seconds=10)
+    wrong = _refused(session, "quiet", "another guess", now=during)
+    unknown = _refused(session, "nobody-at-all", "another guess", now=during)
+    assert type(wrong) is type(unknown) is Unauthorized
+    assert (wrong.code, wrong.detail, wrong.extra) == (unknown.code, unknown.detail, unknown.extra)
+    # Checked guesses during a lock come out of the next round: one short of the threshold,
+    # nothing more is checked, not even the right password, until the lock ends.
+    for _ in range(service.LOCKOUT_THRESHOLD):
+        _refused(session, "quiet", "bad guess!", now=during)
+    session.refresh(user)
+    assert user.failed_login_count == 2 * service.LOCKOUT_THRESHOLD - 1
+    unchecked = _refused(session, "quiet", DEFAULT_PASSWORD, now=during)
+    assert type(unchecked) is Unauthorized
+    after = user.locked_until + timedelta(seconds=1)
+    _refused(session, "quiet", "bad guess!", now=after)
+    session.refresh(user)
+    assert user.locked_until == after + 2 * service.LOCKOUT_BASE
+
+
+def test_a_disabled_locked_account_is_not_told_about_the_lock(session):
+    user = make_user(session, username="disabled-locked", active=False)
+    user.locked_until = utc_now() + timedelta(minutes=5)
+    session.flush()
+    refused = _refused(session, "disabled-locked", DEFAULT_PASSWORD)
+    assert type(refused) is Unauthorized and refused.detail == service.INVALID_CREDENTIALS
+
+
+def test_guessing_through_locks_stays_far_under_100_per_hour(session, monkeypatch):
+    # What is counted matters here, not the hashing: a cheap check keeps 720 logins fast.
+    monkeypatch.setattr(service.security, "verify_dummy_password", lambda password: None)
+    monkeypatch.setattr(service.security, "verify_password", lambda password, hashed: (False, None))
+    user = make_user(session, username="hammered")
+    start = moment = utc_now()
+    attempt = 0
+    while moment < start + timedelta(hours=1):  # a guess every 5 s, locked or not
+        attempt += 1
+        ip = ClientInfo(ip=f"10.1.{attempt // 250}.{attempt % 250}")
+        _refused(session, "hammered", f"guess {attempt}", ip, now=moment)
+        moment += timedelta(seconds=5)
+    session.refresh(user)
+    assert 0 < user.failed_login_count <= 40
 
 
 def test_success_after_the_lock_expires_resets_the_counters(session):

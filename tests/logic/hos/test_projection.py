@@ -12,6 +12,7 @@ from logic.hos.projection import (
     DRIVE_LIMIT,
     WINDOW_LIMIT,
     Clocks,
+    fits_without_rest,
     project,
 )
 
@@ -62,6 +63,7 @@ clock_values = st.builds(
     shift=st.floats(0, WINDOW_LIMIT),
     until_break=st.floats(0, BREAK_AFTER),
     cycle=st.floats(0, CYCLE_LIMIT),
+    resting_for=st.one_of(st.just(0.0), st.floats(0, 40 * 60)),
 ).filter(lambda c: c.drive <= c.shift and c.drive <= c.cycle)
 plans = st.lists(st.floats(0, 40 * 60), min_size=1, max_size=5)
 
@@ -180,3 +182,13 @@ def test_break_inserted_at_eight_hours() -> None:
     assert result.binding is not None
     assert (result.binding.kind, result.binding.start) == ("break", 480)
     assert result.arrivals == [9 * 60 + 30]
+
+
+@settings(max_examples=300, deadline=None)
+@given(clocks=clock_values, legs=plans, dwell=st.floats(0, 180))
+def test_the_fast_path_agrees_with_the_projection(clocks, legs, dwell) -> None:
+    fits = fits_without_rest(
+        clocks.drive, clocks.shift, clocks.until_break, clocks.cycle, legs, dwell
+    )
+    if fits:
+        assert project(clocks, legs, dwell=dwell).rests == []

@@ -249,6 +249,30 @@ def test_miles_from_the_trips_truck_when_the_logs_name_none(session):
     assert row["miles"] == pytest.approx(ONE_DEGREE_MILES / 2, abs=0.05)
 
 
+def test_a_track_spanning_little_of_the_driving_gives_way_to_delivered_trip_miles(session):
+    """Positions ingested for one hour of a ten-hour drive (a first ingest) are a lower bound:
+    the delivered trip's planned miles say more; a track spanning the drive wins."""
+    partial, whole = make_driver(session), make_driver(session, first_name="Lee")
+    for driver, points, step in ((partial, 5, 15), (whole, 11, 60)):
+        truck = make_vehicle(session)
+        driving = START + timedelta(hours=2)
+        make_hos_log(
+            session,
+            driver=driver,
+            vehicle=truck,
+            start_at=driving,
+            end_at=driving + timedelta(hours=10),
+        )
+        _track(session, truck, driving, points=points, step_minutes=step)
+        _delivered(session, driver, miles=800.0)
+
+    rows = _metrics(session)
+
+    assert (rows[partial.id]["miles"], rows[partial.id]["miles_source"]) == (800.0, "trips")
+    assert rows[whole.id]["miles_source"] == "positions"
+    assert rows[whole.id]["miles"] == pytest.approx(2.5 * ONE_DEGREE_MILES, abs=0.1)
+
+
 def test_a_driver_who_drove_without_any_miles_is_not_scored(session):
     """Issue 21.3: 7 of 25 demo drivers had 0 miles and 9-13 drive hours, one scored 100."""
     driver = make_driver(session)
@@ -325,6 +349,17 @@ def test_trend_compares_with_the_previous_days(session):
     build_driver_reports(session, DAY, now=NOW)
     report = session.scalars(select(DriverReport).where(DriverReport.report_date == DAY)).one()
     assert report.score_avg_7d == 100.0 and report.trend_7d == -10.0 and report.trend_30d == -10.0
+
+
+def test_unscored_earlier_days_leave_no_average(session):
+    """A driver whose previous days had no mileage basis has no trend (and the build works)."""
+    driver = make_driver(session)
+    build_driver_reports(session, DAY - timedelta(days=1), now=NOW)  # no miles: not scored
+    _delivered(session, driver)
+    build_driver_reports(session, DAY, now=NOW)
+    report = session.scalars(select(DriverReport).where(DriverReport.report_date == DAY)).one()
+    assert report.safety_score == 100.0
+    assert (report.score_avg_7d, report.trend_7d, report.trend_30d) == (None, None, None)
 
 
 def _rows(session):

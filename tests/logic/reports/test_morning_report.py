@@ -143,3 +143,42 @@ def test_rendered_report_uses_one_duration_format_and_lists_each_follow_up_once(
     assert text.count("receiver wants a new appointment") == 1
     assert "min late" not in text.replace("1 h 40 min late", "")
     assert dict(render.sections(body))["Drivers at risk"][0].endswith("30 min of drive time left")
+
+
+def test_detention_yesterday_by_customer_and_trucks_held_now(session):
+    from datetime import datetime as dt
+
+    from logic.reports import render
+    from logic.trips.stop_visits import close_visit, new_visit
+    from models.stop_visit import VisitSource
+    from tests.factories import make_vehicle
+
+    yesterday_noon = dt(2026, 3, 10, 18, 0, tzinfo=NOW.tzinfo)  # 12:00 in Chicago
+    done = make_trip(
+        session, terminal="Memphis", customer="Acme Foods", status=TripStatus.DELIVERED,
+        stops=[{"name": "Walmart DC 6094"}],
+    )  # fmt: skip
+    held = make_trip(
+        session, terminal="Memphis", customer="Beta Retail", status=TripStatus.IN_TRANSIT,
+        vehicle=make_vehicle(session, unit_number="207"), stops=[{"name": "Kroger DC"}],
+    )  # fmt: skip
+    visit = new_visit(done.stops[0], "Acme Foods", VisitSource.GPS, yesterday_noon)
+    close_visit(visit, yesterday_noon + timedelta(hours=3, minutes=10))
+    session.add(visit)
+    session.add(new_visit(held.stops[0], "Beta Retail", VisitSource.GPS, NOW - timedelta(hours=2)))
+    session.flush()
+
+    body = _body(session)
+    [acme] = body["detention_by_customer"]
+    assert (acme["customer"], acme["billable_minutes"]) == ("Acme Foods", 70)
+    [truck] = body["held_now"]
+    assert (truck["unit_number"], truck["held_minutes"], truck["billable_minutes"]) == (
+        "207",
+        120,
+        0,
+    )
+    lines = dict(render.sections(body))
+    assert lines["Detention yesterday by customer"] == [
+        "Acme Foods: 1 h 10 min billable over 1 of 1 stops"
+    ]
+    assert lines["Trucks held at a stop now"][0].startswith("207 (")
