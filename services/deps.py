@@ -18,7 +18,8 @@ never a 404 that reveals which ids exist. Every dependency that guards a route e
 check every route of both apps automatically.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: FastAPI before 0.123 reads the annotations of a
+# class-instance dependency's `__call__` without the module's globals (they must be objects).
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
