@@ -244,3 +244,38 @@ def test_a_share_of_another_trip_cannot_be_revoked_through_this_one(client, sess
 def test_coarse_place_keeps_only_city_and_state(address, expected):
     place = coarse_place(address)
     assert (place and (place.city, place.state)) == expected or (place is None and expected is None)
+
+
+def test_a_moved_eta_changes_the_etag(client, session, dispatcher):
+    trip = _loaded_trip(session)
+    token = _share(client, session, trip, dispatcher)["token"]
+    etag = client.get(f"/track/{token}.json").headers["etag"]
+    trip.eta_next_stop_legal += timedelta(minutes=40)  # the delivery is the next stop
+    session.add(trip)
+    session.commit()
+    moved = client.get(f"/track/{token}.json", headers={"If-None-Match": etag})
+    assert moved.status_code == 200 and moved.headers["etag"] != etag
+
+
+def test_a_rest_before_the_next_stop_delays_every_later_stop(session):
+    from logic.trips.sharing import DRIVING_BASIS, _etas
+
+    now = utc_now()
+    trip = make_trip(
+        session,
+        stops=[{"eta": now + timedelta(hours=h)} for h in (2, 4, 6)],
+        eta_next_stop=now + timedelta(hours=2),
+        eta_next_stop_legal=now + timedelta(hours=12, minutes=30),
+        eta_final=now + timedelta(hours=6),
+        eta_final_legal=now + timedelta(hours=16, minutes=30),
+        hos_binding_clock="shift",
+    )
+    session.refresh(trip)
+    stops = sorted(trip.stops, key=lambda s: s.sequence)
+    etas = _etas(trip, stops)
+    middle_eta, middle_basis = etas[stops[1].id]
+    assert middle_eta == now + timedelta(hours=14, minutes=30)
+    assert middle_basis == "includes a required 10-hour rest"
+    plain = make_trip(session, stops=[{"eta": now + timedelta(hours=1)}])
+    session.refresh(plain)
+    assert _etas(plain, plain.stops)[plain.stops[0].id] == (now + timedelta(hours=1), DRIVING_BASIS)
