@@ -113,7 +113,8 @@ def main() -> None:
         print(f"POST /auth/token (verify + session row + audit row): median {login_ms:.1f} ms")
         headers = {"Authorization": f"Bearer {token}"}
         me = ["/auth/me"]
-        asyncio.run(drive(port, me, clients=args.clients, seconds=2.0, headers=headers))  # warm
+        warm = min(2.0, args.seconds)
+        asyncio.run(drive(port, me, clients=args.clients, seconds=warm, headers=headers))
         result = asyncio.run(
             drive(port, me, clients=args.clients, seconds=args.seconds, headers=headers)
         )

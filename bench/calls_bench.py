@@ -190,7 +190,8 @@ def main() -> None:
     requests = deliveries(port, ids)
     half = len(requests) // 2  # the open-loop run sends the first half, the closed loop the rest
     try:
-        asyncio.run(drive_raw(port, [me], clients=args.clients, seconds=2.0))  # warm-up
+        warm = min(2.0, args.seconds)
+        asyncio.run(drive_raw(port, [me], clients=args.clients, seconds=warm))  # warm-up
         capacity = {
             "bare GET /auth/me (authenticated)": asyncio.run(
                 drive_raw(port, [me], clients=args.clients, seconds=args.seconds)

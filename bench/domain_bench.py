@@ -299,9 +299,10 @@ def main() -> None:
         # What a polling dashboard holds after its first fetch: each page's ETag.
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=auth) as http:
             etags = {path: {"If-None-Match": http.get(path).headers["etag"]} for path in trip_pages}
+        warm = min(2.0, args.seconds)
         for paths, extra in scenarios.values():
             asyncio.run(
-                drive(port, paths, clients=args.clients, seconds=2.0, headers={**auth, **extra})
+                drive(port, paths, clients=args.clients, seconds=warm, headers={**auth, **extra})
             )
         # Interleaved short rounds, so load from anything else on the machine hits every
         # scenario alike and the ratios stay meaningful.
