@@ -448,44 +448,37 @@ def call_command(
     settings = _settings()
     from db.database import session_scope
     from helpers.errors import AppError
-    from logic.calls.placement import CallProviders, CallRefused, place_call
-    from logic.calls.service import after_placement, calling_policy
-    from models.alert import Alert
-    from models.call import CallProvider, CallPurpose
-    from models.driver import Driver
+    from logic.calls.placement import CallRefused, CallRequest, prepare_call
+    from logic.calls.service import calling_policy, dial_after_commit
+    from models.call import Call, CallProvider, CallPurpose
 
     try:
         purpose_value, provider_value = CallPurpose(purpose), CallProvider(provider)
     except ValueError as exc:
         _fail(str(exc), 2)
-    providers = CallProviders.from_settings(settings)
+    request = CallRequest(
+        driver_id=driver,
+        purpose=purpose_value,
+        provider=provider_value,
+        alert_id=alert,
+        placed_by_label="cli",
+    )
     try:
         with session_scope() as session:
-            row = session.get(Driver, driver)
-            if row is None:
-                _fail(f"driver {driver} not found")
-            call = place_call(
-                session,
-                driver=row,
-                purpose=purpose_value,
-                providers=providers,
-                provider=provider_value,
-                alert=session.get(Alert, alert) if alert else None,
-                placed_by_label="cli",
-                policy=calling_policy(settings),
-                webhook_base_url=settings.CALL_WEBHOOK_BASE_URL,
-            )
-            call_id, status, error = call.id, call.status, call.error
+            call_id = prepare_call(session, request, policy=calling_policy(settings)).id
     except CallRefused as refused:
         _fail(f"{refused.refusal.reason.value}: {refused.refusal.message}")
     except AppError as exc:
         _fail(exc.detail)
-    finally:
-        providers.close()
-    after_placement([call_id], settings)
-    if error:
+    dial_after_commit([call_id], settings)
+    with session_scope(immediate=False) as session:
+        call = session.get(Call, call_id)
+        status, error = call.status, call.error
+    if status == "failed":
         _fail(f"call {call_id} {status}: {error}")
     console.print(f"call {call_id} {status} ({provider_value.value}, {purpose_value.value})")
+    if error:
+        console.print(f"[yellow]warning:[/yellow] {error}")
 
 
 @app.command("reconcile-calls")
@@ -496,20 +489,25 @@ def reconcile_calls_command(
 ) -> None:
     """Poll VAPI / ElevenLabs for calls whose final webhook never came, and fill them."""
     settings = _settings()
-    from logic.calls.placement import CallProviders
     from logic.calls.reconcile import reconcile_calls
+    from logic.calls.service import dialer_for
+    from logic.calls.voice.registry import CallProviders
 
     providers = CallProviders.from_settings(settings)
     try:
         result = reconcile_calls(
             providers,
             after_minutes=settings.CALL_RECONCILE_AFTER_MINUTES if after is None else after,
+            dialer=dialer_for(providers, settings),
         )
     finally:
         providers.close()
     console.print(
         f"checked {result.checked}, filled {result.filled}, still running "
-        f"{result.still_running}, early events applied {result.linked_events}"
+        f"{result.still_running}, early events applied {result.linked_events}; dials: "
+        f"{result.dialed} recovered, {result.found_at_vendor} found at the vendor, "
+        f"{result.not_placed} not placed, {result.still_unknown} still unknown, "
+        f"{result.given_up} given up"
     )
     for error in result.errors:
         console.print(f"[yellow]warning:[/yellow] {error}")

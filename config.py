@@ -139,6 +139,11 @@ class Settings(BaseSettings):
     CALL_DEFAULT_TIMEZONE: str = "America/Chicago"
     CALL_MAX_PER_DRIVER_PER_DAY: int = 3
     CALL_RECONCILE_AFTER_MINUTES: int = 5
+    # A call the provider never reports finished ends `unknown` this long after its dial,
+    # releasing its driver; and how many calls the dialer places at once (each dial holds no
+    # database connection while it waits for the provider).
+    CALL_GIVE_UP_AFTER_MINUTES: int = 60
+    CALL_DIAL_CONCURRENCY: int = 8
     # Where VAPI should post this deployment's webhooks (sent per call as the assistant's
     # server URL); empty keeps the URL configured on the VAPI assistant.
     CALL_WEBHOOK_BASE_URL: str = ""

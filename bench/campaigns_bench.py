@@ -209,8 +209,10 @@ def place_sample(claims, count: int) -> tuple[float, int]:
     import tempfile
 
     from config import Settings
-    from logic.calls.campaigns import dial_claim
-    from logic.calls.placement import CallingPolicy, CallProviders
+    from logic.calls.campaigns import request_claim
+    from logic.calls.dialing import Dialer, dial_many
+    from logic.calls.placement import CallingPolicy
+    from logic.calls.voice.registry import CallProviders
     from sandbox.credentials import sandbox_settings_env
 
     port = free_port()
@@ -223,12 +225,14 @@ def place_sample(claims, count: int) -> tuple[float, int]:
     placed = 0
     started = time.perf_counter()
     try:
+        call_ids = []
         for claim in claims[:count]:
             with database.session_scope() as session:
-                call = dial_claim(
-                    session, claim, providers=providers, policy=CallingPolicy(), now=NOW
-                )
-                placed += int(call is not None and call.status == "dialing")
+                call = request_claim(session, claim, policy=CallingPolicy(), now=NOW)
+                if call is not None:
+                    call_ids.append(call.id)
+        statuses = dial_many(call_ids, Dialer(providers), now=NOW)
+        placed = sum(1 for s in statuses.values() if s == "dialing")
     finally:
         elapsed = time.perf_counter() - started
         providers.close()

@@ -37,11 +37,16 @@ class CallPurpose(StrEnum):
 class CallStatus(StrEnum):
     QUEUED = "queued"
     DIALING = "dialing"
+    # The create request timed out or failed with a 5xx: the vendor may have placed the call.
+    # Reconciliation looks for it at the vendor before anything may dial this driver again.
+    DIAL_UNKNOWN = "dial_unknown"
     RINGING = "ringing"
     IN_PROGRESS = "in_progress"
     ENDED = "ended"
     FAILED = "failed"
     CANCELED = "canceled"
+    # Never reported finished within `CALL_GIVE_UP_AFTER_MINUTES`: the driver is released.
+    UNKNOWN = "unknown"
 
 
 class CallOutcome(StrEnum):
@@ -51,25 +56,34 @@ class CallOutcome(StrEnum):
     VOICEMAIL = "voicemail"
     FAILED = "failed"
     CANCELED = "canceled"
+    UNKNOWN = "unknown"
 
 
 ACTIVE_CALL_STATUSES = (
     CallStatus.QUEUED,
     CallStatus.DIALING,
+    CallStatus.DIAL_UNKNOWN,
     CallStatus.RINGING,
     CallStatus.IN_PROGRESS,
 )
-TERMINAL_CALL_STATUSES = (CallStatus.ENDED, CallStatus.FAILED, CallStatus.CANCELED)
+TERMINAL_CALL_STATUSES = (
+    CallStatus.ENDED,
+    CallStatus.FAILED,
+    CallStatus.CANCELED,
+    CallStatus.UNKNOWN,
+)
 # Forward-only progression; the three terminal states share the top rank, so once a call has
 # ended, failed or been canceled no later event changes which of them it is.
 STATUS_RANK: dict[str, int] = {
     CallStatus.QUEUED: 0,
     CallStatus.DIALING: 1,
+    CallStatus.DIAL_UNKNOWN: 1,
     CallStatus.RINGING: 2,
     CallStatus.IN_PROGRESS: 3,
     CallStatus.ENDED: 4,
     CallStatus.FAILED: 4,
     CallStatus.CANCELED: 4,
+    CallStatus.UNKNOWN: 4,
 }
 
 
@@ -126,6 +140,9 @@ class Call(SQLModel, table=True):
     status: str = Field(default=CallStatus.QUEUED, max_length=16, index=True)
     outcome: str | None = Field(default=None, max_length=16, index=True)
     ended_reason: str | None = Field(default=None, max_length=200)
+    # Set in its own commit just before the provider is asked: a queued call with it set was
+    # (maybe) sent, so recovery reconciles it at the vendor instead of dialing again.
+    dial_started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     dialed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

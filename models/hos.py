@@ -199,7 +199,10 @@ class StopProjectionPublic(BaseModel):
     name: str | None
     appointment_start: datetime | None
     appointment_end: datetime | None
-    eta_physical: datetime
+    eta_no_rest: datetime = PydanticField(
+        description="driving and dwell alone, as if no clock ever ran out (the trip's physical "
+        "`eta_next_stop` also inserts the drive clock's 10 h rests)"
+    )
     eta_legal: datetime
     legal_late_minutes: int | None = PydanticField(
         description="> 0: the legal ETA is past the appointment window's end by this much"

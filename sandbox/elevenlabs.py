@@ -237,7 +237,13 @@ def _steps(conversation_id: str, on_done: Any = None) -> list:
         with _lock:
             current = json.loads(json.dumps(_conversations[conversation_id]))
         if failure:
-            final = _set(conversation_id, status="failed")
+            # What a polled failed conversation carries: the Twilio status as its reason.
+            metadata = {
+                **current["metadata"],
+                "termination_reason": f"Call failed: {failure}",
+                "error": {"code": 486 if failure == "busy" else 480, "reason": failure},
+            }
+            final = _set(conversation_id, status="failed", metadata=metadata)
             payload = {
                 "agent_id": final["agent_id"],
                 "conversation_id": conversation_id,
@@ -289,6 +295,53 @@ def outbound_call(body: OutboundCallBody) -> JSONResponse:
             "message": "Call initiated successfully",
             "conversation_id": conversation["conversation_id"],
             "callSid": conversation["metadata"]["phone_call"]["call_sid"],
+        }
+    )
+
+
+@router.get("/v1/convai/conversations", dependencies=[Authorized])
+def list_conversations(
+    agent_id: str | None = None,
+    user_id: str | None = None,
+    call_start_after_unix: int | None = None,
+    call_start_before_unix: int | None = None,
+    page_size: int = 30,
+) -> JSONResponse:
+    """Conversation summaries newest first (`GetConversationsPageResponseModel`), one page."""
+    with _lock:
+        items = json.loads(json.dumps(list(_conversations.values())))
+    if agent_id:
+        items = [c for c in items if c["agent_id"] == agent_id]
+    if user_id:
+        items = [c for c in items if c.get("user_id") == user_id]
+    start = "start_time_unix_secs"
+    if call_start_after_unix is not None:
+        items = [c for c in items if c["metadata"][start] >= call_start_after_unix]
+    if call_start_before_unix is not None:
+        items = [c for c in items if c["metadata"][start] <= call_start_before_unix]
+    items.sort(key=lambda c: c["metadata"][start], reverse=True)
+    size = max(1, min(page_size, 100))
+    summaries = [
+        {
+            "agent_id": c["agent_id"],
+            "agent_name": None,
+            "conversation_id": c["conversation_id"],
+            "start_time_unix_secs": c["metadata"][start],
+            "call_duration_secs": c["metadata"]["call_duration_secs"],
+            "message_count": len(c["transcript"]),
+            "status": c["status"],
+            "call_successful": (c.get("analysis") or {}).get("call_successful", "unknown"),
+            "transcript_summary": (c.get("analysis") or {}).get("transcript_summary"),
+            "call_summary_title": None,
+            "direction": "outbound",
+        }
+        for c in items[:size]
+    ]
+    return JSONResponse(
+        {
+            "conversations": summaries,
+            "has_more": len(items) > size,
+            "next_cursor": None,
         }
     )
 

@@ -29,7 +29,19 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-FAULT_KINDS = ("429", "5xx", "slow", "malformed", "expire_token", "empty_page", "lost_response")
+# `slow` delays the request, then lets the vendor act on it (a client that timed out meanwhile
+# has a call it does not know about); `5xx_after` lets the vendor act, then answers the fault's
+# 5xx status (500 by default; `lost_response` is the same with a proxy's 504).
+FAULT_KINDS = (
+    "429",
+    "5xx",
+    "5xx_after",
+    "slow",
+    "malformed",
+    "expire_token",
+    "empty_page",
+    "lost_response",
+)
 # An empty-page fault without an incoming cursor answers with this cursor; the Samsara fake reads
 # it as "from the beginning", so paging continues exactly where it would have.
 EMPTY_PAGE_START_CURSOR = "sandbox-start"
@@ -227,6 +239,11 @@ class FaultMiddleware:
             status = fault.status if fault.status >= 500 else 503
             headers, payload = vendor_error(vendor, status, _REASONS.get(status, "Server error"))
             await _respond(send, status, headers, payload)
+        elif fault.kind == "5xx_after":
+            await self.app(scope, replay, _discard)
+            status = fault.status if fault.status >= 500 else 500
+            headers, payload = vendor_error(vendor, status, _REASONS.get(status, "Server error"))
+            await _respond(send, status, headers, payload)
         elif fault.kind == "expire_token":
             headers, payload = vendor_error(vendor, 401, "Session expired or invalid token")
             await _respond(send, 401, headers, payload)
@@ -296,6 +313,10 @@ class FaultMiddleware:
                 "time": time.time(),
             }
         )
+
+
+async def _discard(message: Message) -> None:
+    """A `send` that drops the vendor's real answer (the client gets the fault instead)."""
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -12,11 +12,10 @@ from sqlmodel import Session
 from helpers.errors import NotFound
 from helpers.time_utils import utc_now
 from logic.calls import queries
-from logic.calls.placement import CallRefused, place_call, preview_call
+from logic.calls.placement import CallRefused, CallRequest, prepare_call, preview_call
 from logic.calls.reconcile import reconcile_calls
-from logic.calls.service import after_placement, calling_policy
+from logic.calls.service import calling_policy, dial_after_commit, dialer_for
 from logic.listing import as_utc
-from models.alert import Alert
 from models.api_fields import ApiDateTime
 from models.call import (
     CallCreate,
@@ -31,7 +30,6 @@ from models.call import (
 )
 from models.call_agent_profile import CallAgentProfile
 from models.driver import Driver
-from models.trip import Trip
 from services.deps import CallsAdminCaller, CallsPlace, CallsRead, ClientDep, SessionDep
 from services.openapi import error_responses
 from services.pagination import PageDep
@@ -46,6 +44,11 @@ class ReconcileResponse(BaseModel):
     still_running: int
     linked_events: int
     errors: list[str]
+    dialed: int
+    found_at_vendor: int
+    not_placed: int
+    still_unknown: int
+    given_up: int
 
 
 def _get(session: Session, model: Any, row_id: int | None, what: str) -> Any:
@@ -57,37 +60,34 @@ def _get(session: Session, model: Any, row_id: int | None, what: str) -> Any:
     return row
 
 
-@router.post("", status_code=201, responses=error_responses(404, 409))
+@router.post("", status_code=201, responses=error_responses(404, 409, 422))
 def create_call(
     body: CallCreate,
     session: SessionDep,
     user: CallsPlace,
     client: ClientDep,
-    providers: CallProvidersDep,
     settings: SettingsDep,
     background: BackgroundTasks,
 ) -> CallPublic:
-    """Place one call to a driver; a failed check is a 409/422 naming the reason."""
-    driver = _get(session, Driver, body.driver_id, "driver")
+    """Queue one call to a driver (answered `queued`; dialed right after the commit); a failed
+    check is a 409/422 naming the reason."""
+    request = CallRequest(
+        driver_id=_get(session, Driver, body.driver_id, "driver").id,
+        purpose=body.purpose,
+        provider=body.provider,
+        agent_profile_id=body.agent_profile_id,
+        trip_id=body.trip_id,
+        alert_id=body.alert_id,
+        placed_by=user,
+        idempotency_key=body.idempotency_key,
+        client=client,
+    )
     try:
-        call = place_call(
-            session,
-            driver=driver,
-            purpose=body.purpose,
-            providers=providers,
-            provider=body.provider,
-            profile=_get(session, CallAgentProfile, body.agent_profile_id, "agent profile"),
-            trip=_get(session, Trip, body.trip_id, "trip"),
-            alert=_get(session, Alert, body.alert_id, "alert"),
-            placed_by=user,
-            idempotency_key=body.idempotency_key,
-            policy=calling_policy(settings),
-            webhook_base_url=settings.CALL_WEBHOOK_BASE_URL,
-            client=client,
-        )
+        call = prepare_call(session, request, policy=calling_policy(settings))
     except CallRefused as refused:
         raise refused.refusal.error() from None
-    background.add_task(after_placement, [call.id], settings)
+    if call.status == CallStatus.QUEUED:
+        background.add_task(dial_after_commit, [call.id], settings)
     return CallPublic.model_validate(call)
 
 
@@ -151,8 +151,13 @@ def preview(
 def reconcile(
     _: CallsAdminCaller, providers: CallProvidersDep, settings: SettingsDep
 ) -> ReconcileResponse:
-    """Poll the provider for calls whose final webhook never came (scheduled job)."""
-    result = reconcile_calls(providers, after_minutes=settings.CALL_RECONCILE_AFTER_MINUTES)
+    """Recover interrupted and unknown dials (found at the vendor before any re-dial), give up
+    on calls that never finished, and poll calls whose final webhook never came (scheduled)."""
+    result = reconcile_calls(
+        providers,
+        after_minutes=settings.CALL_RECONCILE_AFTER_MINUTES,
+        dialer=dialer_for(providers, settings),
+    )
     return ReconcileResponse(**result.__dict__)
 
 

@@ -1,20 +1,21 @@
 """`/driver_data/{driver_id}`: everything a dispatcher or a call prompt needs about one driver,
 and the original call endpoints `POST /driver_data/call-vapi` / `call-elevenlabs` (one call per
-listed driver, each answered `placed | skipped | failed` with its reason)."""
+listed driver, each answered `placed | skipped | failed` with its reason; `placed` calls are
+queued and dialed right after the commit — their status says how the dial went)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, BackgroundTasks
 
 from helpers.errors import NotFound
-from logic.calls.placement import place_calls
-from logic.calls.service import after_placement, calling_policy
+from logic.calls.placement import CallRequest, prepare_calls
+from logic.calls.service import calling_policy, dial_after_commit
 from logic.fleet.driver_data import DriverData, driver_data
 from models.alert import Alert
 from models.call import CallProvider, DriverCallRequest, DriverCallResult, DriverCallsResponse
 from models.call_agent_profile import CallAgentProfile
 from services.deps import CallsPlace, ClientDep, DriversRead, SessionDep
-from services.vendor_deps import CallProvidersDep, SettingsDep
+from services.vendor_deps import SettingsDep
 
 router = APIRouter(prefix="/driver_data", tags=["drivers"])
 
@@ -25,7 +26,6 @@ def _call_drivers(
     session: SessionDep,
     user: CallsPlace,
     client: ClientDep,
-    providers: CallProvidersDep,
     settings: SettingsDep,
     background: BackgroundTasks,
 ) -> DriverCallsResponse:
@@ -37,22 +37,19 @@ def _call_drivers(
     alert = session.get(Alert, body.alert_id) if body.alert_id is not None else None
     if body.alert_id is not None and alert is None:
         raise NotFound(f"alert {body.alert_id} not found")
-    outcomes = place_calls(
-        session,
-        driver_ids=body.driver_ids,
+    request = CallRequest(
+        driver_id=0,  # one per listed driver
         purpose=body.purpose,
-        providers=providers,
         provider=provider,
-        profile=profile,
-        alert=alert,
+        agent_profile_id=profile.id if profile else None,
+        alert_id=alert.id if alert else None,
         placed_by=user,
         idempotency_key=body.idempotency_key,
-        policy=calling_policy(settings),
-        webhook_base_url=settings.CALL_WEBHOOK_BASE_URL,
         client=client,
     )
+    outcomes = prepare_calls(session, request, body.driver_ids, policy=calling_policy(settings))
     placed = [o.call_id for o in outcomes if o.result == "placed" and o.call_id]
-    background.add_task(after_placement, placed, settings)
+    background.add_task(dial_after_commit, placed, settings)
     results = [DriverCallResult(**o.__dict__) for o in outcomes]
     return DriverCallsResponse(
         placed=sum(r.result == "placed" for r in results),
@@ -68,14 +65,11 @@ def call_drivers_vapi(
     session: SessionDep,
     user: CallsPlace,
     client: ClientDep,
-    providers: CallProvidersDep,
     settings: SettingsDep,
     background: BackgroundTasks,
 ) -> DriverCallsResponse:
     """Call each listed driver through VAPI; per driver: placed, skipped (reason) or failed."""
-    return _call_drivers(
-        CallProvider.VAPI, body, session, user, client, providers, settings, background
-    )
+    return _call_drivers(CallProvider.VAPI, body, session, user, client, settings, background)
 
 
 @router.post("/call-elevenlabs")
@@ -84,14 +78,11 @@ def call_drivers_elevenlabs(
     session: SessionDep,
     user: CallsPlace,
     client: ClientDep,
-    providers: CallProvidersDep,
     settings: SettingsDep,
     background: BackgroundTasks,
 ) -> DriverCallsResponse:
     """Call each listed driver through ElevenLabs; per driver: placed, skipped or failed."""
-    return _call_drivers(
-        CallProvider.ELEVENLABS, body, session, user, client, providers, settings, background
-    )
+    return _call_drivers(CallProvider.ELEVENLABS, body, session, user, client, settings, background)
 
 
 @router.get("/{driver_id}")

@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import Depends
 
 from config import Settings, get_settings
-from logic.calls.placement import CallProviders
+from logic.calls.voice.registry import CallProviders
 from utils.elevenlabs_client import ElevenLabsClient, build_elevenlabs_client
 from utils.pcmiler_client import PcmilerClient, build_pcmiler_client
 from utils.slack_client import SlackClient, build_slack_client

@@ -9,7 +9,9 @@ from sqlmodel import Session
 
 from config import Settings
 from helpers.time_utils import utc_now
-from logic.calls.placement import CallProviders
+from logic.calls.dialing import Dialer, dial
+from logic.calls.placement import CallingPolicy, CallRequest, prepare_call
+from logic.calls.voice.registry import CallProviders
 from models.call import Call, CallProvider, CallPurpose, CallStatus
 from models.call_agent_profile import CallAgentProfile
 from models.do_not_call import DoNotCall
@@ -79,3 +81,19 @@ def make_do_not_call(session: Session, **fields: Any) -> DoNotCall:
 
 def sandbox_providers(sandbox) -> CallProviders:
     return CallProviders.from_settings(Settings(**sandbox.settings_env()), retry_wait=0)
+
+
+def place_now(
+    session: Session,
+    providers: CallProviders,
+    request: CallRequest,
+    *,
+    now: datetime,
+    policy: CallingPolicy | None = None,
+) -> Call:
+    """Request a call and dial it at once, as a request and its after-commit step do."""
+    call = prepare_call(session, request, policy=policy, now=now)
+    session.flush()
+    dial(call.id, Dialer(providers), now=now)
+    session.refresh(call)
+    return call

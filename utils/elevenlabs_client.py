@@ -90,6 +90,14 @@ class TranscriptTurn:
 
 
 @dataclass(frozen=True)
+class ConversationSummary:
+    conversation_id: str
+    agent_id: str
+    status: str
+    started_at: datetime | None
+
+
+@dataclass(frozen=True)
 class Conversation:
     conversation_id: str
     agent_id: str
@@ -259,6 +267,35 @@ class ElevenLabsClient(VendorJsonClient):
     def get_conversation(self, conversation_id: str) -> Conversation:
         data = self._call("GET", f"/v1/convai/conversations/{conversation_id}")
         return parse_conversation(data)
+
+    def list_conversations(
+        self,
+        *,
+        agent_id: str,
+        started_after: datetime | None = None,
+        user_id: str | None = None,
+        page_size: int = 100,
+    ) -> list[ConversationSummary]:
+        """One page of an agent's conversations, newest first (summaries, no transcript)."""
+        params: dict[str, str] = {"agent_id": agent_id, "page_size": str(page_size)}
+        if started_after is not None:
+            params["call_start_after_unix"] = str(int(started_after.timestamp()))
+        if user_id:
+            params["user_id"] = user_id
+        data = self._call("GET", "/v1/convai/conversations", params=params)
+        items = data.get("conversations") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            raise VendorResponseError(VENDOR, "conversations page without a conversations list")
+        return [
+            ConversationSummary(
+                conversation_id=str(item.get("conversation_id")),
+                agent_id=str(item.get("agent_id")),
+                status=str(item.get("status") or ""),
+                started_at=_from_unix(item.get("start_time_unix_secs")),
+            )
+            for item in items
+            if isinstance(item, dict) and item.get("conversation_id")
+        ]
 
     @staticmethod
     def _error_message(response: httpx.Response) -> str | None:

@@ -7,11 +7,14 @@ resolved alerts climb no further). Each step runs in its own transaction that fi
 `AlertLadderStep` row (UNIQUE alert + step): a concurrent pass conflicts and skips it, and a pass
 that dies rolls the step back to be taken again.
 
-- `ai_call`: purpose from the alert type; the placement's pre-dial checks decide (never outside
-  the driver's window, never a do-not-call driver); a refusal is a skipped step with the reason.
-  The call carries the alert, so the calls code threads its outcome into the alert's Slack
-  thread (`logic/calls/insights.py`). When the rule says so, the ended call acknowledges the
-  alert: `reached` (the driver talked) or `eta_reported` (they gave a delay or an ETA).
+- `ai_call`: taken by the calls domain's `CallStep` (`logic/calls/ladder_calls.py`, passed in
+  so this package never imports `logic.calls`): purpose from the alert type; the placement's
+  pre-dial checks decide (never outside the driver's window, never a do-not-call driver); a
+  refusal is a skipped step with the reason. The call is requested (queued) in the step's
+  transaction and placed by the one dialer after it commits. The call carries the alert, so
+  the calls code threads its outcome into the alert's Slack thread
+  (`logic/calls/insights.py`). When the rule says so, the ended call acknowledges the alert:
+  `reached` (the driver talked) or `eta_reported` (they gave a delay or an ETA).
 - `page_oncall`: a thread reply mentioning the on-call Slack user group.
 
 Every step is also recorded as a decision on the alert, so `GET /alerts/{id}` explains it.
@@ -20,6 +23,7 @@ Every step is also recorded as a decision on the alert, so `GET /alerts/{id}` ex
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,17 +39,9 @@ from helpers.time_utils import format_duration
 from logic.alerts import outbox
 from logic.alerts.filters import record_decision
 from logic.alerts.rules import EffectiveRule, RuleSet, load_rules
-from logic.calls.placement import (
-    CallingPolicy,
-    CallProviders,
-    CallRefused,
-    place_call,
-    pre_dial_refusal,
-)
 from models.alert import Alert, AlertStatus, AlertType
 from models.alert_ladder import AlertLadderStep, LadderStep, LadderStepKind, LadderStepStatus
-from models.call import Call, CallInsight, CallOutcome, CallProvider, CallPurpose, CallStatus
-from models.driver import Driver
+from models.call import TERMINAL_CALL_STATUSES, Call, CallInsight, CallOutcome, CallPurpose
 
 log = logging.getLogger(__name__)
 
@@ -124,34 +120,28 @@ def due_steps(session: Session, now: datetime) -> list[DueStep]:
     return [c for c in candidates if (c.alert_id, c.index) not in taken]
 
 
-def run_ladder(
-    *,
-    providers: CallProviders,
-    policy: CallingPolicy | None = None,
-    now: datetime,
-    webhook_base_url: str = "",
-) -> LadderResult:
+# The `ai_call` rung, supplied by the calls domain (`logic/calls/ladder_calls.py`) so this
+# package never imports it: given the step's row and its open, locked alert, it requests the
+# call in the step's transaction and returns the queued call's id (None: the step was skipped).
+CallStep = Callable[[Session, AlertLadderStep, Alert, "DueStep", datetime], int | None]
+
+
+def run_ladder(*, now: datetime, call_step: CallStep | None = None) -> LadderResult:
     """Acknowledge alerts their ended calls answered, then take every due step (one
-    transaction each). Returns what happened; `call_ids` are the calls placed."""
-    policy = policy or CallingPolicy()
+    transaction each). Without `call_step`, `ai_call` steps wait (nothing takes them).
+    Returns what happened; `call_ids` are the calls requested (queued for the dialer)."""
     result = LadderResult()
     with session_scope() as session:
         result.acknowledged = acknowledge_answered(session, now=now)
     with session_scope(immediate=False) as session:
         steps = due_steps(session, now)
+    if call_step is None:
+        steps = [s for s in steps if s.step.kind != LadderStepKind.AI_CALL]
     result.due = len(steps)
     for due in steps:
         try:
             with session_scope() as session:
-                take_step(
-                    session,
-                    due,
-                    providers=providers,
-                    policy=policy,
-                    now=now,
-                    webhook_base_url=webhook_base_url,
-                    result=result,
-                )
+                take_step(session, due, now=now, call_step=call_step, result=result)
         except Exception:  # one broken step must not stop the others
             log.exception("ladder step %s of alert %s failed", due.index, due.alert_id)
     return result
@@ -182,10 +172,8 @@ def take_step(
     session: Session,
     due: DueStep,
     *,
-    providers: CallProviders,
-    policy: CallingPolicy,
     now: datetime,
-    webhook_base_url: str = "",
+    call_step: CallStep | None = None,
     result: LadderResult | None = None,
 ) -> AlertLadderStep | None:
     """Run one step for one alert in the caller's transaction; None if it was already taken."""
@@ -195,95 +183,39 @@ def take_step(
         return None
     alert = session.scalars(select(Alert).where(Alert.id == due.alert_id).with_for_update()).first()
     if alert is None or alert.status != AlertStatus.OPEN:
-        _skip(row, alert, "the alert is no longer open", now, result)
+        skip(row, alert, "the alert is no longer open", now, result)
         return row
     if due.step.kind == LadderStepKind.AI_CALL:
-        _call(session, row, alert, due, providers, policy, now, webhook_base_url, result)
+        if call_step is None:
+            skip(row, alert, "no dialer is running", now, result)
+        elif (call_id := call_step(session, row, alert, due, now)) is not None:
+            result.placed += 1
+            result.call_ids.append(call_id)
+        elif row.status == LadderStepStatus.SKIPPED:
+            why = row.reason or "skipped"
+            result.skipped[why] = result.skipped.get(why, 0) + 1
     else:
         _page(session, row, alert, due, now, result)
     return row
 
 
-def _skip(
-    row: AlertLadderStep, alert: Alert | None, reason: str, now: datetime, result: LadderResult
+def skip(
+    row: AlertLadderStep,
+    alert: Alert | None,
+    reason: str,
+    now: datetime,
+    result: LadderResult | None = None,
 ) -> None:
+    """The step is skipped with `reason`, recorded on the alert so `GET /alerts/{id}` says so."""
     row.status = LadderStepStatus.SKIPPED
     row.reason = reason[:500]
     row.updated_at = now
-    result.skipped[reason] = result.skipped.get(reason, 0) + 1
+    if result is not None:
+        result.skipped[reason] = result.skipped.get(reason, 0) + 1
     if alert is not None:
         record_decision(
             alert, "ladder_step_skipped", f"{row.kind} step {row.step_index + 1}: {reason}", now
         )
-
-
-def _call(
-    session: Session,
-    row: AlertLadderStep,
-    alert: Alert,
-    due: DueStep,
-    providers: CallProviders,
-    policy: CallingPolicy,
-    now: datetime,
-    webhook_base_url: str,
-    result: LadderResult,
-) -> None:
-    purpose = CALL_PURPOSE.get(alert.type)
-    if purpose is None:
-        _skip(row, alert, f"no check-call purpose for {alert.type} alerts", now, result)
-        return
-    driver = session.get(Driver, alert.driver_id) if alert.driver_id else None
-    if driver is None:
-        _skip(row, alert, "the alert names no driver", now, result)
-        return
-    refusal = pre_dial_refusal(session, driver, now=now, policy=policy)
-    if refusal is not None:
-        _skip(row, alert, refusal.message, now, result)
-        return
-    try:
-        call = place_call(
-            session,
-            driver=driver,
-            purpose=purpose,
-            providers=providers,
-            provider=due.step.provider or CallProvider.VAPI,
-            alert=alert,
-            placed_by_label=f"ladder:alert:{alert.id}",
-            idempotency_key=f"alert-ladder:{alert.id}:{due.index}",
-            policy=policy,
-            webhook_base_url=webhook_base_url,
-            refusal=None,
-            checked=True,
-            now=now,
-        )
-    except CallRefused as refused:  # no enabled agent profile for the provider and purpose
-        _skip(row, alert, refused.refusal.message, now, result)
-        return
-    row.call_id = call.id
-    row.updated_at = now
-    if call.status == CallStatus.FAILED:
-        row.status = LadderStepStatus.FAILED
-        row.reason = (call.error or "the provider refused the call")[:500]
-        result.failed += 1
-        text = f":warning: AI check call to {driver.full_name} could not be placed: {row.reason}"
-    else:
-        row.status = LadderStepStatus.PLACED
-        result.placed += 1
-        result.call_ids.append(call.id)
-        text = (
-            f":telephone_receiver: Not acknowledged after {due.step.after_minutes} min: "
-            f"AI check call to {driver.full_name} ({purpose.value.replace('_', ' ')})."
-        )
-    record_decision(
-        alert,
-        "ladder_call",
-        f"ai_call step {row.step_index + 1}: call {call.id} to driver {driver.id} "
-        f"({purpose.value}) {row.status}",
-        now,
-        call_id=call.id,
-    )
-    alert.updated_at = now
-    outbox.enqueue_reply(session, alert, text, now)
 
 
 def _page(
@@ -296,10 +228,10 @@ def _page(
 ) -> None:
     group = due.step.group_id or get_settings().SLACK_ONCALL_GROUP_ID
     if not group:
-        _skip(row, alert, "no on-call Slack group configured (SLACK_ONCALL_GROUP_ID)", now, result)
+        skip(row, alert, "no on-call Slack group configured (SLACK_ONCALL_GROUP_ID)", now, result)
         return
     if alert.notified_at is None or not alert.slack_channel:
-        _skip(row, alert, "the alert has no Slack thread to page in", now, result)
+        skip(row, alert, "the alert has no Slack thread to page in", now, result)
         return
     outbox.enqueue_reply(
         session,
@@ -327,7 +259,7 @@ def acknowledge_answered(session: Session, *, now: datetime) -> int:
         .join(Call, Call.id == AlertLadderStep.call_id)
         .outerjoin(CallInsight, CallInsight.call_id == Call.id)
         .where(AlertLadderStep.status == LadderStepStatus.PLACED)
-        .where(Call.status.in_([CallStatus.ENDED, CallStatus.FAILED, CallStatus.CANCELED]))
+        .where(Call.status.in_([s.value for s in TERMINAL_CALL_STATUSES]))
         .where(Call.finalized_at.is_not(None))
     ).all()
     acknowledged = 0

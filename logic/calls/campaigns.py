@@ -1,4 +1,5 @@
-"""The campaign tick: move targets on from their calls, then claim due targets and dial them.
+"""The campaign tick: move targets on from their calls, then claim due targets and request their
+calls; the one dialer places them.
 
 `tick()` is two kinds of unit of work. First one short transaction decides everything in a
 constant number of statements: scheduled campaigns start; targets whose call reached ringing or
@@ -9,18 +10,20 @@ campaign running and inside its schedule, the driver's local time inside both th
 the placement's calling window, no do-not-call entry, attempts left, no active call to the
 driver anywhere and no other campaign dialing them, under the daily maximum of calls, one
 target per driver, at most the campaign's concurrency minus its calls in flight — and claimed
-(`dialing`, attempt counted). Then each claimed target is dialed in its own transaction through
-`logic.calls.placement.place_call`, outside the claim, whose pre-dial checks (the one place they
-live) have the last word: a refusal gives the attempt back and skips the target (no valid
-number, do-not-call) or defers it (window, another call, daily maximum). The pick applies the
-same rules set-wise so that refusals are the rare race, not the routine.
+(`dialing`, attempt counted). Then each claimed target's call is requested in its own
+transaction through `logic.calls.placement.prepare_call` (a queued row), outside the claim,
+whose pre-dial checks (the one place they live) have the last word: a refusal gives the attempt
+back and skips the target (no valid number, do-not-call) or defers it (window, another call,
+daily maximum). The pick applies the same rules set-wise so that refusals are the rare race,
+not the routine. Once those commit, the queued calls are dialed
+(`logic.calls.dialing.dial_many`) with no transaction open.
 
 Several instances may tick at once. Row locks alone cannot keep cross-row limits (one call per
 driver across campaigns, a campaign's concurrency): on PostgreSQL the deciding transaction
-takes a transaction advisory lock, so deciding is serialized (milliseconds) while dialing is
-not, and the claim takes its rows with `FOR UPDATE SKIP LOCKED` so it never waits behind a
-target another transaction holds (a cancel, a placement). On SQLite the transaction takes the
-write lock up front (`session_scope`), which serializes the same way.
+takes a transaction advisory lock, so deciding is serialized (milliseconds) while requesting
+and dialing are not, and the claim takes its rows with `FOR UPDATE SKIP LOCKED` so it never
+waits behind a target another transaction holds (a cancel, a placement). On SQLite the
+transaction takes the write lock up front (`session_scope`), which serializes the same way.
 """
 
 from __future__ import annotations
@@ -42,17 +45,19 @@ from db.database import session_scope
 from db.types import UTCDateTime
 from helpers.time_utils import is_valid_timezone, utc_now
 from logic.calls.campaign_ops import CANCELED_REASON
+from logic.calls.dialing import Dialer, dial_many
 from logic.calls.placement import (
     CallingPolicy,
-    CallProviders,
     CallRefused,
+    CallRequest,
     Refusal,
     RefusalReason,
+    SubjectMismatch,
     in_calling_window,
     next_window_opening,
-    place_call,
+    prepare_call,
 )
-from models.alert import Alert
+from logic.calls.voice.registry import CallProviders
 from models.call import ACTIVE_CALL_STATUSES, TERMINAL_CALL_STATUSES, Call, CallOutcome, CallStatus
 from models.call_agent_profile import CallAgentProfile
 from models.campaign import (
@@ -65,13 +70,12 @@ from models.campaign import (
 )
 from models.do_not_call import DoNotCall
 from models.driver import Driver
-from models.trip import Trip
 
 log = logging.getLogger(__name__)
 
-# A claim whose call row never appeared (the ticking process died before placing it) is
-# released after this, without counting the attempt.
-CLAIM_LEASE = timedelta(minutes=10)
+# A claim whose call row never appeared (the ticking process died between claiming and
+# queueing, milliseconds apart) is released after this, without counting the attempt.
+CLAIM_LEASE = timedelta(minutes=2)
 # After a driver turned out to be on another call: look again shortly.
 BUSY_RETRY = timedelta(minutes=5)
 DEFAULT_MAX_DIALS = 100
@@ -137,8 +141,10 @@ def tick(
     now: datetime | None = None,
     max_dials: int = DEFAULT_MAX_DIALS,
     webhook_base_url: str = "",
+    dial_concurrency: int = 1,
 ) -> TickResult:
-    """One pass: decide and claim in one transaction, then dial each claim in its own."""
+    """One pass: decide and claim in one transaction, queue each claim's call in its own, then
+    dial the queued calls with no transaction open (`dial_concurrency` at a time)."""
     now = now or utc_now()
     policy = policy or CallingPolicy()
     result = TickResult(now=now)
@@ -150,51 +156,54 @@ def tick(
     for claim in result.claims:
         try:
             with session_scope() as session:
-                dial_claim(
-                    session,
-                    claim,
-                    providers=providers,
-                    policy=policy,
-                    now=now,
-                    webhook_base_url=webhook_base_url,
-                    result=result,
-                )
-        except Exception:  # one bad placement must not strand the rest of the tick's claims
-            log.exception("campaign target %s: placing its call failed", claim.target_id)
+                request_claim(session, claim, policy=policy, now=now, result=result)
+        except Exception:  # one bad request must not strand the rest of the tick's claims
+            log.exception("campaign target %s: requesting its call failed", claim.target_id)
             result.not_placed += 1
+    result.timings_ms["request"] = round((time.perf_counter() - started) * 1000, 1)
+    started = time.perf_counter()
+    dialer = Dialer(providers, webhook_base_url=webhook_base_url, concurrency=dial_concurrency)
+    statuses = dial_many(result.call_ids, dialer, now=now)
+    failed = {i for i, s in statuses.items() if s == CallStatus.FAILED}
+    result.provider_failed = len(failed)
+    result.placed = len(result.call_ids) - len(failed)
+    result.call_ids = [i for i in result.call_ids if i not in failed]
     result.timings_ms["place"] = round((time.perf_counter() - started) * 1000, 1)
     return result
 
 
 def run_tick(settings: Settings | None = None, *, now: datetime | None = None) -> TickResult:
-    """The scheduled job: escalation-ladder steps due (`logic/alerts/ladder.py`), then the
-    campaign tick, with providers, calling policy and limits from settings; afterwards the
-    calls' early webhook events are matched (the placement's after-commit step)."""
-    from logic.alerts.ladder import run_ladder
-    from logic.calls.service import after_placement
+    """The scheduled job, one dialer for everything: escalation-ladder steps due
+    (`logic/alerts/ladder.py`) and the campaign tick queue their calls, the queued calls are
+    dialed outside any transaction, the dialer's recovery runs, and the calls' early webhook
+    events are matched (the placement's after-commit step)."""
+    from logic.calls.dialing import recover
+    from logic.calls.ladder_calls import record_ladder_dials, run_ladder_with_calls
+    from logic.calls.service import after_placement, dialer_for
 
     settings = settings or get_settings()
     now = now or utc_now()
     policy = CallingPolicy.from_settings(settings)
     providers = CallProviders.from_settings(settings)
+    dialer = dialer_for(providers, settings)
     try:
-        ladder = run_ladder(
-            providers=providers,
-            policy=policy,
-            now=now,
-            webhook_base_url=settings.CALL_WEBHOOK_BASE_URL,
-        )
+        ladder = run_ladder_with_calls(policy=policy, now=now)
+        ladder_dials = dial_many(ladder.call_ids, dialer, now=now)
         result = tick(
             providers=providers,
             policy=policy,
             now=now,
             max_dials=settings.CAMPAIGN_TICK_MAX_DIALS,
             webhook_base_url=settings.CALL_WEBHOOK_BASE_URL,
+            dial_concurrency=dialer.concurrency,
         )
+        recovered = recover(dialer, now=now)
     finally:
         providers.close()
+    record_ladder_dials(ladder, ladder_dials, now=now)
     result.ladder = ladder.as_dict()
-    placed = ladder.call_ids + result.call_ids
+    placed = [i for i, s in ladder_dials.items() if s is not None] + result.call_ids
+    placed += recovered.call_ids
     if placed:
         after_placement(placed, settings)
     return result
@@ -347,12 +356,14 @@ def _next_state(row: Any, now: datetime) -> dict[str, Any]:
         change.update(b_state=TargetState.SKIPPED.value, b_reason=CANCELED_REASON)
     elif row.attempts >= row.max_attempts:
         change["b_state"] = TargetState.FAILED.value
-    elif outcome in RETRY_OUTCOMES:
+    elif outcome in RETRY_OUTCOMES or outcome == CallOutcome.UNKNOWN:
+        # A call given up as `unknown` is retried like a failed one (its driver was released).
         minutes = {
             CallOutcome.NO_ANSWER: row.retry_no_answer_minutes,
             CallOutcome.BUSY: row.retry_busy_minutes,
             CallOutcome.VOICEMAIL: row.retry_voicemail_minutes,
             CallOutcome.FAILED: row.retry_failed_minutes,
+            CallOutcome.UNKNOWN: row.retry_failed_minutes,
         }[outcome]
         change.update(
             b_state=TargetState.PENDING.value,
@@ -670,21 +681,20 @@ def refusal_outcome(
 # ---- dialing -------------------------------------------------------------------------------
 
 
-def dial_claim(
+def request_claim(
     session: Session,
     claim: Claim,
     *,
-    providers: CallProviders,
     policy: CallingPolicy,
     now: datetime,
-    webhook_base_url: str = "",
     result: TickResult | None = None,
 ) -> Call | None:
-    """Place the call of one claimed target (its own transaction); None if it was not placed.
+    """Queue the call of one claimed target (its own transaction); None if it was not queued.
 
     The target is re-read under a row lock: a campaign paused or canceled since the claim gets
-    its target back (pending, or skipped on cancel) without dialing. The idempotency key is the
-    target and attempt, so a retried placement of one claim never dials twice.
+    its target back (pending, or skipped on cancel) without a call. The idempotency key is the
+    target and attempt, so a retried request of one claim never makes a second call. The
+    dialer places the call after this commits; the target follows the call's status.
     """
     query = select(CampaignTarget).where(CampaignTarget.id == claim.target_id)
     target = session.scalars(query.with_for_update()).first()
@@ -704,22 +714,33 @@ def dial_claim(
         else None
     )
     try:
-        call = place_call(
+        call = prepare_call(
             session,
-            driver=driver,
-            purpose=campaign.purpose,
-            providers=providers,
-            provider=campaign.provider,
-            profile=profile,
-            trip=session.get(Trip, target.trip_id) if target.trip_id else None,
-            alert=session.get(Alert, target.alert_id) if target.alert_id else None,
-            campaign_target_id=target.id,
-            placed_by_label=f"campaign:{campaign.id}",
-            idempotency_key=f"campaign-target:{target.id}:attempt:{target.attempts}",
+            CallRequest(
+                driver_id=driver.id,
+                purpose=campaign.purpose,
+                provider=campaign.provider,
+                agent_profile_id=profile.id if profile else None,
+                trip_id=target.trip_id,
+                alert_id=target.alert_id,
+                campaign_target_id=target.id,
+                placed_by_label=f"campaign:{campaign.id}",
+                idempotency_key=f"campaign-target:{target.id}:attempt:{target.attempts}",
+            ),
             policy=policy,
-            webhook_base_url=webhook_base_url,
             now=now,
         )
+    except SubjectMismatch as mismatch:
+        # The target's alert or trip is another driver's: calling would write onto it.
+        target.state, target.skip_reason, target.finished_at = (
+            TargetState.SKIPPED,
+            str(mismatch)[:300],
+            now,
+        )
+        target.attempts = max(target.attempts - 1, 0)
+        if result is not None:
+            result.not_placed += 1
+        return None
     except CallRefused as refused:
         refusal = refused.refusal
         if result is not None:
@@ -748,12 +769,8 @@ def dial_claim(
         .values(calls_placed=CallCampaign.calls_placed + 1)
         .execution_options(synchronize_session=False)
     )
-    if result is not None:
-        if call.status == CallStatus.FAILED:
-            result.provider_failed += 1
-        else:
-            result.placed += 1
-            result.call_ids.append(call.id)
+    if result is not None and call.status == CallStatus.QUEUED:
+        result.call_ids.append(call.id)
     return call
 
 

@@ -253,6 +253,33 @@ def apply_vapi(call: Call, event_type: str, payload: dict[str, Any], *, now: dat
     call.report_received_at = call.report_received_at or now
 
 
+def elevenlabs_failure_outcome(metadata: dict[str, Any]) -> CallOutcome:
+    """A failed conversation's outcome from its own words (a polled one carries no
+    `call_initiation_failure`): the error reason, else the termination reason, read for the
+    same busy / no-answer the webhook names, and voicemail."""
+    error = metadata.get("error") or {}
+    said = (
+        " ".join(
+            str(v).lower()
+            for v in (
+                error.get("reason") if isinstance(error, dict) else None,
+                metadata.get("termination_reason"),
+            )
+            if v
+        )
+        .replace("_", "-")
+        .replace(" ", "-")
+    )
+    for needle, outcome in (
+        ("no-answer", CallOutcome.NO_ANSWER),
+        ("busy", CallOutcome.BUSY),
+        ("voicemail", CallOutcome.VOICEMAIL),
+    ):
+        if needle in said:
+            return outcome
+    return CallOutcome.FAILED
+
+
 def apply_elevenlabs(
     call: Call, event_type: str, payload: dict[str, Any], *, now: datetime
 ) -> None:
@@ -277,14 +304,10 @@ def apply_elevenlabs(
     started = _ts(metadata.get("start_time_unix_secs"), epoch="s")
     duration = metadata.get("call_duration_secs")
     answered = any(t["role"] == "user" for t in turns)
-    failed = data.get("status") == "failed"
-    outcome = (
-        CallOutcome.FAILED
-        if failed
-        else CallOutcome.COMPLETED
-        if answered
-        else CallOutcome.NO_ANSWER
-    )
+    if data.get("status") == "failed":
+        outcome = elevenlabs_failure_outcome(metadata)
+    else:
+        outcome = CallOutcome.COMPLETED if answered else CallOutcome.NO_ANSWER
     ended = (
         datetime.fromtimestamp(started.timestamp() + duration, started.tzinfo)
         if started and isinstance(duration, int | float)

@@ -1,10 +1,10 @@
-"""Placing one AI call to one driver: pre-dial checks, the `Call` row, then the provider.
+"""Asking for one AI call to one driver: pre-dial checks, then the queued `Call` row.
 
 Every caller (the endpoints, the CLI, campaigns, the escalation ladder) goes through
-`place_call`. Order of work: checks → `Call` row (queued, idempotency key) flushed → provider
-create with the client's retries (3 attempts, backoff, transient failures only) → `dialing`, or
-`failed` with the provider's own message. Nothing here commits: the caller's transaction does,
-and webhooks that arrive before that commit are kept and matched afterwards
+`prepare_call(session, CallRequest)`: checks → the call's alert and trip are the driver's →
+`Call` row (queued, idempotency key) + audit row, flushed. Nothing here commits or talks to a
+vendor: the caller commits, then `logic.calls.dialing` dials outside any transaction, and
+webhooks that arrive before the dial is recorded are kept and matched afterwards
 (`logic.calls.webhooks.match_unlinked_events`).
 
 Checks are set-wise (`pre_dial_refusals` evaluates many drivers in a constant number of
@@ -14,18 +14,18 @@ queries) and each refusal has a stable reason code and an HTTP status (`REFUSAL_
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from config import Settings
-from helpers.errors import AppError, Conflict, Unprocessable, UpstreamNotConfigured
+from helpers.errors import AppError, Conflict, NotFound, Unprocessable
 from helpers.phone import InvalidPhoneNumber, to_e164
 from helpers.time_utils import is_valid_timezone, utc_now
 from logic.auth import audit
@@ -33,15 +33,12 @@ from logic.auth.audit import ClientInfo
 from logic.calls.prompts import call_variables, render_prompt
 from logic.fleet.driver_data import driver_data
 from models.alert import Alert
-from models.call import Call, CallOutcome, CallProvider, CallPurpose, CallStatus
+from models.call import Call, CallProvider, CallPurpose, CallStatus
 from models.call_agent_profile import CallAgentProfile
 from models.do_not_call import DoNotCall
 from models.driver import Driver
 from models.trip import Trip
 from models.user import User
-from utils.elevenlabs_client import ElevenLabsClient, build_elevenlabs_client
-from utils.http import VendorError
-from utils.vapi_client import VapiClient, build_vapi_client
 
 # Time from accepted dial to the call's expected end, beyond the agent's max duration: ringing,
 # voicemail detection and the provider's post-call analysis.
@@ -109,7 +106,7 @@ class Refusal:
 
 
 class CallRefused(Exception):
-    """Raised by `place_call` when a pre-dial check fails; `.refusal` names the reason."""
+    """Raised by `prepare_call` when a pre-dial check fails; `.refusal` names the reason."""
 
     def __init__(self, refusal: Refusal) -> None:
         self.refusal = refusal
@@ -254,37 +251,6 @@ def pre_dial_refusal(
     return pre_dial_refusals(session, [driver], now=now, policy=policy).get(driver.id)
 
 
-@dataclass
-class CallProviders:
-    """The provider clients, built on first use (a VAPI call never needs ElevenLabs' key)."""
-
-    vapi_factory: Callable[[], VapiClient]
-    elevenlabs_factory: Callable[[], ElevenLabsClient]
-    _built: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_settings(cls, settings: Settings, *, retry_wait: float = 0.5) -> CallProviders:
-        return cls(
-            vapi_factory=lambda: build_vapi_client(settings, retry_wait=retry_wait),
-            elevenlabs_factory=lambda: build_elevenlabs_client(settings, retry_wait=retry_wait),
-        )
-
-    def vapi(self) -> VapiClient:
-        if "vapi" not in self._built:
-            self._built["vapi"] = self.vapi_factory()
-        return self._built["vapi"]
-
-    def elevenlabs(self) -> ElevenLabsClient:
-        if "elevenlabs" not in self._built:
-            self._built["elevenlabs"] = self.elevenlabs_factory()
-        return self._built["elevenlabs"]
-
-    def close(self) -> None:
-        for client in self._built.values():
-            client.close()
-        self._built.clear()
-
-
 def resolve_profile(
     session: Session,
     *,
@@ -315,64 +281,130 @@ def resolve_profile(
     return found
 
 
-def place_call(
-    session: Session,
-    *,
-    driver: Driver,
-    purpose: CallPurpose | str,
-    providers: CallProviders,
-    provider: CallProvider | str | None = None,
-    profile: CallAgentProfile | None = None,
-    trip: Trip | None = None,
-    alert: Alert | None = None,
-    campaign_target_id: int | None = None,
-    placed_by: User | None = None,
-    placed_by_label: str | None = None,
-    idempotency_key: str | None = None,
-    policy: CallingPolicy | None = None,
-    webhook_base_url: str = "",
-    client: ClientInfo | None = None,
-    refusal: Refusal | None = None,
-    checked: bool = False,
-    now: datetime | None = None,
-) -> Call:
-    """Check, record and dial one call; returns the `Call` (dialing, or failed with the reason).
+@dataclass(frozen=True)
+class CallRequest:
+    """One call someone asks for: who, why, through which agent, about what, on whose behalf.
 
-    Raises `CallRefused` when a check fails (nothing is written but the audit row). A repeated
-    `idempotency_key` returns the call already placed under it, without dialing again. Callers
-    that evaluated `pre_dial_refusals` for a batch pass `checked=True` (and `refusal` if any).
+    `prepare_call` turns it into a queued `Call` row; `logic.calls.dialing.dial` places it
+    after the caller's commit.
+    """
+
+    driver_id: int
+    purpose: CallPurpose | str = CallPurpose.LATE_LOAD_CHECK
+    provider: CallProvider | str | None = None
+    agent_profile_id: int | None = None
+    trip_id: int | None = None
+    alert_id: int | None = None
+    campaign_target_id: int | None = None
+    placed_by: User | None = None
+    placed_by_label: str | None = None
+    idempotency_key: str | None = None
+    client: ClientInfo | None = None
+
+
+class SubjectMismatch(Unprocessable):
+    """The alert or trip given with a call belongs to another driver (a 422 whose error entry,
+    of type `call_subject_mismatch`, names the field and both drivers)."""
+
+    code = "call_subject_mismatch"
+
+
+def subject_mismatch(
+    session: Session, driver_id: int, *, alert: Alert | None, trip: Trip | None
+) -> SubjectMismatch | None:
+    """The refusal when the call's alert or trip is not the called driver's, else None.
+
+    A call's outcome is written back onto its trip and into its alert's Slack thread, so
+    another driver's alert or trip would carry this driver's answers.
+    """
+    if alert is not None:
+        owner = alert.driver_id
+        if owner is None and alert.trip_id is not None:
+            owner = session.scalar(select(Trip.driver_id).where(Trip.id == alert.trip_id))
+        if owner is not None and owner != driver_id:
+            return SubjectMismatch(
+                f"alert {alert.id} belongs to driver {owner}, not to driver {driver_id}",
+                loc=("body", "alert_id"),
+                input=alert.id,
+            )
+    if trip is not None and trip.driver_id != driver_id:
+        return SubjectMismatch(
+            f"trip {trip.id} belongs to driver {trip.driver_id}, not to driver {driver_id}",
+            loc=("body", "trip_id"),
+            input=trip.id,
+        )
+    return None
+
+
+def _refuse(session: Session, request: CallRequest, refusal: Refusal) -> CallRefused:
+    audit.record(
+        session,
+        "call.refused",
+        actor=request.placed_by,
+        actor_label=request.placed_by_label,
+        resource_type="driver",
+        resource_id=request.driver_id,
+        details={"purpose": str(request.purpose), "reason": refusal.reason.value},
+        client=request.client,
+    )
+    return CallRefused(refusal)
+
+
+def prepare_call(
+    session: Session,
+    request: CallRequest,
+    *,
+    policy: CallingPolicy | None = None,
+    now: datetime | None = None,
+    refusal: Refusal | Literal[False] | None = False,
+) -> Call:
+    """Check and record one call as `queued` (with its audit row); nothing is dialed here.
+
+    The caller commits, then dials (`logic.calls.dialing.dial`): a call is a committed row
+    before it is a phone call. Raises `CallRefused` when a check fails (nothing is written but
+    the audit row) and `SubjectMismatch` when the alert or trip is another driver's. A repeated
+    `idempotency_key` returns the call already recorded under it. Callers that evaluated
+    `pre_dial_refusals` for a batch pass that driver's `refusal` (None = may be dialed).
     """
     now = now or utc_now()
     policy = policy or CallingPolicy()
-    purpose = CallPurpose(purpose)
-    if idempotency_key and (existing := Call.by_idempotency_key(session, idempotency_key)):
+    purpose = CallPurpose(request.purpose)
+    key = request.idempotency_key
+    if key and (existing := Call.by_idempotency_key(session, key)):
         return existing
+    driver = session.get(Driver, request.driver_id)
+    if driver is None:
+        raise NotFound(f"driver {request.driver_id} not found")
+    alert = session.get(Alert, request.alert_id) if request.alert_id else None
+    trip = session.get(Trip, request.trip_id) if request.trip_id else None
+    if request.alert_id and alert is None:
+        raise NotFound(f"alert {request.alert_id} not found")
+    if request.trip_id and trip is None:
+        raise NotFound(f"trip {request.trip_id} not found")
+    if mismatch := subject_mismatch(session, driver.id, alert=alert, trip=trip):
+        raise mismatch
+    profile = (
+        session.get(CallAgentProfile, request.agent_profile_id)
+        if request.agent_profile_id
+        else None
+    )
+    if request.agent_profile_id and profile is None:
+        raise NotFound(f"agent profile {request.agent_profile_id} not found")
     try:
         chosen = resolve_profile(
             session,
             purpose=purpose,
-            provider=CallProvider(provider) if provider else None,
+            provider=CallProvider(request.provider) if request.provider else None,
             profile=profile,
         )
-        if not checked:
-            refusal = pre_dial_refusal(session, driver, now=now, policy=policy)
-        if refusal is not None:
-            raise CallRefused(refusal)
     except CallRefused as refused:
-        audit.record(
-            session,
-            "call.refused",
-            actor=placed_by,
-            actor_label=placed_by_label,
-            resource_type="driver",
-            resource_id=driver.id,
-            details={"purpose": purpose.value, "reason": refused.refusal.reason.value},
-            client=client,
-        )
-        raise
+        raise _refuse(session, request, refused.refusal) from None
+    if refusal is False:
+        refusal = pre_dial_refusal(session, driver, now=now, policy=policy)
+    if refusal is not None:
+        raise _refuse(session, request, refusal)
     if alert is not None and trip is None and alert.trip_id is not None:
         trip = session.get(Trip, alert.trip_id)
-    timezone = policy.timezone_for(driver)
     data = driver_data(session, driver.id, now=now)
     if trip is None and data.current_trip is not None:
         trip = session.get(Trip, data.current_trip.id)
@@ -381,14 +413,14 @@ def place_call(
         driver_id=driver.id,
         trip_id=trip.id if trip else None,
         alert_id=alert.id if alert else None,
-        campaign_target_id=campaign_target_id,
+        campaign_target_id=request.campaign_target_id,
         purpose=purpose.value,
         agent_profile_id=chosen.id,
         prompt_version=chosen.prompt_version,
         to_number=dial_number(driver) or "",
         status=CallStatus.QUEUED,
-        placed_by_id=placed_by.id if placed_by else None,
-        idempotency_key=idempotency_key,
+        placed_by_id=request.placed_by.id if request.placed_by else None,
+        idempotency_key=key,
         created_at=now,
         updated_at=now,
     )
@@ -398,18 +430,18 @@ def place_call(
             session.flush()
     except IntegrityError:
         # A concurrent request with the same idempotency key won the insert.
-        if idempotency_key and (existing := Call.by_idempotency_key(session, idempotency_key)):
+        if key and (existing := Call.by_idempotency_key(session, key)):
             return existing
         raise
+    timezone = policy.timezone_for(driver)
     call.variables = {**call_variables(data, timezone=timezone), "hub_call_id": call.id}
-    _dial(call, chosen, driver, providers, now=now, webhook_base_url=webhook_base_url)
     session.add(call)
     session.flush()
     audit.record(
         session,
         "call.place",
-        actor=placed_by,
-        actor_label=placed_by_label,
+        actor=request.placed_by,
+        actor_label=request.placed_by_label,
         resource_type="call",
         resource_id=call.id,
         details={
@@ -418,62 +450,12 @@ def place_call(
             "purpose": call.purpose,
             "status": call.status,
             "alert_id": call.alert_id,
-            "campaign_target_id": campaign_target_id,
-            **({"error": call.error} if call.error else {}),
+            "trip_id": call.trip_id,
+            "campaign_target_id": request.campaign_target_id,
         },
-        client=client,
+        client=request.client,
     )
     return call
-
-
-def _dial(
-    call: Call,
-    profile: CallAgentProfile,
-    driver: Driver,
-    providers: CallProviders,
-    *,
-    now: datetime,
-    webhook_base_url: str,
-) -> None:
-    """Ask the provider to dial; on refusal or exhausted retries the call is failed."""
-    metadata = {"hub_call_id": call.id, "driver_id": driver.id, "alert_id": call.alert_id}
-    try:
-        if call.provider == CallProvider.VAPI:
-            created = providers.vapi().create_call(
-                assistant_id=profile.assistant_id,
-                phone_number_id=profile.phone_number_id,
-                customer_number=call.to_number,
-                variable_values=call.variables,
-                metadata=metadata,
-                customer_name=driver.full_name or None,
-                customer_external_id=f"driver-{driver.id}",
-                name=f"{call.purpose} #{call.id}",
-                server_url=(
-                    f"{webhook_base_url.rstrip('/')}/webhooks/vapi" if webhook_base_url else None
-                ),
-            )
-            call.provider_call_id = created.id
-            call.twilio_call_sid = created.raw.get("phoneCallProviderId")
-        else:
-            started = providers.elevenlabs().outbound_call(
-                agent_id=profile.assistant_id,
-                agent_phone_number_id=profile.phone_number_id,
-                to_number=call.to_number,
-                dynamic_variables=call.variables,
-                user_id=f"driver-{driver.id}",
-            )
-            call.provider_call_id = started.conversation_id
-            call.twilio_call_sid = started.call_sid
-    except (VendorError, UpstreamNotConfigured) as exc:
-        call.status = CallStatus.FAILED
-        call.outcome = CallOutcome.FAILED
-        call.error = str(exc)[:1000]
-        call.ended_at = now
-        call.report_received_at = now  # nothing will come: never reconciled
-        return
-    call.status = CallStatus.DIALING
-    call.dialed_at = now
-    call.expected_end_at = now + timedelta(seconds=profile.max_duration_seconds) + RING_ALLOWANCE
 
 
 @dataclass(frozen=True)
@@ -487,57 +469,54 @@ class DriverCallOutcome:
     call_id: int | None = None
 
 
-def place_calls(
+def prepare_calls(
     session: Session,
-    *,
+    request: CallRequest,
     driver_ids: Sequence[int],
-    purpose: CallPurpose | str,
-    providers: CallProviders,
-    provider: CallProvider | str | None = None,
-    profile: CallAgentProfile | None = None,
-    alert: Alert | None = None,
-    placed_by: User | None = None,
-    placed_by_label: str | None = None,
-    idempotency_key: str | None = None,
+    *,
     policy: CallingPolicy | None = None,
-    webhook_base_url: str = "",
-    client: ClientInfo | None = None,
     now: datetime | None = None,
 ) -> list[DriverCallOutcome]:
-    """One call per listed driver (duplicates ignored), checks evaluated for all at once."""
+    """`request` for each listed driver (duplicates ignored; its `driver_id` is ignored),
+    checks evaluated for all at once; every call is queued for dialing after the commit.
+
+    An alert or trip given for several drivers can belong to at most one of them: the whole
+    batch is refused with `SubjectMismatch` naming the others.
+    """
     now = now or utc_now()
     policy = policy or CallingPolicy()
     ordered = list(dict.fromkeys(driver_ids))
     drivers = {d.id: d for d in session.scalars(select(Driver).where(Driver.id.in_(ordered)))}
+    alert = session.get(Alert, request.alert_id) if request.alert_id else None
+    trip = session.get(Trip, request.trip_id) if request.trip_id else None
+    mismatches = [
+        why
+        for driver_id in ordered
+        if driver_id in drivers
+        and (why := subject_mismatch(session, driver_id, alert=alert, trip=trip))
+    ]
+    if mismatches:
+        first = mismatches[0]
+        raise SubjectMismatch(
+            "; ".join(str(m.detail) for m in mismatches), loc=first.loc, input=first.input
+        )
     refusals = pre_dial_refusals(session, list(drivers.values()), now=now, policy=policy)
     outcomes: list[DriverCallOutcome] = []
     for driver_id in ordered:
-        driver = drivers.get(driver_id)
-        if driver is None:
+        if driver_id not in drivers:
             outcomes.append(
                 DriverCallOutcome(
                     driver_id, "skipped", "driver_not_found", f"driver {driver_id} not found"
                 )
             )
             continue
+        key = request.idempotency_key
+        one = replace(
+            request, driver_id=driver_id, idempotency_key=f"{key}:{driver_id}" if key else None
+        )
         try:
-            call = place_call(
-                session,
-                driver=driver,
-                purpose=purpose,
-                providers=providers,
-                provider=provider,
-                profile=profile,
-                alert=alert,
-                placed_by=placed_by,
-                placed_by_label=placed_by_label,
-                idempotency_key=f"{idempotency_key}:{driver_id}" if idempotency_key else None,
-                policy=policy,
-                webhook_base_url=webhook_base_url,
-                client=client,
-                refusal=refusals.get(driver_id),
-                checked=True,
-                now=now,
+            call = prepare_call(
+                session, one, policy=policy, now=now, refusal=refusals.get(driver_id)
             )
         except CallRefused as refused:
             outcomes.append(

@@ -1,6 +1,8 @@
 """Reconciliation: a lost webhook must lose nothing (neither vendor retries by default).
 
-Calls still without their final report `after` past their expected end are polled
+First the dialer's recovery (`logic.calls.dialing.recover`): an unknown dial is looked for at
+the vendor before anything may dial that driver again. Then calls still without their final
+report `after` past their expected end are polled
 (`GET /call/{id}`, `GET /v1/convai/conversations/{id}`); a finished call's record is stored in
 the inbox as a `poll` event and applied like a webhook, so one code path fills every call. The
 same pass links inbox events that arrived before their call was committed, and applies
@@ -12,31 +14,25 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import select
 
 from db.database import session_scope
 from helpers.errors import UpstreamNotConfigured
 from helpers.time_utils import utc_now
+from logic.calls.dialing import Dialer, recover
 from logic.calls.events import EventKey
-from logic.calls.placement import CallProviders
+from logic.calls.voice.registry import CallProviders, UnknownProvider
 from logic.calls.webhooks import (
     match_unlinked_events,
     pending_call_ids,
     process_call_events,
     receive,
 )
-from models.call import ACTIVE_CALL_STATUSES, TERMINAL_CALL_STATUSES, Call, CallProvider
+from models.call import ACTIVE_CALL_STATUSES, TERMINAL_CALL_STATUSES, Call
 from utils.http import VendorError, VendorRejectedError
 
 log = logging.getLogger(__name__)
-
-ELEVENLABS_FINISHED = ("done", "failed")
-# VAPI marks a call ended before it attaches its end time and analysis (summary, structured
-# data); a poll in between would finalize the call without insights, so such a call is given
-# this long past its expected end before it is filled as it is.
-VAPI_ANALYSIS_GRACE = timedelta(minutes=10)
 
 
 @dataclass
@@ -46,6 +42,12 @@ class ReconcileResult:
     still_running: int = 0
     linked_events: int = 0
     errors: list[str] = field(default_factory=list)
+    # From the dialer's recovery (`logic.calls.dialing.recover`).
+    dialed: int = 0
+    found_at_vendor: int = 0
+    not_placed: int = 0
+    still_unknown: int = 0
+    given_up: int = 0
 
 
 def _due_call_ids(after: timedelta, now: datetime, limit: int) -> list[int]:
@@ -65,69 +67,47 @@ def _due_call_ids(after: timedelta, now: datetime, limit: int) -> list[int]:
         return list(session.scalars(query))
 
 
-def _poll(
-    providers: CallProviders, call: Call, *, now: datetime
-) -> tuple[str, dict[str, Any]] | None:
-    """(event type, payload shaped like the webhook) when the provider says it is over."""
-    if call.provider == CallProvider.VAPI:
-        polled = providers.vapi().get_call(call.provider_call_id or "")
-        if not polled.is_ended:
-            return None
-        raw = polled.raw
-        analysed = "analysis" in raw and raw.get("endedAt")
-        expected_end = call.expected_end_at or now
-        if not analysed and now - expected_end < VAPI_ANALYSIS_GRACE:
-            return None
-        message = {
-            "type": "end-of-call-report",
-            "endedReason": raw.get("endedReason"),
-            "startedAt": raw.get("startedAt"),
-            "endedAt": raw.get("endedAt"),
-            "cost": raw.get("cost"),
-            "artifact": raw.get("artifact") or {},
-            "analysis": raw.get("analysis") or {},
-            "call": raw,
-        }
-        return "end-of-call-report", {"message": message, "source": "poll"}
-    conversation = providers.elevenlabs().get_conversation(call.provider_call_id or "")
-    if conversation.status not in ELEVENLABS_FINISHED:
-        return None
-    return "post_call_transcription", {
-        "type": "post_call_transcription",
-        "data": conversation.raw,
-        "source": "poll",
-    }
-
-
 def reconcile_call(providers: CallProviders, call_id: int, *, now: datetime) -> str:
-    """Poll one call; 'filled', 'running', or 'gone' (the provider has no such call)."""
+    """Poll one call; 'filled', 'running', or 'gone' (the provider has no such call).
+
+    The call is read in one short transaction and written in another; the provider is asked
+    in between, holding no connection.
+    """
+    with session_scope(immediate=False) as session:
+        call = session.get(Call, call_id)
+        if call is None or call.report_received_at is not None or not call.provider_call_id:
+            return "filled"
+        provider, provider_call_id = call.provider, call.provider_call_id
+        expected_end = call.expected_end_at or now
+    try:
+        polled = providers.voice(provider).poll(
+            provider_call_id, expected_end=expected_end, now=now
+        )
+        gone: VendorRejectedError | None = None
+    except VendorRejectedError as exc:
+        if exc.status != 404:
+            raise
+        polled, gone = None, exc
     with session_scope() as session:
         call = session.get(Call, call_id)
         if call is None or call.report_received_at is not None:
             return "filled"
-        try:
-            polled = _poll(providers, call, now=now)
-        except VendorRejectedError as exc:
-            if exc.status != 404:
-                raise
-            polled = None
-            call.error = f"reconciliation: the provider has no record of this call ({exc})"[:1000]
-            call.report_received_at = now
-            call.reconciled_at = now
-            return "gone"
         call.reconciled_at = now
+        if gone is not None:
+            call.error = f"reconciliation: the provider has no record of this call ({gone})"[:1000]
+            call.report_received_at = now
+            return "gone"
         if polled is None:
             return "running"
-        event_type, payload = polled
         key = EventKey(
             provider=call.provider,
-            event_type=event_type,
-            fingerprint=f"{call.provider_call_id}:poll:{event_type}",
+            event_type=polled.event_type,
+            fingerprint=f"{call.provider_call_id}:poll:{polled.event_type}",
             provider_call_id=call.provider_call_id,
             hub_call_id=call.id,
             occurred_at=now,
         )
-        receive(session, key, payload, now=now)
+        receive(session, key, polled.payload, now=now)
         process_call_events(session, call.id, now=now)
         return "filled"
 
@@ -138,10 +118,19 @@ def reconcile_calls(
     after_minutes: float = 5,
     now: datetime | None = None,
     limit: int = 200,
+    dialer: Dialer | None = None,
 ) -> ReconcileResult:
-    """One pass: link early events, then poll every overdue call (one transaction each)."""
+    """One pass: the dialer's recovery (undialed, interrupted and `dial_unknown` calls, calls
+    to give up on), then link early events, then poll every overdue call (one transaction
+    each, the provider asked between them)."""
     now = now or utc_now()
     result = ReconcileResult()
+    recovered = recover(dialer or Dialer(providers), now=now, limit=limit)
+    result.dialed = recovered.dialed
+    result.found_at_vendor = recovered.found
+    result.not_placed = recovered.not_placed
+    result.still_unknown = recovered.still_unknown
+    result.given_up = recovered.given_up
     with session_scope() as session:
         linked = match_unlinked_events(session, now=now)
         linked += pending_call_ids(session, older_than=now - timedelta(minutes=1))
@@ -152,7 +141,7 @@ def reconcile_calls(
         result.checked += 1
         try:
             outcome = reconcile_call(providers, call_id, now=now)
-        except (VendorError, UpstreamNotConfigured) as exc:
+        except (VendorError, UpstreamNotConfigured, UnknownProvider) as exc:
             result.errors.append(f"call {call_id}: {exc}")
             log.warning("reconciling call %s failed: %s", call_id, exc)
             continue

@@ -178,18 +178,25 @@ class _PendingEvent:
     id: int
     event_type: str
     payload: dict[str, Any]
+    provider_call_id: str | None = None
 
 
 def _pending_events(session: Session, call_ids: Sequence[int]) -> dict[int, list[_PendingEvent]]:
     """Each call's unprocessed events, oldest provider time first."""
     events: dict[int, list[_PendingEvent]] = {call_id: [] for call_id in call_ids}
     rows = session.execute(
-        select(WebhookEvent.call_id, WebhookEvent.id, WebhookEvent.event_type, WebhookEvent.payload)
+        select(
+            WebhookEvent.call_id,
+            WebhookEvent.id,
+            WebhookEvent.event_type,
+            WebhookEvent.payload,
+            WebhookEvent.provider_call_id,
+        )
         .where(WebhookEvent.call_id.in_(list(call_ids)), WebhookEvent.processed_at.is_(None))
         .order_by(WebhookEvent.call_id, WebhookEvent.occurred_at.nulls_last(), WebhookEvent.id)
     )
-    for call_id, event_id, event_type, payload in rows:
-        events[call_id].append(_PendingEvent(event_id, event_type, payload))
+    for call_id, event_id, event_type, payload, provider_call_id in rows:
+        events[call_id].append(_PendingEvent(event_id, event_type, payload, provider_call_id))
     return events
 
 
@@ -197,6 +204,11 @@ def _apply(call: Call, events: list[_PendingEvent], *, now: datetime) -> dict[in
     """Apply `events` to `call`; returns the error of each event that could not be applied."""
     errors: dict[int, str] = {}
     for event in events:
+        if call.provider_call_id is None and event.provider_call_id:
+            # Linked by `hub_call_id` before the dial was recorded (or while it was unknown):
+            # the event proves the provider placed it and names its id.
+            call.provider_call_id = event.provider_call_id
+            call.dialed_at = call.dialed_at or now
         try:
             # Applying touches only the call object (no SQL), so no savepoint is needed.
             apply_event(call, event.event_type, event.payload, now=now)

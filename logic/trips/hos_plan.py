@@ -133,7 +133,7 @@ def driver_projection(session: Session, driver_id: int, now: datetime) -> HosPro
                 name=stop.name,
                 appointment_start=stop.appointment_start,
                 appointment_end=stop.appointment_end,
-                eta_physical=at(physical),
+                eta_no_rest=at(physical),
                 eta_legal=at(legal),
                 legal_late_minutes=late,
             )

@@ -64,6 +64,7 @@ class RouteRequest:
     origin: tuple[float, float]
     stops: tuple[Stop, ...]
     stops_key: str
+    seen_fetched_at: datetime | None = None  # the cached route the pass judged (None: none)
 
 
 def stops_key(stops: Sequence[Stop]) -> str:
@@ -181,7 +182,8 @@ class RouteBook:
         at_stop = flat_miles(truck, (stops[0][1], stops[0][2])) <= AT_STOP_MILES
         reason = None if at_stop else self._why(route, key, truck)
         if reason is not None:
-            self.wanted.append(RouteRequest(trip_id, reason, truck, tuple(stops), key))
+            seen = route.fetched_at if route is not None else None
+            self.wanted.append(RouteRequest(trip_id, reason, truck, tuple(stops), key, seen))
         if route is None or route.stops_key != key:
             return None
         self.advanced += 1
@@ -260,8 +262,23 @@ def refresh_routes(
     short transaction (never holding a connection while PC*MILER answers)."""
     if pcmiler is None or not wanted:
         return []
+    wanted = _still_wanted(wanted)
     routes = fetch_routes(pcmiler, wanted, now=now, max_requests=get_settings().ROUTE_MAX_REQUESTS)
     if routes:
         with session_scope() as session:
             save_routes(session, routes)
     return routes
+
+
+def _still_wanted(wanted: Sequence[RouteRequest]) -> list[RouteRequest]:
+    """Drop requests another pass (another instance, the ingest hook) has answered since this
+    pass read the cache: one short read, closed before any vendor call."""
+    with session_scope(immediate=False) as session:
+        stored = dict(
+            session.execute(
+                select(TripRoute.trip_id, TripRoute.fetched_at).where(
+                    TripRoute.trip_id.in_([w.trip_id for w in wanted])
+                )
+            ).all()
+        )
+    return [w for w in wanted if stored.get(w.trip_id) == w.seen_fetched_at]

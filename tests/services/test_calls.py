@@ -14,9 +14,9 @@ from sqlalchemy import func, select
 from config import get_settings
 from helpers.time_utils import utc_now
 from logic.alerts import outbox
-from logic.calls.placement import CallProviders
 from logic.calls.reconcile import reconcile_calls
-from logic.calls.service import after_placement
+from logic.calls.service import after_placement, dial_after_commit
+from logic.calls.voice.registry import CallProviders
 from models.audit_log import AuditLog
 from models.call import Call, CallInsight
 from models.webhook_event import WebhookEvent
@@ -171,7 +171,9 @@ def test_post_calls_refusals_name_the_reason(client, session, main_app, sandbox_
         main_app.dependency_overrides.pop(get_settings, None)
 
 
-def test_provider_errors_come_back_per_driver(client, session, calls_api, caller):
+def test_provider_errors_show_on_the_queued_call(client, session, calls_api, caller):
+    """The batch answers what it queued; the dial follows the commit. A 503 on create may have
+    been acted on (`dial_unknown`, reconciled at the vendor); a 400 certainly was not."""
     make_agent_profile(session, provider="vapi", purpose="custom")
     driver = make_driver(session)
     calls_api.fault("vapi", "5xx", count=1)  # a 503 on create is not retried: maybe acted on
@@ -179,8 +181,19 @@ def test_provider_errors_come_back_per_driver(client, session, calls_api, caller
         "/driver_data/call-vapi", json={"driver_ids": [driver.id]}, headers=caller
     )
     [result] = response.json()["results"]
-    assert result["result"] == "failed" and result["reason"] == "provider_error"
-    assert "503" in result["detail"]
+    assert result["result"] == "placed"
+    call = client.get(f"/calls/{result['call_id']}", headers=caller).json()
+    assert call["status"] == "dial_unknown" and call["outcome"] is None
+    assert "503" in call["error"]
+
+    broken = make_agent_profile(session, provider="vapi", purpose="custom", assistant_id="")
+    other = make_driver(session, phone="+12015550133")
+    response = client.post(
+        "/driver_data/call-vapi",
+        json={"driver_ids": [other.id], "agent_profile_id": broken.id},
+        headers=caller,
+    )
+    [result] = response.json()["results"]
     call = client.get(f"/calls/{result['call_id']}", headers=caller).json()
     assert call["status"] == "failed" and call["outcome"] == "failed"
 
@@ -360,6 +373,39 @@ def test_dropped_webhooks_are_filled_by_reconciliation(client, session, calls_ap
         assert call.status == "ended" and call.outcome == "completed" and call.reconciled_at
         assert call.transcript and call.summary
         assert CallInsight.for_call(session, call.id) is not None
+
+
+def test_elevenlabs_no_answer_and_busy_found_by_polling_map_like_the_webhook(
+    client, session, calls_api, caller
+):
+    """With the `call_initiation_failure` webhook lost, the polled conversation (status
+    `failed`) still says no-answer or busy: a campaign waits the right delay, not the failure's."""
+    make_agent_profile(session, provider="elevenlabs", purpose="custom", max_duration_seconds=60)
+    route_webhooks(calls_api, None)  # every webhook is lost
+    missed = make_driver(session, phone="+12015550129")
+    busy = make_driver(session, phone="+12015550128")
+    client.post(
+        "/driver_data/call-elevenlabs", json={"driver_ids": [missed.id, busy.id]}, headers=caller
+    )
+    calls = list(session.scalars(select(Call).order_by(Call.id)))
+    late = max(c.expected_end_at for c in calls) + timedelta(minutes=6)
+    providers = CallProviders.from_settings(sandbox_settings(calls_api), retry_wait=0)
+    filled = 0
+
+    def both_filled() -> bool:
+        nonlocal filled
+        filled += reconcile_calls(providers, after_minutes=5, now=late).filled
+        return filled == 2
+
+    try:
+        assert wait_for(both_filled, timeout=30, step=0.3)
+    finally:
+        providers.close()
+    outcomes = {}
+    for call in calls:
+        session.refresh(call)
+        outcomes[call.driver_id] = (call.status, call.outcome)
+    assert outcomes == {missed.id: ("ended", "no_answer"), busy.id: ("ended", "busy")}
 
 
 def test_reconciliation_waits_for_vapis_analysis_of_an_ended_call(
@@ -875,10 +921,10 @@ def test_database_outage_after_a_call_is_placed_is_a_warning(
     else:
         dead = create_engine(f"sqlite:///{tmp_path}/no-such-dir/gone.db")
 
-    def after_placement_during_outage(call_ids, settings):
+    def dial_during_outage(call_ids, settings):
         database.configure_sessions(lambda: Session(dead, expire_on_commit=False))
         try:
-            after_placement(call_ids, settings)
+            dial_after_commit(call_ids, settings)
         finally:
             database.configure_sessions(
                 lambda: Session(
@@ -888,7 +934,7 @@ def test_database_outage_after_a_call_is_placed_is_a_warning(
                 )
             )
 
-    monkeypatch.setattr(services.calls, "after_placement", after_placement_during_outage)
+    monkeypatch.setattr(services.calls, "dial_after_commit", dial_during_outage)
     caplog.set_level("WARNING")
     import services.http.error_boundary as boundary
 

@@ -71,7 +71,7 @@ def test_projection_names_the_window_the_reset_and_the_legal_eta(client, session
     [rest] = body["rests"]
     assert rest["kind"] == "reset" and rest["clock"] == "shift"
     [stop] = body["stops"]
-    physical = datetime.fromisoformat(stop["eta_physical"]) - now
+    physical = datetime.fromisoformat(stop["eta_no_rest"]) - now
     legal = datetime.fromisoformat(stop["eta_legal"]) - now
     assert physical.total_seconds() / 60 == pytest.approx(120, abs=2)
     assert legal.total_seconds() / 60 == pytest.approx(720, abs=2)

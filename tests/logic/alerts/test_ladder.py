@@ -13,7 +13,10 @@ from sqlalchemy import select
 
 from config import get_settings
 from helpers.time_utils import format_duration
-from logic.alerts.ladder import acknowledge_answered, run_ladder
+from logic.alerts.ladder import acknowledge_answered
+from logic.calls.dialing import Dialer, dial_many
+from logic.calls.ladder_calls import record_ladder_dials, run_ladder_with_calls
+from logic.calls.placement import CallingPolicy
 from logic.calls.reconcile import reconcile_call
 from models.alert import Alert, AlertDelivery, AlertRule, AlertStatus, AlertType, DeliveryKind
 from models.alert_ladder import AlertLadderStep, LadderStepStatus
@@ -67,6 +70,14 @@ def replies(session, alert) -> list[str]:
     return [d.payload["text"] for d in rows]
 
 
+def climb(providers, *, now):
+    """The dialer tick's ladder part: steps request their calls, the dialer places them."""
+    result = run_ladder_with_calls(policy=CallingPolicy(), now=now)
+    statuses = dial_many(result.call_ids, Dialer(providers), now=now)
+    record_ladder_dials(result, statuses, now=now)
+    return result
+
+
 def steps(session, alert) -> list[AlertLadderStep]:
     session.expire_all()
     return AlertLadderStep.for_alert(session, alert.id)
@@ -88,8 +99,8 @@ def test_late_load_alert_climbs_to_an_ai_call_that_acknowledges_it(session, prov
     make_stop(session, trip=trip, sequence=1, city="Dallas", state="TX")
     alert = posted_alert(session, driver, trip=trip)
 
-    assert run_ladder(providers=providers, now=T0 + timedelta(minutes=19)).due == 0
-    result = run_ladder(providers=providers, now=T0 + timedelta(minutes=20))
+    assert climb(providers, now=T0 + timedelta(minutes=19)).due == 0
+    result = climb(providers, now=T0 + timedelta(minutes=20))
 
     assert (result.due, result.placed) == (1, 1)
     (step,) = steps(session, alert)
@@ -100,7 +111,7 @@ def test_late_load_alert_climbs_to_an_ai_call_that_acknowledges_it(session, prov
     assert "AI check call to Rosa" in replies(session, alert)[-1]
     assert session.get(Alert, alert.id).decisions[-1]["decision"] == "ladder_call"
     # A second pass (another instance) takes nothing more.
-    assert run_ladder(providers=providers, now=T0 + timedelta(minutes=21)).placed == 0
+    assert climb(providers, now=T0 + timedelta(minutes=21)).placed == 0
 
     wait_for_report(providers, call)
     session.expire_all()
@@ -111,7 +122,7 @@ def test_late_load_alert_climbs_to_an_ai_call_that_acknowledges_it(session, prov
     late = format_duration(insight.reported_delay_minutes)
     assert "completed" in thread and f"{late} late" in thread
 
-    after = run_ladder(providers=providers, now=T0 + timedelta(minutes=25))
+    after = climb(providers, now=T0 + timedelta(minutes=25))
 
     assert after.acknowledged == 1
     session.expire_all()
@@ -123,7 +134,7 @@ def test_late_load_alert_climbs_to_an_ai_call_that_acknowledges_it(session, prov
     )
     assert steps(session, alert)[0].status == LadderStepStatus.ACKNOWLEDGED
     # Acknowledged: the page step never comes.
-    assert run_ladder(providers=providers, now=T0 + timedelta(minutes=50)).due == 0
+    assert climb(providers, now=T0 + timedelta(minutes=50)).due == 0
 
 
 def test_skipped_steps_are_recorded_with_their_reason(session, providers, monkeypatch):
@@ -144,7 +155,7 @@ def test_skipped_steps_are_recorded_with_their_reason(session, providers, monkey
     stale = posted_alert(session, make_driver(session), type=AlertType.GPS_STALE)
     monkeypatch.setattr(get_settings(), "SLACK_ONCALL_GROUP_ID", "")
 
-    result = run_ladder(providers=providers, now=T0 + timedelta(minutes=45))
+    result = climb(providers, now=T0 + timedelta(minutes=45))
 
     assert result.placed == 0
     reasons = {
@@ -169,7 +180,7 @@ def test_no_agent_profile_is_a_skip_and_the_on_call_is_paged(session, providers,
     monkeypatch.setattr(get_settings(), "SLACK_ONCALL_GROUP_ID", "S0ONCALL")
     alert = posted_alert(session, make_driver(session))
 
-    result = run_ladder(providers=providers, now=T0 + timedelta(minutes=45))
+    result = climb(providers, now=T0 + timedelta(minutes=45))
 
     assert result.paged == 1
     call_step, page_step = steps(session, alert)

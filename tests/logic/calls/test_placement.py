@@ -11,10 +11,10 @@ from sqlalchemy import select
 from logic.calls.placement import (
     CallingPolicy,
     CallRefused,
+    CallRequest,
     RefusalReason,
     in_calling_window,
     next_window_opening,
-    place_call,
     pre_dial_refusals,
 )
 from models.audit_log import AuditLog
@@ -24,6 +24,7 @@ from tests.factories_calls import (
     make_agent_profile,
     make_call,
     make_do_not_call,
+    place_now,
     sandbox_providers,
 )
 
@@ -138,13 +139,15 @@ def test_place_call_writes_the_row_then_dials_vapi(session, sandbox_clean, provi
     make_stop(session, trip=trip, sequence=1, city="Dallas", state="TX", name="Acme DC")
     profile = make_agent_profile(session, provider=CallProvider.VAPI)
 
-    call = place_call(
+    call = place_now(
         session,
-        driver=driver,
-        purpose=CallPurpose.LATE_LOAD_CHECK,
-        provider="vapi",
-        providers=providers,
-        idempotency_key="k-1",
+        providers,
+        CallRequest(
+            driver_id=driver.id,
+            purpose=CallPurpose.LATE_LOAD_CHECK,
+            provider="vapi",
+            idempotency_key="k-1",
+        ),
         now=NOON,
     )
 
@@ -164,13 +167,15 @@ def test_place_call_writes_the_row_then_dials_vapi(session, sandbox_clean, provi
     audit = session.scalars(select(AuditLog).where(AuditLog.action == "call.place")).all()
     assert [a.resource_id for a in audit] == [str(call.id)]
 
-    again = place_call(
+    again = place_now(
         session,
-        driver=driver,
-        purpose=CallPurpose.LATE_LOAD_CHECK,
-        provider="vapi",
-        providers=providers,
-        idempotency_key="k-1",
+        providers,
+        CallRequest(
+            driver_id=driver.id,
+            purpose=CallPurpose.LATE_LOAD_CHECK,
+            provider="vapi",
+            idempotency_key="k-1",
+        ),
         now=NOON,
     )
     assert again.id == call.id
@@ -180,12 +185,10 @@ def test_place_call_writes_the_row_then_dials_vapi(session, sandbox_clean, provi
 def test_place_call_elevenlabs_sends_the_same_variables(session, sandbox_clean, providers):
     driver = make_driver(session, first_name="Ana")
     make_agent_profile(session, provider=CallProvider.ELEVENLABS, purpose=CallPurpose.CUSTOM)
-    call = place_call(
+    call = place_now(
         session,
-        driver=driver,
-        purpose=CallPurpose.HOS_CHECK,
-        provider="elevenlabs",
-        providers=providers,
+        providers,
+        CallRequest(driver_id=driver.id, purpose=CallPurpose.HOS_CHECK, provider="elevenlabs"),
         now=NOON,
     )
     assert call.status == CallStatus.DIALING and call.provider_call_id.startswith("conv_")
@@ -199,12 +202,10 @@ def test_refusal_raises_and_is_audited_without_a_row(session, providers):
     driver = make_driver(session, do_not_call=True)
     make_agent_profile(session)
     with pytest.raises(CallRefused) as refused:
-        place_call(
+        place_now(
             session,
-            driver=driver,
-            purpose="late_load_check",
-            provider="vapi",
-            providers=providers,
+            providers,
+            CallRequest(driver_id=driver.id, purpose="late_load_check", provider="vapi"),
             now=NOON,
         )
     assert refused.value.refusal.reason == RefusalReason.DO_NOT_CALL
@@ -216,12 +217,10 @@ def test_refusal_raises_and_is_audited_without_a_row(session, providers):
 def test_missing_profile_is_a_422(session, providers):
     driver = make_driver(session)
     with pytest.raises(CallRefused) as refused:
-        place_call(
+        place_now(
             session,
-            driver=driver,
-            purpose="hos_check",
-            provider="elevenlabs",
-            providers=providers,
+            providers,
+            CallRequest(driver_id=driver.id, purpose="hos_check", provider="elevenlabs"),
             now=NOON,
         )
     assert refused.value.refusal.reason == RefusalReason.NO_AGENT_PROFILE
@@ -231,12 +230,10 @@ def test_missing_profile_is_a_422(session, providers):
 def test_provider_refusal_fails_the_call_with_its_message(session, sandbox_clean, providers):
     driver = make_driver(session)
     make_agent_profile(session, provider=CallProvider.VAPI, assistant_id="")
-    call = place_call(
+    call = place_now(
         session,
-        driver=driver,
-        purpose="late_load_check",
-        provider="vapi",
-        providers=providers,
+        providers,
+        CallRequest(driver_id=driver.id, purpose="late_load_check", provider="vapi"),
         now=NOON,
     )
     assert call.status == CallStatus.FAILED and call.outcome == CallOutcome.FAILED
@@ -248,12 +245,10 @@ def test_transient_errors_are_retried_then_fail(session, sandbox_clean, provider
     driver = make_driver(session)
     make_agent_profile(session, provider=CallProvider.VAPI)
     sandbox_clean.fault("vapi", "429", count=2, retry_after=0)
-    call = place_call(
+    call = place_now(
         session,
-        driver=driver,
-        purpose="late_load_check",
-        provider="vapi",
-        providers=providers,
+        providers,
+        CallRequest(driver_id=driver.id, purpose="late_load_check", provider="vapi"),
         now=NOON,
     )
     assert call.status == CallStatus.DIALING
@@ -262,12 +257,10 @@ def test_transient_errors_are_retried_then_fail(session, sandbox_clean, provider
 
     other = make_driver(session, phone="+12015550126")
     sandbox_clean.fault("vapi", "429", count=3, retry_after=0)
-    failed = place_call(
+    failed = place_now(
         session,
-        driver=other,
-        purpose="late_load_check",
-        provider="vapi",
-        providers=providers,
+        providers,
+        CallRequest(driver_id=other.id, purpose="late_load_check", provider="vapi"),
         now=NOON,
     )
     assert failed.status == CallStatus.FAILED and "429" in failed.error

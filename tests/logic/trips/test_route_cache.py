@@ -11,7 +11,13 @@ from sqlalchemy import select
 
 from config import Settings
 from logic.alerts import engine
-from logic.trips.route_cache import CachedRoute, advance, stops_key, why_reroute
+from logic.trips.route_cache import (
+    CachedRoute,
+    advance,
+    refresh_routes,
+    stops_key,
+    why_reroute,
+)
 from models.trip import Trip, TripStatus
 from models.vendor_cache import TripRoute
 from tests.factories import make_driver, make_location, make_trip, make_vehicle
@@ -101,3 +107,25 @@ def test_passes_route_once_then_advance_until_the_truck_leaves_the_corridor(sess
     assert detour.routing["wanted"] == 1 and detour.routing["requested"] == 1
     assert len(sandbox_clean.requests("pcmiler")) == 2
     assert pcmiler_requests() - before == 2
+
+
+def test_a_route_another_pass_fetched_meanwhile_is_not_fetched_again(session, sandbox_clean):
+    truck = make_vehicle(session)
+    make_trip(
+        session,
+        driver=make_driver(session),
+        vehicle=truck,
+        status=TripStatus.IN_TRANSIT,
+        stops=[{"latitude": DALLAS[0], "longitude": DALLAS[1]}],
+    )
+    make_location(
+        session, vehicle=truck, recorded_at=NOW, latitude=MEMPHIS[0], longitude=MEMPHIS[1]
+    )
+    pcmiler = build_pcmiler_client(Settings(**sandbox_clean.settings_env()), retry_wait=0)
+    first = engine.evaluate(session, now=NOW)
+    second = engine.evaluate(session, now=NOW)  # a concurrent pass: it saw no route either
+    assert len(first.routes_wanted) == len(second.routes_wanted) == 1
+
+    assert len(refresh_routes(pcmiler, first.routes_wanted, now=NOW)) == 1
+    assert refresh_routes(pcmiler, second.routes_wanted, now=NOW) == []
+    assert len(sandbox_clean.requests("pcmiler")) == 1

@@ -1,0 +1,210 @@
+"""Dialer benchmark: a campaign of 1,000 targets against the sandbox answering each call
+creation after 300 ms. The tick requests the calls, then the dialer places them
+`max_concurrency` at a time; the placement rate must reach `max_concurrency / 0.3 s` and no
+dialing thread may hold a pooled connection while its vendor request is in flight.
+
+Between ticks the calls in flight are ended in the database (what their webhooks would do), so
+the campaign's concurrency frees up and the next tick dials the next batch.
+
+Usage: .venv/bin/python bench/dialer_bench.py [--targets 1000] [--concurrency 20] [--delay 0.3]
+Database: BENCH_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/fleet_hub_bench_dialer),
+created if missing; schema `bench_dialer` is dropped and rebuilt on every run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+URL = os.environ.get(
+    "BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/fleet_hub_bench_dialer"
+)
+SCHEMA = "bench_dialer"
+os.environ.update(
+    {"DATABASE_URL": URL, "DB_SCHEMA": SCHEMA, "ENVIRONMENT": "development", "LOG_LEVEL": "WARNING"}
+)
+
+import httpx  # noqa: E402
+from sqlalchemy import event, text, update  # noqa: E402
+
+from bench.support import copy_rows, free_port, start_uvicorn, stop_server  # noqa: E402
+from db import database  # noqa: E402
+
+# 18:00 UTC on a Tuesday: 12:00 in Chicago, inside every window.
+NOW = datetime(2026, 3, 10, 18, 0, tzinfo=UTC)
+
+
+def load(engine, targets: int, concurrency: int) -> None:
+    raw = engine.raw_connection()
+    cur = raw.cursor()
+    ts = NOW.isoformat()
+    copy_rows(
+        cur,
+        "driver",
+        ["id", "first_name", "last_name", "phone", "status", "timezone", "language",
+         "do_not_call", "created_at", "updated_at"],
+        ((i, "Drv", str(i), f"+1201555{i % 10_000:04d}"[:12], "active", "America/Chicago", "en",
+          "f", ts, ts) for i in range(1, targets + 1)),
+    )  # fmt: skip
+    copy_rows(
+        cur,
+        "call_agent_profile",
+        ["id", "name", "provider", "purpose", "assistant_id", "phone_number_id",
+         "prompt_version", "max_duration_seconds", "enabled", "created_at", "updated_at"],
+        [(1, "bench vapi", "vapi", "hos_check", "asst-bench", "phone-bench", "v1", 300, "t", ts,
+          ts)],
+    )  # fmt: skip
+    copy_rows(
+        cur,
+        "call_campaign",
+        ["id", "name", "purpose", "provider", "status", "audience", "window_start", "window_end",
+         "max_concurrency", "max_attempts", "retry_no_answer_minutes", "retry_busy_minutes",
+         "retry_voicemail_minutes", "retry_failed_minutes", "target_count", "calls_placed",
+         "created_at", "updated_at"],
+        [(1, "bench", "hos_check", "vapi", "running", '{"kind": "hos_violations", "days": 7}',
+          "00:00", "00:00", concurrency, 3, 30, 10, 120, 30, targets, 0, ts, ts)],
+    )  # fmt: skip
+    copy_rows(
+        cur,
+        "campaign_target",
+        ["id", "campaign_id", "driver_id", "state", "attempts", "next_attempt_at",
+         "created_at", "updated_at"],
+        ((i, 1, i, "pending", 0, ts, ts, ts) for i in range(1, targets + 1)),
+    )  # fmt: skip
+    for table in ("driver", "call_agent_profile", "call_campaign", "campaign_target"):
+        cur.execute(
+            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
+        )
+    raw.commit()
+    raw.close()
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE"))
+
+
+class HeldDuringDial:
+    """Connections each thread holds, from the pool's events; the dial wrapper samples its own
+    thread's count while the vendor request is in flight."""
+
+    def __init__(self, engine) -> None:
+        self._held: dict[int, int] = {}
+        self._lock = threading.Lock()
+        self.samples: list[int] = []
+        event.listen(engine.pool, "checkout", lambda *_: self._add(1))
+        event.listen(engine.pool, "checkin", lambda *_: self._add(-1))
+
+    def _add(self, n: int) -> None:
+        with self._lock:
+            key = threading.get_ident()
+            self._held[key] = self._held.get(key, 0) + n
+
+    def mine(self) -> int:
+        with self._lock:
+            return self._held.get(threading.get_ident(), 0)
+
+    def wrap(self, provider) -> None:
+        dial = provider.dial
+
+        def counted(spec):
+            self.samples.append(self.mine())
+            try:
+                return dial(spec)
+            finally:
+                self.samples.append(self.mine())
+
+        provider.dial = counted
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--targets", type=int, default=1_000)
+    parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--delay", type=float, default=0.3, help="sandbox create delay, seconds")
+    parser.add_argument("--smoke", action="store_true", help="40 targets, a few seconds")
+    args = parser.parse_args()
+    if args.smoke:
+        args.targets, args.concurrency = 40, 10
+
+    from config import Settings
+    from logic.calls.campaigns import tick
+    from logic.calls.voice.registry import CallProviders
+    from models.call import Call, CallOutcome, CallStatus
+    from sandbox.credentials import sandbox_settings_env
+
+    database.create_database_if_missing(URL)
+    engine = database.create_db_engine()
+    database.set_engine(engine)
+    with engine.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{SCHEMA}" CASCADE'))
+    database.init_db(engine)
+    load(engine, args.targets, args.concurrency)
+
+    port = free_port()
+    log = Path(tempfile.gettempdir()) / "dialer_bench_sandbox.log"
+    server = start_uvicorn(
+        "sandbox.app:create_sandbox_app", port, log, factory=True, ready_path="/_sandbox/faults"
+    )
+    base = f"http://127.0.0.1:{port}"
+    settings = Settings(**sandbox_settings_env(base), ENVIRONMENT="test")
+    providers = CallProviders.from_settings(settings, retry_wait=0)
+    held = HeldDuringDial(engine)
+    held.wrap(providers.voice("vapi"))
+    with httpx.Client(base_url=base) as http:
+        http.post("/_sandbox/webhooks", json={"vendor": "vapi", "url": None}).raise_for_status()
+        http.post(
+            "/_sandbox/faults",
+            json={"vendor": "vapi", "kind": "slow", "count": args.targets, "delay": args.delay},
+        ).raise_for_status()
+    placed = ticks = 0
+    dialing = tick_time = 0.0
+    try:
+        while placed < args.targets and ticks < args.targets:
+            ticks += 1
+            now = NOW + timedelta(seconds=ticks)
+            started = time.perf_counter()
+            result = tick(
+                providers=providers,
+                now=now,
+                max_dials=args.concurrency,
+                dial_concurrency=args.concurrency,
+            )
+            tick_time += time.perf_counter() - started
+            dialing += result.timings_ms["place"] / 1000
+            placed += result.placed
+            if not result.claimed:
+                break
+            # What the calls' webhooks would do: they end, and free the campaign's room.
+            with engine.begin() as conn:
+                conn.execute(
+                    update(Call)
+                    .where(Call.status == CallStatus.DIALING)
+                    .values(status=CallStatus.ENDED, outcome=CallOutcome.COMPLETED, ended_at=now)
+                )
+    finally:
+        providers.close()
+        stop_server(server)
+    rate = placed / dialing if dialing else 0.0
+    goal = args.concurrency / args.delay
+    print(
+        f"placed {placed:,} of {args.targets:,} calls in {ticks} ticks; dial phase "
+        f"{dialing:.1f} s = {rate:.1f} calls/s ({rate / goal:.0%} of max_concurrency / "
+        f"{args.delay} s = {goal:.1f}, the rate if every dial took exactly the vendor's delay); "
+        f"whole ticks (decide, request, dial) {tick_time:.1f} s = {placed / tick_time:.1f} calls/s"
+    )
+    print(
+        f"connections held by a dialing thread during its vendor request: max "
+        f"{max(held.samples, default=0)} over {len(held.samples) // 2:,} dials "
+        f"({'PASS' if max(held.samples, default=0) == 0 else 'FAIL'})"
+    )
+    engine.dispose()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Alerts: detectors, rules, filters, the Slack outbox and the escalation ladder."""

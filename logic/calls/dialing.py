@@ -1,0 +1,359 @@
+"""The dialer: places committed `queued` calls at their provider, outside any transaction.
+
+`dial(call_id)` is three steps: mark the dial started (its own commit, so a process that dies
+mid-dial leaves a row that says so), ask the provider with no connection or lock held, record
+the answer in a second short transaction — `dialing` with the provider's id, `failed` when the
+provider refused, `dial_unknown` on a timeout or 5xx (the vendor may have placed it).
+
+`recover()` is what keeps that honest after crashes and vendor faults: queued calls nobody
+dialed are dialed (or given up when too old to still be wanted); calls whose dial started but
+was never recorded, and every `dial_unknown`, are looked for at the vendor — found, they are
+attached and followed; not found once the vendor has had time to show them, they failed and may
+be retried — and calls that never finished end `unknown` after `CALL_GIVE_UP_AFTER_MINUTES`,
+releasing their driver.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session
+
+from db.database import session_scope
+from helpers.errors import UpstreamNotConfigured
+from helpers.time_utils import utc_now
+from logic.calls.placement import RING_ALLOWANCE
+from logic.calls.voice.base import Dialed, DialSpec
+from logic.calls.voice.registry import CallProviders, UnknownProvider
+from models.call import Call, CallOutcome, CallStatus
+from models.call_agent_profile import CallAgentProfile
+from models.driver import Driver
+from utils.http import VendorError, VendorRejectedError
+
+log = logging.getLogger(__name__)
+
+# A queued call not yet started this long after it was written lost its placer (the process
+# died between commit and dial): the dialer takes it. Started this long ago and never
+# recorded: the placer died mid-dial, so the call is looked for at the vendor.
+DIAL_LEASE = timedelta(seconds=30)
+# A request still undialed after this is no longer what anyone asked for (the moment, the
+# calling window, the driver's situation have moved on): it fails and its owner may ask again.
+STALE_REQUEST = timedelta(minutes=10)
+# How long a vendor may take to list a call it accepted; before that "not found" proves nothing.
+SETTLE = timedelta(minutes=2)
+# Looking for a call at the vendor starts this much before the dial began (clock skew).
+SEARCH_SLACK = timedelta(minutes=1)
+
+_RECORDABLE = (CallStatus.QUEUED, CallStatus.DIAL_UNKNOWN)
+_UNFINISHED = (
+    CallStatus.DIALING,
+    CallStatus.DIAL_UNKNOWN,
+    CallStatus.RINGING,
+    CallStatus.IN_PROGRESS,
+)
+
+
+@dataclass(frozen=True)
+class Dialer:
+    """How to dial: the providers, where their webhooks go, how many dials run at once."""
+
+    providers: CallProviders
+    webhook_base_url: str = ""
+    concurrency: int = 1
+    give_up_after: timedelta = timedelta(minutes=60)
+
+
+@dataclass
+class RecoverResult:
+    dialed: int = 0
+    stale: int = 0
+    interrupted: int = 0
+    found: int = 0
+    not_placed: int = 0
+    still_unknown: int = 0
+    given_up: int = 0
+    call_ids: list[int] = field(default_factory=list)  # calls now at the vendor
+
+
+def _spec(session: Session, call: Call, base_url: str) -> DialSpec | None:
+    profile = (
+        session.get(CallAgentProfile, call.agent_profile_id) if call.agent_profile_id else None
+    )
+    if profile is None:
+        return None
+    driver = session.get(Driver, call.driver_id) if call.driver_id else None
+    return DialSpec(
+        call_id=call.id,
+        driver_id=call.driver_id,
+        to_number=call.to_number,
+        assistant_id=profile.assistant_id,
+        phone_number_id=profile.phone_number_id,
+        purpose=call.purpose,
+        variables=dict(call.variables or {}),
+        customer_name=driver.full_name if driver else None,
+        alert_id=call.alert_id,
+        server_url=base_url or None,
+    )
+
+
+def _start(call_id: int, dialer: Dialer, now: datetime) -> tuple[str, DialSpec] | None:
+    """Take the call for dialing (exactly one dialer wins) and read what the provider needs."""
+    with session_scope() as session:
+        taken = session.execute(
+            update(Call)
+            .where(Call.id == call_id, Call.status == CallStatus.QUEUED)
+            .where(Call.dial_started_at.is_(None))
+            .values(dial_started_at=now, updated_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if not taken:
+            return None
+        call = session.get(Call, call_id)
+        spec = _spec(session, call, dialer.webhook_base_url)
+        if spec is None:
+            _fail(call, "the call's agent profile no longer exists", now)
+            return None
+        return call.provider, spec
+
+
+def _locked(session: Session, call_id: int) -> Call | None:
+    return session.scalars(select(Call).where(Call.id == call_id).with_for_update()).first()
+
+
+def _fail(call: Call, error: str, now: datetime) -> None:
+    call.status = CallStatus.FAILED
+    call.outcome = CallOutcome.FAILED
+    call.error = error[:1000]
+    call.ended_at = now
+    call.report_received_at = now  # nothing will come: never polled
+    call.updated_at = now
+
+
+def _expected_end(session: Session, call: Call, now: datetime) -> datetime:
+    profile = (
+        session.get(CallAgentProfile, call.agent_profile_id) if call.agent_profile_id else None
+    )
+    seconds = profile.max_duration_seconds if profile else 600
+    return now + timedelta(seconds=seconds) + RING_ALLOWANCE
+
+
+def attach(session: Session, call: Call, dialed: Dialed, now: datetime) -> None:
+    """The provider has the call: keep its ids; a queued or unknown call is now `dialing`
+    (events that arrived first may already have moved it further)."""
+    call.provider_call_id = call.provider_call_id or dialed.provider_call_id
+    call.twilio_call_sid = call.twilio_call_sid or dialed.twilio_call_sid
+    if call.status in _RECORDABLE:
+        call.status = CallStatus.DIALING
+        call.error = None
+    call.dialed_at = call.dialed_at or now
+    call.expected_end_at = _expected_end(session, call, now)
+    call.updated_at = now
+
+
+def not_placed(error: Exception) -> bool:
+    """The provider certainly did not place the call: it refused it (4xx, `success: false`),
+    rate-limited it (429), or was never reached. A timeout or 5xx proves nothing."""
+    if isinstance(error, VendorRejectedError | UpstreamNotConfigured | UnknownProvider):
+        return True
+    return isinstance(error, VendorError) and error.status == 429
+
+
+def _record(call_id: int, outcome: Dialed | VendorError | Exception, now: datetime) -> str:
+    with session_scope() as session:
+        call = _locked(session, call_id)
+        if call is None:
+            return "gone"
+        if isinstance(outcome, Dialed):
+            attach(session, call, outcome, now)
+        elif call.status not in _RECORDABLE:
+            pass  # canceled (or finished by early events) meanwhile: keep what is known
+        elif not_placed(outcome):
+            _fail(call, str(outcome), now)
+        else:
+            call.status = CallStatus.DIAL_UNKNOWN
+            call.error = f"unknown whether the provider placed the call: {outcome}"[:1000]
+            call.expected_end_at = _expected_end(session, call, now)
+            call.updated_at = now
+        return str(call.status)
+
+
+def dial(call_id: int, dialer: Dialer, *, now: datetime | None = None) -> str | None:
+    """Place one queued call; its new status, or None if another dialer has it (or had it)."""
+    now = now or utc_now()
+    started = _start(call_id, dialer, now)
+    if started is None:
+        return None
+    provider_name, spec = started
+    try:
+        outcome: Dialed | Exception = dialer.providers.voice(provider_name).dial(spec)
+    except (VendorError, UpstreamNotConfigured, UnknownProvider) as exc:
+        outcome = exc
+    status = _record(call_id, outcome, now)
+    if status != CallStatus.DIALING:
+        log.warning("call %s: %s (%s)", call_id, status, outcome)
+    return status
+
+
+def dial_many(
+    call_ids: Sequence[int], dialer: Dialer, *, now: datetime | None = None
+) -> dict[int, str | None]:
+    """Dial each call, `dialer.concurrency` at a time; one failing dial never stops the rest."""
+
+    def one(call_id: int) -> str | None:
+        try:
+            return dial(call_id, dialer, now=now)
+        except OperationalError as exc:
+            # An expected outage, not a bug: the row says how far the dial got, and the next
+            # recovery pass dials it or looks it up at the vendor.
+            log.warning("database unavailable dialing call %s: %s", call_id, type(exc).__name__)
+            return None
+        except Exception:
+            log.exception("dialing call %s failed", call_id)
+            return None
+
+    ids = list(dict.fromkeys(call_ids))
+    if dialer.concurrency <= 1 or len(ids) <= 1:
+        return {call_id: one(call_id) for call_id in ids}
+    with ThreadPoolExecutor(max_workers=min(dialer.concurrency, len(ids))) as pool:
+        return dict(zip(ids, pool.map(one, ids), strict=True))
+
+
+# ---- recovery ------------------------------------------------------------------------------
+
+
+def recover(dialer: Dialer, *, now: datetime | None = None, limit: int = 200) -> RecoverResult:
+    """One pass over calls the happy path left behind (see the module docstring)."""
+    now = now or utc_now()
+    result = RecoverResult()
+    with session_scope() as session:
+        orphans = _settle_queued(session, now, result)
+        result.given_up = _give_up(session, now, dialer.give_up_after)
+    statuses = dial_many(orphans, dialer, now=now)
+    result.dialed = sum(1 for s in statuses.values() if s is not None)
+    result.call_ids += [i for i, s in statuses.items() if s == CallStatus.DIALING]
+    with session_scope(immediate=False) as session:
+        unknown = list(
+            session.scalars(
+                select(Call.id)
+                .where(Call.status == CallStatus.DIAL_UNKNOWN)
+                .order_by(Call.dial_started_at)
+                .limit(limit)
+            )
+        )
+    for call_id in unknown:
+        try:
+            state = find_at_vendor(call_id, dialer, now=now)
+        except (VendorError, UpstreamNotConfigured, UnknownProvider) as exc:
+            log.warning("looking for call %s at its provider failed: %s", call_id, exc)
+            state = "unknown"
+        if state == "found":
+            result.found += 1
+            result.call_ids.append(call_id)
+        elif state == "not_placed":
+            result.not_placed += 1
+        elif state == "unknown":
+            result.still_unknown += 1
+    return result
+
+
+def _settle_queued(session: Session, now: datetime, result: RecoverResult) -> list[int]:
+    """Queued calls past the lease: undialed and recent → to dial; undialed and stale →
+    failed; dial started but never recorded → `dial_unknown`."""
+    lease = now - DIAL_LEASE
+    queued = Call.status == CallStatus.QUEUED
+    result.interrupted = (
+        session.execute(
+            update(Call)
+            .where(queued, Call.dial_started_at < lease)
+            .values(
+                status=CallStatus.DIAL_UNKNOWN,
+                error="the dialer stopped before it recorded the provider's answer",
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        or 0
+    )
+    result.stale = (
+        session.execute(
+            update(Call)
+            .where(queued, Call.dial_started_at.is_(None), Call.created_at < now - STALE_REQUEST)
+            .values(
+                status=CallStatus.FAILED,
+                outcome=CallOutcome.FAILED,
+                error="not dialed: the request was never picked up in time",
+                ended_at=now,
+                report_received_at=now,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        or 0
+    )
+    return list(
+        session.scalars(
+            select(Call.id)
+            .where(queued, Call.dial_started_at.is_(None), Call.created_at < lease)
+            .order_by(Call.id)
+        )
+    )
+
+
+def _give_up(session: Session, now: datetime, after: timedelta) -> int:
+    """Calls still unfinished `after` their dial (or their request) end `unknown`."""
+    began = func.coalesce(Call.dialed_at, Call.dial_started_at, Call.created_at)
+    return (
+        session.execute(
+            update(Call)
+            .where(Call.status.in_([s.value for s in _UNFINISHED]))
+            .where(began < now - after)
+            .values(
+                status=CallStatus.UNKNOWN,
+                outcome=CallOutcome.UNKNOWN,
+                error=f"no end reported within {int(after.total_seconds() // 60)} min; given up",
+                ended_at=now,
+                report_received_at=now,
+                finalized_at=now,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        or 0
+    )
+
+
+def find_at_vendor(call_id: int, dialer: Dialer, *, now: datetime | None = None) -> str:
+    """Look for a `dial_unknown` call at its provider: 'found' (attached, now followed like any
+    call), 'not_placed' (failed; may be retried), 'unknown' (too early to tell) or 'skip'."""
+    now = now or utc_now()
+    with session_scope(immediate=False) as session:
+        call = session.get(Call, call_id)
+        if call is None or call.status != CallStatus.DIAL_UNKNOWN:
+            return "skip"
+        spec = _spec(session, call, dialer.webhook_base_url)
+        provider_name = call.provider
+        began = call.dial_started_at or call.created_at
+        known = call.provider_call_id
+    if known:
+        dialed: Dialed | None = Dialed(known)
+    elif spec is None:
+        dialed = None
+    else:
+        dialed = dialer.providers.voice(provider_name).find_placed(spec, began - SEARCH_SLACK)
+    with session_scope() as session:
+        call = _locked(session, call_id)
+        if call is None or call.status != CallStatus.DIAL_UNKNOWN:
+            return "skip"
+        if dialed is not None:
+            attach(session, call, dialed, now)
+            return "found"
+        if now - began < SETTLE:
+            return "unknown"
+        _fail(call, "the provider has no record of this call: it was not placed", now)
+        return "not_placed"

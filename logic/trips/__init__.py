@@ -1,0 +1,1 @@
+"""Trips: ETA, lateness and stop visits."""
