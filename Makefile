@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/fleet_hub_test
 PYTEST_ARGS ?=
 
-.PHONY: run test test-sqlite test-postgres bench lint format clean browser vendor-console migration baseline
+.PHONY: run test test-sqlite test-postgres test-floor bench lint format clean browser vendor-console migration baseline
 
 $(BIN)/python:
 	@echo "== creating $(VENV) (first run only) =="
@@ -37,6 +37,23 @@ test-sqlite: $(STAMP)
 test-postgres: $(STAMP)
 	$(BIN)/python -m tests.ensure_postgres "$(TEST_DATABASE_URL)"
 	TEST_DATABASE_URL="$(TEST_DATABASE_URL)" $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The lowest versions of the web stack pyproject.toml allows (.ci/floor-constraints.txt), in a
+# venv of their own, running the app tests on SQLite and PostgreSQL: the floor is a promise.
+FLOOR_VENV := .venv-floor
+FLOOR_TESTS ?= tests/services tests/test_route_inventory.py tests/test_floor.py
+
+$(FLOOR_VENV)/.installed: pyproject.toml .ci/floor-constraints.txt
+	$(PYTHON) -m venv $(FLOOR_VENV)
+	$(FLOOR_VENV)/bin/python -m pip install -q --upgrade pip
+	$(FLOOR_VENV)/bin/python -m pip install -q -e '.[dev]' -c .ci/floor-constraints.txt
+	@touch $@
+
+test-floor: $(FLOOR_VENV)/.installed
+	$(FLOOR_VENV)/bin/python -m pip check
+	$(FLOOR_VENV)/bin/python -m tests.ensure_postgres "$(TEST_DATABASE_URL)"
+	env -u TEST_DATABASE_URL $(FLOOR_VENV)/bin/python -m pytest -n 2 $(FLOOR_TESTS)
+	TEST_DATABASE_URL="$(TEST_DATABASE_URL)" $(FLOOR_VENV)/bin/python -m pytest -n 2 $(FLOOR_TESTS)
 
 # The console's browser tests drive Debian's chromium (playwright's own download is not used).
 # As root it is installed when missing; otherwise those tests skip and say why.

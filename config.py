@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     REFRESH_TOKEN_EXPIRE_DAYS: int = 14
     SERVICE_API_KEY: SecretStr = SecretStr("")
     LOGIN_RATE_LIMIT_PER_MINUTE: int = 20
+    # Public tracking pages (/track/{token}): hits a minute per client address and per link.
+    TRACK_RATE_LIMIT_PER_MINUTE: int = 60
     DEMO_ADMIN_USERNAME: str = "admin"
     DEMO_ADMIN_EMAIL: str = "admin@example.com"
     DEMO_ADMIN_PASSWORD: SecretStr = SecretStr("")

@@ -254,6 +254,22 @@ def _begin_immediate(session: Session) -> None:
         session.bind = bind.execution_options(sqlite_begin="IMMEDIATE")
 
 
+def end_read(session: Session) -> None:
+    """End a write session's transaction after its caller was authenticated (SQLite only).
+
+    The first statement of a write request takes SQLite's write lock; an endpoint that runs its
+    own units of work (the campaign tick) would otherwise wait on its own request until the
+    busy timeout. The endpoint's own writes begin a new IMMEDIATE transaction.
+    """
+    bind = session.get_bind()
+    if (
+        isinstance(bind, Engine)
+        and bind.get_execution_options().get("sqlite_begin") == "IMMEDIATE"
+        and session.in_transaction()
+    ):
+        session.commit()
+
+
 def get_session(*, write: bool = False) -> Iterator[Session]:
     """Request-scoped session: committed when the endpoint succeeds, rolled back otherwise.
     `write`: the request may write (any method but GET, HEAD, OPTIONS)."""

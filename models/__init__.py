@@ -16,6 +16,7 @@ from models import (
     safety_event,  # noqa: F401
     stop_visit,  # noqa: F401
     trip,  # noqa: F401
+    trip_share,  # noqa: F401
     user,  # noqa: F401
     user_session,  # noqa: F401
     vehicle,  # noqa: F401

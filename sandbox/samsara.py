@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 
 from sandbox.credentials import SAMSARA_TOKEN
 from sandbox.faults import EMPTY_PAGE_START_CURSOR
+from sandbox.lanes import CITIES
 from sandbox.simulator import Driver, Position, SafetyEvent, Simulator, Vehicle
 from sandbox.state import sandbox_state
 
@@ -325,6 +326,49 @@ def get_driver(request: Request, driver_id: str) -> dict:
         }:
             return {"data": body}
     raise SamsaraError(404, f"Driver {driver_id} not found")
+
+
+# ---- addresses (geofences) ---------------------------------------------------------------------
+def _address_json(index: int, city: Any) -> dict[str, Any]:
+    """A customer facility at the city's stop point, as `GET /addresses` returns it: every other
+    one a circle (radius 300-700 m), the rest a square polygon of about 0.8 mi a side."""
+    if index % 2 == 0:
+        geofence: dict[str, Any] = {
+            "circle": {
+                "latitude": city.lat,
+                "longitude": city.lon,
+                "radiusMeters": 300 + (index * 37) % 400,
+            }
+        }
+    else:
+        d = 0.006
+        geofence = {
+            "polygon": {
+                "vertices": [
+                    {"latitude": round(city.lat + dy, 6), "longitude": round(city.lon + dx, 6)}
+                    for dy, dx in ((-d, -d), (-d, d), (d, d), (d, -d))
+                ]
+            }
+        }
+    return {
+        "id": str(22400 + index),
+        "name": f"{city.name} DC",
+        "formattedAddress": f"{city.address}, {city.name}, {city.state} {city.zip}",
+        "latitude": city.lat,
+        "longitude": city.lon,
+        "geofence": geofence,
+        "addressTypes": ["industrialSite"],
+        "externalIds": {},
+        "createdAtTime": "2024-01-02T15:04:05Z",
+    }
+
+
+@router.get("/addresses")
+def list_addresses(request: Request, limit: int | None = None, after: str | None = None) -> dict:
+    """List addresses (facility geofences): two cities in three have one."""
+    _sim(request)
+    addresses = [_address_json(i, c) for i, c in enumerate(CITIES) if i % 3 != 2]
+    return _page(addresses, after, _limit(limit))
 
 
 # ---- locations -------------------------------------------------------------------------------

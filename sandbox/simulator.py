@@ -4,7 +4,8 @@ Everything is a pure function of (seed, fleet size, start, history) and the time
 the same seed gives the same fleet and a test can freeze the clock. Each truck follows a timeline
 of duty-status activities generated under the US HOS rules (11 h driving, 14 h shift, 30 min break
 after 8 h driving, 10 h rest); a few drivers break them (HOS violations), a few trips miss their
-delivery appointment, and driving produces occasional harsh-braking and speeding events.
+delivery appointment, about one stop in four holds the truck past its free time (detention),
+and driving produces occasional harsh-braking and speeding events.
 
 Links between the two vendors (what ingest matches on):
 - Samsara vehicle `name` == Ditat `truckId` (the unit number, e.g. "101"); the vehicle's
@@ -178,7 +179,7 @@ def wall_clock() -> datetime:
 
 
 def history_hours_from_env() -> float:
-    return float(os.environ.get("SANDBOX_HISTORY_HOURS", "2"))
+    return float(os.environ.get("SANDBOX_HISTORY_HOURS", "4"))
 
 
 def fleet_size_from_env() -> int:
@@ -391,6 +392,7 @@ class _TruckPlan:
         self.violated_this_shift = False
         self.trip_count = 0
         self.restarts: list[float] = [begin]
+        self.hold_at: float | None = None  # a delivery arrival to hold (the demo truck)
 
     def cycle_start(self, at: float) -> float:
         """Where the 70 h/8 day window begins at `at`: 8 days back, or the last 34 h restart."""
@@ -435,6 +437,14 @@ class _TruckPlan:
             if self.vehicle.driver.violator and self.rng.random() < 0.5
             else 0.0
         )
+
+    def _held(self, hours: float, point: tuple[float, float], trip: Trip) -> bool:
+        """Waiting at the dock before loading or unloading (logged off duty, as drivers held
+        for detention usually are, so it does not burn the 14-hour window)."""
+        if hours <= 0:
+            return False
+        self._add(self.t + hours * HOUR, OFF_DUTY, point=point, trip=trip)
+        return True
 
     def _on_duty(self, seconds: float, point: tuple[float, float], trip: Trip | None) -> None:
         if self.t + seconds - self.shift_start > MAX_SHIFT_S:
@@ -546,16 +556,23 @@ class _TruckPlan:
         )
         here = (origin.lat, origin.lon)
         pickup_arrival = self.t
+        held = self._held(_held_hours(n, 1), here, trip)
         self._on_duty(rng.uniform(0.75, 1.75) * HOUR, here, trip)
         pickup_departure = self.t
-        pickup_arrival = max(pickup_arrival, self.activities[-1].start)
+        if not held:
+            pickup_arrival = max(pickup_arrival, self.activities[-1].start)
         self._drive(trip)
         self.location = dest
         there = (dest.lat, dest.lon)
         delivery_arrival = self.t
+        hold = _held_hours(n, 2)
+        if self.hold_at is not None and abs(self.t - self.hold_at) < 1:
+            hold = DEMO_HOLD_S / HOUR  # the demo truck (Simulator._demo_plan)
+        held = self._held(hold, there, trip)
         self._on_duty(rng.uniform(0.75, 1.5) * HOUR, there, trip)
         delivery_departure = self.t
-        delivery_arrival = max(delivery_arrival, self.activities[-1].start)
+        if not held:
+            delivery_arrival = max(delivery_arrival, self.activities[-1].start)
 
         p_from = _round_half_hour(pickup_arrival - rng.uniform(0, 1.0) * HOUR)
         if trip.late:
@@ -595,6 +612,20 @@ class _TruckPlan:
     def extend_until(self, until: float) -> None:
         while self.t < until:
             self._next_trip()
+
+
+# The demo truck reached its receiver this long before the fleet's start and waits this long.
+DEMO_HELD_S = 2.75 * HOUR
+DEMO_HOLD_S = 5 * HOUR
+
+
+def _held_hours(trip_number: int, sequence: int) -> float:
+    """Extra hours a truck is held at a stop: about one stop in four waits 1.25-3.25 h more
+    than the loading itself, so dwell runs past the usual 2 h free time and the demo shows
+    detention. A hash of the trip, not the generator's random stream, so the rest of the
+    fleet's draws stay as they were."""
+    roll = (trip_number * 7919 + sequence * 104729) % 100
+    return 1.25 + (roll % 5) * 0.5 if roll < 25 else 0.0
 
 
 def _lerp(a: City, b: City, frac: float) -> tuple[float, float]:
@@ -652,6 +683,9 @@ class Simulator:
             v.samsara_id: _TruckPlan(self, v, begin - rng.uniform(0, 10 * HOUR))
             for v in self.vehicles
         }
+        if self.vehicles:
+            demo = self.vehicles[0]
+            self._plans[demo.samsara_id] = self._demo_plan(demo, self._plans[demo.samsara_id])
         self._horizon = begin
         self._ensure(_ts(self.start))
 
@@ -724,6 +758,26 @@ class Simulator:
         # One truck's gateway has gone quiet (lost GPS), if the fleet is big enough to spare it.
         if trucks >= 10:
             self.vehicles[rng.randrange(trucks)].gps_lost_at = self.start - timedelta(hours=3)
+
+    def _demo_plan(self, vehicle: Vehicle, plan: _TruckPlan) -> _TruckPlan:
+        """The first truck's timeline, shifted so that it reached a receiver `DEMO_HELD_S`
+        before the fleet's start and is held there `DEMO_HOLD_S` (detention from the first
+        minutes of a demo). Shifting a whole timeline keeps it legal: every rule is relative."""
+        target = _ts(self.start) - DEMO_HELD_S
+        probe = _TruckPlan(self, vehicle, plan.t)
+        probe.extend_until(target)
+        candidates = [_ts(t.stops[-1].arrived_at) for t in probe.trips]
+        # An on-time load (the point is a truck that is held, not one that is late); shifting
+        # moves the few absolute roundings, so each candidate is checked after its shift.
+        for arrival in reversed([a for a in candidates if a <= target][-8:]):
+            shifted = _TruckPlan(self, vehicle, plan.t + (target - arrival))
+            check = _TruckPlan(self, vehicle, shifted.t)
+            check.extend_until(target + 1)
+            landed = [t for t in check.trips if abs(_ts(t.stops[-1].arrived_at) - target) < 1]
+            if landed and not landed[0].late:
+                shifted.hold_at = target
+                return shifted
+        return plan
 
     def _ensure(self, until: float) -> None:
         """Generate every truck's timeline past `until` plus two days of planned loads."""

@@ -18,7 +18,8 @@ never a 404 that reveals which ids exist. Every dependency that guards a route e
 check every route of both apps automatically.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: FastAPI before 0.123 reads the annotations of a
+# class-instance dependency's `__call__` without the module's globals (they must be objects).
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from sqlmodel import Session
 
 from config import get_settings
-from db.database import get_session, new_session
+from db.database import end_read, get_session, new_session
 from helpers.errors import AppError, Forbidden, Unauthorized
 from logic.auth import service
 from logic.auth.audit import ClientInfo
@@ -95,7 +96,9 @@ def get_principal(
 ) -> Principal:
     if not token:
         raise Unauthorized("not authenticated")
-    return service.authenticate_access_token(session, token)
+    principal = service.authenticate_access_token(session, token)
+    end_read(session)
+    return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
@@ -170,6 +173,7 @@ class ServiceOrPermission:
         if not token:
             raise Unauthorized("not authenticated")
         principal = service.authenticate_access_token(session, token)
+        end_read(session)
         if not principal.allows(self.required_permission):
             raise Forbidden(f"requires permission {self.required_permission.value}")
         return Caller(user=principal.user)

@@ -31,7 +31,9 @@ from services import (  # fleet domain  # vendor-backed lookups  # alerts
     safety_events,
     slack,
     stop_visits,
+    track,
     trailers,
+    trip_shares,
     trip_stops,
     trips,
     users,
@@ -52,6 +54,7 @@ ROUTERS: list[APIRouter] = [
     vehicles.router,
     trailers.router,
     trips.router,
+    trip_shares.router,
     trip_stops.router,
     stop_visits.router,
     locations.router,
@@ -75,4 +78,5 @@ ROUTERS: list[APIRouter] = [
     morning_report.router,
     reports.router,
     detention_report.router,
+    track.router,
 ]

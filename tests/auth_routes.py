@@ -29,6 +29,9 @@ PUBLIC_PATHS = frozenset(
         "/slack/interactions",
         "/webhooks/vapi",
         "/webhooks/elevenlabs",
+        # A customer's tracking page: the unguessable share-link token is the credential.
+        "/track/{token}",
+        "/track/{token}.json",
     }
 )
 # FastAPI's own documentation pages and Swagger UI's files (turned off in production by the app

@@ -184,3 +184,7 @@ def test_the_first_tour_works_when_pasted(stack):
     # The morning report: in the sandbox Slack, through the API, and in the sandbox mailbox.
     assert "Fleet morning report" in report.splitlines()[0]
     assert "Fleet morning report" in report.splitlines()[-1]
+    # The detained truck: where it is held, and the detention report's CSV.
+    at_stop, header = outputs[5].splitlines()[:2]
+    assert at_stop.startswith("at ") and ", detained " in at_stop
+    assert header.startswith("visit_id,load_number,customer,facility")

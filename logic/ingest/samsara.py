@@ -44,6 +44,7 @@ from models.driver import Driver, DriverStatus
 from models.hos import DutyStatus, HosClock, HosLog, HosViolation, ms_to_minutes
 from models.location import VehicleLocation
 from models.safety_event import SafetyEvent, Severity
+from models.stop_visit import FacilityGeofence
 from models.vehicle import Vehicle
 
 METERS_PER_MILE = 1609.344
@@ -719,6 +720,63 @@ def ingest_drivers(run: RunHandle, client: Any) -> None:
         _paged(run, client.pages("/fleet/drivers", params), write_drivers)
 
 
+def _address_row(item: dict, now: datetime) -> dict[str, Any]:
+    """A Samsara address's geofence: a circle (radius in metres) or polygon vertices."""
+    samsara_id = str(_require(item, "id"))[:64]
+    geofence = item.get("geofence") or {}
+    circle = geofence.get("circle") or {}
+    polygon = geofence.get("polygon") or {}
+    lat = item.get("latitude", circle.get("latitude"))
+    lon = item.get("longitude", circle.get("longitude"))
+    vertices = [
+        {
+            "latitude": _coordinate(v.get("latitude"), "vertex latitude", 90),
+            "longitude": _coordinate(v.get("longitude"), "vertex longitude", 180),
+        }
+        for v in polygon.get("vertices") or []
+        if isinstance(v, dict)
+    ]
+    if not vertices and not circle.get("radiusMeters"):
+        raise SkipRecord(f"address {samsara_id} has no geofence")
+    if vertices and (lat is None or lon is None):
+        lat = sum(v["latitude"] for v in vertices) / len(vertices)
+        lon = sum(v["longitude"] for v in vertices) / len(vertices)
+    return {
+        "samsara_id": samsara_id,
+        "name": _text(item.get("name"), 200),
+        "formatted_address": _text(item.get("formattedAddress"), 1024),
+        "latitude": _coordinate(lat, "address latitude", 90),
+        "longitude": _coordinate(lon, "address longitude", 180),
+        "radius_meters": None if vertices else _number(circle.get("radiusMeters")),
+        "vertices": vertices or None,
+        "updated_at": now,
+    }
+
+
+def write_addresses(session: Session, items: list[dict]) -> PageWrite:
+    """Samsara addresses with a geofence, for the stop-visit pass (logic/trips/stop_visits.py)."""
+    out = PageWrite(fetched=len(items))
+    now = utc_now()
+    rows = []
+    for item in items:
+        try:
+            rows.append(_address_row(item, now))
+        except SkipRecord as exc:
+            out.skip(f"address: {exc}")
+    out.result += bulk_upsert(
+        session,
+        FacilityGeofence,
+        rows,
+        conflict_columns=["samsara_id"],
+        touch_columns=["updated_at"],
+    )
+    return out
+
+
+def ingest_addresses(run: RunHandle, client: Any) -> None:
+    _paged(run, client.pages("/addresses", {"limit": client.page_size}), write_addresses)
+
+
 # While a prefetch thread is busy in Python, the writing thread needs the GIL back after every
 # database round trip and waits up to one switch interval (5 ms by default) each time: at ~10
 # round trips per batch that idled the database for a fifth of the run. A shorter interval
@@ -857,6 +915,7 @@ ENTITIES = {
     "hos-logs": ingest_hos_logs,
     "hos-violations": ingest_hos_violations,
     "safety-events": ingest_safety_events,
+    "addresses": ingest_addresses,
 }
 
 

@@ -36,6 +36,7 @@ def default_schedule() -> list[ScheduledCall]:
     ingest = [
         ("samsara/vehicles", 60 * MINUTE),
         ("samsara/drivers", 60 * MINUTE),
+        ("samsara/addresses", 60 * MINUTE),
         ("ditat/drivers", 60 * MINUTE),
         ("ditat/trucks", 60 * MINUTE),
         ("ditat/trailers", 60 * MINUTE),

@@ -15,6 +15,7 @@ from models.hos import HosClock, HosLog, HosViolation
 from models.ingest import IngestCursor, IngestRun, IngestStatus
 from models.location import VehicleLocation
 from models.safety_event import SafetyEvent
+from models.stop_visit import FacilityGeofence
 from models.trip import Trip
 from models.vehicle import Trailer, Vehicle
 
@@ -32,6 +33,7 @@ RECORDS: dict[tuple[str, str], Select] = {
     ("samsara", "hos-logs"): _count(HosLog),
     ("samsara", "hos-violations"): _count(HosViolation),
     ("samsara", "safety-events"): _count(SafetyEvent),
+    ("samsara", "addresses"): _count(FacilityGeofence),
     ("ditat", "drivers"): _count(Driver, col(Driver.ditat_id).is_not(None)),
     ("ditat", "trucks"): _count(Vehicle, col(Vehicle.ditat_id).is_not(None)),
     ("ditat", "trailers"): _count(Trailer, col(Trailer.ditat_id).is_not(None)),

@@ -428,7 +428,7 @@ class _Fences:
 
     def __init__(self, session: Session) -> None:
         self.cells: dict[tuple[int, int], list[FacilityGeofence]] = {}
-        self.cache: dict[tuple[float, float], Fence] = {}
+        self.matched: dict[tuple[float, float], Fence | None] = {}
         for geofence in session.scalars(select(FacilityGeofence)):
             if geofence.latitude is None or geofence.longitude is None:
                 continue
@@ -442,12 +442,9 @@ class _Fences:
     def fence_for(self, lat: float, lon: float, radius_miles: float) -> Fence:
         """The Samsara geofence containing the stop's point, else a circle of `radius_miles`."""
         key = (lat, lon)
-        if key in self.cache and self.cache[key].label != "radius":
-            return self.cache[key]
-        found = self._match(lat, lon) if self.cells else None
-        fence = found or Fence(lat, lon, radius_miles)
-        self.cache[key] = fence
-        return fence
+        if key not in self.matched:
+            self.matched[key] = self._match(lat, lon) if self.cells else None
+        return self.matched[key] or Fence(lat, lon, radius_miles)
 
     def _match(self, lat: float, lon: float) -> Fence | None:
         cy, cx = self._cell(lat, lon)
@@ -465,9 +462,9 @@ def _geofence(g: FacilityGeofence) -> Fence | None:
     label = f"samsara:{g.samsara_id}"
     if g.vertices and len(g.vertices) >= 3:
         vertices = tuple((float(v["latitude"]), float(v["longitude"])) for v in g.vertices)
-        # The exit band of a polygon: a tenth of its span, at least 0.1 mile.
+        # A polygon's "radius" is its farthest vertex from the centre: it sizes the exit band.
         span = max(great_circle_miles(g.latitude, g.longitude, a, b) for a, b in vertices)
-        return Fence(g.latitude, g.longitude, max(span, 1.0), vertices, label)
+        return Fence(g.latitude, g.longitude, span, vertices, label)
     if g.radius_meters:
         return Fence(g.latitude, g.longitude, g.radius_meters / METERS_PER_MILE, None, label)
     return None

@@ -14,8 +14,9 @@ was computed, not what it holds), so an unchanged dashboard still matches; that 
 weak.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: FastAPI before 0.123 reads the annotations of a
+# class-instance dependency (`PolledList.__call__`) without the module's globals, so they must
+# be real objects, not strings.
 import hashlib
 import json
 import re

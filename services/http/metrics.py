@@ -5,7 +5,8 @@ Access: the service key (`X-API-Key`), a user holding `metrics:read`, or a calle
 request relayed by Cloud Run's front end never passes as a local sidecar).
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: FastAPI before 0.123 reads the annotations of a
+# class-instance dependency's `__call__` without the module's globals (they must be objects).
 
 import ipaddress
 import logging

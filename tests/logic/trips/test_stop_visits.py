@@ -381,3 +381,57 @@ def test_gps_stamp_survives_a_silent_tms_and_moves_the_next_stop(session) -> Non
     assert first.visit_arrived_at == T0 and first.arrived_at is None  # TMS columns untouched
     trip = session.get(type(trip), trip.id)
     assert trip.eta_next_stop is not None and trip.late_risk_minutes < 0  # routed to Houston
+
+
+def test_a_samsara_address_polygon_fences_its_stop(session) -> None:
+    """A stop inside a Samsara address: its polygon (here ~1.4 mi across) is the fence, so a
+    truck parked 0.6 mi from the stop point (outside the 0.5 mi default) has arrived."""
+    from logic.ingest.samsara import write_addresses
+
+    d = 0.01
+    square = [
+        {"latitude": STOP[0] + dy, "longitude": STOP[1] + dx}
+        for dy, dx in ((-d, -d), (-d, d), (d, d), (d, -d))
+    ]
+    written = write_addresses(
+        session,
+        [
+            {
+                "id": "22408",
+                "name": "Walmart DC 6094",
+                "geofence": {"polygon": {"vertices": square}},
+            },
+            {"id": "99", "name": "no fence", "latitude": 1.0, "longitude": 1.0},
+        ],
+    )
+    assert written.skipped == {"address: address 99 has no geofence": 1}
+    truck = make_vehicle(session)
+    trip = make_trip(
+        session,
+        vehicle=truck,
+        status=TripStatus.IN_TRANSIT,
+        stops=[{"latitude": STOP[0], "longitude": STOP[1]}],
+    )
+    for minute in range(0, 20, 5):
+        make_location(
+            session, vehicle=truck, recorded_at=T0 + timedelta(minutes=minute),
+            latitude=STOP[0] + 0.6 * MILE, longitude=STOP[1], speed_mph=0,
+        )  # fmt: skip
+    evaluate(session, now=T0 + timedelta(minutes=20), types=[AlertType.DETENTION])
+    visit = session.scalars(select(StopVisit).where(StopVisit.trip_id == trip.id)).one()
+    assert (visit.arrived_at, visit.geofence) == (T0, "samsara:22408")
+
+
+def test_the_sandbox_addresses_follow_the_samsara_contract(session) -> None:
+    from logic.ingest.samsara import write_addresses
+    from sandbox.lanes import CITIES
+    from sandbox.samsara import _address_json
+
+    items = [_address_json(i, c) for i, c in enumerate(CITIES[:4])]
+    assert {"circle", "polygon"} == {next(iter(i["geofence"])) for i in items}
+    for item in items:
+        assert {"id", "name", "formattedAddress", "latitude", "longitude", "geofence"} <= set(item)
+        fence = item["geofence"]
+        assert "radiusMeters" in fence.get("circle", {"radiusMeters": 0})
+        assert 3 <= len(fence.get("polygon", {"vertices": [0, 0, 0]})["vertices"]) < 40
+    assert write_addresses(session, items).result.inserted == 4

@@ -1,0 +1,61 @@
+"""Public tracking of one load by its share link: the HTML page and its JSON twin (ETag/304).
+
+Public by design (the token is the credential): no login, rate limited per client address and
+per link. An unknown, expired or revoked token is the same 404, with no hint which it was.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlmodel import Session
+
+from config import get_settings
+from helpers.time_utils import utc_now
+from logic.auth.audit import ClientInfo
+from logic.trips import sharing
+from models.trip_share import TrackView
+from services.deps import AuthSessionDep, ClientDep
+from services.http.etag import matches, weak_etag
+from services.openapi import error_responses
+from services.track_html import render
+
+router = APIRouter(prefix="/track", tags=["tracking"])
+
+# The page changes every few minutes at most; browsers revalidate, shared caches keep out.
+_CACHE = "private, no-cache"
+
+
+def _view(session: Session, token: str, client: ClientInfo) -> TrackView:
+    now = utc_now()
+    limit = get_settings().TRACK_RATE_LIMIT_PER_MINUTE
+    sharing.check_rate_limit(session, token, client, limit=limit, now=now)
+    return sharing.track_view(session, sharing.resolve_share(session, token, now), now)
+
+
+# Declared before the page: `{token}` alone would also match "<token>.json".
+# The auth session commits on a refusal too, so a 404 or 429 still counts against the limit.
+@router.get(
+    "/{token}.json",
+    response_model=TrackView,
+    responses={
+        304: {"description": "Nothing changed since the ETag sent in If-None-Match"},
+        **error_responses(429),
+    },
+)
+def track_json(
+    token: str, request: Request, session: AuthSessionDep, client: ClientDep
+) -> Response:
+    """The load's stops, ETAs and coarse position, for the customer holding the link."""
+    body = _view(session, token, client).model_dump_json().encode()
+    etag = weak_etag(body)
+    headers = {"ETag": etag.decode(), "Cache-Control": _CACHE}
+    if matches(request.headers.get("if-none-match", "").encode(), etag):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
+
+
+@router.get("/{token}", response_class=HTMLResponse, responses=error_responses(429))
+def track_page(token: str, session: AuthSessionDep, client: ClientDep) -> HTMLResponse:
+    """The tracking page a customer opens from the link (no login)."""
+    return HTMLResponse(render(_view(session, token, client)), headers={"Cache-Control": _CACHE})

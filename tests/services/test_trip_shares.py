@@ -1,0 +1,281 @@
+"""Share links and the public tracking page: the token is stored hashed and shown once, dead
+tokens are one indistinguishable 404, no driver detail ever leaves, ETag/304 and 429."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from sqlmodel import select
+
+from config import get_settings
+from helpers.time_utils import utc_now
+from logic.trips.sharing import coarse_place, hash_token
+from models.audit_log import AuditLog
+from models.stop_visit import StopVisit
+from models.trip_share import TripShare
+from tests.factories import make_driver, make_location, make_trip, make_vehicle
+
+DRIVER_PHONE = "+19015550147"
+
+
+@pytest.fixture
+def dispatcher(auth_headers):
+    return auth_headers(role="dispatcher")
+
+
+def _loaded_trip(session):
+    """A trip mid-route: pickup left, a stop held past free time, delivery ahead with a legal
+    ETA that includes a rest; a driver with a name and phone that must never leak."""
+    now = utc_now()
+    driver = make_driver(session, first_name="Zebulon", last_name="Quarrington", phone=DRIVER_PHONE)
+    truck = make_vehicle(session)
+    make_location(
+        session,
+        vehicle=truck,
+        recorded_at=now - timedelta(minutes=3),
+        latitude=35.123456,
+        longitude=-90.654321,
+        formatted_address="1200 Riverside Dr, Memphis, TN 38103",
+    )
+    trip = make_trip(
+        session,
+        driver=driver,
+        vehicle=truck,
+        status="in_transit",
+        load_number="LD-4242",
+        stops=[
+            {
+                "name": "Acme DC",
+                "city": "Dallas",
+                "state": "TX",
+                "departed_at": now - timedelta(hours=9),
+            },
+            {
+                "name": "Cross Dock",
+                "city": "Little Rock",
+                "state": "AR",
+                "arrived_at": now - timedelta(hours=3),
+            },
+            {
+                "name": "Shipper Warehouse",
+                "city": "Nashville",
+                "state": "TN",
+                "appointment_start": now + timedelta(hours=14),
+                "appointment_end": now + timedelta(hours=16),
+                "eta": now + timedelta(hours=5),
+            },
+        ],
+        eta_next_stop=now + timedelta(hours=5),
+        eta_final=now + timedelta(hours=5),
+        eta_next_stop_legal=now + timedelta(hours=15),
+        eta_final_legal=now + timedelta(hours=15),
+        hos_binding_clock="drive",
+        eta_updated_at=now - timedelta(minutes=1),
+    )
+    session.refresh(trip)
+    held = sorted(trip.stops, key=lambda s: s.sequence)[1]
+    session.add(
+        StopVisit(
+            trip_id=trip.id,
+            stop_id=held.id,
+            source="gps",
+            arrived_at=now - timedelta(hours=3),
+            free_minutes=120,
+            detention_started_at=now - timedelta(hours=3),
+            billable_from=now - timedelta(hours=1),
+        )
+    )
+    session.flush()
+    return trip
+
+
+def _share(client, session, trip, headers) -> dict:
+    response = client.post(f"/trips/{trip.id}/share", headers=headers)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def test_create_shows_the_token_once_and_stores_only_its_hash(client, session, dispatcher):
+    trip = _loaded_trip(session)
+    created = _share(client, session, trip, dispatcher)
+    token = created["token"]
+    assert len(token) >= 43 and created["url"].endswith(f"/track/{token}")
+    row = session.exec(select(TripShare).where(TripShare.trip_id == trip.id)).one()
+    assert row.token_hash == hash_token(token) and token not in row.token_hash
+    # Nothing anywhere in the row (or the audit trail) holds the token in clear.
+    assert token not in repr(row.model_dump())
+    audit = session.exec(select(AuditLog).where(AuditLog.action == "trip.share_create")).one()
+    assert audit.resource_id == str(trip.id) and token not in repr(audit.details)
+    listed = client.get(f"/trips/{trip.id}/shares", headers=dispatcher)
+    assert listed.status_code == 200
+    assert token not in listed.text and listed.json()[0]["active"] is True
+
+
+def test_default_expiry_is_a_day_after_the_delivery_window(client, session, dispatcher):
+    trip = _loaded_trip(session)
+    created = _share(client, session, trip, dispatcher)
+    last = max(trip.stops, key=lambda s: s.sequence)
+    row = session.get(TripShare, created["id"])
+    assert row.expires_at == last.appointment_end + timedelta(hours=24)
+
+
+def test_the_page_and_json_show_the_load_without_driver_detail(client, session, dispatcher):
+    trip = _loaded_trip(session)
+    token = _share(client, session, trip, dispatcher)["token"]
+    page = client.get(f"/track/{token}")
+    data = client.get(f"/track/{token}.json")
+    assert page.status_code == 200 and data.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    body = data.json()
+    assert body["load_number"] == "LD-4242"
+    assert [s["status"] for s in body["stops"]] == ["departed", "held", "upcoming"]
+    delivery = body["stops"][2]
+    assert delivery["eta_basis"] == "includes a required 10-hour rest"
+    assert body["stops"][0]["eta"] is None
+    assert body["position"] == {"city": "Memphis", "state": "TN"}
+    assert body["last_update"] is not None
+    for text in (page.text, data.text):
+        for secret in (
+            "Zebulon",
+            "Quarrington",
+            DRIVER_PHONE,
+            "5550147",
+            "35.12",
+            "90.65",
+            "Riverside",
+            "drive",
+            "hos",
+            "driver",
+        ):
+            assert secret.lower() not in text.lower(), secret
+    assert "LD-4242" in page.text and "includes a required 10-hour rest" in page.text
+    assert "Waiting to unload".lower() in page.text.lower()
+    # Self-contained: nothing on the page asks for another origin.
+    assert not re.search(r"(src|href)=|https?://|@import|url\(", page.text)
+    assert 'name="viewport"' in page.text
+
+
+def test_unchanged_json_is_answered_304(client, session, dispatcher):
+    token = _share(client, session, _loaded_trip(session), dispatcher)["token"]
+    first = client.get(f"/track/{token}.json")
+    etag = first.headers["etag"]
+    again = client.get(f"/track/{token}.json", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.headers["etag"] == etag and again.content == b""
+
+
+def test_unknown_expired_and_revoked_tokens_are_one_identical_404(client, session, dispatcher):
+    trip = _loaded_trip(session)
+    revoked = _share(client, session, trip, dispatcher)
+    deleted = client.delete(f"/trips/{trip.id}/shares/{revoked['id']}", headers=dispatcher)
+    assert deleted.status_code == 200 and deleted.json()["active"] is False
+    expired = _share(client, session, trip, dispatcher)
+    session.get(TripShare, expired["id"]).expires_at = utc_now() - timedelta(seconds=1)
+    session.commit()
+    answers = []
+    for token in (revoked["token"], expired["token"], "x" * 43):
+        for suffix in ("", ".json"):
+            response = client.get(f"/track/{token}{suffix}")
+            assert response.status_code == 404
+            answers.append(response.json())
+    assert all(a == answers[0] for a in answers)
+    assert answers[0]["error"] == "not_found"
+    audit = session.exec(select(AuditLog).where(AuditLog.action == "trip.share_revoke")).all()
+    assert len(audit) == 1
+
+
+def test_rate_limit_answers_429_with_retry_after(client, session, dispatcher, monkeypatch):
+    token = _share(client, session, _loaded_trip(session), dispatcher)["token"]
+    monkeypatch.setenv("TRACK_RATE_LIMIT_PER_MINUTE", "3")
+    get_settings.cache_clear()
+    try:
+        # A minute boundary may reset the window once; twice the limit plus one always trips it.
+        statuses = [client.get(f"/track/{token}.json").status_code for _ in range(7)]
+        refused = client.get(f"/track/{token}.json")
+    finally:
+        monkeypatch.delenv("TRACK_RATE_LIMIT_PER_MINUTE")
+        get_settings.cache_clear()
+    assert 429 in statuses and refused.status_code == 429
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    assert refused.json()["error"] == "too_many_requests"
+
+
+def test_unknown_tokens_count_against_the_address(client, session, monkeypatch):
+    monkeypatch.setenv("TRACK_RATE_LIMIT_PER_MINUTE", "2")
+    get_settings.cache_clear()
+    try:
+        statuses = [client.get(f"/track/guess{n:040d}").status_code for n in range(5)]
+    finally:
+        monkeypatch.delenv("TRACK_RATE_LIMIT_PER_MINUTE")
+        get_settings.cache_clear()
+    assert statuses[0] == 404 and statuses[-1] == 429
+
+
+def test_sharing_needs_trips_write_and_listing_trips_read(client, session, auth_headers):
+    trip = _loaded_trip(session)
+    viewer = auth_headers(role="viewer")
+    assert client.post(f"/trips/{trip.id}/share").status_code == 401
+    assert client.post(f"/trips/{trip.id}/share", headers=viewer).status_code == 403
+    assert client.get(f"/trips/{trip.id}/shares", headers=viewer).status_code == 200
+    assert client.delete(f"/trips/{trip.id}/shares/1", headers=viewer).status_code == 403
+
+
+def test_a_share_of_another_trip_cannot_be_revoked_through_this_one(client, session, dispatcher):
+    trip, other = _loaded_trip(session), make_trip(session, stops=1)
+    share = _share(client, session, trip, dispatcher)
+    assert (
+        client.delete(f"/trips/{other.id}/shares/{share['id']}", headers=dispatcher).status_code
+        == 404
+    )
+    assert client.get(f"/track/{share['token']}.json").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("address", "expected"),
+    [
+        ("1200 Riverside Dr, Memphis, TN 38103", ("Memphis", "TN")),
+        ("I-40 W, Little Rock, AR 72201, USA", ("Little Rock", "AR")),
+        ("35.1, -90.0", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_coarse_place_keeps_only_city_and_state(address, expected):
+    place = coarse_place(address)
+    assert (place and (place.city, place.state)) == expected or (place is None and expected is None)
+
+
+def test_a_moved_eta_changes_the_etag(client, session, dispatcher):
+    trip = _loaded_trip(session)
+    token = _share(client, session, trip, dispatcher)["token"]
+    etag = client.get(f"/track/{token}.json").headers["etag"]
+    trip.eta_next_stop_legal += timedelta(minutes=40)  # the delivery is the next stop
+    session.add(trip)
+    session.commit()
+    moved = client.get(f"/track/{token}.json", headers={"If-None-Match": etag})
+    assert moved.status_code == 200 and moved.headers["etag"] != etag
+
+
+def test_a_rest_before_the_next_stop_delays_every_later_stop(session):
+    from logic.trips.sharing import DRIVING_BASIS, _etas
+
+    now = utc_now()
+    trip = make_trip(
+        session,
+        stops=[{"eta": now + timedelta(hours=h)} for h in (2, 4, 6)],
+        eta_next_stop=now + timedelta(hours=2),
+        eta_next_stop_legal=now + timedelta(hours=12, minutes=30),
+        eta_final=now + timedelta(hours=6),
+        eta_final_legal=now + timedelta(hours=16, minutes=30),
+        hos_binding_clock="shift",
+    )
+    session.refresh(trip)
+    stops = sorted(trip.stops, key=lambda s: s.sequence)
+    etas = _etas(trip, stops)
+    middle_eta, middle_basis = etas[stops[1].id]
+    assert middle_eta == now + timedelta(hours=14, minutes=30)
+    assert middle_basis == "includes a required 10-hour rest"
+    plain = make_trip(session, stops=[{"eta": now + timedelta(hours=1)}])
+    session.refresh(plain)
+    assert _etas(plain, plain.stops)[plain.stops[0].id] == (now + timedelta(hours=1), DRIVING_BASIS)
