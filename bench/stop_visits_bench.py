@@ -41,7 +41,7 @@ os.environ.update(
 
 from sqlalchemy import select, text  # noqa: E402
 
-from bench.support import copy_rows  # noqa: E402
+from bench.support import copy_rows, parse_args  # noqa: E402
 from db import database  # noqa: E402
 
 NOW = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
@@ -233,7 +233,7 @@ def main() -> None:
     parser.add_argument("--trips", type=int, default=10_000)
     parser.add_argument("--points", type=int, default=100, help="positions per truck")
     parser.add_argument("--passes", type=int, default=7, help="steady passes")
-    args = parser.parse_args()
+    args = parse_args(parser, smoke={"trips": 50, "points": 5, "passes": 2})
 
     database.create_database_if_missing(URL)
     engine = database.create_db_engine()
