@@ -88,7 +88,7 @@ baseline: $(STAMP)
 	$(BIN)/python -m db.migrations baseline --baseline --url "$(MIGRATION_DATABASE_URL)"
 
 bench: $(STAMP)
-	@for script in bench/*.py; do echo "== $$script =="; $(BIN)/python $$script || exit 1; done
+	@for script in bench/*_bench.py; do echo "== $$script =="; $(BIN)/python $$script || exit 1; done
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

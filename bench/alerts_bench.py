@@ -2,6 +2,7 @@
 PostgreSQL (target < 1 s), beside a per-trip Python loop baseline, in the same run.
 
 Usage: .venv/bin/python bench/alerts_bench.py [--trips 10000] [--points 100] [--baseline-sample N]
+[--smoke]
 Database: BENCH_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/fleet_hub_bench_alerts),
 created if missing; schema `bench_alerts` is dropped and rebuilt on every run.
 """
@@ -35,7 +36,7 @@ os.environ.update(
 
 from sqlalchemy import select, text  # noqa: E402
 
-from bench.support import copy_rows  # noqa: E402
+from bench.support import copy_rows, parse_args  # noqa: E402
 from db import database  # noqa: E402
 
 NOW = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
@@ -238,12 +239,13 @@ def load(engine, trips: int, points: int) -> dict[str, int]:
             "skipped",
             "skip_reasons",
             "unmatched",
+            "bad_fields",
             "started_at",
             "heartbeat_at",
             "finished_at",
         ],
         (
-            (s, e, "succeeded", "api", 1, 0, 0, 0, 0, 0, "{}", "{}", t, t, t)
+            (s, e, "succeeded", "api", 1, 0, 0, 0, 0, 0, "{}", "{}", "{}", t, t, t)
             for s, e, t in (
                 ("samsara", "locations", (NOW - timedelta(minutes=2)).isoformat()),
                 ("ditat", "trips", (NOW - timedelta(hours=2)).isoformat()),
@@ -343,7 +345,7 @@ def main() -> None:
     parser.add_argument("--trips", type=int, default=10_000)
     parser.add_argument("--points", type=int, default=100, help="positions per truck")
     parser.add_argument("--baseline-sample", type=int, default=0, help="0 = every trip")
-    args = parser.parse_args()
+    args = parse_args(parser, smoke={"trips": 50, "points": 5})
 
     database.create_database_if_missing(URL)
     engine = database.create_db_engine()
@@ -366,8 +368,10 @@ def main() -> None:
         for n in range(2, 7)
     ]
     # Trucks in this data set never move, so their ETAs drift with the clock: after 10 min all
-    # 10,000 are rewritten (moving trucks keep theirs nearly constant). Shown for honesty.
-    rewrite = timed_pass("pass with all 10k ETAs rewritten", NOW + timedelta(minutes=10))
+    # of them are rewritten (moving trucks keep theirs nearly constant). Shown for honesty.
+    rewrite = timed_pass(
+        f"pass with all {args.trips:,} ETAs rewritten", NOW + timedelta(minutes=10)
+    )
 
     sample = args.baseline_sample or args.trips
     loop = baseline(sample, NOW + timedelta(minutes=2))

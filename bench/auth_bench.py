@@ -36,7 +36,7 @@ os.environ.update(
 import httpx  # noqa: E402
 
 from bench.loadgen import drive  # noqa: E402
-from bench.support import free_port, start_uvicorn, stop_server  # noqa: E402
+from bench.support import free_port, parse_args, start_uvicorn, stop_server  # noqa: E402
 from db.database import create_database_if_missing, create_db_engine, set_engine  # noqa: E402
 
 
@@ -98,7 +98,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
-    args = parser.parse_args()
+    args = parse_args(parser, smoke={"seconds": 1.0, "clients": 4, "workers": 1})
     create_database_if_missing(BENCH_DB)
     prepare_user()
     median_ms, worst_ms = measure_hash_verify()
@@ -113,7 +113,8 @@ def main() -> None:
         print(f"POST /auth/token (verify + session row + audit row): median {login_ms:.1f} ms")
         headers = {"Authorization": f"Bearer {token}"}
         me = ["/auth/me"]
-        asyncio.run(drive(port, me, clients=args.clients, seconds=2.0, headers=headers))  # warm
+        warm = min(2.0, args.seconds)
+        asyncio.run(drive(port, me, clients=args.clients, seconds=warm, headers=headers))
         result = asyncio.run(
             drive(port, me, clients=args.clients, seconds=args.seconds, headers=headers)
         )

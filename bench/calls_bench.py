@@ -44,7 +44,7 @@ os.environ.update(
 )
 
 from bench.loadgen import drive_rate, drive_raw, get_request, post_request  # noqa: E402
-from bench.support import free_port, start_uvicorn, stop_server  # noqa: E402
+from bench.support import free_port, parse_args, start_uvicorn, stop_server  # noqa: E402
 from db.database import create_database_if_missing, create_db_engine, set_engine  # noqa: E402
 
 
@@ -169,7 +169,17 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--calls", type=int, default=20_000)
     parser.add_argument("--transcripts", type=int, default=10_000)
-    args = parser.parse_args()
+    args = parse_args(
+        parser,
+        smoke={
+            "seconds": 1.0,
+            "clients": 4,
+            "rate": 50.0,
+            "workers": 1,
+            "calls": 200,
+            "transcripts": 100,
+        },
+    )
     create_database_if_missing(BENCH_DB)
     token, ids = prepare(args.calls)
     port = free_port()
@@ -180,7 +190,8 @@ def main() -> None:
     requests = deliveries(port, ids)
     half = len(requests) // 2  # the open-loop run sends the first half, the closed loop the rest
     try:
-        asyncio.run(drive_raw(port, [me], clients=args.clients, seconds=2.0))  # warm-up
+        warm = min(2.0, args.seconds)
+        asyncio.run(drive_raw(port, [me], clients=args.clients, seconds=warm))  # warm-up
         capacity = {
             "bare GET /auth/me (authenticated)": asyncio.run(
                 drive_raw(port, [me], clients=args.clients, seconds=args.seconds)

@@ -31,7 +31,7 @@ os.environ.update(
 from sqlalchemy import func, select, text  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
-from bench.support import copy_rows, free_port, start_uvicorn, stop_server  # noqa: E402
+from bench.support import copy_rows, free_port, parse_args, start_uvicorn, stop_server  # noqa: E402
 from db import database  # noqa: E402
 
 # 18:00 UTC on a Tuesday: 10:00-13:00 across the four US zones, all inside the window.
@@ -245,7 +245,7 @@ def main() -> None:
     parser.add_argument("--targets", type=int, default=10_000)
     parser.add_argument("--due", type=int, default=2_000)
     parser.add_argument("--place", type=int, default=100, help="calls placed in the vendor phase")
-    args = parser.parse_args()
+    args = parse_args(parser, smoke={"targets": 100, "due": 20, "place": 5})
 
     database.create_database_if_missing(URL)
     engine = database.create_db_engine()

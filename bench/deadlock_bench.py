@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -18,11 +19,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 
 from bench.loadgen import drive  # noqa: E402
-from bench.support import free_port, start_uvicorn, stop_server  # noqa: E402
+from bench.support import free_port, parse_args, start_uvicorn, stop_server  # noqa: E402
 from db.database import create_database_if_missing  # noqa: E402
 
-BENCH_DB = "fleet_hub_bench"
-DB_URL = f"postgresql://postgres@127.0.0.1:5432/{BENCH_DB}"
+DB_URL = os.environ.get(
+    "BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/fleet_hub_bench"
+)
 SERVER_ENV = {"DATABASE_URL": DB_URL, "ENVIRONMENT": "development", "LOG_LEVEL": "WARNING"}
 
 
@@ -35,7 +37,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--skip-naive", action="store_true")
-    args = parser.parse_args()
+    parser.add_argument("--clients", type=int, nargs="+", default=[128, 300])
+    args = parse_args(parser, smoke={"seconds": 1.0, "skip_naive": True, "clients": [8]})
     create_database_if_missing(DB_URL)
     factories = ["admitted"] if args.skip_naive else ["admitted", "naive"]
     print(f"PostgreSQL pool 10 + 20, one uvicorn worker, {args.seconds:.0f} s per run")
@@ -44,7 +47,7 @@ def main() -> None:
         f"{'pool timeouts':>13}  statuses"
     )
     for factory in factories:
-        for clients in (128, 300):
+        for clients in args.clients:
             port = free_port()
             log_path = Path(tempfile.gettempdir()) / f"deadlock-bench-{factory}-{clients}.log"
             server = start_uvicorn(

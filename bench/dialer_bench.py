@@ -35,7 +35,13 @@ os.environ.update(
 import httpx  # noqa: E402
 from sqlalchemy import event, text, update  # noqa: E402
 
-from bench.support import copy_rows, free_port, start_uvicorn, stop_server  # noqa: E402
+from bench.support import (  # noqa: E402
+    copy_rows,
+    free_port,
+    parse_args,
+    start_uvicorn,
+    stop_server,
+)
 from db import database  # noqa: E402
 
 # 18:00 UTC on a Tuesday: 12:00 in Chicago, inside every window.
@@ -127,10 +133,7 @@ def main() -> None:
     parser.add_argument("--targets", type=int, default=1_000)
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--delay", type=float, default=0.3, help="sandbox create delay, seconds")
-    parser.add_argument("--smoke", action="store_true", help="40 targets, a few seconds")
-    args = parser.parse_args()
-    if args.smoke:
-        args.targets, args.concurrency = 40, 10
+    args = parse_args(parser, smoke={"targets": 40, "concurrency": 10})
 
     from config import Settings
     from logic.calls.campaigns import tick

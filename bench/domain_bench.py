@@ -43,7 +43,7 @@ from fastapi import APIRouter, FastAPI  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 from bench.loadgen import LoadResult, drive  # noqa: E402
-from bench.support import copy_rows, free_port, start_uvicorn, stop_server  # noqa: E402
+from bench.support import copy_rows, free_port, parse_args, start_uvicorn, stop_server  # noqa: E402
 from db.database import (  # noqa: E402
     create_database_if_missing,
     create_db_engine,
@@ -82,12 +82,12 @@ def create_bench_app() -> FastAPI:
 # --- data ---------------------------------------------------------------------------------
 
 
-def fill(engine, refill: bool) -> dict[str, int]:
+def fill(engine, refill: bool, points_per_truck: int = POINTS_PER_TRUCK) -> dict[str, int]:
     rng = random.Random(7)
     with engine.begin() as conn:
         points = conn.execute(text("SELECT count(*) FROM vehicle_location")).scalar()
         trips = conn.execute(text("SELECT count(*) FROM trip")).scalar()
-    if not refill and points >= TRUCKS * POINTS_PER_TRUCK and trips >= TRIPS:
+    if not refill and points >= TRUCKS * points_per_truck and trips >= TRIPS:
         return {"vehicle_location": points, "trip": trips, "reused": 1}
     started = time.perf_counter()
     raw = engine.raw_connection()
@@ -157,10 +157,10 @@ def fill(engine, refill: bool) -> dict[str, int]:
         )  # fmt: skip
 
         def points():
-            first = NOW - timedelta(minutes=2 * POINTS_PER_TRUCK)
+            first = NOW - timedelta(minutes=2 * points_per_truck)
             for vehicle_id in range(1, TRUCKS + 1):
                 lat, lon = 30 + rng.random() * 12, -120 + rng.random() * 40
-                for n in range(POINTS_PER_TRUCK):
+                for n in range(points_per_truck):
                     lat += rng.uniform(-0.01, 0.01)
                     lon += rng.uniform(-0.01, 0.01)
                     yield (vehicle_id, (first + timedelta(minutes=2 * n)).isoformat(),
@@ -248,7 +248,10 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--refill", action="store_true")
-    args = parser.parse_args()
+    parser.add_argument("--points-per-truck", type=int, default=POINTS_PER_TRUCK)
+    args = parse_args(
+        parser, smoke={"seconds": 1.0, "clients": 4, "workers": 1, "points_per_truck": 5}
+    )
 
     from logic.bootstrap import bootstrap_database
 
@@ -259,7 +262,7 @@ def main() -> None:
         with engine.begin() as conn:
             conn.execute(text('DROP SCHEMA IF EXISTS "dev" CASCADE'))
     bootstrap_database(engine)
-    print("data:", fill(engine, args.refill))
+    print("data:", fill(engine, args.refill, args.points_per_truck))
     token = bench_token()
     from logic.fleet.trips import TripFilters, list_trips
     from logic.listing import PageRequest
@@ -296,9 +299,10 @@ def main() -> None:
         # What a polling dashboard holds after its first fetch: each page's ETag.
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=auth) as http:
             etags = {path: {"If-None-Match": http.get(path).headers["etag"]} for path in trip_pages}
+        warm = min(2.0, args.seconds)
         for paths, extra in scenarios.values():
             asyncio.run(
-                drive(port, paths, clients=args.clients, seconds=2.0, headers={**auth, **extra})
+                drive(port, paths, clients=args.clients, seconds=warm, headers={**auth, **extra})
             )
         # Interleaved short rounds, so load from anything else on the machine hits every
         # scenario alike and the ratios stay meaningful.

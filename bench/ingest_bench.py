@@ -38,6 +38,7 @@ BENCH_URL = os.environ.get(
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 os.environ["DATABASE_URL"] = BENCH_URL
 
+from bench.support import parse_args  # noqa: E402
 from config import get_settings  # noqa: E402
 from db import database  # noqa: E402
 
@@ -101,7 +102,7 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--page", type=int, default=500, help="points per vendor page")
     parser.add_argument("--naive", type=int, default=5_000, help="rows in the naive baseline")
-    args = parser.parse_args()
+    args = parse_args(parser, smoke={"rows": 2_000, "naive": 200})
 
     database.create_database_if_missing(BENCH_URL)
     get_settings.cache_clear()

@@ -40,7 +40,7 @@ os.environ.update(
 
 from sqlalchemy import select, text  # noqa: E402
 
-from bench.support import copy_rows  # noqa: E402
+from bench.support import copy_rows, parse_args  # noqa: E402
 from db import database  # noqa: E402
 
 NOW = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
@@ -243,7 +243,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--trips", type=int, default=50_000)
     parser.add_argument("--baseline-sample", type=int, default=2_000, help="0 = every trip")
-    args = parser.parse_args()
+    args = parse_args(parser, smoke={"trips": 100, "baseline_sample": 20})
 
     database.create_database_if_missing(URL)
     engine = database.create_db_engine()

@@ -39,7 +39,7 @@ os.environ.update(
 import pandas as pd  # noqa: E402
 from sqlalchemy import select, text  # noqa: E402
 
-from bench.support import copy_rows  # noqa: E402
+from bench.support import copy_rows, parse_args  # noqa: E402
 from db import database  # noqa: E402
 
 FIRST_DAY = date(2026, 2, 1)
@@ -235,7 +235,7 @@ def main() -> None:
     parser.add_argument("--drivers", type=int, default=1000)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--loop-sample", type=int, default=100, help="drivers timed one by one")
-    args = parser.parse_args()
+    args = parse_args(parser, smoke={"drivers": 20, "days": 3, "loop_sample": 5})
 
     from logic.reports import morning, scorecards
     from logic.reports.driver_reports import build_driver_reports, compute_metrics

@@ -16,6 +16,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.support import parse_args  # noqa: E402
+
 REQUESTS = (
     ("GET", "/health"),
     ("GET", "/trips"),
@@ -56,9 +58,8 @@ def match_seconds(app, method: str, path: str, iterations: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--iterations", type=int, default=2000)
-    parser.add_argument("--smoke", action="store_true", help="a few iterations: does it run")
-    args = parser.parse_args()
-    iterations = 20 if args.smoke else args.iterations
+    args = parse_args(parser, smoke={"iterations": 20})
+    iterations = args.iterations
     plain, indexed = build(indexed=False), build(indexed=True)
     print(f"route match, mean of {iterations} (main app: {len(plain.router.routes)} entries)")
     print(f"  {'request':<28} {'as included':>12} {'prefix-checked':>15} {'saved':>8}")

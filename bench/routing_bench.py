@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx
 
+from bench.support import parse_args
 from logic.trips.route_cache import RouteBook, fetch_routes
 from sandbox.lanes import ROAD_FACTOR, great_circle_miles
 from sandbox.pcmiler import mileage_report
@@ -56,7 +57,7 @@ def main() -> None:
     parser.add_argument("--hours", type=float, default=24.0)
     parser.add_argument("--every", type=float, default=2.0, help="minutes between passes")
     parser.add_argument("--max-requests", type=int, default=25, help="per pass")
-    args = parser.parse_args()
+    args = parse_args(parser, smoke={"trucks": 3, "hours": 1.0})
 
     sim = Simulator(42, args.trucks, clock=lambda: START, start=START, history_hours=24)
     cached_vendor, fresh_vendor = CountingPcmiler(), CountingPcmiler()

@@ -7,7 +7,8 @@ the run), 5% approaching from 3 miles (they arrive during the run), the rest on 
 from any stop. Before each steady pass one new position per truck is loaded (an ingest of one
 minute), as in production, so steady passes see arrivals and departures.
 
-Usage: .venv/bin/python bench/stop_visits_bench.py [--trips 10000] [--points 100]
+Usage: .venv/bin/python bench/stop_visits_bench.py [--trips 10000] [--points 100] [--passes 7]
+[--smoke]
 Database: BENCH_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/fleet_hub_bench_visits),
 created if missing; schema `bench_visits` is dropped and rebuilt on every run.
 """
@@ -41,7 +42,7 @@ os.environ.update(
 
 from sqlalchemy import select, text  # noqa: E402
 
-from bench.support import copy_rows  # noqa: E402
+from bench.support import copy_rows, parse_args  # noqa: E402
 from db import database  # noqa: E402
 
 NOW = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
@@ -186,7 +187,7 @@ def alert_pass(now: datetime) -> tuple[float, dict]:
     started = time.perf_counter()
     with database.session_scope() as session:
         result = engine.evaluate(session, now=now)
-    return time.perf_counter() - started, result.timings_ms
+    return time.perf_counter() - started, {str(k): v for k, v in result.timings_ms.items()}
 
 
 def per_trip_loop(now: datetime) -> float:
@@ -233,7 +234,7 @@ def main() -> None:
     parser.add_argument("--trips", type=int, default=10_000)
     parser.add_argument("--points", type=int, default=100, help="positions per truck")
     parser.add_argument("--passes", type=int, default=7, help="steady passes")
-    args = parser.parse_args()
+    args = parse_args(parser, smoke={"trips": 50, "points": 5, "passes": 2})
 
     database.create_database_if_missing(URL)
     engine = database.create_db_engine()

@@ -1,7 +1,9 @@
-"""What the benchmarks share: a free port, a uvicorn server started and stopped, bulk COPY."""
+"""What the benchmarks share: `--smoke` arguments, a free port, a uvicorn server started and
+stopped, bulk COPY."""
 
 from __future__ import annotations
 
+import argparse
 import io
 import os
 import socket
@@ -15,6 +17,23 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def parse_args(
+    parser: argparse.ArgumentParser, smoke: dict[str, Any], argv: Sequence[str] | None = None
+) -> argparse.Namespace:
+    """The benchmark's arguments, plus `--smoke`: the tiny sizes in `smoke` (each unless given
+    on the command line), a run of a few seconds that proves the benchmark still works; `make
+    test` runs every benchmark so (tests/test_bench_smoke.py), its figures mean nothing."""
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny sizes, a few seconds: does it still run"
+    )
+    args = parser.parse_args(argv)
+    if args.smoke:
+        for name, value in smoke.items():
+            if getattr(args, name) == parser.get_default(name):
+                setattr(args, name, value)
+    return args
 
 
 def free_port() -> int:

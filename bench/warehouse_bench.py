@@ -32,13 +32,15 @@ from pathlib import Path
 
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+
 BENCH_URL = os.environ.get(
     "BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/fleet_hub_bench_warehouse"
 )
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 os.environ["DATABASE_URL"] = BENCH_URL
 
-from bench.support import ROOT, copy_rows, free_port, start_uvicorn, stop_server  # noqa: E402
+from bench.support import ROOT, copy_rows, free_port, parse_args, start_uvicorn, stop_server  # noqa: E402
 from config import get_settings  # noqa: E402
 from db import database  # noqa: E402
 
@@ -143,7 +145,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parse_args(parser, smoke={"rows": 2_000})
     if args.child:
         kind, *rest = args.child
         print(json.dumps(child_export(rest[0]) if kind == "export" else child_naive()))

@@ -228,6 +228,8 @@ class CallInsight(SQLModel, table=True):
     violation_acknowledged: bool | None = None
     needs_follow_up: bool = False
     follow_up_reason: str | None = Field(default=None, max_length=500)
+    # Why the truck is held at a facility (a facility_check call): utils/call_insights.py.
+    hold_reason: str | None = Field(default=None, max_length=40)
     provenance: dict[str, dict[str, Any]] = Field(default_factory=dict, sa_type=JSONType)
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()
@@ -293,6 +295,7 @@ class CallInsightPublic(BaseModel):
     violation_acknowledged: bool | None
     needs_follow_up: bool
     follow_up_reason: str | None
+    hold_reason: str | None = None
     provenance: dict[str, dict[str, Any]]
     created_at: datetime
 

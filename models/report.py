@@ -48,6 +48,8 @@ class DriverReport(SQLModel, table=True):
     stops_on_time: int = 0
     on_time_pct: float | None = None
     late_minutes: float = 0.0
+    # Billable detention at stops left that day (the carrier bills it; the driver was held).
+    detention_hours: float = Field(default=0.0, sa_column_kwargs={"server_default": "0"})
     drive_hours: float = 0.0
     on_duty_hours: float = 0.0
     hos_violations: int = 0

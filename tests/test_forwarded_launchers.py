@@ -74,7 +74,7 @@ def test_varying_forwarded_for_still_meets_the_login_limit(
     )
     server = start(command, env)
     try:
-        wait_until_up(server, f"http://127.0.0.1:{port}/health/ready")
+        wait_until_up(server, f"http://127.0.0.1:{port}/health/ready", timeout=90)  # a busy machine
         statuses = _spoofed_logins(f"http://127.0.0.1:{port}", forwarded_for)
     finally:
         output = stop(server)

@@ -33,6 +33,45 @@ ISSUES = (
 )
 
 
+# Why a truck is held at a facility (a `facility_check` call about detention).
+HOLD_REASONS = (
+    "not_loaded",
+    "paperwork",
+    "no_door",
+    "lumper",
+    "product_not_ready",
+    "load_problem",
+    "other",
+)
+_HOLD_KEYWORDS: dict[str, tuple[str, ...]] = {
+    "no_door": ("no door", "no doors", "waiting for a door", "waiting on a door", "no dock"),
+    "lumper": ("lumper",),
+    "paperwork": ("paperwork", "bills of lading", "bill of lading", "bol", "signature"),
+    "product_not_ready": ("not ready", "product isn't ready", "still building", "not built"),
+    "load_problem": ("rejected", "damaged", "short", "overage", "wrong product"),
+    "not_loaded": (
+        "not loaded",
+        "haven't loaded",
+        "still loading",
+        "not unloaded",
+        "haven't unloaded",
+        "still unloading",
+        "waiting to load",
+        "waiting to unload",
+    ),
+}
+_HOLD_PATTERNS = {
+    reason: re.compile(r"\b(?:" + "|".join(re.escape(k) for k in words) + r")\b")
+    for reason, words in _HOLD_KEYWORDS.items()
+}
+_HOLD_KEYS = ("hold_reason", "hold_up", "detention_reason", "holdup_reason")
+
+
+def _hold_in(text: str) -> str | None:
+    """The first hold-up reason the driver named (in `_HOLD_KEYWORDS` order), else None."""
+    return next((r for r, p in _HOLD_PATTERNS.items() if p.search(text)), None)
+
+
 @dataclass(frozen=True)
 class Turn:
     role: str  # "agent" | "user"
@@ -55,6 +94,7 @@ class Insights:
     violation_acknowledged: Finding | None = None
     needs_follow_up: Finding | None = None  # value: bool
     follow_up_reason: str | None = None
+    hold_reason: Finding | None = None  # value: one of HOLD_REASONS
 
     def provenance(self) -> dict[str, dict[str, Any]]:
         names = (
@@ -64,6 +104,7 @@ class Insights:
             "issues",
             "violation_acknowledged",
             "needs_follow_up",
+            "hold_reason",
         )
         return {
             name: {"source": found.source, "confidence": found.confidence}
@@ -340,6 +381,11 @@ def transcript_insights(
         violation_acknowledged=acknowledged,
         needs_follow_up=Finding(bool(reasons), TRANSCRIPT_RULE, 0.7 if reasons else 0.5),
         follow_up_reason="; ".join(reasons) or None,
+        hold_reason=(
+            Finding(hold, TRANSCRIPT_RULE, 0.7)
+            if purpose in (None, "facility_check") and (hold := _hold_in(text))
+            else None
+        ),
     )
 
 
@@ -411,6 +457,11 @@ def structured_insights(data: Mapping[str, Any], *, stop_cities: Sequence[str] =
     issues = _as_issues(_first(data, _ISSUE_KEYS)) if _first(data, _ISSUE_KEYS) else []
     follow = _as_bool(_first(data, _FOLLOW_KEYS))
     reason = _first(data, _REASON_KEYS)
+    hold_raw = _first(data, _HOLD_KEYS)
+    hold = None
+    if hold_raw is not None:
+        text = str(hold_raw).strip().lower()
+        hold = text if text in HOLD_REASONS else (_hold_in(text) or "other")
     return Insights(
         delay_minutes=found(delay),
         eta=found(eta[0]) if eta else None,
@@ -419,6 +470,7 @@ def structured_insights(data: Mapping[str, Any], *, stop_cities: Sequence[str] =
         violation_acknowledged=found(_as_bool(_first(data, _ACK_KEYS))),
         needs_follow_up=found(follow),
         follow_up_reason=str(reason) if reason else None,
+        hold_reason=found(hold),
     )
 
 
@@ -455,6 +507,7 @@ def extract_insights(
         violation_acknowledged=pick("violation_acknowledged"),
         needs_follow_up=follow,
         follow_up_reason=reason if follow is not None and follow.value else None,
+        hold_reason=pick("hold_reason"),
     )
 
 

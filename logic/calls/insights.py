@@ -79,6 +79,7 @@ def build_insight(
         ),
         needs_follow_up=bool(found.needs_follow_up and found.needs_follow_up.value),
         follow_up_reason=found.follow_up_reason,
+        hold_reason=found.hold_reason.value if found.hold_reason else None,
         provenance=found.provenance(),
     )
 
@@ -109,6 +110,8 @@ def slack_summary(call: Call, driver: Driver | None, insight: CallInsight | None
             facts.append(f"near {insight.reported_location}")
         if insight.issues:
             facts.append("issues: " + ", ".join(i.replace("_", " ") for i in insight.issues))
+        if insight.hold_reason:
+            facts.append(f"held for: {insight.hold_reason.replace('_', ' ')}")
         if insight.needs_follow_up:
             facts.append(f"follow-up needed ({insight.follow_up_reason})")
         if facts:

@@ -51,6 +51,7 @@ from db.upsert import bulk_upsert
 from helpers.time_utils import utc_now
 from logic.reports import call_metrics
 from logic.reports import score as scoring
+from logic.reports.detention import primary_visit
 from logic.reports.sql import (
     as_float,
     greatest,
@@ -65,6 +66,7 @@ from models.hos import DutyStatus, HosLog, HosViolation
 from models.location import VehicleLocation
 from models.report import DriverReport, ReportRecipients
 from models.safety_event import SafetyEvent
+from models.stop_visit import StopVisit
 from models.trip import Trip, TripStatus, TripStop
 
 ON_DUTY = (DutyStatus.DRIVING, DutyStatus.ON_DUTY, DutyStatus.YARD_MOVE)
@@ -175,6 +177,17 @@ def compute_metrics(
         row["stops_with_appointment"] = int(with_appt or 0)
         row["stops_on_time"] = int(on_time or 0)
         row["late_minutes"] = round(float(late or 0.0), 2)
+
+    # Detention billed at stops the driver left in the window (logic/reports/detention.py).
+    held = (
+        select(dd.c.driver_id, func.sum(StopVisit.detention_minutes))
+        .join(Trip, Trip.driver_id == dd.c.driver_id)
+        .join(StopVisit, StopVisit.trip_id == Trip.id)
+        .where(in_window(StopVisit.departed_at), primary_visit())
+        .group_by(dd.c.driver_id)
+    )
+    for driver_id, minutes in session.execute(held):
+        rows[driver_id]["detention_hours"] = round(float(minutes or 0) / 60, 2)
 
     as_of = literal(now, UTCDateTime())
     for driver_id, driven in driven_miles(session, dd, as_of, dialect).items():
@@ -431,6 +444,7 @@ def _empty(r: Any) -> dict[str, Any]:
         "stops_with_appointment": 0,
         "stops_on_time": 0,
         "late_minutes": 0.0,
+        "detention_hours": 0.0,
         "drive_hours": 0.0,
         "on_duty_hours": 0.0,
         "hos_violations_by_type": {},

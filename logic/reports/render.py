@@ -19,9 +19,9 @@ MAX_SECTION = 2900  # Slack caps a section's text at 3000 characters
 SCORECARD_COLUMNS = (
     "report_date", "driver_id", "driver_name", "terminal", "fleet_manager", "safety_score",
     "score_withheld_reason", "trend_7d", "trend_30d", "miles", "miles_source",
-    "trips_completed", "stops_completed", "on_time_pct", "late_minutes", "drive_hours",
-    "on_duty_hours", "hos_violations", "safety_events", "speeding_minutes", "alerts", "calls",
-    "follow_ups",
+    "trips_completed", "stops_completed", "on_time_pct", "late_minutes", "detention_hours",
+    "drive_hours", "on_duty_hours", "hos_violations", "safety_events", "speeding_minutes",
+    "alerts", "calls", "follow_ups",
 )  # fmt: skip
 
 

@@ -42,6 +42,7 @@ class DriverReportPublic(BaseModel):
     stops_on_time: int
     on_time_pct: float | None
     late_minutes: float
+    detention_hours: float = 0.0
     drive_hours: float
     on_duty_hours: float
     hos_violations: int

@@ -554,9 +554,9 @@ def _apply_crossings(
             visit = new_visit(stop, row.customer, VisitSource.GPS, crossing.at)
             if fences is not None and stop.latitude is not None and stop.longitude is not None:
                 rules = stop_rules(visit.facility, row.customer)
-                visit.geofence = fences.fence_for(
-                    stop.latitude, stop.longitude, rules.radius_miles
-                ).label
+                label = fences.fence_for(stop.latitude, stop.longitude, rules.radius_miles).label
+                # Only a Samsara address is named; the default circle is the settings' radius.
+                visit.geofence = label if label.startswith("samsara:") else None
             session.add(visit)
             visits[stop_id] = visit
             stop.visit_arrived_at = crossing.at

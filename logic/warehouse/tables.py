@@ -26,6 +26,7 @@ from models.hos import HosLog, HosViolation
 from models.location import VehicleLocation
 from models.report import DriverReport
 from models.safety_event import SafetyEvent
+from models.stop_visit import StopVisit
 from models.trip import Trip, TripStop
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "bigquery" / "schemas"
@@ -76,6 +77,10 @@ TABLES: dict[str, WarehouseTable] = {
         WarehouseTable(
             "safety_events", SafetyEvent, ("id",), partition_by="occurred_at",
             cluster_by=("driver_id",),
+        ),
+        WarehouseTable(
+            "stop_visits", StopVisit, ("id",), partition_by="arrived_at",
+            cluster_by=("customer", "facility"),
         ),
         WarehouseTable("alerts", Alert, ("id",), cluster_by=("type", "fingerprint")),
         WarehouseTable(

@@ -147,3 +147,27 @@ def test_vapi_shapes_become_turns():
         Turn("agent", "Hi Jo"),
         Turn("user", "20 minutes late"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("said", "reason"),
+    [
+        ("they say there's no door open until three", "no_door"),
+        ("still waiting on the lumper to show up", "lumper"),
+        ("the bill of lading isn't signed yet", "paperwork"),
+        ("we're still loading, they haven't loaded half of it", "not_loaded"),
+        ("all good, I'm rolling now", None),
+    ],
+)
+def test_hold_reason_from_a_facility_check(said, reason):
+    found = extract_insights(turns=[Turn("user", said)], purpose="facility_check")
+    assert (found.hold_reason.value if found.hold_reason else None) == reason
+
+
+def test_structured_hold_reason_wins_and_unknown_text_is_other():
+    found = extract_insights(
+        turns=[Turn("user", "no door yet")], structured={"hold_reason": "Lumper"}
+    )
+    assert (found.hold_reason.value, found.hold_reason.source) == ("lumper", "structured")
+    other = extract_insights(turns=[], structured={"detention_reason": "fire drill"})
+    assert other.hold_reason.value == "other"

@@ -366,3 +366,21 @@ def _rows(session):
     session.expire_all()
     reports = session.scalars(select(DriverReport).order_by(DriverReport.id)).all()
     return [{k: v for k, v in r.model_dump().items() if k != "generated_at"} for r in reports]
+
+
+def test_detention_hours_count_stops_left_that_day_once(session):
+    from logic.trips.stop_visits import close_visit, new_visit
+
+    driver = make_driver(session)
+    trip = make_trip(session, driver=driver, status=TripStatus.DELIVERED, stops=2)
+    arrived = START + timedelta(hours=8)
+    for stop, source, held in (
+        (trip.stops[0], "gps", timedelta(hours=3, minutes=30)),  # 90 min billable
+        (trip.stops[0], "tms", timedelta(hours=5)),  # the same stop by the TMS: not counted
+        (trip.stops[1], "tms", timedelta(hours=2, minutes=30)),  # 30 min, no GPS visit
+    ):
+        visit = new_visit(stop, trip.customer, source, arrived)
+        close_visit(visit, arrived + held)
+        session.add(visit)
+    session.flush()
+    assert _metrics(session)[driver.id]["detention_hours"] == 2.0

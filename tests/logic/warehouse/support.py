@@ -104,5 +104,13 @@ def make_fleet(session: Session) -> dict[str, Any]:
                 safety_events_by_type={"speeding": 1},
             )
         )  # fmt: skip
+    # A finished GPS visit with detention, and one still open.
+    from logic.trips.stop_visits import close_visit, new_visit
+
+    for trip, departed in ((trips[0], now - timedelta(hours=1)), (trips[1], None)):
+        visit = new_visit(trip.stops[1], trip.customer, "gps", now - timedelta(hours=5))
+        if departed is not None:
+            close_visit(visit, departed)
+        session.add(visit)
     session.commit()
     return {"drivers": drivers, "trucks": trucks, "trips": trips, "alerts": alerts}
