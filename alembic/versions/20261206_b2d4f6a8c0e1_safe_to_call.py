@@ -1,7 +1,7 @@
 """safe to call: call_agent_profile.hands_free_allowed, campaign_target.defer_reason
 
 Revision ID: b2d4f6a8c0e1
-Revises: b7e2f4a6c810
+Revises: c4d5e6f7a812
 Create Date: 2026-12-06 04:10:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "b2d4f6a8c0e1"
-down_revision: str | Sequence[str] | None = "b7e2f4a6c810"
+down_revision: str | Sequence[str] | None = "c4d5e6f7a812"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
