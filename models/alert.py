@@ -200,6 +200,9 @@ class AlertRule(SQLModel, table=True):
     escalation_channel: str | None = Field(default=None, max_length=80)
     # Ladder steps past Slack (AI check call, on-call page): `models.alert_ladder.LadderStep`s.
     escalation_steps: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSONType)
+    # Armed at: its `ai_call` steps climb only alerts first seen from then on (None: all open
+    # alerts, as asked with `apply_to_open`). Saving a rule never dials a backlog by surprise.
+    ladder_from: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
@@ -388,7 +391,10 @@ class AlertRuleBase(BaseModel):
 
 
 class AlertRuleCreate(AlertRuleBase):
-    """A new rule: every field of the base, nothing more."""
+    """A new rule: every field of the base, and whether its AI check calls reach alerts already
+    open (`apply_to_open`; by default only alerts opened after it is saved)."""
+
+    apply_to_open: bool = False
 
 
 # Alerts opened by other parts of the hub, not by a detector: nothing to dry-run.
@@ -434,6 +440,9 @@ class AlertRuleUpdate(BaseModel):
     escalate_after_minutes: int | None = PField(default=None, ge=1, le=7 * 24 * 60)
     escalation_channel: SlackChannel | None = None
     escalation_steps: NotNull[list[LadderStep]] = PField(default=None, max_length=10)
+    # Arming AI check calls (new `ai_call` steps, or enabling the rule): reach the alerts
+    # already open too, instead of only those opened from now on.
+    apply_to_open: bool = False
 
     _hhmm = field_validator("quiet_hours_start", "quiet_hours_end")(_check_hhmm)
 
@@ -445,10 +454,20 @@ class AlertRuleUpdate(BaseModel):
         return value
 
 
+class LadderArming(BaseModel):
+    """What saving the rule did to its AI check calls (a dry run of the ladder)."""
+
+    open_alerts_would_climb: int  # open alerts whose `ai_call` step is due now
+    applies_to: Literal["new_alerts", "open_alerts_too"]
+    ladder_from: datetime | None
+
+
 class AlertRulePublic(AlertRuleBase):
     id: int
     type: str  # type: ignore[assignment]
     severity: str  # type: ignore[assignment]
+    ladder_from: datetime | None = None
+    arming: LadderArming | None = None  # set when this save armed `ai_call` steps
     # Rows stored before channels were checked are shown as they are, never a 500.
     channel: str | None = None
     escalation_channel: str | None = None

@@ -50,9 +50,11 @@ def list_rules(session: SessionDep, _: AlertRulesRead) -> list[AlertRulePublic]:
 def create_rule(
     body: AlertRuleCreate, session: SessionDep, user: AlertRulesWrite, client: ClientDep
 ) -> AlertRulePublic:
-    """Create a rule (unscoped: thresholds and routing for its type; scoped: routing only)."""
-    rule = rule_ops.create_rule(session, body, user, utc_now(), client)
-    return AlertRulePublic.model_validate(rule)
+    """Create a rule (unscoped: thresholds and routing for its type; scoped: routing only);
+    with `ai_call` steps it answers `arming` (they reach only alerts opened from now on unless
+    `apply_to_open`)."""
+    rule, arming = rule_ops.create_rule(session, body, user, utc_now(), client)
+    return AlertRulePublic.model_validate(rule).model_copy(update={"arming": arming})
 
 
 @router.post("/dry-run")
@@ -75,11 +77,11 @@ def update_rule(
     user: AlertRulesWrite,
     client: ClientDep,
 ) -> AlertRulePublic:
-    """Change a rule; the next evaluation pass uses it."""
+    """Change a rule; the next evaluation pass uses it. Arming AI check calls answers with
+    `arming` (how many open alerts would climb now; only new alerts unless `apply_to_open`)."""
     rule = rule_ops.get_rule(session, rule_id)
-    return AlertRulePublic.model_validate(
-        rule_ops.update_rule(session, rule, body, user, utc_now(), client)
-    )
+    rule, arming = rule_ops.update_rule(session, rule, body, user, utc_now(), client)
+    return AlertRulePublic.model_validate(rule).model_copy(update={"arming": arming})
 
 
 @router.delete("/{rule_id}", status_code=204)

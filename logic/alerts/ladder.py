@@ -95,19 +95,33 @@ def rule_for(rules: RuleSet, alert_type: str, rule_id: int | None) -> EffectiveR
     return rule
 
 
-def due_steps(session: Session, now: datetime) -> list[DueStep]:
-    """Steps whose time has come on open, posted alerts and that no pass has taken yet."""
-    rules = load_rules(session)
-    rows = session.execute(
-        select(Alert.id, Alert.type, Alert.rule_id, Alert.notified_at)
+def due_steps(
+    session: Session, now: datetime, *, rules: RuleSet | None = None, type: str | None = None
+) -> list[DueStep]:
+    """Steps whose time has come on open, posted alerts and that no pass has taken yet.
+
+    An `ai_call` step of a rule armed at `ladder_from` skips alerts first seen before then.
+    `rules` and `type` let a rule's save preview what its ladder would do (a dry run)."""
+    rules = rules or load_rules(session)
+    query = (
+        select(Alert.id, Alert.type, Alert.rule_id, Alert.notified_at, Alert.first_seen_at)
         .where(Alert.status == AlertStatus.OPEN, Alert.notified_at.is_not(None))
         .where(Alert.notified_at <= now)
         .order_by(Alert.id)
-    ).all()
+    )
+    if type is not None:
+        query = query.where(Alert.type == type)
     candidates: list[DueStep] = []
-    for row in rows:
-        for index, raw in enumerate(rule_for(rules, row.type, row.rule_id).escalation_steps):
+    for row in session.execute(query).all():
+        rule = rule_for(rules, row.type, row.rule_id)
+        for index, raw in enumerate(rule.escalation_steps):
             step = LadderStep.model_validate(raw)
+            if (
+                step.kind == LadderStepKind.AI_CALL
+                and rule.ladder_from is not None
+                and row.first_seen_at < rule.ladder_from
+            ):
+                continue
             if now >= row.notified_at + timedelta(minutes=step.after_minutes):
                 candidates.append(DueStep(row.id, index, step, row.notified_at))
     if not candidates:

@@ -13,12 +13,16 @@ from typing import Any
 from sqlmodel import Session
 
 from helpers.errors import NotFound, Unprocessable
-from logic.alerts import legal_detector  # noqa: F401 (registers its detector)
+from logic.alerts import (
+    ladder,
+    legal_detector,  # noqa: F401 (registers its detector)
+)
 from logic.alerts.detectors import DETECTORS, DetectorContext, IncompleteDetection
 from logic.alerts.rules import default_rule, effective, load_rules
 from logic.auth import audit
 from logic.auth.audit import ClientInfo
-from models.alert import Alert, AlertRule, AlertRuleCreate, AlertRuleUpdate
+from models.alert import Alert, AlertRule, AlertRuleCreate, AlertRuleUpdate, LadderArming
+from models.alert_ladder import LadderStepKind
 from models.user import User
 
 
@@ -37,13 +41,43 @@ def _check(rule: AlertRule) -> None:
         )
 
 
+def _has_calls(rule: AlertRule) -> bool:
+    return rule.enabled and any(
+        (step or {}).get("kind") == LadderStepKind.AI_CALL for step in rule.escalation_steps or ()
+    )
+
+
+def arm(session: Session, rule: AlertRule, *, apply_to_open: bool, now: datetime) -> LadderArming:
+    """The rule's `ai_call` steps were just armed: they climb only alerts first seen from now
+    on unless `apply_to_open`; either way, say how many open alerts would climb right now."""
+    rule.ladder_from = None if apply_to_open else now
+    session.flush()
+    due = ladder.due_steps(session, now, rules=load_rules(session), type=rule.type)
+    calls = {d.alert_id for d in due if d.step.kind == LadderStepKind.AI_CALL}
+    if not apply_to_open:  # what `apply_to_open` would have climbed, for the preview
+        rule.ladder_from = None
+        session.flush()
+        would = ladder.due_steps(session, now, rules=load_rules(session), type=rule.type)
+        calls = {d.alert_id for d in would if d.step.kind == LadderStepKind.AI_CALL}
+        rule.ladder_from = now
+        session.flush()
+    return LadderArming(
+        open_alerts_would_climb=len(calls),
+        applies_to="open_alerts_too" if apply_to_open else "new_alerts",
+        ladder_from=rule.ladder_from,
+    )
+
+
 def create_rule(
     session: Session, body: AlertRuleCreate, actor: User, now: datetime, client: ClientInfo
-) -> AlertRule:
-    rule = AlertRule(**body.model_dump(), created_at=now, updated_at=now)
+) -> tuple[AlertRule, LadderArming | None]:
+    rule = AlertRule(**body.model_dump(exclude={"apply_to_open"}), created_at=now, updated_at=now)
     _check(rule)
     session.add(rule)
     session.flush()
+    arming = (
+        arm(session, rule, apply_to_open=body.apply_to_open, now=now) if _has_calls(rule) else None
+    )
     audit.record(
         session,
         "alert_rule.create",
@@ -53,7 +87,7 @@ def create_rule(
         details=body.model_dump(mode="json"),
         client=client,
     )
-    return rule
+    return rule, arming
 
 
 def update_rule(
@@ -63,13 +97,18 @@ def update_rule(
     actor: User,
     now: datetime,
     client: ClientInfo,
-) -> AlertRule:
-    changes = body.model_dump(exclude_unset=True)
+) -> tuple[AlertRule, LadderArming | None]:
+    had_calls = _has_calls(rule)
+    old_calls = [s for s in rule.escalation_steps or () if s.get("kind") == LadderStepKind.AI_CALL]
+    changes = body.model_dump(exclude_unset=True, exclude={"apply_to_open"})
     for key, value in changes.items():
         setattr(rule, key, value)
     _check(rule)
     rule.updated_at = now
     session.flush()
+    new_calls = [s for s in rule.escalation_steps or () if s.get("kind") == LadderStepKind.AI_CALL]
+    armed = _has_calls(rule) and (not had_calls or new_calls != old_calls)
+    arming = arm(session, rule, apply_to_open=body.apply_to_open, now=now) if armed else None
     audit.record(
         session,
         "alert_rule.update",
@@ -79,7 +118,7 @@ def update_rule(
         details=body.model_dump(mode="json", exclude_unset=True),
         client=client,
     )
-    return rule
+    return rule, arming
 
 
 def delete_rule(session: Session, rule: AlertRule, actor: User, client: ClientInfo) -> None:

@@ -9,6 +9,7 @@ routing and noise settings for matching subjects — the most specific match win
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session
@@ -114,6 +115,7 @@ class EffectiveRule:
     escalate_after_minutes: int | None = None
     escalation_channel: str = ""
     escalation_steps: tuple[dict[str, Any], ...] = ()
+    ladder_from: datetime | None = None  # `ai_call` steps climb alerts first seen from then
     auto_resolve: bool = True
 
     def param(self, name: str) -> Any:
@@ -157,6 +159,7 @@ def effective(row: AlertRule, base: EffectiveRule) -> EffectiveRule:
         escalate_after_minutes=row.escalate_after_minutes,
         escalation_channel=row.escalation_channel or base.escalation_channel,
         escalation_steps=tuple(row.escalation_steps or ()),
+        ladder_from=row.ladder_from,
     )
 
 
