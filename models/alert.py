@@ -442,7 +442,7 @@ class AlertRuleUpdate(BaseModel):
     escalation_steps: NotNull[list[LadderStep]] = PField(default=None, max_length=10)
     # Arming AI check calls (new `ai_call` steps, or enabling the rule): reach the alerts
     # already open too, instead of only those opened from now on.
-    apply_to_open: bool = False
+    apply_to_open: NotNull[bool] = None
 
     _hhmm = field_validator("quiet_hours_start", "quiet_hours_end")(_check_hhmm)
 

@@ -108,7 +108,7 @@ def update_rule(
     session.flush()
     new_calls = [s for s in rule.escalation_steps or () if s.get("kind") == LadderStepKind.AI_CALL]
     armed = _has_calls(rule) and (not had_calls or new_calls != old_calls)
-    arming = arm(session, rule, apply_to_open=body.apply_to_open, now=now) if armed else None
+    arming = arm(session, rule, apply_to_open=bool(body.apply_to_open), now=now) if armed else None
     audit.record(
         session,
         "alert_rule.update",
