@@ -36,19 +36,26 @@ class CallAgentProfile(SQLModel, table=True):
     # Allows calls to a driving driver (hands-free only: 49 CFR 392.82), whatever
     # CALL_HANDS_FREE_ALLOWED says.
     hands_free_allowed: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    # The language the agent speaks (primary subtag): a driver's `language` picks the profile.
+    language: str = Field(default="en", max_length=10, sa_column_kwargs={"server_default": "en"})
     max_duration_seconds: int = 600
     enabled: bool = True
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()
 
     @classmethod
-    def pick(cls, session: Session, provider: str, purpose: str) -> CallAgentProfile | None:
-        """The enabled profile for `provider` and `purpose`, else that provider's `custom` one."""
+    def pick(
+        cls, session: Session, provider: str, purpose: str, language: str = "en"
+    ) -> CallAgentProfile | None:
+        """The enabled profile for `provider` and `purpose`, else that provider's `custom` one;
+        one speaking `language` first (`es` for `es-MX`), else an English one."""
+        spoken = (language or "en").split("-")[0].lower()
         query = (
             select(cls)
             .where(cls.provider == provider, cls.enabled.is_(True))
             .where(cls.purpose.in_([purpose, "custom"]))
-            .order_by((cls.purpose == purpose).desc(), cls.id)
+            .where(cls.language.in_(sorted({spoken, "en"})))
+            .order_by((cls.language == spoken).desc(), (cls.purpose == purpose).desc(), cls.id)
             .limit(1)
         )
         return session.scalars(query).first()
@@ -72,6 +79,7 @@ class CallAgentProfilePublic(BaseModel):
     max_duration_seconds: int
     enabled: bool
     hands_free_allowed: bool
+    language: str
     created_at: datetime
     updated_at: datetime
 
@@ -90,6 +98,7 @@ class CallAgentProfileCreate(BaseModel):
     max_duration_seconds: int = PField(default=600, ge=30, le=3600)
     enabled: bool = True
     hands_free_allowed: bool = False
+    language: str = PField(default="en", pattern=r"^[a-z]{2,3}$", description="e.g. en, es")
 
 
 class CallAgentProfileUpdate(BaseModel):
@@ -105,6 +114,7 @@ class CallAgentProfileUpdate(BaseModel):
     max_duration_seconds: NotNull[int] = PField(default=None, ge=30, le=3600)
     enabled: NotNull[bool] = None
     hands_free_allowed: NotNull[bool] = None
+    language: NotNull[str] = PField(default=None, pattern=r"^[a-z]{2,3}$")
 
 
 class CallAgentProfilesPage(BaseModel):

@@ -294,8 +294,10 @@ def resolve_profile(
     purpose: str,
     provider: str | None = None,
     profile: CallAgentProfile | None = None,
+    language: str = "en",
 ) -> CallAgentProfile:
-    """The given profile, else the enabled one for provider + purpose; refuses if none."""
+    """The given profile, else the enabled one for provider + purpose speaking the driver's
+    `language` (else English); refuses if none."""
     if profile is not None:
         if not profile.enabled:
             raise CallRefused(
@@ -306,7 +308,7 @@ def resolve_profile(
         raise CallRefused(
             Refusal(RefusalReason.NO_AGENT_PROFILE, "give an agent profile or a provider")
         )
-    found = CallAgentProfile.pick(session, provider, purpose)
+    found = CallAgentProfile.pick(session, provider, purpose, language)
     if found is None:
         raise CallRefused(
             Refusal(
@@ -453,6 +455,7 @@ def prepare_call(
             purpose=purpose,
             provider=CallProvider(request.provider) if request.provider else None,
             profile=profile,
+            language=driver.language,
         )
     except CallRefused as refused:
         raise _refuse(session, request, refused.refusal) from None

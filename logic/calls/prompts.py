@@ -156,6 +156,8 @@ def call_variables(data: DriverData, *, timezone: str) -> dict[str, Scalar]:
         "arrived": _local(visit.arrived_at if visit else None, zone),
         "held_for": _minutes(visit.dwell_minutes if visit else None),
         "timezone": timezone,
+        # The language to speak (primary subtag): the agent profile is chosen by it too.
+        "language": (driver.language or "en").split("-")[0].lower(),
     }
 
 
