@@ -154,7 +154,60 @@ _DELAY_PATTERNS = (
         rf"{_NUM}\s*(minutes?|mins?|hours?|hrs?)"
     ),
 )
-_ON_TIME = re.compile(r"\b(on time|on schedule|right on track|ahead of schedule|no delay)\b")
+# Spanish (a driver whose language is `es` talks to the Spanish agent).
+_ES_NUMBERS = {
+    "un": 1,
+    "una": 1,
+    "dos": 2,
+    "tres": 3,
+    "cuatro": 4,
+    "cinco": 5,
+    "diez": 10,
+    "quince": 15,
+    "veinte": 20,
+    "treinta": 30,
+    "cuarenta": 40,
+    "cuarenta y cinco": 45,
+    "cincuenta": 50,
+}
+_ES_NUM = r"(\d+(?:\.\d+)?|cuarenta y cinco|[a-z]+)"
+_ES_LATE = r"(?:tarde|atrasad[oa]s?|de retraso|de atraso|retrasad[oa]s?)"
+_ES_DELAY_PATTERNS = (
+    # "una hora y media tarde", "dos horas y media de retraso"
+    re.compile(rf"\b{_ES_NUM}\s+horas?\s+y\s+media\s+{_ES_LATE}"),
+    # "media hora tarde"
+    re.compile(rf"\bmedia\s+hora\s+{_ES_LATE}"),
+    # "45 minutos tarde", "unas dos horas de retraso", "20 min atrasado"
+    re.compile(rf"\b{_ES_NUM}\s*(minutos?|mins?|horas?|hrs?)\s+{_ES_LATE}"),
+    # "un retraso de 40 minutos", "voy atrasado por una hora"
+    re.compile(
+        rf"\b(?:retraso|atraso|atrasad[oa]|tarde)\s+(?:de|por)\s+(?:unas?\s+|como\s+)?"
+        rf"{_ES_NUM}\s*(minutos?|mins?|horas?|hrs?)"
+    ),
+)
+
+
+def _delay_from_es(text: str) -> int | None:
+    for index, pattern in enumerate(_ES_DELAY_PATTERNS):
+        match = pattern.search(text)
+        if not match:
+            continue
+        if index == 1:
+            return 30
+        token = match.group(1)
+        amount = _ES_NUMBERS.get(token) if not token[0].isdigit() else float(token)
+        if amount is None:
+            continue
+        if index == 0:
+            return round(amount * 60 + 30)
+        return round(amount * 60) if match.group(2).startswith("h") else round(amount)
+    return None
+
+
+_ON_TIME = re.compile(
+    r"\b(on time|on schedule|right on track|ahead of schedule|no delay|a tiempo|"
+    r"sin retraso|sin atraso|a la hora)\b"
+)
 _ETA = re.compile(
     r"\b(?:eta|arrive|arriving|get there|be there|there by|there around|there at|pull in|"
     r"make it by|deliver(?:ing)? by|in by)\b[^.?!]{0,25}?\b(\d{1,2})(?::(\d{2}))?\s*"
@@ -248,7 +301,9 @@ _ISSUE_KEYWORDS: dict[str, tuple[str, ...]] = {
         "dizzy",
     ),
 }
-_NEGATION = re.compile(r"\b(no|not|without|never|zero)\s+(?:\w+\s+){0,2}$")
+_NEGATION = re.compile(
+    r"\b(no|not|without|never|zero|sin|nada de|ningún|ninguna)\s+(?:\w+\s+){0,2}$"
+)
 _ACK_YES = re.compile(
     r"\b(i understand|understood|got it|my (?:bad|fault|mistake)|won'?t happen again|"
     r"i'?ll be more careful|i'?ll be careful|you'?re right|i know,? i|"
@@ -261,7 +316,8 @@ _ACK_NO = re.compile(
 _CALL_BACK = re.compile(
     r"\b(call me back|have (?:someone|dispatch|safety) call me|need to (?:talk|speak) to|"
     r"need help|can someone call|talk to (?:a person|dispatch|my manager)|need a tow|"
-    r"need assistance)\b"
+    r"need assistance|llámame|llamame|que me llamen|necesito ayuda|necesito una grúa|"
+    r"necesito una grua|necesito hablar con)\b"
 )
 _FOLLOW_UP_ISSUES = ("breakdown", "health")
 
@@ -310,8 +366,34 @@ def _eta_from(text: str) -> tuple[str, float] | None:
     return f"{hour:02d}:{minute:02d}", confidence
 
 
+_ES_ISSUE_KEYWORDS: dict[str, tuple[str, ...]] = {
+    "breakdown": (
+        "se descompuso",
+        "descompuesto",
+        "descompuesta",
+        "llanta ponchada",
+        "ponchadura",
+        "se ponchó",
+        "grúa",
+        "grua",
+        "el motor",
+        "taller",
+        "falla mecánica",
+        "falla mecanica",
+    ),
+    "weather": ("lluvia", "nieve", "tormenta", "hielo", "niebla", "neblina", "viento fuerte"),
+    "traffic": ("tráfico", "trafico", "embotellamiento", "accidente", "construcción", "obras"),
+    "shipper_delay": ("la carga no estaba lista", "en el cargador", "esperando la carga"),
+    "receiver_delay": ("en la descarga", "el receptor", "esperando descargar"),
+    "hos": ("horas de servicio", "mis horas", "descanso obligatorio", "sin horas"),
+    "health": ("enfermo", "enferma", "me siento mal", "hospital", "médico", "medico"),
+}
 _ISSUE_PATTERNS = {
-    issue: re.compile(r"\b(?:" + "|".join(re.escape(k) for k in keywords) + r")\b")
+    issue: re.compile(
+        r"\b(?:"
+        + "|".join(re.escape(k) for k in (*keywords, *_ES_ISSUE_KEYWORDS.get(issue, ())))
+        + r")\b"
+    )
     for issue, keywords in _ISSUE_KEYWORDS.items()
 }
 
@@ -352,7 +434,8 @@ def transcript_insights(
     said = [t.text.lower() for t in turns if t.role == "user" and t.text]
     text = " ".join(said)
     delay: Finding | None = None
-    if (minutes := next((m for m in map(_delay_from, said) if m is not None), None)) is not None:
+    found = (d if (d := _delay_from(t)) is not None else _delay_from_es(t) for t in said)
+    if (minutes := next((m for m in found if m is not None), None)) is not None:
         delay = Finding(minutes, TRANSCRIPT_RULE, 0.8)
     elif _ON_TIME.search(text):
         delay = Finding(0, TRANSCRIPT_RULE, 0.7)

@@ -10,6 +10,7 @@ from utils.call_insights import (
     TRANSCRIPT_RULE,
     Turn,
     extract_insights,
+    transcript_insights,
     turns_from_text,
     turns_from_vapi,
 )
@@ -171,3 +172,27 @@ def test_structured_hold_reason_wins_and_unknown_text_is_other():
     assert (found.hold_reason.value, found.hold_reason.source) == ("lumper", "structured")
     other = extract_insights(turns=[], structured={"detention_reason": "fire drill"})
     assert other.hold_reason.value == "other"
+
+
+@pytest.mark.parametrize(
+    ("line", "minutes"),
+    [
+        ("Voy como 45 minutos tarde por el tráfico", 45),
+        ("Llevo dos horas de retraso", 120),
+        ("una hora y media tarde, se me ponchó una llanta", 90),
+        ("media hora tarde nada más", 30),
+        ("Tengo un retraso de 40 minutos", 40),
+        ("Voy a tiempo, sin problema", 0),
+    ],
+)
+def test_spanish_transcripts_give_the_delay(line, minutes):
+    assert transcript_insights(_said(line)).delay_minutes.value == minutes
+
+
+def test_spanish_issues_negation_and_call_back():
+    found = transcript_insights(
+        _said("Se descompuso el camión, sin tráfico. Llámame por favor, necesito una grúa.")
+    )
+    assert found.issues.value == ["breakdown"]
+    assert found.needs_follow_up.value is True
+    assert "call back" in found.follow_up_reason
