@@ -176,10 +176,6 @@ class ServiceOrPermission:
         end_read(session)
         if not principal.allows(self.required_permission):
             raise Forbidden(f"requires permission {self.required_permission.value}")
-        # These routes run scheduled work in its own units of work (ticks, ingest, exports):
-        # end the authentication's transaction now, or on SQLite this POST's write lock would
-        # make every unit of work behind it wait out the busy timeout.
-        session.commit()
         return Caller(user=principal.user)
 
     def __repr__(self) -> str:
