@@ -273,11 +273,15 @@ async function renderCalls(ctx) {
     const purpose = el("select", { id: "c-purpose" }, ["late_load_check", "hos_check", "violation_coaching"].map((p) => el("option", { value: p }, p.replaceAll("_", " "))));
     const provider = el("select", { id: "c-provider" }, ["vapi", "elevenlabs"].map((p) => el("option", { value: p }, p === "vapi" ? "VAPI" : "ElevenLabs")));
     const result = el("p", { id: "c-result", "aria-live": "polite" });
+    // A supervisor (calls:admin) may call a driver the safe-to-call check would refuse.
+    const override = ctx.can("calls:admin") ? el("input", { id: "c-override", type: "checkbox" }) : null;
     ctx.section.append(el("form", { class: "filters", "aria-label": "Call driver", onsubmit: async (e) => {
       e.preventDefault();
       result.replaceChildren();
       try {
-        const call = await api("/calls", { method: "POST", json: { driver_id: Number(driver.value), purpose: purpose.value, provider: provider.value } });
+        const json = { driver_id: Number(driver.value), purpose: purpose.value, provider: provider.value };
+        if (override?.checked) json.safety_override = true;
+        const call = await api("/calls", { method: "POST", json });
         result.replaceChildren(`Call ${call.id} placed (${call.status}).`);
         await load();
       } catch (error) {
@@ -287,6 +291,7 @@ async function renderCalls(ctx) {
     } }, el("div", {}, el("label", { for: "c-driver" }, "Driver id"), driver),
       el("div", {}, el("label", { for: "c-purpose" }, "Purpose"), purpose),
       el("div", {}, el("label", { for: "c-provider" }, "Provider"), provider),
+      override ? el("div", {}, override, el("label", { for: "c-override" }, "Call even if driving or resting")) : "",
       el("button", { type: "submit" }, "Call driver"), result));
   }
   ctx.section.append(el("div", { class: "split" }, list, detail));
