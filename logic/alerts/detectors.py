@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, and_, case, func, or_, select
+from sqlalchemy import Select, Table, and_, case, func, or_, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
@@ -151,16 +151,10 @@ def _label(row: Any) -> str:
     return row.load_number or f"trip {row.id}"
 
 
-def late_for_appointment(
-    session: Session, rule: EffectiveRule, now: datetime, ctx: DetectorContext
-) -> list[Candidate]:
-    """Trips whose ETA (logic/trips/eta.py) is past the next stop's window end by > grace.
-
-    The next stop is the first not yet arrived at (by the TMS or GPS): a stop reached before
-    its window ended is on time whatever the clock says now (logic/trips/stop_visits.py).
-    """
-    grace = int(rule.param("grace_minutes") or 0)
-    # The next stop is the first one not reached: a truck held at the dock was on time.
+def next_stop_trips(*columns: Any) -> Select:
+    """Active trips with `columns` and their next stop's name, place and window, for detectors
+    that judge the next stop. The next stop is the first one not reached (by the TMS or GPS):
+    a truck held at the dock was on time."""
     next_seq = (
         select(TripStop.trip_id, func.min(TripStop.sequence).label("seq"))
         .where(stop_not_reached())
@@ -168,11 +162,10 @@ def late_for_appointment(
         .subquery()
     )
     stop = aliased(TripStop)
-    rows = session.execute(
+    return (
         select(
             *_trip_columns(),
-            Trip.eta_next_stop,
-            Trip.late_risk_minutes,
+            *columns,
             stop.name.label("stop_name"),
             stop.city,
             stop.state,
@@ -185,7 +178,22 @@ def late_for_appointment(
         .outerjoin(Driver, Driver.id == Trip.driver_id)
         .outerjoin(Vehicle, Vehicle.id == Trip.vehicle_id)
         .where(Trip.status.in_(_ACTIVE))
-        .where(Trip.late_risk_minutes > grace)
+    )
+
+
+def late_for_appointment(
+    session: Session, rule: EffectiveRule, now: datetime, ctx: DetectorContext
+) -> list[Candidate]:
+    """Trips whose ETA (logic/trips/eta.py) is past the next stop's window end by > grace.
+
+    The next stop is the first not yet arrived at (by the TMS or GPS): a stop reached before
+    its window ended is on time whatever the clock says now (logic/trips/stop_visits.py).
+    """
+    grace = int(rule.param("grace_minutes") or 0)
+    rows = session.execute(
+        next_stop_trips(Trip.eta_next_stop, Trip.late_risk_minutes).where(
+            Trip.late_risk_minutes > grace
+        )
     ).all()
     out = []
     for row in rows:

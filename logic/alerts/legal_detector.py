@@ -12,8 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
-from sqlalchemy.orm import aliased
+from sqlalchemy import or_
 from sqlmodel import Session
 
 from config import get_settings
@@ -25,17 +24,13 @@ from logic.alerts.detectors import (
     _hm,
     _label,
     _trip_candidate,
-    _trip_columns,
     _trip_details,
     _zone,
+    next_stop_trips,
 )
 from logic.alerts.rules import EffectiveRule
 from models.alert import AlertType
-from models.driver import Driver
-from models.trip import ACTIVE_TRIP_STATUSES, Trip, TripStop, stop_not_reached
-from models.vehicle import Vehicle
-
-_ACTIVE = [s.value for s in ACTIVE_TRIP_STATUSES]
+from models.trip import Trip
 
 
 def clock_label(clock: str) -> str:
@@ -79,35 +74,14 @@ def cannot_legally_make_appointment(
 ) -> list[Candidate]:
     """Trips whose legal ETA is past the next stop's window end by > grace, physical ETA not."""
     grace = int(rule.param("grace_minutes") or 0)
-    # The first stop not reached (GPS or TMS), as the late detector and the ETA pass use.
-    pending = stop_not_reached()
-    next_seq = (
-        select(TripStop.trip_id, func.min(TripStop.sequence).label("seq"))
-        .where(pending)
-        .group_by(TripStop.trip_id)
-        .subquery()
-    )
-    stop = aliased(TripStop)
     rows = session.execute(
-        select(
-            *_trip_columns(),
+        next_stop_trips(
             Trip.eta_next_stop,
             Trip.eta_next_stop_legal,
             Trip.late_risk_minutes,
             Trip.hos_binding_clock,
             Trip.hos_binds_at,
-            stop.name.label("stop_name"),
-            stop.city,
-            stop.state,
-            stop.appointment_end,
-            stop.appointment_start,
         )
-        .select_from(Trip)
-        .join(next_seq, next_seq.c.trip_id == Trip.id)
-        .join(stop, and_(stop.trip_id == Trip.id, stop.sequence == next_seq.c.seq))
-        .outerjoin(Driver, Driver.id == Trip.driver_id)
-        .outerjoin(Vehicle, Vehicle.id == Trip.vehicle_id)
-        .where(Trip.status.in_(_ACTIVE))
         # A binding clock means the plan needs a rest; without one legal == physical.
         .where(Trip.hos_binding_clock.is_not(None), Trip.eta_next_stop_legal.is_not(None))
         .where(or_(Trip.late_risk_minutes.is_(None), Trip.late_risk_minutes <= grace))
