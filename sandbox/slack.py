@@ -439,6 +439,13 @@ def _public(message: dict[str, Any], *, with_metadata: bool) -> dict[str, Any]:
         shown["thread_ts"] = message["thread_ts"]
     if with_metadata and message.get("metadata") is not None:
         shown["metadata"] = message["metadata"]
+    if message.get("files"):
+        # A message that shares files carries the file objects (id, name, title, type).
+        shown["files"] = [
+            {key: f[key] for key in ("id", "name", "title") if key in f}
+            for f in map(store.file, message["files"])
+            if f is not None
+        ]
     return shown
 
 

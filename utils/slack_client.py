@@ -253,6 +253,17 @@ class SlackClient:
                     return SlackMessage(channel_id, str(message["ts"]), thread_ts)
         return None
 
+    def find_file(self, channel_id: str, thread_ts: str, filename: str) -> str | None:
+        """The id of a file named `filename` shared in the thread under `thread_ts`, or None:
+        an upload whose outcome is unknown is looked for before it is repeated."""
+        args = {"channel": channel_id, "ts": thread_ts, "limit": 200}
+        for data in self._pages("conversations.replies", args):
+            for message in data.get("messages") or []:
+                for shared in message.get("files") or []:
+                    if shared.get("name") == filename and "id" in shared:
+                        return str(shared["id"])
+        return None
+
     def _channel_id(self, name: str) -> str | None:
         wanted = name.removeprefix("#").lower()
         args = {"types": "public_channel,private_channel", "exclude_archived": "true", "limit": 200}

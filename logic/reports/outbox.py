@@ -157,9 +157,17 @@ def _send_slack(slack: Any | None, job: ReportJob, progress: dict[str, Any]) -> 
             log.info("report delivery %s was already posted (%s); not again", job.tag, found.ts)
         progress.update(channel=found.channel, ts=found.ts)
     if "file_id" not in progress:
+        filename = f"morning-report-{body['report_date']}.png"
+        found_file = (
+            slack.find_file(progress["channel"], progress["ts"], filename) if job.in_doubt else None
+        )
+        if found_file is not None:
+            log.info("report delivery %s chart was already shared; not again", job.tag)
+            progress["file_id"] = found_file
+            return
         progress["file_id"] = slack.upload_file(
             progress["channel"],
-            filename=f"morning-report-{body['report_date']}.png",
+            filename=filename,
             content=charts.morning_chart(body),
             title=render.title(body),
             alt_txt="Loads on time and late by customer; drivers by safety score band",

@@ -169,6 +169,29 @@ def test_a_worker_killed_during_the_chart_upload_does_not_post_the_report_twice(
     assert row.progress["ts"] == post["ts"] and row.status == ReportDeliveryStatus.SENT
 
 
+class _DiesAfterUpload(_DiesDuringUpload):
+    def upload_file(self, *args, **kwargs):
+        self.inner.upload_file(*args, **kwargs)
+        raise _Killed
+
+
+def test_a_worker_killed_after_the_chart_upload_does_not_share_the_chart_twice(
+    session, sandbox_clean
+):
+    queue(session, emails=())
+    slack, mailer = clients(sandbox_clean)
+    with pytest.raises(_Killed):
+        outbox.drain(slack=_DiesAfterUpload(slack), mailer=mailer, now=NOW)
+    post, upload = slack_messages(sandbox_clean)  # Slack has both; the row knows neither
+
+    later = NOW + outbox.LEASE + timedelta(seconds=1)
+    assert outbox.drain(slack=slack, mailer=mailer, now=later).sent == 1
+
+    assert [m["ts"] for m in slack_messages(sandbox_clean)] == [post["ts"], upload["ts"]]
+    [row] = session.scalars(select(ReportDelivery)).all()
+    assert row.status == ReportDeliveryStatus.SENT and row.progress["file_id"] == upload["files"][0]
+
+
 class RecordingMailer:
     """The real mailer, noting each message it was asked to send (refused ones included)."""
 
