@@ -740,13 +740,14 @@ def detention(
 ) -> list[Candidate]:
     """Trucks still at a stop past its free time: one alert per stop visit, with the clock.
 
-    The visit is the GPS one, else the TMS's when GPS saw none. Free time runs from the later
-    of arrival and appointment start (logic/trips/stop_visits.py). The message moves in
-    `step_minutes` steps, so the Slack card is updated as detention grows, not every pass;
+    The visit is the GPS one, else the TMS's, else the driver's word on a call. Free time runs
+    from the later of arrival and appointment start (logic/trips/stop_visits.py). The message
+    moves in `step_minutes` steps, so the Slack card is updated as detention grows, not every pass;
     departure resolves the alert with the final figure (logic/alerts/detention.py).
     """
     step = max(1, int(rule.param("step_minutes") or 10))
     gps = aliased(StopVisit)
+    tms = aliased(StopVisit)
     v = StopVisit
     rows = session.execute(
         select(
@@ -766,8 +767,14 @@ def detention(
         .outerjoin(Driver, Driver.id == Trip.driver_id)
         .outerjoin(Vehicle, Vehicle.id == Trip.vehicle_id)
         .outerjoin(gps, and_(gps.stop_id == v.stop_id, gps.source == VisitSource.GPS.value))
+        .outerjoin(tms, and_(tms.stop_id == v.stop_id, tms.source == VisitSource.TMS.value))
         .where(v.departed_at.is_(None), Trip.status.in_(_ACTIVE))
-        .where(or_(v.source == VisitSource.GPS.value, gps.id.is_(None)))
+        .where(
+            or_(
+                v.source == VisitSource.GPS.value,
+                and_(gps.id.is_(None), or_(v.source == VisitSource.TMS.value, tms.id.is_(None))),
+            )
+        )
         .where(TripStop.visit_departed_at.is_(None))
         .order_by(v.id)
     ).all()

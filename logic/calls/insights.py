@@ -17,6 +17,7 @@ from sqlmodel import Session
 from config import get_settings
 from helpers.time_utils import format_duration, is_valid_timezone
 from logic.alerts import outbox
+from logic.trips import stop_visits
 from models.alert import Alert, AlertStatus, AlertType, DeliveryKind, Severity
 from models.call import Call, CallInsight, CallOutcome, CallStatus
 from models.driver import Driver
@@ -189,6 +190,10 @@ def finalize_call(session: Session, call: Call, *, now: datetime) -> CallInsight
                 trip.driver_reported_at = call.ended_at or now
                 if insight.reported_delay_minutes > (trip.late_risk_minutes or 0):
                     trip.late_risk_minutes = insight.reported_delay_minutes
+        if insight.hold_reason and call.trip_id is not None:
+            # The driver says the truck is held at the facility: the stop has a visit even
+            # where GPS is silent (a lower bound: held at least since the call).
+            stop_visits.record_driver_report(session, call.trip_id, call.started_at or now)
         if insight.needs_follow_up and call.driver_id is not None:
             _open_follow_up(session, call, driver, insight, now)
     if call.alert_id is not None and call.status != CallStatus.CANCELED:

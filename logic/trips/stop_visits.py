@@ -636,20 +636,54 @@ def _sync_tms_visits(session: Session, now: datetime) -> int:
 
 def _close_orphans(session: Session, now: datetime) -> list[int]:
     """Open GPS visits of trips no longer active (delivered, cancelled) end with the trip:
-    at the TMS departure when there is one, else now. Returns their ids."""
+    at the TMS departure when there is one, else now. A driver's-call visit ends when GPS or
+    the TMS sees the truck leave, or with the trip. Returns their ids."""
+    gps = VisitSource.GPS.value
+    call = VisitSource.DRIVER_CALL.value
+    left = or_(TripStop.departed_at.is_not(None), TripStop.visit_departed_at.is_not(None))
     rows = session.execute(
         select(StopVisit, TripStop)
         .join(Trip, Trip.id == StopVisit.trip_id)
         .join(TripStop, TripStop.id == StopVisit.stop_id)
-        .where(StopVisit.departed_at.is_(None), StopVisit.source == VisitSource.GPS.value)
-        .where(Trip.status.notin_(_ACTIVE))
+        .where(StopVisit.departed_at.is_(None))
+        .where(
+            or_(
+                and_(StopVisit.source == gps, Trip.status.notin_(_ACTIVE)),
+                and_(StopVisit.source == call, or_(left, Trip.status.notin_(_ACTIVE))),
+            )
+        )
     ).all()
     closed = []
     for visit, stop in rows:
-        close_visit(visit, stop.departed_at or now)
-        stop.visit_departed_at = stop.visit_departed_at or visit.departed_at
+        close_visit(visit, stop.departed_at or stop.visit_departed_at or now)
+        if visit.source == gps:
+            stop.visit_departed_at = stop.visit_departed_at or visit.departed_at
         closed.append(visit.id)
     return closed
+
+
+def record_driver_report(session: Session, trip_id: int, at: datetime) -> StopVisit | None:
+    """The driver said on a call that the truck is held at a facility: a `driver_call` visit at
+    the first stop of the trip not yet left, from the call's time (a lower bound on the dwell,
+    kept beside GPS and the TMS), unless that stop already has one. Returns the new visit."""
+    trip = session.get(Trip, trip_id)
+    stop = session.scalars(
+        select(TripStop)
+        .where(TripStop.trip_id == trip_id, stop_not_done())
+        .order_by(TripStop.sequence)
+        .limit(1)
+    ).first()
+    if trip is None or stop is None:
+        return None
+    known = select(StopVisit.id).where(
+        StopVisit.stop_id == stop.id, StopVisit.source == VisitSource.DRIVER_CALL.value
+    )
+    if session.scalars(known).first() is not None:
+        return None
+    visit = new_visit(stop, trip.customer, VisitSource.DRIVER_CALL, at)
+    session.add(visit)
+    session.flush()
+    return visit
 
 
 _SOURCE_ORDER = {VisitSource.GPS: 0, VisitSource.TMS: 1, VisitSource.DRIVER_CALL: 2}

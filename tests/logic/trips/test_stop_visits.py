@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from logic.alerts.engine import evaluate
+from logic.calls.insights import finalize_call
 from logic.trips.stop_visits import (
     Fence,
     TrackState,
@@ -22,9 +23,11 @@ from logic.trips.stop_visits import (
     stop_rules,
 )
 from models.alert import Alert, AlertDelivery, AlertStatus, AlertType, DeliveryKind
+from models.call import CallOutcome, CallPurpose, CallStatus
 from models.stop_visit import StopTrack, StopVisit
 from models.trip import StopStatus, TripStatus, TripStop
 from tests.factories import make_driver, make_location, make_trip, make_vehicle
+from tests.factories_calls import make_call
 
 T0 = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 STOP = (32.7767, -96.797)
@@ -435,3 +438,52 @@ def test_the_sandbox_addresses_follow_the_samsara_contract(session) -> None:
         assert "radiusMeters" in fence.get("circle", {"radiusMeters": 0})
         assert 3 <= len(fence.get("polygon", {"vertices": [0, 0, 0]})["vertices"]) < 40
     assert write_addresses(session, items).result.inserted == 4
+
+
+def test_a_driver_saying_on_a_call_he_is_held_opens_a_driver_call_visit(session) -> None:
+    """GPS silent, TMS silent: the driver's word on a facility check is the stop's visit, and
+    the visit ends when the TMS sees the truck leave."""
+    driver = make_driver(session)
+    trip = make_trip(
+        session,
+        driver=driver,
+        vehicle=make_vehicle(session),
+        status=TripStatus.IN_TRANSIT,
+        stops=[{"latitude": STOP[0], "longitude": STOP[1], "name": "Walmart DC 6094"}],
+    )
+    call = make_call(
+        session,
+        driver_id=driver.id,
+        trip_id=trip.id,
+        purpose=CallPurpose.FACILITY_CHECK,
+        status=CallStatus.ENDED,
+        outcome=CallOutcome.COMPLETED,
+        started_at=T0 + timedelta(minutes=60),
+        ended_at=T0 + timedelta(minutes=62),
+        transcript=[
+            {"role": "assistant", "text": "What is holding you up at the facility?"},
+            {"role": "user", "text": "They still haven't loaded us, waiting to load."},
+        ],
+    )
+    finalize_call(session, call, now=T0 + timedelta(minutes=63))
+    finalize_call(session, call, now=T0 + timedelta(minutes=64))  # once per stop, not per call
+    [visit] = session.scalars(select(StopVisit).where(StopVisit.trip_id == trip.id)).all()
+    assert (visit.source, _minutes(visit.arrived_at), visit.departed_at) == (
+        "driver_call",
+        60,
+        None,
+    )
+
+    stop = trip.stops[0]
+    stop.arrived_at = T0 + timedelta(minutes=30)  # the TMS learns of the arrival too
+    session.flush()
+    evaluate(session, now=T0 + timedelta(minutes=200), types=TYPES)
+    detained = select(Alert).where(Alert.type == AlertType.DETENTION, Alert.trip_id == trip.id)
+    assert len(session.scalars(detained).all()) == 1  # one stop, one alert: the TMS's visit
+
+    stop.departed_at = T0 + timedelta(minutes=240)
+    stop.status = StopStatus.DEPARTED
+    session.flush()
+    evaluate(session, now=T0 + timedelta(minutes=250), types=TYPES)
+    session.refresh(visit)
+    assert (_minutes(visit.departed_at), visit.dwell_minutes) == (240, 180)
