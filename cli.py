@@ -409,7 +409,23 @@ def seed_demo_command(
     code = _print_ingest_summary(runs, conflicts)
     if first_report:
         _first_morning_report(get_settings())
+    _demo_customer_contacts(get_settings())
     raise typer.Exit(code)
+
+
+def _demo_customer_contacts(settings) -> None:
+    """On a sandbox stack only: a contact per customer, so notices reach the sandbox mailbox."""
+    from sandbox.credentials import SLACK_BOT_TOKEN
+
+    if settings.SLACK_BOT_TOKEN.get_secret_value() != SLACK_BOT_TOKEN:
+        return
+    from db.database import session_scope
+    from logic.customers.demo import add_demo_contacts
+
+    with session_scope() as session:
+        added = add_demo_contacts(session)
+    if added:
+        console.print(f"customer contacts added: {added} (notices go to the sandbox mailbox)")
 
 
 @app.command("prune-locations")

@@ -123,3 +123,19 @@ def check_slack_channel(value: str) -> str:
 
 
 SlackChannel = Annotated[str, AfterValidator(check_slack_channel)]
+
+# An address with a local part, an @ and a dotted domain, no spaces, within RFC 5321's 254.
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def check_email(value: str) -> str:
+    """An email address, trimmed; anything else would bounce for good, so it is refused."""
+    value = value.strip()
+    if len(value) > 254 or not _EMAIL.fullmatch(value):
+        raise PydanticCustomError(
+            "email", "{value} is not an email address", {"value": repr(value[:100])}
+        )
+    return value
+
+
+EmailAddress = Annotated[str, AfterValidator(check_email)]

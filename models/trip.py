@@ -70,6 +70,10 @@ class Trip(SQLModel, table=True):
     ditat_id: str | None = Field(default=None, max_length=64, unique=True)
     load_number: str | None = Field(default=None, max_length=64, index=True)
     customer: str | None = Field(default=None, max_length=200)
+    # The normalised customer (models/customer.py); `customer` keeps Ditat's text as sent.
+    customer_id: int | None = Field(
+        default=None, foreign_key="customer.id", ondelete="SET NULL", index=True
+    )
     status: str = Field(
         default=TripStatus.PLANNED,
         sa_type=String(20),
@@ -264,6 +268,7 @@ class TripPublic(BaseModel):
     ditat_id: str | None
     load_number: str | None
     customer: str | None
+    customer_id: int | None = None
     status: TripStatus
     terminal: str | None
     driver: DriverSummary | None

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from config import get_settings
+from models.customer import Customer, CustomerContact
 from models.driver import Driver
 from models.ingest import IngestRun
 from models.report import MorningReport, ReportRecipients
@@ -61,6 +62,10 @@ def test_seed_demo_populates_every_entity_from_the_sandbox(session, sandbox_clea
     [report] = [m for m in posted.json()["messages"] if "morning report" in m["text"]]
     assert "Fleet morning report" in report["text"]
     assert "report recipient added: #fleet-reports" in result.output
+    # Each demo customer gets one contact wanting every notice, at the sandbox mailbox's domain.
+    contacts = session.scalars(select(CustomerContact)).all()
+    assert len(contacts) == _count(session, Customer) > 0
+    assert all(c.email.endswith("@example.com") and "eta" in c.notices for c in contacts)
 
     # A second seed (the next `make run`) neither adds a recipient nor re-sends the report.
     second = CliRunner().invoke(app, ["seed-demo", "--sandbox-url", sandbox_clean.url])
@@ -70,6 +75,7 @@ def test_seed_demo_populates_every_entity_from_the_sandbox(session, sandbox_clea
     assert len([m for m in posted.json()["messages"] if "morning report" in m["text"]]) == 1
     session.expire_all()
     assert len(session.scalars(select(ReportRecipients)).all()) == 1
+    assert _count(session, CustomerContact) == len(contacts)
 
     again = CliRunner().invoke(app, ["ingest", "ditat", "trailers"])
     assert again.exit_code == 0, again.output

@@ -20,6 +20,9 @@ class Permission(StrEnum):
     ROUTING_READ = "routing:read"
     WEATHER_READ = "weather:read"
     DASHBOARD_READ = "dashboard:read"
+    # Customers (shippers, brokers) and the contacts who get notices about their loads.
+    CUSTOMERS_READ = "customers:read"
+    CUSTOMERS_WRITE = "customers:write"
     # Alerts.
     ALERTS_READ = "alerts:read"
     ALERTS_WRITE = "alerts:write"
@@ -68,6 +71,7 @@ DEFAULT_ROLES: dict[str, set[Permission]] = {
     | {
         Permission.DRIVERS_WRITE,
         Permission.TRIPS_WRITE,
+        Permission.CUSTOMERS_READ,
         Permission.ALERTS_WRITE,
         Permission.ALERT_RULES_READ,
         Permission.CALLS_READ,

@@ -22,6 +22,7 @@ from db.database import session_scope
 from db.upsert import bulk_upsert
 from helpers.phone import try_e164
 from helpers.time_utils import utc_now
+from logic.customers.directory import ensure_customers
 from logic.ingest.matching import (
     DriverIndex,
     VehicleIndex,
@@ -30,6 +31,7 @@ from logic.ingest.matching import (
     upsert_with_matches,
 )
 from logic.ingest.runner import BadVendorData, PageWrite, RunHandle
+from models.customer import customer_key
 from models.driver import Driver, DriverStatus
 from models.trip import StopStatus, StopType, Trip, TripStatus, TripStop
 from models.vehicle import Trailer, UnitStatus, Vehicle
@@ -41,6 +43,7 @@ TRAILER_COLUMNS = ["unit_number", "trailer_type", "license_plate", "year", "stat
 TRIP_COLUMNS = [
     "load_number",
     "customer",
+    "customer_id",
     "terminal",
     "status",
     "driver_id",
@@ -349,6 +352,10 @@ def write_trips(session: Session, rows: list[Any]) -> PageWrite:
             )
         ).all()
     )
+    names = {
+        ident: _text(trip.raw.first("customer", "customerName"), 200) for trip, ident, _ in parsed
+    }
+    customers = ensure_customers(session, names.values(), now)
     trip_rows = []
     for trip, ident, stops in parsed:
         vehicle_id = trucks.get(trip.truck_id or "") or by_unit.get(normalize_unit(trip.truck_id))
@@ -367,7 +374,8 @@ def write_trips(session: Session, rows: list[Any]) -> PageWrite:
             {
                 "ditat_id": ident[:64],
                 "load_number": _text(trip.shipment_id, 64),
-                "customer": _text(trip.raw.first("customer", "customerName"), 200),
+                "customer": names[ident],
+                "customer_id": customers.get(customer_key(names[ident]) or ""),
                 "terminal": _text(trip.raw.first("terminal", "terminalName", "terminalId"), 100),
                 "status": status,
                 "driver_id": driver_id,
