@@ -457,7 +457,7 @@ def call_command(
     purpose: str = typer.Option(
         "late_load_check", help="violation_coaching | late_load_check | hos_check | custom"
     ),
-    provider: str = typer.Option("vapi", help="vapi | elevenlabs"),
+    provider: str = typer.Option("vapi", help="A registered voice provider: vapi | elevenlabs."),
     alert: int = typer.Option(None, help="Alert that prompted the call (gets the Slack reply)."),
 ) -> None:
     """Place one AI call to a driver, with the same pre-dial checks as the API."""
@@ -466,16 +466,18 @@ def call_command(
     from helpers.errors import AppError
     from logic.calls.placement import CallRefused, CallRequest, prepare_call
     from logic.calls.service import calling_policy, dial_after_commit
-    from models.call import Call, CallProvider, CallPurpose
+    from logic.calls.voice.registry import UnknownProvider, provider_kind
+    from models.call import Call, CallPurpose
 
     try:
-        purpose_value, provider_value = CallPurpose(purpose), CallProvider(provider)
-    except ValueError as exc:
+        purpose_value = CallPurpose(purpose)
+        provider_kind(provider)
+    except (ValueError, UnknownProvider) as exc:
         _fail(str(exc), 2)
     request = CallRequest(
         driver_id=driver,
         purpose=purpose_value,
-        provider=provider_value,
+        provider=provider,
         alert_id=alert,
         placed_by_label="cli",
     )
@@ -492,7 +494,7 @@ def call_command(
         status, error = call.status, call.error
     if status == "failed":
         _fail(f"call {call_id} {status}: {error}")
-    console.print(f"call {call_id} {status} ({provider_value.value}, {purpose_value.value})")
+    console.print(f"call {call_id} {status} ({provider}, {purpose_value.value})")
     if error:
         console.print(f"[yellow]warning:[/yellow] {error}")
 
@@ -503,7 +505,7 @@ def reconcile_calls_command(
         None, help="Minutes past a call's expected end (default CALL_RECONCILE_AFTER_MINUTES)."
     ),
 ) -> None:
-    """Poll VAPI / ElevenLabs for calls whose final webhook never came, and fill them."""
+    """Poll each call's voice provider for calls whose final webhook never came, and fill them."""
     settings = _settings()
     from logic.calls.reconcile import reconcile_calls
     from logic.calls.service import dialer_for

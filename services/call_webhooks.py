@@ -1,4 +1,7 @@
-"""Signed call webhooks: `POST /webhooks/vapi` and `POST /webhooks/elevenlabs` (public routes).
+"""Signed call webhooks: `POST /webhooks/{provider}` (`vapi`, `elevenlabs`; public routes).
+
+The provider's module (logic/calls/voice) verifies and parses the delivery; this router knows no
+vendor, so a newly registered provider receives its webhooks here with no change.
 
 Verify over the raw body, store in the inbox, answer 200 fast; the event is applied after the
 commit (a background task). Both steps go through a group commit (helpers/group_commit.py): the
@@ -12,25 +15,23 @@ we do not keep).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Path, Request, Response
 from pydantic import BaseModel
 
 from config import Settings
 from helpers import group_commit
-from helpers.errors import BadRequest, Unauthorized, UpstreamNotConfigured
+from helpers.errors import BadRequest, NotFound, Unauthorized, UpstreamNotConfigured
 from helpers.metrics import count_webhook
-from logic.calls.events import EventKey, parse_elevenlabs, parse_vapi
+from logic.calls.events import EventKey
 from logic.calls.service import after_webhooks
+from logic.calls.voice.base import VoiceProvider
+from logic.calls.voice.registry import UnknownProvider, provider_kind
 from logic.calls.webhooks import Intake, receive_unit
-from models.call import CallProvider
 from services.vendor_deps import SettingsDep
-from utils.elevenlabs_client import SIGNATURE_HEADER, verify_elevenlabs_signature
 from utils.signatures import SignatureMissing, SignatureNotConfigured, WebhookSignatureError
-from utils.vapi_client import verify_vapi_webhook
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
@@ -76,17 +77,26 @@ async def _process(call_id: int, settings: Settings) -> None:
     await group_commit.for_current_loop(key, batch).submit(call_id)
 
 
-async def _intake(
-    provider: str,
+def _provider(name: str, settings: Settings) -> VoiceProvider:
+    try:
+        return provider_kind(name)(settings)
+    except UnknownProvider as exc:
+        raise NotFound(str(exc)) from None
+
+
+@router.post("/{provider}", response_model=WebhookAck)
+async def call_webhook(
+    provider: Annotated[str, Path(description="a registered voice provider: vapi, elevenlabs")],
     request: Request,
     background: BackgroundTasks,
-    verify: Callable[[bytes], None],
-    parse: Callable[[Any, bytes], EventKey | None],
-    settings: Any,
+    settings: SettingsDep,
 ) -> Response:
+    """A voice provider's signed webhook (VAPI: X-Vapi-Secret or HMAC; ElevenLabs:
+    ElevenLabs-Signature), verified and parsed by that provider's module."""
+    voice = _provider(provider, settings)
     raw = await request.body()  # the exact bytes the vendor signed
     try:
-        verify(raw)
+        voice.verify_webhook(raw, request.headers)
     except SignatureNotConfigured as exc:
         raise WebhookNotConfigured(str(exc)) from None
     except WebhookSignatureError as exc:
@@ -95,7 +105,7 @@ async def _intake(
         raise refusal(str(exc)) from None
     try:
         payload = json.loads(raw)
-        key = parse(payload, raw)
+        key = voice.parse_event(payload, raw)
     except ValueError as exc:
         count_webhook(provider, "rejected")
         raise BadRequest(f"malformed webhook body: {exc}") from None
@@ -107,35 +117,3 @@ async def _intake(
     if intake.stored and intake.call_id is not None:
         background.add_task(_process, intake.call_id, settings)
     return _ack("stored" if intake.stored else "duplicate")
-
-
-@router.post("/vapi", response_model=WebhookAck)
-async def vapi_webhook(
-    request: Request, background: BackgroundTasks, settings: SettingsDep
-) -> Response:
-    """VAPI server messages (X-Vapi-Secret or HMAC): status, end-of-call report, transcript."""
-    secret = settings.VAPI_WEBHOOK_SECRET.get_secret_value()
-    return await _intake(
-        CallProvider.VAPI,
-        request,
-        background,
-        lambda raw: verify_vapi_webhook(raw, request.headers, secret),
-        parse_vapi,
-        settings,
-    )
-
-
-@router.post("/elevenlabs", response_model=WebhookAck)
-async def elevenlabs_webhook(
-    request: Request, background: BackgroundTasks, settings: SettingsDep
-) -> Response:
-    """ElevenLabs post-call webhooks, signed `ElevenLabs-Signature: t=…,v0=…`."""
-    secret = settings.ELEVENLABS_WEBHOOK_SECRET.get_secret_value()
-    return await _intake(
-        CallProvider.ELEVENLABS,
-        request,
-        background,
-        lambda raw: verify_elevenlabs_signature(raw, request.headers.get(SIGNATURE_HEADER), secret),
-        parse_elevenlabs,
-        settings,
-    )

@@ -14,10 +14,8 @@ from fastapi import Depends
 
 from config import Settings, get_settings
 from logic.calls.voice.registry import CallProviders
-from utils.elevenlabs_client import ElevenLabsClient, build_elevenlabs_client
 from utils.pcmiler_client import PcmilerClient, build_pcmiler_client
 from utils.slack_client import SlackClient, build_slack_client
-from utils.vapi_client import VapiClient, build_vapi_client
 from utils.weather_api import WeatherClient, build_weather_client
 
 
@@ -45,18 +43,8 @@ def get_slack_client(settings: SettingsDep) -> SlackClient:
     return build_slack_client(settings)
 
 
-def get_vapi_client(settings: SettingsDep) -> Iterator[VapiClient]:
-    with closing(build_vapi_client(settings)) as client:
-        yield client
-
-
-def get_elevenlabs_client(settings: SettingsDep) -> Iterator[ElevenLabsClient]:
-    with closing(build_elevenlabs_client(settings)) as client:
-        yield client
-
-
 def get_call_providers(settings: SettingsDep) -> Iterator[CallProviders]:
-    """Both call vendors, each built on first use (a VAPI call never needs ElevenLabs' key)."""
+    """The registered voice providers, each built on first use (one never needs another's key)."""
     providers = CallProviders.from_settings(settings)
     try:
         yield providers
@@ -67,6 +55,4 @@ def get_call_providers(settings: SettingsDep) -> Iterator[CallProviders]:
 PcmilerDep = Annotated[PcmilerClient, Depends(get_pcmiler_client)]
 WeatherDep = Annotated[WeatherClient, Depends(get_weather_client)]
 SlackDep = Annotated[SlackClient, Depends(get_slack_client)]
-VapiDep = Annotated[VapiClient, Depends(get_vapi_client)]
-ElevenLabsDep = Annotated[ElevenLabsClient, Depends(get_elevenlabs_client)]
 CallProvidersDep = Annotated[CallProviders, Depends(get_call_providers)]

@@ -27,8 +27,7 @@ PUBLIC_PATHS = frozenset(
         "/console{asset:path}",
         # Authenticated by the vendor's signature scheme instead of a user token.
         "/slack/interactions",
-        "/webhooks/vapi",
-        "/webhooks/elevenlabs",
+        "/webhooks/{provider}",
         # A customer's tracking page: the unguessable share-link token is the credential.
         "/track/{token}",
         "/track/{token}.json",

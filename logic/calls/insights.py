@@ -17,6 +17,7 @@ from sqlmodel import Session
 from config import get_settings
 from helpers.time_utils import format_duration, is_valid_timezone
 from logic.alerts import outbox
+from logic.calls.voice.registry import provider_label
 from logic.trips import stop_visits
 from models.alert import Alert, AlertStatus, AlertType, DeliveryKind, Severity
 from models.call import Call, CallInsight, CallOutcome, CallStatus
@@ -25,7 +26,6 @@ from models.trip import Trip, TripStop
 from utils.call_insights import Insights, Turn, extract_insights
 
 CALL_FOLLOW_UP = AlertType.CALL_FOLLOW_UP.value
-PROVIDER_NAMES = {"vapi": "VAPI", "elevenlabs": "ElevenLabs"}
 
 
 def _zone(driver: Driver | None) -> ZoneInfo:
@@ -90,8 +90,7 @@ def slack_summary(call: Call, driver: Driver | None, insight: CallInsight | None
     who = driver.full_name if driver and driver.full_name else f"driver {call.driver_id}"
     outcome = (call.outcome or call.status).replace("_", " ")
     parts = [
-        f":telephone_receiver: AI call ({PROVIDER_NAMES.get(call.provider, call.provider)}) "
-        f"to {who}: *{outcome}*"
+        f":telephone_receiver: AI call ({provider_label(call.provider)}) to {who}: *{outcome}*"
     ]
     if call.duration_seconds:
         parts[0] += f" ({call.duration_seconds // 60} min {call.duration_seconds % 60} s)"

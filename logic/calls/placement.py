@@ -453,7 +453,7 @@ def prepare_call(
         chosen = resolve_profile(
             session,
             purpose=purpose,
-            provider=CallProvider(request.provider) if request.provider else None,
+            provider=str(request.provider) if request.provider else None,
             profile=profile,
             language=driver.language,
         )
@@ -617,7 +617,7 @@ def preview_call(
         chosen = resolve_profile(
             session,
             purpose=purpose,
-            provider=CallProvider(provider) if provider else None,
+            provider=str(provider) if provider else None,
             profile=profile,
         )
     except CallRefused as refused:

@@ -1,30 +1,165 @@
-"""ElevenLabs behind `VoiceProvider`: Twilio outbound call, find a conversation by agent, user
-and start time (confirmed by its `hub_call_id` variable), poll the conversation."""
+"""ElevenLabs behind `VoiceProvider`: post-call webhooks (`ElevenLabs-Signature`), Twilio
+outbound call, find a conversation by agent, user and start time (confirmed by its
+`hub_call_id` variable), poll the conversation."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
-from logic.calls.voice.base import Dialed, DialSpec, Polled
-from utils.elevenlabs_client import ElevenLabsClient
+from config import Settings
+from logic.calls.voice.base import Dialed, DialSpec, EventKey, Polled
+from logic.calls.voice.state import body_digest, end_call, hub_call_id, vendor_time
+from models.call import Call, CallOutcome
+from utils.elevenlabs_client import (
+    SIGNATURE_HEADER,
+    ElevenLabsClient,
+    build_elevenlabs_client,
+    verify_elevenlabs_signature,
+)
 
 NAME = "elevenlabs"
 FINISHED = ("done", "failed")
+FAILURES = {"busy": CallOutcome.BUSY, "no-answer": CallOutcome.NO_ANSWER}
+HANDLED = frozenset({"post_call_transcription", "call_initiation_failure"})
+
+
+def parse_elevenlabs(payload: Any, raw_body: bytes) -> EventKey | None:
+    """Key of an ElevenLabs post-call webhook; None for `post_call_audio` and unknown types."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("data"), dict):
+        raise ValueError("ElevenLabs webhook body has no data object")
+    event_type = str(payload.get("type") or "")
+    if event_type not in HANDLED:
+        return None
+    data = payload["data"]
+    conversation_id = data.get("conversation_id")
+    variables = (data.get("conversation_initiation_client_data") or {}).get(
+        "dynamic_variables"
+    ) or {}
+    detail = conversation_id or body_digest(raw_body)
+    return EventKey(
+        provider=NAME,
+        event_type=event_type,
+        fingerprint=f"{detail}:{event_type}"[:200],
+        provider_call_id=str(conversation_id) if conversation_id else None,
+        hub_call_id=hub_call_id(variables.get("hub_call_id")),
+        occurred_at=vendor_time(payload.get("event_timestamp"), epoch="s"),
+    )
+
+
+def elevenlabs_failure_outcome(metadata: dict[str, Any]) -> CallOutcome:
+    """A failed conversation's outcome from its own words (a polled one carries no
+    `call_initiation_failure`): the error reason, else the termination reason, read for the
+    same busy / no-answer the webhook names, and voicemail."""
+    error = metadata.get("error") or {}
+    said = (
+        " ".join(
+            str(v).lower()
+            for v in (
+                error.get("reason") if isinstance(error, dict) else None,
+                metadata.get("termination_reason"),
+            )
+            if v
+        )
+        .replace("_", "-")
+        .replace(" ", "-")
+    )
+    for needle, outcome in (
+        ("no-answer", CallOutcome.NO_ANSWER),
+        ("busy", CallOutcome.BUSY),
+        ("voicemail", CallOutcome.VOICEMAIL),
+    ):
+        if needle in said:
+            return outcome
+    return CallOutcome.FAILED
+
+
+def _apply_transcription(call: Call, data: dict[str, Any], now: datetime) -> None:
+    """post_call_transcription: the conversation as it ended."""
+    metadata = data.get("metadata") or {}
+    turns = [
+        {
+            "role": "user" if t.get("role") == "user" else "agent",
+            "text": str(t.get("message")),
+            "seconds": t.get("time_in_call_secs"),
+        }
+        for t in data.get("transcript") or []
+        if isinstance(t, dict) and t.get("message")
+    ]
+    started = vendor_time(metadata.get("start_time_unix_secs"), epoch="s")
+    duration = metadata.get("call_duration_secs")
+    answered = any(t["role"] == "user" for t in turns)
+    if data.get("status") == "failed":
+        outcome = elevenlabs_failure_outcome(metadata)
+    else:
+        outcome = CallOutcome.COMPLETED if answered else CallOutcome.NO_ANSWER
+    ended = (
+        datetime.fromtimestamp(started.timestamp() + duration, started.tzinfo)
+        if started and isinstance(duration, int | float)
+        else now
+    )
+    end_call(call, outcome, ended_at=ended, reason=metadata.get("termination_reason") or None)
+    call.started_at = call.started_at or started
+    if isinstance(duration, int | float):
+        call.duration_seconds = int(duration)
+    if isinstance(metadata.get("cost"), int | float):
+        call.cost_credits = int(metadata["cost"])
+    charging = metadata.get("charging") or {}
+    fiat = metadata.get("cost_fiat", charging.get("cost_fiat"))
+    if isinstance(fiat, int | float):
+        call.cost_usd = float(fiat)
+    phone = metadata.get("phone_call") or {}
+    call.twilio_call_sid = call.twilio_call_sid or phone.get("call_sid")
+    analysis = data.get("analysis") or {}
+    call.transcript = turns or call.transcript
+    call.summary = analysis.get("transcript_summary") or call.summary
+    collected = {
+        key: (item or {}).get("value")
+        for key, item in (analysis.get("data_collection_results") or {}).items()
+    }
+    call.structured_data = collected or call.structured_data
+    call.report_received_at = call.report_received_at or now
+
+
+def apply_elevenlabs(
+    call: Call, event_type: str, payload: dict[str, Any], *, now: datetime
+) -> None:
+    data = payload["data"]
+    if event_type == "call_initiation_failure":
+        reason = str(data.get("failure_reason") or "unknown")
+        outcome = FAILURES.get(reason, CallOutcome.FAILED)
+        end_call(call, outcome, ended_at=now, reason=f"call_initiation_failure: {reason}")
+        call.report_received_at = call.report_received_at or now
+        return
+    _apply_transcription(call, data, now)
 
 
 class ElevenLabsProvider:
     name = NAME
+    label = "ElevenLabs"
 
-    def __init__(self, client_factory: Callable[[], ElevenLabsClient]) -> None:
-        self._factory = client_factory
+    def __init__(self, settings: Settings, *, retry_wait: float = 0.5) -> None:
+        self._settings = settings
+        self._retry_wait = retry_wait
         self._client: ElevenLabsClient | None = None
 
     @property
     def client(self) -> ElevenLabsClient:
         if self._client is None:
-            self._client = self._factory()
+            self._client = build_elevenlabs_client(self._settings, retry_wait=self._retry_wait)
         return self._client
+
+    def default_agent(self) -> tuple[str, str] | None:
+        ids = (self._settings.ELEVENLABS_AGENT_ID, self._settings.ELEVENLABS_PHONE_NUMBER_ID)
+        return ids if all(ids) else None
+
+    def verify_webhook(self, raw_body: bytes, headers: Mapping[str, str]) -> None:
+        secret = self._settings.ELEVENLABS_WEBHOOK_SECRET.get_secret_value()
+        verify_elevenlabs_signature(raw_body, headers.get(SIGNATURE_HEADER), secret)
+
+    parse_event = staticmethod(parse_elevenlabs)
+    apply_event = staticmethod(apply_elevenlabs)
 
     def dial(self, spec: DialSpec) -> Dialed:
         started = self.client.outbound_call(

@@ -1,29 +1,55 @@
-"""The providers a deployment can dial, built from settings on first use (a VAPI call never
-needs ElevenLabs' key). `PROVIDER_TYPES` is the one list to extend for a new provider."""
+"""The registered voice providers, and a deployment's providers built from settings on first use
+(a VAPI call never needs ElevenLabs' key). A new provider is one module and one `register` line
+at the bottom of this file; webhooks, placement, reconciliation and the CLI find it here."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from config import Settings
 from logic.calls.voice.base import VoiceProvider
 from logic.calls.voice.elevenlabs import ElevenLabsProvider
 from logic.calls.voice.vapi import VapiProvider
-from utils.elevenlabs_client import build_elevenlabs_client
-from utils.vapi_client import build_vapi_client
+from utils.elevenlabs_client import ElevenLabsClient
+from utils.vapi_client import VapiClient
 
-# name → (provider class, client builder(settings, retry_wait))
-PROVIDER_TYPES: dict[str, tuple[type[Any], Callable[..., Any]]] = {
-    VapiProvider.name: (VapiProvider, build_vapi_client),
-    ElevenLabsProvider.name: (ElevenLabsProvider, build_elevenlabs_client),
-}
+_KINDS: dict[str, type[VoiceProvider]] = {}
 
 
 class UnknownProvider(KeyError):
     """No provider registered under that name."""
+
+    def __str__(self) -> str:
+        return f"no voice provider {self.args[0]!r} (known: {', '.join(provider_names())})"
+
+
+def register(kind: type[VoiceProvider]) -> type[VoiceProvider]:
+    """Make `kind` dialable and its webhooks receivable under `kind.name`."""
+    _KINDS[kind.name] = kind
+    return kind
+
+
+def unregister(name: str) -> None:
+    _KINDS.pop(name, None)
+
+
+def provider_names() -> tuple[str, ...]:
+    return tuple(_KINDS)
+
+
+def provider_kind(name: str) -> type[VoiceProvider]:
+    """The registered class; its `parse_event` / `apply_event` need no settings or client."""
+    try:
+        return _KINDS[name]
+    except KeyError:
+        raise UnknownProvider(name) from None
+
+
+def provider_label(name: str) -> str:
+    """How people write the provider's name (the stored name when it is not registered)."""
+    kind = _KINDS.get(name)
+    return kind.label if kind else name
 
 
 @dataclass
@@ -31,30 +57,26 @@ class CallProviders:
     """Name → `VoiceProvider`, each built lazily and at most once (thread-safe: the dialer
     places calls from several threads)."""
 
-    factories: dict[str, Callable[[], VoiceProvider]]
+    settings: Settings
+    retry_wait: float = 0.5
     _built: dict[str, VoiceProvider] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, retry_wait: float = 0.5) -> CallProviders:
-        def factory(kind: type[Any], build: Callable[..., Any]) -> Callable[[], VoiceProvider]:
-            return lambda: kind(lambda: build(settings, retry_wait=retry_wait))
-
-        return cls({name: factory(*spec) for name, spec in PROVIDER_TYPES.items()})
+        return cls(settings, retry_wait)
 
     def voice(self, name: str) -> VoiceProvider:
         with self._lock:
             if name not in self._built:
-                if name not in self.factories:
-                    raise UnknownProvider(name)
-                self._built[name] = self.factories[name]()
+                self._built[name] = provider_kind(name)(self.settings, retry_wait=self.retry_wait)
             return self._built[name]
 
-    def vapi(self) -> Any:
-        """The VAPI client itself (admin endpoints that list the vendor's calls)."""
+    def vapi(self) -> VapiClient:
+        """The VAPI client itself (tests read the vendor's calls through it)."""
         return self.voice(VapiProvider.name).client  # type: ignore[attr-defined]
 
-    def elevenlabs(self) -> Any:
+    def elevenlabs(self) -> ElevenLabsClient:
         return self.voice(ElevenLabsProvider.name).client  # type: ignore[attr-defined]
 
     def close(self) -> None:
@@ -62,3 +84,7 @@ class CallProviders:
             for provider in self._built.values():
                 provider.close()
             self._built.clear()
+
+
+register(VapiProvider)
+register(ElevenLabsProvider)
