@@ -16,7 +16,7 @@ from config import get_settings
 from logic.calls.placement import CallRequest
 from logic.calls.reconcile import reconcile_calls
 from logic.calls.voice import registry
-from models.call import Call, CallOutcome, CallStatus
+from models.call import CallOutcome, CallStatus
 from tests import fake_voice
 from tests.factories import make_driver
 from tests.factories_calls import make_agent_profile, place_now
