@@ -29,7 +29,6 @@ from models.call import (
     CallsPage,
     CallStatus,
 )
-from models.call_agent_profile import CallAgentProfile
 from models.driver import Driver
 from services.deps import (
     CallsAdminCaller,
@@ -147,17 +146,10 @@ def preview(
     agent_profile_id: int | None = None,
 ) -> CallPreview:
     """The prompt, first message and variables a call would carry; nothing is dialed."""
-    driver = _get(session, Driver, driver_id, "driver")
-    return CallPreview(
-        **preview_call(
-            session,
-            driver=driver,
-            purpose=purpose,
-            provider=provider,
-            profile=_get(session, CallAgentProfile, agent_profile_id, "agent profile"),
-            policy=calling_policy(settings),
-        )
+    request = CallRequest(
+        driver_id=driver_id, purpose=purpose, provider=provider, agent_profile_id=agent_profile_id
     )
+    return CallPreview(**preview_call(session, request, policy=calling_policy(settings)))
 
 
 @router.post("/reconcile")

@@ -34,7 +34,7 @@ from logic.calls.prompts import call_variables, render_prompt
 from logic.calls.safety import unsafe_drivers
 from logic.fleet.driver_data import driver_data
 from models.alert import Alert
-from models.call import Call, CallProvider, CallPurpose, CallStatus
+from models.call import Call, CallPurpose, CallStatus
 from models.call_agent_profile import CallAgentProfile
 from models.do_not_call import DoNotCall
 from models.driver import Driver
@@ -330,7 +330,7 @@ class CallRequest:
 
     driver_id: int
     purpose: CallPurpose | str = CallPurpose.LATE_LOAD_CHECK
-    provider: CallProvider | str | None = None
+    provider: str | None = None  # a registered voice provider's name
     agent_profile_id: int | None = None
     trip_id: int | None = None
     alert_id: int | None = None
@@ -599,26 +599,33 @@ def prepare_calls(
 
 def preview_call(
     session: Session,
+    request: CallRequest,
     *,
-    driver: Driver,
-    purpose: CallPurpose | str,
-    provider: CallProvider | str | None = None,
-    profile: CallAgentProfile | None = None,
     policy: CallingPolicy | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """The prompt and variables a call would carry, and the check that would refuse it."""
+    """The prompt and variables `request` would carry (in the driver's language), and the check
+    that would refuse it; nothing is written."""
     now = now or utc_now()
     policy = policy or CallingPolicy()
-    purpose = CallPurpose(purpose)
+    purpose = CallPurpose(request.purpose)
+    driver = session.get(Driver, request.driver_id)
+    if driver is None:
+        raise NotFound(f"driver {request.driver_id} not found")
+    profile = None
+    if request.agent_profile_id is not None:
+        profile = session.get(CallAgentProfile, request.agent_profile_id)
+        if profile is None:
+            raise NotFound(f"agent profile {request.agent_profile_id} not found")
     chosen: CallAgentProfile | None = None
     refusal = pre_dial_refusal(session, driver, now=now, policy=policy)
     try:
         chosen = resolve_profile(
             session,
             purpose=purpose,
-            provider=str(provider) if provider else None,
+            provider=str(request.provider) if request.provider else None,
             profile=profile,
+            language=driver.language,
         )
     except CallRefused as refused:
         refusal = refusal or refused.refusal
@@ -630,7 +637,7 @@ def preview_call(
     return {
         "driver_id": driver.id,
         "purpose": purpose,
-        "provider": chosen.provider if chosen else provider,
+        "provider": chosen.provider if chosen else request.provider,
         "agent_profile_id": chosen.id if chosen else None,
         "prompt_version": rendered.version,
         "first_message": rendered.first_message,
