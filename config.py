@@ -156,6 +156,25 @@ class Settings(BaseSettings):
     # server URL); empty keeps the URL configured on the VAPI assistant.
     CALL_WEBHOOK_BASE_URL: str = ""
 
+    # Reaching drivers (logic/messaging): Twilio Messaging for SMS (Basic auth with the account
+    # SID and auth token, which also signs Twilio's webhooks), the number texts come from, and
+    # the public base URL Twilio posts status callbacks and inbound texts to (empty: no status
+    # callback is asked for, and signatures are checked against the URL the request arrived on).
+    TWILIO_ACCOUNT_SID: str = ""
+    TWILIO_AUTH_TOKEN: SecretStr = SecretStr("")
+    TWILIO_BASE_URL: str = "https://api.twilio.com"
+    TWILIO_FROM_NUMBER: str = ""
+    TWILIO_WEBHOOK_BASE_URL: str = ""
+    # Texting window in the driver's local time (in-cab messages and SMS alike), per-driver daily
+    # caps per channel, and the outbox retry policy of outbound messages.
+    MESSAGE_WINDOW_START: str = "07:00"
+    MESSAGE_WINDOW_END: str = "22:00"
+    MESSAGE_MAX_SMS_PER_DRIVER_PER_DAY: int = 5
+    MESSAGE_MAX_INCAB_PER_DRIVER_PER_DAY: int = 20
+    MESSAGE_DELIVERY_MAX_ATTEMPTS: int = 8
+    MESSAGE_DELIVERY_BACKOFF_SECONDS: float = 10.0
+    MESSAGE_DELIVERY_MAX_BACKOFF_SECONDS: float = 600.0
+
     # Ingest and retention.
     INGEST_BASE_URL: str = "http://127.0.0.1:8001"
     LOCATION_RETENTION_DAYS: int = 90

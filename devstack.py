@@ -65,6 +65,14 @@ def local_environment(use_sandbox: bool = True) -> dict[str, str]:
             "SANDBOX_WEBHOOK_URL_ELEVENLABS", f"http://127.0.0.1:{MAIN_PORT}/webhooks/elevenlabs"
         )
         env.setdefault("SANDBOX_SLACK_INTERACTIONS_URL", f"http://127.0.0.1:{MAIN_PORT}")
+        # Texts from sandbox drivers and status callbacks come back to the main API, signed
+        # for this URL.
+        env.setdefault("TWILIO_WEBHOOK_BASE_URL", f"http://127.0.0.1:{MAIN_PORT}")
+        env.setdefault(
+            "SANDBOX_WEBHOOK_URL_TWILIO", f"http://127.0.0.1:{MAIN_PORT}/webhooks/twilio"
+        )
+        env.setdefault("MESSAGE_WINDOW_START", "00:00")
+        env.setdefault("MESSAGE_WINDOW_END", "00:00")
         # Sandbox phones reach nobody: the demo may call drivers around the clock.
         env.setdefault("CALL_WINDOW_START", "00:00")
         env.setdefault("CALL_WINDOW_END", "00:00")

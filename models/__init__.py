@@ -10,6 +10,7 @@ from models import (
     customer,  # noqa: F401
     do_not_call,  # noqa: F401
     driver,  # noqa: F401
+    driver_message,  # noqa: F401
     hos,  # noqa: F401
     ingest,  # noqa: F401
     location,  # noqa: F401

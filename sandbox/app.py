@@ -22,7 +22,9 @@ from sandbox import (
     nws,
     pcmiler,
     samsara,
+    samsara_messages,
     slack,
+    twilio,
     vapi,
     weather,
 )
@@ -56,7 +58,8 @@ def create_sandbox_app(
         start = persistence_module.anchor(state_dir, seed, trucks)
     state = SandboxState(seed=seed, trucks=trucks, start=start)
     app.state.sandbox = state
-    for vendor in (samsara, ditat, pcmiler, weather, nws, slack, vapi, elevenlabs, mail, bigquery):
+    vendors = (samsara, samsara_messages, ditat, pcmiler, weather, nws, slack, vapi, elevenlabs)
+    for vendor in (*vendors, twilio, mail, bigquery):
         # A module may serve more than one prefix (weather.py: weatherapi.com and NWS).
         for router in [vendor.router, *getattr(vendor, "extra_routers", ())]:
             app.include_router(router)

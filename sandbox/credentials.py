@@ -23,6 +23,10 @@ VAPI_API_KEY = "sandbox-vapi-key"
 VAPI_WEBHOOK_SECRET = "sandbox-vapi-webhook-secret"
 ELEVENLABS_API_KEY = "sandbox-elevenlabs-key"
 ELEVENLABS_WEBHOOK_SECRET = "sandbox-elevenlabs-webhook-secret"
+# Twilio's account SID has a fixed shape (AC + 32 hex); the auth token also signs its webhooks.
+TWILIO_ACCOUNT_SID = "AC" + "5a" * 16
+TWILIO_AUTH_TOKEN = "sandbox-twilio-auth-token"
+TWILIO_FROM_NUMBER = "+12015550100"
 # Agent ids the call fakes accept (any value works); they seed the local agent profiles.
 VAPI_ASSISTANT_ID = "sandbox-vapi-assistant"
 VAPI_PHONE_NUMBER_ID = "sandbox-vapi-number"
@@ -33,7 +37,8 @@ BIGQUERY_PROJECT = "sandbox-project"
 BIGQUERY_DATASET = "fleet_hub"
 
 VENDORS = (
-    "samsara", "ditat", "pcmiler", "weather", "nws", "slack", "vapi", "elevenlabs", "bigquery",
+    "samsara", "ditat", "pcmiler", "weather", "nws", "slack", "vapi", "elevenlabs", "twilio",
+    "bigquery",
 )  # fmt: skip
 
 
@@ -76,6 +81,10 @@ def sandbox_settings_env(base_url: str, smtp_port: int | None = None) -> dict[st
         "ELEVENLABS_BASE_URL": f"{base}/elevenlabs",
         "ELEVENLABS_API_KEY": ELEVENLABS_API_KEY,
         "ELEVENLABS_WEBHOOK_SECRET": ELEVENLABS_WEBHOOK_SECRET,
+        "TWILIO_BASE_URL": f"{base}/twilio",
+        "TWILIO_ACCOUNT_SID": TWILIO_ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": TWILIO_AUTH_TOKEN,
+        "TWILIO_FROM_NUMBER": TWILIO_FROM_NUMBER,
         "GOOGLE_CLOUD_PROJECT": BIGQUERY_PROJECT,
         "BIGQUERY_DATASET": BIGQUERY_DATASET,
         "BIGQUERY_API_ENDPOINT": f"{base}/bigquery",

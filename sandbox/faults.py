@@ -147,6 +147,14 @@ def vendor_error(vendor: str, status: int, message: str) -> tuple[dict[str, str]
         }
     elif vendor == "slack":
         body = {"ok": False, "error": "ratelimited" if status == 429 else "internal_error"}
+    elif vendor == "twilio":  # Twilio's REST error body
+        code = 20429 if status == 429 else 20500
+        body = {
+            "code": code,
+            "message": message,
+            "more_info": f"https://www.twilio.com/docs/errors/{code}",
+            "status": status,
+        }
     elif vendor == "bigquery":  # Google API error envelope
         reason = "rateLimitExceeded" if status == 429 else "backendError"
         body = {

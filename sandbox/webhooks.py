@@ -1,10 +1,13 @@
-"""Outbound webhooks from the VAPI and ElevenLabs fakes: where they go, when, and what happened.
+"""Outbound webhooks from the VAPI, ElevenLabs and Twilio fakes: where they go, when, and what
+happened.
 
 A call's events are delivered in order on a background thread, `delay` seconds apart, each built
 just before it is sent (so it reflects the call's state) and signed by the vendor's module. The
-target comes from `SANDBOX_WEBHOOK_URL_VAPI` / `SANDBOX_WEBHOOK_URL_ELEVENLABS` (delay from
+target comes from `SANDBOX_WEBHOOK_URL_VAPI` / `_ELEVENLABS` / `_TWILIO` (Twilio's: where inbound
+texts go; status callbacks go to each message's `StatusCallback`; delay from
 `SANDBOX_WEBHOOK_DELAY_SECONDS`) or from `POST /_sandbox/webhooks`. Without a URL the call still
-progresses (so polling works); nothing is posted.
+progresses (so polling works); nothing is posted. Twilio's are form-encoded, the others JSON; the
+signer sees the URL actually posted to (Twilio signs the URL with the parameters).
 """
 
 from __future__ import annotations
@@ -14,20 +17,27 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
+from urllib.parse import urlencode
 
 import httpx
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from sandbox.credentials import ELEVENLABS_WEBHOOK_SECRET, VAPI_WEBHOOK_SECRET
+from sandbox.credentials import ELEVENLABS_WEBHOOK_SECRET, TWILIO_AUTH_TOKEN, VAPI_WEBHOOK_SECRET
 
 control_router = APIRouter(prefix="/_sandbox/webhooks", tags=["sandbox"])
 
-WebhookVendor = Literal["vapi", "elevenlabs"]
+WebhookVendor = Literal["vapi", "elevenlabs", "twilio"]
+VENDORS = ("vapi", "elevenlabs", "twilio")
+FORM_VENDORS = frozenset({"twilio"})
 DEFAULT_DELAY_SECONDS = 1.0
-_DEFAULT_SECRETS = {"vapi": VAPI_WEBHOOK_SECRET, "elevenlabs": ELEVENLABS_WEBHOOK_SECRET}
+_DEFAULT_SECRETS = {
+    "vapi": VAPI_WEBHOOK_SECRET,
+    "elevenlabs": ELEVENLABS_WEBHOOK_SECRET,
+    "twilio": TWILIO_AUTH_TOKEN,
+}
 
 # A step returns (event type, payload) to send now, or None to skip; it may update call state.
 Step = Callable[[], tuple[str, dict[str, Any]] | None]
@@ -68,7 +78,7 @@ class WebhookDispatcher:
                     secret=_DEFAULT_SECRETS[vendor],
                     vapi_auth="hmac" if vapi_auth == "hmac" else "secret",
                 )
-                for vendor in ("vapi", "elevenlabs")
+                for vendor in VENDORS
             }
             self.deliveries.clear()
             # Calls scheduled before a reset stop instead of reporting into the next test.
@@ -128,8 +138,13 @@ class WebhookDispatcher:
         target: WebhookTarget,
         generation: int,
     ) -> None:
-        body = json.dumps(payload, separators=(",", ":")).encode()
-        headers = {"Content-Type": "application/json", **sign(body, target)}
+        if vendor in FORM_VENDORS:
+            body = urlencode(payload).encode()
+            content_type = "application/x-www-form-urlencoded"
+        else:
+            body = json.dumps(payload, separators=(",", ":")).encode()
+            content_type = "application/json"
+        headers = {"Content-Type": content_type, **sign(body, replace(target, url=url))}
         entry: dict[str, Any] = {
             "vendor": vendor,
             "type": event_type,
@@ -176,7 +191,7 @@ def configure_webhooks(config: WebhookConfig) -> dict[str, Any]:
 def webhook_status() -> dict[str, Any]:
     """Current targets and the log of deliveries (status code or network error per event)."""
     return {
-        "targets": {v: _public(dispatcher.target(v)) for v in ("vapi", "elevenlabs")},
+        "targets": {v: _public(dispatcher.target(v)) for v in VENDORS},
         "deliveries": dispatcher.log(),
     }
 

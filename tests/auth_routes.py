@@ -28,6 +28,7 @@ PUBLIC_PATHS = frozenset(
         # Authenticated by the vendor's signature scheme instead of a user token.
         "/slack/interactions",
         "/webhooks/{provider}",
+        "/webhooks/twilio",
         # A customer's tracking page: the unguessable share-link token is the credential.
         "/track/{token}",
         "/track/{token}.json",

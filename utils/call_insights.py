@@ -153,6 +153,11 @@ _DELAY_PATTERNS = (
         rf"\b(?:delayed|late|behind|delay)\s+(?:by|of)\s+(?:about\s+|around\s+|maybe\s+)?"
         rf"{_NUM}\s*(minutes?|mins?|hours?|hrs?)"
     ),
+    # A text back: "stuck at the shipper, 2 hours", "held at the receiver for 90 min"
+    re.compile(
+        rf"\b(?:stuck|held(?: up)?|waiting|sitting|detained)\b[^.?!\d]{{0,40}}?"
+        rf"(?:for\s+)?(?:about\s+|around\s+|another\s+)?{_NUM}\s*(minutes?|mins?|hours?|hrs?)\b"
+    ),
 )
 # Spanish (a driver whose language is `es` talks to the Spanish agent).
 _ES_NUMBERS = {

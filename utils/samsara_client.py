@@ -35,6 +35,7 @@ from helpers.metrics import count_vendor_request
 from utils.http import (
     VendorResponseError,
     build_http_client,
+    create_is_retryable,
     json_body,
     raise_for_status,
     required_credential,
@@ -267,6 +268,21 @@ class LegacySafetyEvent(SamsaraModel):
     coaching_state: str | None = None
 
 
+class MessageSender(SamsaraModel):
+    name: str = ""
+    type: str = ""  # "dispatch" or "driver"
+
+
+class FleetMessage(SamsaraModel):
+    """One in-cab message (legacy `/v1/fleet/messages`); Samsara gives messages no id."""
+
+    driver_id: int
+    text: str
+    is_read: bool = False
+    sender: MessageSender = Field(default_factory=MessageSender)
+    sent_at_ms: int = 0
+
+
 @dataclass(frozen=True)
 class FeedPage(Generic[T]):
     """One feed page: persist `end_cursor` after committing `items`. `caught_up` = no more now."""
@@ -404,6 +420,39 @@ class SamsaraClient:
         """Drivers with `driverActivationStatus=status` (Samsara omits deactivated by default)."""
         params = {"limit": self.page_size, "driverActivationStatus": status}
         return self._all(Driver, "/fleet/drivers", params)
+
+    # ---- in-cab messages (legacy v1) -------------------------------------------------------
+    def send_message(self, *, driver_ids: Sequence[int], text: str) -> list[tuple[int, str]]:
+        """`POST /v1/fleet/messages`: the (driverId, text) pairs Samsara created. Retried only
+        when the request provably never reached Samsara (a send is not idempotent)."""
+
+        def once() -> Any:
+            count_vendor_request(VENDOR)
+            body = {"driverIds": list(driver_ids), "text": text}
+            response = self.http.post("/v1/fleet/messages", json=body)
+            if response.status_code >= 400:
+                raise_for_status(VENDOR, response, _error_message(response))
+            return json_body(VENDOR, response)
+
+        data = with_retries(
+            once,
+            vendor=VENDOR,
+            initial_wait=self.retry_wait,
+            max_wait=self.max_retry_wait,
+            retry_if=create_is_retryable,
+        )
+        items = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            raise VendorResponseError(VENDOR, "message create answered without a data array")
+        return [(int(m["driverId"]), str(m["text"])) for m in items if isinstance(m, dict)]
+
+    def list_messages(self, *, end: datetime, duration_ms: int) -> list[FleetMessage]:
+        """`GET /v1/fleet/messages`: messages sent in the `duration_ms` before `end`, newest
+        first, both directions (`sender.type` dispatch or driver) with their read flag."""
+        params = {"endMs": int(end.timestamp() * 1000), "durationMs": max(int(duration_ms), 1)}
+        body = self.get("/v1/fleet/messages", params)
+        data = body["data"] if isinstance(body["data"], list) else []
+        return _parse(FleetMessage, data)
 
     # ---- locations -------------------------------------------------------------------------
     def vehicle_locations(

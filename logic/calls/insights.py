@@ -167,6 +167,18 @@ def _open_follow_up(
     return alert
 
 
+def record_reported_delay(session: Session, trip_id: int, minutes: int, at: datetime) -> None:
+    """The driver's word on the trip (a call or a text back): stored as driver-reported, and
+    it raises the trip's late risk."""
+    trip = session.get(Trip, trip_id)
+    if trip is None:
+        return
+    trip.driver_reported_delay_minutes = minutes
+    trip.driver_reported_at = at
+    if minutes > (trip.late_risk_minutes or 0):
+        trip.late_risk_minutes = minutes
+
+
 def finalize_call(session: Session, call: Call, *, now: datetime) -> CallInsight | None:
     """Insights (for answered calls) and write-back, exactly once per call."""
     driver = session.get(Driver, call.driver_id) if call.driver_id else None
@@ -183,12 +195,9 @@ def finalize_call(session: Session, call: Call, *, now: datetime) -> CallInsight
         session.add(insight)
         session.flush()
         if insight.reported_delay_minutes is not None and call.trip_id is not None:
-            trip = session.get(Trip, call.trip_id)
-            if trip is not None:
-                trip.driver_reported_delay_minutes = insight.reported_delay_minutes
-                trip.driver_reported_at = call.ended_at or now
-                if insight.reported_delay_minutes > (trip.late_risk_minutes or 0):
-                    trip.late_risk_minutes = insight.reported_delay_minutes
+            record_reported_delay(
+                session, call.trip_id, insight.reported_delay_minutes, call.ended_at or now
+            )
         if insight.hold_reason and call.trip_id is not None:
             # The driver says the truck is held at the facility: the stop has a visit even
             # where GPS is silent (a lower bound: held at least since the call).

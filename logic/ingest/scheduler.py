@@ -58,6 +58,8 @@ def default_schedule() -> list[ScheduledCall]:
     # Fills AI calls whose final webhook was lost (neither call vendor retries by default).
     calls.append(ScheduledCall("calls/reconcile", "main", "/calls/reconcile", 1 * MINUTE))
     calls.append(ScheduledCall("campaigns/tick", "main", "/campaigns/tick", 1 * MINUTE))
+    # Sends due driver messages, applies pending Twilio events, polls in-cab replies and reads.
+    calls.append(ScheduledCall("messages/tick", "main", "/messages/tick", 1 * MINUTE))
     return calls
 
 

@@ -1,0 +1,35 @@
+"""The scheduled messaging pass (`POST /messages/tick`): send what is due, apply Twilio events
+still pending in the inbox, and poll the in-cab channel for replies and read flags."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from config import Settings, get_settings
+from helpers.time_utils import utc_now
+from logic.messaging import inbound, sending
+from logic.messaging.registry import MessageChannels
+
+
+def run_messaging_tick(
+    settings: Settings | None = None, *, now: datetime | None = None
+) -> dict[str, Any]:
+    settings = settings or get_settings()
+    now = now or utc_now()
+    channels = MessageChannels.from_settings(settings)
+    try:
+        drained = sending.drain(channels, now=now)
+        pending = inbound.pending_twilio_events()
+        applied = inbound.process_twilio_events(pending, settings, now=now)
+        polled = inbound.poll_channels(channels, settings, now=now)
+    finally:
+        channels.close()
+    return {
+        "sent": drained.sent,
+        "failed": drained.failed,
+        "retried": drained.retried,
+        "events_applied": len(pending) - applied.unmatched,
+        "events_waiting": applied.unmatched,
+        "polled": polled,
+    }

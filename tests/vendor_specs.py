@@ -1,0 +1,50 @@
+"""Validate what the sandbox answers against the vendors' published OpenAPI specs.
+
+The specs live beside the project (`../shared/vendors/specs/`, never copied into it); a test that
+needs one is skipped with the reason when the checkout has no such neighbour. OpenAPI 3.0's
+`nullable` becomes a JSON Schema type union; vendor-only formats are not checked.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema_rs
+import pytest
+
+SPECS = Path(__file__).resolve().parents[1].parent / "shared" / "vendors" / "specs"
+
+
+@cache
+def load_spec(name: str) -> dict[str, Any]:
+    path = SPECS / name
+    if not path.exists():
+        pytest.skip(f"vendor spec {path} is not available next to this checkout")
+    return _nullable(json.loads(path.read_text()))
+
+
+def _nullable(node: Any) -> Any:
+    if isinstance(node, dict):
+        node = {k: _nullable(v) for k, v in node.items()}
+        if node.pop("nullable", False) and isinstance(node.get("type"), str):
+            node["type"] = [node["type"], "null"]
+        return node
+    if isinstance(node, list):
+        return [_nullable(v) for v in node]
+    return node
+
+
+def schema_errors(spec_name: str, schema: dict[str, Any], instance: Any) -> list[str]:
+    """Every way `instance` breaks `schema` (refs resolve against the spec's components)."""
+    spec = load_spec(spec_name)
+    wrapped = {**schema, "components": spec["components"]}
+    validator = jsonschema_rs.Draft4Validator(wrapped, validate_formats=False)
+    return [f"{list(e.instance_path)}: {e.message}" for e in validator.iter_errors(instance)]
+
+
+def response_schema(spec_name: str, path: str, method: str, status: str) -> dict[str, Any]:
+    operation = load_spec(spec_name)["paths"][path][method]
+    return operation["responses"][status]["content"]["application/json"]["schema"]
