@@ -1,7 +1,7 @@
 """driver messages and sms opt-outs
 
 Revision ID: d160d06f0256
-Revises: e7f9a1b3c5d7
+Revises: f1a2b3c4d5e6
 Create Date: 2026-12-06 05:33:55.589365
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 import db.types
 
 revision: str = "d160d06f0256"
-down_revision: str | Sequence[str] | None = "e7f9a1b3c5d7"
+down_revision: str | Sequence[str] | None = "f1a2b3c4d5e6"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
