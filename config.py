@@ -50,6 +50,15 @@ class Settings(BaseSettings):
     LOGIN_RATE_LIMIT_PER_MINUTE: int = 20
     # Public tracking pages (/track/{token}): hits a minute per client address and per link.
     TRACK_RATE_LIMIT_PER_MINUTE: int = 60
+    # Customer notices (logic/customers/notices.py): an ETA notice when the ETA moved by this
+    # much since the last one told (or past the window), at most one per stop per debounce;
+    # an arrival, departure or detention older than the max age when first seen is not news.
+    CUSTOMER_NOTICE_ETA_SHIFT_MINUTES: int = Field(default=30, ge=1)
+    CUSTOMER_NOTICE_DEBOUNCE_MINUTES: int = Field(default=30, ge=0)
+    CUSTOMER_NOTICE_MAX_AGE_MINUTES: int = Field(default=120, ge=1)
+    CUSTOMER_NOTICE_MAX_ATTEMPTS: int = 12
+    CUSTOMER_NOTICE_BACKOFF_SECONDS: float = 30.0
+    CUSTOMER_NOTICE_MAX_BACKOFF_SECONDS: float = 1800.0
     DEMO_ADMIN_USERNAME: str = "admin"
     DEMO_ADMIN_EMAIL: str = "admin@example.com"
     DEMO_ADMIN_PASSWORD: SecretStr = SecretStr("")

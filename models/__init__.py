@@ -8,6 +8,7 @@ from models import (
     call_agent_profile,  # noqa: F401
     campaign,  # noqa: F401
     customer,  # noqa: F401
+    customer_notice,  # noqa: F401
     do_not_call,  # noqa: F401
     driver,  # noqa: F401
     driver_message,  # noqa: F401

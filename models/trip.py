@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic import Field as PydanticField
-from sqlalchemy import Index, String, UniqueConstraint, and_, select, text
+from sqlalchemy import Index, String, UniqueConstraint, and_, func, select, text
 from sqlmodel import Field, Relationship, Session, SQLModel
 
 from db.types import UTCDateTime
@@ -225,6 +225,16 @@ def stop_not_done(stop: Any = None) -> Any:
     s = stop if stop is not None else TripStop
     return and_(
         s.departed_at.is_(None), s.visit_departed_at.is_(None), s.status.notin_(_DONE_STATUSES)
+    )
+
+
+def next_stop_sequences() -> Any:
+    """SQL subquery (trip_id, seq): each trip's next stop, the first in sequence not reached."""
+    return (
+        select(TripStop.trip_id, func.min(TripStop.sequence).label("seq"))
+        .where(stop_not_reached())
+        .group_by(TripStop.trip_id)
+        .subquery()
     )
 
 

@@ -147,6 +147,6 @@ def test_cloud_scheduler_runs_what_the_local_scheduler_runs():
             deployed[f"{body['source']}/{body['entity']}"] = job["schedule"]
         elif target.get("function") in LOCAL_NAME_OF_FUNCTION:
             deployed[LOCAL_NAME_OF_FUNCTION[target["function"]]] = job["schedule"]
-        elif target.get("path") in ("/reports/tick", "/messages/tick"):
+        elif target.get("path") in ("/reports/tick", "/messages/tick", "/customer-notices/run"):
             deployed[target["path"].lstrip("/")] = job["schedule"]
     assert deployed == {call.name: _cron(call.every_seconds) for call in default_schedule()}

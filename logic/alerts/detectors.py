@@ -38,7 +38,7 @@ from models.trip import (
     Trip,
     TripStatus,
     TripStop,
-    stop_not_reached,
+    next_stop_sequences,
 )
 from models.vehicle import Vehicle
 from utils.http import VendorError
@@ -155,12 +155,7 @@ def next_stop_trips(*columns: Any) -> Select:
     """Active trips with `columns` and their next stop's name, place and window, for detectors
     that judge the next stop. The next stop is the first one not reached (by the TMS or GPS):
     a truck held at the dock was on time."""
-    next_seq = (
-        select(TripStop.trip_id, func.min(TripStop.sequence).label("seq"))
-        .where(stop_not_reached())
-        .group_by(TripStop.trip_id)
-        .subquery()
-    )
+    next_seq = next_stop_sequences()
     stop = aliased(TripStop)
     return (
         select(

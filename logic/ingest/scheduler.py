@@ -52,6 +52,8 @@ def default_schedule() -> list[ScheduledCall]:
         for name, every in ingest
     ]
     calls.append(ScheduledCall("alerts/evaluate", "main", "/alerts/evaluate", 2 * MINUTE))
+    # Customer notices (ETA moves, arrivals, detention…) over every active trip, then emailed.
+    calls.append(ScheduledCall("customer-notices/run", "main", "/customer-notices/run", 2 * MINUTE))
     # Morning reports at each terminal's local send time, yesterday's driver reports rebuilt
     # nightly, and the report outbox drained (logic/reports/jobs.py: tick).
     calls.append(ScheduledCall("reports/tick", "main", "/reports/tick", 5 * MINUTE))

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from helpers.errors import NotFound, TooManyRequests
+from helpers.time_utils import zone_for_region
 from logic.auth import audit
 from logic.auth.audit import ClientInfo
 from logic.auth.service import RATE_LIMIT_WINDOW_SECONDS, hit_rate_limit
@@ -44,6 +45,12 @@ REST_BASIS = {
 DRIVING_BASIS = "current driving estimate"
 # A legal ETA this much later than the driving one includes a rest.
 _REST_THRESHOLD = timedelta(minutes=5)
+
+
+def stop_zone(state: str | None, terminal_zone: str | None = None) -> str:
+    """The IANA zone a stop's times are told in: the facility's (from its state or province),
+    else the dispatching terminal's (its report recipients' zone), else UTC."""
+    return zone_for_region(state) or terminal_zone or "UTC"
 
 
 def hash_token(token: str) -> str:
@@ -200,6 +207,22 @@ def _stop_status(stop: TripStop, held: set[int]) -> str:
     return "upcoming"
 
 
+def legal_eta(
+    physical: datetime | None, legal: datetime | None, binding_clock: str | None
+) -> tuple[datetime | None, str | None, timedelta]:
+    """(ETA told, its basis, the delay the rests add) from a stop's physical and legal ETA:
+    the later of the two, said as "includes a required 10-hour rest" when the legal plan
+    adds a rest, else "current driving estimate"."""
+    rest = REST_BASIS.get(binding_clock or "")
+    if legal is not None and physical is not None:
+        delay = max(legal - physical, timedelta(0))
+        basis = rest if rest and delay >= _REST_THRESHOLD else DRIVING_BASIS
+        return max(legal, physical), basis, delay
+    if physical is not None:
+        return physical, DRIVING_BASIS, timedelta(0)
+    return legal, (rest or DRIVING_BASIS) if legal else None, timedelta(0)
+
+
 def _etas(trip: Trip, stops: list[TripStop]) -> dict[int, tuple[datetime | None, str | None]]:
     """ETA and its basis for each stop not reached yet.
 
@@ -207,7 +230,6 @@ def _etas(trip: Trip, stops: list[TripStop]) -> dict[int, tuple[datetime | None,
     the delay the legal plan adds before it (a rest before the next stop delays every later one).
     """
     remaining = [s for s in stops if not s.is_reached]
-    rest = REST_BASIS.get(trip.hos_binding_clock or "")
     out: dict[int, tuple[datetime | None, str | None]] = {}
     delay, basis = timedelta(0), DRIVING_BASIS
     for index, stop in enumerate(remaining):
@@ -219,14 +241,13 @@ def _etas(trip: Trip, stops: list[TripStop]) -> dict[int, tuple[datetime | None,
         elif index == len(remaining) - 1:
             physical = physical or trip.eta_final
             legal = trip.eta_final_legal
-        if legal is not None and physical is not None:
-            delay = max(legal - physical, timedelta(0))
-            basis = rest if rest and delay >= _REST_THRESHOLD else DRIVING_BASIS
-            out[stop.id] = (max(legal, physical), basis)
-        elif physical is not None:
+        if legal is None and physical is not None:
             out[stop.id] = (physical + delay, basis)
-        else:
-            out[stop.id] = (legal, (rest or DRIVING_BASIS) if legal else None)
+            continue
+        eta, told_basis, rest_delay = legal_eta(physical, legal, trip.hos_binding_clock)
+        out[stop.id] = (eta, told_basis)
+        if legal is not None and physical is not None:
+            delay, basis = rest_delay, told_basis or DRIVING_BASIS
     return out
 
 
