@@ -255,9 +255,58 @@ def _blocks(args: dict[str, Any]) -> list[Any] | str | None:
             return "invalid_blocks_format"
     if not isinstance(blocks, list) or not all(isinstance(b, dict) and "type" in b for b in blocks):
         return "invalid_blocks_format"
-    if len(blocks) > MAX_BLOCKS:
+    if len(blocks) > MAX_BLOCKS or not all(_valid_actions(b) for b in blocks):
         return "invalid_blocks"
     return blocks
+
+
+# Block Kit limits of an actions block's buttons (Slack's block and element references).
+MAX_ACTION_ELEMENTS = 25
+_CONFIRM_LIMITS = {"title": 100, "text": 300, "confirm": 30, "deny": 30}
+
+
+def _plain(obj: Any, limit: int) -> bool:
+    return (
+        isinstance(obj, dict)
+        and obj.get("type") in ("plain_text", "mrkdwn")
+        and isinstance(obj.get("text"), str)
+        and 0 < len(obj["text"]) <= limit
+    )
+
+
+def _valid_button(element: Any) -> bool:
+    if not isinstance(element, dict) or element.get("type") != "button":
+        return isinstance(element, dict) and "type" in element  # other elements: not checked
+    action_id, value = element.get("action_id", ""), element.get("value", "")
+    confirm = element.get("confirm")
+    return (
+        _plain(element.get("text"), 75)
+        and element["text"]["type"] == "plain_text"
+        and isinstance(action_id, str)
+        and len(action_id) <= 255
+        and isinstance(value, str)
+        and len(value) <= 2000
+        and element.get("style", "primary") in ("primary", "danger")
+        and (
+            confirm is None
+            or (
+                isinstance(confirm, dict)
+                and all(_plain(confirm.get(k), n) for k, n in _CONFIRM_LIMITS.items())
+            )
+        )
+    )
+
+
+def _valid_actions(block: dict[str, Any]) -> bool:
+    """An actions block: 1 to 25 elements, each button within Block Kit's limits, action ids
+    unique in the block."""
+    if block.get("type") != "actions":
+        return True
+    elements = block.get("elements")
+    if not isinstance(elements, list) or not 0 < len(elements) <= MAX_ACTION_ELEMENTS:
+        return False
+    ids = [e.get("action_id") for e in elements if isinstance(e, dict) and e.get("action_id")]
+    return len(ids) == len(set(ids)) and all(_valid_button(e) for e in elements)
 
 
 def _check_content(args: dict[str, Any]) -> tuple[str, list[Any] | None] | JSONResponse:

@@ -8,6 +8,8 @@ from pydantic import BaseModel
 
 from helpers.time_utils import utc_now
 from logic.alerts import interactions, outbox
+from logic.customers import jobs as customer_jobs
+from logic.customers import notice_outbox
 from services.alerts import AlertClientsDep
 from services.deps import ClientDep
 from services.openapi import error_responses
@@ -32,7 +34,8 @@ async def slack_interactions(
     background: BackgroundTasks,
     settings: SettingsDep,
 ) -> SlackReply:
-    """Alert buttons (Acknowledge / Snooze 1h / Resolve), verified by the Slack signature."""
+    """Alert buttons (Acknowledge / Snooze 1h / Resolve / Notify customer), verified by the
+    Slack signature."""
     raw = await request.body()  # the exact bytes Slack signed, before any form parsing
     result = await run_in_threadpool(
         interactions.handle_interaction_unit,
@@ -47,4 +50,9 @@ async def slack_interactions(
         # Slack wants an answer within 3 s: the message update goes out after the response
         # (the unit of work above has already committed it to the outbox).
         background.add_task(outbox.drain, clients.slack, ids=list(result.deliveries))
+    if result.notices:
+        # "Notify customer": the ETA email goes out after the response, like the update above.
+        background.add_task(
+            notice_outbox.drain, customer_jobs.mailer_or_none(settings), ids=list(result.notices)
+        )
     return result.as_slack_response()

@@ -25,8 +25,10 @@ from config import get_settings
 from db.database import session_scope
 from helpers.errors import AppError, BadRequest, Conflict, Unauthorized
 from logic.alerts import actions, outbox, slack
+from logic.auth import audit
 from logic.auth.audit import ClientInfo
 from logic.auth.permissions import Permission
+from logic.customers import notices
 from models.alert import Alert, SlackInteraction, SlackUserLink
 from models.user import User
 from utils.signatures import SignatureInvalid, SignatureMissing, SignatureNotConfigured
@@ -47,6 +49,7 @@ class InteractionResult:
     alert_id: int | None = None
     action: str | None = None
     deliveries: tuple[int, ...] = ()  # the outbox rows it queued (the Slack message's update)
+    notices: tuple[int, ...] = ()  # customer notices it queued ("Notify customer")
 
     def as_slack_response(self) -> dict[str, Any]:
         return {"response_type": "ephemeral", "replace_original": False, "text": self.text}
@@ -137,18 +140,23 @@ def handle_interaction(
         return InteractionResult(
             False, "Your Slack account is not linked to a Fleet Hub user; nothing was changed."
         )
-    # A button press is an alert write like any other: the mapped user needs the permission.
-    if not (
-        user.is_superuser or Permission.ALERTS_WRITE in User.permission_names(session, user.id)
-    ):
-        record.outcome = f"refused: {user.username} lacks {Permission.ALERTS_WRITE}"[:200]
+    # A button press is a write like any other: the mapped user needs the permission (telling
+    # a customer is a trip write, as sharing the load is).
+    needed = (
+        Permission.TRIPS_WRITE if action_id == slack.NOTIFY_CUSTOMER else Permission.ALERTS_WRITE
+    )
+    if not (user.is_superuser or needed in User.permission_names(session, user.id)):
+        record.outcome = f"refused: {user.username} lacks {needed}"[:200]
+        what = "notify customers" if needed == Permission.TRIPS_WRITE else "change alerts"
         return InteractionResult(
-            False, "Your Fleet Hub account may not change alerts; nothing was changed."
+            False, f"Your Fleet Hub account may not {what}; nothing was changed."
         )
     alert = session.get(Alert, alert_id)
     if alert is None:
         record.outcome = "refused: alert not found"
         return InteractionResult(False, f"Alert #{alert_id} no longer exists.")
+    if action_id == slack.NOTIFY_CUSTOMER:
+        return _notify_customer(session, record, alert, user, now, client)
     try:
         if action_id == slack.ACK:
             actions.acknowledge(session, alert, user, now, via="slack", client=client)
@@ -164,6 +172,41 @@ def handle_interaction(
         return InteractionResult(False, exc.detail, alert_id, action_id)
     record.outcome = f"applied by {user.username}"[:200]
     return InteractionResult(True, text, alert_id, action_id)
+
+
+def _notify_customer(
+    session: Session,
+    record: SlackInteraction,
+    alert: Alert,
+    user: User,
+    now: datetime,
+    client: ClientInfo | None,
+) -> InteractionResult:
+    """Queue the late load's ETA notice for its customer contacts now (audited); the email goes
+    out after the commit."""
+    if alert.type not in slack.LATE_TYPES or alert.trip_id is None:
+        record.outcome = "refused: not a late load"
+        return InteractionResult(False, "Only a late load's alert can notify its customer.")
+    outcome = notices.notify_eta_now(
+        session, alert.trip_id, now=now, requested_by=f"slack:{user.username}"
+    )
+    audit.record(
+        session,
+        "trip.customer_notify",
+        actor=user,
+        resource_type="trip",
+        resource_id=alert.trip_id,
+        details={"alert_id": alert.id, "via": "slack", "notices": outcome.queued},
+        client=client,
+    )
+    record.outcome = f"notify by {user.username}: {len(outcome.queued)} queued"[:200]
+    return InteractionResult(
+        bool(outcome.queued),
+        outcome.text,
+        alert.id,
+        slack.NOTIFY_CUSTOMER,
+        notices=tuple(outcome.queued),
+    )
 
 
 def handle_interaction_unit(raw_body: bytes, **kwargs: Any) -> InteractionResult:

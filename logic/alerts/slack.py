@@ -36,7 +36,10 @@ from models.trip import StopStatus, TripStop
 ACK = "ack_alert"
 SNOOZE = "snooze_alert_1h"
 RESOLVE = "resolve_alert"
-ACTIONS = (ACK, SNOOZE, RESOLVE)
+NOTIFY_CUSTOMER = "notify_customer"  # a late load's ETA notice to its customer, now
+ACTIONS = (ACK, SNOOZE, RESOLVE, NOTIFY_CUSTOMER)
+# Alerts about a load's lateness, whose card offers "Notify customer".
+LATE_TYPES = (AlertType.LATE_FOR_APPOINTMENT, AlertType.CANNOT_LEGALLY_MAKE_APPOINTMENT)
 
 _EMOJI = {Severity.CRITICAL: ":rotating_light:", Severity.WARNING: ":warning:"}
 _STATUS_LINE = {
@@ -89,10 +92,7 @@ def alert_zone(session: Session, alert: Alert) -> str | None:
     """The IANA zone an alert's times are shown in: a late load's next stop's (from its state),
     else the driver's, else the rule's quiet-hours zone (the desk's), as the detectors' messages;
     None (no valid zone) means UTC."""
-    if (
-        alert.type in (AlertType.LATE_FOR_APPOINTMENT, AlertType.CANNOT_LEGALLY_MAKE_APPOINTMENT)
-        and alert.trip_id is not None
-    ):
+    if alert.type in LATE_TYPES and alert.trip_id is not None:
         state = session.scalar(
             select(TripStop.state)
             .where(TripStop.trip_id == alert.trip_id, TripStop.departed_at.is_(None))
@@ -180,10 +180,29 @@ def _buttons(alert: Alert) -> list[dict[str, Any]]:
         "style": "danger",
         "value": value,
     }
+    notify = []
+    if alert.type in LATE_TYPES and alert.trip_id is not None:
+        notify = [
+            {
+                "type": "button",
+                "action_id": NOTIFY_CUSTOMER,
+                "text": {"type": "plain_text", "text": "Notify customer"},
+                "value": value,
+                "confirm": {
+                    "title": {"type": "plain_text", "text": "Notify the customer?"},
+                    "text": {
+                        "type": "plain_text",
+                        "text": "Email this load's current ETA to the customer's contacts now.",
+                    },
+                    "confirm": {"type": "plain_text", "text": "Send"},
+                    "deny": {"type": "plain_text", "text": "Cancel"},
+                },
+            }
+        ]
     if alert.status in (AlertStatus.OPEN, AlertStatus.SNOOZED):
-        return [ack, snooze, resolve]
+        return [ack, snooze, resolve, *notify]
     if alert.status == AlertStatus.ACKNOWLEDGED:
-        return [resolve]
+        return [resolve, *notify]
     return []
 
 

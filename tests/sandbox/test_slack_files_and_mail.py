@@ -61,3 +61,42 @@ def test_smtp_server_lists_messages_and_simulates_an_outage(sandbox_clean):
         "plain",
     )
     assert received["attachments"] == [{"filename": "t.csv", "content_type": "text/csv", "size": 8}]
+
+
+def _button(**overrides):
+    return {
+        "type": "button",
+        "action_id": "notify_customer",
+        "text": {"type": "plain_text", "text": "Notify customer"},
+        "value": "7",
+        "confirm": {
+            "title": {"type": "plain_text", "text": "Notify the customer?"},
+            "text": {"type": "plain_text", "text": "Email the ETA now."},
+            "confirm": {"type": "plain_text", "text": "Send"},
+            "deny": {"type": "plain_text", "text": "Cancel"},
+        },
+        **overrides,
+    }
+
+
+def _post_buttons(sandbox, *elements):
+    blocks = json.dumps([{"type": "actions", "elements": list(elements)}])
+    return httpx.post(
+        f"{sandbox.url}/slack/api/chat.postMessage",
+        json={"channel": "#ops", "text": "t", "blocks": blocks},
+        headers=AUTH,
+    ).json()
+
+
+def test_buttons_are_held_to_block_kit_limits(sandbox_clean):
+    assert _post_buttons(sandbox_clean, _button())["ok"]
+    long_text = {"type": "plain_text", "text": "x" * 76}
+    for bad in (
+        [_button(text=long_text)],
+        [_button(style="blue")],
+        [_button(text={"type": "mrkdwn", "text": "*Notify*"})],
+        [_button(confirm={"title": {"type": "plain_text", "text": "t"}})],
+        [_button(), _button()],  # the same action_id twice in one block
+        [_button(action_id=f"b{n}") for n in range(26)],
+    ):
+        assert _post_buttons(sandbox_clean, *bad)["error"] == "invalid_blocks"
