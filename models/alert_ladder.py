@@ -3,7 +3,8 @@
 A rule lists its steps (`LadderStep`, stored on `AlertRule.escalation_steps`); each step fires
 once per alert, `after_minutes` after the alert was first posted, while it stays unacknowledged.
 `AlertLadderStep` is the record of one step for one alert — placed, skipped (with the reason),
-paged — UNIQUE (alert, step index), so concurrent passes never run a step twice.
+deferred (not safe to call yet, with the reason), paged — UNIQUE (alert, step index), so
+concurrent passes never run a step twice.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ class LadderStepStatus(StrEnum):
     ACKNOWLEDGED = "acknowledged"  # the call's outcome acknowledged the alert
     ANSWERED = "answered"  # the driver talked, but the rule's condition was not met
     UNANSWERED = "unanswered"  # the call ended unanswered (no answer, busy, voicemail, failed)
+    # Not safe to call yet (`reason`: driving, resting); a later pass takes the step again.
+    DEFERRED = "deferred"
 
 
 class LadderStep(BaseModel):

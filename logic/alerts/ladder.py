@@ -15,6 +15,8 @@ that dies rolls the step back to be taken again.
   the calls code threads its outcome into the alert's Slack thread
   (`logic/calls/insights.py`). When the rule says so, the ended call acknowledges the alert:
   `reached` (the driver talked) or `eta_reported` (they gave a delay or an ETA).
+  Not safe to call yet (the driver is driving or resting): the step is `deferred` with the
+  reason on the alert's ladder and taken again by every later pass until it is safe.
 - `page_oncall`: a thread reply mentioning the on-call Slack user group.
 
 Every step is also recorded as a decision on the alert, so `GET /alerts/{id}` explains it.
@@ -28,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
@@ -128,9 +130,9 @@ def due_steps(
         return []
     taken = set(
         session.execute(
-            select(AlertLadderStep.alert_id, AlertLadderStep.step_index).where(
-                AlertLadderStep.alert_id.in_({c.alert_id for c in candidates})
-            )
+            select(AlertLadderStep.alert_id, AlertLadderStep.step_index)
+            .where(AlertLadderStep.alert_id.in_({c.alert_id for c in candidates}))
+            .where(AlertLadderStep.status != LadderStepStatus.DEFERRED)
         ).all()
     )
     return [c for c in candidates if (c.alert_id, c.index) not in taken]
@@ -174,7 +176,8 @@ def run_ladder(*, now: datetime, call_step: CallStep | None = None) -> LadderRes
 
 
 def _claim(session: Session, due: DueStep, now: datetime) -> AlertLadderStep | None:
-    """Insert the step's row, or None when another pass has (or is taking) it."""
+    """Insert the step's row (or take back a deferred one), or None when another pass has
+    (or is taking) it."""
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     stmt = (
         insert(AlertLadderStep)
@@ -191,7 +194,24 @@ def _claim(session: Session, due: DueStep, now: datetime) -> AlertLadderStep | N
         .returning(AlertLadderStep.id)
     )
     step_id = session.execute(stmt).scalar()
-    return session.get(AlertLadderStep, step_id) if step_id is not None else None
+    if step_id is None:
+        # Deferred by an earlier pass: one UPDATE takes it, so two passes cannot both have it.
+        step_id = session.execute(
+            update(AlertLadderStep)
+            .where(AlertLadderStep.alert_id == due.alert_id)
+            .where(AlertLadderStep.step_index == due.index)
+            .where(AlertLadderStep.status == LadderStepStatus.DEFERRED)
+            .values(status=LadderStepStatus.SKIPPED.value, updated_at=now)
+            .returning(AlertLadderStep.id)
+            .execution_options(synchronize_session=False)
+        ).scalar()
+    if step_id is None:
+        return None
+    return session.scalars(
+        select(AlertLadderStep)
+        .where(AlertLadderStep.id == step_id)
+        .execution_options(populate_existing=True)
+    ).one()
 
 
 def take_step(
@@ -239,8 +259,11 @@ def _defer(
     now: datetime,
     result: LadderResult,
 ) -> None:
-    """Give the step back (a later pass takes it) and say why on the alert, once per reason."""
-    session.delete(row)
+    """The step waits, `deferred` with the reason on the alert's ladder (a later pass takes it
+    again); the alert's decisions say so once per reason."""
+    row.status = LadderStepStatus.DEFERRED
+    row.reason = deferred.reason[:500]
+    row.updated_at = now
     session.flush()
     result.deferred[deferred.reason.split(":", 1)[0]] = (
         result.deferred.get(deferred.reason.split(":", 1)[0], 0) + 1
