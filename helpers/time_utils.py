@@ -68,6 +68,14 @@ def format_local(value: datetime, zone: str | None = None) -> str:
     return f"{local:%a %H:%M} {local.tzname()}"
 
 
+def format_local_datetime(value: datetime, zone: str | None = None) -> str:
+    """`value` with its date, as a place reads it: "Wed Mar 11, 09:55 CDT" in the IANA `zone`
+    (UTC when the zone is missing or unknown; naive values are taken as UTC)."""
+    tz = ZoneInfo(zone) if zone and is_valid_timezone(zone) else UTC
+    local = make_timezone_aware(value).astimezone(tz)
+    return f"{local:%a %b} {local.day}, {local:%H:%M} {local.tzname()}"
+
+
 def format_duration(minutes: float) -> str:
     """Minutes for people: 85 → "1 h 25 min", 45 → "45 min", 120 → "2 h", 1590 → "1 d 2 h"."""
     total = round(abs(minutes))

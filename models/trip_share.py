@@ -70,6 +70,7 @@ class TrackStop(BaseModel):
     status: str  # upcoming, arrived, held, departed, skipped
     eta: datetime | None
     eta_basis: str | None
+    timezone: str  # the facility's IANA zone: the page shows its window and ETA there
 
 
 class TrackPosition(BaseModel):
@@ -86,3 +87,4 @@ class TrackView(BaseModel):
     position: TrackPosition | None
     last_update: datetime | None
     expires_at: datetime
+    timezone: str  # the destination's zone, for the times that belong to no stop

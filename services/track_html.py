@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from html import escape
 
+from helpers.time_utils import format_local_datetime
 from models.trip_share import TrackStop, TrackView
 
 _STATUS_LABEL = {
@@ -34,10 +35,11 @@ footer{color:#57606a;font-size:.8rem;margin-top:16px}
 """
 
 
-def _when(moment: datetime | None) -> str:
+def _when(moment: datetime | None, zone: str) -> str:
+    """A moment in the place's own time, zone named ("Wed Mar 11, 09:55 CDT")."""
     if moment is None:
         return "—"
-    text = moment.strftime("%b %d, %H:%M UTC").replace(" 0", " ")
+    text = format_local_datetime(moment, zone)
     return f'<time datetime="{escape(moment.isoformat())}">{escape(text)}</time>'
 
 
@@ -45,8 +47,10 @@ def _window(stop: TrackStop) -> str:
     if stop.window_start is None and stop.window_end is None:
         return "no appointment"
     if stop.window_start and stop.window_end and stop.window_end != stop.window_start:
-        return f"{_when(stop.window_start)} to {_when(stop.window_end)}"
-    return _when(stop.window_start or stop.window_end)
+        return (
+            f"{_when(stop.window_start, stop.timezone)} to {_when(stop.window_end, stop.timezone)}"
+        )
+    return _when(stop.window_start or stop.window_end, stop.timezone)
 
 
 def _stop(stop: TrackStop) -> str:
@@ -54,7 +58,7 @@ def _stop(stop: TrackStop) -> str:
     eta = ""
     if stop.eta is not None:
         basis = f" ({escape(stop.eta_basis)})" if stop.eta_basis else ""
-        eta = f'<div class="small">Estimated arrival: {_when(stop.eta)}{basis}</div>'
+        eta = f'<div class="small">Estimated arrival: {_when(stop.eta, stop.timezone)}{basis}</div>'
     label = _STATUS_LABEL.get(stop.status, stop.status)
     return (
         f'<li><div class="row"><span class="name">{stop.sequence}. '
@@ -80,8 +84,9 @@ def render(view: TrackView) -> str:
         f"<title>{escape(title)}</title><style>{_STYLE}</style></head><body><main>"
         f"<h1>{escape(title)}</h1>"
         f'<p class="meta">Status: {escape(view.status.replace("_", " "))} · Near: {position}'
-        f" · Updated: {_when(view.last_update)}</p>"
+        f" · Updated: {_when(view.last_update, view.timezone)}</p>"
         f"<ol>{stops}</ol>"
-        f"<footer>This link expires {_when(view.expires_at)}.</footer>"
+        f"<footer>Times are local to each stop. This link expires "
+        f"{_when(view.expires_at, view.timezone)}.</footer>"
         "</main></body></html>"
     )

@@ -11,19 +11,18 @@ from datetime import datetime
 from email.message import EmailMessage
 from html import escape
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from helpers.time_utils import format_duration, is_valid_timezone
+from helpers.time_utils import format_duration, format_local_datetime
 from models.customer import NoticeKind
 
 
 def local_time(value: str | datetime | None, zone: str | None) -> str:
-    """A moment as the facility reads it: "Sun Dec 6, 14:05 CST" (UTC when no zone is known)."""
+    """A fact's moment (ISO text) as the facility reads it: "Sun Dec 6, 14:05 CST"."""
     if value is None:
         return "—"
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    local = moment.astimezone(ZoneInfo(zone if zone and is_valid_timezone(zone) else "UTC"))
-    return f"{local:%a %b} {local.day}, {local:%H:%M} {local.tzname()}"
+    return format_local_datetime(
+        datetime.fromisoformat(value) if isinstance(value, str) else value, zone
+    )
 
 
 def _window(facts: dict[str, Any]) -> str | None:

@@ -23,6 +23,7 @@ from logic.auth.audit import ClientInfo
 from logic.auth.service import RATE_LIMIT_WINDOW_SECONDS, hit_rate_limit
 from logic.hos.projection import BREAK_CLOCK, CYCLE, DRIVE, WINDOW
 from models.location import VehicleLocation
+from models.report import ReportRecipients
 from models.stop_visit import StopVisit
 from models.trip import StopStatus, Trip, TripStop
 from models.trip_share import (
@@ -276,6 +277,8 @@ def track_view(session: Session, share: TripShare, now: datetime) -> TrackView:
             position = coarse_place(latest.formatted_address)
             moments.append(latest.recorded_at)
     etas = _etas(trip, stops)
+    recipients = ReportRecipients.get_for(session, trip.terminal) if trip.terminal else None
+    terminal_zone = recipients.timezone if recipients is not None else None
     track_stops = []
     for stop in stops:
         moments += [
@@ -297,6 +300,7 @@ def track_view(session: Session, share: TripShare, now: datetime) -> TrackView:
                 status=_stop_status(stop, held),
                 eta=eta,
                 eta_basis=basis,
+                timezone=stop_zone(stop.state, terminal_zone),
             )
         )
     known = [m for m in moments if m is not None]
@@ -307,4 +311,5 @@ def track_view(session: Session, share: TripShare, now: datetime) -> TrackView:
         position=position,
         last_update=max(known) if known else None,
         expires_at=share.expires_at,
+        timezone=track_stops[-1].timezone if track_stops else stop_zone(None, terminal_zone),
     )

@@ -10,7 +10,7 @@ import pytest
 from sqlmodel import select
 
 from config import get_settings
-from helpers.time_utils import utc_now
+from helpers.time_utils import format_local_datetime, utc_now
 from logic.trips.sharing import coarse_place, hash_token
 from models.audit_log import AuditLog
 from models.stop_visit import StopVisit
@@ -151,6 +151,11 @@ def test_the_page_and_json_show_the_load_without_driver_detail(client, session, 
         ):
             assert secret.lower() not in text.lower(), secret
     assert "LD-4242" in page.text and "includes a required 10-hour rest" in page.text
+    # Windows and ETAs read in each facility's own time (Dallas and Nashville: Central).
+    assert [s["timezone"] for s in body["stops"]] == ["America/Chicago"] * 3
+    last = max(trip.stops, key=lambda s: s.sequence)
+    assert format_local_datetime(last.appointment_start, "America/Chicago") in page.text
+    assert "UTC" not in page.text
     assert "Waiting to unload".lower() in page.text.lower()
     # Self-contained: nothing on the page asks for another origin.
     assert not re.search(r"(src|href)=|https?://|@import|url\(", page.text)
