@@ -7,6 +7,7 @@ from models import (
     call,  # noqa: F401
     call_agent_profile,  # noqa: F401
     campaign,  # noqa: F401
+    contact_plan,  # noqa: F401
     customer,  # noqa: F401
     customer_notice,  # noqa: F401
     do_not_call,  # noqa: F401

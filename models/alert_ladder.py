@@ -25,6 +25,8 @@ from models.columns import created_at_field, updated_at_field
 class LadderStepKind(StrEnum):
     AI_CALL = "ai_call"
     PAGE_ONCALL = "page_oncall"
+    # Run a contact plan (logic/messaging/contact_plans.py) instead of a bare call.
+    CONTACT_PLAN = "contact_plan"
 
 
 class LadderStepStatus(StrEnum):
@@ -52,6 +54,8 @@ class LadderStep(BaseModel):
     acknowledge_on: Literal["reached", "eta_reported"] | None = None
     # page_oncall: the Slack user group to mention (default SLACK_ONCALL_GROUP_ID).
     group_id: str | None = PField(default=None, max_length=40)
+    # contact_plan: the plan to run (default: the enabled plan for the alert's call purpose).
+    contact_plan_id: int | None = None
 
 
 class AlertLadderStep(SQLModel, table=True):

@@ -21,9 +21,11 @@ class MessagingTick(BaseModel):
     events_applied: int
     events_waiting: int
     polled: dict[str, Any]
+    plans: dict[str, Any]
 
 
 @router.post("/tick")
 def messaging_tick(_: CallsAdminCaller, settings: SettingsDep) -> MessagingTick:
-    """Send due messages, apply pending Twilio events, poll in-cab replies and read flags."""
+    """Send due messages, apply pending Twilio events, poll in-cab replies and read flags, move
+    contact plans on (and start the ladder's `contact_plan` steps that are due)."""
     return MessagingTick(**run_messaging_tick(settings))

@@ -18,6 +18,9 @@ that dies rolls the step back to be taken again.
   Not safe to call yet (the driver is driving or resting): the step is `deferred` with the
   reason on the alert's ladder and taken again by every later pass until it is safe.
 - `page_oncall`: a thread reply mentioning the on-call Slack user group.
+- `contact_plan`: a contact plan run for the driver instead of a bare call (in-cab message, SMS,
+  AI call, page…), started by the messaging domain's pass with its own step callback
+  (`logic/messaging/contact_plans.py`); the calls' pass leaves these steps alone.
 
 Every step is also recorded as a decision on the alert, so `GET /alerts/{id}` explains it.
 """
@@ -119,7 +122,7 @@ def due_steps(
         for index, raw in enumerate(rule.escalation_steps):
             step = LadderStep.model_validate(raw)
             if (
-                step.kind == LadderStepKind.AI_CALL
+                step.kind != LadderStepKind.PAGE_ONCALL
                 and rule.ladder_from is not None
                 and row.first_seen_at < rule.ladder_from
             ):
@@ -154,17 +157,27 @@ class StepDeferred(Exception):
 CallStep = Callable[[Session, AlertLadderStep, Alert, "DueStep", datetime], int | None]
 
 
-def run_ladder(*, now: datetime, call_step: CallStep | None = None) -> LadderResult:
-    """Acknowledge alerts their ended calls answered, then take every due step (one
+# The kinds the calls' pass takes; `contact_plan` steps are taken by the messaging pass, which
+# supplies its own step (`logic/messaging/contact_plans.py`) as `call_step`.
+CALL_KINDS = (LadderStepKind.AI_CALL, LadderStepKind.PAGE_ONCALL)
+
+
+def run_ladder(
+    *,
+    now: datetime,
+    call_step: CallStep | None = None,
+    kinds: tuple[LadderStepKind, ...] = CALL_KINDS,
+) -> LadderResult:
+    """Acknowledge alerts their ended calls answered, then take every due step of `kinds` (one
     transaction each). Without `call_step`, `ai_call` steps wait (nothing takes them).
     Returns what happened; `call_ids` are the calls requested (queued for the dialer)."""
     result = LadderResult()
     with session_scope() as session:
         result.acknowledged = acknowledge_answered(session, now=now)
     with session_scope(immediate=False) as session:
-        steps = due_steps(session, now)
+        steps = [s for s in due_steps(session, now) if s.step.kind in kinds]
     if call_step is None:
-        steps = [s for s in steps if s.step.kind != LadderStepKind.AI_CALL]
+        steps = [s for s in steps if s.step.kind == LadderStepKind.PAGE_ONCALL]
     result.due = len(steps)
     for due in steps:
         try:
@@ -231,7 +244,7 @@ def take_step(
     if alert is None or alert.status != AlertStatus.OPEN:
         skip(row, alert, "the alert is no longer open", now, result)
         return row
-    if due.step.kind == LadderStepKind.AI_CALL:
+    if due.step.kind in (LadderStepKind.AI_CALL, LadderStepKind.CONTACT_PLAN):
         if call_step is None:
             skip(row, alert, "no dialer is running", now, result)
         else:

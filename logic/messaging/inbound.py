@@ -44,6 +44,7 @@ from logic.messaging.sms_channel import webhook_received
 from logic.trips import stop_visits
 from models.alert import Alert
 from models.call import Call
+from models.contact_plan import ContactRun, RunStatus
 from models.driver import Driver
 from models.driver_message import (
     DeliveryStatus,
@@ -166,9 +167,30 @@ def _context(session: Session, driver_id: int, now: datetime) -> dict[str, Any]:
             "contact_run_id": sent.contact_run_id,
             "purpose": sent.purpose,
         }
+    context: dict[str, Any] = {}
     if call is not None:
-        return {"alert_id": call.alert_id, "trip_id": call.trip_id, "purpose": call.purpose}
-    return {}
+        context = {"alert_id": call.alert_id, "trip_id": call.trip_id, "purpose": call.purpose}
+    return context
+
+
+def _with_run(session: Session, driver_id: int, context: dict[str, Any]) -> dict[str, Any]:
+    """A driver being reached by a contact plan answers that run (whatever step spoke last)."""
+    run = session.scalars(
+        select(ContactRun)
+        .where(ContactRun.driver_id == driver_id, ContactRun.status == RunStatus.ACTIVE)
+        .order_by(ContactRun.id.desc())
+        .limit(1)
+    ).first()
+    if run is None:
+        return context
+    return {
+        **context,
+        "contact_run_id": run.id,
+        "alert_id": run.alert_id or context.get("alert_id"),
+        "trip_id": run.trip_id or context.get("trip_id"),
+        "campaign_id": run.campaign_id or context.get("campaign_id"),
+        "purpose": run.purpose,
+    }
 
 
 def _read_reply(
@@ -223,10 +245,13 @@ def _take_message(session: Session, item: Received, now: datetime, result: Appli
     if driver is None:
         log.info("%s message %s from an unknown sender", item.channel, item.provider_message_id)
         return
-    for name, value in _context(session, driver.id, item.occurred_at).items():
+    context = _with_run(session, driver.id, _context(session, driver.id, item.occurred_at))
+    for name, value in context.items():
         setattr(message, name, value)
     word = consent.keyword(message.body) if item.channel == MessageChannel.SMS else None
     if word is not None and message.phone_number:
+        # Consent is no answer to a contact plan: the run goes on (and texts no more).
+        message.contact_run_id = None
         if word in consent.OPT_OUT:
             result.opted_out += 1
             if consent.opt_out(session, message.phone_number, driver.id, word, now):

@@ -1,5 +1,6 @@
 """The scheduled messaging pass (`POST /messages/tick`): send what is due, apply Twilio events
-still pending in the inbox, and poll the in-cab channel for replies and read flags."""
+still pending in the inbox, poll the in-cab channel for replies and read flags, then move the
+contact plans on (with what those just brought in)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from config import Settings, get_settings
 from helpers.time_utils import utc_now
 from logic.messaging import inbound, sending
+from logic.messaging.contact_plans import run_plan_tick
 from logic.messaging.registry import MessageChannels
 
 
@@ -25,6 +27,7 @@ def run_messaging_tick(
         polled = inbound.poll_channels(channels, settings, now=now)
     finally:
         channels.close()
+    plans = run_plan_tick(settings, now=now)
     return {
         "sent": drained.sent,
         "failed": drained.failed,
@@ -32,4 +35,5 @@ def run_messaging_tick(
         "events_applied": len(pending) - applied.unmatched,
         "events_waiting": applied.unmatched,
         "polled": polled,
+        "plans": plans,
     }
