@@ -1,7 +1,7 @@
 """contact plans and runs
 
 Revision ID: 908fffea04c8
-Revises: d160d06f0256
+Revises: f2b3c4d5e6a7
 Create Date: 2026-12-06 05:48:19.429308
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 import db.types
 
 revision: str = "908fffea04c8"
-down_revision: str | Sequence[str] | None = "d160d06f0256"
+down_revision: str | Sequence[str] | None = "f2b3c4d5e6a7"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
