@@ -62,9 +62,13 @@ browser:
 		&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
 		|| echo "chromium not installed (not root or no apt-get): the console browser tests will skip"
 
-# Re-fetch the console's vendored libraries from npm, pinned, with their licences.
+# Re-fetch the console's vendored libraries (and the tests' axe-core) from npm, pinned, with
+# their licences.
 CONSOLE_VENDOR := services/console/vendor
 CONSOLE_PACKAGES := d3-array@3.2.4 d3-geo@3.1.1 topojson-client@3.1.0 us-atlas@3.0.1
+# axe-core is the browser tests' accessibility checker (never served by the console).
+AXE_VENDOR := tests/browser/vendor
+AXE_VERSION := 4.10.3
 vendor-console:
 	@tmp=$$(mktemp -d) && cd $$tmp && npm pack --silent $(CONSOLE_PACKAGES) >/dev/null \
 		&& for t in *.tgz; do mkdir -p "$${t%.tgz}" && tar xzf "$$t" -C "$${t%.tgz}"; done \
@@ -75,6 +79,10 @@ vendor-console:
 		&& cp $$tmp/us-atlas-*/package/states-albers-10m.json $(CONSOLE_VENDOR)/ \
 		&& cp $$tmp/us-atlas-*/package/LICENSE $(CONSOLE_VENDOR)/us-atlas.LICENSE \
 		&& rm -rf $$tmp && ls -l $(CONSOLE_VENDOR)
+	@tmp=$$(mktemp -d) && cd $$tmp && npm pack --silent axe-core@$(AXE_VERSION) >/dev/null \
+		&& tar xzf axe-core-*.tgz && cd $(CURDIR) && mkdir -p $(AXE_VENDOR) \
+		&& cp $$tmp/package/axe.min.js $(AXE_VENDOR)/ && cp $$tmp/package/LICENSE $(AXE_VENDOR)/axe-core.LICENSE \
+		&& rm -rf $$tmp && ls -l $(AXE_VENDOR)
 
 # Alembic (docs/MIGRATIONS.md): `make migration m="add call table"` writes the migration for the
 # model changes; `make baseline` replaces every revision by one (only before the first deploy).

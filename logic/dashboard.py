@@ -88,6 +88,7 @@ def dashboard(session: Session, now: datetime) -> dict[str, Any]:
         },
         "drivers_low_on_hours": int(low_on_hours or 0),
         "drive_time_threshold_minutes": threshold,
+        "gps_fresh_minutes": int(GPS_FRESH.total_seconds() // 60),
         "open_alerts_by_severity": by_severity,
         "alerts_by_status": by_status,
         "ingest_freshness": freshness,

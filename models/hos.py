@@ -223,3 +223,9 @@ class HosProjectionPublic(BaseModel):
     stops: list[StopProjectionPublic]
     binding_clock: str | None
     binds_at: datetime | None
+    miles_left: float | None = PydanticField(
+        default=None, description="to the last stop, on the route the legal ETA uses; None: unknown"
+    )
+    drive_minutes_left: float | None = PydanticField(
+        default=None, description="`miles_left` at the average speed, rests and dwell excluded"
+    )

@@ -313,6 +313,14 @@ class TripDetail(TripPublic):
     at_stop: str | None = None
 
 
+class TripFacets(BaseModel):
+    """Distinct filter values for the dispatch board (`GET /trips/facets`)."""
+
+    terminals: list[str]
+    customers: list[str]
+    fleet_managers: list[str]
+
+
 class TripUpdate(BaseModel):
     """People may only change notes; everything else comes from Ditat."""
 

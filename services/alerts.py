@@ -59,6 +59,7 @@ def alert_filters(
     vehicle_id: int | None = None,
     since: Annotated[ApiDateTime | None, Query(description="last seen at or after; UTC")] = None,
     q: SearchQuery = None,
+    terminal: Annotated[str | None, Query(max_length=100, description="trip's or driver's")] = None,
 ) -> queries.AlertFilters:
     return queries.AlertFilters(
         statuses=tuple(status or ()),
@@ -69,6 +70,7 @@ def alert_filters(
         vehicle_id=vehicle_id,
         since=as_utc(since),
         q=q,
+        terminal=terminal,
     )
 
 
@@ -105,7 +107,7 @@ def list_alerts(
     page: PageDep,
     filters: Annotated[queries.AlertFilters, Depends(alert_filters)],
 ) -> AlertsPage:
-    """Alerts, newest activity first; filter by status, type, severity, subject, text."""
+    """Alerts, newest activity first; filter by status, type, severity, subject, terminal, text."""
     return queries.list_alerts(session, filters, page)
 
 

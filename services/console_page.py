@@ -20,6 +20,12 @@ _TYPES = {
     ".css": "text/css; charset=utf-8",
     ".json": "application/json",
 }
+# Strict: the page runs only its own files (no inline script or style), talks only to this
+# origin, and shows images it drew itself (charts arrive as blobs).
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
 # Name -> file, fixed at import: a request can only name a shipped file, never a path.
 FILES = {
     str(path.relative_to(ROOT)): path
@@ -40,4 +46,5 @@ def console_file(asset: str) -> Response:
         raise NotFound("no such console file")
     # Vendored libraries are pinned (make vendor-console), the page's own files change with it.
     cache = "public, max-age=86400" if asset.startswith("/vendor/") else "no-cache"
-    return FileResponse(path, media_type=_TYPES[path.suffix], headers={"Cache-Control": cache})
+    headers = {"Cache-Control": cache, "Content-Security-Policy": CSP}
+    return FileResponse(path, media_type=_TYPES[path.suffix], headers=headers)

@@ -42,6 +42,7 @@ class Dashboard(BaseModel):
     trucks: TruckCounts
     drivers_low_on_hours: int
     drive_time_threshold_minutes: int
+    gps_fresh_minutes: int  # a truck seen longer ago counts as no_recent_gps (stale on the board)
     open_alerts_by_severity: dict[str, int]
     alerts_by_status: dict[str, int]
     ingest_freshness: list[FeedFreshness]

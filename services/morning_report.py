@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from helpers.errors import NotFound
-from logic.reports import charts, jobs, outbox
+from logic.reports import charts, jobs, outbox, render
 from logic.reports.days import check_not_future
 from models.api_fields import ApiDate
 from models.report import FLEET, MorningReport, ReportDeliveryPublic
@@ -26,6 +26,11 @@ DayQuery = Annotated[
 ]
 
 
+class ReportSection(BaseModel):
+    heading: str
+    lines: list[str]
+
+
 class MorningReportPublic(BaseModel):
     model_config = {"from_attributes": True}
 
@@ -36,6 +41,10 @@ class MorningReportPublic(BaseModel):
     body: dict[str, Any]
     generated_at: datetime
     deliveries: list[ReportDeliveryPublic] = []
+    # The same words as the Slack message and the email (logic/reports/render.py), for a page.
+    title: str = ""
+    summary: list[str] = []
+    sections: list[ReportSection] = []
 
 
 class MorningRunPublic(BaseModel):
@@ -79,7 +88,16 @@ def get_morning_report(
     deliveries = [
         ReportDeliveryPublic.model_validate(d) for d in outbox.for_report(session, report.id)
     ]
-    return MorningReportPublic.model_validate(report).model_copy(update={"deliveries": deliveries})
+    rendered = {
+        "deliveries": deliveries,
+        "title": render.title(report.body),
+        "summary": render.summary_lines(report.body),
+        "sections": [
+            ReportSection(heading=heading, lines=lines)
+            for heading, lines in render.sections(report.body)
+        ],
+    }
+    return MorningReportPublic.model_validate(report).model_copy(update=rendered)
 
 
 @router.get(

@@ -17,6 +17,7 @@ from models.location import VehicleLocation
 from models.trip import (
     Trip,
     TripDetail,
+    TripFacets,
     TripPublic,
     TripStatus,
     TripStatusCorrection,
@@ -38,6 +39,8 @@ def trip_filters(
     vehicle_id: int | None = None,
     trailer_id: int | None = None,
     terminal: LabelQuery = None,
+    customer: LabelQuery = None,
+    fleet_manager: Annotated[str | None, Query(max_length=100, description="the driver's")] = None,
     scheduled_from: Annotated[ApiDateTime | None, Query(description="UTC if no offset")] = None,
     scheduled_to: ApiDateTime | None = None,
     late_only: bool = False,
@@ -51,6 +54,8 @@ def trip_filters(
         vehicle_id=vehicle_id,
         trailer_id=trailer_id,
         terminal=terminal,
+        customer=customer,
+        fleet_manager=fleet_manager,
         scheduled_from=start,
         scheduled_to=end,
         late_only=late_only,
@@ -95,6 +100,12 @@ def list_trips(
     # Serialize the already-validated page once, instead of letting FastAPI validate it again.
     body = _TRIP_PAGE.dump_json(ops.list_trips(session, filters, page))
     return Response(body, media_type="application/json", headers=poll.headers)
+
+
+@router.get("/facets")
+def get_trip_facets(session: SessionDep, _: TripsRead) -> TripFacets:
+    """Terminals, customers and fleet managers to filter the board by."""
+    return ops.trip_facets(session)
 
 
 @router.get("/{trip_id}")

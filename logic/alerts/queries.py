@@ -20,6 +20,8 @@ from models.alert import (
     AlertsPage,
 )
 from models.alert_ladder import AlertLadderStep, AlertLadderStepPublic
+from models.driver import Driver
+from models.trip import Trip
 
 _ALERT_SORTS = {
     "last_seen_at": Alert.last_seen_at,
@@ -42,6 +44,7 @@ class AlertFilters:
     vehicle_id: int | None = None
     since: datetime | None = None
     q: str | None = None
+    terminal: str | None = None
 
 
 def list_alerts(session: Session, filters: AlertFilters, page: PageRequest) -> AlertsPage:
@@ -61,6 +64,11 @@ def list_alerts(session: Session, filters: AlertFilters, page: PageRequest) -> A
             stmt = stmt.where(column == value)
     if filters.since is not None:
         stmt = stmt.where(Alert.last_seen_at >= filters.since)
+    if filters.terminal:
+        # The trip's terminal, else the driver's: an alert belongs where its subject works.
+        trips = select(Trip.id).where(Trip.terminal == filters.terminal)
+        drivers = select(Driver.id).where(Driver.terminal == filters.terminal)
+        stmt = stmt.where(Alert.trip_id.in_(trips) | Alert.driver_id.in_(drivers))  # type: ignore[union-attr]
     search = text_search(filters.q, Alert.title, Alert.message, Alert.fingerprint)
     if search is not None:
         stmt = stmt.where(search)

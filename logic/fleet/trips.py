@@ -33,6 +33,7 @@ from models.trip import (
     StopType,
     Trip,
     TripDetail,
+    TripFacets,
     TripPublic,
     TripStatus,
     TripStatusCorrection,
@@ -71,6 +72,8 @@ class TripFilters:
     vehicle_id: int | None = None
     trailer_id: int | None = None
     terminal: str | None = None
+    customer: str | None = None
+    fleet_manager: str | None = None
     scheduled_from: datetime | None = None
     scheduled_to: datetime | None = None
     late_only: bool = False
@@ -92,6 +95,11 @@ def _trip_query(filters: TripFilters, *columns: Any):
         stmt = stmt.where(Trip.trailer_id == filters.trailer_id)
     if filters.terminal:
         stmt = stmt.where(Trip.terminal == filters.terminal)
+    if filters.customer:
+        stmt = stmt.where(Trip.customer == filters.customer)
+    if filters.fleet_manager:
+        managed = select(Driver.id).where(Driver.fleet_manager == filters.fleet_manager)
+        stmt = stmt.where(Trip.driver_id.in_(managed))  # type: ignore[union-attr]
     if filters.scheduled_from is not None:
         stmt = stmt.where(Trip.scheduled_start >= filters.scheduled_from)
     if filters.scheduled_to is not None:
@@ -171,6 +179,27 @@ def list_trips(session: Session, filters: TripFilters, page: PageRequest) -> Pag
     # One validator call for the page, from plain dicts.
     return _PAGE.validate_python(
         {"items": items, "total": total, "limit": page.limit, "offset": page.offset}
+    )
+
+
+FACET_LIMIT = 500
+
+
+def trip_facets(session: Session) -> TripFacets:
+    """The values the board's filters offer: terminals (of trips and drivers), customers,
+    fleet managers; each sorted and capped at FACET_LIMIT."""
+
+    def distinct(*columns: Any) -> list[str]:
+        values: set[str] = set()
+        for column in columns:
+            stmt = select(column).where(column.is_not(None), column != "").distinct()
+            values.update(session.scalars(stmt.limit(FACET_LIMIT)))
+        return sorted(values)[:FACET_LIMIT]
+
+    return TripFacets(
+        terminals=distinct(Trip.terminal, Driver.terminal),
+        customers=distinct(Trip.customer),
+        fleet_managers=distinct(Driver.fleet_manager),
     )
 
 

@@ -160,4 +160,6 @@ def driver_projection(session: Session, driver_id: int, now: datetime) -> HosPro
         stops=stop_rows,
         binding_clock=first.clock if first else None,
         binds_at=at(first.start) if first else None,
+        miles_left=round(sum(miles), 1) if miles else None,
+        drive_minutes_left=round(sum(legs), 1) if legs else None,
     )

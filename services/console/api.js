@@ -3,6 +3,7 @@
 
 const KEY = "fleethub.tokens";
 const etags = new Map(); // url -> [etag, body]
+const early = new Map(); // url -> a read started before its view asked (prefetch)
 
 export class ApiError extends Error {
   constructor(status, code, detail, path, body = {}) {
@@ -21,7 +22,7 @@ export class ApiError extends Error {
 export const tokens = {
   get() { try { return JSON.parse(sessionStorage.getItem(KEY)); } catch { return null; } },
   set(pair) { sessionStorage.setItem(KEY, JSON.stringify(pair)); },
-  clear() { sessionStorage.removeItem(KEY); etags.clear(); },
+  clear() { sessionStorage.removeItem(KEY); etags.clear(); early.clear(); },
 };
 
 let onExpired = () => {};
@@ -67,7 +68,19 @@ async function refresh() {
   return true;
 }
 
+// Start a polled read now, beside /auth/me, so the first view does not wait for two round
+// trips in a row; the view's own api() call for the same path takes the answer once.
+export function prefetch(path) {
+  early.set(path, api(path, { poll: true }).catch((error) => error));
+}
+
 export async function api(path, { method = "GET", json, poll = false, raw = false } = {}) {
+  if (poll && early.has(path)) {
+    const answer = await early.get(path);
+    early.delete(path);
+    if (answer instanceof Error) throw answer;
+    return answer;
+  }
   const send = () => {
     const headers = { authorization: `Bearer ${tokens.get()?.access ?? ""}` };
     if (json !== undefined) headers["content-type"] = "application/json";

@@ -21,3 +21,15 @@ export function formatDuration(minutes) {
   else parts = [`${mins} min`];
   return sign + parts.filter((p) => p).join(" ");
 }
+
+const timeFormat = new Intl.DateTimeFormat(undefined, {
+  month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", timeZoneName: "short",
+});
+
+// A UTC time from the API in the browser's zone ("Mar 14, 08:30 AM CDT"); "—" when unknown.
+export const when = (iso) => (iso ? timeFormat.format(new Date(iso)) : "—");
+
+// How long ago an API time was, in the same words: "1 h 25 min ago".
+export const ago = (iso, now = Date.now()) => (iso ? `${formatDuration((now - new Date(iso)) / 60000)} ago` : "never");
+
+export const words = (code) => (code ? String(code).replaceAll("_", " ") : "—");

@@ -71,7 +71,11 @@ class ConsoleStack:
     admin: str
     viewer: str
     driver_id: int
+    trip_id: int
     requests: list[str] = field(default_factory=list)
+
+    def headers(self, username: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(username)['access']}"}
 
     def token(self, username: str) -> dict[str, str]:
         pair = (
@@ -96,14 +100,21 @@ def _serve(app) -> tuple[uvicorn.Server, threading.Thread, str]:
     return server, thread, f"http://127.0.0.1:{port}"
 
 
-def _seed(sandbox) -> tuple[str, str, int]:
-    """The demo fleet ingested from the sandbox, one alert posted to Slack, two users, a VAPI
-    agent for late-load checks; everything committed (the server has its own connections)."""
+def _seed(sandbox) -> tuple[str, str, int, int]:
+    """The demo fleet ingested from the sandbox with its ETAs (driving and legal), one alert
+    posted to Slack, two users, VAPI agents for late-load and HOS checks (the HOS one may call
+    a driver at the wheel, hands-free); everything committed (the server has its own
+    connections)."""
+    from logic.trips.eta import compute_etas
+    from logic.trips.legal_eta import compute_legal_etas
     from models.trip import Trip
     from tests.factories_calls import make_agent_profile
 
     for source in ("samsara", "ditat"):
         run_all(source, trigger="cli", triggered_by="console-tests")
+    with session_scope() as session:
+        now = datetime.now(UTC)
+        compute_legal_etas(session, compute_etas(session, now=now), now=now)
     with session_scope() as session:
         trip = session.exec(select(Trip).where(Trip.driver_id.is_not(None))).first()
         apply_filters(
@@ -124,10 +135,12 @@ def _seed(sandbox) -> tuple[str, str, int]:
         )
         make_user(session, username="console-admin", password=PASSWORD, roles=["admin"])
         make_user(session, username="console-viewer", password=PASSWORD, roles=["viewer"])
+        make_user(session, username="console-dispatcher", password=PASSWORD, roles=["dispatcher"])
         make_agent_profile(session)
-        driver_id = trip.driver_id
+        make_agent_profile(session, purpose="hos_check", hands_free_allowed=True)
+        driver_id, trip_id = trip.driver_id, trip.id
     outbox.drain(build_slack_client(get_settings(), sleep=lambda _s: None), now=datetime.now(UTC))
-    return "console-admin", "console-viewer", driver_id
+    return "console-admin", "console-viewer", driver_id, trip_id
 
 
 @pytest.fixture(scope="module")
@@ -152,8 +165,8 @@ def console_stack(engine, sandbox) -> Iterator[ConsoleStack]:
             f"{sandbox.url}/_sandbox/webhooks",
             json={"vendor": "vapi", "url": f"{url}/webhooks/vapi", "delay_seconds": 0.2},
         ).raise_for_status()
-        admin, viewer, driver_id = _seed(sandbox)
-        yield ConsoleStack(url, sandbox, admin, viewer, driver_id)
+        admin, viewer, driver_id, trip_id = _seed(sandbox)
+        yield ConsoleStack(url, sandbox, admin, viewer, driver_id, trip_id)
     finally:
         server.should_exit = True
         thread.join(timeout=5)
@@ -182,11 +195,18 @@ def page(chromium, console_stack, request) -> Iterator:
     context.set_default_timeout(10_000)
     tab = context.new_page()
     seen: list[str] = []
+    blocked: list[str] = []
     tab.on("request", lambda r: seen.append(r.url))
+    # The console runs under a strict CSP: anything it refuses is a console error, and a bug.
+    tab.on(
+        "console",
+        lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None,
+    )
     yield tab
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     tab.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
     context.close()
+    assert not blocked, f"the CSP refused: {blocked}"
     foreign = [
         url
         for url in seen

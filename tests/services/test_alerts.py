@@ -77,6 +77,41 @@ def test_list_filters_sorts_and_paginates(client, session, auth_headers):
     assert client.get("/alerts").status_code == 401
 
 
+def test_list_filters_by_the_trip_or_driver_terminal(client, session, auth_headers):
+    dallas_driver = make_driver(session, terminal="Dallas")
+    trip = make_trip(session, terminal="Dallas", driver=make_driver(session, terminal="Memphis"))
+    memphis = make_driver(session, terminal="Memphis")
+    apply_filters(
+        session,
+        [
+            Candidate(type="gps_stale", subject=f"trip:{trip.id}", title="t", trip_id=trip.id),
+            Candidate(
+                type="hos_drive_time_low",
+                subject=f"driver:{dallas_driver.id}",
+                title="d",
+                driver_id=dallas_driver.id,
+            ),
+            Candidate(
+                type="hos_drive_time_low",
+                subject=f"driver:{memphis.id}",
+                title="m",
+                driver_id=memphis.id,
+            ),
+        ],
+        rules=load_rules(session),
+        evaluated_types=["gps_stale", "hos_drive_time_low"],
+        now=utc_now(),
+        limit=ChannelLimit(max_posts=100),
+    )
+    session.flush()
+    headers = auth_headers("viewer")
+
+    body = client.get("/alerts", params={"terminal": "Dallas", "sort": "id"}, headers=headers)
+    assert body.status_code == 200, body.text
+    assert [a["title"] for a in body.json()["items"]] == ["t", "d"]
+    assert client.get("/alerts", params={"terminal": "Reno"}, headers=headers).json()["total"] == 0
+
+
 def test_detail_explains_the_decisions(client, session, auth_headers):
     alerts = raise_alerts(session, [("gps_stale", "trip:1", None)])
     alert = alerts["gps_stale:trip:1"]

@@ -4,6 +4,7 @@ and helpers.time_utils.format_duration, run on one table (node runs the JS; skip
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -37,6 +38,16 @@ def test_format_js_matches_format_duration():
 
 
 def test_the_console_uses_it_for_every_duration():
-    views = (FORMAT_JS.parent / "views.js").read_text()
-    assert 'from "/console/format.js"' in views
-    assert "min late`" not in views and "min spare`" not in views
+    """No module writes minutes or hours by itself ("550 min late"): each one that shows a
+    duration imports formatDuration."""
+    modules = {p.name: p.read_text() for p in FORMAT_JS.parent.glob("*.js") if p != FORMAT_JS}
+    # api.js stands alone (tests/services/test_console_login.py imports it by itself); its one
+    # duration is a lock of whole minutes, an hour at most.
+    modules.pop("api.js")
+    imports = re.compile(r'import \{[^}]*formatDuration[^}]*\} from "/console/format.js"')
+    for name, text in modules.items():
+        assert not re.search(r"\}\s*(min|h)\b", text), name
+        if "formatDuration(" in text:
+            assert imports.search(text), name
+    users = [n for n, t in modules.items() if "formatDuration(" in t]
+    assert {"board.js", "map.js", "driver.js", "reports.js"} <= set(users)

@@ -37,3 +37,17 @@ def test_only_shipped_files_are_served(client):
         assert response.json()["error"] == "not_found"
     assert "console_page.py" not in " ".join(FILES)
     assert {"index.html", "app.js", "vendor/topojson-client.min.js"} <= set(FILES)
+
+
+def test_every_console_file_carries_a_strict_csp(client):
+    """No inline script or style, no other origin: the page runs only its own files."""
+    for path in ("/console/", "/console/app.js", "/console/vendor/d3-geo.min.js"):
+        policy = client.get(path).headers["content-security-policy"]
+        directives = dict(d.strip().split(" ", 1) for d in policy.split(";"))
+        assert directives["default-src"] == "'none'", path
+        assert directives["script-src"] == "'self'" and directives["style-src"] == "'self'"
+        assert directives["connect-src"] == "'self'" and directives["frame-ancestors"] == "'none'"
+        assert "unsafe" not in policy
+    index = client.get("/console/").text
+    assert "<script>" not in index and " style=" not in index
+    assert not re.search(r"\son[a-z]+=", index)  # no inline event handlers

@@ -66,6 +66,7 @@ def test_dashboard_kpis(client, session, auth_headers):
     assert body["trips"] == {"active": 3, "late": 1, "on_time": 1, "eta_unknown": 1}
     assert body["trucks"]["moving"] == 1 and body["trucks"]["stopped"] == 1
     assert body["trucks"]["no_recent_gps"] == body["trucks"]["active"] - 2
+    assert body["gps_fresh_minutes"] == 30  # the board marks a position older than this stale
     assert body["drivers_low_on_hours"] == 1
     assert body["open_alerts_by_severity"] == {"critical": 1, "warning": 1}
     [fresh] = body["ingest_freshness"]

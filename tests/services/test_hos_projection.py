@@ -76,6 +76,9 @@ def test_projection_names_the_window_the_reset_and_the_legal_eta(client, session
     assert physical.total_seconds() / 60 == pytest.approx(120, abs=2)
     assert legal.total_seconds() / 60 == pytest.approx(720, abs=2)
     assert stop["legal_late_minutes"] > 400
+    # What is left to drive, on the same route the ETAs use (a 100-mile leg at 50 mph).
+    assert body["miles_left"] == pytest.approx(100, abs=2)
+    assert body["drive_minutes_left"] == pytest.approx(120, abs=2)
 
 
 def test_unknown_driver_or_no_clock_is_404_and_viewers_need_hos_read(

@@ -80,6 +80,12 @@ def test_morning_report_body_matches_the_scorecard_endpoints(client, session, au
         assert kpis[key] == fleet["totals"][key], key
     assert kpis["miles"] == sum(r["miles"] for r in table["items"])
     assert fleet["call_outcomes"] == report["body"]["calls"]["outcomes"]
+    # The page reads the same words as Slack and the email.
+    assert report["title"] == render.title(report["body"])
+    assert report["summary"] == render.summary_lines(report["body"])
+    assert [(s["heading"], s["lines"]) for s in report["sections"]] == render.sections(
+        report["body"]
+    )
     at_risk = {d["driver_id"]: d["safety_score"] for d in report["body"]["drivers_at_risk"]}
     assert at_risk == {
         r["driver_id"]: r["safety_score"] for r in table["items"] if r["safety_score"] < 70

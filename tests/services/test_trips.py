@@ -256,3 +256,31 @@ def test_status_correction_refuses_unknown_fields(client, session, dispatcher) -
     assert response.status_code == 422
     session.expire_all()
     assert session.get(Trip, trip.id).status == TripStatus.IN_TRANSIT
+
+
+def test_board_filters_by_customer_and_fleet_manager_and_lists_the_facets(
+    client, session, dispatcher
+) -> None:
+    pat = make_driver(session, fleet_manager="Pat Kim", terminal="Dallas")
+    lee = make_driver(session, fleet_manager="Lee Ortiz", terminal=None)
+    a = make_trip(session, driver=pat, customer="Zeta Corp", terminal="Memphis")
+    b = make_trip(session, driver=lee, customer="Acme Foods", terminal=None)
+
+    def ids(query: str) -> set[int]:
+        response = client.get(f"/trips?{query}", headers=dispatcher)
+        assert response.status_code == 200, response.text
+        return {t["id"] for t in response.json()["items"]}
+
+    assert ids("customer=Zeta%20Corp") == {a.id}
+    assert ids("fleet_manager=Lee%20Ortiz") == {b.id}
+    assert ids("fleet_manager=Nobody") == set()
+    assert client.get("/trips?customer=" + "x" * 101, headers=dispatcher).status_code == 422
+
+    facets = client.get("/trips/facets", headers=dispatcher)
+    assert facets.status_code == 200, facets.text
+    assert facets.json() == {
+        "terminals": ["Dallas", "Memphis"],  # a driver's terminal counts, empty ones do not
+        "customers": ["Acme Foods", "Zeta Corp"],
+        "fleet_managers": ["Lee Ortiz", "Pat Kim"],
+    }
+    assert client.get("/trips/facets").status_code == 401

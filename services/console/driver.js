@@ -1,0 +1,81 @@
+// One driver ("#driver/12"): profile, HOS clocks and their projection on the current trip,
+// the conversation (calls with transcript and what the driver said), the scorecard series with
+// each day's score breakdown and its chart, and the series as a CSV download.
+
+import { api } from "/console/api.js";
+import { callDetail } from "/console/calls.js";
+import { definitions, el, explainInto, fill, table } from "/console/dom.js";
+import { formatDuration, when, words } from "/console/format.js";
+
+const REST = { break: "30 min break", reset: "10 h reset", restart: "34 h restart" };
+
+function hosSection(projection) {
+  return el("section", { "aria-labelledby": "d-hos" }, el("h3", { id: "d-hos" }, "Hours of service"),
+    el("p", {}, `${words(projection.duty_status)} as of ${when(projection.as_of)}${projection.binding_clock ? `; the ${projection.binding_clock} clock binds first, at ${when(projection.binds_at)}` : "; no clock runs out on the current plan"}.`),
+    table("Clocks now and when each runs out on the current trip", [
+      ["Clock", (c) => c.clock], ["Left", (c) => formatDuration(c.minutes_left)], ["Runs out", (c) => (c.runs_out_at ? when(c.runs_out_at) : "lasts the trip")],
+    ], projection.clocks, { keyOf: (c) => c.clock }),
+    projection.rests.length ? el("p", {}, "Rests the plan needs: ", projection.rests.map((r) => `${REST[r.kind] ?? r.kind} (${r.clock}) ${when(r.start)} – ${when(r.end)}`).join("; ")) : null,
+    projection.stops.length ? table("Legal ETA per remaining stop", [
+      ["Stop", (s) => s.name ?? `#${s.sequence}`], ["Window ends", (s) => when(s.appointment_end ?? s.appointment_start)],
+      ["ETA driving only", (s) => when(s.eta_no_rest)], ["Legal ETA", (s) => when(s.eta_legal)],
+      ["Legal lateness", (s) => (s.legal_late_minutes > 0 ? el("span", { class: "risk-late" }, `${formatDuration(s.legal_late_minutes)} late`) : "on time")],
+    ], projection.stops, { keyOf: (s) => s.stop_id }) : el("p", { class: "muted" }, "No trip with stops ahead."));
+}
+
+function conversation(calls) {
+  const items = calls.items.map((c) => {
+    const body = el("div", { class: "call-body" });
+    const details = el("details", { "data-call": c.id }, el("summary", {}, `${when(c.dialed_at ?? c.created_at)} — ${words(c.purpose)}: ${c.status}${c.outcome ? `, ${words(c.outcome)}` : ""}${c.summary ? ` — ${c.summary}` : ""}`), body);
+    details.addEventListener("toggle", () => { if (details.open && !body.childElementCount) callDetail(body, c.id); }, { once: false });
+    return el("li", {}, details);
+  });
+  return el("section", { "aria-labelledby": "d-conv" }, el("h3", { id: "d-conv" }, "Conversation"),
+    items.length ? el("ol", { class: "conversation", reversed: true }, items) : el("p", { class: "muted" }, "No calls with this driver yet."));
+}
+
+const CSV_COLUMNS = ["report_date", "safety_score", "miles", "on_time_pct", "late_minutes", "drive_hours", "hos_violations", "safety_events", "speeding_minutes", "calls"];
+
+function csv(series) {
+  const quote = (v) => (v === null || v === undefined ? "" : /[",\n]/.test(String(v)) ? `"${String(v).replaceAll('"', '""')}"` : String(v));
+  return [[...CSV_COLUMNS, "score_components"].join(","),
+    ...series.days.map((d) => [...CSV_COLUMNS.map((c) => quote(d[c])), quote(Object.entries(d.score_components).map(([k, v]) => `${k}=${v}`).join("; "))].join(","))].join("\n");
+}
+
+function scorecard(series, chart) {
+  const breakdown = (d) => (Object.keys(d.score_components).length ? Object.entries(d.score_components).map(([k, v]) => `−${v} ${words(k)}`).join(", ") : "no deductions");
+  const download = el("a", { href: URL.createObjectURL(new Blob([csv(series)], { type: "text/csv" })), download: `scorecard-${series.driver_id}-${series.start}-${series.end}.csv`, id: "d-export" }, "Download the series (CSV)");
+  const t = series.totals;
+  return el("section", { "aria-labelledby": "d-score" }, el("h3", { id: "d-score" }, `Scorecard ${series.start} to ${series.end}`),
+    el("p", {}, `Average score ${t.average_score === null ? "—" : t.average_score.toFixed(0)} over ${t.days} days; ${Math.round(t.miles)} mi, ${t.hos_violations} HOS violations, ${t.safety_events} safety events, ${t.calls} calls. `, download),
+    chart ? el("img", { class: "chart", src: URL.createObjectURL(chart), alt: `Daily safety score of ${series.driver_name}, ${series.start} to ${series.end}` }) : null,
+    table("Daily scores and what each lost points for", [
+      ["Day", (d) => d.report_date, (d) => d.report_date], ["Score", (d) => (d.safety_score === null ? el("span", { class: "muted", title: d.score_withheld_reason ?? "" }, "not scored") : d.safety_score.toFixed(0)), (d) => d.safety_score],
+      ["Breakdown", breakdown], ["Miles", (d) => Math.round(d.miles), (d) => d.miles], ["On time", (d) => (d.on_time_pct === null ? "—" : `${d.on_time_pct.toFixed(0)} %`), (d) => d.on_time_pct],
+      ["HOS violations", (d) => d.hos_violations, (d) => d.hos_violations], ["Safety events", (d) => d.safety_events, (d) => d.safety_events],
+    ], [...series.days].reverse(), { keyOf: (d) => d.report_date, id: "d-days" }),
+    el("p", { class: "muted" }, `Score: ${series.score_formula}`));
+}
+
+export async function renderDriver(ctx) {
+  const id = Number(ctx.args[0]);
+  if (!Number.isInteger(id) || id <= 0) {
+    ctx.section.replaceChildren(el("h2", {}, "Driver"), ctx.notice("Open a driver from the board, alerts, calls or scorecards (the address names one: #driver/12)."));
+    return;
+  }
+  ctx.section.replaceChildren(el("h2", {}, "Driver"));
+  const driver = await explainInto(ctx.section, api(`/drivers/${id}`));
+  if (!driver) return;
+  const [projection, calls, series, chart] = await Promise.all([
+    ctx.can("hos:read") ? api(`/drivers/${id}/hos-projection`).catch(() => null) : null,
+    ctx.can("calls:read") ? api(`/calls?driver_id=${id}&limit=20`).catch(() => null) : null,
+    ctx.can("reports:read") ? api(`/reports/drivers/${id}`).catch(() => null) : null,
+    ctx.can("reports:read") ? api(`/reports/drivers/${id}/chart.png`, { raw: true }).then((r) => r.blob()).catch(() => null) : null,
+  ]);
+  fill(ctx.section, el("h2", {}, driver.full_name, driver.do_not_call ? el("span", { class: "badge" }, "do not call") : null),
+    definitions([["Status", driver.status], ["Terminal", driver.terminal], ["Fleet manager", driver.fleet_manager], ["Phone", driver.phone],
+      ["Language", driver.language], ["Time zone", driver.timezone], ["Notes", driver.notes]]),
+    projection ? hosSection(projection) : el("p", { class: "muted" }, "No hours-of-service clock for this driver yet."),
+    calls ? conversation(calls) : null,
+    series ? scorecard(series, chart) : el("p", { class: "muted" }, "No scorecard for this driver in the last 30 days."));
+}
