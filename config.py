@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     LOGIN_RATE_LIMIT_PER_MINUTE: int = 20
     # Public tracking pages (/track/{token}): hits a minute per client address and per link.
     TRACK_RATE_LIMIT_PER_MINUTE: int = 60
+    # How stale a tracking view may be: built at most once per link and process per this (0: off).
+    TRACK_VIEW_CACHE_SECONDS: float = Field(default=10.0, ge=0)
     # Customer notices (logic/customers/notices.py): an ETA notice when the ETA moved by this
     # much since the last one told (or past the window), at most one per stop per debounce;
     # an arrival, departure or detention older than the max age when first seen is not news.

@@ -13,7 +13,8 @@ from sqlmodel import Session
 from config import get_settings
 from helpers.time_utils import utc_now
 from logic.auth.audit import ClientInfo
-from logic.trips import sharing
+from logic.trips import sharing, track_cache
+from logic.trips.track_cache import BuiltView
 from models.trip_share import TrackView
 from services.deps import AuthSessionDep, ClientDep
 from services.http.etag import matches, weak_etag
@@ -26,11 +27,14 @@ router = APIRouter(prefix="/track", tags=["tracking"])
 _CACHE = "private, no-cache"
 
 
-def _view(session: Session, token: str, client: ClientInfo) -> TrackView:
+def _view(session: Session, token: str, client: ClientInfo) -> BuiltView:
     now = utc_now()
-    limit = get_settings().TRACK_RATE_LIMIT_PER_MINUTE
-    sharing.check_rate_limit(session, token, client, limit=limit, now=now)
-    return sharing.track_view(session, sharing.resolve_share(session, token, now), now)
+    settings = get_settings()
+    sharing.check_rate_limit(
+        session, token, client, limit=settings.TRACK_RATE_LIMIT_PER_MINUTE, now=now
+    )
+    share = sharing.resolve_share(session, token, now)
+    return track_cache.cached_view(session, share, now, settings.TRACK_VIEW_CACHE_SECONDS)
 
 
 # Declared before the page: `{token}` alone would also match "<token>.json".
@@ -47,7 +51,7 @@ def track_json(
     token: str, request: Request, session: AuthSessionDep, client: ClientDep
 ) -> Response:
     """The load's stops, ETAs and coarse position, for the customer holding the link."""
-    body = _view(session, token, client).model_dump_json().encode()
+    body = _view(session, token, client).body
     etag = weak_etag(body)
     headers = {"ETag": etag.decode(), "Cache-Control": _CACHE}
     if matches(request.headers.get("if-none-match", "").encode(), etag):
@@ -58,4 +62,5 @@ def track_json(
 @router.get("/{token}", response_class=HTMLResponse, responses=error_responses(429))
 def track_page(token: str, session: AuthSessionDep, client: ClientDep) -> HTMLResponse:
     """The tracking page a customer opens from the link (no login)."""
-    return HTMLResponse(render(_view(session, token, client)), headers={"Cache-Control": _CACHE})
+    page = render(_view(session, token, client).view)
+    return HTMLResponse(page, headers={"Cache-Control": _CACHE})

@@ -27,6 +27,8 @@ os.environ.update(
         "LOG_FORMAT": "text",
         "LOG_LEVEL": "WARNING",
         "PROCESS_TUNING": "false",
+        # Each test sees the tracking view it just changed (tests of the cache turn it on).
+        "TRACK_VIEW_CACHE_SECONDS": "0",
     }
 )
 import pytest  # noqa: E402

@@ -284,3 +284,29 @@ def test_a_rest_before_the_next_stop_delays_every_later_stop(session):
     plain = make_trip(session, stops=[{"eta": now + timedelta(hours=1)}])
     session.refresh(plain)
     assert _etas(plain, plain.stops)[plain.stops[0].id] == (now + timedelta(hours=1), DRIVING_BASIS)
+
+
+def test_a_view_is_reused_for_a_while_but_a_revoked_link_dies_at_once(
+    client, session, dispatcher, monkeypatch
+):
+    from logic.trips import track_cache
+
+    trip = _loaded_trip(session)
+    created = _share(client, session, trip, dispatcher)
+    monkeypatch.setenv("TRACK_VIEW_CACHE_SECONDS", "600")
+    get_settings.cache_clear()
+    track_cache.clear()
+    try:
+        first = client.get(f"/track/{created['token']}.json").json()
+        trip.load_number = "LD-CHANGED"
+        session.commit()
+        cached = client.get(f"/track/{created['token']}.json").json()
+        assert cached == first and cached["load_number"] == "LD-4242"
+        client.delete(f"/trips/{trip.id}/shares/{created['id']}", headers=dispatcher)
+        assert client.get(f"/track/{created['token']}.json").status_code == 404
+    finally:
+        monkeypatch.delenv("TRACK_VIEW_CACHE_SECONDS")
+        get_settings.cache_clear()
+        track_cache.clear()
+    fresh = _share(client, session, trip, dispatcher)
+    assert client.get(f"/track/{fresh['token']}.json").json()["load_number"] == "LD-CHANGED"
