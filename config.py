@@ -166,6 +166,17 @@ class Settings(BaseSettings):
     # Where VAPI should post this deployment's webhooks (sent per call as the assistant's
     # server URL); empty keeps the URL configured on the VAPI assistant.
     CALL_WEBHOOK_BASE_URL: str = ""
+    # Voicemail and warm transfer (VAPI): with a callback number the agent leaves
+    # CALL_VOICEMAIL_MESSAGE ({carrier}, {callback}) on voicemail; with a transfer number it may
+    # put the driver through to the on-call dispatcher when they ask for a person or report a
+    # breakdown, an accident or a health problem.
+    CALL_CARRIER_NAME: str = "dispatch"
+    CALL_CALLBACK_NUMBER: str = ""
+    CALL_VOICEMAIL_MESSAGE: str = (
+        "Hi, this is {carrier} dispatch checking in on your load. Please call us back at "
+        "{callback}. Thank you."
+    )
+    CALL_TRANSFER_NUMBER: str = ""
 
     # Reaching drivers (logic/messaging): Twilio Messaging for SMS (Basic auth with the account
     # SID and auth token, which also signs Twilio's webhooks), the number texts come from, and

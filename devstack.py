@@ -71,6 +71,9 @@ def local_environment(use_sandbox: bool = True) -> dict[str, str]:
         env.setdefault(
             "SANDBOX_WEBHOOK_URL_TWILIO", f"http://127.0.0.1:{MAIN_PORT}/webhooks/twilio"
         )
+        # The demo's voicemails name a callback number and urgent calls reach an on-call number.
+        env.setdefault("CALL_CALLBACK_NUMBER", "+12015550100")
+        env.setdefault("CALL_TRANSFER_NUMBER", "+12015550142")
         env.setdefault("MESSAGE_WINDOW_START", "00:00")
         env.setdefault("MESSAGE_WINDOW_END", "00:00")
         # Sandbox phones reach nobody: the demo may call drivers around the clock.

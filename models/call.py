@@ -54,6 +54,8 @@ class CallOutcome(StrEnum):
     NO_ANSWER = "no_answer"
     BUSY = "busy"
     VOICEMAIL = "voicemail"
+    # Voicemail reached and our message (carrier, callback number) left on it.
+    VOICEMAIL_LEFT = "voicemail_left"
     FAILED = "failed"
     CANCELED = "canceled"
     UNKNOWN = "unknown"
@@ -160,6 +162,9 @@ class Call(SQLModel, table=True):
     recording_url: str | None = Field(default=None, max_length=500)
     structured_data: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
     error: str | None = Field(default=None, max_length=1000)
+    # A warm transfer to the on-call dispatcher (VAPI `transfer-update`): where and when.
+    transferred_to: str | None = Field(default=None, max_length=40)
+    transferred_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     placed_by_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
     idempotency_key: str | None = Field(default=None, max_length=120)
     created_at: datetime = created_at_field()
@@ -273,6 +278,8 @@ class CallPublic(BaseModel):
     summary: str | None
     recording_url: str | None
     error: str | None
+    transferred_to: str | None = None
+    transferred_at: datetime | None = None
     placed_by_id: int | None
     idempotency_key: str | None
     created_at: datetime

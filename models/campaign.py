@@ -50,6 +50,7 @@ RETRY_OUTCOMES = (
     CallOutcome.NO_ANSWER,
     CallOutcome.BUSY,
     CallOutcome.VOICEMAIL,
+    CallOutcome.VOICEMAIL_LEFT,
     CallOutcome.FAILED,
 )
 
@@ -99,6 +100,7 @@ class CallCampaign(SQLModel, table=True):
             CallOutcome.NO_ANSWER: self.retry_no_answer_minutes,
             CallOutcome.BUSY: self.retry_busy_minutes,
             CallOutcome.VOICEMAIL: self.retry_voicemail_minutes,
+            CallOutcome.VOICEMAIL_LEFT: self.retry_voicemail_minutes,
             CallOutcome.FAILED: self.retry_failed_minutes,
         }.get(outcome)  # type: ignore[call-overload]
 

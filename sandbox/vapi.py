@@ -6,6 +6,11 @@ After a call is accepted it progresses ringing → in-progress → ended and the
 `status-update` messages and an `end-of-call-report` (transcript, summary, structured data) to
 the configured server URL, authenticated with `X-Vapi-Secret` or VAPI's HMAC defaults.
 Outcome by the customer number's last digit: 9 no answer, 8 busy, 7 voicemail, else a talk.
+Voicemail: with `voicemailDetection` on and a `voicemailMessage`, the bot leaves the message
+(it is in the artifact). Transfer: a call given a `transferCall` tool (`tools:append`) whose
+driver reports a breakdown or a health problem (scenarios 1 and 5, `sandbox/call_scripts.py`) is
+put through to the tool's number: a `transfer-update` (when `serverMessages` asks for it) and
+the call ends `assistant-forwarded-call`.
 """
 
 from __future__ import annotations
@@ -193,6 +198,7 @@ def validate_create_call(body: Any) -> list[str]:
             for key in ("variableValues", "metadata"):
                 if key in overrides and not isinstance(overrides[key], dict):
                     errors.append(f"assistantOverrides.{key} must be an object")
+            errors += _voicemail_errors(overrides) + _tool_errors(overrides)
     if not any(
         body.get(k)
         for k in ("assistantId", "assistant", "squadId", "squad", "workflowId", "workflow")
@@ -206,6 +212,86 @@ def validate_create_call(body: Any) -> list[str]:
     if "name" in body and (not isinstance(body["name"], str) or len(body["name"]) > 40):
         errors.append("name must be shorter than or equal to 40 characters")
     return errors
+
+
+VOICEMAIL_PROVIDERS = frozenset({"google", "openai", "twilio", "vapi"})
+SERVER_MESSAGES = frozenset(
+    {
+        "assistant.started",
+        "assistant.speechStarted",
+        "conversation-update",
+        "end-of-call-report",
+        "function-call",
+        "hang",
+        "language-changed",
+        "language-change-detected",
+        "model-output",
+        "phone-call-control",
+        "speech-update",
+        "status-update",
+        "transcript",
+        'transcript[transcriptType="final"]',
+        "tool-calls",
+        "transfer-destination-request",
+        "handoff-destination-request",
+        "transfer-update",
+        "user-interrupted",
+        "voice-input",
+        "chat.created",
+        "chat.deleted",
+        "session.created",
+        "session.updated",
+        "session.deleted",
+        "call.deleted",
+        "call.delete.failed",
+        "call.artifact.upload",
+    }
+)
+
+
+def _voicemail_errors(overrides: dict[str, Any]) -> list[str]:
+    """`voicemailDetection` is "off" or a plan naming its provider; `voicemailMessage` ≤ 1000."""
+    errors = []
+    detection = overrides.get("voicemailDetection")
+    plan_ok = isinstance(detection, dict) and detection.get("provider") in VOICEMAIL_PROVIDERS
+    if detection not in (None, "off") and not plan_ok:
+        errors.append("assistantOverrides.voicemailDetection.provider must be a valid enum")
+    message = overrides.get("voicemailMessage")
+    if message is not None and (not isinstance(message, str) or len(message) > 1000):
+        errors.append("assistantOverrides.voicemailMessage must be at most 1000 characters")
+    wanted = overrides.get("serverMessages")
+    if wanted is not None and (
+        not isinstance(wanted, list) or any(m not in SERVER_MESSAGES for m in wanted)
+    ):
+        errors.append("each value in assistantOverrides.serverMessages must be a valid enum value")
+    return errors
+
+
+def _tool_errors(overrides: dict[str, Any]) -> list[str]:
+    """`tools:append` items need a `type`; a transferCall's number destinations an E.164."""
+    tools = overrides.get("tools:append")
+    if tools is None:
+        return []
+    if not isinstance(tools, list) or not all(isinstance(t, dict) and t.get("type") for t in tools):
+        return ["assistantOverrides.tools:append must be an array of tools with a type"]
+    errors = []
+    for tool in tools:
+        for destination in tool.get("destinations") or [] if tool["type"] == "transferCall" else []:
+            if destination.get("type") == "number" and not E164.match(
+                str(destination.get("number") or "")
+            ):
+                errors.append("transferCall destination number must be a valid E.164 number")
+    return errors
+
+
+def _transfer_number(call: dict[str, Any]) -> str | None:
+    tools = (call.get("assistantOverrides") or {}).get("tools:append") or []
+    for tool in tools:
+        if tool.get("type") == "transferCall":
+            for destination in tool.get("destinations") or []:
+                if destination.get("type") == "number":
+                    return destination["number"]
+    return None
 
 
 @router.post("/call")
@@ -375,9 +461,21 @@ def _costs(call: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _steps(call_id: str) -> list:
     with _lock:
-        number = str(_calls[call_id]["customer"].get("number", ""))
+        call = _calls[call_id]
+        number = str(call["customer"].get("number", ""))
+        overrides = call.get("assistantOverrides") or {}
+        transfer_to = _transfer_number(call)
     ended_reason = OUTCOMES.get(number[-1:], "customer-ended-call")
     answered = ended_reason in ("customer-ended-call", "voicemail")
+    urgent = len(number) >= 2 and number[-2] in "15"
+    transfers = ended_reason == "customer-ended-call" and urgent and transfer_to is not None
+    if transfers:
+        ended_reason = "assistant-forwarded-call"
+    leaves = (
+        ended_reason == "voicemail"
+        and overrides.get("voicemailDetection") not in (None, "off")
+        and bool(overrides.get("voicemailMessage"))
+    )
 
     def status(value: str, **extra: Any):
         def step():
@@ -404,9 +502,28 @@ def _steps(call_id: str) -> list:
             started = call.get("startedAt")
         ended = _now()
         changes: dict[str, Any] = {"endedAt": _iso(ended), "cost": 0.0}
-        if ended_reason == "customer-ended-call" and started:
+        if ended_reason in ("customer-ended-call", "assistant-forwarded-call") and started:
             changes.update(_conversation({**call, "startedAt": started}))
             changes["cost"] = 0.1342
+        elif leaves and started:
+            spoken = overrides["voicemailMessage"]
+            changes.update(
+                {
+                    "artifact": {
+                        "transcript": f"AI: {spoken}\n",
+                        "messages": [
+                            {
+                                "role": "bot",
+                                "message": spoken,
+                                "time": int(ended.timestamp() * 1000),
+                                "secondsFromStart": 20,
+                            }
+                        ],
+                    },
+                    "analysis": {},
+                }
+            )
+            changes["cost"] = 0.0211
         else:
             changes.update({"artifact": {"transcript": "", "messages": []}, "analysis": {}})
         call = _update(call_id, **changes)
@@ -425,8 +542,24 @@ def _steps(call_id: str) -> list:
         }
         return "end-of-call-report", {"message": message}
 
+    def transfer_update():
+        if "transfer-update" not in (overrides.get("serverMessages") or []):
+            return None  # not in VAPI's default server messages: sent only when asked for
+        destination = {"type": "number", "number": transfer_to}
+        call = _update(call_id, status="forwarding", destination=destination)
+        message = {
+            "type": "transfer-update",
+            "timestamp": int(time.time() * 1000),
+            "destination": destination,
+            "call": call,
+            "customer": call["customer"],
+        }
+        return "transfer-update", {"message": message}
+
     steps = [status("ringing")]
     if answered:
         steps.append(status("in-progress"))
+    if transfers:
+        steps.append(transfer_update)
     steps += [status("ended", endedReason=ended_reason), end_of_call_report]
     return steps

@@ -2,7 +2,8 @@
 
 The specs live beside the project (`../shared/vendors/specs/`, never copied into it); a test that
 needs one is skipped with the reason when the checkout has no such neighbour. OpenAPI 3.0's
-`nullable` becomes a JSON Schema type union; vendor-only formats are not checked.
+`nullable` becomes a JSON Schema type union; vendor-only formats are not checked; an enum a
+generator copied onto an array (its items keep it) is dropped.
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ def _nullable(node: Any) -> Any:
         node = {k: _nullable(v) for k, v in node.items()}
         if node.pop("nullable", False) and isinstance(node.get("type"), str):
             node["type"] = [node["type"], "null"]
+        if node.get("type") == "array" and "enum" in node and "items" in node:
+            # VAPI's generator repeats the items' enum on the array itself (serverMessages),
+            # which no array can satisfy; the items carry the real constraint.
+            node.pop("enum")
         return node
     if isinstance(node, list):
         return [_nullable(v) for v in node]

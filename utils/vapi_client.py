@@ -40,6 +40,25 @@ HMAC_SIGNATURE_HEADER = "x-signature"
 HMAC_TIMESTAMP_HEADER = "x-timestamp"
 # VAPI documents no window for its HMAC timestamp; 5 minutes matches Slack's.
 HMAC_TOLERANCE_SECONDS = 300
+# VAPI's default server messages (AssistantOverrides.serverMessages): a call that may transfer
+# asks for `transfer-update` too, which is not among them.
+DEFAULT_SERVER_MESSAGES = (
+    "conversation-update",
+    "end-of-call-report",
+    "function-call",
+    "hang",
+    "speech-update",
+    "status-update",
+    "tool-calls",
+    "transfer-destination-request",
+    "handoff-destination-request",
+    "user-interrupted",
+    "assistant.started",
+)
+TRANSFER_WHEN = (
+    "Transfer the driver to the on-call dispatcher when they ask to speak to a person, or "
+    "report a breakdown, an accident, an injury or a health problem."
+)
 
 
 @dataclass(frozen=True)
@@ -126,10 +145,15 @@ class VapiClient(VendorJsonClient):
         customer_external_id: str | None = None,
         name: str | None = None,
         server_url: str | None = None,
+        voicemail_message: str | None = None,
+        transfer_number: str | None = None,
     ) -> VapiCall:
         """Place one outbound phone call; `metadata` goes in `assistantOverrides.metadata`.
 
-        `server_url` overrides the assistant's webhook URL for this call only.
+        `server_url` overrides the assistant's webhook URL for this call only. With
+        `voicemail_message` VAPI detects voicemail (`voicemailDetection`, provider vapi) and
+        leaves that message; with `transfer_number` the assistant gets a `transferCall` tool to
+        that number (and the call reports `transfer-update`).
         """
         customer: dict[str, Any] = {"number": customer_number}
         if customer_name:
@@ -148,6 +172,24 @@ class VapiClient(VendorJsonClient):
             overrides["metadata"] = dict(metadata)
         if server_url:
             overrides["server"] = {"url": server_url}
+        if voicemail_message:
+            overrides["voicemailDetection"] = {"provider": "vapi"}
+            overrides["voicemailMessage"] = voicemail_message[:1000]
+        if transfer_number:
+            overrides["tools:append"] = [
+                {
+                    "type": "transferCall",
+                    "destinations": [
+                        {
+                            "type": "number",
+                            "number": transfer_number,
+                            "message": "Connecting you to the on-call dispatcher now.",
+                            "description": TRANSFER_WHEN,
+                        }
+                    ],
+                }
+            ]
+            overrides["serverMessages"] = [*DEFAULT_SERVER_MESSAGES, "transfer-update"]
         if overrides:
             body["assistantOverrides"] = overrides
         if name:

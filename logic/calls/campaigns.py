@@ -363,6 +363,7 @@ def _next_state(row: Any, now: datetime) -> dict[str, Any]:
             CallOutcome.NO_ANSWER: row.retry_no_answer_minutes,
             CallOutcome.BUSY: row.retry_busy_minutes,
             CallOutcome.VOICEMAIL: row.retry_voicemail_minutes,
+            CallOutcome.VOICEMAIL_LEFT: row.retry_voicemail_minutes,
             CallOutcome.FAILED: row.retry_failed_minutes,
             CallOutcome.UNKNOWN: row.retry_failed_minutes,
         }[outcome]

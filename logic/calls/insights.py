@@ -116,6 +116,11 @@ def slack_summary(call: Call, driver: Driver | None, insight: CallInsight | None
             facts.append(f"follow-up needed ({insight.follow_up_reason})")
         if facts:
             parts.append("Driver reported: " + "; ".join(facts))
+    if call.transferred_to:
+        parts.append(
+            f":arrows_counterclockwise: Transferred to the on-call dispatcher "
+            f"({call.transferred_to})."
+        )
     if call.error:
         parts.append(f"Error: {call.error}")
     return "\n".join(parts)

@@ -41,7 +41,26 @@ COMPLETED = frozenset(
     }
 )
 CANCELED = frozenset({"manually-canceled", "call-deleted", "scheduled-call-deleted"})
-HANDLED = frozenset({"status-update", "end-of-call-report", "transcript"})
+HANDLED = frozenset({"status-update", "end-of-call-report", "transcript", "transfer-update"})
+
+
+def voicemail_message(settings: Settings) -> str | None:
+    """What the agent leaves on voicemail (carrier and callback number), or None: without a
+    callback number no message is left (the call just ends, outcome `voicemail`)."""
+    if not settings.CALL_CALLBACK_NUMBER:
+        return None
+    return settings.CALL_VOICEMAIL_MESSAGE.format(
+        carrier=settings.CALL_CARRIER_NAME, callback=settings.CALL_CALLBACK_NUMBER
+    )
+
+
+def _outcome(reason: str | None, call_object: dict[str, Any]) -> CallOutcome:
+    """A voicemail the call was told to leave a message on is `voicemail_left`."""
+    outcome = vapi_outcome(reason)
+    overrides = call_object.get("assistantOverrides") or {}
+    if outcome == CallOutcome.VOICEMAIL and overrides.get("voicemailMessage"):
+        return CallOutcome.VOICEMAIL_LEFT
+    return outcome
 
 
 def vapi_outcome(ended_reason: str | None) -> CallOutcome:
@@ -125,7 +144,7 @@ def _apply_status(call: Call, message: dict[str, Any], call_object: dict[str, An
     if status == CallStatus.ENDED:
         reason = message.get("endedReason") or call_object.get("endedReason")
         ended = vendor_time(call_object.get("endedAt"), epoch=None) or now
-        end_call(call, vapi_outcome(reason), ended_at=ended, reason=reason)
+        end_call(call, _outcome(reason, call_object), ended_at=ended, reason=reason)
     else:
         advance(call, status)
 
@@ -135,7 +154,7 @@ def _apply_report(call: Call, message: dict[str, Any], call_object: dict[str, An
     reason = message.get("endedReason") or call_object.get("endedReason")
     started = vendor_time(message.get("startedAt") or call_object.get("startedAt"), epoch=None)
     ended = vendor_time(message.get("endedAt") or call_object.get("endedAt"), epoch=None) or now
-    end_call(call, vapi_outcome(reason), ended_at=ended, reason=reason)
+    end_call(call, _outcome(reason, call_object), ended_at=ended, reason=reason)
     call.started_at = call.started_at or started
     if call.started_at and call.ended_at:
         call.duration_seconds = max(0, round((call.ended_at - call.started_at).total_seconds()))
@@ -160,6 +179,12 @@ def apply_vapi(call: Call, event_type: str, payload: dict[str, Any], *, now: dat
         call.twilio_call_sid = call_object["phoneCallProviderId"]
     if event_type == "status-update":
         _apply_status(call, message, call_object, now)
+    elif event_type == "transfer-update":
+        destination = message.get("destination") or {}
+        call.transferred_to = str(destination.get("number") or destination.get("type") or "")[:40]
+        call.transferred_at = (
+            call.transferred_at or vendor_time(message.get("timestamp"), epoch="ms") or now
+        )
     elif event_type == "transcript":
         if call.report_received_at is None and message.get("transcript"):
             role = "user" if message.get("role") == "user" else "agent"
@@ -216,6 +241,8 @@ class VapiProvider:
             customer_external_id=spec.user_id,
             name=f"{spec.purpose} #{spec.call_id}",
             server_url=f"{spec.server_url.rstrip('/')}/webhooks/vapi" if spec.server_url else None,
+            voicemail_message=voicemail_message(self._settings),
+            transfer_number=self._settings.CALL_TRANSFER_NUMBER or None,
         )
         return _dialed(created)
 
