@@ -1,8 +1,10 @@
 """Outbound webhooks from the VAPI, ElevenLabs and Twilio fakes: where they go, when, and what
 happened.
 
-A call's events are delivered in order on a background thread, `delay` seconds apart, each built
-just before it is sent (so it reflects the call's state) and signed by the vendor's module. The
+A call's events are delivered in order, `delay` seconds apart, each built just before it is sent
+(so it reflects the call's state) and signed by the vendor's module. One timeline thread holds
+every call's next step and hands due ones to a small pool; placing a call starts no thread
+(a thread per call cost its create ~40 ms of the event loop, the sandbox's own ceiling). The
 target comes from `SANDBOX_WEBHOOK_URL_VAPI` / `_ELEVENLABS` / `_TWILIO` (Twilio's: where inbound
 texts go; status callbacks go to each message's `StatusCallback`; delay from
 `SANDBOX_WEBHOOK_DELAY_SECONDS`) or from `POST /_sandbox/webhooks`. Without a URL the call still
@@ -12,11 +14,14 @@ signer sees the URL actually posted to (Twilio signs the URL with the parameters
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
 import os
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 from urllib.parse import urlencode
@@ -59,12 +64,45 @@ def _env_delay() -> float:
         return DEFAULT_DELAY_SECONDS
 
 
+class Timeline:
+    """Runs each job at its time on a small pool, from one thread that sleeps until the next."""
+
+    def __init__(self, workers: int = 16) -> None:
+        self._due: list[tuple[float, int, Callable[[], None]]] = []
+        self._order = itertools.count()
+        self._wake = threading.Condition()
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sandbox-webhooks")
+        self._thread: threading.Thread | None = None
+
+    def at(self, when: float, job: Callable[[], None]) -> None:
+        """Run `job` at `when` (`time.monotonic()`), after every job due earlier."""
+        with self._wake:
+            heapq.heappush(self._due, (when, next(self._order), job))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="sandbox-webhook-timeline", daemon=True
+                )
+                self._thread.start()
+            self._wake.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._due or self._due[0][0] > time.monotonic():
+                    wait = self._due[0][0] - time.monotonic() if self._due else None
+                    self._wake.wait(timeout=wait)
+                _, _, job = heapq.heappop(self._due)
+            self._pool.submit(job)
+
+
 class WebhookDispatcher:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.targets: dict[str, WebhookTarget] = {}
         self.deliveries: list[dict[str, Any]] = []
         self._generation = 0
+        self._timeline = Timeline()
+        self._http = httpx.Client(timeout=10.0)
         self.reset()
 
     def reset(self) -> None:
@@ -101,31 +139,33 @@ class WebhookDispatcher:
 
     def schedule(
         self, vendor: str, steps: list[Step], sign: Signer, *, url_override: str | None = None
-    ) -> threading.Thread:
-        """Run `steps` in order on a daemon thread, posting each payload to the vendor's URL."""
+    ) -> None:
+        """Run `steps` in order, `delay` apart, posting each payload to the vendor's URL."""
         # The target is fixed when the call is placed, as the vendor reads it from the call.
         target = self.target(vendor)
         url = url_override or target.url
         generation = self._generation
+        remaining = iter(steps)
 
-        def run() -> None:
-            with httpx.Client(timeout=10.0) as http:
-                for step in steps:
-                    time.sleep(target.delay)
-                    if generation != self._generation:
-                        return
-                    try:
-                        produced = step()
-                    except KeyError:
-                        return  # the fake was reset under this call: nothing left to report
-                    if produced is None or not url:
-                        continue
-                    event_type, payload = produced
-                    self._deliver(http, vendor, url, event_type, payload, sign, target, generation)
+        def next_step() -> None:
+            if generation != self._generation:
+                return
+            step = next(remaining, None)
+            if step is None:
+                return
+            try:
+                produced = step()
+            except KeyError:
+                return  # the fake was reset under this call: nothing left to report
+            if produced is not None and url:
+                event_type, payload = produced
+                self._deliver(
+                    self._http, vendor, url, event_type, payload, sign, target, generation
+                )
+            # The call's next event waits for this one: its events stay in order.
+            self._timeline.at(time.monotonic() + target.delay, next_step)
 
-        thread = threading.Thread(target=run, name=f"sandbox-{vendor}-webhooks", daemon=True)
-        thread.start()
-        return thread
+        self._timeline.at(time.monotonic() + target.delay, next_step)
 
     def _deliver(
         self,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -81,13 +81,11 @@ class RecoverResult:
     call_ids: list[int] = field(default_factory=list)  # calls now at the vendor
 
 
-def _spec(session: Session, call: Call, base_url: str) -> DialSpec | None:
-    profile = (
-        session.get(CallAgentProfile, call.agent_profile_id) if call.agent_profile_id else None
-    )
+def _spec_for(
+    call: Call, profile: CallAgentProfile | None, driver: Driver | None, base_url: str
+) -> DialSpec | None:
     if profile is None:
         return None
-    driver = session.get(Driver, call.driver_id) if call.driver_id else None
     return DialSpec(
         call_id=call.id,
         driver_id=call.driver_id,
@@ -102,24 +100,54 @@ def _spec(session: Session, call: Call, base_url: str) -> DialSpec | None:
     )
 
 
-def _start(call_id: int, dialer: Dialer, now: datetime) -> tuple[str, DialSpec] | None:
-    """Take the call for dialing (exactly one dialer wins) and read what the provider needs."""
+def _spec(session: Session, call: Call, base_url: str) -> DialSpec | None:
+    profile = (
+        session.get(CallAgentProfile, call.agent_profile_id) if call.agent_profile_id else None
+    )
+    driver = session.get(Driver, call.driver_id) if call.driver_id else None
+    return _spec_for(call, profile, driver, base_url)
+
+
+def _by_id(session: Session, model: type, ids: set[int | None]) -> dict[int, object]:
+    wanted = sorted(i for i in ids if i is not None)
+    if not wanted:
+        return {}
+    return {row.id: row for row in session.scalars(select(model).where(model.id.in_(wanted)))}
+
+
+def _start(
+    call_ids: Sequence[int], dialer: Dialer, now: datetime
+) -> dict[int, tuple[str, DialSpec]]:
+    """Take the calls for dialing (exactly one dialer wins each) and read what their providers
+    need: one transaction for all of them, whatever their number."""
+    ids = sorted(set(call_ids))
+    if not ids:
+        return {}
     with session_scope() as session:
-        taken = session.execute(
-            update(Call)
-            .where(Call.id == call_id, Call.status == CallStatus.QUEUED)
-            .where(Call.dial_started_at.is_(None))
-            .values(dial_started_at=now, updated_at=now)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        taken = list(
+            session.execute(
+                update(Call)
+                .where(Call.id.in_(ids), Call.status == CallStatus.QUEUED)
+                .where(Call.dial_started_at.is_(None))
+                .values(dial_started_at=now, updated_at=now)
+                .returning(Call.id)
+                .execution_options(synchronize_session=False)
+            ).scalars()
+        )
         if not taken:
-            return None
-        call = session.get(Call, call_id)
-        spec = _spec(session, call, dialer.webhook_base_url)
-        if spec is None:
-            _fail(call, "the call's agent profile no longer exists", now)
-            return None
-        return call.provider, spec
+            return {}
+        calls = list(session.scalars(select(Call).where(Call.id.in_(taken)).order_by(Call.id)))
+        profiles = _by_id(session, CallAgentProfile, {c.agent_profile_id for c in calls})
+        drivers = _by_id(session, Driver, {c.driver_id for c in calls})
+        started: dict[int, tuple[str, DialSpec]] = {}
+        for call in calls:
+            profile = profiles.get(call.agent_profile_id)
+            spec = _spec_for(call, profile, drivers.get(call.driver_id), dialer.webhook_base_url)
+            if spec is None:
+                _fail(call, "the call's agent profile no longer exists", now)
+            else:
+                started[call.id] = (call.provider, spec)
+        return started
 
 
 def _locked(session: Session, call_id: int) -> Call | None:
@@ -164,64 +192,104 @@ def not_placed(error: Exception) -> bool:
     return isinstance(error, VendorError) and error.status == 429
 
 
-def _record(call_id: int, outcome: Dialed | VendorError | Exception, now: datetime) -> str:
+def _ask(dialer: Dialer, provider_name: str, spec: DialSpec) -> Dialed | Exception:
+    """The vendor request itself: no transaction, lock or pooled connection is held here."""
+    try:
+        return dialer.providers.voice(provider_name).dial(spec)
+    except (VendorError, UpstreamNotConfigured, UnknownProvider) as exc:
+        return exc
+
+
+def _apply_answer(session: Session, call: Call, answer: Dialed | Exception, now: datetime) -> None:
+    if isinstance(answer, Dialed):
+        attach(session, call, answer, now)
+    elif call.status not in _RECORDABLE:
+        pass  # canceled (or finished by early events) meanwhile: keep what is known
+    elif not_placed(answer):
+        _fail(call, str(answer), now)
+    else:
+        call.status = CallStatus.DIAL_UNKNOWN
+        call.error = f"unknown whether the provider placed the call: {answer}"[:1000]
+        call.expected_end_at = _expected_end(session, call, now)
+        call.updated_at = now
+
+
+def _record(answers: dict[int, Dialed | Exception], now: datetime) -> dict[int, str]:
+    """Record the answers that arrived together in one short transaction (rows locked in id
+    order); each call's new status ('gone' when its row no longer exists)."""
     with session_scope() as session:
-        call = _locked(session, call_id)
-        if call is None:
-            return "gone"
-        if isinstance(outcome, Dialed):
-            attach(session, call, outcome, now)
-        elif call.status not in _RECORDABLE:
-            pass  # canceled (or finished by early events) meanwhile: keep what is known
-        elif not_placed(outcome):
-            _fail(call, str(outcome), now)
-        else:
-            call.status = CallStatus.DIAL_UNKNOWN
-            call.error = f"unknown whether the provider placed the call: {outcome}"[:1000]
-            call.expected_end_at = _expected_end(session, call, now)
-            call.updated_at = now
-        return str(call.status)
+        calls = session.scalars(
+            select(Call).where(Call.id.in_(sorted(answers))).order_by(Call.id).with_for_update()
+        )
+        statuses = {call_id: "gone" for call_id in answers}
+        for call in calls:
+            _apply_answer(session, call, answers[call.id], now)
+            statuses[call.id] = str(call.status)
+    for call_id, status in statuses.items():
+        if status != CallStatus.DIALING:
+            log.warning("call %s: %s (%s)", call_id, status, answers[call_id])
+    return statuses
 
 
 def dial(call_id: int, dialer: Dialer, *, now: datetime | None = None) -> str | None:
     """Place one queued call; its new status, or None if another dialer has it (or had it)."""
     now = now or utc_now()
-    started = _start(call_id, dialer, now)
-    if started is None:
+    started = _start([call_id], dialer, now)
+    if call_id not in started:
         return None
-    provider_name, spec = started
-    try:
-        outcome: Dialed | Exception = dialer.providers.voice(provider_name).dial(spec)
-    except (VendorError, UpstreamNotConfigured, UnknownProvider) as exc:
-        outcome = exc
-    status = _record(call_id, outcome, now)
-    if status != CallStatus.DIALING:
-        log.warning("call %s: %s (%s)", call_id, status, outcome)
-    return status
+    provider_name, spec = started[call_id]
+    return _record({call_id: _ask(dialer, provider_name, spec)}, now)[call_id]
 
 
 def dial_many(
     call_ids: Sequence[int], dialer: Dialer, *, now: datetime | None = None
 ) -> dict[int, str | None]:
-    """Dial each call, `dialer.concurrency` at a time; one failing dial never stops the rest."""
+    """Place queued calls, `dialer.concurrency` vendor requests at a time; each call's new
+    status (None: another dialer has it, or the database failed — recovery picks it up).
 
-    def one(call_id: int) -> str | None:
-        try:
-            return dial(call_id, dialer, now=now)
-        except OperationalError as exc:
-            # An expected outage, not a bug: the row says how far the dial got, and the next
-            # recovery pass dials it or looks it up at the vendor.
-            log.warning("database unavailable dialing call %s: %s", call_id, type(exc).__name__)
-            return None
-        except Exception:
-            log.exception("dialing call %s failed", call_id)
-            return None
-
+    The database work does not grow with the number of threads: one transaction takes every
+    call and reads what the providers need, the worker threads only talk to the vendor (no
+    connection held), and this thread records the answers as they arrive — those that arrived
+    together in one transaction. So the dials overlap on SQLite's single writer too.
+    """
+    now = now or utc_now()
     ids = list(dict.fromkeys(call_ids))
-    if dialer.concurrency <= 1 or len(ids) <= 1:
-        return {call_id: one(call_id) for call_id in ids}
-    with ThreadPoolExecutor(max_workers=min(dialer.concurrency, len(ids))) as pool:
-        return dict(zip(ids, pool.map(one, ids), strict=True))
+    statuses: dict[int, str | None] = dict.fromkeys(ids)
+    try:
+        started = _start(ids, dialer, now)
+    except OperationalError as exc:
+        # An expected outage, not a bug: nothing was taken; the next recovery pass dials them.
+        log.warning("database unavailable taking %s calls: %s", len(ids), type(exc).__name__)
+        return statuses
+    if not started:
+        return statuses
+    workers = max(1, min(dialer.concurrency, len(started)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dialer") as pool:
+        asked = {
+            pool.submit(_ask, dialer, name, spec): call_id
+            for call_id, (name, spec) in started.items()
+        }
+        pending = set(asked)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            answers: dict[int, Dialed | Exception] = {}
+            for future in done:
+                if (error := future.exception()) is not None and not isinstance(error, Exception):
+                    raise error
+                if error is not None:
+                    # A bug, not a vendor answer: the row says the dial started, so recovery
+                    # looks for the call at the vendor; the other dials go on.
+                    log.error("dialing call %s failed", asked[future], exc_info=error)
+                    continue
+                answers[asked[future]] = future.result()
+            if not answers:
+                continue
+            try:
+                statuses.update(_record(answers, now))
+            except OperationalError as exc:
+                # The rows say the dial started: recovery looks for these calls at the vendor.
+                log.warning("database unavailable recording %s dials: %s", len(answers), exc)
+    return statuses
 
 
 # ---- recovery ------------------------------------------------------------------------------

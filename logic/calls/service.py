@@ -13,7 +13,6 @@ from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
 from config import Settings, get_settings
-from db.database import get_engine
 from helpers.errors import UpstreamNotConfigured
 from logic.alerts import outbox
 from logic.calls.dialing import Dialer, dial_many
@@ -34,9 +33,8 @@ def dialer_for(
 ) -> Dialer:
     settings = settings or get_settings()
     if concurrency is None:
-        # The embedded SQLite has one writer: dials in parallel would only queue for its lock.
-        sqlite = get_engine().dialect.name == "sqlite"
-        concurrency = 1 if sqlite else settings.CALL_DIAL_CONCURRENCY
+        # Parallel on SQLite too: only the dialer's own thread writes (`dial_many`).
+        concurrency = settings.CALL_DIAL_CONCURRENCY
     return Dialer(
         providers=providers,
         webhook_base_url=settings.CALL_WEBHOOK_BASE_URL,
