@@ -631,8 +631,13 @@ def preview_call(
         refusal = refusal or refused.refusal
     data = driver_data(session, driver.id, now=now)
     variables = {**call_variables(data, timezone=policy.timezone_for(driver)), "hub_call_id": 0}
+    # The agent speaks its profile's language (an English profile serves when none speaks
+    # the driver's); with no profile, the driver's.
     rendered = render_prompt(
-        purpose, variables, first_message=chosen.first_message if chosen else None
+        purpose,
+        variables,
+        first_message=chosen.first_message if chosen else None,
+        language=chosen.language if chosen else driver.language,
     )
     return {
         "driver_id": driver.id,

@@ -1,4 +1,5 @@
-"""Versioned call prompts, one per purpose, and the variables every provider receives.
+"""Versioned call prompts, one per purpose and language (`en`, `es`), and the variables every
+provider receives.
 
 Templates use `{{ name }}` placeholders (LiquidJS syntax, which VAPI and ElevenLabs both
 substitute), so the text rendered by `GET /calls/preview` is what the agent says. The same
@@ -18,7 +19,7 @@ from logic.fleet.driver_data import DriverData
 from models.call import CallPurpose
 
 Scalar = str | int | float | bool
-_PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
+PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,81 @@ TEMPLATES: dict[CallPurpose, PromptTemplate] = {
 }
 
 
+_IDENTITY_ES = (
+    "Eres el asistente de voz del equipo de seguridad de la flota y llamas al conductor "
+    "{{ driver_first_name }} (camión {{ truck }}). Habla en español y trátalo de usted. Al "
+    "empezar, di que eres un asistente automatizado del equipo de la flota, mantén la llamada "
+    "por debajo de tres minutos, nunca le pidas que use el teléfono mientras maneja y termina "
+    "la llamada con cortesía si está manejando y no puede hablar. "
+)
+_HELLO_ES = (
+    "Hola {{ driver_first_name }}, le habla el asistente automatizado del equipo de la flota"
+)
+
+SPANISH: dict[CallPurpose, PromptTemplate] = {
+    CallPurpose.LATE_LOAD_CHECK: PromptTemplate(
+        purpose=CallPurpose.LATE_LOAD_CHECK,
+        version="late_load_check.es.v1",
+        first_message=_HELLO_ES + " sobre la carga {{ load_id }}. ¿Tiene un minuto?",
+        system_prompt=_IDENTITY_ES
+        + "La carga {{ load_id }} debe llegar a {{ next_stop }} para la cita de "
+        "{{ next_appointment }}; nuestra hora estimada de llegada es {{ eta }}. Pregunta si va a "
+        "tiempo, cuántos minutos de retraso espera, por qué (avería, clima, tráfico, demora del "
+        "cargador o del receptor, horas de servicio, salud) y dónde está ahora. Confirma la "
+        "nueva hora de llegada.",
+    ),
+    CallPurpose.VIOLATION_COACHING: PromptTemplate(
+        purpose=CallPurpose.VIOLATION_COACHING,
+        version="violation_coaching.es.v1",
+        first_message=_HELLO_ES + " para una breve revisión de seguridad. ¿Es buen momento?",
+        system_prompt=_IDENTITY_ES
+        + "El ELD registró una infracción ({{ violation_type }}) el {{ violation_time }} con "
+        "una duración de {{ violation_duration }}. Explícala sin culpar, pregunta qué pasó, "
+        "pide al conductor que la reconozca y anota lo que necesite del equipo de seguridad.",
+    ),
+    CallPurpose.HOS_CHECK: PromptTemplate(
+        purpose=CallPurpose.HOS_CHECK,
+        version="hos_check.es.v1",
+        first_message=_HELLO_ES + " para revisar sus horas de servicio. ¿Tiene un minuto?",
+        system_prompt=_IDENTITY_ES
+        + "Le quedan {{ drive_time_left }} de manejo y la próxima parada es {{ next_stop }} "
+        "({{ next_appointment }}). Pregunta dónde piensa tomar su descanso, si llegará a la "
+        "cita y si algo lo está retrasando.",
+    ),
+    CallPurpose.FACILITY_CHECK: PromptTemplate(
+        purpose=CallPurpose.FACILITY_CHECK,
+        version="facility_check.es.v1",
+        first_message=_HELLO_ES
+        + " sobre la carga {{ load_id }} en {{ facility }}. ¿Tiene un minuto?",
+        system_prompt=_IDENTITY_ES
+        + "Nuestro GPS muestra el camión en {{ facility }} desde {{ arrived }} ({{ held_for }}), "
+        "más allá del tiempo libre. Pregunta cuál es la demora (aún sin cargar o descargar, "
+        "esperando un andén, papeleo, esperando a un descargador, producto no listo, un "
+        "problema con la carga), si la instalación le dio una hora para terminar y si el "
+        "conductor se registró a tiempo. Di que despacho lo usará para el reclamo de detención.",
+    ),
+    CallPurpose.CUSTOM: PromptTemplate(
+        purpose=CallPurpose.CUSTOM,
+        version="custom.es.v1",
+        first_message=_HELLO_ES + ". ¿Tiene un minuto?",
+        system_prompt=_IDENTITY_ES
+        + "Pregunta por la carga {{ load_id }} (próxima parada {{ next_stop }}, llegada "
+        "estimada {{ eta }}) y si necesita algo de despacho.",
+    ),
+}
+# Templates by language (primary subtag); any other language is spoken from the English ones.
+TEMPLATES_BY_LANGUAGE: dict[str, dict[CallPurpose, PromptTemplate]] = {
+    "en": TEMPLATES,
+    "es": SPANISH,
+}
+
+
+def template_for(purpose: CallPurpose | str, language: str | None = "en") -> PromptTemplate:
+    """The purpose's template in `language` (`es` for `es-MX`), English when there is none."""
+    spoken = (language or "en").split("-")[0].lower()
+    return TEMPLATES_BY_LANGUAGE.get(spoken, TEMPLATES)[CallPurpose(purpose)]
+
+
 @dataclass(frozen=True)
 class RenderedPrompt:
     purpose: str
@@ -168,7 +244,7 @@ def _stop_label(stop) -> str:
 
 def render_text(template: str, variables: dict[str, Scalar]) -> str:
     """Substitute `{{ name }}`; an unknown name renders as "unknown", never as the raw tag."""
-    return _PLACEHOLDER.sub(lambda m: str(variables.get(m.group(1), "unknown")), template)
+    return PLACEHOLDER.sub(lambda m: str(variables.get(m.group(1), "unknown")), template)
 
 
 def render_prompt(
@@ -176,9 +252,11 @@ def render_prompt(
     variables: dict[str, Scalar],
     *,
     first_message: str | None = None,
+    language: str | None = "en",
 ) -> RenderedPrompt:
-    """The purpose's template filled in; a profile's own first message overrides the default."""
-    template = TEMPLATES[CallPurpose(purpose)]
+    """The purpose's template in `language`, filled in; a profile's own first message
+    overrides the default."""
+    template = template_for(purpose, language)
     return RenderedPrompt(
         purpose=template.purpose.value,
         version=template.version,

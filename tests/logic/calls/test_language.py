@@ -1,11 +1,15 @@
-"""A Spanish-speaking driver gets the Spanish agent profile (`es` next to `en`) and a `language`
-variable; without a Spanish profile the English one serves."""
+"""A Spanish-speaking driver gets the Spanish agent profile (`es` next to `en`), the Spanish
+prompt and a `language` variable; without a Spanish profile the English one serves."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from config import Settings
 from logic.calls.placement import CallRequest, prepare_call
+from logic.calls.prompts import PLACEHOLDER, template_for
+from models.call import CallPurpose
+from services.vendor_deps import current_settings
 from tests.factories import make_driver
 from tests.factories_calls import make_agent_profile
 
@@ -31,3 +35,58 @@ def test_without_a_spanish_profile_the_english_one_serves(session):
     rosa = make_driver(session, language="es")
     call = prepare_call(session, CallRequest(driver_id=rosa.id, provider="elevenlabs"), now=NOON)
     assert call.agent_profile_id == english.id
+
+
+def test_every_purpose_has_a_spanish_prompt_in_spanish():
+    for purpose in CallPurpose:
+        english, spanish = template_for(purpose, "en"), template_for(purpose, "es-MX")
+        assert spanish.version == english.version.replace(".v", ".es.v")
+        assert spanish.first_message.startswith("Hola {{ driver_first_name }}")
+        assert "Habla en español" in spanish.system_prompt
+        # The same facts reach the agent in either language.
+        assert set(PLACEHOLDER.findall(spanish.system_prompt)) == set(
+            PLACEHOLDER.findall(english.system_prompt)
+        )
+        assert not {"Ask", "the driver", "minute"} & set(spanish.system_prompt.split())
+    assert template_for("custom", "fr") == template_for("custom", "en")
+
+
+def test_a_spanish_speaking_driver_is_called_with_the_spanish_profile_and_prompt(
+    client, session, main_app, sandbox_clean, auth_headers
+):
+    settings = Settings(
+        **sandbox_clean.settings_env(), CALL_WINDOW_START="00:00", CALL_WINDOW_END="00:00"
+    )
+    main_app.dependency_overrides[current_settings] = lambda: settings
+    english = make_agent_profile(session, provider="vapi", purpose="custom")
+    spanish = make_agent_profile(session, provider="vapi", purpose="custom", language="es")
+    rosa = make_driver(session, first_name="Rosa", language="es-MX")
+    jim = make_driver(session, first_name="Jim", phone="+12015550133")
+    headers = auth_headers("dispatcher")
+    try:
+        hers = client.get(
+            "/calls/preview",
+            params={"driver_id": rosa.id, "purpose": "custom", "provider": "vapi"},
+            headers=headers,
+        ).json()
+        his = client.get(
+            "/calls/preview",
+            params={"driver_id": jim.id, "purpose": "custom", "provider": "vapi"},
+            headers=headers,
+        ).json()
+        placed = client.post(
+            "/calls", json={"driver_id": rosa.id, "provider": "vapi"}, headers=headers
+        )
+    finally:
+        main_app.dependency_overrides.pop(current_settings, None)
+
+    assert hers["agent_profile_id"] == spanish.id and hers["prompt_version"] == "custom.es.v1"
+    assert hers["first_message"].startswith("Hola Rosa, le habla el asistente automatizado")
+    assert "Habla en español" in hers["system_prompt"] and "{{" not in hers["system_prompt"]
+    assert his["agent_profile_id"] == english.id and his["prompt_version"] == "custom.v1"
+    assert his["first_message"].startswith("Hi Jim")
+    # The placed call goes to the Spanish agent, saying which language to speak.
+    assert placed.status_code == 201, placed.text
+    [create] = [r for r in sandbox_clean.requests("vapi") if r["method"] == "POST"]
+    assert create["json"]["assistantId"] == spanish.assistant_id
+    assert create["json"]["assistantOverrides"]["variableValues"]["language"] == "es"
