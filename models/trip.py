@@ -228,14 +228,15 @@ def stop_not_done(stop: Any = None) -> Any:
     )
 
 
-def next_stop_sequences() -> Any:
-    """SQL subquery (trip_id, seq): each trip's next stop, the first in sequence not reached."""
-    return (
-        select(TripStop.trip_id, func.min(TripStop.sequence).label("seq"))
-        .where(stop_not_reached())
-        .group_by(TripStop.trip_id)
-        .subquery()
+def next_stop_sequences(*trip_filters: Any) -> Any:
+    """SQL subquery (trip_id, seq): each trip's next stop, the first in sequence not reached;
+    `trip_filters` (on `Trip`) narrow the trips looked at before the stops are grouped."""
+    stmt = select(TripStop.trip_id, func.min(TripStop.sequence).label("seq")).where(
+        stop_not_reached()
     )
+    if trip_filters:
+        stmt = stmt.join(Trip, Trip.id == TripStop.trip_id).where(*trip_filters)
+    return stmt.group_by(TripStop.trip_id).subquery()
 
 
 def next_stop(stops: list[TripStop]) -> TripStop | None:

@@ -208,7 +208,8 @@ def _detentions(session: Session, scope: Any, since: datetime, now: datetime, zo
 def _next_stops(extra: Any) -> Any:
     """Active trips with a customer and their next stop, ETA columns and what the last ETA
     notice of that stop told (correlated: evaluated only for rows `extra` keeps)."""
-    next_seq = next_stop_sequences()
+    in_scope = (Trip.customer_id.is_not(None), Trip.status.in_(_ACTIVE))
+    next_seq = next_stop_sequences(*in_scope)
     stop = aliased(TripStop)
     last = and_(CustomerNotice.stop_id == stop.id, CustomerNotice.kind == NoticeKind.ETA.value)
     last_at = select(func.max(CustomerNotice.created_at)).where(last).scalar_subquery()
@@ -228,7 +229,7 @@ def _next_stops(extra: Any) -> Any:
         .select_from(Trip)
         .join(next_seq, next_seq.c.trip_id == Trip.id)
         .join(stop, and_(stop.trip_id == Trip.id, stop.sequence == next_seq.c.seq))
-        .where(Trip.customer_id.is_not(None), Trip.status.in_(_ACTIVE), extra(stop))
+        .where(*in_scope, extra(stop))
     )
 
 
