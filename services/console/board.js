@@ -5,6 +5,7 @@
 import { api, ApiError } from "/console/api.js";
 import { definitions, el, explainInto, field, freshness, options, place, table } from "/console/dom.js";
 import { ago, formatDuration, when, words } from "/console/format.js";
+import { messageForm } from "/console/messages.js";
 
 const ACTIVE = ["dispatched", "in_transit"];
 // The board's first read with no filter (app.js starts it beside /auth/me).
@@ -232,5 +233,9 @@ function actions(ctx, trip) {
       }
     } }, "Share with customer"));
   }
-  return buttons.length ? el("div", {}, el("div", { class: "actions" }, buttons), result) : el("div");
+  // A message goes beside the call: in-cab or SMS, about this trip (the reply lands in the
+  // driver's conversation).
+  const message = driver && ctx.can("calls:place") ? el("details", { class: "message" }, el("summary", {}, `Message ${driver.full_name}`),
+    messageForm(driver, { tripId: trip.id, text: `Load ${trip.load_number ?? trip.id}: what is your ETA${trip.next_stop?.name ? ` to ${trip.next_stop.name}` : ""}? Any delay?` })) : null;
+  return buttons.length ? el("div", {}, el("div", { class: "actions" }, buttons), message, result) : el("div");
 }

@@ -1,11 +1,13 @@
 // One driver ("#driver/12"): profile, HOS clocks and their projection on the current trip,
-// the conversation (calls with transcript and what the driver said), the scorecard series with
+// the conversation (messages both ways and calls with transcript and what the driver said,
+// refreshed while open; a message form), the scorecard series with
 // each day's score breakdown and its chart, and the series as a CSV download.
 
 import { api } from "/console/api.js";
 import { callDetail } from "/console/calls.js";
 import { definitions, el, explainInto, fill, table } from "/console/dom.js";
 import { formatDuration, when, words } from "/console/format.js";
+import { messageForm } from "/console/messages.js";
 
 const REST = { break: "30 min break", reset: "10 h reset", restart: "34 h restart" };
 
@@ -23,15 +25,38 @@ function hosSection(projection) {
     ], projection.stops, { keyOf: (s) => s.stop_id }) : el("p", { class: "muted" }, "No trip with stops ahead."));
 }
 
-function conversation(calls) {
-  const items = calls.items.map((c) => {
+const CHANNEL = { samsara_message: "in-cab", sms: "SMS", vapi: "AI call", elevenlabs: "AI call" };
+
+function entry(item) {
+  const who = item.direction === "inbound" ? "Driver" : "Hub";
+  const head = `${when(item.at)} · ${who} · ${CHANNEL[item.channel] ?? words(item.channel)}`;
+  if (item.kind === "call") {
     const body = el("div", { class: "call-body" });
-    const details = el("details", { "data-call": c.id }, el("summary", {}, `${when(c.dialed_at ?? c.created_at)} — ${words(c.purpose)}: ${c.status}${c.outcome ? `, ${words(c.outcome)}` : ""}${c.summary ? ` — ${c.summary}` : ""}`), body);
-    details.addEventListener("toggle", () => { if (details.open && !body.childElementCount) callDetail(body, c.id); }, { once: false });
-    return el("li", {}, details);
-  });
-  return el("section", { "aria-labelledby": "d-conv" }, el("h3", { id: "d-conv" }, "Conversation"),
-    items.length ? el("ol", { class: "conversation", reversed: true }, items) : el("p", { class: "muted" }, "No calls with this driver yet."));
+    const details = el("details", { "data-call": item.id }, el("summary", {}, `${head}: ${words(item.purpose)} call — ${item.status}${item.outcome ? `, ${words(item.outcome)}` : ""}${item.text ? ` — ${item.text}` : ""}`), body);
+    details.addEventListener("toggle", () => { if (details.open && !body.childElementCount) callDetail(body, item.id); });
+    return el("li", { class: "call" }, details);
+  }
+  const state = item.read_at ? `read ${when(item.read_at)}` : item.delivered_at ? `delivered ${when(item.delivered_at)}` : words(item.delivery_status ?? item.status);
+  const heard = item.insight ? Object.entries(item.insight).filter(([, v]) => v !== null && v !== false && !(Array.isArray(v) && !v.length)).map(([k, v]) => `${words(k)}: ${Array.isArray(v) ? v.join(", ") : v}`).join("; ") : "";
+  return el("li", { class: `message ${item.direction}` }, el("span", { class: "muted" }, head), el("p", {}, item.text ?? ""),
+    el("span", { class: "muted" }, item.direction === "outbound" ? state : ""), heard ? el("p", { class: "muted" }, `What it told us: ${heard}`) : "");
+}
+
+async function conversationSection(ctx, driver) {
+  const list = el("ol", { class: "conversation", id: "d-conversation" });
+  const section = el("section", { "aria-labelledby": "d-conv" }, el("h3", { id: "d-conv" }, "Conversation"),
+    ctx.can("calls:place") ? messageForm(driver, {}, () => load()) : null, list);
+  const load = async () => {
+    const page = await api(`/drivers/${driver.id}/conversation?limit=50`, { poll: true });
+    if (page === section.last) return;
+    section.last = page;
+    const open = new Set([...list.querySelectorAll("details[open]")].map((d) => d.dataset.call));
+    list.replaceChildren(...(page.items.length ? page.items.map(entry) : [el("li", { class: "muted" }, "No message or call with this driver yet.")]));
+    for (const details of list.querySelectorAll("details")) if (open.has(details.dataset.call)) details.open = true;
+  };
+  await load();
+  ctx.poll(() => load().catch(() => {}), 5000);
+  return section;
 }
 
 const CSV_COLUMNS = ["report_date", "safety_score", "miles", "on_time_pct", "late_minutes", "drive_hours", "hos_violations", "safety_events", "speeding_minutes", "calls"];
@@ -43,6 +68,10 @@ function csv(series) {
 }
 
 function scorecard(series, chart) {
+  if (!series.days.length) {
+    return el("section", { "aria-labelledby": "d-score" }, el("h3", { id: "d-score" }, `Scorecard ${series.start} to ${series.end}`),
+      el("p", { class: "muted" }, "No scorecard day in this range yet (scorecards are built for each day after its data is in)."));
+  }
   const breakdown = (d) => (Object.keys(d.score_components).length ? Object.entries(d.score_components).map(([k, v]) => `−${v} ${words(k)}`).join(", ") : "no deductions");
   const download = el("a", { href: URL.createObjectURL(new Blob([csv(series)], { type: "text/csv" })), download: `scorecard-${series.driver_id}-${series.start}-${series.end}.csv`, id: "d-export" }, "Download the series (CSV)");
   const t = series.totals;
@@ -66,9 +95,9 @@ export async function renderDriver(ctx) {
   ctx.section.replaceChildren(el("h2", {}, "Driver"));
   const driver = await explainInto(ctx.section, api(`/drivers/${id}`));
   if (!driver) return;
-  const [projection, calls, series, chart] = await Promise.all([
+  const [projection, talk, series, chart] = await Promise.all([
     ctx.can("hos:read") ? api(`/drivers/${id}/hos-projection`).catch(() => null) : null,
-    ctx.can("calls:read") ? api(`/calls?driver_id=${id}&limit=20`).catch(() => null) : null,
+    ctx.can("calls:read") ? conversationSection(ctx, driver).catch(() => null) : null,
     ctx.can("reports:read") ? api(`/reports/drivers/${id}`).catch(() => null) : null,
     ctx.can("reports:read") ? api(`/reports/drivers/${id}/chart.png`, { raw: true }).then((r) => r.blob()).catch(() => null) : null,
   ]);
@@ -76,6 +105,6 @@ export async function renderDriver(ctx) {
     definitions([["Status", driver.status], ["Terminal", driver.terminal], ["Fleet manager", driver.fleet_manager], ["Phone", driver.phone],
       ["Language", driver.language], ["Time zone", driver.timezone], ["Notes", driver.notes]]),
     projection ? hosSection(projection) : el("p", { class: "muted" }, "No hours-of-service clock for this driver yet."),
-    calls ? conversation(calls) : null,
+    talk,
     series ? scorecard(series, chart) : el("p", { class: "muted" }, "No scorecard for this driver in the last 30 days."));
 }

@@ -152,9 +152,11 @@ def console_stack(engine, sandbox) -> Iterator[ConsoleStack]:
     sandbox.rebuild_fleet(trucks=12, history_hours=2, seed=11)
     env = {
         **sandbox.settings_env(),
-        # Any hour of the day is inside the calling window (start == end means all day).
+        # Any hour of the day is inside the calling and texting windows (start == end: all day).
         "CALL_WINDOW_START": "00:00",
         "CALL_WINDOW_END": "00:00",
+        "MESSAGE_WINDOW_START": "00:00",
+        "MESSAGE_WINDOW_END": "00:00",
     }
     saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)

@@ -284,3 +284,19 @@ def test_a_locked_out_user_is_told_so(page, console_stack):
     page.get_by_role("button", name="Log in").click()
     page.locator("#login-error", has_text="Account locked — try again in").wait_for()
     assert page.locator("#nav").is_hidden()
+
+
+def test_a_message_to_the_driver_joins_their_conversation(page, console_stack):
+    log_in(page, console_stack.admin)
+    page.goto(f"/console/#driver/{console_stack.driver_id}")
+    conversation = page.locator("#d-conversation")
+    conversation.wait_for()
+    form = page.locator("form.message-form")
+    form.get_by_label("Send as").select_option("samsara_message")
+    form.locator("textarea").fill("Console test: what is your ETA?")
+    form.get_by_role("button", name=re.compile("^Message ")).click()
+    form.locator(".message-result").filter(has_text=re.compile("queued|Not sent")).wait_for()
+    assert "queued" in form.locator(".message-result").inner_text()
+    sent = conversation.locator("li.outbound", has_text="Console test: what is your ETA?")
+    sent.wait_for(timeout=15_000)
+    assert "Hub" in sent.inner_text() and "in-cab" in sent.inner_text()
