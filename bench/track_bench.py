@@ -190,7 +190,11 @@ def tracking(args) -> None:
         unchanged = polls(port, tokens, with_etag=True)
         naive = polls(port, tokens, with_etag=False)
         asyncio.run(drive_rate(port, naive, rate=args.rate, seconds=min(2.0, args.seconds)))
+        health = [get_request(port, "/health", {})]
         results = {
+            "GET /health (no database: this machine's ceiling)": asyncio.run(
+                drive_rate(port, health, rate=args.rate, seconds=args.seconds)
+            ),
             "polls with the ETag held (unchanged: 304)": asyncio.run(
                 drive_rate(port, unchanged, rate=args.rate, seconds=args.seconds, ok=(200, 304))
             ),
@@ -206,7 +210,7 @@ def tracking(args) -> None:
         f" (open loop; load generator on the same {os.cpu_count()} CPUs)"
     )
     for name, result in results.items():
-        print(f"  {name:<44} {result.line()}  {result.bytes_per_response:.0f} B/response")
+        print(f"  {name:<50} {result.line()}  {result.bytes_per_response:.0f} B/response")
     print("target: 500 req/s on 2 workers, p99 < 50 ms, unchanged polls answered 304")
 
 

@@ -216,9 +216,17 @@ def revoke_user_sessions(
 
 
 def hit_rate_limit(session: Session, key: str, now: datetime, window_seconds: int) -> int:
-    """Count one hit on `key` in the current fixed window; returns the window's count.
+    """Count one hit on `key` in the current fixed window; returns the window's count."""
+    return hit_rate_limits(session, [key], now, window_seconds)[0]
 
-    One atomic upsert, so concurrent instances never lose a hit.
+
+def hit_rate_limits(
+    session: Session, keys: list[str], now: datetime, window_seconds: int
+) -> list[int]:
+    """Count one hit on each of `keys` (distinct) in the current fixed window; returns each
+    window's count, in the order of `keys`.
+
+    One atomic upsert for all of them, so concurrent instances never lose a hit.
     """
     epoch = int(now.timestamp())
     window_start = datetime.fromtimestamp(epoch - epoch % window_seconds, tz=now.tzinfo)
@@ -227,18 +235,18 @@ def hit_rate_limit(session: Session, key: str, now: datetime, window_seconds: in
     table = RateLimitBucket.__table__
     statement = (
         insert(table)
-        .values(key=key, window_start=window_start, count=1)
+        .values([{"key": key, "window_start": window_start, "count": 1} for key in keys])
         .on_conflict_do_update(
             index_elements=[table.c.key, table.c.window_start],
             set_={"count": table.c.count + 1},
         )
-        .returning(table.c.count)
+        .returning(table.c.key, table.c.count)
     )
-    count = int(session.execute(statement).scalar_one())
-    if count == 1:
+    counts = {key: int(count) for key, count in session.execute(statement).all()}
+    if 1 in counts.values():
         # First hit of a new window: a cheap moment to drop expired buckets of every key.
         session.execute(table.delete().where(table.c.window_start < window_start))
-    return count
+    return [counts[key] for key in keys]
 
 
 def _enforce_login_rate_limit(

@@ -3,7 +3,7 @@ the public tracking view a token opens (no driver, no HOS detail, no exact posit
 
 Every unusable token (unknown, expired, revoked) is the same `NotFound`, so the answer never
 says which tokens once existed. Both the address and the token are rate limited in the database
-(`hit_rate_limit`), so the limit holds behind a load balancer and a refused hit still counts.
+(`hit_rate_limits`), so the limit holds behind a load balancer and a refused hit still counts.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from helpers.errors import NotFound, TooManyRequests
 from helpers.time_utils import zone_for_region
 from logic.auth import audit
 from logic.auth.audit import ClientInfo
-from logic.auth.service import RATE_LIMIT_WINDOW_SECONDS, hit_rate_limit
+from logic.auth.service import RATE_LIMIT_WINDOW_SECONDS, hit_rate_limits
 from logic.hos.projection import BREAK_CLOCK, CYCLE, DRIVE, WINDOW
 from models.location import VehicleLocation
 from models.report import ReportRecipients
@@ -171,7 +171,7 @@ def check_rate_limit(
         # flush of its own counting (this transaction only; measured in bench/track_bench.py).
         session.execute(text("SET LOCAL synchronous_commit TO off"))
     keys = (f"track:ip:{client.ip or 'unknown'}"[:128], f"track:token:{hash_token(token)}")
-    counts = [hit_rate_limit(session, key, now, RATE_LIMIT_WINDOW_SECONDS) for key in keys]
+    counts = hit_rate_limits(session, list(keys), now, RATE_LIMIT_WINDOW_SECONDS)
     if max(counts) > limit:
         session.flush()
         epoch = int(now.timestamp())
