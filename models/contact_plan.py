@@ -19,6 +19,7 @@ from sqlalchemy import Index, select, text
 from sqlmodel import Field, Session, SQLModel
 
 from db.types import JSONType, UTCDateTime
+from models.api_fields import NotNull
 from models.call import CallProvider
 from models.columns import created_at_field, updated_at_field
 
@@ -129,10 +130,11 @@ class ContactPlanCreate(BaseModel):
 class ContactPlanUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = PField(default=None, min_length=1, max_length=100)
+    name: NotNull[str] = PField(default=None, min_length=1, max_length=100)
+    # null clears the purpose: the plan is then no purpose's default.
     purpose: str | None = PField(default=None, max_length=32)
-    enabled: bool | None = None
-    steps: list[ContactStep] | None = PField(default=None, min_length=1, max_length=10)
+    enabled: NotNull[bool] = None
+    steps: NotNull[list[ContactStep]] = PField(default=None, min_length=1, max_length=10)
 
 
 class ContactPlanPublic(BaseModel):

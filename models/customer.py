@@ -95,21 +95,28 @@ class CustomerPublic(BaseModel):
     updated_at: datetime
 
 
+def _shown_name(value: str | None) -> str | None:
+    if value is not None and customer_name(value) is None:
+        raise ValueError("a customer needs a name")
+    return customer_name(value) or value
+
+
 class CustomerCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = PField(min_length=1, max_length=200)
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if customer_name(value) is None:
-            raise ValueError("a customer needs a name")
-        return customer_name(value) or value
+    _name = field_validator("name")(_shown_name)
 
 
-class CustomerUpdate(CustomerCreate):
+class CustomerUpdate(BaseModel):
     """Rename a customer (a correction of Ditat's spelling; the key follows the name)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: NotNull[str] = PField(default=None, min_length=1, max_length=200)
+
+    _name = field_validator("name")(_shown_name)
 
 
 class CustomerContactPublic(BaseModel):

@@ -106,6 +106,8 @@ def create_customer(
 def update_customer(
     session: Session, customer: Customer, body: CustomerUpdate, *, actor: User, client: ClientInfo
 ) -> Customer:
+    if body.name is None:
+        return customer
     before = customer.name
     customer.name = body.name
     customer.key = customer_key(body.name) or body.name

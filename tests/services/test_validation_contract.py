@@ -6,6 +6,7 @@ and Slack channels."""
 from __future__ import annotations
 
 import ast
+import secrets
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from helpers.time_utils import utc_now
 from logic.alerts.detectors import DETECTORS
 from models.alert import DETECTED_TYPES, AlertRule, AlertType
 from models.api_fields import ApiDate, ApiDateTime, SlackChannel
+from models.contact_plan import ContactPlan
+from models.customer import Customer, CustomerContact
 from models.report import MorningReport, ReportDelivery
 from tests.factories import make_driver, make_trip
 from tests.factories_auth import make_role, make_user
@@ -214,7 +217,39 @@ PATCH_TARGETS = {
     "/do-not-call/{entry_id}": lambda session: make_do_not_call(
         session, driver_id=None, phone_number="+12015550177"
     ),
+    "/customers/{customer_id}": lambda session: _customer(session),
+    "/customers/{customer_id}/contacts/{contact_id}": lambda session: _contact_path(session),
+    "/contact-plans/{plan_id}": lambda session: _contact_plan(session),
 }
+
+
+def _contact_plan(session) -> ContactPlan:
+    plan = ContactPlan(name=f"plan {secrets.token_hex(4)}", steps=[{"kind": "sms"}])
+    session.add(plan)
+    session.flush()
+    return plan
+
+
+def _customer(session) -> Customer:
+    customer = Customer(name="Acme Foods", key=f"acme foods {secrets.token_hex(4)}")
+    session.add(customer)
+    session.flush()
+    return customer
+
+
+def _contact_path(session) -> dict[str, int]:
+    """A nested route's path parameters: the contact and its customer."""
+    customer = _customer(session)
+    contact = CustomerContact(customer_id=customer.id, name="Dana", email="dana@acme.test")
+    session.add(contact)
+    session.flush()
+    return {"customer_id": customer.id, "contact_id": contact.id}
+
+
+def _patch_url(path: str, built) -> str:
+    if isinstance(built, dict):
+        return path.format(**built)
+    return path.replace(path[path.index("{") :], str(built.id))
 
 
 def test_null_in_every_patch_body_is_a_422_or_a_real_clear(client, session, main_app, auth_headers):
@@ -228,7 +263,7 @@ def test_null_in_every_patch_body_is_a_422_or_a_real_clear(client, session, main
         body_ref = spec["paths"][path]["patch"]["requestBody"]["content"]["application/json"]
         properties = _schema(spec, body_ref["schema"])["properties"]
         for name, schema in properties.items():
-            url = path.replace(path[path.index("{") :], str(build(session).id))
+            url = _patch_url(path, build(session))
             response = client.patch(url, json={name: None}, headers=admin)
             nullable = any(m.get("type") == "null" for m in schema.get("anyOf", []))
             if nullable:
