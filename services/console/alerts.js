@@ -84,7 +84,7 @@ export async function renderAlerts(ctx) {
     updated.stamp();
     if (page === state.page) return;
     state.page = page;
-    place(list, table(`${page.total} alerts, most severe first; sort by any column`, columns, page.items, { onSelect: showAlert, state: state.table }));
+    place(list, table(`${page.total} alert${page.total === 1 ? "" : "s"}, most severe first; sort by any column`, columns, page.items, { onSelect: showAlert, state: state.table }));
     list.dataset.ready = "true";
   }
   await load();

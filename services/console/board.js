@@ -35,10 +35,11 @@ const stopName = (stop) => (stop ? `${stop.name ?? "stop"}${stop.city ? ` (${sto
 function verdict(trip) {
   const risk = trip.late_risk_minutes;
   const stop = trip.next_stop;
-  if (risk === null || risk === undefined) return el("p", { class: "verdict muted" }, "No ETA yet: the truck has no position or the next stop no place.");
+  // role=status: the verdict is read out when a trip is opened, not the whole panel.
+  if (risk === null || risk === undefined) return el("p", { class: "verdict muted", role: "status" }, "No ETA yet: the truck has no position or the next stop no place.");
   const at = stop ? ` at ${stopName(stop)} (appointment ends ${when(stop.appointment_end ?? stop.appointment_start)})` : "";
-  return risk > 0 ? el("p", { class: "verdict risk-late" }, `Expected ${formatDuration(risk)} late${at}.`)
-    : el("p", { class: "verdict risk-ok" }, `On time${at}, ${formatDuration(-risk)} to spare.`);
+  return risk > 0 ? el("p", { class: "verdict risk-late", role: "status" }, `Expected ${formatDuration(risk)} late${at}.`)
+    : el("p", { class: "verdict risk-ok", role: "status" }, `On time${at}, ${formatDuration(-risk)} to spare.`);
 }
 
 function legalLine(trip, projection) {
@@ -106,7 +107,7 @@ export async function renderBoard(ctx) {
     el("div", { class: "split" }, list, detail));
   for (const box of [statusBox, terminal, customer, manager, lateBox]) box.addEventListener("change", reload);
 
-  const showTrip = async (trip) => {
+  const showTrip = async (trip, reveal = true) => {
     state.trip = trip.id;
     const full = await explainInto(detail, api(`/trips/${trip.id}`));
     if (!full || state.trip !== trip.id) return;
@@ -144,6 +145,8 @@ export async function renderBoard(ctx) {
     if (calls) panel.push(el("h4", {}, "Calls about this trip"), calls.items.length ? el("ul", { class: "plain", id: "trip-calls" }, calls.items.map((c) => el("li", {},
       `${when(c.created_at ?? c.dialed_at)}: ${words(c.purpose)} — ${c.status}${c.outcome ? `, ${words(c.outcome)}` : ""}${c.summary ? `. ${c.summary}` : ""}`))) : el("p", { class: "muted" }, "No call yet."));
     detail.replaceChildren(...panel);
+    // Below the table (narrow windows) the panel would open out of sight.
+    if (reveal && detail.getBoundingClientRect().top > innerHeight) detail.scrollIntoView({ block: "start" });
   };
 
   const columns = [
@@ -177,7 +180,7 @@ export async function renderBoard(ctx) {
     list.dataset.ready = "true";
     // A change elsewhere refreshes the open trip too, unless the user is working in it.
     const open = page.items.find((t) => t.id === state.trip);
-    if (!first && open && !detail.contains(document.activeElement)) showTrip(open);
+    if (!first && open && !detail.contains(document.activeElement)) showTrip(open, false);
   }
   await load();
   await facets;

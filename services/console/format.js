@@ -29,7 +29,11 @@ const timeFormat = new Intl.DateTimeFormat(undefined, {
 // A UTC time from the API in the browser's zone ("Mar 14, 08:30 AM CDT"); "—" when unknown.
 export const when = (iso) => (iso ? timeFormat.format(new Date(iso)) : "—");
 
-// How long ago an API time was, in the same words: "1 h 25 min ago".
-export const ago = (iso, now = Date.now()) => (iso ? `${formatDuration((now - new Date(iso)) / 60000)} ago` : "never");
+// How long ago an API time was, in the same words: "1 h 25 min ago" ("just now" under a minute).
+export function ago(iso, now = Date.now()) {
+  if (!iso) return "never";
+  const minutes = (now - new Date(iso)) / 60000;
+  return minutes < 1 ? "just now" : `${formatDuration(minutes)} ago`;
+}
 
 export const words = (code) => (code ? String(code).replaceAll("_", " ") : "—");

@@ -209,11 +209,10 @@ def test_a_campaign_is_previewed_created_started_paused_resumed_and_watched_to_i
 def test_the_driver_page_reads_profile_hours_conversation_and_scorecard(page, console_stack):
     log_in(page, console_stack.admin)
     page.goto(f"/console/#driver/{console_stack.driver_id}")
-    page.locator("#d-hos, #view .muted").first.wait_for()
+    page.locator("#view[data-view='driver'][data-ready]").wait_for()
     view = page.locator("#view")
-    view.get_by_text("Terminal").first.wait_for()
-    assert "Fleet manager" in view.inner_text()
-    assert "Conversation" in view.inner_text()
+    for part in ("Terminal", "Fleet manager", "Hours of service", "Conversation", "Scorecard"):
+        assert part in view.inner_text(), part
     # Today's scorecard (the demo fleet's history is hours old), built here if needed (an admin
     # may); a row opens that driver's page.
     page.get_by_role("link", name="Scorecards").click()
@@ -289,6 +288,7 @@ def test_a_locked_out_user_is_told_so(page, console_stack):
 def test_a_message_to_the_driver_joins_their_conversation(page, console_stack):
     log_in(page, console_stack.admin)
     page.goto(f"/console/#driver/{console_stack.driver_id}")
+    page.locator("#view[data-view='driver'][data-ready]").wait_for()
     conversation = page.locator("#d-conversation")
     conversation.wait_for()
     form = page.locator("form.message-form")
@@ -300,3 +300,48 @@ def test_a_message_to_the_driver_joins_their_conversation(page, console_stack):
     sent = conversation.locator("li.outbound", has_text="Console test: what is your ETA?")
     sent.wait_for(timeout=15_000)
     assert "Hub" in sent.inner_text() and "in-cab" in sent.inner_text()
+
+
+def test_the_map_finds_a_truck_and_rings_the_held_ones(page, console_stack):
+    from datetime import UTC, datetime, timedelta
+
+    from db.database import session_scope
+    from models.stop_visit import StopVisit
+    from models.trip import Trip
+
+    headers = console_stack.headers(console_stack.admin)
+    active = httpx.get(
+        f"{console_stack.url}/trips?status=in_transit&limit=200", headers=headers
+    ).json()
+    trip = next(t for t in active["items"] if t["vehicle"] and t["driver"])
+    # The truck has been at its next stop for three hours: an hour past two free ones.
+    arrived = datetime.now(UTC) - timedelta(hours=3)
+    with session_scope() as session:
+        stop = next(s for s in session.get(Trip, trip["id"]).stops if s.departed_at is None)
+        session.add(
+            StopVisit(
+                trip_id=trip["id"], stop_id=stop.id, source="gps", facility="Held Dock",
+                customer=trip["customer"], arrived_at=arrived, free_minutes=120,
+                detention_started_at=arrived, billable_from=arrived + timedelta(hours=2),
+            )
+        )  # fmt: skip
+    try:
+        log_in(page, console_stack.admin)
+        page.get_by_role("link", name="Fleet map").click()
+        page.locator("#map-caption", has_text="1 held at a stop").wait_for()
+        held = page.locator("svg.map circle.held")
+        assert held.count() == 1
+        held.click()
+        notice = page.locator("#held")
+        notice.wait_for()
+        assert "Held at Held Dock" in notice.inner_text() and "detention" in notice.inner_text()
+
+        page.get_by_label("Find a truck or driver").fill(trip["driver"]["full_name"])
+        assert page.locator("svg.map circle.found").count() >= 1
+        assert page.locator("svg.map circle.dim").count() >= 1
+        page.get_by_role("button", name="Show").click()
+        page.locator("#truck-detail h3", has_text=trip["vehicle"]["unit_number"]).wait_for()
+    finally:
+        with session_scope() as session:
+            for visit in session.query(StopVisit).filter_by(facility="Held Dock"):
+                session.delete(visit)
