@@ -109,11 +109,17 @@ def get_request(port: int, path: str, headers: Mapping[str, str]) -> bytes:
     return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{extra}\r\n".encode()
 
 
-def post_request(port: int, path: str, body: bytes, headers: Mapping[str, str]) -> bytes:
-    """One raw `POST` (JSON body) for `drive_raw`."""
+def post_request(
+    port: int,
+    path: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    content_type: str = "application/json",
+) -> bytes:
+    """One raw `POST` (a JSON body unless `content_type` says otherwise) for `drive_raw`."""
     extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
     head = (
-        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: {content_type}\r\n"
         f"Content-Length: {len(body)}\r\n{extra}\r\n"
     )
     return head.encode() + body

@@ -21,9 +21,10 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
@@ -96,101 +97,140 @@ class Applied:
     messages: list[int] = field(default_factory=list)
 
 
-def _driver_for(session: Session, item: Received) -> Driver | None:
-    if item.samsara_driver_id:
-        return Driver.get_by_samsara_id(session, item.samsara_driver_id)
-    if item.phone_number:
-        try:
-            return Driver.find_by_phone(session, to_e164(item.phone_number))
-        except InvalidPhoneNumber:
-            return None
-    return None
+@lru_cache(maxsize=4096)
+def _number(raw: str | None) -> str | None:
+    """E.164 of a sender's number (cached: the same drivers text again and again)."""
+    if not raw:
+        return None
+    try:
+        return to_e164(raw)
+    except InvalidPhoneNumber:
+        return raw[:20]
 
 
-def _insert_inbound(session: Session, item: Received, driver: Driver | None) -> int | None:
-    """The new row's id, or None when this message is already stored."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    number = None
-    if item.phone_number:
-        try:
-            number = to_e164(item.phone_number)
-        except InvalidPhoneNumber:
-            number = item.phone_number[:20]
-    stmt = (
-        insert(DriverMessage)
-        .values(
-            driver_id=driver.id if driver else None,
-            channel=item.channel,
-            direction=MessageDirection.INBOUND.value,
-            body=(item.body or "")[:1600],
-            phone_number=number,
-            samsara_driver_id=item.samsara_driver_id,
-            provider_message_id=item.provider_message_id,
-            delivery_status=DeliveryStatus.RECEIVED.value,
-            status="received",
-            attempts=0,
-            insight={},
-            created_at=item.occurred_at,
-            updated_at=item.occurred_at,
-        )
-        .on_conflict_do_nothing(index_elements=["channel", "provider_message_id"])
-        .returning(DriverMessage.id)
-    )
-    return session.execute(stmt).scalar()
-
-
-def _context(session: Session, driver_id: int, now: datetime) -> dict[str, Any]:
-    """What a reply answers: the latest message we sent the driver, else their latest call."""
-    since = now - REPLY_WINDOW
-    sent = session.scalars(
-        select(DriverMessage)
-        .where(
-            DriverMessage.driver_id == driver_id,
-            DriverMessage.direction == MessageDirection.OUTBOUND,
-            DriverMessage.created_at >= since,
-        )
-        .order_by(DriverMessage.created_at.desc(), DriverMessage.id.desc())
-        .limit(1)
-    ).first()
-    call = session.scalars(
-        select(Call)
-        .where(Call.driver_id == driver_id, Call.created_at >= since)
-        .order_by(Call.created_at.desc(), Call.id.desc())
-        .limit(1)
-    ).first()
-    if sent is not None and (call is None or sent.created_at >= call.created_at):
-        return {
-            "reply_to_id": sent.id,
-            "alert_id": sent.alert_id,
-            "trip_id": sent.trip_id,
-            "campaign_id": sent.campaign_id,
-            "contact_run_id": sent.contact_run_id,
-            "purpose": sent.purpose,
+def _drivers_for(session: Session, items: Sequence[Received]) -> dict[int, Driver]:
+    """Each item's driver (by Samsara driver id, else number), in two queries for all."""
+    samsara_ids = {i.samsara_driver_id for i in items if i.samsara_driver_id}
+    numbers = {_number(i.phone_number) for i in items if i.phone_number and not i.samsara_driver_id}
+    by_samsara = (
+        {
+            d.samsara_id: d
+            for d in session.scalars(select(Driver).where(Driver.samsara_id.in_(samsara_ids)))
         }
-    context: dict[str, Any] = {}
-    if call is not None:
-        context = {"alert_id": call.alert_id, "trip_id": call.trip_id, "purpose": call.purpose}
-    return context
+        if samsara_ids
+        else {}
+    )
+    by_phone: dict[str, Driver] = {}
+    if numbers:
+        query = select(Driver).where(Driver.phone.in_(numbers)).order_by(Driver.id.desc())
+        by_phone = {d.phone: d for d in session.scalars(query)}  # the lowest id wins
+    found = {}
+    for n, item in enumerate(items):
+        driver = (
+            by_samsara.get(item.samsara_driver_id)
+            if item.samsara_driver_id
+            else by_phone.get(_number(item.phone_number) or "")
+        )
+        if driver is not None:
+            found[n] = driver
+    return found
 
 
-def _with_run(session: Session, driver_id: int, context: dict[str, Any]) -> dict[str, Any]:
-    """A driver being reached by a contact plan answers that run (whatever step spoke last)."""
-    run = session.scalars(
-        select(ContactRun)
-        .where(ContactRun.driver_id == driver_id, ContactRun.status == RunStatus.ACTIVE)
-        .order_by(ContactRun.id.desc())
-        .limit(1)
-    ).first()
-    if run is None:
-        return context
+def _insert_inbound(
+    session: Session, items: Sequence[Received], drivers: dict[int, Driver]
+) -> dict[int, int]:
+    """Insert the messages not stored yet, in one statement; item index → new row id."""
+    if not items:
+        return {}
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    rows = [
+        {
+            "driver_id": drivers[n].id if n in drivers else None,
+            "channel": item.channel,
+            "direction": MessageDirection.INBOUND.value,
+            "body": (item.body or "")[:1600],
+            "phone_number": _number(item.phone_number),
+            "samsara_driver_id": item.samsara_driver_id,
+            "provider_message_id": item.provider_message_id,
+            "delivery_status": DeliveryStatus.RECEIVED.value,
+            "status": "received",
+            "attempts": 0,
+            "insight": {},
+            "created_at": item.occurred_at,
+            "updated_at": item.occurred_at,
+        }
+        for n, item in enumerate(items)
+    ]
+    table = DriverMessage.__table__
+    stmt = (
+        insert(table)
+        .on_conflict_do_nothing(index_elements=["channel", "provider_message_id"])
+        .returning(table.c.channel, table.c.provider_message_id, table.c.id)
+    )
+    inserted = {(c, pid): row_id for c, pid, row_id in session.execute(stmt, rows)}
+    new: dict[int, int] = {}
+    for n, item in enumerate(items):
+        row_id = inserted.pop((item.channel, item.provider_message_id), None)
+        if row_id is not None:  # a message twice in one batch is new once
+            new[n] = row_id
+    return new
+
+
+def _latest(session: Session, model: Any, where: list[Any], driver_ids: set[int]) -> dict[int, Any]:
+    """Each driver's newest row of `model` matching `where`, in one statement (a window)."""
+    if not driver_ids:
+        return {}
+    rank = (
+        func.row_number()
+        .over(partition_by=model.driver_id, order_by=(model.created_at.desc(), model.id.desc()))
+        .label("rank")
+    )
+    ranked = select(model.id, rank).where(model.driver_id.in_(driver_ids), *where).subquery()
+    newest = select(ranked.c.id).where(ranked.c.rank == 1)
     return {
-        **context,
-        "contact_run_id": run.id,
-        "alert_id": run.alert_id or context.get("alert_id"),
-        "trip_id": run.trip_id or context.get("trip_id"),
-        "campaign_id": run.campaign_id or context.get("campaign_id"),
-        "purpose": run.purpose,
+        row.driver_id: row for row in session.scalars(select(model).where(model.id.in_(newest)))
     }
+
+
+def _contexts(session: Session, driver_ids: set[int], now: datetime) -> dict[int, dict[str, Any]]:
+    """What each driver's reply answers, in three statements for the batch: the active contact
+    run they are being reached by, else the latest message we sent them, else their latest
+    call (within `REPLY_WINDOW`); the run fills what the message or call does not say."""
+    since = now - REPLY_WINDOW
+    sent = _latest(
+        session,
+        DriverMessage,
+        [DriverMessage.direction == MessageDirection.OUTBOUND, DriverMessage.created_at >= since],
+        driver_ids,
+    )
+    calls = _latest(session, Call, [Call.created_at >= since], driver_ids)
+    runs = _latest(session, ContactRun, [ContactRun.status == RunStatus.ACTIVE], driver_ids)
+    contexts: dict[int, dict[str, Any]] = {}
+    for driver_id in driver_ids:
+        message, call, run = sent.get(driver_id), calls.get(driver_id), runs.get(driver_id)
+        context: dict[str, Any] = {}
+        if message is not None and (call is None or message.created_at >= call.created_at):
+            context = {
+                "reply_to_id": message.id,
+                "alert_id": message.alert_id,
+                "trip_id": message.trip_id,
+                "campaign_id": message.campaign_id,
+                "contact_run_id": message.contact_run_id,
+                "purpose": message.purpose,
+            }
+        elif call is not None:
+            context = {"alert_id": call.alert_id, "trip_id": call.trip_id, "purpose": call.purpose}
+        if run is not None:
+            context = {
+                **context,
+                "contact_run_id": run.id,
+                "alert_id": run.alert_id or context.get("alert_id"),
+                "trip_id": run.trip_id or context.get("trip_id"),
+                "campaign_id": run.campaign_id or context.get("campaign_id"),
+                "purpose": run.purpose,
+            }
+        contexts[driver_id] = context
+    return contexts
 
 
 def _read_reply(
@@ -235,17 +275,16 @@ def _read_reply(
     return insight, ("Driver reported: " + "; ".join(facts)) if facts else None
 
 
-def _take_message(session: Session, item: Received, now: datetime, result: Applied) -> None:
-    driver = _driver_for(session, item)
-    message_id = _insert_inbound(session, item, driver)
-    if message_id is None:
-        return  # stored before: a redelivery or an overlapping poll
-    result.replies += 1
-    message = session.get(DriverMessage, message_id)
-    if driver is None:
-        log.info("%s message %s from an unknown sender", item.channel, item.provider_message_id)
-        return
-    context = _with_run(session, driver.id, _context(session, driver.id, item.occurred_at))
+def _take_message(
+    session: Session,
+    item: Received,
+    message: DriverMessage,
+    driver: Driver,
+    context: dict[str, Any],
+    now: datetime,
+    result: Applied,
+) -> None:
+    """A new message from a known driver: what it answers, consent, the thread, insights."""
     for name, value in context.items():
         setattr(message, name, value)
     word = consent.keyword(message.body) if item.channel == MessageChannel.SMS else None
@@ -280,10 +319,12 @@ def _take_message(session: Session, item: Received, now: datetime, result: Appli
         alert_outbox.enqueue_reply(session, alert, text + (f"\n{facts}" if facts else ""), now)
 
 
-def _find_sent_incab(session: Session, item: Received) -> DriverMessage | None:
-    """Our in-cab message a Samsara list entry is: by its key once named, else by driver and
-    text (the oldest unnamed one sent before it)."""
-    named = DriverMessage.by_provider_id(session, item.channel, item.provider_message_id or "")
+def _find_sent(
+    session: Session, item: Received, known: dict[tuple[str, str], DriverMessage]
+) -> DriverMessage | None:
+    """Our message a status names: by its provider id (looked up for the whole batch), else
+    for in-cab messages by driver and text (the oldest unnamed one sent before it)."""
+    named = known.get((item.channel, item.provider_message_id or ""))
     if named is not None or item.channel != MessageChannel.SAMSARA_MESSAGE:
         return named
     row = session.scalars(
@@ -301,12 +342,27 @@ def _find_sent_incab(session: Session, item: Received) -> DriverMessage | None:
     ).first()
     if row is not None:
         row.provider_message_id = item.provider_message_id
+        known[(item.channel, item.provider_message_id or "")] = row
     return row
 
 
-def _take_status(session: Session, item: Received, now: datetime, result: Applied) -> bool:
+def _known(session: Session, items: Sequence[Received]) -> dict[tuple[str, str], DriverMessage]:
+    ids = {i.provider_message_id for i in items if i.provider_message_id}
+    if not ids:
+        return {}
+    query = select(DriverMessage).where(DriverMessage.provider_message_id.in_(ids))
+    return {(m.channel, m.provider_message_id or ""): m for m in session.scalars(query)}
+
+
+def _take_status(
+    session: Session,
+    item: Received,
+    known: dict[tuple[str, str], DriverMessage],
+    now: datetime,
+    result: Applied,
+) -> bool:
     """False when the message is not known (yet)."""
-    row = _find_sent_incab(session, item)
+    row = _find_sent(session, item, known)
     if row is None:
         return False
     if sending.advance(row, item.status or "", now, item.error):
@@ -318,14 +374,39 @@ def apply_received(
     session: Session, items: Sequence[Received], *, now: datetime
 ) -> tuple[Applied, list[int]]:
     """Apply what the channels reported; returns what was done and the indexes of statuses
-    whose message is not known yet (their events wait for a later pass)."""
+    whose message is not known yet (their events wait for a later pass). New messages are
+    inserted, and their senders found, in one statement each for the whole batch."""
     result = Applied()
-    waiting = []
-    for n, item in enumerate(items):
-        if item.kind == "message":
-            _take_message(session, item, now, result)
-        elif not _take_status(session, item, now, result):
-            waiting.append(n)
+    messages = [(n, item) for n, item in enumerate(items) if item.kind == "message"]
+    statuses = [(n, item) for n, item in enumerate(items) if item.kind == "status"]
+    drivers = _drivers_for(session, [item for _, item in messages])
+    new = _insert_inbound(session, [item for _, item in messages], drivers)
+    result.replies = len(new)
+    rows = (
+        {
+            m.id: m
+            for m in session.scalars(
+                select(DriverMessage).where(DriverMessage.id.in_(new.values()))
+            )
+        }
+        if new
+        else {}
+    )
+    senders = {drivers[i].id for i in new if i in drivers}
+    contexts = _contexts(session, senders, now)
+    # One flush at the end (the rows' changes batched), not one before every read.
+    with session.no_autoflush:
+        for index, row_id in sorted(new.items()):
+            item, driver = messages[index][1], drivers.get(index)
+            if driver is None:
+                log.info(
+                    "%s message %s from an unknown sender", item.channel, item.provider_message_id
+                )
+                continue
+            context = contexts[driver.id]
+            _take_message(session, item, rows[row_id], driver, context, now, result)
+    known = _known(session, [item for _, item in statuses])
+    waiting = [n for n, item in statuses if not _take_status(session, item, known, now, result)]
     result.unmatched = len(waiting)
     session.flush()
     result.alert_deliveries = alert_outbox.queued_ids(session)
