@@ -85,8 +85,9 @@ def prepare(messages: int) -> list[str]:
             "driver_message",
             ["driver_id", "channel", "direction", "body", "phone_number", "provider_message_id",
              "delivery_status", "insight", "status", "attempts", "created_at", "updated_at"],
-            [(ids[n % drivers], "sms", "outbound", "Where are you?", PHONE.format(2_000_000 + n % drivers),
-              sid, "queued", "{}", "sent", 1, now, now) for n, sid in enumerate(sids)],
+            [(ids[n % drivers], "sms", "outbound", "Where are you?",
+              PHONE.format(2_000_000 + n % drivers), sid, "queued", "{}", "sent", 1, now, now)
+             for n, sid in enumerate(sids)],
         )  # fmt: skip
         raw.execute("ANALYZE")
     engine.dispose()
