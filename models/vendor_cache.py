@@ -1,5 +1,6 @@
-"""Database caches of vendor answers: road mileage between two points, a trip's cached route,
-weather per area, and vendor access tokens shared by every run and instance.
+"""Database caches of vendor answers: road mileage between two points, a trip's cached route
+(and the claim to refresh it), weather per area, and vendor access tokens shared by every run
+and instance.
 
 All are keyed by a string and carry `expires_at`; a stale row is simply overwritten by the next
 lookup (an upsert, so two requests missing at once cannot clash).
@@ -57,6 +58,16 @@ class TripRoute(SQLModel, table=True):
     leg_miles: list[float] = Field(default_factory=list, sa_type=JSONType)
     leg_minutes: list[float] = Field(default_factory=list, sa_type=JSONType)
     fetched_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class RouteRefreshClaim(SQLModel, table=True):
+    """Which pass may ask PC*MILER for a trip's route until `claimed_until`: two passes that
+    judged the same route stale at once (the scheduler's and the ingest hook's) pay for it once."""
+
+    __tablename__ = "route_refresh_claim"
+
+    trip_id: int = Field(primary_key=True, foreign_key="trip.id", ondelete="CASCADE")
+    claimed_until: datetime = Field(sa_type=UTCDateTime)
 
 
 class WeatherCache(SQLModel, table=True):

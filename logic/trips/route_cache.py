@@ -23,14 +23,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
 from config import get_settings
 from db.database import session_scope
 from db.upsert import bulk_upsert
 from models.trip import ACTIVE_TRIP_STATUSES, Trip
-from models.vendor_cache import TripRoute
+from models.vendor_cache import RouteRefreshClaim, TripRoute
 from utils.http import VendorError
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,9 @@ log = logging.getLogger(__name__)
 MILES_PER_DEGREE = 69.09
 AT_STOP_MILES = 1.0  # within this of the next stop the truck is there: nothing to route
 MOVED_MILES = 2.0  # an aged route is refreshed only once the truck moved this far from it
+# How long a pass's claim on a route refresh keeps other passes off it: far longer than a batch
+# of PC*MILER requests takes, short enough that a pass that died is retried by the next ones.
+CLAIM_LEASE = timedelta(minutes=2)
 # Most urgent first when the budget cannot take every wanted route.
 URGENCY = {"new": 0, "stops_changed": 1, "off_corridor": 2, "aged": 3}
 
@@ -258,22 +263,25 @@ def save_routes(session: Session, routes: Sequence[CachedRoute]) -> None:
 def refresh_routes(
     pcmiler: Any, wanted: Sequence[RouteRequest], *, now: datetime
 ) -> list[CachedRoute]:
-    """After a pass has committed: fetch the wanted routes, then store them in their own
-    short transaction (never holding a connection while PC*MILER answers)."""
+    """After a pass has committed: claim the wanted routes, fetch the claimed ones, then store
+    them in their own short transaction (never holding a connection while PC*MILER answers)."""
     if pcmiler is None or not wanted:
         return []
-    wanted = _still_wanted(wanted)
-    routes = fetch_routes(pcmiler, wanted, now=now, max_requests=get_settings().ROUTE_MAX_REQUESTS)
+    max_requests = get_settings().ROUTE_MAX_REQUESTS
+    urgent_first = sorted(wanted, key=lambda r: URGENCY[r.reason])
+    claimed = _claim(urgent_first, now=now, limit=max_requests)
+    routes = fetch_routes(pcmiler, claimed, now=now, max_requests=max_requests)
     if routes:
         with session_scope() as session:
             save_routes(session, routes)
     return routes
 
 
-def _still_wanted(wanted: Sequence[RouteRequest]) -> list[RouteRequest]:
-    """Drop requests another pass (another instance, the ingest hook) has answered since this
-    pass read the cache: one short read, closed before any vendor call."""
-    with session_scope(immediate=False) as session:
+def _claim(wanted: Sequence[RouteRequest], *, now: datetime, limit: int) -> list[RouteRequest]:
+    """The first `limit` requests still wanted (no other pass stored a route since this one read
+    the cache) that this pass now holds the claim for. Another pass that judged the same routes
+    stale at the same moment finds them claimed and leaves them: one PC*MILER request each."""
+    with session_scope() as session:
         stored = dict(
             session.execute(
                 select(TripRoute.trip_id, TripRoute.fetched_at).where(
@@ -281,4 +289,24 @@ def _still_wanted(wanted: Sequence[RouteRequest]) -> list[RouteRequest]:
                 )
             ).all()
         )
-    return [w for w in wanted if stored.get(w.trip_id) == w.seen_fetched_at]
+        still = [w for w in wanted if stored.get(w.trip_id) == w.seen_fetched_at][:limit]
+        if not still:
+            return []
+        ids = [w.trip_id for w in still]
+        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        session.execute(
+            insert(RouteRefreshClaim)
+            .values([{"trip_id": i, "claimed_until": now} for i in ids])
+            .on_conflict_do_nothing(index_elements=["trip_id"])
+        )
+        # A row claimed by a concurrent pass is locked or already pushed past `now`: this
+        # conditional update skips it (PostgreSQL re-checks the condition after the lock).
+        won = set(
+            session.scalars(
+                update(RouteRefreshClaim)
+                .where(RouteRefreshClaim.trip_id.in_(ids), RouteRefreshClaim.claimed_until <= now)
+                .values(claimed_until=now + CLAIM_LEASE)
+                .returning(RouteRefreshClaim.trip_id)
+            )
+        )
+    return [w for w in still if w.trip_id in won]

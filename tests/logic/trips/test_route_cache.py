@@ -12,6 +12,7 @@ from sqlalchemy import select
 from config import Settings
 from logic.alerts import engine
 from logic.trips.route_cache import (
+    CLAIM_LEASE,
     CachedRoute,
     advance,
     refresh_routes,
@@ -21,6 +22,7 @@ from logic.trips.route_cache import (
 from models.trip import Trip, TripStatus
 from models.vendor_cache import TripRoute
 from tests.factories import make_driver, make_location, make_trip, make_vehicle
+from utils.http import VendorTransientError
 from utils.pcmiler_client import build_pcmiler_client
 
 NOW = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
@@ -128,4 +130,62 @@ def test_a_route_another_pass_fetched_meanwhile_is_not_fetched_again(session, sa
 
     assert len(refresh_routes(pcmiler, first.routes_wanted, now=NOW)) == 1
     assert refresh_routes(pcmiler, second.routes_wanted, now=NOW) == []
+    assert len(sandbox_clean.requests("pcmiler")) == 1
+
+
+def test_two_passes_refreshing_at_once_ask_pcmiler_once_per_route(session, sandbox_clean):
+    """Measured on `make run`: the scheduler's pass and the ingest hook's pass judged the same
+    aged routes at the same second and both fetched them (28 requests for 14 trucks)."""
+    truck = make_vehicle(session)
+    make_trip(
+        session,
+        driver=make_driver(session),
+        vehicle=truck,
+        status=TripStatus.IN_TRANSIT,
+        stops=[{"latitude": DALLAS[0], "longitude": DALLAS[1]}],
+    )
+    make_location(
+        session, vehicle=truck, recorded_at=NOW, latitude=MEMPHIS[0], longitude=MEMPHIS[1]
+    )
+    pcmiler = build_pcmiler_client(Settings(**sandbox_clean.settings_env()), retry_wait=0)
+    first = engine.evaluate(session, now=NOW)
+    second = engine.evaluate(session, now=NOW)
+    inner: list[list[CachedRoute]] = []
+
+    class SecondPassDuringTheFirstRequest:
+        """The second pass runs while the first one waits for PC*MILER."""
+
+        def mileage(self, points):
+            inner.append(refresh_routes(pcmiler, second.routes_wanted, now=NOW))
+            return pcmiler.mileage(points)
+
+    assert len(refresh_routes(SecondPassDuringTheFirstRequest(), first.routes_wanted, now=NOW)) == 1
+    assert inner == [[]]
+    assert len(sandbox_clean.requests("pcmiler")) == 1
+
+
+def test_a_claim_left_by_a_failed_pass_is_taken_over_after_its_lease(session, sandbox_clean):
+    truck = make_vehicle(session)
+    make_trip(
+        session,
+        driver=make_driver(session),
+        vehicle=truck,
+        status=TripStatus.IN_TRANSIT,
+        stops=[{"latitude": DALLAS[0], "longitude": DALLAS[1]}],
+    )
+    make_location(
+        session, vehicle=truck, recorded_at=NOW, latitude=MEMPHIS[0], longitude=MEMPHIS[1]
+    )
+    pcmiler = build_pcmiler_client(Settings(**sandbox_clean.settings_env()), retry_wait=0)
+    wanted = engine.evaluate(session, now=NOW).routes_wanted
+
+    class Down:
+        def mileage(self, points):
+            raise VendorTransientError("pcmiler", "HTTP 503")
+
+    assert refresh_routes(Down(), wanted, now=NOW) == []
+    held = NOW + CLAIM_LEASE - timedelta(seconds=1)
+    assert refresh_routes(pcmiler, wanted, now=held) == []
+    assert sandbox_clean.requests("pcmiler") == []
+    assert len(refresh_routes(pcmiler, wanted, now=NOW + CLAIM_LEASE)) == 1
     assert len(sandbox_clean.requests("pcmiler")) == 1
