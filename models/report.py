@@ -64,6 +64,10 @@ class DriverReport(SQLModel, table=True):
     call_outcomes: dict[str, int] = Field(default_factory=dict, sa_type=JSONType)
     call_issues: dict[str, int] = Field(default_factory=dict, sa_type=JSONType)
     follow_ups: int = 0
+    # Reach per channel and per contact-plan step (logic/reports/reach.py).
+    reach: dict[str, Any] = Field(
+        default_factory=dict, sa_type=JSONType, sa_column_kwargs={"server_default": "{}"}
+    )
     # None when the day has no mileage basis (`score_withheld_reason` says why): a day that
     # cannot be measured is not scored as if it were perfect.
     safety_score: float | None = None

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import (
@@ -49,7 +50,7 @@ from config import Settings, get_settings
 from db.types import UTCDateTime
 from db.upsert import bulk_upsert
 from helpers.time_utils import utc_now
-from logic.reports import call_metrics
+from logic.reports import call_metrics, reach
 from logic.reports import score as scoring
 from logic.reports.detention import primary_visit
 from logic.reports.sql import (
@@ -270,7 +271,14 @@ def compute_metrics(
         rows[driver_id]["alerts_by_type"][kind] = int(count)
 
     call_metrics.add_driver_call_metrics(session, dd, rows, in_window)
+    joined = partial(_on_day, dd)
+    for driver_id, counts in reach.reach_by_driver(session, in_window, scope=joined).items():
+        rows[driver_id]["reach"] = reach.with_rates(counts)
     return [_finish(row) for row in rows.values()]
+
+
+def _on_day(dd: Any, query: Any, driver_column: Any) -> Any:
+    return query.join(dd, dd.c.driver_id == driver_column)
 
 
 def drive_segments(dd: Any, as_of: Any, dialect: str) -> Any:
@@ -456,6 +464,7 @@ def _empty(r: Any) -> dict[str, Any]:
         "call_outcomes": {},
         "call_issues": {},
         "follow_ups": 0,
+        "reach": {},
         "_planned_miles": 0.0,
         "_gps": None,
     }

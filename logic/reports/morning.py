@@ -20,7 +20,7 @@ from db.types import UTCDateTime
 from db.upsert import bulk_upsert
 from helpers.time_utils import format_duration, utc_now
 from logic.ingest.status import freshness
-from logic.reports import detention, scorecards
+from logic.reports import detention, reach, scorecards
 from logic.reports.call_metrics import outcome_of
 from logic.reports.driver_reports import build_driver_reports
 from logic.reports.sql import greatest, local_day_window, minutes_between
@@ -134,6 +134,7 @@ def build_body(
         "drivers_at_risk": _drivers_at_risk(session, yesterday, end, now, scope, settings),
         "calls": calls,
         "follow_ups": follow_ups,
+        "reach": _reach(session, start, end, scope),
         "weather_watch": _weather_watch(session, now, scope),
         **_detention(session, start, end, now, zone, scope),
         "score_formula": kpis.score_formula,
@@ -444,6 +445,21 @@ def _calls(
         for insight, first, last in session.execute(pending)
     ]
     return {"total": sum(outcomes.values()), "outcomes": outcomes}, follow_ups
+
+
+def _reach(
+    session: Session, start: datetime, end: datetime, terminal: str | None
+) -> dict[str, Any]:
+    """Yesterday's reach per channel and per contact-plan step, summed over the drivers."""
+
+    def in_window(column: Any) -> Any:
+        return and_(column >= start, column < end)
+
+    def of_terminal(query: Any, driver_column: Any) -> Any:
+        return query.join(Driver, Driver.id == driver_column).where(Driver.terminal == terminal)
+
+    scope = of_terminal if terminal is not None else None
+    return reach.total(reach.reach_by_driver(session, in_window, scope=scope).values())
 
 
 def _integration_health(session: Session, now: datetime) -> list[dict[str, Any]]:

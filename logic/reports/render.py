@@ -42,7 +42,26 @@ def summary_lines(body: dict[str, Any]) -> list[str]:
         f"{k['hos_violations']} HOS violations · {k['safety_events']} safety events",
         f"Calls: {calls['total']} ({_outcomes(calls['outcomes'])}) · "
         f"{len(body['follow_ups'])} follow-ups pending",
+        *_reach_line(body.get("reach")),
     ]
+
+
+def _reach_line(reach: dict[str, Any] | None) -> list[str]:
+    """Reach per channel and per plan step, when drivers were messaged or a plan ran."""
+    if not reach or not (reach["in_cab"]["sent"] or reach["sms"]["sent"] or reach["steps"]):
+        return []
+    in_cab, sms, call = reach["in_cab"], reach["sms"], reach["call"]
+    parts = [
+        f"in-cab {_pct(in_cab['reach_rate'])} of {in_cab['sent']}",
+        f"texts {_pct(sms['reach_rate'])} of {sms['sent']}",
+        f"calls {_pct(call['reach_rate'])} of {call['placed']} "
+        f"({call['voicemail_left']} voicemails, {call['transferred']} transfers)",
+    ]
+    steps = ", ".join(
+        f"{kind.replace('_', ' ')} {_pct(counts['reach_rate'])}"
+        for kind, counts in sorted(reach["steps"].items())
+    )
+    return ["Reach: " + " · ".join(parts) + (f" · plan steps: {steps}" if steps else "")]
 
 
 def _outcomes(outcomes: dict[str, int]) -> str:

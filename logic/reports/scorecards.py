@@ -57,6 +57,10 @@ class DriverReportPublic(BaseModel):
     call_outcomes: dict[str, int]
     call_issues: dict[str, int]
     follow_ups: int
+    reach: dict[str, Any] = PField(
+        default_factory=dict,
+        description="per channel (in_cab, sms, call) and per contact-plan step, with reach_rate %",
+    )
     safety_score: float | None = PField(
         description="0-100; null when the day has no mileage basis (see score_withheld_reason)"
     )
