@@ -1,7 +1,7 @@
 """driver_report.reach: reach per channel and per contact-plan step (existing days: {})
 
 Revision ID: ce9ab17c37e5
-Revises: 69bbd92e5d52
+Revises: a3c5e7f9b1d2
 Create Date: 2026-12-06 06:35:22.177028
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "ce9ab17c37e5"
-down_revision: str | Sequence[str] | None = "69bbd92e5d52"
+down_revision: str | Sequence[str] | None = "a3c5e7f9b1d2"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
