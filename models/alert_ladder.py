@@ -18,7 +18,7 @@ from pydantic import Field as PField
 from sqlalchemy import UniqueConstraint, select
 from sqlmodel import Field, Session, SQLModel
 
-from models.call import CallProvider
+from models.call import ProviderName
 from models.columns import created_at_field, updated_at_field
 
 
@@ -48,7 +48,7 @@ class LadderStep(BaseModel):
 
     kind: LadderStepKind
     after_minutes: int = PField(ge=0, le=7 * 24 * 60, description="after the first Slack post")
-    provider: CallProvider | None = None
+    provider: ProviderName | None = None
     # ai_call: `reached` — the driver answered and talked; `eta_reported` — they gave a delay
     # or an ETA. None: the call never acknowledges the alert.
     acknowledge_on: Literal["reached", "eta_reported"] | None = None

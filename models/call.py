@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PField
@@ -21,8 +21,23 @@ from models.columns import created_at_field, updated_at_field
 
 
 class CallProvider(StrEnum):
+    """The built-in voice providers' names (defaults and the legacy per-vendor routes)."""
+
     VAPI = "vapi"
     ELEVENLABS = "elevenlabs"
+
+
+# A voice provider's name in the API: any registered one (logic/calls/voice/registry.py checks
+# it where a request names one), so adding a provider changes no schema.
+ProviderName = Annotated[
+    str,
+    PField(
+        min_length=1,
+        max_length=20,
+        pattern=r"^[a-z][a-z0-9_]*$",
+        description="a registered voice provider: vapi, elevenlabs",
+    ),
+]
 
 
 class CallPurpose(StrEnum):
@@ -251,7 +266,7 @@ class CallPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: int
-    provider: CallProvider
+    provider: str
     provider_call_id: str | None
     twilio_call_sid: str | None
     driver_id: int | None
@@ -349,7 +364,7 @@ class CallCreate(BaseModel):
     driver_id: int
     purpose: CallPurpose = CallPurpose.LATE_LOAD_CHECK
     agent_profile_id: int | None = None
-    provider: CallProvider | None = None
+    provider: ProviderName | None = None
     trip_id: int | None = None
     alert_id: int | None = None
     idempotency_key: str | None = PField(default=None, max_length=120)
@@ -390,7 +405,7 @@ class DriverCallsResponse(BaseModel):
 class CallPreview(BaseModel):
     driver_id: int
     purpose: CallPurpose
-    provider: CallProvider | None
+    provider: str | None
     agent_profile_id: int | None
     prompt_version: str
     first_message: str

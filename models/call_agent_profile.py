@@ -14,7 +14,7 @@ from sqlalchemy import UniqueConstraint, false, select
 from sqlmodel import Field, Session, SQLModel
 
 from models.api_fields import NotNull
-from models.call import CallProvider, CallPurpose
+from models.call import CallPurpose, ProviderName
 from models.columns import created_at_field, updated_at_field
 
 
@@ -69,7 +69,7 @@ class CallAgentProfilePublic(BaseModel):
 
     id: int
     name: str
-    provider: CallProvider
+    provider: str
     purpose: CallPurpose
     assistant_id: str
     phone_number_id: str
@@ -88,7 +88,7 @@ class CallAgentProfileCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = PField(min_length=1, max_length=120)
-    provider: CallProvider
+    provider: ProviderName
     purpose: CallPurpose
     assistant_id: str = PField(min_length=1, max_length=120)
     phone_number_id: str = PField(min_length=1, max_length=120)

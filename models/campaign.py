@@ -20,7 +20,7 @@ from sqlmodel import Field, Session, SQLModel
 
 from db.types import JSONType, UTCDateTime
 from models.api_fields import ApiDateTime
-from models.call import CallOutcome, CallProvider, CallPurpose
+from models.call import CallOutcome, CallProvider, CallPurpose, ProviderName
 from models.columns import created_at_field, updated_at_field
 from models.safety_event import BEHAVIOR_LABELS, canonical_behavior_label
 
@@ -261,7 +261,7 @@ class CampaignCreate(BaseModel):
 
     name: str = PField(min_length=1, max_length=200)
     purpose: CallPurpose
-    provider: CallProvider = CallProvider.VAPI
+    provider: ProviderName = CallProvider.VAPI.value
     agent_profile_id: int | None = None
     audience: Audience
     schedule_start_at: ApiDateTime | None = None

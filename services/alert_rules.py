@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from helpers.time_utils import utc_now
 from logic.alerts import rule_ops
+from logic.calls.voice.registry import require_provider
 from models.alert import (
     AlertRule,
     AlertRuleCreate,
@@ -17,6 +18,7 @@ from models.alert import (
     AlertRuleUpdate,
     AlertType,
 )
+from models.alert_ladder import LadderStep
 from services.deps import AlertRulesRead, AlertRulesWrite, ClientDep, SessionDep
 
 router = APIRouter(prefix="/alert-rules", tags=["alert rules"])
@@ -46,6 +48,11 @@ def list_rules(session: SessionDep, _: AlertRulesRead) -> list[AlertRulePublic]:
     return [AlertRulePublic.model_validate(r) for r in AlertRule.all_rules(session)]
 
 
+def _require_step_providers(steps: list[LadderStep] | None) -> None:
+    for index, step in enumerate(steps or []):
+        require_provider(step.provider, loc=("body", "escalation_steps", index, "provider"))
+
+
 @router.post("", status_code=201)
 def create_rule(
     body: AlertRuleCreate, session: SessionDep, user: AlertRulesWrite, client: ClientDep
@@ -53,6 +60,7 @@ def create_rule(
     """Create a rule (unscoped: thresholds and routing for its type; scoped: routing only);
     with `ai_call` steps it answers `arming` (they reach only alerts opened from now on unless
     `apply_to_open`)."""
+    _require_step_providers(body.escalation_steps)
     rule, arming = rule_ops.create_rule(session, body, user, utc_now(), client)
     return AlertRulePublic.model_validate(rule).model_copy(update={"arming": arming})
 
@@ -79,6 +87,7 @@ def update_rule(
 ) -> AlertRulePublic:
     """Change a rule; the next evaluation pass uses it. Arming AI check calls answers with
     `arming` (how many open alerts would climb now; only new alerts unless `apply_to_open`)."""
+    _require_step_providers(body.escalation_steps)
     rule = rule_ops.get_rule(session, rule_id)
     rule, arming = rule_ops.update_rule(session, rule, body, user, utc_now(), client)
     return AlertRulePublic.model_validate(rule).model_copy(update={"arming": arming})

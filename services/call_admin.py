@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from logic.calls import queries
+from logic.calls.voice.registry import require_provider
 from models.call_agent_profile import (
     CallAgentProfileCreate,
     CallAgentProfilePublic,
@@ -31,6 +32,7 @@ def create_profile(
     body: CallAgentProfileCreate, session: SessionDep, user: CallsAdmin, client: ClientDep
 ) -> CallAgentProfilePublic:
     """Add an agent profile; names are unique."""
+    require_provider(body.provider, loc=("body", "provider"))
     profile = queries.create_profile(session, body, actor=user, client=client)
     return CallAgentProfilePublic.model_validate(profile)
 

@@ -16,6 +16,7 @@ from logic.calls import queries
 from logic.calls.placement import CallRefused, CallRequest, prepare_call, preview_call
 from logic.calls.reconcile import reconcile_calls
 from logic.calls.service import calling_policy, dial_after_commit, dialer_for
+from logic.calls.voice.registry import require_provider
 from logic.listing import as_utc
 from models.api_fields import ApiDateTime
 from models.call import (
@@ -23,7 +24,6 @@ from models.call import (
     CallDetail,
     CallOutcome,
     CallPreview,
-    CallProvider,
     CallPublic,
     CallPurpose,
     CallsPage,
@@ -80,6 +80,7 @@ def create_call(
     """Queue one call to a driver (answered `queued`; dialed right after the commit); a failed
     check is a 409/422 naming the reason (`driver_driving` / `driver_resting` included, which
     `safety_override` lifts for a caller with `calls:admin`)."""
+    require_provider(body.provider, loc=("body", "provider"))
     if body.safety_override and not principal.allows(Permission.CALLS_ADMIN):
         raise Forbidden("safety_override requires permission calls:admin")
     request = CallRequest(
@@ -112,7 +113,7 @@ def list_calls(
     trip_id: int | None = None,
     alert_id: int | None = None,
     campaign_target_id: int | None = None,
-    provider: Annotated[list[CallProvider] | None, Query(description="repeatable")] = None,
+    provider: Annotated[list[str] | None, Query(description="repeatable")] = None,
     status: Annotated[list[CallStatus] | None, Query(description="repeatable")] = None,
     outcome: Annotated[list[CallOutcome] | None, Query(description="repeatable")] = None,
     purpose: Annotated[list[CallPurpose] | None, Query(description="repeatable")] = None,
@@ -142,10 +143,11 @@ def preview(
     settings: SettingsDep,
     driver_id: int,
     purpose: CallPurpose = CallPurpose.LATE_LOAD_CHECK,
-    provider: CallProvider | None = None,
+    provider: str | None = None,
     agent_profile_id: int | None = None,
 ) -> CallPreview:
     """The prompt, first message and variables a call would carry; nothing is dialed."""
+    require_provider(provider, loc=("query", "provider"))
     request = CallRequest(
         driver_id=driver_id, purpose=purpose, provider=provider, agent_profile_id=agent_profile_id
     )

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query
 
 from helpers.time_utils import utc_now
 from logic.calls import audience, campaign_ops, campaigns
+from logic.calls.voice.registry import require_provider
 from models.call import CallOutcome, CallPurpose
 from models.campaign import (
     AudiencePreview,
@@ -67,6 +68,7 @@ def create_campaign(
     body: CampaignCreate, session: SessionDep, user: CampaignsWrite, client: ClientDep
 ) -> CampaignDetail:
     """Create a draft campaign; its audience is resolved into targets now."""
+    require_provider(body.provider, loc=("body", "provider"))
     campaign = campaign_ops.create_campaign(session, body, user, utc_now(), client)
     return campaign_ops.campaign_detail(session, campaign)
 

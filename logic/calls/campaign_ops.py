@@ -69,8 +69,7 @@ def create_campaign(
             )
         if profile.provider != body.provider:
             raise Unprocessable(
-                f"agent profile {profile.id} is a {profile.provider} profile, "
-                f"not {body.provider.value}",
+                f"agent profile {profile.id} is a {profile.provider} profile, not {body.provider}",
                 loc=("body", "agent_profile_id"),
                 input=body.agent_profile_id,
             )

@@ -1,9 +1,16 @@
 """The dialer: places committed `queued` calls at their provider, outside any transaction.
 
-`dial(call_id)` is three steps: mark the dial started (its own commit, so a process that dies
-mid-dial leaves a row that says so), ask the provider with no connection or lock held, record
-the answer in a second short transaction — `dialing` with the provider's id, `failed` when the
-provider refused, `dial_unknown` on a timeout or 5xx (the vendor may have placed it).
+Public entry points (campaigns, the escalation ladder and any other caller that queues calls
+with `logic.calls.placement.prepare_call` and commits): `dial(call_id, dialer)` for one call,
+`dial_many(call_ids, dialer)` for a batch, `recover(dialer)` for what crashes and vendor faults
+left behind, with `Dialer` saying how (providers, webhook base URL, concurrency, give-up time).
+
+A dial is three steps: mark the dial started (its own commit, so a process that dies mid-dial
+leaves a row that says so), ask the provider with no connection or lock held, record the answer
+in a second short transaction — `dialing` with the provider's id, `failed` when the provider
+refused, `dial_unknown` on a timeout or 5xx (the vendor may have placed it). `dial_many` takes
+the whole batch in one transaction and records answers as they arrive, several per transaction,
+so its database work does not grow with its concurrency.
 
 `recover()` is what keeps that honest after crashes and vendor faults: queued calls nobody
 dialed are dialed (or given up when too old to still be wanted); calls whose dial started but

@@ -8,6 +8,7 @@ import threading
 from dataclasses import dataclass, field
 
 from config import Settings
+from helpers.errors import Unprocessable
 from logic.calls.voice.base import VoiceProvider
 from logic.calls.voice.elevenlabs import ElevenLabsProvider
 from logic.calls.voice.vapi import VapiProvider
@@ -22,6 +23,21 @@ class UnknownProvider(KeyError):
 
     def __str__(self) -> str:
         return f"no voice provider {self.args[0]!r} (known: {', '.join(provider_names())})"
+
+
+class UnregisteredProviderName(Unprocessable):
+    """A request names a provider nobody registered (a 422 naming the field)."""
+
+    code = "unknown_provider"
+
+
+def require_provider(name: str | None, *, loc: tuple[str | int, ...]) -> None:
+    """Refuse a request naming an unregistered provider (None: the request names none)."""
+    if name is not None and name not in _KINDS:
+        known = ", ".join(provider_names())
+        raise UnregisteredProviderName(
+            f"no voice provider {name!r} (known: {known})", loc=loc, input=name
+        )
 
 
 def register(kind: type[VoiceProvider]) -> type[VoiceProvider]:

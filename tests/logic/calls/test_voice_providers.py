@@ -121,3 +121,33 @@ def test_the_branch_check_would_catch_one():
     ]
     assert all(BRANCH.search(sample) for sample in samples)
     assert not BRANCH.search("provider=due.step.provider or CallProvider.VAPI,")
+
+
+def test_the_api_takes_any_registered_provider_and_names_an_unknown_one(
+    client, session, fake_provider, auth_headers
+):
+    admin = auth_headers("admin")
+    profile = {
+        "name": "fake custom",
+        "provider": fake_voice.NAME,
+        "purpose": "custom",
+        "assistant_id": "fake-agent",
+        "phone_number_id": "fake-number",
+    }
+    created = client.post("/call-agent-profiles", json=profile, headers=admin)
+    assert created.status_code == 201, created.text
+    assert created.json()["provider"] == fake_voice.NAME
+
+    unknown = client.post(
+        "/call-agent-profiles", json={**profile, "name": "x", "provider": "nosuch"}, headers=admin
+    )
+    assert unknown.status_code == 422 and unknown.json()["error"] == "validation_error"
+    [error] = unknown.json()["errors"]
+    assert error["type"] == "unknown_provider" and error["loc"] == ["body", "provider"]
+    assert "fakevoice" in error["msg"] and "vapi" in error["msg"]
+    driver = make_driver(session)
+    refused = client.post(
+        "/calls", json={"driver_id": driver.id, "provider": "nosuch"}, headers=admin
+    )
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["type"] == "unknown_provider"
