@@ -40,7 +40,7 @@ from logic.calls.placement import (
 )
 from logic.calls.service import dial_after_commit
 from logic.messaging import inbound, sending
-from logic.messaging.checks import MessagingPolicy
+from logic.messaging.checks import MessageRefusal, MessagingPolicy, message_refusals
 from models.alert import Alert
 from models.alert_ladder import AlertLadderStep, LadderStepKind, LadderStepStatus
 from models.call import TERMINAL_CALL_STATUSES, Call, CallOutcome, CallProvider, CallPurpose
@@ -246,23 +246,41 @@ def _text_for(step: ContactStep, run: ContactRun, alert: Alert | None) -> str:
     return f"Dispatch: {about}. Please reply with your status and ETA, or call dispatch."
 
 
+class Checks:
+    """The message checks of every driver in the tick, evaluated once per channel for all of
+    them (`message_refusals` is set-wise), on first need."""
+
+    def __init__(self, session: Session, drivers: list[Driver], policy: MessagingPolicy, now):
+        self._session, self._drivers, self._policy, self._now = session, drivers, policy, now
+        self._by_channel: dict[str, dict[int, MessageRefusal | None]] = {}
+
+    def refusal(self, channel: str, driver_id: int) -> MessageRefusal | None:
+        if channel not in self._by_channel:
+            self._by_channel[channel] = message_refusals(
+                self._session, self._drivers, channel, now=self._now, policy=self._policy
+            )
+        return self._by_channel[channel].get(driver_id)
+
+
 def _take_step(
     session: Session,
     run: ContactRun,
     step: ContactStep,
     driver: Driver,
     policies: Policies,
+    checks: Checks,
     now: datetime,
 ) -> tuple[str, dict[str, Any]]:
     """Start one step: ("started", details) or ("refused", {"reason": …}) or ("paged", …)."""
     alert = session.get(Alert, run.alert_id) if run.alert_id else None
     if step.kind in MESSAGE_CHANNELS:
+        channel = MESSAGE_CHANNELS[step.kind]
         try:
             message = sending.queue_message(
                 session,
                 sending.MessageRequest(
                     driver_id=driver.id,
-                    channel=MESSAGE_CHANNELS[step.kind],
+                    channel=channel,
                     body=_text_for(step, run, alert),
                     purpose=run.purpose,
                     alert_id=run.alert_id,
@@ -273,6 +291,7 @@ def _take_step(
                 ),
                 policy=policies.messaging,
                 now=now,
+                refusal=checks.refusal(channel, driver.id),
             )
         except AppError as refused:
             return "refused", {"reason": refused.code, "detail": str(refused.detail)}
@@ -325,6 +344,7 @@ def _next_steps(
     run: ContactRun,
     steps: list[ContactStep],
     policies: Policies,
+    checks: Checks,
     now: datetime,
     result: PlanTick,
 ) -> None:
@@ -337,7 +357,7 @@ def _next_steps(
             return
         run.step_index, run.step_started_at = index, now
         step = steps[index]
-        outcome, details = _take_step(session, run, step, driver, policies, now)
+        outcome, details = _take_step(session, run, step, driver, policies, checks, now)
         run.history = [
             *run.history,
             {"step": index, "kind": step.kind.value, "at": now.isoformat(), "result": outcome}
@@ -366,6 +386,7 @@ def _move(
     signals: Signals,
     plans: dict[int, list[ContactStep]],
     policies: Policies,
+    checks: Checks,
     now: datetime,
     result: PlanTick,
 ) -> None:
@@ -380,7 +401,7 @@ def _move(
         or signals.call_status in TERMINAL
         or signals.message_status in NOT_DELIVERED
     ):
-        _next_steps(session, run, plans[run.plan_id], policies, now, result)
+        _next_steps(session, run, plans[run.plan_id], policies, checks, now, result)
 
 
 def tick_runs(policies: Policies, *, now: datetime, limit: int = DEFAULT_LIMIT) -> PlanTick:
@@ -397,8 +418,12 @@ def tick_runs(policies: Policies, *, now: datetime, limit: int = DEFAULT_LIMIT) 
             plan.id: plan_steps(plan)
             for plan in session.scalars(select(ContactPlan).where(ContactPlan.id.in_(plan_ids)))
         }
+        drivers = list(
+            session.scalars(select(Driver).where(Driver.id.in_({r.driver_id for r in runs})))
+        )
+        checks = Checks(session, drivers, policies.messaging, now)
         for run in runs:
-            _move(session, run, signals[run.id], plans, policies, now, result)
+            _move(session, run, signals[run.id], plans, policies, checks, now, result)
         session.flush()
         result.message_ids = sending.queued_ids(session)
         result.alert_deliveries = alert_outbox.queued_ids(session)

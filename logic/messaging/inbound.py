@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
@@ -416,7 +416,12 @@ def apply_received(
 
 @db_retry(max_retries=3)
 def _process_twilio(event_ids: Sequence[int], now: datetime) -> Applied:
+    """The events are durable in the inbox and all this is derived from them: on PostgreSQL
+    the commit does not wait for the WAL flush (a crash that loses it leaves the events
+    unprocessed, and the messaging tick applies them again), as the calls' processing does."""
     with session_scope() as session:
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text("SET LOCAL synchronous_commit = off"))
         claimed = session.execute(
             update(WebhookEvent)
             .where(

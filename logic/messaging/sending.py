@@ -17,7 +17,7 @@ from typing import Any
 from sqlmodel import Session
 
 from config import Settings, get_settings
-from helpers.errors import Conflict, NotFound, Unprocessable
+from helpers.errors import Conflict, NotFound, Unprocessable, UpstreamNotConfigured
 from helpers.time_utils import utc_now
 from logic import outbox as kit
 from logic.auth import audit
@@ -192,12 +192,18 @@ def _prepare(session: Session, row: DriverMessage, attempt: kit.Attempt) -> Send
     )
 
 
+# A channel whose vendor is not configured keeps its messages pending this long between looks.
+UNCONFIGURED_WAIT_SECONDS = 300.0
+
+
 def _send(channels: MessageChannels, job: SendJob) -> kit.Result:
     channel = channels.channel(job.channel)
     try:
         if job.in_doubt and (found := channel.find_sent(job.outgoing)) is not None:
             return _sent(found)
         return _sent(channel.send(job.outgoing))
+    except UpstreamNotConfigured as exc:
+        return kit.RetryAfter(str(exc), UNCONFIGURED_WAIT_SECONDS, attempt=False)
     except ValueError as exc:
         return kit.PermanentFailure(str(exc))
 
