@@ -102,6 +102,9 @@ def test_a_call_placed_from_the_console_ends_with_its_insights(page, console_sta
 
 def test_a_viewer_sees_no_action_buttons_and_refusals_explained(page, console_stack):
     log_in(page, console_stack.viewer)
+    page.locator("#board tbody tr").first.click()
+    page.locator("#trip-detail .verdict").wait_for()
+    assert page.locator("#trip-detail button").count() == 0  # no Call, Message, Share, Ack
     page.get_by_role("link", name="Alerts").click()
     page.locator("#alerts tbody tr").first.click()
     page.locator("#alert-detail").get_by_text("Why it fired").wait_for()

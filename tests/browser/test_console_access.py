@@ -96,6 +96,29 @@ def _serious(page) -> list[str]:
     return list(found)
 
 
+def test_skip_links_move_focus_and_every_focus_is_visible(page, console_stack):
+    log_in(page, console_stack.admin)
+    page.reload()  # the session stays in the tab; focus starts at the top of the page
+    page.wait_for_selector("#board[data-ready] tbody tr")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to the views menu"
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "nav"
+    assert page.evaluate("location.hash") in ("", "#board")  # the view stays
+    # Walking the page by Tab, every focused element shows a visible outline.
+    for _ in range(25):
+        page.keyboard.press("Tab")
+        outline = page.evaluate(
+            "(() => { const s = getComputedStyle(document.activeElement);"
+            " return [s.outlineStyle, s.outlineWidth]; })()"
+        )
+        assert outline[0] != "none" and outline[1] != "0px", page.evaluate(
+            "document.activeElement.outerHTML.slice(0, 80)"
+        )
+
+
 def test_axe_finds_no_serious_violation_on_any_view(chromium, console_stack):
     # The page's CSP admits only its own scripts: this context alone lets the test inject axe.
     context = chromium.new_context(base_url=console_stack.url, bypass_csp=True)

@@ -144,8 +144,25 @@ def test_a_change_made_elsewhere_shows_within_15_seconds(page, console_stack):
         timeout=15_000,
     )
     seen_after = time.monotonic() - started
-    print(f"\nconsole live update: a trip delivered elsewhere left the board in {seen_after:.1f} s")
     assert seen_after < 15
+
+    # An alert acknowledged elsewhere (Slack's button, another user) changes state on the page.
+    page.get_by_role("link", name="Alerts").click()
+    row = page.locator("#alerts tbody tr", has_text="GPS lost")
+    row.wait_for()
+    alert_id = httpx.get(
+        f"{console_stack.url}/alerts?type=gps_stale&status=open&status=acknowledged",
+        headers=headers,
+    ).json()["items"][0]["id"]
+    httpx.post(f"{console_stack.url}/alerts/{alert_id}/resolve", json={}, headers=headers)
+    started = time.monotonic()
+    row.wait_for(state="detached", timeout=15_000)  # resolved: gone from open/acknowledged
+    alert_after = time.monotonic() - started
+    print(
+        f"\nconsole live update: a trip delivered elsewhere left the board in {seen_after:.1f} s;"
+        f" an alert resolved elsewhere left the alerts in {alert_after:.1f} s"
+    )
+    assert alert_after < 15
 
 
 def _not_resting(console_stack, headers) -> list[int]:
