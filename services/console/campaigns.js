@@ -88,9 +88,14 @@ function createForm(ctx, drivers, onCreated) {
   return form;
 }
 
-function targetReason(t) {
-  if (t.state === "pending") return t.defer_reason ? words(t.defer_reason) : `waiting for ${when(t.next_attempt_at)}`;
-  return words(t.skip_reason ?? t.defer_reason) ?? "—";
+// Why one driver's target is where it is: the campaign's own state first (a draft or paused
+// campaign holds every pending target), then the target's refusal or its next attempt.
+function targetReason(t, campaign) {
+  if (t.state === "pending") {
+    if (campaign.status === "draft" || campaign.status === "paused") return WAITING[`campaign_${campaign.status}`];
+    return t.defer_reason ? words(t.defer_reason) : Date.parse(t.next_attempt_at) > Date.now() ? `retry at ${when(t.next_attempt_at)}` : WAITING.due;
+  }
+  return words(t.skip_reason ?? t.defer_reason);
 }
 
 export async function renderCampaigns(ctx) {
@@ -125,7 +130,7 @@ export async function renderCampaigns(ctx) {
       targets ? table(`${targets.total} drivers`, [
         ["Driver", (t) => el("a", { href: `#driver/${t.driver_id}` }, t.driver_name ?? `driver #${t.driver_id}`), (t) => t.driver_name],
         ["State", (t) => words(t.state), (t) => t.state], ["Attempts", (t) => t.attempts, (t) => t.attempts],
-        ["Last outcome", (t) => words(t.last_outcome), (t) => t.last_outcome], ["Why / waiting", targetReason, targetReason],
+        ["Last outcome", (t) => words(t.last_outcome), (t) => t.last_outcome], ["Why / waiting", (t) => targetReason(t, detail), (t) => targetReason(t, detail)],
         ["Next attempt", (t) => (t.state === "pending" ? when(t.next_attempt_at) : "—"), (t) => t.next_attempt_at],
         ["Finished", (t) => (t.finished_at ? ago(t.finished_at) : "—"), (t) => t.finished_at],
       ], targets.items, { state: state.targets, id: "campaign-targets" }) : null);
