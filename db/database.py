@@ -21,6 +21,7 @@ from sqlalchemy.exc import ArgumentError, DisconnectionError
 from sqlmodel import Session, SQLModel
 
 from config import ConfigError, Settings, get_settings
+from db.change_counters import report_writes_at_commit
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,8 @@ def create_db_engine(settings: Settings | None = None, url: URL | str | None = N
     )
     schema = settings.DB_SCHEMA
     event.listen(engine, "checkout", _refuse_closed_by_server)
+    # Polled lists tag their pages by table change counters: a write shows in them on commit.
+    report_writes_at_commit(engine)
 
     @event.listens_for(engine, "connect")
     def _set_search_path(dbapi_connection: Any, _record: Any) -> None:
