@@ -4,7 +4,6 @@
 
 import { api, ApiError, login, loginRefusal, logout, prefetch, tokens, whenExpired } from "/console/api.js";
 import { FIRST_PAGE } from "/console/board.js";
-import { forgetDirectory } from "/console/directory.js";
 import { NAV, VIEWS } from "/console/views.js";
 
 const $ = (id) => document.getElementById(id);
@@ -20,7 +19,8 @@ function stopTimers() {
 function showLogin(message = "") {
   stopTimers();
   state.me = null;
-  forgetDirectory();
+  // Names read for the last user are not the next one's (loaded with the views that use them).
+  import("/console/directory.js").then((m) => m.forgetDirectory());
   $("nav").hidden = $("who").hidden = $("view").hidden = true;
   $("skip-nav").hidden = true;
   $("login").hidden = false;

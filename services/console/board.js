@@ -5,7 +5,6 @@
 import { api, ApiError } from "/console/api.js";
 import { definitions, el, explainInto, field, freshness, options, place, table } from "/console/dom.js";
 import { ago, formatDuration, when, words } from "/console/format.js";
-import { messageForm } from "/console/messages.js";
 
 const ACTIVE = ["dispatched", "in_transit"];
 // The board's first read with no filter (app.js starts it beside /auth/me).
@@ -238,7 +237,12 @@ function actions(ctx, trip) {
   }
   // A message goes beside the call: in-cab or SMS, about this trip (the reply lands in the
   // driver's conversation).
-  const message = driver && ctx.can("calls:place") ? el("details", { class: "message" }, el("summary", {}, `Message ${driver.full_name}`),
-    messageForm(driver, { tripId: trip.id, text: `Load ${trip.load_number ?? trip.id}: what is your ETA${trip.next_stop?.name ? ` to ${trip.next_stop.name}` : ""}? Any delay?` })) : null;
+  // The form's module loads when it is first opened: the board's first paint does not wait.
+  const message = driver && ctx.can("calls:place") ? el("details", { class: "message" }, el("summary", {}, `Message ${driver.full_name}`)) : null;
+  message?.addEventListener("toggle", async () => {
+    if (!message.open || message.querySelector("form")) return;
+    const { messageForm } = await import("/console/messages.js");
+    message.append(messageForm(driver, { tripId: trip.id, text: `Load ${trip.load_number ?? trip.id}: what is your ETA${trip.next_stop?.name ? ` to ${trip.next_stop.name}` : ""}? Any delay?` }));
+  });
   return buttons.length ? el("div", {}, el("div", { class: "actions" }, buttons), message, result) : el("div");
 }

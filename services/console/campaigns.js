@@ -21,12 +21,13 @@ function audienceForm(drivers) {
   const days = el("input", { id: "k-days", type: "number", min: 1, max: 90, value: 7 });
   const minutes = el("input", { id: "k-minutes", type: "number", min: 0, value: 30 });
   const types = el("input", { id: "k-types", value: "speeding, braking" });
+  const since = el("input", { id: "k-since-days", type: "number", min: 1, max: 90, value: 7 });
   const people = el("select", { id: "k-drivers", multiple: true, size: 5 },
     [...drivers.values()].sort((a, b) => a.full_name.localeCompare(b.full_name)).map((d) => el("option", { value: d.id }, d.full_name)));
   const parts = {
     hos_violations: field("k-days", "Violations in the last (days)", days),
     late_trips: field("k-minutes", "Late by more than (min)", minutes),
-    safety_events: el("div", { class: "stack" }, field("k-types", "Behaviour labels (comma-separated)", types), field("k-days", "In the last (days)", days)),
+    safety_events: el("div", { class: "stack" }, field("k-types", "Behaviour labels (comma-separated)", types), field("k-since-days", "In the last (days)", since)),
     drivers: field("k-drivers", "Drivers (Ctrl+click for several)", people),
   };
   const slot = el("div", { class: "audience-params" });
@@ -34,15 +35,15 @@ function audienceForm(drivers) {
   kind.addEventListener("change", show);
   show();
   const value = () => {
-    const since = new Date(Date.now() - Number(days.value) * 86400000).toISOString();
     return {
       hos_violations: { kind: "hos_violations", days: Number(days.value) },
       late_trips: { kind: "late_trips", minutes: Number(minutes.value) },
-      safety_events: { kind: "safety_events", types: types.value.split(",").map((t) => t.trim()).filter(Boolean), since },
+      safety_events: { kind: "safety_events", types: types.value.split(",").map((t) => t.trim()).filter(Boolean),
+        since: new Date(Date.now() - Number(since.value) * 86400000).toISOString() },
       drivers: { kind: "drivers", driver_ids: [...people.selectedOptions].map((o) => Number(o.value)) },
     }[kind.value];
   };
-  return { nodes: [field("k-kind", "Audience", kind), slot], value, controls: [kind, days, minutes, types, people] };
+  return { nodes: [field("k-kind", "Audience", kind), slot], value, controls: [kind, days, minutes, types, since, people] };
 }
 
 function createForm(ctx, drivers, onCreated) {

@@ -58,6 +58,14 @@ def test_the_dispatcher_sees_why_the_most_late_trip_is_late_and_acts(page, conso
     result.filter(has_text=re.compile("placed|Not called")).wait_for()
     assert name in result.inner_text()
 
+    # Or message them, about this trip (the question comes written).
+    detail.locator("summary", has_text=f"Message {name}").click()
+    form = detail.locator("form.message-form")
+    assert "what is your ETA" in form.locator("textarea").input_value()
+    form.get_by_role("button", name=f"Message {name}").click()
+    form.locator(".message-result").filter(has_text=re.compile("queued|Not sent")).wait_for()
+    assert "queued" in form.locator(".message-result").inner_text()
+
 
 def test_the_seeded_alert_is_acknowledged_from_its_trip(page, console_stack):
     log_in(page, console_stack.admin)
@@ -215,6 +223,14 @@ def test_a_campaign_is_previewed_created_started_paused_resumed_and_watched_to_i
     # The HOS-violation audience is previewed first (whatever it holds in the demo fleet)…
     page.locator("#k-count").wait_for()
     assert "driver" in page.locator("#k-count").inner_text()
+    days = form.get_by_label("Violations in the last (days)")
+    assert days.is_visible()
+    days.fill("30")
+    days.press("Tab")  # a changed audience is previewed again
+    page.locator("#k-count").wait_for()
+    form.get_by_label("Audience").select_option("safety_events")
+    assert form.get_by_label("Behaviour labels (comma-separated)").is_visible()
+    assert form.get_by_label("In the last (days)").is_visible()
     # …then two chosen drivers, on duty, so the sandbox's calls can reach them.
     form.get_by_label("Audience").select_option("drivers")
     form.get_by_label("Drivers (Ctrl+click for several)").select_option(
