@@ -539,8 +539,9 @@ def campaigns_tick_command() -> None:
     import json
 
     from logic.calls.campaigns import run_tick
+    from logic.messaging.contact_plans import campaign_plan_step
 
-    result = run_tick(settings)
+    result = run_tick(settings, plan_step=campaign_plan_step)
     print(json.dumps(result.as_dict(), indent=2))
     if result.not_placed:
         console.print(f"[yellow]{result.not_placed} claimed targets were not placed[/yellow]")

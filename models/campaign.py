@@ -66,6 +66,11 @@ class CallCampaign(SQLModel, table=True):
     agent_profile_id: int | None = Field(
         default=None, foreign_key="call_agent_profile.id", ondelete="SET NULL"
     )
+    # Reach each driver with this contact plan (logic/messaging/contact_plans.py) instead of a
+    # bare call.
+    contact_plan_id: int | None = Field(
+        default=None, foreign_key="contact_plan.id", ondelete="SET NULL"
+    )
     status: str = Field(default=CampaignStatus.DRAFT, max_length=16)
     # Why the tick paused it on its own (e.g. no enabled agent profile); cleared on resume.
     status_reason: str | None = Field(default=None, max_length=300)
@@ -263,6 +268,9 @@ class CampaignCreate(BaseModel):
     purpose: CallPurpose
     provider: ProviderName = CallProvider.VAPI.value
     agent_profile_id: int | None = None
+    contact_plan_id: int | None = PField(
+        default=None, description="reach each driver with this contact plan, not a bare call"
+    )
     audience: Audience
     schedule_start_at: ApiDateTime | None = None
     schedule_end_at: ApiDateTime | None = None
@@ -293,6 +301,7 @@ class CampaignPublic(BaseModel):
     purpose: str
     provider: str
     agent_profile_id: int | None
+    contact_plan_id: int | None = None
     status: CampaignStatus
     status_reason: str | None
     audience: dict[str, Any]

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from helpers.time_utils import utc_now
 from logic.calls import audience, campaign_ops, campaigns
 from logic.calls.voice.registry import require_provider
+from logic.messaging.contact_plans import campaign_plan_step
 from models.call import CallOutcome, CallPurpose
 from models.campaign import (
     AudiencePreview,
@@ -85,7 +86,8 @@ def preview_audience(
 def tick_campaigns(_: CampaignsWriteCaller, settings: SettingsDep) -> CampaignTickSummary:
     """Run one campaign tick now: move targets on from their calls, claim due ones, dial."""
     # Its own units of work (claim, then one per call), never the request's transaction.
-    return CampaignTickSummary.model_validate(campaigns.run_tick(settings).as_dict())
+    result = campaigns.run_tick(settings, plan_step=campaign_plan_step)
+    return CampaignTickSummary.model_validate(result.as_dict())
 
 
 @router.get("/{campaign_id}")

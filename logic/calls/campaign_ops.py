@@ -39,6 +39,7 @@ from models.campaign import (
     CampaignTargetsPage,
     TargetState,
 )
+from models.contact_plan import ContactPlan
 from models.driver import Driver
 from models.user import User
 
@@ -73,6 +74,12 @@ def create_campaign(
                 loc=("body", "agent_profile_id"),
                 input=body.agent_profile_id,
             )
+    if body.contact_plan_id is not None and session.get(ContactPlan, body.contact_plan_id) is None:
+        raise Unprocessable(
+            f"contact plan {body.contact_plan_id} not found",
+            loc=("body", "contact_plan_id"),
+            input=body.contact_plan_id,
+        )
     fields = body.model_dump(exclude={"audience"})
     campaign = CallCampaign(
         **fields,

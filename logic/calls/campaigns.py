@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from datetime import time as dtime
@@ -143,9 +144,11 @@ def tick(
     max_dials: int = DEFAULT_MAX_DIALS,
     webhook_base_url: str = "",
     dial_concurrency: int = 1,
+    plan_step: PlanStep | None = None,
 ) -> TickResult:
     """One pass: decide and claim in one transaction, queue each claim's call in its own, then
-    dial the queued calls with no transaction open (`dial_concurrency` at a time)."""
+    dial the queued calls with no transaction open (`dial_concurrency` at a time). Targets of
+    a campaign with a contact plan go to `plan_step` instead (they wait without one)."""
     now = now or utc_now()
     policy = policy or CallingPolicy()
     result = TickResult(now=now)
@@ -157,7 +160,9 @@ def tick(
     for claim in result.claims:
         try:
             with session_scope() as session:
-                request_claim(session, claim, policy=policy, now=now, result=result)
+                request_claim(
+                    session, claim, policy=policy, now=now, result=result, plan_step=plan_step
+                )
         except Exception:  # one bad request must not strand the rest of the tick's claims
             log.exception("campaign target %s: requesting its call failed", claim.target_id)
             result.not_placed += 1
@@ -173,11 +178,17 @@ def tick(
     return result
 
 
-def run_tick(settings: Settings | None = None, *, now: datetime | None = None) -> TickResult:
+def run_tick(
+    settings: Settings | None = None,
+    *,
+    now: datetime | None = None,
+    plan_step: PlanStep | None = None,
+) -> TickResult:
     """The scheduled job, one dialer for everything: escalation-ladder steps due
     (`logic/alerts/ladder.py`) and the campaign tick queue their calls, the queued calls are
     dialed outside any transaction, the dialer's recovery runs, and the calls' early webhook
-    events are matched (the placement's after-commit step)."""
+    events are matched (the placement's after-commit step). `plan_step` starts the contact
+    plans of campaigns that have one (the callers wire the messaging domain's)."""
     from logic.calls.dialing import recover
     from logic.calls.ladder_calls import record_ladder_dials, run_ladder_with_calls
     from logic.calls.service import after_placement, dialer_for
@@ -197,6 +208,7 @@ def run_tick(settings: Settings | None = None, *, now: datetime | None = None) -
             max_dials=settings.CAMPAIGN_TICK_MAX_DIALS,
             webhook_base_url=settings.CALL_WEBHOOK_BASE_URL,
             dial_concurrency=dialer.concurrency,
+            plan_step=plan_step,
         )
         recovered = recover(dialer, now=now)
     finally:
@@ -685,6 +697,13 @@ def refusal_outcome(
 # ---- dialing -------------------------------------------------------------------------------
 
 
+# A campaign with a contact plan hands each claimed driver to the plan instead of calling. The
+# messaging domain supplies this step (`logic/messaging/contact_plans.py`: it starts the run)
+# so this package never imports it; returns the run's id.
+PlanStep = Callable[[Session, CampaignTarget, CallCampaign, datetime], int]
+PLAN_OUTCOME = "contact_plan"
+
+
 def request_claim(
     session: Session,
     claim: Claim,
@@ -692,6 +711,7 @@ def request_claim(
     policy: CallingPolicy,
     now: datetime,
     result: TickResult | None = None,
+    plan_step: PlanStep | None = None,
 ) -> Call | None:
     """Queue the call of one claimed target (its own transaction); None if it was not queued.
 
@@ -712,6 +732,17 @@ def request_claim(
             result.not_placed += 1
         return None
     driver = session.get(Driver, target.driver_id)
+    if campaign.contact_plan_id is not None:
+        if plan_step is None:
+            if result is not None:
+                result.not_placed += 1
+            _unclaim(target, now, canceled=False)  # waits for a pass that runs plans
+            return None
+        # The run (linked to the campaign) carries on reaching the driver; the target is done.
+        plan_step(session, target, campaign, now)
+        target.state, target.last_outcome = TargetState.DONE, PLAN_OUTCOME
+        target.finished_at = target.updated_at = now
+        return None
     profile = (
         session.get(CallAgentProfile, campaign.agent_profile_id)
         if campaign.agent_profile_id

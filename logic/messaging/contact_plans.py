@@ -44,6 +44,7 @@ from logic.messaging.checks import MessageRefusal, MessagingPolicy, message_refu
 from models.alert import Alert
 from models.alert_ladder import AlertLadderStep, LadderStepKind, LadderStepStatus
 from models.call import TERMINAL_CALL_STATUSES, Call, CallOutcome, CallProvider, CallPurpose
+from models.campaign import CallCampaign, CampaignTarget
 from models.contact_plan import (
     ContactPlan,
     ContactRun,
@@ -458,6 +459,24 @@ def ladder_plan_step(session: Session, row: AlertLadderStep, alert: Alert, due: 
     )
     alert.updated_at = now
     return None
+
+
+def campaign_plan_step(
+    session: Session, target: CampaignTarget, campaign: CallCampaign, now: datetime
+) -> int:
+    """The campaigns' `PlanStep` (`logic/calls/campaigns.py`): the claimed driver is reached by
+    the campaign's contact plan (run linked to the campaign; first step on the next tick)."""
+    run = start_run(
+        session,
+        plan=session.get(ContactPlan, campaign.contact_plan_id),
+        driver_id=target.driver_id,
+        purpose=campaign.purpose,
+        alert_id=target.alert_id,
+        trip_id=target.trip_id,
+        campaign_id=campaign.id,
+        now=now,
+    )
+    return run.id
 
 
 def run_plan_tick(

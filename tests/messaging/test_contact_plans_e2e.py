@@ -257,3 +257,54 @@ def test_plans_are_administered_and_audited(live):
             select(AuditLog.action).where(AuditLog.resource_type == "contact_plan")
         ).all()
     assert actions == ["contact_plan.create", "contact_plan.update", "contact_plan.delete"]
+
+
+def test_stop_then_a_campaign_with_a_plan_sends_no_text(live):
+    """A campaign running a contact plan hands its driver to the plan; a driver who texted
+    STOP gets no text from it (only the one confirmation of the opt-out)."""
+    api, sandbox = live
+    driver_id, _ = _driver(sandbox, "+12015550123")
+    httpx.post(
+        f"{sandbox.url}/_sandbox/twilio/inbound", json={"from": "+12015550123", "body": "STOP"}
+    ).raise_for_status()
+
+    def texts():
+        return [r for r in sandbox.requests("twilio") if r["method"] == "POST"]
+
+    assert wait_for(texts)  # the confirmation
+    plan = _plan(api, "campaign check-in", [{"kind": "sms", "wait_minutes": 5}])
+    created = api.post(
+        "/campaigns",
+        json={
+            "name": "check-in by text",
+            "purpose": "late_load_check",
+            "contact_plan_id": plan,
+            "audience": {"kind": "drivers", "driver_ids": [driver_id]},
+            "window_start": "00:00",
+            "window_end": "00:00",
+        },
+    )
+    assert created.status_code == 201, created.text
+    campaign = created.json()["id"]
+    assert created.json()["contact_plan_id"] == plan
+    api.post(f"/campaigns/{campaign}/start").raise_for_status()
+    api.post("/campaigns/tick").raise_for_status()
+    (target,) = api.get(f"/campaigns/{campaign}/targets").json()["items"]
+    assert (target["state"], target["last_outcome"]) == ("done", "contact_plan")
+    with session_scope() as session:
+        run_id = session.scalars(
+            select(ContactRun.id).where(ContactRun.campaign_id == campaign)
+        ).one()
+    run = _tick_until(api, run_id, lambda r: r["status"] == "ended")
+    assert run["history"][0]["reason"] == "sms_opted_out" and run["outcome"] == "exhausted"
+    assert len(texts()) == 1
+    missing = api.post(
+        "/campaigns",
+        json={
+            "name": "x",
+            "purpose": "late_load_check",
+            "contact_plan_id": 999999,
+            "audience": {"kind": "drivers", "driver_ids": [driver_id]},
+        },
+    )
+    assert missing.status_code == 422
