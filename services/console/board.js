@@ -4,13 +4,12 @@
 
 import { api, ApiError } from "/console/api.js";
 import { definitions, el, explainInto, field, freshness, options, place, table } from "/console/dom.js";
-import { ago, formatDuration, when, words } from "/console/format.js";
+import { ago, formatDuration, REST_NAMES, when, words } from "/console/format.js";
 
 const ACTIVE = ["dispatched", "in_transit"];
 // The board's first read with no filter (app.js starts it beside /auth/me).
 export const FIRST_PAGE = `/trips?limit=200&${ACTIVE.map((s) => `status=${s}`).join("&")}`;
 const DEFAULT_FRESH_MINUTES = 30; // the dashboard's own window when it cannot be read
-const REST = { break: "30 min break", reset: "10 h reset", restart: "34 h restart" };
 
 export function riskCell(trip) {
   const risk = trip.late_risk_minutes;
@@ -51,7 +50,7 @@ function legalLine(trip, projection) {
 function restsList(projection) {
   if (!projection) return "—";
   if (!projection.rests.length) return "none needed before the last stop";
-  return el("ul", { class: "plain" }, projection.rests.map((r) => el("li", {}, `${REST[r.kind] ?? r.kind} (${r.clock} clock) ${when(r.start)} – ${when(r.end)}`)));
+  return el("ul", { class: "plain" }, projection.rests.map((r) => el("li", {}, `${REST_NAMES[r.kind] ?? r.kind} (${r.clock} clock) ${when(r.start)} – ${when(r.end)}`)));
 }
 
 function leftLine(projection) {

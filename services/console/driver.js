@@ -6,10 +6,9 @@
 import { api } from "/console/api.js";
 import { callDetail } from "/console/calls.js";
 import { definitions, el, explainInto, fill, table } from "/console/dom.js";
-import { formatDuration, when, words } from "/console/format.js";
+import { formatDuration, REST_NAMES, when, words } from "/console/format.js";
 import { messageForm } from "/console/messages.js";
 
-const REST = { break: "30 min break", reset: "10 h reset", restart: "34 h restart" };
 
 function hosSection(projection) {
   return el("section", { "aria-labelledby": "d-hos" }, el("h3", { id: "d-hos" }, "Hours of service"),
@@ -17,7 +16,7 @@ function hosSection(projection) {
     table("Clocks now and when each runs out on the current trip", [
       ["Clock", (c) => c.clock], ["Left", (c) => formatDuration(c.minutes_left)], ["Runs out", (c) => (c.runs_out_at ? when(c.runs_out_at) : "lasts the trip")],
     ], projection.clocks, { keyOf: (c) => c.clock }),
-    projection.rests.length ? el("p", {}, "Rests the plan needs: ", projection.rests.map((r) => `${REST[r.kind] ?? r.kind} (${r.clock}) ${when(r.start)} – ${when(r.end)}`).join("; ")) : null,
+    projection.rests.length ? el("p", {}, "Rests the plan needs: ", projection.rests.map((r) => `${REST_NAMES[r.kind] ?? r.kind} (${r.clock}) ${when(r.start)} – ${when(r.end)}`).join("; ")) : null,
     projection.stops.length ? table("Legal ETA per remaining stop", [
       ["Stop", (s) => s.name ?? `#${s.sequence}`], ["Window ends", (s) => when(s.appointment_end ?? s.appointment_start)],
       ["ETA driving only", (s) => when(s.eta_no_rest)], ["Legal ETA", (s) => when(s.eta_legal)],

@@ -37,3 +37,6 @@ export function ago(iso, now = Date.now()) {
 }
 
 export const words = (code) => (code ? String(code).replaceAll("_", " ") : "—");
+
+// The rests an HOS plan inserts, by the projection's `kind`.
+export const REST_NAMES = { break: "30 min break", reset: "10 h reset", restart: "34 h restart" };

@@ -38,6 +38,15 @@ PASSWORD = "console-test-password-1"
 REFERENCE_TABLES = {"role", "permission", "rolepermission", "role_permission"}
 
 
+def log_in(page, username: str) -> None:
+    """Log in through the form and wait for the trips board's first rows."""
+    page.goto("/console/")
+    page.get_by_label("Username or email").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_selector("#board[data-ready] tbody tr")
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -15,21 +15,13 @@ import httpx
 import pytest
 
 from services.console_page import FILES
-from tests.browser.conftest import ARTIFACTS, PASSWORD
+from tests.browser.conftest import ARTIFACTS, log_in
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 WIDTHS = (1400, 1024)
 CHICAGO = ZoneInfo("America/Chicago")  # the browser's zone (conftest's context)
-
-
-def log_in(page, username: str) -> None:
-    page.goto("/console/")
-    page.get_by_label("Username or email").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_selector("#board[data-ready] tbody tr")
 
 
 def open_view(page, hash_: str) -> None:

@@ -11,17 +11,9 @@ import time
 import httpx
 import pytest
 
-from tests.browser.conftest import PASSWORD
+from tests.browser.conftest import PASSWORD, log_in
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
-
-
-def log_in(page, username: str) -> None:
-    page.goto("/console/")
-    page.get_by_label("Username or email").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_selector("#board[data-ready] tbody tr")
 
 
 def test_the_dispatcher_sees_why_the_most_late_trip_is_late_and_acts(page, console_stack):

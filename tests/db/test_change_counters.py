@@ -77,25 +77,24 @@ def test_sqlite_has_no_token(session, is_postgres):
     assert change_counters.change_token(session, [Trip.__table__]) is None
 
 
+def _trip_token(engine) -> str | None:
+    with Session(engine) as session:
+        return change_counters.change_token(session, [Trip.__table__])
+
+
 @pytest.mark.postgres
 def test_a_write_is_reported_at_its_commit_without_being_asked(committed_db, monkeypatch):
     """The engine asks PostgreSQL to report a writing transaction's counts at its commit: a
     polled board sees the change on its next poll, not up to 10 s later (backends otherwise
     report at most once a second, and an idle one only after 10 s)."""
     monkeypatch.setattr(change_counters, "TOKEN_REUSE_SECONDS", 0.0)
-    tables = [Trip.__table__]
-
-    def token() -> str | None:
-        with Session(committed_db) as session:
-            return change_counters.change_token(session, tables)
-
     report_pending_counts(committed_db)
     for n in range(3):  # back to back: within a second of the previous report, too
-        before = token()
+        before = _trip_token(committed_db)
         with Session(committed_db) as session:
             session.add(Trip(ditat_id=f"CT-AUTO-{n}"))
             session.commit()
-        assert token() != before, n
+        assert _trip_token(committed_db) != before, n
     with committed_db.connect() as conn:  # a read-only transaction asks for nothing
         conn.execute(text("SELECT 1"))
         assert not conn.info.get("stats_flush_asked")
