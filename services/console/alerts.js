@@ -48,7 +48,8 @@ export async function renderAlerts(ctx) {
   const showAlert = async (alert) => {
     detail.replaceChildren(el("h3", {}, alert.title), el("p", {}, alert.message),
       el("p", { class: "muted" }, `${words(alert.type)} · ${alert.severity} · ${alert.status} · seen ${alert.occurrences}× since ${when(alert.first_seen_at)}`),
-      el("p", {}, alert.driver_id ? el("a", { href: `#driver/${alert.driver_id}` }, driverName(drivers, alert.driver_id)) : "", alert.vehicle_id ? ` · ${truckName(trucks, alert.vehicle_id)}` : ""));
+      el("p", {}, alert.driver_id ? el("a", { href: `#driver/${alert.driver_id}` }, driverName(drivers, alert.driver_id)) : "", alert.vehicle_id ? ` · ${truckName(trucks, alert.vehicle_id)}` : "",
+        alert.trip_id ? [alert.driver_id || alert.vehicle_id ? " · " : "", el("a", { href: `#board/${alert.trip_id}` }, "the trip: why it is late, and what to do")] : ""));
     if (writable && alert.status !== "resolved") detail.append(el("div", { class: "actions" },
       alert.status === "open" ? el("button", { type: "button", onclick: () => act(alert, "ack") }, "Acknowledge") : null,
       el("button", { type: "button", class: "secondary", onclick: () => act(alert, "snooze", { minutes: 60 }) }, "Snooze 1 h"),

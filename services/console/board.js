@@ -181,6 +181,9 @@ export async function renderBoard(ctx) {
     if (!first && open && !detail.contains(document.activeElement)) showTrip(open, false);
   }
   await load();
+  // "#board/12" opens trip 12 (links from alerts and the driver page), listed or not.
+  const asked = Number(ctx.args[0]);
+  if (Number.isInteger(asked) && asked > 0) await showTrip(state.page.items.find((t) => t.id === asked) ?? { id: asked });
   await facets;
   ctx.poll(() => load().catch(() => {}), 5000);
   ctx.tick(() => updated.paint());

@@ -17,6 +17,7 @@ function hosSection(projection) {
       ["Clock", (c) => c.clock], ["Left", (c) => formatDuration(c.minutes_left)], ["Runs out", (c) => (c.runs_out_at ? when(c.runs_out_at) : "lasts the trip")],
     ], projection.clocks, { keyOf: (c) => c.clock }),
     projection.rests.length ? el("p", {}, "Rests the plan needs: ", projection.rests.map((r) => `${REST_NAMES[r.kind] ?? r.kind} (${r.clock}) ${when(r.start)} – ${when(r.end)}`).join("; ")) : null,
+    projection.trip_id ? el("p", {}, el("a", { href: `#board/${projection.trip_id}` }, "The current trip on the board")) : null,
     projection.stops.length ? table("Legal ETA per remaining stop", [
       ["Stop", (s) => s.name ?? `#${s.sequence}`], ["Window ends", (s) => when(s.appointment_end ?? s.appointment_start)],
       ["ETA driving only", (s) => when(s.eta_no_rest)], ["Legal ETA", (s) => when(s.eta_legal)],

@@ -319,6 +319,14 @@ def test_alerts_filter_and_name_driver_and_truck(page, console_stack):
     page.locator("#alert-detail").get_by_text("Escalation ladder").wait_for()
     page.get_by_label("Severity").select_option("critical")
     page.locator("#alerts tbody tr", has_text="GPS lost").wait_for(state="detached")
+    # The alert leads to its trip, opened on the board with why it is late.
+    page.get_by_label("Severity").select_option("")
+    page.locator("#alerts tbody tr", has_text="GPS lost").click()
+    page.get_by_role("link", name=re.compile("the trip")).click()
+    page.locator("#view[data-view='board'][data-ready]").wait_for()
+    assert page.evaluate("location.hash") == f"#board/{console_stack.trip_id}"
+    page.locator("#trip-detail .verdict").wait_for()
+    assert "GPS lost" in page.locator("#trip-alerts").inner_text()
 
 
 def test_a_locked_out_user_is_told_so(page, console_stack):
