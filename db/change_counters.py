@@ -91,4 +91,7 @@ def report_writes_at_commit(engine: Engine) -> None:
     @event.listens_for(engine, "commit")
     @event.listens_for(engine, "rollback")
     def _transaction_ended(conn) -> None:
-        conn.info.pop(_ASKED, None)
+        # An invalidated connection (its backend gone) has no info to clear, and asking for it
+        # would raise over the error being handled; its next DBAPI connection starts afresh.
+        if not conn.invalidated:
+            conn.info.pop(_ASKED, None)
