@@ -111,7 +111,8 @@ def test_passes_route_once_then_advance_until_the_truck_leaves_the_corridor(sess
     assert pcmiler_requests() - before == 2
 
 
-def test_a_route_another_pass_fetched_meanwhile_is_not_fetched_again(session, sandbox_clean):
+def _truck_in_memphis_bound_for_dallas(session, sandbox):
+    """A trip in transit whose truck was last seen in Memphis at NOW; the sandbox's PC*MILER."""
     truck = make_vehicle(session)
     make_trip(
         session,
@@ -123,7 +124,11 @@ def test_a_route_another_pass_fetched_meanwhile_is_not_fetched_again(session, sa
     make_location(
         session, vehicle=truck, recorded_at=NOW, latitude=MEMPHIS[0], longitude=MEMPHIS[1]
     )
-    pcmiler = build_pcmiler_client(Settings(**sandbox_clean.settings_env()), retry_wait=0)
+    return build_pcmiler_client(Settings(**sandbox.settings_env()), retry_wait=0)
+
+
+def test_a_route_another_pass_fetched_meanwhile_is_not_fetched_again(session, sandbox_clean):
+    pcmiler = _truck_in_memphis_bound_for_dallas(session, sandbox_clean)
     first = engine.evaluate(session, now=NOW)
     second = engine.evaluate(session, now=NOW)  # a concurrent pass: it saw no route either
     assert len(first.routes_wanted) == len(second.routes_wanted) == 1
@@ -136,18 +141,7 @@ def test_a_route_another_pass_fetched_meanwhile_is_not_fetched_again(session, sa
 def test_two_passes_refreshing_at_once_ask_pcmiler_once_per_route(session, sandbox_clean):
     """Measured on `make run`: the scheduler's pass and the ingest hook's pass judged the same
     aged routes at the same second and both fetched them (28 requests for 14 trucks)."""
-    truck = make_vehicle(session)
-    make_trip(
-        session,
-        driver=make_driver(session),
-        vehicle=truck,
-        status=TripStatus.IN_TRANSIT,
-        stops=[{"latitude": DALLAS[0], "longitude": DALLAS[1]}],
-    )
-    make_location(
-        session, vehicle=truck, recorded_at=NOW, latitude=MEMPHIS[0], longitude=MEMPHIS[1]
-    )
-    pcmiler = build_pcmiler_client(Settings(**sandbox_clean.settings_env()), retry_wait=0)
+    pcmiler = _truck_in_memphis_bound_for_dallas(session, sandbox_clean)
     first = engine.evaluate(session, now=NOW)
     second = engine.evaluate(session, now=NOW)
     inner: list[list[CachedRoute]] = []
@@ -165,18 +159,7 @@ def test_two_passes_refreshing_at_once_ask_pcmiler_once_per_route(session, sandb
 
 
 def test_a_claim_left_by_a_failed_pass_is_taken_over_after_its_lease(session, sandbox_clean):
-    truck = make_vehicle(session)
-    make_trip(
-        session,
-        driver=make_driver(session),
-        vehicle=truck,
-        status=TripStatus.IN_TRANSIT,
-        stops=[{"latitude": DALLAS[0], "longitude": DALLAS[1]}],
-    )
-    make_location(
-        session, vehicle=truck, recorded_at=NOW, latitude=MEMPHIS[0], longitude=MEMPHIS[1]
-    )
-    pcmiler = build_pcmiler_client(Settings(**sandbox_clean.settings_env()), retry_wait=0)
+    pcmiler = _truck_in_memphis_bound_for_dallas(session, sandbox_clean)
     wanted = engine.evaluate(session, now=NOW).routes_wanted
 
     class Down:
