@@ -18,6 +18,7 @@ from models.driver import Driver, DriverStatus
 from models.hos import DutyStatus, HosClock, HosLog, HosViolation
 from models.location import VehicleLocation
 from models.safety_event import SafetyEvent, Severity
+from models.stop_visit import StopVisit
 from models.trip import StopStatus, StopType, Trip, TripStatus, TripStop
 from models.vehicle import Trailer, UnitStatus, Vehicle
 
@@ -356,3 +357,70 @@ def make_safety_event(
             **extra,
         ),
     )
+
+
+def make_load_mid_route(
+    session: Session, *, now: datetime, driver: Driver, delivery: tuple[str, str]
+) -> Trip:
+    """A load mid-route, as a customer's tracking link shows it: pickup left 9 h ago, a cross
+    dock where the truck has been held 3 h (detention billable for the last hour), the delivery
+    (`(city, state)`) ahead with a legal ETA that includes a rest; the truck seen 3 min ago."""
+    truck = make_vehicle(session)
+    make_location(
+        session,
+        vehicle=truck,
+        recorded_at=now - timedelta(minutes=3),
+        latitude=35.123456,
+        longitude=-90.654321,
+        formatted_address="1200 Riverside Dr, Memphis, TN 38103",
+    )
+    trip = make_trip(
+        session,
+        driver=driver,
+        vehicle=truck,
+        status="in_transit",
+        load_number="LD-4242",
+        stops=[
+            {
+                "name": "Acme DC",
+                "city": "Dallas",
+                "state": "TX",
+                "departed_at": now - timedelta(hours=9),
+            },
+            {
+                "name": "Cross Dock",
+                "city": "Little Rock",
+                "state": "AR",
+                "arrived_at": now - timedelta(hours=3),
+            },
+            {
+                "name": "Shipper Warehouse",
+                "city": delivery[0],
+                "state": delivery[1],
+                "appointment_start": now + timedelta(hours=14),
+                "appointment_end": now + timedelta(hours=16),
+                "eta": now + timedelta(hours=5),
+            },
+        ],
+        eta_next_stop=now + timedelta(hours=5),
+        eta_final=now + timedelta(hours=5),
+        eta_next_stop_legal=now + timedelta(hours=15),
+        eta_final_legal=now + timedelta(hours=15),
+        hos_binding_clock="drive",
+        eta_updated_at=now - timedelta(minutes=1),
+    )
+    session.refresh(trip)
+    held = sorted(trip.stops, key=lambda s: s.sequence)[1]
+    session.add(
+        StopVisit(
+            trip_id=trip.id,
+            stop_id=held.id,
+            source="gps",
+            arrived_at=now - timedelta(hours=3),
+            free_minutes=120,
+            detention_started_at=now - timedelta(hours=3),
+            billable_from=now - timedelta(hours=1),
+        )
+    )
+    session.flush()
+    return trip

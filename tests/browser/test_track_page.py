@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import pytest
@@ -17,9 +17,8 @@ from db import database
 from db.database import session_scope
 from logic.auth.audit import ClientInfo
 from logic.trips import sharing
-from models.stop_visit import StopVisit
 from tests.browser.conftest import ARTIFACTS, REFERENCE_TABLES, _serve
-from tests.factories import make_driver, make_location, make_trip, make_vehicle
+from tests.factories import make_driver, make_load_mid_route
 from tests.factories_auth import make_user
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
@@ -40,62 +39,7 @@ def _seed(now: datetime) -> str:
     with a legal ETA that includes a 10-hour rest; a driver with a name and phone."""
     with session_scope() as session:
         driver = make_driver(session, first_name=DRIVER[0], last_name=DRIVER[1], phone=DRIVER[2])
-        truck = make_vehicle(session)
-        make_location(
-            session,
-            vehicle=truck,
-            recorded_at=now - timedelta(minutes=3),
-            latitude=35.123456,
-            longitude=-90.654321,
-            formatted_address="1200 Riverside Dr, Memphis, TN 38103",
-        )
-        trip = make_trip(
-            session,
-            driver=driver,
-            vehicle=truck,
-            status="in_transit",
-            load_number="LD-4242",
-            stops=[
-                {
-                    "name": "Acme DC",
-                    "city": "Dallas",
-                    "state": "TX",
-                    "departed_at": now - timedelta(hours=9),
-                },
-                {
-                    "name": "Cross Dock",
-                    "city": "Little Rock",
-                    "state": "AR",
-                    "arrived_at": now - timedelta(hours=3),
-                },
-                {
-                    "name": "Shipper Warehouse",
-                    "city": "Atlanta",
-                    "state": "GA",
-                    "appointment_start": now + timedelta(hours=14),
-                    "appointment_end": now + timedelta(hours=16),
-                },
-            ],
-            eta_next_stop=now + timedelta(hours=5),
-            eta_final=now + timedelta(hours=5),
-            eta_next_stop_legal=now + timedelta(hours=15),
-            eta_final_legal=now + timedelta(hours=15),
-            hos_binding_clock="drive",
-            eta_updated_at=now - timedelta(minutes=1),
-        )
-        session.refresh(trip)
-        held = sorted(trip.stops, key=lambda s: s.sequence)[1]
-        session.add(
-            StopVisit(
-                trip_id=trip.id,
-                stop_id=held.id,
-                source="gps",
-                arrived_at=now - timedelta(hours=3),
-                free_minutes=120,
-                detention_started_at=now - timedelta(hours=3),
-                billable_from=now - timedelta(hours=1),
-            )
-        )
+        trip = make_load_mid_route(session, now=now, driver=driver, delivery=("Atlanta", "GA"))
         actor = make_user(session, username="track-dispatcher", roles=["dispatcher"])
         return sharing.create_share(session, trip, actor=actor, client=ClientInfo(), now=now).token
 

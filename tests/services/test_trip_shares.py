@@ -13,9 +13,8 @@ from config import get_settings
 from helpers.time_utils import format_local_datetime, utc_now
 from logic.trips.sharing import coarse_place, hash_token
 from models.audit_log import AuditLog
-from models.stop_visit import StopVisit
 from models.trip_share import TripShare
-from tests.factories import make_driver, make_location, make_trip, make_vehicle
+from tests.factories import make_driver, make_load_mid_route, make_trip
 
 DRIVER_PHONE = "+19015550147"
 
@@ -26,69 +25,9 @@ def dispatcher(auth_headers):
 
 
 def _loaded_trip(session):
-    """A trip mid-route: pickup left, a stop held past free time, delivery ahead with a legal
-    ETA that includes a rest; a driver with a name and phone that must never leak."""
-    now = utc_now()
+    """A trip mid-route with a driver whose name and phone must never leak."""
     driver = make_driver(session, first_name="Zebulon", last_name="Quarrington", phone=DRIVER_PHONE)
-    truck = make_vehicle(session)
-    make_location(
-        session,
-        vehicle=truck,
-        recorded_at=now - timedelta(minutes=3),
-        latitude=35.123456,
-        longitude=-90.654321,
-        formatted_address="1200 Riverside Dr, Memphis, TN 38103",
-    )
-    trip = make_trip(
-        session,
-        driver=driver,
-        vehicle=truck,
-        status="in_transit",
-        load_number="LD-4242",
-        stops=[
-            {
-                "name": "Acme DC",
-                "city": "Dallas",
-                "state": "TX",
-                "departed_at": now - timedelta(hours=9),
-            },
-            {
-                "name": "Cross Dock",
-                "city": "Little Rock",
-                "state": "AR",
-                "arrived_at": now - timedelta(hours=3),
-            },
-            {
-                "name": "Shipper Warehouse",
-                "city": "Nashville",
-                "state": "TN",
-                "appointment_start": now + timedelta(hours=14),
-                "appointment_end": now + timedelta(hours=16),
-                "eta": now + timedelta(hours=5),
-            },
-        ],
-        eta_next_stop=now + timedelta(hours=5),
-        eta_final=now + timedelta(hours=5),
-        eta_next_stop_legal=now + timedelta(hours=15),
-        eta_final_legal=now + timedelta(hours=15),
-        hos_binding_clock="drive",
-        eta_updated_at=now - timedelta(minutes=1),
-    )
-    session.refresh(trip)
-    held = sorted(trip.stops, key=lambda s: s.sequence)[1]
-    session.add(
-        StopVisit(
-            trip_id=trip.id,
-            stop_id=held.id,
-            source="gps",
-            arrived_at=now - timedelta(hours=3),
-            free_minutes=120,
-            detention_started_at=now - timedelta(hours=3),
-            billable_from=now - timedelta(hours=1),
-        )
-    )
-    session.flush()
-    return trip
+    return make_load_mid_route(session, now=utc_now(), driver=driver, delivery=("Nashville", "TN"))
 
 
 def _share(client, session, trip, headers) -> dict:
