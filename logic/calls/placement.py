@@ -377,6 +377,34 @@ def subject_mismatch(
     return None
 
 
+@dataclass(frozen=True)
+class ContactSubject:
+    """Who is contacted and about what: the driver, and the alert and trip given (if any)."""
+
+    driver: Driver
+    alert: Alert | None
+    trip: Trip | None
+
+
+def contact_subject(
+    session: Session, driver_id: int, alert_id: int | None, trip_id: int | None
+) -> ContactSubject:
+    """The driver, alert and trip a call or message names: 404 for one that does not exist,
+    `SubjectMismatch` when the alert or trip is another driver's."""
+    driver = session.get(Driver, driver_id)
+    if driver is None:
+        raise NotFound(f"driver {driver_id} not found")
+    alert = session.get(Alert, alert_id) if alert_id else None
+    trip = session.get(Trip, trip_id) if trip_id else None
+    if alert_id and alert is None:
+        raise NotFound(f"alert {alert_id} not found")
+    if trip_id and trip is None:
+        raise NotFound(f"trip {trip_id} not found")
+    if mismatch := subject_mismatch(session, driver.id, alert=alert, trip=trip):
+        raise mismatch
+    return ContactSubject(driver, alert, trip)
+
+
 def _refuse(session: Session, request: CallRequest, refusal: Refusal) -> CallRefused:
     audit.record(
         session,
@@ -431,17 +459,8 @@ def prepare_call(
     key = request.idempotency_key
     if key and (existing := Call.by_idempotency_key(session, key)):
         return existing
-    driver = session.get(Driver, request.driver_id)
-    if driver is None:
-        raise NotFound(f"driver {request.driver_id} not found")
-    alert = session.get(Alert, request.alert_id) if request.alert_id else None
-    trip = session.get(Trip, request.trip_id) if request.trip_id else None
-    if request.alert_id and alert is None:
-        raise NotFound(f"alert {request.alert_id} not found")
-    if request.trip_id and trip is None:
-        raise NotFound(f"trip {request.trip_id} not found")
-    if mismatch := subject_mismatch(session, driver.id, alert=alert, trip=trip):
-        raise mismatch
+    subject = contact_subject(session, request.driver_id, request.alert_id, request.trip_id)
+    driver, alert, trip = subject.driver, subject.alert, subject.trip
     profile = (
         session.get(CallAgentProfile, request.agent_profile_id)
         if request.agent_profile_id

@@ -17,17 +17,15 @@ from typing import Any
 from sqlmodel import Session
 
 from config import Settings, get_settings
-from helpers.errors import Conflict, NotFound, Unprocessable, UpstreamNotConfigured
+from helpers.errors import Conflict, Unprocessable, UpstreamNotConfigured
 from helpers.time_utils import utc_now
 from logic import outbox as kit
 from logic.auth import audit
 from logic.auth.audit import ClientInfo
-from logic.calls.placement import dial_number, subject_mismatch
+from logic.calls.placement import contact_subject, dial_number
 from logic.messaging.channel import Outgoing, Receipt
 from logic.messaging.checks import MessageRefusal, MessagingPolicy, message_refusals
 from logic.messaging.registry import MessageChannels
-from models.alert import Alert
-from models.driver import Driver
 from models.driver_message import (
     DELIVERY_RANK,
     DeliveryStatus,
@@ -36,7 +34,6 @@ from models.driver_message import (
     MessageDirection,
     SmsOptOut,
 )
-from models.trip import Trip
 from models.user import User
 
 NAME = "messages"
@@ -90,19 +87,10 @@ def queue_message(
     body = request.body.strip()
     if not body:
         raise Unprocessable("a message needs text", loc=("body", "body"), input=request.body)
-    driver = session.get(Driver, request.driver_id)
-    if driver is None:
-        raise NotFound(f"driver {request.driver_id} not found")
-    alert = session.get(Alert, request.alert_id) if request.alert_id else None
-    trip = session.get(Trip, request.trip_id) if request.trip_id else None
-    if request.alert_id and alert is None:
-        raise NotFound(f"alert {request.alert_id} not found")
-    if request.trip_id and trip is None:
-        raise NotFound(f"trip {request.trip_id} not found")
     # A reply is written back to the message's alert thread and trip: they must be this
     # driver's (the calls' own rule).
-    if mismatch := subject_mismatch(session, driver.id, alert=alert, trip=trip):
-        raise mismatch
+    subject = contact_subject(session, request.driver_id, request.alert_id, request.trip_id)
+    driver, alert, trip = subject.driver, subject.alert, subject.trip
     trip_id = trip.id if trip else (alert.trip_id if alert else None)
     if checked:
         if refusal is False:
