@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from config import get_settings
-from helpers.time_utils import utc_now
+from helpers.time_utils import format_duration, utc_now
 from logic.alerts import outbox
 from logic.calls.reconcile import reconcile_calls
 from logic.calls.service import after_placement, dial_after_commit
@@ -234,7 +234,8 @@ def test_vapi_call_end_to_end_with_slack_thread_reply(client, session, calls_api
     assert trip.driver_reported_delay_minutes == insight["reported_delay_minutes"]
     assert trip.late_risk_minutes >= insight["reported_delay_minutes"]
     [reply] = thread_replies(calls_api, alert.slack_ts)
-    assert "completed" in reply["text"] and "min late" in reply["text"]
+    said = f"Driver reported: {format_duration(insight['reported_delay_minutes'])} late"
+    assert "completed" in reply["text"] and said in reply["text"]
 
 
 def test_elevenlabs_follow_up_opens_an_alert(client, session, calls_api, receiver, caller):

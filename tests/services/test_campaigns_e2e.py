@@ -14,10 +14,10 @@ from sqlalchemy import select
 
 from config import get_settings
 from db.database import session_scope
-from helpers.time_utils import utc_now
+from helpers.time_utils import format_duration, utc_now
 from logic.calls.campaigns import run_tick
 from models.alert import Alert, AlertDelivery, AlertStatus
-from models.call import ACTIVE_CALL_STATUSES, Call, CallProvider, CallPurpose
+from models.call import ACTIVE_CALL_STATUSES, Call, CallInsight, CallProvider, CallPurpose
 from services.vendor_deps import current_settings
 from tests.calls_support import (
     posted_alert,
@@ -139,5 +139,11 @@ def test_ladder_call_ends_by_webhook_threads_the_delay_and_acknowledges(live):
     # the driver's reported delay, is already in the Slack thread.
     assert any("AI check call to Rosa" in t for t in queued), queued
     texts = [m["text"] for m in wait_for(lambda: thread_replies(sandbox, ts), timeout=10)]
-    assert any("min late" in t and "completed" in t for t in texts), texts
     assert call.outcome == "completed"
+    with session_scope() as session:
+        delay = session.scalars(
+            select(CallInsight.reported_delay_minutes).where(CallInsight.call_id == call.id)
+        ).one()
+    # The delay as people read it ("45 min", "1 h"): the sandbox driver's words vary by number.
+    said = f"Driver reported: {format_duration(delay)} late"
+    assert any(said in t and "completed" in t for t in texts), (said, texts)
