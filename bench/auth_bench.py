@@ -1,6 +1,8 @@
 """Auth benchmark: password-hash verify cost, `POST /auth/token` latency and authenticated
 `GET /auth/me` throughput with 2 uvicorn workers on PostgreSQL (database `fleet_hub_bench_auth`,
 created if missing). Usage: .venv/bin/python bench/auth_bench.py [--seconds 10] [--clients 32]
+
+`--smoke`: tiny sizes, a few seconds, only to prove it still runs (`make test` runs it so).
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ Usage: .venv/bin/python bench/calls_bench.py [--seconds 10] [--rate 1000] [--cli
 [--calls 20000]
 Database: CALLS_BENCH_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/
 fleet_hub_bench_calls), created if missing; its schema is rebuilt on every run.
+
+`--smoke`: tiny sizes, a few seconds, only to prove it still runs (`make test` runs it so).
 """
 
 from __future__ import annotations

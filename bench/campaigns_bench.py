@@ -6,6 +6,8 @@ Usage: .venv/bin/python bench/campaigns_bench.py [--targets 10000] [--due 2000] 
 Database: BENCH_DATABASE_URL (default
 postgresql://postgres@127.0.0.1:5432/fleet_hub_bench_campaigns), created if missing; schema
 `bench_campaigns` is dropped and rebuilt on every run.
+
+`--smoke`: tiny sizes, a few seconds, only to prove it still runs (`make test` runs it so).
 """
 
 from __future__ import annotations

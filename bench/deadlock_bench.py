@@ -4,6 +4,8 @@ Drives 128 and 300 concurrent clients for 10 s each at a sync, DB-backed endpoin
 response model, once through the project's app factory (admission control) and once through a
 plain FastAPI app over the same pool, and prints req/s, p50/p99, status counts and pool
 timeouts. Usage: .venv/bin/python bench/deadlock_bench.py [--seconds 10] [--skip-naive]
+
+`--smoke`: tiny sizes, a few seconds, only to prove it still runs (`make test` runs it so).
 """
 
 from __future__ import annotations

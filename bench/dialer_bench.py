@@ -11,6 +11,8 @@ the campaign's concurrency frees up and the next tick dials the next batch.
 Usage: .venv/bin/python bench/dialer_bench.py [--targets 1000] [--concurrency 20] [--delay 0.3]
 Database: BENCH_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/fleet_hub_bench_dialer),
 created if missing; schema `bench_dialer` is dropped and rebuilt on every run.
+
+`--smoke`: tiny sizes, a few seconds, only to prove it still runs (`make test` runs it so).
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ endpoint; then the trips list gzip-compressed and polled with `If-None-Match` on
 bytes per response, the ratio to the bare endpoint and to the full trips list, and EXPLAIN
 ANALYZE of the latest-positions query.
 Usage: .venv/bin/python bench/domain_bench.py [--seconds 10] [--clients 32] [--refill]
+
+`--smoke`: tiny sizes, a few seconds, only to prove it still runs (`make test` runs it so).
 """
 
 from __future__ import annotations

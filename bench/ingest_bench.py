@@ -12,6 +12,8 @@ committing page, cursor and run counters together exactly as a real run does. Th
 baseline adds and commits one ORM row at a time. Database: PostgreSQL
 `fleet_hub_bench_ingest` (created if missing; override with BENCH_DATABASE_URL), schema `dev`,
 emptied first.
+
+`--smoke`: tiny sizes, a few seconds, only to prove it still runs (`make test` runs it so).
 """
 
 from __future__ import annotations

@@ -10,6 +10,8 @@ with the clock, so a pass 10 min later rewrites everything: shown separately).
 Usage: .venv/bin/python bench/legal_eta_bench.py [--trips 50000] [--baseline-sample 2000]
 Database: BENCH_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/fleet_hub_bench_legal),
 created if missing; schema `bench_legal_eta` is dropped and rebuilt on every run.
+
+`--smoke`: tiny sizes, a few seconds, only to prove it still runs (`make test` runs it so).
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ Usage: .venv/bin/python bench/messaging_bench.py [--seconds 10] [--rate 1000] [-
 [--messages 20000] [--runs 10000]
 Database: BENCH_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/
 fleet_hub_bench_messaging), created if missing; its schema is rebuilt on every run.
+
+`--smoke`: tiny sizes, a few seconds, only to prove it still runs (`make test` runs it so).
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ morning report < 3 s — printed beside a per-driver loop, and pandas beside SQL
 Usage: .venv/bin/python bench/reports_bench.py [--drivers 1000] [--days 30] [--loop-sample 100]
 Database: BENCH_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/fleet_hub_bench_reports),
 created if missing; schema `bench_reports` is dropped and rebuilt on every run.
+
+`--smoke`: tiny sizes, a few seconds, only to prove it still runs (`make test` runs it so).
 """
 
 from __future__ import annotations

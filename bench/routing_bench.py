@@ -9,6 +9,8 @@ own Mileage report, called in process and counted. Routes fetched after a pass s
 one, as in production. No database: the decisions are the same pure functions the pass uses.
 
 Usage: .venv/bin/python bench/routing_bench.py [--trucks 25] [--hours 24] [--every 2]
+
+`--smoke`: tiny sizes, a few seconds, only to prove it still runs (`make test` runs it so).
 """
 
 from __future__ import annotations

@@ -16,6 +16,8 @@ the notice pass over 10,000 active trips < 200 ms.
 Usage: .venv/bin/python bench/track_bench.py [--seconds 10] [--rate 500] [--trips 10000]
 Database: BENCH_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/fleet_hub_bench_track),
 created if missing; its schema is rebuilt on every run.
+
+`--smoke`: tiny sizes, a few seconds, only to prove it still runs (`make test` runs it so).
 """
 
 from __future__ import annotations

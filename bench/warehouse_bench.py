@@ -15,6 +15,8 @@ child process so its peak RSS is its own:
   BigQuery's: a real load job adds network time and BigQuery's own job latency.
 - naive: `pandas.read_sql("SELECT * FROM vehicle_location").to_json(lines=True)` of the same
   table to a file (no load at all), with its time and peak RSS.
+
+`--smoke`: tiny sizes, a few seconds, only to prove it still runs (`make test` runs it so).
 """
 
 from __future__ import annotations

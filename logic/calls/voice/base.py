@@ -85,35 +85,28 @@ class VoiceProvider(Protocol):
 
     def default_agent(self) -> tuple[str, str] | None:
         """(assistant id, caller-id number id) from settings, to seed a first profile."""
-        ...
 
     def verify_webhook(self, raw_body: bytes, headers: Mapping[str, str]) -> None:
         """Authenticate a delivery over its raw bytes; raises a `utils.signatures` error."""
-        ...
 
     def parse_event(self, payload: Any, raw_body: bytes) -> EventKey | None:
         """The delivery's key; None for types acknowledged and dropped; ValueError if malformed."""
-        ...
 
     def apply_event(
         self, call: Call, event_type: str, payload: dict[str, Any], *, now: datetime
     ) -> None:
         """Move `call` forward by one stored event (idempotent; see `voice.state`)."""
-        ...
 
     def dial(self, spec: DialSpec) -> Dialed:
         """Place the call; raises `VendorRejectedError` (not placed) or `VendorTransientError`
         (a timeout or 5xx: it may have been placed)."""
-        ...
 
     def find_placed(self, spec: DialSpec, since: datetime) -> Dialed | None:
         """The vendor's call for this hub call if one exists (created at or after `since`)."""
-        ...
 
     def poll(
         self, provider_call_id: str, *, expected_end: datetime, now: datetime
     ) -> Polled | None:
         """The call's final record when the vendor says it is over, else None."""
-        ...
 
     def close(self) -> None: ...
