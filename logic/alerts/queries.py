@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 from sqlmodel import Session
 
 from helpers.errors import NotFound
@@ -17,16 +17,35 @@ from models.alert import (
     AlertDeliveryPublic,
     AlertDetail,
     AlertPublic,
+    AlertSeverity,
     AlertsPage,
 )
 from models.alert_ladder import AlertLadderStep, AlertLadderStepPublic
 from models.driver import Driver
 from models.trip import Trip
+from models.vehicle import Vehicle
 
 _ALERT_SORTS = {
     "last_seen_at": Alert.last_seen_at,
     "first_seen_at": Alert.first_seen_at,
-    "severity": Alert.severity,
+    # Ranked, most severe first ascending (as alphabetical order had critical before warning,
+    # but info between them).
+    "severity": case(
+        {AlertSeverity.CRITICAL: 0, AlertSeverity.WARNING: 1, AlertSeverity.INFO: 2},
+        value=Alert.severity,
+        else_=3,
+    ),
+    "title": Alert.title,
+    # The console's name columns: the driver's full name and the truck's unit, looked up per
+    # alert (one index probe each), NULLs last.
+    "driver": select(func.lower(Driver.first_name + " " + Driver.last_name))
+    .where(Driver.id == Alert.driver_id)
+    .correlate(Alert)
+    .scalar_subquery(),
+    "truck": select(Vehicle.unit_number)
+    .where(Vehicle.id == Alert.vehicle_id)
+    .correlate(Alert)
+    .scalar_subquery(),
     "occurrences": Alert.occurrences,
     "type": Alert.type,
     "status": Alert.status,

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import TypeAdapter
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import aliased, joinedload, selectinload
 from sqlmodel import Session
 
@@ -45,6 +45,26 @@ from models.trip import (
 from models.user import User
 from models.vehicle import Trailer, TrailerSummary, Vehicle, VehicleSummary
 
+# The board's columns that live in other tables sort by a correlated subquery on the trip's
+# key (one index probe per trip), so the key-first page pick in `fetch_row_page` needs no join.
+_DRIVER_NAME = (
+    select(func.lower(Driver.first_name + " " + Driver.last_name))
+    .where(Driver.id == Trip.driver_id)
+    .correlate(Trip)
+    .scalar_subquery()
+)
+_TRUCK_UNIT = (
+    select(Vehicle.unit_number)
+    .where(Vehicle.id == Trip.vehicle_id)
+    .correlate(Trip)
+    .scalar_subquery()
+)
+_LAST_POSITION_AT = (
+    select(func.max(VehicleLocation.recorded_at))
+    .where(VehicleLocation.vehicle_id == Trip.vehicle_id)
+    .correlate(Trip)
+    .scalar_subquery()
+)
 TRIP_SORTABLE = {
     "id": Trip.id,
     "scheduled_start": Trip.scheduled_start,
@@ -54,7 +74,12 @@ TRIP_SORTABLE = {
     "customer": Trip.customer,
     "late_risk_minutes": Trip.late_risk_minutes,
     "eta_final": Trip.eta_final,
+    "eta_next_stop": Trip.eta_next_stop,
+    "terminal": Trip.terminal,
     "updated_at": Trip.updated_at,
+    "driver": _DRIVER_NAME,  # the full name as listed, case-insensitive
+    "truck": _TRUCK_UNIT,
+    "last_position_at": _LAST_POSITION_AT,  # the truck's newest GPS point
 }
 STOP_SORTABLE = {
     "id": TripStop.id,

@@ -4,14 +4,13 @@
 
 import { api, ApiError } from "/console/api.js";
 import { driverDirectory, driverName, truckDirectory, truckName } from "/console/directory.js";
-import { el, explainInto, field, freshness, options, place, table } from "/console/dom.js";
+import { el, explainInto, field, freshness, options, place, sortParam, table } from "/console/dom.js";
 import { ago, when, words } from "/console/format.js";
 
 // The API's AlertType, AlertStatus and Severity values (models/alert.py), as filter choices.
 const TYPES = ["late_for_appointment", "cannot_legally_make_appointment", "hos_drive_time_low", "hos_violation", "speeding",
   "harsh_event", "stopped_too_long", "gps_stale", "severe_weather", "integration_stale", "detention", "call_follow_up"];
 const STATES = { "open,acknowledged": "open or acknowledged", open: "open", acknowledged: "acknowledged", snoozed: "snoozed", resolved: "resolved" };
-const SEVERITY_ORDER = { critical: 0, warning: 1, info: 2 };
 const LADDER = { placed: "call placed", failed: "the provider refused the call", skipped: "skipped", paged: "on-call paged",
   acknowledged: "the call's outcome acknowledged the alert", answered: "the driver answered; the condition still held", unanswered: "no answer" };
 
@@ -66,13 +65,14 @@ export async function renderAlerts(ctx) {
       el("li", {}, `${words(d.kind)} to ${d.slack_channel ?? d.channel}: ${d.status}${d.sent_at ? ` ${when(d.sent_at)}` : ""}${d.last_error ? ` — ${d.last_error}` : ""}`))));
   };
 
+  // The third field is the API's sort key ("severity" ranks critical first): every matching
+  // alert is sorted, not the page at hand.
   const columns = [
-    ["Severity", (a) => el("span", { class: `sev-${a.severity}` }, a.severity), (a) => SEVERITY_ORDER[a.severity] ?? 9],
-    ["Alert", (a) => a.title, (a) => a.title], ["Type", (a) => words(a.type), (a) => a.type],
-    ["Driver", (a) => driverName(drivers, a.driver_id), (a) => (a.driver_id ? driverName(drivers, a.driver_id) : null)],
-    ["Truck", (a) => truckName(trucks, a.vehicle_id), (a) => (a.vehicle_id ? truckName(trucks, a.vehicle_id) : null)],
-    ["Status", (a) => a.status, (a) => a.status], ["Last seen", (a) => ago(a.last_seen_at), (a) => -Date.parse(a.last_seen_at)],
-    ["Seen", (a) => `${a.occurrences}×`, (a) => a.occurrences],
+    ["Severity", (a) => el("span", { class: `sev-${a.severity}` }, a.severity), "severity"],
+    ["Alert", (a) => a.title, "title"], ["Type", (a) => words(a.type), "type"],
+    ["Driver", (a) => driverName(drivers, a.driver_id), "driver"], ["Truck", (a) => truckName(trucks, a.vehicle_id), "truck"],
+    ["Status", (a) => a.status, "status"], ["Last seen", (a) => ago(a.last_seen_at), "last_seen_at"],
+    ["Seen", (a) => `${a.occurrences}×`, "occurrences"],
   ];
 
   async function load() {
@@ -81,11 +81,12 @@ export async function renderAlerts(ctx) {
     if (type.value) params.set("type", type.value);
     if (severity.value) params.set("severity", severity.value);
     if (terminal.value) params.set("terminal", terminal.value);
+    params.set("sort", sortParam(columns, state.table));
     const page = await api(`/alerts?${params}`, { poll: true });
     updated.stamp();
     if (page === state.page) return;
     state.page = page;
-    place(list, table(`${page.total} alert${page.total === 1 ? "" : "s"}, most severe first; sort by any column`, columns, page.items, { onSelect: showAlert, state: state.table }));
+    place(list, table(`${page.total} alert${page.total === 1 ? "" : "s"}, most severe first; sort by any column`, columns, page.items, { onSelect: showAlert, onSort: reload, state: state.table }));
     list.dataset.ready = "true";
   }
   await load();

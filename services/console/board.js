@@ -3,12 +3,14 @@
 // late or at risk, with the actions a dispatcher takes from there (call, share, acknowledge).
 
 import { api, ApiError } from "/console/api.js";
-import { definitions, el, explainInto, field, freshness, options, place, table } from "/console/dom.js";
+import { definitions, el, explainInto, field, freshness, options, place, sortParam, table } from "/console/dom.js";
 import { ago, formatDuration, REST_NAMES, when, words } from "/console/format.js";
 
 const ACTIVE = ["dispatched", "in_transit"];
+// The board opens on the latest trips first, over the whole list (the API sorts, not the page).
+const DEFAULT_SORT = "-late_risk_minutes";
 // The board's first read with no filter (app.js starts it beside /auth/me).
-export const FIRST_PAGE = `/trips?limit=200&${ACTIVE.map((s) => `status=${s}`).join("&")}`;
+export const FIRST_PAGE = `/trips?limit=200&${ACTIVE.map((s) => `status=${s}`).join("&")}&sort=${DEFAULT_SORT}`;
 const DEFAULT_FRESH_MINUTES = 30; // the dashboard's own window when it cannot be read
 
 export function riskCell(trip) {
@@ -147,12 +149,13 @@ export async function renderBoard(ctx) {
     if (reveal && detail.getBoundingClientRect().top > innerHeight) detail.scrollIntoView({ block: "start" });
   };
 
+  // The third field is the API's sort key: a click sorts every matching trip, not this page.
   const columns = [
-    ["Load", (t) => t.load_number ?? t.id, (t) => t.load_number ?? ""], ["Status", (t) => words(t.status), (t) => t.status],
-    ["Driver", (t) => t.driver?.full_name ?? "—", (t) => t.driver?.full_name], ["Truck", (t) => t.vehicle?.unit_number ?? "—", (t) => t.vehicle?.unit_number],
-    ["Customer", (t) => t.customer ?? "—", (t) => t.customer], ["Terminal", (t) => t.terminal ?? "—", (t) => t.terminal],
-    ["ETA next stop", (t) => when(t.eta_next_stop), (t) => t.eta_next_stop], ["Late risk", riskCell, (t) => t.late_risk_minutes],
-    ["GPS", (t) => gpsCell(t, state.freshMinutes), (t) => t.last_position?.recorded_at ?? ""],
+    ["Load", (t) => t.load_number ?? t.id, "load_number"], ["Status", (t) => words(t.status), "status"],
+    ["Driver", (t) => t.driver?.full_name ?? "—", "driver"], ["Truck", (t) => t.vehicle?.unit_number ?? "—", "truck"],
+    ["Customer", (t) => t.customer ?? "—", "customer"], ["Terminal", (t) => t.terminal ?? "—", "terminal"],
+    ["ETA next stop", (t) => when(t.eta_next_stop), "eta_next_stop"], ["Late risk", riskCell, "late_risk_minutes"],
+    ["GPS", (t) => gpsCell(t, state.freshMinutes), "last_position_at"],
   ];
 
   async function load() {
@@ -163,6 +166,7 @@ export async function renderBoard(ctx) {
     if (manager.value) params.set("fleet_manager", manager.value);
     if (lateBox.checked) params.set("late_only", "true");
     if (search.value.trim()) params.set("q", search.value.trim());
+    params.set("sort", sortParam(columns, state.table) ?? DEFAULT_SORT);
     const [page, dashboard] = await Promise.all([api(`/trips?${params}`, { poll: true }),
       ctx.can("dashboard:read") ? api("/dashboard", { poll: true }).catch(() => null) : null]);
     updated.stamp();
@@ -174,7 +178,7 @@ export async function renderBoard(ctx) {
     const first = state.page === null;
     state.page = page;
     const shown = page.items.length < page.total ? `${page.items.length} of ${page.total}` : `${page.total}`;
-    place(list, table(`${shown} trip${page.total === 1 ? "" : "s"}; sort by any column`, columns, page.items, { onSelect: showTrip, state: state.table }));
+    place(list, table(`${shown} trip${page.total === 1 ? "" : "s"}; sort by any column`, columns, page.items, { onSelect: showTrip, onSort: reload, state: state.table }));
     list.dataset.ready = "true";
     // A change elsewhere refreshes the open trip too, unless the user is working in it.
     const open = page.items.find((t) => t.id === state.trip);

@@ -33,13 +33,21 @@ export async function explainInto(panel, promise) {
 const compare = (a, b) => (a === null || a === undefined ? 1 : b === null || b === undefined ? -1
   : typeof a === "number" && typeof b === "number" ? a - b : String(a).localeCompare(String(b)));
 
-// A data table. columns: [heading, cell(row), sortValue(row)?]; a column with a sort value
-// gets a header button (aria-sort says the order). Only one row is in the tab order (roving
-// tabindex): arrows, Home and End move between rows, Enter or Space opens one.
+// A data table. columns: [heading, cell(row), sortBy?]; a column with a sort gets a header
+// button (aria-sort says the order). Only one row is in the tab order (roving tabindex):
+// arrows, Home and End move between rows, Enter or Space opens one.
 // `state` ({ sort: [index, dir], key }) survives re-renders, so a poll keeps the user's place.
-export function table(caption, columns, rows, { onSelect, state = {}, keyOf = (r) => r.id, id } = {}) {
+// A paged list sorts on the server: with `onSort`, sortBy is the API's sort key, rows come
+// in the server's order, and a header click sets state.sort and awaits onSort() (the reload).
+// Without it, sortBy(row) sorts the rows at hand (lists the API returns whole).
+export function sortParam(columns, state) {
+  const [index, dir] = state.sort ?? [null, 1];
+  return index === null ? null : `${dir < 0 ? "-" : ""}${columns[index][2]}`;
+}
+
+export function table(caption, columns, rows, { onSelect, onSort, state = {}, keyOf = (r) => r.id, id } = {}) {
   const [sortIndex, dir] = state.sort ?? [null, 1];
-  const shown = sortIndex === null ? rows : [...rows].sort((a, b) => {
+  const shown = sortIndex === null || onSort ? rows : [...rows].sort((a, b) => {
     const get = columns[sortIndex][2];
     const av = get(a), bv = get(b);
     // Empty values stay last whichever the direction.
@@ -53,14 +61,18 @@ export function table(caption, columns, rows, { onSelect, state = {}, keyOf = (r
     if (!sortValue) return el("th", { scope: "col" }, name);
     const sorted = sortIndex === index;
     return el("th", { scope: "col", "aria-sort": sorted ? (dir > 0 ? "ascending" : "descending") : "none" },
-      el("button", { type: "button", class: "sort", onclick: () => {
+      el("button", { type: "button", class: "sort", onclick: async () => {
         state.sort = [index, sorted ? -dir : 1];
-        render();
+        if (!onSort) return render();
+        const host = wrap.parentElement;
+        await onSort();
+        // The reload placed a new table in the same host: keep focus on the header just used.
+        host?.querySelector(`th[aria-sort="ascending"] button, th[aria-sort="descending"] button`)?.focus();
       } }, name, el("span", { "aria-hidden": "true" }, sorted ? (dir > 0 ? " ▲" : " ▼") : "")));
   });
   const render = () => {
     const focusedKey = wrap.contains(document.activeElement) ? document.activeElement.dataset?.key : undefined;
-    const fresh = table(caption, columns, rows, { onSelect, state, keyOf, id });
+    const fresh = table(caption, columns, rows, { onSelect, onSort, state, keyOf, id });
     wrap.replaceWith(fresh);
     fresh.querySelector(`th[aria-sort="ascending"] button, th[aria-sort="descending"] button`)?.focus();
     if (focusedKey) fresh.querySelector(`[data-key="${CSS.escape(focusedKey)}"]`)?.focus();

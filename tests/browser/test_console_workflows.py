@@ -96,7 +96,7 @@ def test_board_filters_sort_and_keyboard(page, console_stack):
     page.wait_for_function("() => document.querySelectorAll('#board tbody tr').length >= 5")
 
     page.locator("#board th button", has_text="Load").click()
-    assert page.locator("#board th", has_text="Load").get_attribute("aria-sort") == "ascending"
+    page.locator("#board th[aria-sort='ascending']", has_text="Load").wait_for()
     loads = page.locator("#board tbody tr td:first-child").all_inner_texts()
     assert loads == sorted(loads)
 

@@ -77,6 +77,53 @@ def test_list_filters_sorts_and_paginates(client, session, auth_headers):
     assert client.get("/alerts").status_code == 401
 
 
+def test_the_consoles_columns_sort_the_whole_list(client, session, auth_headers):
+    """Severity ranks (critical, warning, info), driver and truck sort by name and unit, NULLs
+    last both ways, the id breaking ties; pages of one walk the same order."""
+    ann = make_driver(session, first_name="ann", last_name="Zed")
+    bob = make_driver(session, first_name="Bob", last_name="Able")
+    truck = make_vehicle(session, unit_number="U-7")
+    specs = [("info", ann, None), ("critical", None, truck), ("warning", bob, None)]
+    apply_filters(
+        session,
+        [
+            Candidate(
+                type="gps_stale",
+                subject=f"s:{i}",
+                title=f"alert {i}",
+                severity=sev,
+                driver_id=driver.id if driver else None,
+                vehicle_id=vehicle.id if vehicle else None,
+            )
+            for i, (sev, driver, vehicle) in enumerate(specs)
+        ],
+        rules=load_rules(session),
+        evaluated_types=["gps_stale"],
+        now=utc_now(),
+        limit=ChannelLimit(max_posts=100),
+    )
+    session.flush()
+    headers = auth_headers("viewer")
+
+    def titles(sort: str) -> list[str]:
+        pages = [
+            client.get("/alerts", params={"sort": sort, "limit": 1, "offset": o}, headers=headers)
+            for o in range(3)
+        ]
+        assert all(p.status_code == 200 for p in pages), pages[0].text
+        return [p.json()["items"][0]["title"] for p in pages]
+
+    assert titles("severity") == ["alert 1", "alert 2", "alert 0"]
+    assert titles("-severity") == ["alert 0", "alert 2", "alert 1"]
+    assert titles("driver") == ["alert 0", "alert 2", "alert 1"]  # ann Zed, Bob Able, none
+    assert titles("-driver") == ["alert 2", "alert 0", "alert 1"]
+    assert titles("truck")[0] == "alert 1" and titles("-truck")[0] == "alert 1"
+    assert titles("-title") == ["alert 2", "alert 1", "alert 0"]
+    refused = client.get("/alerts", params={"sort": "driver_name"}, headers=headers)
+    assert refused.status_code == 422 and refused.json()["error"] == "validation_error"
+    assert "truck" in refused.json()["detail"]
+
+
 def test_list_filters_by_the_trip_or_driver_terminal(client, session, auth_headers):
     dallas_driver = make_driver(session, terminal="Dallas")
     trip = make_trip(session, terminal="Dallas", driver=make_driver(session, terminal="Memphis"))

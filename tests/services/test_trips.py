@@ -139,6 +139,72 @@ def test_pages_tile_the_sorted_list_with_their_own_assignment(client, session, d
         assert item["last_position"]["latitude"] == 30.0 + trip.vehicle_id
 
 
+def test_board_columns_sort_the_whole_list_not_one_page(client, session, dispatcher) -> None:
+    """Every column the board sorts by orders the full list on the server: walking pages of
+    two gives the same order as one page of all, NULLs last both ways, ties broken on id."""
+    names = ["Cleo Park", "ann Lee", "Bob Ray"]  # mixed case: the name sorts case-insensitively
+    trucks = [make_vehicle(session, unit_number=u) for u in ("T-3", "T-1", "T-2")]
+    for minutes, truck in zip((30, 90, 10), trucks, strict=True):
+        make_location(session, vehicle=truck, recorded_at=T0 - timedelta(minutes=minutes))
+    trips = [
+        make_trip(
+            session,
+            driver=make_driver(session, first_name=n.split()[0], last_name=n.split()[1]),
+            vehicle=truck,
+            terminal=terminal,
+            eta_next_stop=T0 + timedelta(hours=hours),
+        )
+        for n, truck, terminal, hours in zip(
+            names, trucks, ("Tulsa", "Dallas", "Memphis"), (5, 1, 3), strict=True
+        )
+    ]
+    # Two with no driver, truck, position, ETA or terminal.
+    bare = [make_trip(session, terminal=None) for _ in range(2)]
+
+    def walk(sort: str) -> list[dict]:
+        pages = [
+            client.get(f"/trips?sort={sort}&limit=2&offset={o}", headers=dispatcher)
+            for o in (0, 2, 4)
+        ]
+        assert all(p.status_code == 200 for p in pages), pages[0].text
+        items = [i for p in pages for i in p.json()["items"]]
+        whole = client.get(f"/trips?sort={sort}&limit=50", headers=dispatcher).json()["items"]
+        assert [i["id"] for i in items] == [i["id"] for i in whole]
+        return items
+
+    def drivers(sort: str) -> list[str | None]:
+        return [(i["driver"] or {}).get("full_name") for i in walk(sort)]
+
+    assert drivers("driver") == ["ann Lee", "Bob Ray", "Cleo Park", None, None]
+    assert drivers("-driver") == ["Cleo Park", "Bob Ray", "ann Lee", None, None]
+    units = [(i["vehicle"] or {}).get("unit_number") for i in walk("truck")]
+    assert units == ["T-1", "T-2", "T-3", None, None]
+    assert [i["terminal"] for i in walk("-terminal")] == ["Tulsa", "Memphis", "Dallas", None, None]
+    etas = [i["eta_next_stop"] for i in walk("eta_next_stop")]
+    assert etas[:3] == sorted(etas[:3]) and etas[3:] == [None, None]
+    assert [i["id"] for i in walk("eta_next_stop")][:3] == [trips[1].id, trips[2].id, trips[0].id]
+    # Oldest GPS first (the stale trucks), trucks never seen last.
+    assert [i["id"] for i in walk("last_position_at")][:3] == [t.id for t in trips[1::-1]] + [
+        trips[2].id
+    ]
+    # The two unassigned trips tie on every column: the id breaks it, both directions.
+    assert [i["id"] for i in walk("truck")][3:] == [bare[0].id, bare[1].id]
+    assert [i["id"] for i in walk("-truck")][3:] == [bare[1].id, bare[0].id]
+
+
+def test_an_unknown_sort_is_refused_in_the_one_error_shape(client, dispatcher) -> None:
+    for sort in ("driver_phone", "-gps", "driver.last_name", ""):
+        response = client.get("/trips", params={"sort": sort}, headers=dispatcher)
+        if sort == "":
+            assert response.status_code == 200  # empty: the default order
+            continue
+        assert response.status_code == 422, (sort, response.text)
+        body = response.json()
+        assert body["error"] == "validation_error", body
+        assert "last_position_at" in body["detail"] and "driver" in body["detail"]
+        assert body["errors"][0]["loc"] == ["query", "sort"]
+
+
 def test_list_runs_constant_queries(client, session, dispatcher, query_counter) -> None:
     def add_trip() -> None:
         truck = make_vehicle(session)
