@@ -123,7 +123,7 @@ export async function renderBoard(ctx) {
       el("h4", {}, "Why"),
       definitions([
         ["Driver", full.driver ? el("a", { href: `#driver/${full.driver.id}` }, full.driver.full_name) : "none assigned"],
-        ["Truck", full.vehicle?.unit_number ?? "—"],
+        ["Truck", full.vehicle ? [full.vehicle.unit_number ?? `#${full.vehicle.id}`, " ", el("a", { href: `#map/${full.vehicle.id}` }, "on the map, with the planned route")] : "—"],
         ["Next stop", stopName(full.next_stop)],
         ["Appointment", full.next_stop ? `${when(full.next_stop.appointment_start)} – ${when(full.next_stop.appointment_end)}` : "—"],
         ["ETA (driving)", when(full.eta_next_stop)],

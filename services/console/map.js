@@ -1,6 +1,7 @@
 // The fleet map: every truck at its last position on an offline US map (us-atlas + d3-geo,
 // loaded with this view only), labelled by unit; search by truck or driver; trucks held at a
-// stop are ringed and their dwell and detention named.
+// stop are ringed and their dwell and detention named; a selected truck's trip is drawn as its
+// planned route (stop to stop, and from the truck to its next stop). "#map/12" opens truck 12.
 
 import { api } from "/console/api.js";
 import { el, explainInto, field, fill, freshness } from "/console/dom.js";
@@ -52,13 +53,15 @@ export async function renderMap(ctx) {
   for (const feature of globalThis.topojson.feature(atlas, atlas.objects.states).features) {
     svg.append(svgNode("path", { d: base(feature), class: "state", "aria-hidden": "true" }));
   }
+  // The selected truck's planned route, under the trucks so their dots stay clickable.
+  const routeLayer = svgNode("g", { class: "route-layer", "aria-hidden": "true" });
   const layer = svgNode("g", {});
-  svg.append(layer);
+  svg.append(routeLayer, layer);
   const panel = el("div", { class: "panel", id: "truck-detail", "aria-live": "polite" }, el("p", { class: "muted" }, "Select a truck (click, or Tab and Enter) for its driver, trip, hours left and last event."));
   const caption = el("p", { class: "muted", id: "map-caption" });
   const search = el("input", { id: "m-q", type: "search", placeholder: "truck unit or driver name" });
   const updated = freshness();
-  const state = { fleet: [], held: new Map(), drivers: new Map() };
+  const state = { fleet: [], held: new Map(), drivers: new Map(), selected: null };
   ctx.section.replaceChildren(el("div", { class: "title-row" }, el("h2", {}, "Fleet map"), updated.node),
     el("form", { class: "filters", role: "search", "aria-label": "Find a truck", onsubmit: (e) => { e.preventDefault(); const hit = matches()[0]; if (hit) showTruck(hit); } },
       field("m-q", "Find a truck or driver", search), el("button", { type: "submit" }, "Show")),
@@ -73,6 +76,8 @@ export async function renderMap(ctx) {
   };
 
   const showTruck = async (truck) => {
+    state.selected = truck.vehicle_id;
+    routeLayer.replaceChildren();
     const held = state.held.get(truck.vehicle_id);
     fill(panel, el("h3", {}, `Truck ${truck.unit_number}`),
       el("p", {}, `${stateOf(truck)}, ${Math.round(truck.speed_mph ?? 0)} mph, seen ${when(truck.recorded_at)}`),
@@ -82,7 +87,11 @@ export async function renderMap(ctx) {
     const page = ctx.can("trips:read") ? await explainInto(panel, api(`/trips?vehicle_id=${truck.vehicle_id}&status=in_transit&status=dispatched&limit=1`)) : null;
     const trip = page?.items?.[0];
     panel.append(el("dl", { class: "facts" }, el("dt", {}, "Driver"), el("dd", {}, trip?.driver ? el("a", { href: `#driver/${trip.driver.id}` }, trip.driver.full_name) : "no active trip"),
-      el("dt", {}, "Trip"), el("dd", {}, trip ? `${trip.load_number ?? trip.id} — ${words(trip.status)}, ETA ${when(trip.eta_next_stop)}` : "—")));
+      el("dt", {}, "Trip"), el("dd", {}, trip ? [el("a", { href: `#board/${trip.id}` }, trip.load_number ?? trip.id), ` — ${words(trip.status)}, ETA ${when(trip.eta_next_stop)}`] : "—")));
+    if (trip) {
+      const full = await explainInto(panel, api(`/trips/${trip.id}`));
+      if (full && state.selected === truck.vehicle_id) panel.append(drawRoute(routeLayer, projection, truck, full));
+    }
     if (trip?.driver && ctx.can("hos:read")) {
       const clock = await explainInto(panel, api(`/hos/clocks/${trip.driver.id}`));
       if (clock) panel.append(el("p", {}, `HOS left: drive ${formatDuration(clock.drive_remaining_minutes)}, shift ${formatDuration(clock.shift_remaining_minutes)}, cycle ${formatDuration(clock.cycle_remaining_minutes)}`));
@@ -133,6 +142,37 @@ export async function renderMap(ctx) {
       + `; ${held.size} held at a stop; positions as of ${when(fleet.items[0]?.recorded_at)}.`;
   }
   await load();
+  // "#map/12": the truck with vehicle id 12 opened (the board's trip panel links here).
+  const asked = state.fleet.find((t) => t.vehicle_id === Number(ctx.args[0]));
+  if (asked) await showTruck(asked);
   ctx.poll(() => load().catch(() => {}), 15000);
   ctx.tick(() => updated.paint());
+}
+
+const placeName = (stop) => `${stop.name ?? `stop ${stop.sequence}`}${stop.city ? ` (${stop.city}, ${stop.state ?? ""})` : ""}`;
+
+// The trip's planned route into `layer`: a line through its stops in order (the hub keeps
+// PC*MILER's miles, not its road geometry, so legs are drawn straight) and a dashed one from
+// the truck to the next stop; returns the sentence that says so, or that the route is unknown.
+function drawRoute(layer, projection, truck, trip) {
+  const stops = [...trip.stops].sort((a, b) => a.sequence - b.sequence);
+  const placed = stops.map((stop) => ({ stop, point: stop.latitude === null || stop.longitude === null ? null : projection([stop.longitude, stop.latitude]) }))
+    .filter((p) => p.point);
+  if (placed.length < 2 && !(placed.length === 1 && trip.next_stop)) {
+    return el("p", { id: "route-summary", class: "muted" }, `Planned route: unknown — ${stops.length ? "the stops have no map position" : "the trip has no stops"}.`);
+  }
+  const xy = ([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`;
+  if (placed.length >= 2) layer.append(svgNode("path", { class: "route", d: `M${placed.map((p) => xy(p.point)).join("L")}` }));
+  const next = placed.find((p) => p.stop.id === trip.next_stop?.id);
+  const here = projection([truck.longitude, truck.latitude]);
+  if (next && here) layer.append(svgNode("path", { class: "route-ahead", d: `M${xy(here)}L${xy(next.point)}` }));
+  for (const { stop, point } of placed) {
+    const reached = stop.arrived_at || stop.departed_at || ["arrived", "departed"].includes(stop.status);
+    const dot = svgNode("circle", { cx: point[0].toFixed(1), cy: point[1].toFixed(1), r: "4", class: `route-stop${reached ? " reached" : ""}` });
+    dot.append(svgNode("title", {}, `${stop.sequence}. ${placeName(stop)}`));
+    layer.append(dot);
+  }
+  const unplaced = stops.length - placed.length;
+  return el("p", { id: "route-summary" }, `Planned route (${trip.planned_miles ? `${Math.round(trip.planned_miles)} mi planned; ` : ""}straight between stops): `,
+    placed.map((p) => placeName(p.stop)).join(" → "), unplaced ? ` (${unplaced} stop${unplaced === 1 ? "" : "s"} without a map position left out)` : "", ".");
 }
