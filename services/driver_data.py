@@ -5,30 +5,42 @@ queued and dialed right after the commit — their status says how the dial went
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from fastapi import APIRouter, BackgroundTasks
 
 from helpers.errors import NotFound
+from logic.auth.audit import ClientInfo
 from logic.calls.placement import CallRequest, prepare_calls
 from logic.calls.service import calling_policy, dial_after_commit
 from logic.fleet.driver_data import DriverData, driver_data
 from models.alert import Alert
 from models.call import CallProvider, DriverCallRequest, DriverCallResult, DriverCallsResponse
 from models.call_agent_profile import CallAgentProfile
+from models.user import User
 from services.deps import CallsPlace, ClientDep, DriversRead, SessionDep
 from services.vendor_deps import SettingsDep
 
 router = APIRouter(prefix="/driver_data", tags=["drivers"])
 
 
+@dataclass(frozen=True)
+class Asker:
+    """Who asks for the calls: the user they are placed by and the client the audit names."""
+
+    user: User
+    client: ClientInfo
+
+
 def _call_drivers(
     provider: CallProvider,
     body: DriverCallRequest,
     session: SessionDep,
-    user: CallsPlace,
-    client: ClientDep,
+    asker: Asker,
     settings: SettingsDep,
     background: BackgroundTasks,
 ) -> DriverCallsResponse:
+    """Queue one call per listed driver; the placed ones are dialed after the commit."""
     profile = None
     if body.agent_profile_id is not None:
         profile = session.get(CallAgentProfile, body.agent_profile_id)
@@ -43,9 +55,9 @@ def _call_drivers(
         provider=provider,
         agent_profile_id=profile.id if profile else None,
         alert_id=alert.id if alert else None,
-        placed_by=user,
+        placed_by=asker.user,
         idempotency_key=body.idempotency_key,
-        client=client,
+        client=asker.client,
     )
     outcomes = prepare_calls(session, request, body.driver_ids, policy=calling_policy(settings))
     placed = [o.call_id for o in outcomes if o.result == "placed" and o.call_id]
@@ -69,7 +81,8 @@ def call_drivers_vapi(
     background: BackgroundTasks,
 ) -> DriverCallsResponse:
     """Call each listed driver through VAPI; per driver: placed, skipped (reason) or failed."""
-    return _call_drivers(CallProvider.VAPI, body, session, user, client, settings, background)
+    asker = Asker(user, client)
+    return _call_drivers(CallProvider.VAPI, body, session, asker, settings, background)
 
 
 @router.post("/call-elevenlabs")
@@ -82,7 +95,8 @@ def call_drivers_elevenlabs(
     background: BackgroundTasks,
 ) -> DriverCallsResponse:
     """Call each listed driver through ElevenLabs; per driver: placed, skipped or failed."""
-    return _call_drivers(CallProvider.ELEVENLABS, body, session, user, client, settings, background)
+    asker = Asker(user, client)
+    return _call_drivers(CallProvider.ELEVENLABS, body, session, asker, settings, background)
 
 
 @router.get("/{driver_id}")
