@@ -5,6 +5,7 @@ critical violation), and the timings: first load to an interactive board, tab sw
 from __future__ import annotations
 
 import json
+import os
 import statistics
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -177,16 +178,27 @@ def first_load(browser, url: str, tokens: dict[str, str], seen: list[str]) -> tu
         context.close()
 
 
+LOADS = 7  # measured cold loads; the median is held to the target
+
+
 def test_first_load_tab_switch_and_weight(page, chromium, console_stack):
+    """The issue's targets, measured in Chromium: first load to an interactive board < 300 ms
+    (median of LOADS cold loads), tab switch < 100 ms (median), page weight < 150 KB
+    uncompressed (map data excluded). Every figure, with the machine's load, is written to
+    tmp/artifacts/console_timings.json and printed."""
     tokens = console_stack.token(console_stack.admin)
     # A warm server (its first requests import and connect lazily): the page is what is measured.
     bearer = {"Authorization": f"Bearer {tokens['access']}"}
     for path in ("/console/", "/auth/me", "/trips?limit=1", "/dashboard", "/trips/facets"):
         httpx.get(f"{console_stack.url}{path}", headers=bearer).raise_for_status()
-    # Best of three cold loads: the suite shares two cores, and one slow scheduler tick is noise.
+    load_before = os.getloadavg()
     seen: list[str] = []
-    loads = [first_load(chromium, console_stack.url, tokens, seen) for _ in range(3)]
-    elapsed_ms, weight = min(loads)
+    # The browser's own first navigation (process and network stack start) is not the page's:
+    # one load is made first and recorded apart.
+    warmup = first_load(chromium, console_stack.url, tokens, seen)
+    loads = [first_load(chromium, console_stack.url, tokens, seen) for _ in range(LOADS)]
+    first_ms = statistics.median(ms for ms, _ in loads)
+    weight = max(w for _, w in loads)
     assert seen and all(urlsplit(u).hostname == "127.0.0.1" for u in seen), seen
 
     log_in(page, console_stack.admin)
@@ -196,7 +208,7 @@ def test_first_load_tab_switch_and_weight(page, chromium, console_stack):
         (key, page.evaluate(SWITCH, key))
         for key in ("alerts", "board", "calls", "board", "campaigns", "board")
     ]
-    median = statistics.median(ms for _, ms in switches)
+    switch_ms = statistics.median(ms for _, ms in switches)
     # Every file the console can load, all views included (the map's libraries and data
     # excepted): an upper bound of the page weight whatever the user opens.
     whole = sum(
@@ -204,17 +216,40 @@ def test_first_load_tab_switch_and_weight(page, chromium, console_stack):
         for name in FILES
         if not name.startswith("vendor/")
     )
-    print(
-        f"\nconsole first load: interactive board in {elapsed_ms:.0f} ms"
-        f" (best of {', '.join(f'{ms:.0f}' for ms, _ in loads)});"
-        f" tab switch median {median:.0f} ms"
-        f" ({', '.join(f'{k} {v:.0f}' for k, v in switches)});"
-        f" page weight {weight / 1024:.1f} KB uncompressed at the first board (its API answers"
-        f" included); the console's own files, every view: {whole / 1024:.1f} KB"
-        f" (map libraries and data excluded)"
-    )
-    # The targets are 300 ms and 100 ms on an idle machine (`make run`); the suite shares two
-    # cores with other work, so the timings are printed and held to a looser bound here.
-    assert elapsed_ms < 1000
-    assert median < 300
-    assert weight < 150 * 1024 and whole < 150 * 1024
+    figures = {
+        "first_load_ms": {
+            "median": round(first_ms, 1),
+            "min": round(min(ms for ms, _ in loads), 1),
+            "max": round(max(ms for ms, _ in loads), 1),
+            "loads": [round(ms, 1) for ms, _ in loads],
+            "browser_warmup_load": round(warmup[0], 1),
+        },
+        "tab_switch_ms": {
+            "median": round(switch_ms, 1),
+            **{f"{i}:{k}": round(v, 1) for i, (k, v) in enumerate(switches)},
+        },
+        "page_weight_kb_at_first_board": round(weight / 1024, 1),
+        "console_files_kb_every_view": round(whole / 1024, 1),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "loadavg_1m_before": round(load_before[0], 2),
+            "loadavg_1m_after": round(os.getloadavg()[0], 2),
+        },
+        "targets": {"first_load_ms": 300, "tab_switch_ms": 100, "page_weight_kb": 150},
+    }
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "console_timings.json").write_text(json.dumps(figures, indent=2) + "\n")
+    print(f"\nconsole timings: {json.dumps(figures)}")
+    # The targets on medians: a median of seven cold loads (and of six switches) shrugs off the
+    # odd slow scheduler tick, which one load (or the best of three, which hid a slow page)
+    # did not. The page is CPU-bound on a machine that runs the API too, so with more runnable
+    # tasks than cores the first-load bound grows with the overload (capped at 1 s): on a
+    # quiet machine it is the 300 ms target itself. Measured medians: 226 ms on SQLite at a
+    # load average of 5.4 on 2 cores, 385 ms on PostgreSQL at 5.9.
+    overload = max(1.0, max(load_before[0], os.getloadavg()[0]) / (os.cpu_count() or 1))
+    bound = min(1000.0, 300 * overload)
+    figures["first_load_bound_ms"] = round(bound, 1)
+    (ARTIFACTS / "console_timings.json").write_text(json.dumps(figures, indent=2) + "\n")
+    assert first_ms < bound, figures
+    assert switch_ms < 100, figures
+    assert weight < 150 * 1024 and whole < 150 * 1024, figures
