@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
@@ -347,10 +347,20 @@ def _find_sent(
 
 
 def _known(session: Session, items: Sequence[Received]) -> dict[tuple[str, str], DriverMessage]:
-    ids = {i.provider_message_id for i in items if i.provider_message_id}
+    """The messages the statuses name, by (channel, provider id): one IN list per channel, so
+    the unique (channel, provider_message_id) index serves it (by the id alone it cannot, and
+    the table is scanned on every pass)."""
+    ids: dict[str, set[str]] = {}
+    for item in items:
+        if item.provider_message_id:
+            ids.setdefault(item.channel, set()).add(item.provider_message_id)
     if not ids:
         return {}
-    query = select(DriverMessage).where(DriverMessage.provider_message_id.in_(ids))
+    wanted = [
+        and_(DriverMessage.channel == channel, DriverMessage.provider_message_id.in_(sorted(pids)))
+        for channel, pids in sorted(ids.items())
+    ]
+    query = select(DriverMessage).where(or_(*wanted))
     return {(m.channel, m.provider_message_id or ""): m for m in session.scalars(query)}
 
 
