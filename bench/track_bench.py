@@ -5,7 +5,7 @@ the customer notice pass over a fleet, each beside the naive way in the same run
    loop, latency from when each request was due), from many client addresses (`X-Forwarded-For`,
    `FORWARDED_HOPS=1`) over `--shares` links: polls that send the `ETag` they hold (unchanged:
    answered 304) beside polls that send none (the naive client: the whole body every time).
-   The rate limit is raised out of the way: its counting (two upserts a request) is measured.
+   The rate limit is raised out of the way; its counting (in memory, per worker) is measured.
 2. The notice pass (logic/customers/notices.py) over `--trips` active trips with customers and
    contacts (3 stops each; a few percent arrive, leave, start detention or run late): the first
    pass (queues every notice due) and a steady pass (nothing new), beside a per-trip ORM loop

@@ -1,7 +1,9 @@
 """Public tracking of one load by its share link: the HTML page and its JSON twin (ETag/304).
 
 Public by design (the token is the credential): no login, rate limited per client address and
-per link. An unknown, expired or revoked token is the same 404, with no hint which it was.
+per link (in memory, per worker: logic/trips/track_limits.py). A poll of a link seen in the last
+seconds asks the database nothing (logic/trips/track_cache.py). An unknown, expired or revoked
+token is the same 404, with no hint which it was.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from sqlmodel import Session
 from config import get_settings
 from helpers.time_utils import utc_now
 from logic.auth.audit import ClientInfo
-from logic.trips import sharing, track_cache
+from logic.trips import sharing, track_cache, track_limits
 from logic.trips.track_cache import BuiltView
 from models.trip_share import TrackView
 from services.deps import AuthSessionDep, ClientDep
@@ -30,15 +32,14 @@ _CACHE = "private, no-cache"
 def _view(session: Session, token: str, client: ClientInfo) -> BuiltView:
     now = utc_now()
     settings = get_settings()
-    sharing.check_rate_limit(
-        session, token, client, limit=settings.TRACK_RATE_LIMIT_PER_MINUTE, now=now
-    )
-    share = sharing.resolve_share(session, token, now)
-    return track_cache.cached_view(session, share, now, settings.TRACK_VIEW_CACHE_SECONDS)
+    keys = sharing.rate_limit_keys(token, client)
+    track_limits.hit(keys, limit=settings.TRACK_RATE_LIMIT_PER_MINUTE, now=now)
+    link = track_cache.live_link(session, token, now)
+    return track_cache.cached_view(session, link, now, settings.TRACK_VIEW_CACHE_SECONDS)
 
 
 # Declared before the page: `{token}` alone would also match "<token>.json".
-# The auth session commits on a refusal too, so a 404 or 429 still counts against the limit.
+# A 404 or 429 still counts against the limit (counted before the link is looked up).
 @router.get(
     "/{token}.json",
     response_model=TrackView,

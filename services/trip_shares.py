@@ -7,9 +7,11 @@ from fastapi import APIRouter, Request
 
 from helpers.time_utils import utc_now
 from logic.fleet import trips as ops
-from logic.trips import sharing
+from logic.listing import Page
+from logic.trips import sharing, track_cache
 from models.trip_share import TripShareCreated, TripSharePublic
 from services.deps import ClientDep, SessionDep, TripsRead, TripsWrite
+from services.pagination import PageDep
 
 router = APIRouter(prefix="/trips", tags=["trips"])
 
@@ -30,9 +32,11 @@ def create_trip_share(
 
 
 @router.get("/{trip_id}/shares")
-def list_trip_shares(trip_id: int, session: SessionDep, _: TripsRead) -> list[TripSharePublic]:
-    """The trip's links, newest first, without their tokens."""
-    return sharing.list_shares(session, ops.get_trip(session, trip_id), utc_now())
+def list_trip_shares(
+    trip_id: int, session: SessionDep, _: TripsRead, page: PageDep
+) -> Page[TripSharePublic]:
+    """The trip's links, newest first unless `sort` says otherwise, without their tokens."""
+    return sharing.list_shares(session, ops.get_trip(session, trip_id), page, utc_now())
 
 
 @router.delete("/{trip_id}/shares/{share_id}")
@@ -41,4 +45,8 @@ def revoke_trip_share(
 ) -> TripSharePublic:
     """Revoke a link: its page answers 404 from now on."""
     trip = ops.get_trip(session, trip_id)
-    return sharing.revoke_share(session, trip, share_id, actor=user, client=client, now=utc_now())
+    revoked = sharing.revoke_share(
+        session, trip, share_id, actor=user, client=client, now=utc_now()
+    )
+    track_cache.forget(share_id)  # other workers see it within track_cache.LINK_CHECK_SECONDS
+    return revoked

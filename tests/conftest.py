@@ -167,3 +167,16 @@ def pytest_collection_modifyitems(config, items) -> None:
     for item in items:
         if "postgres" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def fresh_tracking_caches() -> Iterator[None]:
+    """The public tracking page's per-process state (links, views, rate-limit counts) starts
+    empty: ids are reused between tests, and every test polls from the same address."""
+    from logic.trips import track_cache, track_limits
+
+    track_cache.clear()
+    track_limits.clear()
+    yield
+    track_cache.clear()
+    track_limits.clear()

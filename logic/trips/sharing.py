@@ -2,8 +2,8 @@
 the public tracking view a token opens (no driver, no HOS detail, no exact position).
 
 Every unusable token (unknown, expired, revoked) is the same `NotFound`, so the answer never
-says which tokens once existed. Both the address and the token are rate limited in the database
-(`hit_rate_limits`), so the limit holds behind a load balancer and a refused hit still counts.
+says which tokens once existed. Both the address and the token are rate limited, per process
+(`track_limits`), and a refused hit still counts.
 """
 
 from __future__ import annotations
@@ -13,15 +13,15 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlmodel import Session
 
-from helpers.errors import NotFound, TooManyRequests
+from helpers.errors import NotFound
 from helpers.time_utils import zone_for_region
 from logic.auth import audit
 from logic.auth.audit import ClientInfo
-from logic.auth.service import RATE_LIMIT_WINDOW_SECONDS, hit_rate_limits
 from logic.hos.projection import BREAK_CLOCK, CYCLE, DRIVE, WINDOW
+from logic.listing import Page, PageRequest, fetch_page, order_by_clause
 from models.location import VehicleLocation
 from models.report import ReportRecipients
 from models.stop_visit import StopVisit
@@ -127,8 +127,26 @@ def share_public(share: TripShare, now: datetime) -> TripSharePublic:
     )
 
 
-def list_shares(session: Session, trip: Trip, now: datetime) -> list[TripSharePublic]:
-    return [share_public(s, now) for s in TripShare.for_trip(session, trip.id)]
+SHARE_SORTABLE = {
+    "id": TripShare.id,
+    "created_at": TripShare.created_at,
+    "expires_at": TripShare.expires_at,
+}
+
+
+def list_shares(
+    session: Session, trip: Trip, page: PageRequest, now: datetime
+) -> Page[TripSharePublic]:
+    """One page of the trip's links (default: newest first)."""
+    stmt = select(TripShare).where(TripShare.trip_id == trip.id)
+    order = order_by_clause(page.sort, SHARE_SORTABLE, default="-id", tie_breaker=TripShare.id)
+    rows, total = fetch_page(session, stmt, page, order)
+    return Page[TripSharePublic](
+        items=[share_public(row, now) for row in rows],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )
 
 
 def revoke_share(
@@ -160,23 +178,9 @@ def revoke_share(
     return share_public(share, now)
 
 
-def check_rate_limit(
-    session: Session, token: str, client: ClientInfo, *, limit: int, now: datetime
-) -> None:
-    """Count this hit per address and per token; over `limit` a minute on either → 429."""
-    if limit <= 0:
-        return
-    if session.get_bind().dialect.name == "postgresql":
-        # A hit count lost in a crash costs nothing: the public poll need not wait for the WAL
-        # flush of its own counting (this transaction only; measured in bench/track_bench.py).
-        session.execute(text("SET LOCAL synchronous_commit TO off"))
-    keys = (f"track:ip:{client.ip or 'unknown'}"[:128], f"track:token:{hash_token(token)}")
-    counts = hit_rate_limits(session, list(keys), now, RATE_LIMIT_WINDOW_SECONDS)
-    if max(counts) > limit:
-        session.flush()
-        epoch = int(now.timestamp())
-        retry_after = RATE_LIMIT_WINDOW_SECONDS - epoch % RATE_LIMIT_WINDOW_SECONDS
-        raise TooManyRequests("too many requests; retry later", retry_after=retry_after)
+def rate_limit_keys(token: str, client: ClientInfo) -> list[str]:
+    """The counters a tracking hit counts on: its client address and its link."""
+    return [f"track:ip:{client.ip or 'unknown'}"[:128], f"track:token:{hash_token(token)}"]
 
 
 def resolve_share(session: Session, token: str, now: datetime) -> TripShare:

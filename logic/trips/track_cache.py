@@ -1,25 +1,29 @@
-"""Built tracking views, kept a few seconds per process: a customer's page and its JSON twin are
-polled, while what they show changes at most every minute or so (ingest, the ETA pass).
+"""Built tracking views and resolved links, kept a few seconds per process: a customer's page and
+its JSON twin are polled, while what they show changes at most every minute or so (ingest, the
+ETA pass). A poll of a cached link and view asks the database nothing.
 
-Only the view of a live link is cached, keyed by the link's id: every request still reads the
-link itself (`sharing.resolve_share`), so a revoked or expired link answers 404 at once, and
-still counts against the rate limits. `TRACK_VIEW_CACHE_SECONDS` (0: off) bounds how stale a
-view may be; each process keeps at most `MAX_VIEWS` (least recently used go first).
+A resolved link is kept `LINK_CHECK_SECONDS` (its expiry is checked on every hit), so a link
+revoked in another process answers 404 within that; the revoking process forgets it at once
+(`forget`). Views are keyed by the link's id; `TRACK_VIEW_CACHE_SECONDS` (0: off) bounds how
+stale one may be; each process keeps at most `MAX_VIEWS` (least recently used go first).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from cachetools import LRUCache
+from cachetools import LRUCache, TTLCache
 from sqlmodel import Session
 
-from logic.trips.sharing import track_view
+from logic.trips.sharing import hash_token, resolve_share, track_view
 from models.trip_share import TrackView, TripShare
 
 MAX_VIEWS = 10_000
+# How long another process's revocation may go unseen here: one indexed read per link this often.
+LINK_CHECK_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -29,26 +33,65 @@ class BuiltView:
     built_at: datetime
 
 
+@dataclass(frozen=True)
+class LiveLink:
+    share_id: int
+    expires_at: datetime
+
+
+def _clock() -> float:
+    return time.monotonic()
+
+
 _lock = threading.Lock()
 _views: LRUCache[int, BuiltView] = LRUCache(maxsize=MAX_VIEWS)
+_links: TTLCache[str, LiveLink] = TTLCache(
+    maxsize=MAX_VIEWS, ttl=LINK_CHECK_SECONDS, timer=lambda: _clock()
+)
+
+
+def live_link(session: Session, token: str, now: datetime) -> LiveLink:
+    """The live link of `token` (read at most every `LINK_CHECK_SECONDS`), else `NotFound`."""
+    key = hash_token(token)
+    with _lock:
+        link = _links.get(key)
+    if link is None:
+        share = resolve_share(session, token, now)
+        link = LiveLink(share.id, share.expires_at)
+        with _lock:
+            _links[key] = link
+    if link.expires_at <= now:
+        resolve_share(session, token, now)  # raises the same NotFound as an unknown token
+    return link
 
 
 def cached_view(
-    session: Session, share: TripShare, now: datetime, max_age_seconds: float
+    session: Session, link: LiveLink, now: datetime, max_age_seconds: float
 ) -> BuiltView:
     """The link's view built at most `max_age_seconds` ago, else built now (and kept)."""
     with _lock:
-        built = _views.get(share.id)
+        built = _views.get(link.share_id)
     if built is not None and now - built.built_at < timedelta(seconds=max_age_seconds):
         return built
+    share = session.get(TripShare, link.share_id)
+    assert share is not None  # links are revoked, never deleted
     view = track_view(session, share, now)
     built = BuiltView(view, view.model_dump_json().encode(), now)
     if max_age_seconds > 0:
         with _lock:
-            _views[share.id] = built
+            _views[link.share_id] = built
     return built
+
+
+def forget(share_id: int) -> None:
+    """Drop a revoked link and its view from this process at once."""
+    with _lock:
+        _views.pop(share_id, None)
+        for key in [k for k, link in _links.items() if link.share_id == share_id]:
+            _links.pop(key, None)
 
 
 def clear() -> None:
     with _lock:
         _views.clear()
+        _links.clear()

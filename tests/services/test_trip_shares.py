@@ -49,7 +49,7 @@ def test_create_shows_the_token_once_and_stores_only_its_hash(client, session, d
     assert audit.resource_id == str(trip.id) and token not in repr(audit.details)
     listed = client.get(f"/trips/{trip.id}/shares", headers=dispatcher)
     assert listed.status_code == 200
-    assert token not in listed.text and listed.json()[0]["active"] is True
+    assert token not in listed.text and listed.json()["items"][0]["active"] is True
 
 
 def test_default_expiry_is_a_day_after_the_delivery_window(client, session, dispatcher):
@@ -249,3 +249,73 @@ def test_a_view_is_reused_for_a_while_but_a_revoked_link_dies_at_once(
         track_cache.clear()
     fresh = _share(client, session, trip, dispatcher)
     assert client.get(f"/track/{fresh['token']}.json").json()["load_number"] == "LD-CHANGED"
+
+
+def _view_cache(monkeypatch, seconds: str) -> None:
+    monkeypatch.setenv("TRACK_VIEW_CACHE_SECONDS", seconds)
+    get_settings.cache_clear()
+
+
+def test_a_poll_of_a_cached_link_and_view_asks_the_database_nothing(
+    client, session, dispatcher, monkeypatch, query_counter
+):
+    token = _share(client, session, _loaded_trip(session), dispatcher)["token"]
+    _view_cache(monkeypatch, "600")
+    try:
+        first = client.get(f"/track/{token}.json")
+        query_counter.reset()
+        again = client.get(f"/track/{token}.json", headers={"If-None-Match": first.headers["etag"]})
+    finally:
+        monkeypatch.delenv("TRACK_VIEW_CACHE_SECONDS")
+        get_settings.cache_clear()
+    assert again.status_code == 304
+    assert query_counter.statements == []
+
+
+def test_a_link_revoked_elsewhere_answers_404_within_the_link_check(
+    client, session, dispatcher, monkeypatch
+):
+    """Revoked by another worker (straight in the database): this one keeps serving the link
+    until `LINK_CHECK_SECONDS` pass, then reads it again and answers 404."""
+    from logic.trips import track_cache
+
+    clock = [1000.0]
+    monkeypatch.setattr(track_cache, "_clock", lambda: clock[0])
+    created = _share(client, session, _loaded_trip(session), dispatcher)
+    _view_cache(monkeypatch, "600")
+    try:
+        assert client.get(f"/track/{created['token']}.json").status_code == 200
+        session.get(TripShare, created["id"]).revoked_at = utc_now()
+        session.commit()
+        clock[0] += track_cache.LINK_CHECK_SECONDS / 2
+        assert client.get(f"/track/{created['token']}.json").status_code == 200
+        clock[0] += track_cache.LINK_CHECK_SECONDS
+        assert client.get(f"/track/{created['token']}.json").status_code == 404
+    finally:
+        monkeypatch.delenv("TRACK_VIEW_CACHE_SECONDS")
+        get_settings.cache_clear()
+
+
+def test_a_cached_link_answers_404_the_moment_it_expires(client, session, dispatcher, monkeypatch):
+    from logic.trips import track_cache
+
+    monkeypatch.setattr(track_cache, "_clock", lambda: 1000.0)  # the link is never re-read
+    created = _share(client, session, _loaded_trip(session), dispatcher)
+    assert client.get(f"/track/{created['token']}.json").status_code == 200
+    expiry = TripShare.by_token_hash(session, hash_token(created["token"])).expires_at
+    monkeypatch.setattr("services.track.utc_now", lambda: expiry)
+    assert client.get(f"/track/{created['token']}.json").status_code == 404
+
+
+def test_shares_are_listed_a_page_at_a_time_newest_first(client, session, dispatcher):
+    trip = _loaded_trip(session)
+    ids = [_share(client, session, trip, dispatcher)["id"] for _ in range(3)]
+    _share(client, session, make_trip(session), dispatcher)  # another trip's link stays out
+    first = client.get(f"/trips/{trip.id}/shares?limit=2", headers=dispatcher).json()
+    second = client.get(f"/trips/{trip.id}/shares?limit=2&offset=2", headers=dispatcher).json()
+    assert first["total"] == 3 and first["limit"] == 2
+    assert [s["id"] for s in first["items"] + second["items"]] == ids[::-1]
+    oldest = client.get(f"/trips/{trip.id}/shares?sort=id", headers=dispatcher).json()
+    assert [s["id"] for s in oldest["items"]] == ids
+    bad = client.get(f"/trips/{trip.id}/shares?sort=token_hash", headers=dispatcher)
+    assert bad.status_code == 422
