@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from babel.dates import format_datetime
+
 from logic.fleet.driver_data import DriverData
 from models.call import CallPurpose
 
@@ -187,10 +189,21 @@ class RenderedPrompt:
     variables: dict[str, Scalar]
 
 
-def _local(moment: datetime | None, zone: ZoneInfo) -> str:
+# How a moment is spoken, by language: Babel's CLDR patterns (month and day names, "p. m."),
+# then the zone's abbreviation (CLDR has no Spanish "CST"; drivers know the English one).
+SPOKEN_MOMENT = {"es": "EEEE d 'de' MMMM, h:mm a"}
+
+
+def _local(moment: datetime | None, zone: ZoneInfo, language: str = "en") -> str:
     if moment is None:
         return "unknown"
-    return moment.astimezone(zone).strftime("%a %I:%M %p %Z").replace(" 0", " ")
+    local = moment.astimezone(zone)
+    pattern = SPOKEN_MOMENT.get(language)
+    if pattern is None:
+        return local.strftime("%a %I:%M %p %Z").replace(" 0", " ")
+    spoken = format_datetime(local, pattern, tzinfo=zone, locale=language)
+    # CLDR separates "p. m." with (narrow) no-break spaces; the agent reads plain text.
+    return f"{' '.join(spoken.split())} {local:%Z}"
 
 
 def _minutes(value: int | None) -> str:
@@ -204,11 +217,13 @@ def call_variables(data: DriverData, *, timezone: str) -> dict[str, Scalar]:
     """Prompt variables from `driver_data`, times in the driver's zone; missing facts say so."""
     zone = ZoneInfo(timezone)
     driver = data.driver
+    language = (driver.language or "en").split("-")[0].lower()
     trip = data.current_trip
     stop = trip.next_stop if trip else None
     held = trip.current_stop if trip else None
     visit = held.visits[0] if held and held.visits else None
     violation = data.recent_violations[0] if data.recent_violations else None
+    eta = (stop.eta if stop else None) or (trip.eta_next_stop if trip else None)
     stop_label = "unknown"
     if stop is not None:
         place = ", ".join(p for p in (stop.city, stop.state) if p)
@@ -220,20 +235,20 @@ def call_variables(data: DriverData, *, timezone: str) -> dict[str, Scalar]:
         "load_id": (trip.load_number or trip.ditat_id or str(trip.id)) if trip else "unknown",
         "next_stop": stop_label,
         "next_stop_city": (stop.city if stop else None) or "unknown",
-        "next_appointment": _local(stop.appointment_start if stop else None, zone),
-        "eta": _local((stop.eta if stop else None) or (trip.eta_next_stop if trip else None), zone),
+        "next_appointment": _local(stop.appointment_start if stop else None, zone, language),
+        "eta": _local(eta, zone, language),
         "violation_type": violation.violation_type if violation else "none on record",
-        "violation_time": _local(violation.started_at if violation else None, zone),
+        "violation_time": _local(violation.started_at if violation else None, zone, language),
         "violation_duration": _minutes(violation.duration_minutes if violation else None),
         "drive_time_left": _minutes(
             data.hos_clock.drive_remaining_minutes if data.hos_clock else None
         ),
         "facility": _stop_label(held) if held else "unknown",
-        "arrived": _local(visit.arrived_at if visit else None, zone),
+        "arrived": _local(visit.arrived_at if visit else None, zone, language),
         "held_for": _minutes(visit.dwell_minutes if visit else None),
         "timezone": timezone,
         # The language to speak (primary subtag): the agent profile is chosen by it too.
-        "language": (driver.language or "en").split("-")[0].lower(),
+        "language": language,
     }
 
 

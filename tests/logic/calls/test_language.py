@@ -6,14 +6,33 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from config import Settings
-from logic.calls.placement import CallRequest, prepare_call
+from logic.calls.placement import CallRequest, prepare_call, preview_call
 from logic.calls.prompts import PLACEHOLDER, template_for
 from models.call import CallPurpose
 from services.vendor_deps import current_settings
-from tests.factories import make_driver
+from tests.factories import make_driver, make_violation
 from tests.factories_calls import make_agent_profile
 
 NOON = datetime(2026, 12, 3, 15, 0, tzinfo=UTC)
+
+
+def test_a_spanish_speaking_driver_hears_dates_and_times_in_spanish(session):
+    """Babel's Spanish names and "p. m." for her; an English driver's times stay as they were."""
+    # Tuesday 1 December 2026, 20:05 UTC = 2:05 PM in Chicago (CST): two days before NOON.
+    moment = datetime(2026, 12, 1, 20, 5, tzinfo=UTC)
+    rosa = make_driver(session, language="es-MX")
+    jim = make_driver(session, phone="+12015550133")
+    for driver in (rosa, jim):
+        make_violation(session, driver=driver, started_at=moment)
+    coaching = CallPurpose.VIOLATION_COACHING
+
+    hers = preview_call(session, CallRequest(driver_id=rosa.id, purpose=coaching), now=NOON)
+    his = preview_call(session, CallRequest(driver_id=jim.id, purpose=coaching), now=NOON)
+
+    assert hers["variables"]["violation_time"] == "martes 1 de diciembre, 2:05 p. m. CST"
+    assert "el martes 1 de diciembre, 2:05 p. m. CST" in hers["system_prompt"]
+    assert his["variables"]["violation_time"] == "Tue 2:05 PM CST"
+    assert "Tue 2:05 PM CST" in his["system_prompt"]
 
 
 def test_a_spanish_speaking_driver_gets_the_spanish_profile(session):
