@@ -10,6 +10,7 @@ stale one may be; each process keeps at most `MAX_VIEWS` (least recently used go
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ LINK_CHECK_SECONDS = 2.0
 class BuiltView:
     view: TrackView
     body: bytes  # the JSON twin, serialized once
-    built_at: datetime
+    fresh_until: datetime
 
 
 @dataclass(frozen=True)
@@ -71,12 +72,15 @@ def cached_view(
     """The link's view built at most `max_age_seconds` ago, else built now (and kept)."""
     with _lock:
         built = _views.get(link.share_id)
-    if built is not None and now - built.built_at < timedelta(seconds=max_age_seconds):
+    if built is not None and now < built.fresh_until:
         return built
     share = session.get(TripShare, link.share_id)
     assert share is not None  # links are revoked, never deleted
     view = track_view(session, share, now)
-    built = BuiltView(view, view.model_dump_json().encode(), now)
+    # Kept between half and all of the allowed age, so views built together (a worker's first
+    # minute) are not all rebuilt in the same instant: that burst was the p99 of the bench.
+    kept = timedelta(seconds=max_age_seconds * random.uniform(0.5, 1.0))
+    built = BuiltView(view, view.model_dump_json().encode(), now + kept)
     if max_age_seconds > 0:
         with _lock:
             _views[link.share_id] = built

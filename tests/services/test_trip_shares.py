@@ -319,3 +319,23 @@ def test_shares_are_listed_a_page_at_a_time_newest_first(client, session, dispat
     assert [s["id"] for s in oldest["items"]] == ids
     bad = client.get(f"/trips/{trip.id}/shares?sort=token_hash", headers=dispatcher)
     assert bad.status_code == 422
+
+
+def test_a_view_is_kept_between_half_and_all_of_the_allowed_age(client, session, dispatcher):
+    """Spread rebuilds: views built in the same instant do not all expire in the same one."""
+    from logic.trips import track_cache
+
+    created = _share(client, session, _loaded_trip(session), dispatcher)
+    now = utc_now()
+    link = track_cache.live_link(session, created["token"], now)
+    kept = set()
+    for _ in range(20):
+        track_cache.clear()
+        fresh_until = track_cache.cached_view(session, link, now, 10.0).fresh_until
+        assert now + timedelta(seconds=5) <= fresh_until <= now + timedelta(seconds=10)
+        kept.add(fresh_until)
+    assert len(kept) > 1
+    assert (
+        track_cache.cached_view(session, link, now + timedelta(seconds=4.9), 10.0).fresh_until
+        in kept
+    )
