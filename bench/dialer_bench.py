@@ -153,6 +153,7 @@ def run_pass(label: str, engine, base: str, args, held: HeldDuringDial) -> dict:
     """Fresh data, then ticks until every target is placed; the pass's figures."""
     from config import Settings
     from logic.calls import campaigns
+    from logic.calls.dialing import Dialer
     from logic.calls.voice.registry import CallProviders
     from models.call import Call, CallOutcome, CallStatus
     from sandbox.credentials import sandbox_settings_env
@@ -184,10 +185,9 @@ def run_pass(label: str, engine, base: str, args, held: HeldDuringDial) -> dict:
             now = NOW + timedelta(seconds=ticks)
             started = time.perf_counter()
             result = campaigns.tick(
-                providers=providers,
+                Dialer(providers, concurrency=args.concurrency),
                 now=now,
                 max_dials=args.concurrency,
-                dial_concurrency=args.concurrency,
             )
             tick_time += time.perf_counter() - started
             dialing += result.timings_ms["place"] / 1000

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from sqlmodel import Session
 
@@ -15,7 +15,7 @@ from logic.auth.permissions import Permission
 from logic.calls import queries
 from logic.calls.placement import CallRefused, CallRequest, prepare_call, preview_call
 from logic.calls.reconcile import reconcile_calls
-from logic.calls.service import calling_policy, dial_after_commit, dialer_for
+from logic.calls.service import calling_policy, dialer_for
 from logic.calls.voice.registry import require_provider
 from logic.listing import as_utc
 from models.api_fields import ApiDateTime
@@ -40,7 +40,7 @@ from services.deps import (
 )
 from services.openapi import error_responses
 from services.pagination import PageDep
-from services.vendor_deps import CallProvidersDep, SettingsDep
+from services.vendor_deps import CallProvidersDep, DialingDep, SettingsDep
 
 router = APIRouter(prefix="/calls", tags=["calls"])
 
@@ -74,8 +74,7 @@ def create_call(
     user: CallsPlace,
     principal: PrincipalDep,
     client: ClientDep,
-    settings: SettingsDep,
-    background: BackgroundTasks,
+    dialing: DialingDep,
 ) -> CallPublic:
     """Queue one call to a driver (answered `queued`; dialed right after the commit); a failed
     check is a 409/422 naming the reason (`driver_driving` / `driver_resting` included, which
@@ -96,11 +95,11 @@ def create_call(
         safety_override=body.safety_override,
     )
     try:
-        call = prepare_call(session, request, policy=calling_policy(settings))
+        call = prepare_call(session, request, policy=dialing.policy)
     except CallRefused as refused:
         raise refused.refusal.error() from None
     if call.status == CallStatus.QUEUED:
-        background.add_task(dial_after_commit, [call.id], settings)
+        dialing.after_commit([call.id])
     return CallPublic.model_validate(call)
 
 
@@ -136,21 +135,23 @@ def list_calls(
     return queries.list_calls(session, filters, page)
 
 
+class PreviewQuery(BaseModel):
+    driver_id: int
+    purpose: CallPurpose = CallPurpose.LATE_LOAD_CHECK
+    provider: str | None = None
+    agent_profile_id: int | None = None
+
+
 @router.get("/preview", responses=error_responses(404))
 def preview(
     session: SessionDep,
     _: CallsRead,
     settings: SettingsDep,
-    driver_id: int,
-    purpose: CallPurpose = CallPurpose.LATE_LOAD_CHECK,
-    provider: str | None = None,
-    agent_profile_id: int | None = None,
+    query: Annotated[PreviewQuery, Query()],
 ) -> CallPreview:
     """The prompt, first message and variables a call would carry; nothing is dialed."""
-    require_provider(provider, loc=("query", "provider"))
-    request = CallRequest(
-        driver_id=driver_id, purpose=purpose, provider=provider, agent_profile_id=agent_profile_id
-    )
+    require_provider(query.provider, loc=("query", "provider"))
+    request = CallRequest(**query.model_dump())
     return CallPreview(**preview_call(session, request, policy=calling_policy(settings)))
 
 

@@ -7,19 +7,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fastapi import APIRouter, BackgroundTasks
+from fastapi import APIRouter
 
 from helpers.errors import NotFound
 from logic.auth.audit import ClientInfo
 from logic.calls.placement import CallRequest, prepare_calls
-from logic.calls.service import calling_policy, dial_after_commit
 from logic.fleet.driver_data import DriverData, driver_data
 from models.alert import Alert
 from models.call import CallProvider, DriverCallRequest, DriverCallResult, DriverCallsResponse
 from models.call_agent_profile import CallAgentProfile
 from models.user import User
 from services.deps import CallsPlace, ClientDep, DriversRead, SessionDep
-from services.vendor_deps import SettingsDep
+from services.vendor_deps import Dialing, DialingDep
 
 router = APIRouter(prefix="/driver_data", tags=["drivers"])
 
@@ -37,8 +36,7 @@ def _call_drivers(
     body: DriverCallRequest,
     session: SessionDep,
     asker: Asker,
-    settings: SettingsDep,
-    background: BackgroundTasks,
+    dialing: Dialing,
 ) -> DriverCallsResponse:
     """Queue one call per listed driver; the placed ones are dialed after the commit."""
     profile = None
@@ -59,9 +57,8 @@ def _call_drivers(
         idempotency_key=body.idempotency_key,
         client=asker.client,
     )
-    outcomes = prepare_calls(session, request, body.driver_ids, policy=calling_policy(settings))
-    placed = [o.call_id for o in outcomes if o.result == "placed" and o.call_id]
-    background.add_task(dial_after_commit, placed, settings)
+    outcomes = prepare_calls(session, request, body.driver_ids, policy=dialing.policy)
+    dialing.after_commit([o.call_id for o in outcomes if o.result == "placed" and o.call_id])
     results = [DriverCallResult(**o.__dict__) for o in outcomes]
     return DriverCallsResponse(
         placed=sum(r.result == "placed" for r in results),
@@ -77,12 +74,11 @@ def call_drivers_vapi(
     session: SessionDep,
     user: CallsPlace,
     client: ClientDep,
-    settings: SettingsDep,
-    background: BackgroundTasks,
+    dialing: DialingDep,
 ) -> DriverCallsResponse:
     """Call each listed driver through VAPI; per driver: placed, skipped (reason) or failed."""
     asker = Asker(user, client)
-    return _call_drivers(CallProvider.VAPI, body, session, asker, settings, background)
+    return _call_drivers(CallProvider.VAPI, body, session, asker, dialing)
 
 
 @router.post("/call-elevenlabs")
@@ -91,12 +87,11 @@ def call_drivers_elevenlabs(
     session: SessionDep,
     user: CallsPlace,
     client: ClientDep,
-    settings: SettingsDep,
-    background: BackgroundTasks,
+    dialing: DialingDep,
 ) -> DriverCallsResponse:
     """Call each listed driver through ElevenLabs; per driver: placed, skipped or failed."""
     asker = Asker(user, client)
-    return _call_drivers(CallProvider.ELEVENLABS, body, session, asker, settings, background)
+    return _call_drivers(CallProvider.ELEVENLABS, body, session, asker, dialing)
 
 
 @router.get("/{driver_id}")

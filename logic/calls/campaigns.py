@@ -137,17 +137,15 @@ class TickResult:
 
 
 def tick(
+    dialer: Dialer,
     *,
-    providers: CallProviders,
     policy: CallingPolicy | None = None,
     now: datetime | None = None,
     max_dials: int = DEFAULT_MAX_DIALS,
-    webhook_base_url: str = "",
-    dial_concurrency: int = 1,
     plan_step: PlanStep | None = None,
 ) -> TickResult:
     """One pass: decide and claim in one transaction, queue each claim's call in its own, then
-    dial the queued calls with no transaction open (`dial_concurrency` at a time). Targets of
+    dial the queued calls with no transaction open (`dialer.concurrency` at a time). Targets of
     a campaign with a contact plan go to `plan_step` instead (they wait without one)."""
     now = now or utc_now()
     policy = policy or CallingPolicy()
@@ -168,7 +166,6 @@ def tick(
             result.not_placed += 1
     result.timings_ms["request"] = round((time.perf_counter() - started) * 1000, 1)
     started = time.perf_counter()
-    dialer = Dialer(providers, webhook_base_url=webhook_base_url, concurrency=dial_concurrency)
     statuses = dial_many(result.call_ids, dialer, now=now)
     failed = {i for i, s in statuses.items() if s == CallStatus.FAILED}
     result.provider_failed = len(failed)
@@ -202,12 +199,10 @@ def run_tick(
         ladder = run_ladder_with_calls(policy=policy, now=now)
         ladder_dials = dial_many(ladder.call_ids, dialer, now=now)
         result = tick(
-            providers=providers,
+            dialer,
             policy=policy,
             now=now,
             max_dials=settings.CAMPAIGN_TICK_MAX_DIALS,
-            webhook_base_url=settings.CALL_WEBHOOK_BASE_URL,
-            dial_concurrency=dialer.concurrency,
             plan_step=plan_step,
         )
         recovered = recover(dialer, now=now)

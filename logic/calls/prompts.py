@@ -194,9 +194,25 @@ class RenderedPrompt:
 SPOKEN_MOMENT = {"es": "EEEE d 'de' MMMM, h:mm a"}
 
 
+# The words the variables say themselves, by language ("h" and "min" read the same in both).
+WORDS = {
+    "en": {"unknown": "unknown", "none": "none on record", "hello_to": "there", "in": "in"},
+    "es": {
+        "unknown": "desconocido",
+        "none": "ninguna registrada",
+        "hello_to": "conductor",
+        "in": "en",
+    },
+}
+
+
+def _words(language: str | None) -> dict[str, str]:
+    return WORDS.get(language or "en", WORDS["en"])
+
+
 def _local(moment: datetime | None, zone: ZoneInfo, language: str = "en") -> str:
     if moment is None:
-        return "unknown"
+        return _words(language)["unknown"]
     local = moment.astimezone(zone)
     pattern = SPOKEN_MOMENT.get(language)
     if pattern is None:
@@ -206,9 +222,9 @@ def _local(moment: datetime | None, zone: ZoneInfo, language: str = "en") -> str
     return f"{' '.join(spoken.split())} {local:%Z}"
 
 
-def _minutes(value: int | None) -> str:
+def _minutes(value: int | None, language: str = "en") -> str:
     if value is None:
-        return "unknown"
+        return _words(language)["unknown"]
     hours, minutes = divmod(int(value), 60)
     return f"{hours} h {minutes} min" if hours else f"{minutes} min"
 
@@ -224,42 +240,43 @@ def call_variables(data: DriverData, *, timezone: str) -> dict[str, Scalar]:
     visit = held.visits[0] if held and held.visits else None
     violation = data.recent_violations[0] if data.recent_violations else None
     eta = (stop.eta if stop else None) or (trip.eta_next_stop if trip else None)
-    stop_label = "unknown"
-    if stop is not None:
-        place = ", ".join(p for p in (stop.city, stop.state) if p)
-        stop_label = " in ".join(p for p in (stop.name, place) if p) or "unknown"
+    words = _words(language)
+    unknown = words["unknown"]
     return {
-        "driver_first_name": driver.first_name or "there",
-        "driver_name": driver.full_name or "driver",
-        "truck": (trip.vehicle.unit_number if trip and trip.vehicle else None) or "unknown",
-        "load_id": (trip.load_number or trip.ditat_id or str(trip.id)) if trip else "unknown",
-        "next_stop": stop_label,
-        "next_stop_city": (stop.city if stop else None) or "unknown",
+        "driver_first_name": driver.first_name or words["hello_to"],
+        "driver_name": driver.full_name or words["hello_to"],
+        "truck": (trip.vehicle.unit_number if trip and trip.vehicle else None) or unknown,
+        "load_id": (trip.load_number or trip.ditat_id or str(trip.id)) if trip else unknown,
+        "next_stop": (_stop_label(stop, language) if stop else None) or unknown,
+        "next_stop_city": (stop.city if stop else None) or unknown,
         "next_appointment": _local(stop.appointment_start if stop else None, zone, language),
         "eta": _local(eta, zone, language),
-        "violation_type": violation.violation_type if violation else "none on record",
+        "violation_type": violation.violation_type if violation else words["none"],
         "violation_time": _local(violation.started_at if violation else None, zone, language),
-        "violation_duration": _minutes(violation.duration_minutes if violation else None),
+        "violation_duration": _minutes(violation.duration_minutes if violation else None, language),
         "drive_time_left": _minutes(
-            data.hos_clock.drive_remaining_minutes if data.hos_clock else None
+            data.hos_clock.drive_remaining_minutes if data.hos_clock else None, language
         ),
-        "facility": _stop_label(held) if held else "unknown",
+        "facility": (_stop_label(held, language) if held else None) or unknown,
         "arrived": _local(visit.arrived_at if visit else None, zone, language),
-        "held_for": _minutes(visit.dwell_minutes if visit else None),
+        "held_for": _minutes(visit.dwell_minutes if visit else None, language),
         "timezone": timezone,
         # The language to speak (primary subtag): the agent profile is chosen by it too.
         "language": language,
     }
 
 
-def _stop_label(stop) -> str:
+def _stop_label(stop, language: str) -> str:
+    """The stop as said: its name in "City, ST" ("en" in Spanish); empty when it has neither."""
     place = ", ".join(p for p in (stop.city, stop.state) if p)
-    return " in ".join(p for p in (stop.name, place) if p) or "unknown"
+    return f" {_words(language)['in']} ".join(p for p in (stop.name, place) if p)
 
 
 def render_text(template: str, variables: dict[str, Scalar]) -> str:
-    """Substitute `{{ name }}`; an unknown name renders as "unknown", never as the raw tag."""
-    return PLACEHOLDER.sub(lambda m: str(variables.get(m.group(1), "unknown")), template)
+    """Substitute `{{ name }}`; an unknown name renders as "unknown" in the variables'
+    language, never as the raw tag."""
+    unknown = _words(str(variables.get("language", "en")))["unknown"]
+    return PLACEHOLDER.sub(lambda m: str(variables.get(m.group(1), unknown)), template)
 
 
 def render_prompt(

@@ -910,7 +910,7 @@ def test_database_outage_after_a_call_is_placed_is_a_warning(
     from sqlalchemy import create_engine
     from sqlmodel import Session
 
-    import services.calls
+    import services.vendor_deps
     from db import database
 
     make_agent_profile(session, provider="vapi", purpose="custom")
@@ -935,7 +935,7 @@ def test_database_outage_after_a_call_is_placed_is_a_warning(
                 )
             )
 
-    monkeypatch.setattr(services.calls, "dial_after_commit", dial_during_outage)
+    monkeypatch.setattr(services.vendor_deps, "dial_after_commit", dial_during_outage)
     caplog.set_level("WARNING")
     import services.http.error_boundary as boundary
 

@@ -19,6 +19,7 @@ from config import get_settings
 from db.database import session_scope
 from helpers.time_utils import utc_now
 from logic.calls.campaigns import tick
+from logic.calls.dialing import Dialer
 from logic.calls.placement import CallingPolicy
 from models.call import Call, CallStatus
 from services.vendor_deps import current_settings
@@ -161,10 +162,9 @@ def test_campaign_tick_dials_holding_no_connection(committed_db, sandbox_clean):
     event.listen(committed_db.pool, "checkin", checkin)
     try:
         result = tick(
-            providers=providers,
+            Dialer(providers, concurrency=3),
             policy=CallingPolicy(window_start=dtime(0), window_end=dtime(0)),
             now=now + timedelta(seconds=1),
-            dial_concurrency=3,
         )
     finally:
         providers.close()

@@ -35,6 +35,25 @@ def test_a_spanish_speaking_driver_hears_dates_and_times_in_spanish(session):
     assert "Tue 2:05 PM CST" in his["system_prompt"]
 
 
+def test_what_is_not_known_is_said_in_the_drivers_language(session):
+    """A driver with no trip and no violation: the Spanish prompt says "desconocido" and
+    "ninguna registrada", never the English words; the English one keeps them."""
+    rosa = make_driver(session, language="es")
+    jim = make_driver(session, phone="+12015550134")
+    coaching = CallPurpose.VIOLATION_COACHING
+
+    hers = preview_call(session, CallRequest(driver_id=rosa.id, purpose=coaching), now=NOON)
+    his = preview_call(session, CallRequest(driver_id=jim.id, purpose=coaching), now=NOON)
+
+    said = hers["variables"]
+    assert said["truck"] == said["violation_time"] == said["next_stop"] == "desconocido"
+    assert said["violation_type"] == "ninguna registrada"
+    assert "unknown" not in hers["system_prompt"] + hers["first_message"]
+    assert "none on record" not in hers["system_prompt"]
+    assert his["variables"]["truck"] == his["variables"]["next_stop"] == "unknown"
+    assert his["variables"]["violation_type"] == "none on record"
+
+
 def test_a_spanish_speaking_driver_gets_the_spanish_profile(session):
     english = make_agent_profile(session, provider="vapi")
     spanish = make_agent_profile(session, provider="vapi", language="es")

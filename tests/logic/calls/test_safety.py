@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from logic.calls.campaigns import tick
+from logic.calls.dialing import Dialer
 from logic.calls.placement import (
     CallingPolicy,
     CallRefused,
@@ -121,7 +122,7 @@ def test_campaign_defers_a_moving_driver_with_the_reason_and_dials_when_stopped(
     session.flush()
     providers = sandbox_providers(sandbox_clean)
     try:
-        first = tick(providers=providers, now=NOON)
+        first = tick(Dialer(providers), now=NOON)
         target = session.scalars(
             select(CampaignTarget).where(CampaignTarget.campaign_id == campaign.id)
         ).one()
@@ -136,7 +137,7 @@ def test_campaign_defers_a_moving_driver_with_the_reason_and_dials_when_stopped(
         # The truck stopped at a fuel stop; the next due tick dials.
         later = NOON + timedelta(minutes=16)
         make_location(session, vehicle=truck, recorded_at=later, speed_mph=0)
-        second = tick(providers=providers, now=later)
+        second = tick(Dialer(providers), now=later)
     finally:
         providers.close()
     session.refresh(target)

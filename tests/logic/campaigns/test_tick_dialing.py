@@ -15,6 +15,7 @@ from db.database import session_scope
 from logic.auth.audit import ClientInfo
 from logic.calls import campaign_ops
 from logic.calls.campaigns import tick
+from logic.calls.dialing import Dialer
 from models.call import Call, CallOutcome, CallProvider, CallPurpose, CallStatus
 from models.campaign import CallCampaign, CampaignStatus, CampaignTarget, TargetState
 from tests.factories import make_driver
@@ -56,7 +57,7 @@ def test_tick_places_one_call_per_claim_through_placement(session, sandbox_clean
     drivers = [make_driver(session, first_name=f"D{i}") for i in range(3)]
     campaign = make_campaign(session, drivers=drivers, now=NOW, max_concurrency=2)
 
-    result = tick(providers=providers, now=NOW)
+    result = tick(Dialer(providers), now=NOW)
 
     assert (result.claimed, result.placed) == (2, 2)
     assert result.timings_ms.keys() >= {"decide_claim", "place"}
@@ -71,21 +72,21 @@ def test_tick_places_one_call_per_claim_through_placement(session, sandbox_clean
     assert len(vapi_posts(sandbox_clean)) == 2
     session.expire_all()
     assert session.get(CallCampaign, campaign.id).calls_placed == 2
-    assert tick(providers=providers, now=NOW).claimed == 0  # concurrency is full
+    assert tick(Dialer(providers), now=NOW).claimed == 0  # concurrency is full
 
 
 def test_pause_resume_cancel_with_calls_in_flight(session, sandbox_clean, providers):
     make_agent_profile(session, provider=CallProvider.VAPI, purpose=CallPurpose.HOS_CHECK)
     drivers = [make_driver(session) for _ in range(4)]
     campaign = make_campaign(session, drivers=drivers, now=NOW, max_concurrency=2)
-    first = tick(providers=providers, now=NOW)
+    first = tick(Dialer(providers), now=NOW)
     assert first.placed == 2
     call_ids = list(session.scalars(select(Call.id).order_by(Call.id)))
 
     campaign_ops.pause_campaign(session, campaign, None, NOW, CLIENT)
     session.flush()
     end_call(session, call_ids[0], CallOutcome.COMPLETED, NOW + timedelta(minutes=2))
-    paused = tick(providers=providers, now=NOW + timedelta(minutes=3))
+    paused = tick(Dialer(providers), now=NOW + timedelta(minutes=3))
     # The finished call is recorded while paused; nothing new is dialed.
     assert paused.advanced == {"done": 1} and paused.claimed == 0
     assert states(session, campaign) == {"pending": 2, "dialing": 1, "done": 1}
@@ -93,7 +94,7 @@ def test_pause_resume_cancel_with_calls_in_flight(session, sandbox_clean, provid
 
     campaign_ops.resume_campaign(session, campaign, None, NOW, CLIENT)
     session.flush()
-    resumed = tick(providers=providers, now=NOW + timedelta(minutes=4))
+    resumed = tick(Dialer(providers), now=NOW + timedelta(minutes=4))
     assert resumed.placed == 1  # one slot: one call still in flight
     assert states(session, campaign) == {"pending": 1, "dialing": 2, "done": 1}
 
@@ -105,7 +106,7 @@ def test_pause_resume_cancel_with_calls_in_flight(session, sandbox_clean, provid
     )
     end_call(session, in_flight[0], CallOutcome.NO_ANSWER, NOW + timedelta(minutes=5))
     end_call(session, in_flight[1], CallOutcome.COMPLETED, NOW + timedelta(minutes=5))
-    after = tick(providers=providers, now=NOW + timedelta(hours=2))
+    after = tick(Dialer(providers), now=NOW + timedelta(hours=2))
 
     # In-flight calls finished and were recorded; the no-answer is not retried.
     assert after.claimed == 0 and len(vapi_posts(sandbox_clean)) == 3
@@ -126,16 +127,16 @@ def test_a_provider_failure_is_an_attempt_retried_at_its_delay(session, sandbox_
     campaign = make_campaign(session, drivers=[driver], now=NOW, retry_failed_minutes=15)
     sandbox_clean.fault("vapi", "429", count=3, retry_after=0)
 
-    result = tick(providers=providers, now=NOW)
+    result = tick(Dialer(providers), now=NOW)
 
     assert (result.claimed, result.provider_failed) == (1, 1)
     call = session.scalars(select(Call)).one()
     assert call.status == CallStatus.FAILED and call.outcome == CallOutcome.FAILED
-    tick(providers=providers, now=NOW + timedelta(minutes=1))
+    tick(Dialer(providers), now=NOW + timedelta(minutes=1))
     target = session.scalars(select(CampaignTarget)).one()
     assert target.state == TargetState.PENDING and target.last_outcome == CallOutcome.FAILED
     assert target.next_attempt_at == NOW + timedelta(minutes=15)
-    retried = tick(providers=providers, now=NOW + timedelta(minutes=15))
+    retried = tick(Dialer(providers), now=NOW + timedelta(minutes=15))
     session.expire_all()
     assert retried.placed == 1 and session.get(CampaignTarget, target.id).attempts == 2
     assert campaign.id == target.campaign_id
@@ -148,7 +149,7 @@ def test_placement_has_the_last_word_on_each_call(session, sandbox_clean, provid
     bad = make_driver(session, phone="555-555-5555")
     campaign = make_campaign(session, drivers=[bad], now=NOW)
 
-    result = tick(providers=providers, now=NOW)
+    result = tick(Dialer(providers), now=NOW)
 
     assert (result.claimed, result.placed) == (1, 0)
     assert result.deferred == {"invalid_phone_number": 1}
@@ -159,14 +160,14 @@ def test_placement_has_the_last_word_on_each_call(session, sandbox_clean, provid
         f"driver {bad.id} has no valid phone number ('555-555-5555' is not a dialable E.164 number)"
     )
     assert vapi_posts(sandbox_clean) == []
-    assert tick(providers=providers, now=NOW).completed == [campaign.id]
+    assert tick(Dialer(providers), now=NOW).completed == [campaign.id]
 
 
 def test_no_agent_profile_pauses_the_campaign_with_the_reason(session, providers):
     driver = make_driver(session)
     campaign = make_campaign(session, drivers=[driver], now=NOW, provider="elevenlabs")
 
-    result = tick(providers=providers, now=NOW)
+    result = tick(Dialer(providers), now=NOW)
 
     assert result.placed == 0 and result.deferred == {"no_agent_profile": 1}
     session.expire_all()
@@ -192,7 +193,7 @@ def test_two_ticks_in_two_threads_never_dial_one_driver_twice(committed_db, sand
         providers = sandbox_providers(sandbox_clean)
         try:
             barrier.wait()
-            results.append(tick(providers=providers, now=NOW))
+            results.append(tick(Dialer(providers), now=NOW))
         except Exception as exc:  # surfaced by the assertion below
             errors.append(exc)
         finally:
