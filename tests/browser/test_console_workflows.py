@@ -173,6 +173,8 @@ def _raise_alert(trip: dict, title: str) -> int:
     """An alert on `trip` as an evaluation pass raises it (committed); its id."""
     from datetime import UTC, datetime
 
+    from sqlalchemy import select
+
     from db.database import session_scope
     from logic.alerts.candidate import Candidate
     from logic.alerts.filters import ChannelLimit, apply_filters
@@ -190,7 +192,7 @@ def _raise_alert(trip: dict, title: str) -> int:
             limit=ChannelLimit(max_posts=100),
         )  # fmt: skip
         session.flush()
-        return session.query(Alert).filter_by(title=title).one().id
+        return session.scalars(select(Alert).filter_by(title=title)).one().id
 
 
 def _not_resting(console_stack, headers) -> list[int]:
@@ -366,6 +368,8 @@ def test_a_message_to_the_driver_joins_their_conversation(page, console_stack):
 def test_the_map_finds_a_truck_and_rings_the_held_ones(page, console_stack):
     from datetime import UTC, datetime, timedelta
 
+    from sqlalchemy import select
+
     from db.database import session_scope
     from models.stop_visit import StopVisit
     from models.trip import Trip
@@ -404,5 +408,5 @@ def test_the_map_finds_a_truck_and_rings_the_held_ones(page, console_stack):
         page.locator("#truck-detail h3", has_text=trip["vehicle"]["unit_number"]).wait_for()
     finally:
         with session_scope() as session:
-            for visit in session.query(StopVisit).filter_by(facility="Held Dock"):
+            for visit in session.scalars(select(StopVisit).filter_by(facility="Held Dock")):
                 session.delete(visit)
