@@ -16,6 +16,7 @@ from helpers.time_utils import utc_now
 from models.alert import Alert, AlertStatus
 from sandbox.credentials import ELEVENLABS_WEBHOOK_SECRET, VAPI_WEBHOOK_SECRET
 from tests.factories import _flushed, _n
+from tests.fixtures_sandbox import KEEP_ALIVE_SECONDS
 from utils.elevenlabs_client import sign_elevenlabs_payload
 from utils.slack_client import build_slack_client
 from utils.vapi_client import sign_vapi_hmac
@@ -105,7 +106,14 @@ def serve_main_app() -> tuple[str, Callable[[], None]]:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     server = uvicorn.Server(
-        uvicorn.Config(main_app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+        uvicorn.Config(
+            main_app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

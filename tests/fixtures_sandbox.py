@@ -86,6 +86,12 @@ class SandboxServer:
         self._http.close()
 
 
+# Test servers keep an idle connection longer than httpx's pool does (5 s): with uvicorn's
+# default (also 5 s) a client could reuse a connection the server was closing at that instant
+# ("Connection reset by peer" in a fixture's teardown, seen under a loaded CI run).
+KEEP_ALIVE_SECONDS = 30
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -97,7 +103,13 @@ def sandbox() -> Iterator[SandboxServer]:
     app = create_sandbox_app()
     port = _free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", access_log=False
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        access_log=False,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="sandbox-uvicorn", daemon=True)
