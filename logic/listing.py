@@ -12,11 +12,12 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, Row, Select, func, or_, select
+from sqlalchemy import ColumnElement, Row, ScalarSelect, Select, func, or_, select
 from sqlmodel import Session
 
 from helpers.errors import Unprocessable
 from helpers.time_utils import make_timezone_aware
+from models.driver import Driver
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -62,6 +63,21 @@ def order_by_clause(
     column = allowed[name]
     ordered = column.desc() if descending else column.asc()
     return [ordered.nulls_last(), tie_breaker.desc() if descending else tie_breaker.asc()]
+
+
+def driver_name_key(driver_id: ColumnElement[Any]) -> ScalarSelect[Any]:
+    """Sort key for a row holding `driver_id`: the driver's full name as the console lists it,
+    case-insensitive; NULL (so last) without a driver.
+
+    A correlated subquery (one index probe per row) rather than a join, so a list's key-first
+    page pick (`fetch_row_page`) and its COUNT need no join.
+    """
+    return (
+        select(func.lower(Driver.first_name + " " + Driver.last_name))
+        .where(Driver.id == driver_id)
+        .correlate_except(Driver)
+        .scalar_subquery()
+    )
 
 
 def fetch_page(

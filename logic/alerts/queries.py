@@ -5,11 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, select
 from sqlmodel import Session
 
 from helpers.errors import NotFound
-from logic.listing import PageRequest, fetch_page, order_by_clause, text_search
+from logic.listing import (
+    PageRequest,
+    driver_name_key,
+    fetch_page,
+    order_by_clause,
+    text_search,
+)
 from models.alert import (
     Alert,
     AlertDeliveriesPage,
@@ -38,10 +44,7 @@ _ALERT_SORTS = {
     "title": Alert.title,
     # The console's name columns: the driver's full name and the truck's unit, looked up per
     # alert (one index probe each), NULLs last.
-    "driver": select(func.lower(Driver.first_name + " " + Driver.last_name))
-    .where(Driver.id == Alert.driver_id)
-    .correlate(Alert)
-    .scalar_subquery(),
+    "driver": driver_name_key(Alert.driver_id),
     "truck": select(Vehicle.unit_number)
     .where(Vehicle.id == Alert.vehicle_id)
     .correlate(Alert)

@@ -22,7 +22,7 @@ from logic.auth.audit import ClientInfo
 from logic.calls.audience import audience_query
 from logic.calls.placement import CallingPolicy
 from logic.calls.waiting import waiting_reasons
-from logic.listing import PageRequest, fetch_page, order_by_clause
+from logic.listing import PageRequest, driver_name_key, fetch_page, order_by_clause
 from models.call_agent_profile import CallAgentProfile
 from models.campaign import (
     FINAL_STATES,
@@ -204,11 +204,27 @@ def _audit(
 
 # ---- read side -----------------------------------------------------------------------------
 
+# Share of the targets finished (what the console's progress bar shows), 0 with no targets.
+_FINISHED_SHARE = func.coalesce(
+    select(func.count())
+    .where(
+        CampaignTarget.campaign_id == CallCampaign.id,
+        CampaignTarget.state.in_([s.value for s in FINAL_STATES]),
+    )
+    .correlate(CallCampaign)
+    .scalar_subquery()
+    * 1.0
+    / func.nullif(CallCampaign.target_count, 0),
+    0.0,
+)
 _CAMPAIGN_SORTS = {
     "created_at": CallCampaign.created_at,
     "name": CallCampaign.name,
     "status": CallCampaign.status,
     "id": CallCampaign.id,
+    "purpose": CallCampaign.purpose,
+    "started_at": CallCampaign.started_at,
+    "progress": _FINISHED_SHARE,
 }
 _TARGET_SORTS = {
     "next_attempt_at": CampaignTarget.next_attempt_at,
@@ -216,6 +232,11 @@ _TARGET_SORTS = {
     "attempts": CampaignTarget.attempts,
     "state": CampaignTarget.state,
     "id": CampaignTarget.id,
+    "driver": driver_name_key(CampaignTarget.driver_id),
+    "last_outcome": CampaignTarget.last_outcome,
+    "finished_at": CampaignTarget.finished_at,
+    # The stored reason: why a target was skipped, else why it waits; none sorts last.
+    "reason": func.coalesce(CampaignTarget.skip_reason, CampaignTarget.defer_reason),
 }
 
 

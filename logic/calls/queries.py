@@ -12,7 +12,13 @@ from sqlmodel import Session, select
 from helpers.errors import Conflict, NotFound
 from logic.auth import audit
 from logic.auth.audit import ClientInfo
-from logic.listing import PageRequest, check_range, fetch_page, order_by_clause
+from logic.listing import (
+    PageRequest,
+    check_range,
+    driver_name_key,
+    fetch_page,
+    order_by_clause,
+)
 from models.call import (
     Call,
     CallDetail,
@@ -48,6 +54,12 @@ _CALL_SORTS = {
     "ended_at": Call.ended_at,
     "status": Call.status,
     "duration_seconds": Call.duration_seconds,
+    # The console's columns.
+    "id": Call.id,
+    "driver": driver_name_key(Call.driver_id),
+    "purpose": Call.purpose,
+    "outcome": Call.outcome,
+    "dialed_at": Call.dialed_at,
 }
 _INSIGHT_SORTS = {
     "created_at": CallInsight.created_at,

@@ -20,6 +20,7 @@ from logic.auth.audit import ClientInfo
 from logic.listing import (
     Page,
     PageRequest,
+    driver_name_key,
     fetch_page,
     fetch_row_page,
     order_by_clause,
@@ -47,12 +48,6 @@ from models.vehicle import Trailer, TrailerSummary, Vehicle, VehicleSummary
 
 # The board's columns that live in other tables sort by a correlated subquery on the trip's
 # key (one index probe per trip), so the key-first page pick in `fetch_row_page` needs no join.
-_DRIVER_NAME = (
-    select(func.lower(Driver.first_name + " " + Driver.last_name))
-    .where(Driver.id == Trip.driver_id)
-    .correlate(Trip)
-    .scalar_subquery()
-)
 _TRUCK_UNIT = (
     select(Vehicle.unit_number)
     .where(Vehicle.id == Trip.vehicle_id)
@@ -77,7 +72,7 @@ TRIP_SORTABLE = {
     "eta_next_stop": Trip.eta_next_stop,
     "terminal": Trip.terminal,
     "updated_at": Trip.updated_at,
-    "driver": _DRIVER_NAME,  # the full name as listed, case-insensitive
+    "driver": driver_name_key(Trip.driver_id),
     "truck": _TRUCK_UNIT,
     "last_position_at": _LAST_POSITION_AT,  # the truck's newest GPS point
 }

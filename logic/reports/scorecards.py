@@ -16,7 +16,7 @@ from sqlalchemy import Float, Integer, String, cast, func, select, true
 from sqlmodel import Session
 
 from config import get_settings
-from logic.listing import Page, PageRequest, order_by_clause
+from logic.listing import Page, PageRequest, driver_name_key, order_by_clause
 from logic.reports import score as scoring
 from logic.reports.sql import as_float, json_object_items
 from models.driver import Driver
@@ -128,6 +128,10 @@ SORTS = {
     "trend_7d": DriverReport.trend_7d,
     "driver_id": DriverReport.driver_id,
     "last_name": Driver.last_name,
+    # The console's columns.
+    "driver": driver_name_key(DriverReport.driver_id),
+    "terminal": DriverReport.terminal,
+    "calls": DriverReport.calls,
 }
 
 

@@ -3,8 +3,8 @@
 
 import { api, ApiError } from "/console/api.js";
 import { driverDirectory, driverName } from "/console/directory.js";
-import { add, el, explainInto, field, freshness, place, table } from "/console/dom.js";
-import { formatDuration, when, words } from "/console/format.js";
+import { add, el, explainInto, field, freshness, place, sortParam, table } from "/console/dom.js";
+import { counted, formatDuration, when, words } from "/console/format.js";
 
 export function insightList(insight) {
   if (!insight) return null;
@@ -67,20 +67,25 @@ export async function renderCalls(ctx) {
   }
   ctx.section.append(el("div", { class: "split" }, list, detail));
   const state = { table: {}, page: null };
+  // The third field is the API's sort key: a click sorts every call, not the page at hand.
   const columns = [
-    ["Call", (c) => c.id, (c) => -c.id],
-    ["Driver", (c) => (c.driver_id ? el("a", { href: `#driver/${c.driver_id}` }, driverName(drivers, c.driver_id)) : "—"), (c) => driverName(drivers, c.driver_id)],
-    ["Purpose", (c) => words(c.purpose), (c) => c.purpose],
-    ["Status", (c) => el("span", { class: "call-status" }, c.status), (c) => c.status], ["Outcome", (c) => words(c.outcome), (c) => c.outcome],
-    ["Dialed", (c) => when(c.dialed_at), (c) => c.dialed_at],
+    ["Call", (c) => c.id, "id"],
+    ["Driver", (c) => (c.driver_id ? el("a", { href: `#driver/${c.driver_id}` }, driverName(drivers, c.driver_id)) : "—"), "driver"],
+    ["Purpose", (c) => words(c.purpose), "purpose"],
+    ["Status", (c) => el("span", { class: "call-status" }, c.status), "status"], ["Outcome", (c) => words(c.outcome), "outcome"],
+    ["Dialed", (c) => when(c.dialed_at), "dialed_at"],
   ];
 
   async function load() {
-    const page = await api("/calls?limit=100");
+    const sort = sortParam(columns, state.table);
+    const page = await api(`/calls?limit=100${sort ? `&sort=${sort}` : ""}`);
     updated.stamp();
-    if (state.page && JSON.stringify(page) === state.page) return;
-    state.page = JSON.stringify(page);
-    place(list, table(`${page.total} calls, newest first`, columns, page.items, { onSelect: (c) => callDetail(detail, c.id), state: state.table }));
+    const text = JSON.stringify([sort, page]);
+    if (state.page === text) return;
+    state.page = text;
+    const order = sort ? "sort by any column" : "newest first; sort by any column";
+    place(list, table(`${counted(page.total, "call")}, ${order}`, columns, page.items, { onSelect: (c) => callDetail(detail, c.id), onSort: load, state: state.table }));
+    list.dataset.ready = "true";
   }
   await load();
   if (ctx.args[0]) callDetail(detail, Number(ctx.args[0]));

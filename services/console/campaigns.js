@@ -4,8 +4,8 @@
 
 import { api, ApiError } from "/console/api.js";
 import { driverDirectory } from "/console/directory.js";
-import { el, explainInto, field, fill, freshness, place, table } from "/console/dom.js";
-import { ago, when, words } from "/console/format.js";
+import { el, explainInto, field, fill, freshness, place, sortParam, table } from "/console/dom.js";
+import { ago, counted, when, words } from "/console/format.js";
 
 const WAITING = {
   campaign_draft: "campaign not started", campaign_paused: "campaign paused", before_schedule: "before the schedule",
@@ -99,6 +99,16 @@ function targetReason(t, campaign) {
   return words(t.skip_reason ?? t.defer_reason);
 }
 
+// A campaign's targets, driver by driver; the third field is the API's sort key (every
+// target is sorted, not the rows at hand). "reason" is the stored skip or wait reason.
+const TARGET_COLUMNS = [
+  ["Driver", (t) => el("a", { href: `#driver/${t.driver_id}` }, t.driver_name ?? `driver #${t.driver_id}`), "driver"],
+  ["State", (t) => words(t.state), "state"], ["Attempts", (t) => t.attempts, "attempts"],
+  ["Last outcome", (t) => words(t.last_outcome), "last_outcome"], ["Why / waiting", (t, campaign) => targetReason(t, campaign), "reason"],
+  ["Next attempt", (t) => (t.state === "pending" ? when(t.next_attempt_at) : "—"), "next_attempt_at"],
+  ["Finished", (t) => (t.finished_at ? ago(t.finished_at) : "—"), "finished_at"],
+];
+
 export async function renderCampaigns(ctx) {
   const drivers = await driverDirectory(ctx.can);
   const list = el("div", { id: "campaigns" });
@@ -111,7 +121,8 @@ export async function renderCampaigns(ctx) {
     state.open = c.id;
     const detail = await explainInto(panel, api(`/campaigns/${c.id}`));
     if (!detail || state.open !== c.id) return;
-    const targets = await explainInto(panel, api(`/campaigns/${c.id}/targets?limit=200`));
+    const sort = sortParam(TARGET_COLUMNS, state.targets);
+    const targets = await explainInto(panel, api(`/campaigns/${c.id}/targets?limit=200${sort ? `&sort=${sort}` : ""}`));
     if (state.open !== c.id) return;
     const p = detail.progress;
     const act = async (action) => {
@@ -128,29 +139,27 @@ export async function renderCampaigns(ctx) {
         el("button", { type: "button", class: a === "cancel" ? "secondary" : null, onclick: () => act(a) }, a[0].toUpperCase() + a.slice(1)))) : null,
       detail.status_reason ? el("p", { class: "notice" }, detail.status_reason) : null,
       waiting.length ? el("p", { id: "campaign-waiting" }, "Waiting: ", waiting.map(([why, n]) => `${n} ${WAITING[why] ?? words(why)}`).join(", ")) : null,
-      targets ? table(`${targets.total} drivers`, [
-        ["Driver", (t) => el("a", { href: `#driver/${t.driver_id}` }, t.driver_name ?? `driver #${t.driver_id}`), (t) => t.driver_name],
-        ["State", (t) => words(t.state), (t) => t.state], ["Attempts", (t) => t.attempts, (t) => t.attempts],
-        ["Last outcome", (t) => words(t.last_outcome), (t) => t.last_outcome], ["Why / waiting", (t) => targetReason(t, detail), (t) => targetReason(t, detail)],
-        ["Next attempt", (t) => (t.state === "pending" ? when(t.next_attempt_at) : "—"), (t) => t.next_attempt_at],
-        ["Finished", (t) => (t.finished_at ? ago(t.finished_at) : "—"), (t) => t.finished_at],
-      ], targets.items, { state: state.targets, id: "campaign-targets" }) : null);
+      targets ? table(counted(targets.total, "driver"), TARGET_COLUMNS.map(([name, cell, key]) => [name, (t) => cell(t, detail), key]),
+        targets.items, { state: state.targets, id: "campaign-targets", onSort: () => showCampaign({ id: c.id }) }) : null);
     if (focused !== null) ([...panel.querySelectorAll("button")].find((b) => b.textContent === focused) ?? panel).focus();
   };
 
+  // The third field is the API's sort key: a click sorts every campaign, not this page.
   const columns = [
-    ["Name", (c) => c.name, (c) => c.name], ["Purpose", (c) => words(c.purpose), (c) => c.purpose], ["Status", (c) => c.status, (c) => c.status],
+    ["Name", (c) => c.name, "name"], ["Purpose", (c) => words(c.purpose), "purpose"], ["Status", (c) => c.status, "status"],
     // Finished targets, never calls: retries would over-fill the bar ("6 calls / 5 targets").
-    ["Progress", (c) => el("span", {}, el("progress", { max: c.target_count || 1, value: Math.min(c.targets_finished, c.target_count), "aria-label": `${c.name} progress` }), ` ${c.targets_finished} of ${c.target_count}`), (c) => c.targets_finished / (c.target_count || 1)],
-    ["Window", (c) => `${c.window_start}–${c.window_end}`], ["Started", (c) => when(c.started_at), (c) => c.started_at],
+    ["Progress", (c) => el("span", {}, el("progress", { max: c.target_count || 1, value: Math.min(c.targets_finished, c.target_count), "aria-label": `${c.name} progress` }), ` ${c.targets_finished} of ${c.target_count}`), "progress"],
+    ["Window", (c) => `${c.window_start}–${c.window_end}`], ["Started", (c) => when(c.started_at), "started_at"],
   ];
   async function load() {
-    const page = await api("/campaigns?limit=100");
+    const sort = sortParam(columns, state.table);
+    const page = await api(`/campaigns?limit=100${sort ? `&sort=${sort}` : ""}`);
     updated.stamp();
-    const text = JSON.stringify(page);
+    const text = JSON.stringify([sort, page]);
     if (text === state.page) return false;
     state.page = text;
-    place(list, table(`${page.total} campaigns`, columns, page.items, { onSelect: showCampaign, state: state.table }));
+    place(list, table(`${counted(page.total, "campaign")}${sort ? "" : ", newest first"}`, columns, page.items, { onSelect: showCampaign, onSort: load, state: state.table }));
+    list.dataset.ready = "true";
     return true;
   }
   fill(ctx.section, el("div", { class: "title-row" }, el("h2", {}, "Campaigns"), updated.node),

@@ -6,7 +6,7 @@
 import { api } from "/console/api.js";
 import { callDetail } from "/console/calls.js";
 import { definitions, el, explainInto, fill, table } from "/console/dom.js";
-import { formatDuration, REST_NAMES, when, words } from "/console/format.js";
+import { counted, formatDuration, REST_NAMES, when, words } from "/console/format.js";
 import { messageForm } from "/console/messages.js";
 
 
@@ -76,7 +76,7 @@ function scorecard(series, chart) {
   const download = el("a", { href: URL.createObjectURL(new Blob([csv(series)], { type: "text/csv" })), download: `scorecard-${series.driver_id}-${series.start}-${series.end}.csv`, id: "d-export" }, "Download the series (CSV)");
   const t = series.totals;
   return el("section", { "aria-labelledby": "d-score" }, el("h3", { id: "d-score" }, `Scorecard ${series.start} to ${series.end}`),
-    el("p", {}, `Average score ${t.average_score === null ? "—" : t.average_score.toFixed(0)} over ${t.days} days; ${Math.round(t.miles)} mi, ${t.hos_violations} HOS violations, ${t.safety_events} safety events, ${t.calls} calls. `, download),
+    el("p", {}, `Average score ${t.average_score === null ? "—" : t.average_score.toFixed(0)} over ${counted(t.days, "day")}; ${Math.round(t.miles)} mi, ${counted(t.hos_violations, "HOS violation")}, ${counted(t.safety_events, "safety event")}, ${counted(t.calls, "call")}. `, download),
     chart ? el("img", { class: "chart", src: URL.createObjectURL(chart), alt: `Daily safety score of ${series.driver_name}, ${series.start} to ${series.end}` }) : null,
     table("Daily scores and what each lost points for", [
       ["Day", (d) => d.report_date, (d) => d.report_date], ["Score", (d) => (d.safety_score === null ? el("span", { class: "muted", title: d.score_withheld_reason ?? "" }, "not scored") : d.safety_score.toFixed(0)), (d) => d.safety_score],

@@ -38,5 +38,8 @@ export function ago(iso, now = Date.now()) {
 
 export const words = (code) => (code ? String(code).replaceAll("_", " ") : "—");
 
+// "1 call", "2 calls": a count with its noun (regular plurals only).
+export const counted = (n, noun) => `${n} ${noun}${n === 1 ? "" : "s"}`;
+
 // The rests an HOS plan inserts, by the projection's `kind`.
 export const REST_NAMES = { break: "30 min break", reset: "10 h reset", restart: "34 h restart" };

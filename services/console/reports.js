@@ -3,7 +3,7 @@
 // A report not built yet is said so (and offered to be built), never a bare 404.
 
 import { api, ApiError } from "/console/api.js";
-import { el, field, options, place, table } from "/console/dom.js";
+import { el, field, options, place, sortParam, table } from "/console/dom.js";
 import { formatDuration, when } from "/console/format.js";
 
 const isoDay = (offsetDays = 0) => {
@@ -13,7 +13,8 @@ const isoDay = (offsetDays = 0) => {
 const pct = (v) => (v === null || v === undefined ? "—" : `${Number(v).toFixed(0)} %`);
 const num = (v, digits = 0) => (v === null || v === undefined ? "—" : Number(v).toFixed(digits));
 
-// A day (and terminal) picker above a report body; `show(day, terminal, body)` fills the body.
+// A day (and terminal) picker above a report body; `show(day, terminal, body, reload)` fills
+// the body (`reload` shows it again, as the form's button does).
 async function reportFrame(ctx, title, initialDay, show, generatePath, builtWhen) {
   const day = el("input", { id: "r-day", type: "date", value: initialDay, max: isoDay(0), required: true });
   const facets = ctx.can("trips:read") ? await api("/trips/facets").catch(() => null) : null;
@@ -22,7 +23,7 @@ async function reportFrame(ctx, title, initialDay, show, generatePath, builtWhen
   const load = async () => {
     body.replaceChildren(el("p", { class: "muted" }, "Loading…"));
     try {
-      await show(day.value, terminal.value, body);
+      await show(day.value, terminal.value, body, load);
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
       const scope = terminal.value || "the fleet";
@@ -52,21 +53,29 @@ async function reportFrame(ctx, title, initialDay, show, generatePath, builtWhen
   return load();
 }
 
+// The fleet scorecard's columns; the third field is the API's sort key (every driver of the day
+// is sorted, not the rows at hand).
+const SCORECARD_COLUMNS = [
+  ["Driver", (r) => r.driver_name, "driver"], ["Terminal", (r) => r.terminal ?? "—", "terminal"],
+  ["Safety score", (r) => (r.safety_score === null ? el("span", { class: "muted", title: r.score_withheld_reason ?? "" }, "not scored") : el("strong", {}, r.safety_score.toFixed(0))), "safety_score"],
+  ["7-day trend", (r) => (r.trend_7d === null ? "—" : `${r.trend_7d > 0 ? "+" : ""}${r.trend_7d.toFixed(1)}`), "trend_7d"],
+  ["Miles", (r) => num(r.miles), "miles"], ["On time", (r) => pct(r.on_time_pct), "on_time_pct"],
+  ["HOS violations", (r) => r.hos_violations, "hos_violations"], ["Safety events", (r) => r.safety_events, "safety_events"], ["Calls", (r) => r.calls, "calls"],
+];
+
 export function renderScorecards(ctx) {
+  // Lowest safety score first, as the API's default; the list keeps its node across reloads
+  // so a sorted header keeps the focus.
   const state = { sort: [2, 1] };
-  return reportFrame(ctx, "Driver scorecards", isoDay(-1), async (day, terminal, body) => {
+  const list = el("div", { id: "scorecards" });
+  return reportFrame(ctx, "Driver scorecards", isoDay(-1), async (day, terminal, body, reload) => {
     const scope = terminal ? `&terminal=${encodeURIComponent(terminal)}` : "";
-    const page = await api(`/reports/drivers?date=${day}&limit=200${scope}`);
+    const page = await api(`/reports/drivers?date=${day}&limit=200&sort=${sortParam(SCORECARD_COLUMNS, state)}${scope}`);
     // An empty day is a day not built yet (every active driver gets a row when it is built).
     if (!page.total) throw new ApiError(404, "not_found", "no scorecard rows", "/reports/drivers");
-    const list = el("div");
-    place(list, table(`${page.total} drivers on ${page.report_date}, lowest safety score first; open a row for the driver's page`, [
-      ["Driver", (r) => r.driver_name, (r) => r.driver_name], ["Terminal", (r) => r.terminal ?? "—", (r) => r.terminal],
-      ["Safety score", (r) => (r.safety_score === null ? el("span", { class: "muted", title: r.score_withheld_reason ?? "" }, "not scored") : el("strong", {}, r.safety_score.toFixed(0))), (r) => r.safety_score],
-      ["7-day trend", (r) => (r.trend_7d === null ? "—" : `${r.trend_7d > 0 ? "+" : ""}${r.trend_7d.toFixed(1)}`), (r) => r.trend_7d],
-      ["Miles", (r) => num(r.miles), (r) => r.miles], ["On time", (r) => pct(r.on_time_pct), (r) => r.on_time_pct],
-      ["HOS violations", (r) => r.hos_violations, (r) => r.hos_violations], ["Safety events", (r) => r.safety_events, (r) => r.safety_events], ["Calls", (r) => r.calls, (r) => r.calls],
-    ], page.items, { onSelect: (r) => { location.hash = `driver/${r.driver_id}`; }, state, keyOf: (r) => r.driver_id }));
+    const order = sortParam(SCORECARD_COLUMNS, state) === "safety_score" ? "lowest safety score first; " : "";
+    place(list, table(`${page.total} drivers on ${page.report_date}, ${order}open a row for the driver's page`, SCORECARD_COLUMNS,
+      page.items, { onSelect: (r) => { location.hash = `driver/${r.driver_id}`; }, onSort: reload, state, keyOf: (r) => r.driver_id }));
     body.replaceChildren(list, el("p", { class: "muted" }, `Score: ${page.score_formula}`),
       el("p", {}, el("a", { href: `/reports/drivers/export?date=${day}&format=csv${scope}`, id: "scorecard-export", "data-download": `driver-scorecard-${day}.csv` }, "Download this day as CSV")));
     wireDownloads(body);

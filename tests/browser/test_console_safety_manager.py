@@ -1,14 +1,23 @@
-"""The safety manager's walk in Chromium with that role (not an admin): the campaign form with
-the HOS-violation audience previewed, a driver's scorecard page and the morning report, each
-shown without a permission notice."""
+"""The safety manager's whole job in Chromium, with that role (not an admin): a campaign over
+drivers with HOS violations created with its audience previewed, started and watched to its end
+with each driver's outcome, one called driver's scorecard opened, and this morning's report
+read — never a JSON dump nor a permission notice; screenshots at 1400 and 1024 px."""
 
 from __future__ import annotations
 
+import re
+import time
+from datetime import UTC, datetime, timedelta
+
+import httpx
 import pytest
 
 from tests.browser.conftest import ARTIFACTS, PASSWORD, log_in
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
+
+# A JSON object or array as text ({"…" or ["…"): what a dumped API body looks like on a page.
+JSON_DUMP = re.compile(r'[{\[]\s*"')
 
 
 @pytest.fixture
@@ -21,32 +30,165 @@ def safety_manager(console_stack) -> str:
     return "console-safety"
 
 
-def test_a_safety_manager_reaches_campaigns_scorecards_and_the_morning_report(
-    page, console_stack, safety_manager
+@pytest.fixture
+def violators(console_stack, safety_manager) -> list[dict]:
+    """Two drivers on duty now, each with an HOS violation two hours ago.
+
+    The demo fleet's own violators (days ago) are in their sleeper berth, and a campaign rightly
+    waits for a rest to end before it calls; these two can be called at the wheel (the HOS
+    agent is hands-free), and their sandbox numbers answer (a last digit of 9, 8 or 7 is no
+    answer, busy or voicemail, which retry for minutes).
+    """
+    from db.database import session_scope
+    from models.driver import Driver
+    from tests.factories import make_violation
+
+    headers = console_stack.headers(safety_manager)
+    clocks = httpx.get(f"{console_stack.url}/hos/clocks?limit=200", headers=headers).json()
+    on_duty = {
+        c["driver_id"]
+        for c in clocks["items"]
+        if c["duty_status"] not in ("off_duty", "sleeper_berth")
+    }
+    drivers = httpx.get(f"{console_stack.url}/drivers?limit=200", headers=headers).json()
+    chosen = [
+        d
+        for d in drivers["items"]
+        if d["id"] in on_duty
+        and d["phone"]
+        and d["phone"][-1] not in "789"
+        and not d["do_not_call"]
+    ][:2]
+    assert len(chosen) == 2, "the sandbox fleet has too few answering drivers on duty"
+    with session_scope() as session:
+        for d in chosen:
+            make_violation(
+                session,
+                driver=session.get(Driver, d["id"]),
+                started_at=datetime.now(UTC) - timedelta(hours=2),
+            )
+    return chosen
+
+
+def _api(stack, headers: dict[str, str], path: str) -> list[dict]:
+    """The items of a list the API returns (up to 200), in its order."""
+    sep = "&" if "?" in path else "?"
+    return httpx.get(f"{stack.url}{path}{sep}limit=200", headers=headers).json()["items"]
+
+
+def _read(page, name: str) -> str:
+    """The view's text, checked (no JSON dump, no permission notice) and shot at both widths."""
+    text = page.locator("#view").inner_text()
+    assert not JSON_DUMP.search(text), f"{name}: a JSON dump on the page"
+    assert page.locator("#view .notice", has_text="permission").count() == 0, name
+    for width in (1400, 1024):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.screenshot(path=str(ARTIFACTS / f"safety-{name}-{width}.png"), full_page=True)
+    page.set_viewport_size({"width": 1400, "height": 900})
+    return text
+
+
+def test_a_safety_manager_runs_a_campaign_to_its_end_then_reads_scorecard_and_report(
+    page, console_stack, safety_manager, violators
 ):
+    names = [d["full_name"] for d in violators]
     log_in(page, safety_manager)
+
+    # The campaign over drivers with HOS violations, its audience previewed before it exists.
     page.get_by_role("link", name="Campaigns").click()
     form = page.locator("#campaign-form")
     form.wait_for()
-    assert form.get_by_label("Violations in the last (days)").is_visible()
-    page.locator("#k-count").wait_for()  # the HOS-violation audience, previewed
-    assert "driver" in page.locator("#k-count").inner_text()
-    assert form.get_by_role("button", name="Create campaign").is_enabled()
-    for width in (1400, 1024):
-        page.set_viewport_size({"width": width, "height": 900})
-        page.screenshot(path=str(ARTIFACTS / f"safety-campaigns-{width}.png"), full_page=True)
-    page.set_viewport_size({"width": 1400, "height": 900})
+    assert form.get_by_label("Audience").input_value() == "hos_violations"
+    page.locator("#k-count").wait_for()  # the last 7 days: the demo fleet's violators too
+    days = form.get_by_label("Violations in the last (days)")
+    days.fill("1")
+    days.press("Tab")  # a changed audience is previewed again
+    preview = page.locator("#k-preview")
+    preview.locator("#k-count", has_text="2 drivers").wait_for()
+    for name in names:
+        preview.get_by_text(name).wait_for()
+    form.get_by_label("Purpose").select_option("hos_check")
+    form.get_by_label("Name").fill("HOS violations follow-up")
+    form.get_by_label("Calls from (driver's time)").fill("00:00")
+    form.get_by_label("until").fill("00:00")
+    _read(page, "campaigns")
+    form.get_by_role("button", name="Create campaign").click()
+    panel = page.locator("#campaign-detail")
+    panel.get_by_role("heading", name="HOS violations follow-up").wait_for()
+    panel.get_by_role("button", name="Start").click()
+    panel.locator(".status-running").wait_for()
 
-    page.goto(f"/console/#driver/{console_stack.driver_id}")
+    # Watched to its end: the scheduler's tick (every minute in `make run`) is driven through
+    # the API, the sandbox answers the calls and posts their webhooks; the panel refreshes.
+    headers = console_stack.headers(safety_manager)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not panel.locator(".status-completed").count():
+        httpx.post(f"{console_stack.url}/campaigns/tick", headers=headers).raise_for_status()
+        time.sleep(1)
+    panel.locator(".status-completed").wait_for(timeout=10_000)
+    assert "2 of 2 drivers finished" in panel.inner_text()
+    rows = page.locator("#campaign-targets tbody tr")
+    assert rows.count() == 2
+    by_driver = {
+        cells[0]: cells
+        for cells in (
+            r.locator("td").all_inner_texts() for r in rows.all()
+        )  # Driver, State, Attempts, Last outcome, …
+    }
+    assert set(by_driver) == set(names)
+    for cells in by_driver.values():
+        assert cells[1] == "done" and cells[2] == "1" and cells[3] == "completed", cells
+    # The targets show the server's order (the panel's refresh keeps it).
+    [campaign] = _api(console_stack, headers, "/campaigns")
+    for direction, sort in (("ascending", "driver"), ("descending", "-driver")):
+        panel.locator("#campaign-targets th button", has_text="Driver").click()
+        header = f"#campaign-targets th[aria-sort='{direction}']"
+        panel.locator(header, has_text="Driver").wait_for()
+        expected = _api(console_stack, headers, f"/campaigns/{campaign['id']}/targets?sort={sort}")
+        shown = [t.strip() for t in rows.locator("td:first-child").all_inner_texts()]
+        assert shown == [t["driver_name"] for t in expected], direction
+    _read(page, "campaign-finished")
+
+    # One called driver's scorecard: today's is built (reports:generate is the safety
+    # manager's), and the driver's row opens their page with the series and breakdown.
+    called = violators[0]
+    page.get_by_role("link", name="Scorecards").click()
+    page.locator("#report table, #report .notice").first.wait_for()
+    today = page.evaluate("new Date().toLocaleDateString('en-CA')")
+    page.get_by_label("Day (local)").fill(today)
+    page.get_by_role("button", name="Show").click()
+    page.locator(
+        f"#report caption:has-text('{today}'), #report .notice:has-text('{today}')"
+    ).wait_for()
+    build = page.get_by_role("button", name="Build it for")
+    if build.count():
+        build.click()
+    row = page.locator(f"#report tbody tr[data-key='{called['id']}']")
+    row.wait_for(timeout=20_000)
+    assert row.locator("td").last.inner_text() == "1"  # the campaign's call, counted
+    page.locator("#report th button", has_text="Driver").click()
+    page.locator("#report th[aria-sort='ascending']", has_text="Driver").wait_for()
+    listed = page.locator("#report tbody tr td:first-child").all_inner_texts()
+    expected = _api(console_stack, headers, f"/reports/drivers?date={today}&sort=driver")
+    assert listed == [r["driver_name"] for r in expected] and len(listed) > 2
+    _read(page, "scorecards")
+    row.click()
+    page.wait_for_function(f"() => location.hash === '#driver/{called['id']}'")
     page.locator("#view[data-view='driver'][data-ready]").wait_for()
-    assert "Scorecard" in page.locator("#view").inner_text()
+    page.locator("#d-days").wait_for()
+    assert page.locator("#d-days tbody tr", has_text=today).count() == 1
+    text = _read(page, "driver-scorecard")
+    assert called["full_name"] in text and "HOS violations" in text and "Score:" in text
+
+    # This morning's report, built if it is not yet, read as a report.
     page.get_by_role("link", name="Morning report").click()
     page.locator("#report article, #report .notice").first.wait_for()
     build = page.get_by_role("button", name="Build it for")
-    if build.count():  # reports:generate is the safety manager's
+    if build.count():
         build.click()
-    page.locator("#report article").wait_for(timeout=20_000)
-    assert page.locator("#view .notice", has_text="permission").count() == 0
-    for width in (1400, 1024):
-        page.set_viewport_size({"width": width, "height": 900})
-        page.screenshot(path=str(ARTIFACTS / f"safety-morning-{width}.png"), full_page=True)
+    article = page.locator("#report article")
+    article.wait_for(timeout=20_000)
+    assert "morning report" in article.locator("h3").inner_text()
+    assert article.locator("table.kpi-table tbody tr").count() >= 5
+    article.locator("img.chart").wait_for()
+    _read(page, "morning")

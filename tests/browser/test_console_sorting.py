@@ -1,6 +1,7 @@
 """Sorting in the console is the API's, over every matching row: with the board's page cut to
 three trips (the request rewritten test-side), a click on a column header shows the trip that
-is first in the whole list, not the first of the three loaded; the alerts list likewise."""
+is first in the whole list, not the first of the three loaded; the alerts and calls lists
+likewise."""
 
 from __future__ import annotations
 
@@ -18,11 +19,13 @@ ACTIVE = "status=dispatched&status=in_transit"
 
 
 def _small_pages(page, path: str, limit: int) -> None:
-    """Every `path` list the page reads is asked for `limit` rows instead of 200."""
+    """Every `path` list the page reads is asked for `limit` rows instead of its own page size."""
     pattern = re.compile(rf"/{path}\?")
     page.route(
         pattern,
-        lambda route: route.continue_(url=route.request.url.replace("limit=200", f"limit={limit}")),
+        lambda route: route.continue_(
+            url=re.sub(r"\blimit=\d+", f"limit={limit}", route.request.url)
+        ),
     )
 
 
@@ -106,3 +109,50 @@ def test_an_alerts_column_sorts_every_alert(page, console_stack):
         with session_scope() as session:
             for alert in session.exec(select(Alert).where(Alert.title.in_(titles))):
                 alert.status = "resolved"  # out of the other tests' open lists
+
+
+def test_a_calls_column_sorts_every_call(page, console_stack):
+    from datetime import UTC, datetime, timedelta
+
+    from db.database import session_scope
+    from models.call import Call
+    from models.driver import Driver
+    from tests.factories import make_driver
+    from tests.factories_calls import make_call
+
+    now = datetime.now(UTC)
+    with session_scope() as session:
+        fleet = session.exec(select(Driver).order_by(Driver.id).limit(2)).all()
+        # The first name of all is on the oldest call: a newest-first page of two leaves it out.
+        first = make_driver(session, first_name="aaron", last_name="Aaberg")
+        made = [
+            make_call(session, driver_id=d.id, created_at=now - timedelta(days=days))
+            for d, days in ((first, 3), (fleet[0], 2), (fleet[1], 1))
+        ]
+        ids = [c.id for c in made]
+        first_id = first.id
+    try:
+        _small_pages(page, "calls", 2)
+        log_in(page, console_stack.admin)
+        page.get_by_role("link", name="Calls").click()
+        rows = page.locator("#calls[data-ready] tbody tr")
+        rows.first.wait_for()
+        assert rows.count() == 2
+        loaded = set(rows.evaluate_all("rows => rows.map(r => r.dataset.key)"))
+        assert str(ids[0]) not in loaded
+        for sort, direction in (("driver", "ascending"), ("-driver", "descending")):
+            expected = _first(console_stack, "calls", "since=2000-01-01T00:00:00Z", sort)
+            page.locator("#calls th button", has_text="Driver").click()
+            page.locator(f"#calls th[aria-sort='{direction}']", has_text="Driver").wait_for()
+            page.locator(f"#calls tbody tr[data-key='{expected['id']}']").wait_for()
+            assert rows.first.get_attribute("data-key") == str(expected["id"]), sort
+        # Ascending, the oldest call (not among the two loaded at first) came first.
+        assert (
+            _first(console_stack, "calls", "since=2000-01-01T00:00:00Z", "driver")["id"] == ids[0]
+        )
+    finally:
+        with session_scope() as session:
+            for call in session.exec(select(Call).where(Call.id.in_(ids))):
+                session.delete(call)
+            session.flush()
+            session.delete(session.get(Driver, first_id))

@@ -32,7 +32,7 @@ from tests.calls_support import (
     wait_for,
 )
 from tests.factories import make_driver, make_stop, make_trip
-from tests.factories_calls import make_agent_profile, make_do_not_call
+from tests.factories_calls import make_agent_profile, make_call, make_do_not_call
 from tests.sandbox.test_webhooks import Receiver
 
 ALWAYS_OPEN = {"CALL_WINDOW_START": "00:00", "CALL_WINDOW_END": "00:00"}
@@ -954,3 +954,53 @@ def test_database_outage_after_a_call_is_placed_is_a_warning(
     assert "/calls" in outage.getMessage()
     assert sentry_events == []
     dead.dispose()
+
+
+def test_the_consoles_columns_sort_every_call(client, session, auth_headers):
+    """Driver by full name (case-insensitive), purpose, outcome, dialed time and id sort the
+    whole list, NULLs last both ways; pages of one walk the same order; an unknown key is 422."""
+    at = datetime(2021, 3, 4, 12, 0, tzinfo=UTC)  # a window no other test's calls fall in
+    ann = make_driver(session, first_name="ann", last_name="Zed")
+    bob = make_driver(session, first_name="Bob", last_name="Able")
+    spec = [
+        (ann.id, "violation_coaching", "no_answer", 1),
+        (None, "hos_check", None, 2),
+        (bob.id, "late_load_check", "completed", 0),
+    ]
+    calls = [
+        make_call(
+            session,
+            driver_id=driver_id,
+            purpose=purpose,
+            outcome=outcome,
+            dialed=driver_id is not None,
+            created_at=at + timedelta(minutes=minutes),
+        )
+        for driver_id, purpose, outcome, minutes in spec
+    ]
+    index = {c.id: i for i, c in enumerate(calls)}
+    headers = auth_headers("dispatcher")
+    window = {"since": at.isoformat(), "until": (at + timedelta(hours=1)).isoformat()}
+
+    def order(sort: str) -> list[int]:
+        pages = [
+            client.get(
+                "/calls", params={**window, "sort": sort, "limit": 1, "offset": o}, headers=headers
+            )
+            for o in range(3)
+        ]
+        assert all(p.status_code == 200 for p in pages), pages[0].text
+        return [index[p.json()["items"][0]["id"]] for p in pages]
+
+    assert order("driver") == [0, 2, 1]  # ann Zed, Bob Able, no driver
+    assert order("-driver") == [2, 0, 1]
+    assert order("purpose") == [1, 2, 0]
+    assert order("outcome") == [2, 0, 1]
+    assert order("-outcome") == [0, 2, 1]
+    assert order("dialed_at") == [2, 0, 1]  # the undialed call last both ways
+    assert order("-dialed_at") == [0, 2, 1]
+    assert order("-id") == [2, 1, 0]
+    assert order("id") == [0, 1, 2]
+    refused = client.get("/calls", params={"sort": "driver_name"}, headers=headers)
+    assert refused.status_code == 422 and refused.json()["error"] == "validation_error"
+    assert "dialed_at" in refused.json()["detail"]

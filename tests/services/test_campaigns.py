@@ -265,3 +265,83 @@ def test_safety_event_audience_takes_samsara_labels_only(client, session, auth_h
         headers=headers,
     )
     assert real.status_code == 200, real.text
+
+
+def test_the_consoles_columns_sort_campaigns_and_targets(client, session, auth_headers):
+    """Campaigns by purpose, start and progress (finished share); a campaign's targets by driver
+    name (case-insensitive), last outcome, stored reason and finish time: NULLs last both ways,
+    over the whole list; an unknown key is 422 naming the choices."""
+    ann = make_driver(session, first_name="ann", last_name="Zed")
+    bob = make_driver(session, first_name="Bob", last_name="Able")
+    cy = make_driver(session, first_name="cy", last_name="Mid")
+    headers = auth_headers("safety_manager")
+    specs = [
+        ("hos_check", [ann, bob, cy]),
+        ("violation_coaching", [ann]),
+        ("late_load_check", [bob, cy]),
+    ]
+    made = []
+    for purpose, people in specs:
+        response = create(
+            client,
+            headers,
+            {"kind": "drivers", "driver_ids": [d.id for d in people]},
+            purpose=purpose,
+        )
+        assert response.status_code == 201, response.text
+        made.append(response.json()["id"])
+    first, second, third = made
+    assert client.post(f"/campaigns/{second}/start", headers=headers).status_code == 200
+    now = utc_now()
+
+    def target(campaign_id: int, driver) -> CampaignTarget:
+        return session.scalars(
+            select(CampaignTarget).where(
+                CampaignTarget.campaign_id == campaign_id, CampaignTarget.driver_id == driver.id
+            )
+        ).one()
+
+    done = target(first, bob)
+    done.state, done.last_outcome, done.finished_at = TargetState.DONE, CallOutcome.COMPLETED, now
+    failed = target(first, ann)
+    failed.state, failed.last_outcome = TargetState.FAILED, CallOutcome.NO_ANSWER
+    failed.skip_reason, failed.finished_at = "attempts exhausted", now + timedelta(minutes=1)
+    target(first, cy).defer_reason = "driver_driving: at the wheel"
+    only = target(second, ann)
+    only.state, only.last_outcome, only.finished_at = TargetState.DONE, CallOutcome.COMPLETED, now
+    session.commit()
+
+    def campaigns(sort: str) -> list[int]:
+        page = client.get("/campaigns", params={"sort": sort, "limit": 200}, headers=headers)
+        assert page.status_code == 200, page.text
+        return [c["id"] for c in page.json()["items"] if c["id"] in made]
+
+    assert campaigns("progress") == [third, first, second]  # 0 of 2, 2 of 3, 1 of 1
+    assert campaigns("-progress") == [second, first, third]
+    assert campaigns("purpose") == [first, third, second]
+    assert campaigns("started_at") == [second, first, third]  # never started: last, by id
+    assert campaigns("-started_at") == [second, third, first]
+
+    def drivers(sort: str) -> list[int]:
+        pages = [
+            client.get(
+                f"/campaigns/{first}/targets",
+                params={"sort": sort, "limit": 1, "offset": o},
+                headers=headers,
+            )
+            for o in range(3)
+        ]
+        assert all(p.status_code == 200 for p in pages), pages[0].text
+        return [p.json()["items"][0]["driver_id"] for p in pages]
+
+    assert drivers("driver") == [ann.id, bob.id, cy.id]  # ann Zed, Bob Able, cy Mid
+    assert drivers("-driver") == [cy.id, bob.id, ann.id]
+    assert drivers("last_outcome") == [bob.id, ann.id, cy.id]
+    assert drivers("-last_outcome") == [ann.id, bob.id, cy.id]
+    assert drivers("reason") == [ann.id, cy.id, bob.id]
+    assert drivers("finished_at") == [bob.id, ann.id, cy.id]
+    assert drivers("-finished_at") == [ann.id, bob.id, cy.id]
+    for path in ("/campaigns", f"/campaigns/{first}/targets"):
+        refused = client.get(path, params={"sort": "driver_name"}, headers=headers)
+        assert refused.status_code == 422 and refused.json()["error"] == "validation_error"
+        assert "(prefix '-' for descending)" in refused.json()["detail"]

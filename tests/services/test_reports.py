@@ -249,3 +249,48 @@ def test_a_driver_day_without_miles_is_not_scored_anywhere(client, session, auth
     )
     assert (xlsx.status_code, chart.status_code) == (200, 200)
     assert session.get(Driver, ghost.id) is not None
+
+
+def test_the_consoles_scorecard_columns_sort_every_driver(client, session, auth_headers):
+    """Driver by full name (case-insensitive), terminal and calls sort the day's whole table
+    (pages of one walk the same order); an unknown key is 422 naming the choices."""
+    from sqlalchemy import select
+
+    from models.report import DriverReport
+
+    facts = _generate(session)
+    reports = {
+        r.driver_id: r
+        for r in session.scalars(
+            select(DriverReport).where(DriverReport.report_date == REPORT_DATE - timedelta(days=1))
+        )
+    }
+    reports[facts.careful.id].terminal = "Amarillo"
+    reports[facts.careful.id].calls, reports[facts.risky.id].calls = 1, 3
+    session.commit()
+    headers = auth_headers(role="safety_manager")
+
+    def order(sort: str) -> list[int]:
+        pages = [
+            client.get(
+                "/reports/drivers",
+                params={"date": YESTERDAY, "sort": sort, "limit": 1, "offset": o},
+                headers=headers,
+            )
+            for o in range(2)
+        ]
+        assert all(p.status_code == 200 for p in pages), pages[0].text
+        return [p.json()["items"][0]["driver_id"] for p in pages]
+
+    careful, risky = facts.careful.id, facts.risky.id
+    assert order("driver") == [careful, risky]  # Casey Careful, Riley Risky
+    assert order("-driver") == [risky, careful]
+    assert order("terminal") == [careful, risky]  # Amarillo, Memphis
+    assert order("-terminal") == [risky, careful]
+    assert order("calls") == [careful, risky]
+    assert order("-calls") == [risky, careful]
+    refused = client.get(
+        "/reports/drivers", params={"date": YESTERDAY, "sort": "name"}, headers=headers
+    )
+    assert refused.status_code == 422 and refused.json()["error"] == "validation_error"
+    assert "calls" in refused.json()["detail"]
