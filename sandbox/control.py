@@ -1,12 +1,14 @@
-"""`/_sandbox` control API: arm faults, read recorded requests, move the clock, resize the fleet."""
+"""`/_sandbox` control API: arm faults, read recorded requests, move the clock, resize the fleet,
+make a truck's load late."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, HTTPException, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
+from sandbox import delays
 from sandbox.state import sandbox_state
 
 router = APIRouter(prefix="/_sandbox", tags=["sandbox control"])
@@ -32,6 +34,18 @@ class FleetIn(BaseModel):
     trucks: int | None = Field(default=None, ge=1, le=5000)
     history_hours: float | None = Field(default=None, ge=0, le=24 * 60)
     start: datetime | None = None
+
+
+class DelayIn(BaseModel):
+    load_number: str | None = Field(default=None, description="Ditat shipmentId, the hub's load")
+    vehicle_id: str | None = Field(default=None, description="Samsara vehicle id")
+    minutes: int = Field(default=180, ge=1, le=480)
+
+    @model_validator(mode="after")
+    def one_key(self) -> DelayIn:
+        if (self.load_number is None) == (self.vehicle_id is None):
+            raise ValueError("give exactly one of load_number and vehicle_id")
+        return self
 
 
 @router.post("/faults", status_code=201)
@@ -123,6 +137,7 @@ def get_fleet(request: Request) -> dict:
             }
             for v in sim.vehicles
         ],
+        "delays": [_delay_json(d) for d in sim.delays],
     }
 
 
@@ -133,3 +148,48 @@ def rebuild_fleet(body: FleetIn, request: Request) -> dict:
         seed=body.seed, trucks=body.trucks, history_hours=body.history_hours, start=body.start
     )
     return get_fleet(request)
+
+
+@router.post("/fleet/delay")
+def delay_load(body: DelayIn, request: Request) -> dict:
+    """Make a truck's load late: hold the truck `minutes` from `minutes` ago (sandbox/delays.py)."""
+    sim = sandbox_state(request).simulator
+    if body.load_number is not None:
+        trip = sim.trip_by_shipment(body.load_number)
+        if trip is None:
+            raise HTTPException(404, f"no load {body.load_number}")
+        vehicle = trip.vehicle
+        under_way = delays.load_under_way(sim, vehicle, sim.now())
+        if under_way is not trip:
+            raise HTTPException(409, f"load {body.load_number} is not under way (no stop ahead)")
+    else:
+        vehicle = sim.vehicle(body.vehicle_id or "")
+        if vehicle is None:
+            raise HTTPException(404, f"no vehicle {body.vehicle_id}")
+    try:
+        delay, trip = delays.delay_truck(sim, vehicle, body.minutes)
+    except delays.NoLoadUnderWay as exc:
+        raise HTTPException(409, str(exc)) from None
+    now = sim.now()
+    ahead = next(s for s in trip.stops if s.arrived_at > now)
+    late = (ahead.arrived_at - ahead.appointment_to).total_seconds() // 60
+    return {
+        **_delay_json(delay),
+        "load_number": trip.shipment_id,
+        "unit": vehicle.unit,
+        "next_stop": {
+            "sequence": ahead.sequence,
+            "city": f"{ahead.city.name}, {ahead.city.state}",
+            "window_end": ahead.appointment_to.isoformat(),
+            "arrival": ahead.arrived_at.isoformat(),
+            "late_minutes": max(int(late), 0),
+        },
+    }
+
+
+def _delay_json(delay: delays.Delay) -> dict:
+    return {
+        "vehicle_id": delay.vehicle_id,
+        "held_from": datetime.fromtimestamp(delay.at, UTC).isoformat(),
+        "minutes": round(delay.seconds / 60),
+    }

@@ -4,7 +4,8 @@ A real workspace, phone provider and mailbox do not forget what they hold when t
 and neither may the sandbox: the hub keeps Slack `ts` values, call ids and the fleet's history.
 Without this, a second `make run` on kept data met `message_not_found` updating its alerts'
 Slack messages, and a fleet re-anchored at the new start time re-reported the same HOS
-violations at shifted times. Kept: the fleet's anchor (seed, size, start), Slack channels,
+violations at shifted times. Kept: the fleet's anchor (seed, size, start) and the trucks made
+late (`sandbox/delays.py`, replayed in order), Slack channels,
 messages and files, VAPI calls, ElevenLabs conversations and batches, and the mailbox.
 
 Written atomically (temporary file, then rename) every `interval` seconds when something
@@ -22,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sandbox import elevenlabs, mail, slack, vapi
+from sandbox import delays, elevenlabs, mail, slack, vapi
 from sandbox.state import SandboxState
 
 log = logging.getLogger(__name__)
@@ -72,13 +73,29 @@ class Persistence:
         vapi.restore(data.get("vapi") or {})
         elevenlabs.restore(data.get("elevenlabs") or {})
         mail.store.restore(data.get("mail") or [])
+        fleet = data.get("fleet") or {}
+        if self._same_fleet(fleet):
+            delays.replay(self.state.simulator, fleet.get("delays") or [])
         return True
+
+    def _same_fleet(self, fleet: dict[str, Any]) -> bool:
+        sim = self.state.simulator
+        return (fleet.get("seed"), fleet.get("trucks"), fleet.get("start")) == (
+            sim.seed,
+            sim.size,
+            sim.start.isoformat(),
+        )
 
     def snapshot(self) -> dict[str, Any]:
         sim = self.state.simulator
         return {
             "version": VERSION,
-            "fleet": {"seed": sim.seed, "trucks": sim.size, "start": sim.start.isoformat()},
+            "fleet": {
+                "seed": sim.seed,
+                "trucks": sim.size,
+                "start": sim.start.isoformat(),
+                "delays": [d.export() for d in sim.delays],
+            },
             "slack": slack.store.export(),
             "vapi": vapi.export(),
             "elevenlabs": elevenlabs.export(),

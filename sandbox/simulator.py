@@ -22,8 +22,12 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sandbox.lanes import CITIES, City, bearing_degrees, great_circle_miles, lanes_from, road_miles
+
+if TYPE_CHECKING:
+    from sandbox.delays import Delay
 
 Clock = Callable[[], datetime]
 
@@ -687,6 +691,8 @@ class Simulator:
             demo = self.vehicles[0]
             self._plans[demo.samsara_id] = self._demo_plan(demo, self._plans[demo.samsara_id])
         self._horizon = begin
+        # Trucks made late (`POST /_sandbox/fleet/delay`), in the order applied: sandbox/delays.py.
+        self.delays: list[Delay] = []
         self._ensure(_ts(self.start))
 
     # ---- fleet -----------------------------------------------------------------------------
@@ -781,11 +787,23 @@ class Simulator:
 
     def _ensure(self, until: float) -> None:
         """Generate every truck's timeline past `until` plus two days of planned loads."""
-        target = until + 2 * 24 * HOUR
+        self.extend_horizon(until + 2 * 24 * HOUR)
+
+    @property
+    def horizon(self) -> float:
+        """How far (epoch seconds) every truck's timeline has been generated."""
+        return self._horizon
+
+    def extend_horizon(self, target: float) -> None:
+        """Generate in the same 12-hour steps whatever asked, so a timeline is a function of how
+        far it was generated (a replayed delay lands on the same timeline: sandbox/delays.py)."""
         while self._horizon < target:
             self._horizon += 12 * HOUR
             for plan in self._plans.values():
                 plan.extend_until(self._horizon)
+
+    def plan(self, vehicle: Vehicle) -> _TruckPlan:
+        return self._plans[vehicle.samsara_id]
 
     def now(self) -> datetime:
         now = self.clock().astimezone(UTC)

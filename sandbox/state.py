@@ -105,8 +105,9 @@ class SandboxState:
 
     def reset(self) -> None:
         """Clear faults, recorded requests and every fake's stored state; a frozen clock or a
-        resized fleet goes back to the default (wall time, env seed and size)."""
-        if self.clock.describe()["frozen"] or self._customized:
+        resized fleet goes back to the default (wall time, env seed and size), and a delayed truck
+        back to its plan."""
+        if self.clock.describe()["frozen"] or self._customized or self.simulator.delays:
             self.clock.unfreeze()
             self.seed, self.trucks, self.history_hours = self._defaults
             self.simulator = self._build()

@@ -49,7 +49,7 @@ def test_slack_calls_mail_and_the_fleet_timeline_survive_a_restart(tmp_path, fre
         )  # fmt: skip
         start = first.state.sandbox.simulator.start
     stored = json.loads((tmp_path / FILENAME).read_text())
-    assert stored["fleet"] == {"seed": 7, "trucks": 3, "start": start.isoformat()}
+    assert stored["fleet"] == {"seed": 7, "trucks": 3, "start": start.isoformat(), "delays": []}
     # An older anchor on disk (the stack first ran an hour ago) is the one the restart takes.
     stored["fleet"]["start"] = (start - timedelta(hours=1)).isoformat()
     (tmp_path / FILENAME).write_text(json.dumps(stored))
