@@ -253,12 +253,15 @@ def _eta_moves(session: Session, now: datetime, settings: Settings, zones) -> li
     debounce = timedelta(minutes=settings.CUSTOMER_NOTICE_DEBOUNCE_MINUTES)
 
     def candidates(stop: Any) -> Any:
-        # The legal ETA is never earlier than the driving one: coalesce picks the one told.
-        eta = func.coalesce(Trip.eta_next_stop_legal, Trip.eta_next_stop, stop.eta)
+        # The ETA told is the later of the legal and the driving one (`legal_eta`), and the two
+        # are computed apart (a legal plan from an older position can be the earlier): the stop
+        # is late when either is past its window.
         window_end = func.coalesce(stop.appointment_end, stop.appointment_start)
-        return and_(
-            eta.is_not(None),
-            or_(eta > window_end, _told([NoticeKind.ETA.value], stop)),
+        driving = func.coalesce(Trip.eta_next_stop, stop.eta)
+        return or_(
+            Trip.eta_next_stop_legal > window_end,
+            driving > window_end,
+            _told([NoticeKind.ETA.value], stop),
         )
 
     stmt = _next_stops(candidates)

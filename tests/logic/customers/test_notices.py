@@ -193,6 +193,21 @@ def test_an_eta_inside_the_window_with_nothing_told_is_not_news(session):
     assert _pass(session).queued == 0
 
 
+def test_a_driving_eta_past_the_window_is_told_when_the_legal_one_is_earlier(session):
+    """The two ETAs are computed apart; the later one is told (seen on `make run`: a legal
+    plan from an older position inside the window, the driving estimate 10 h past it)."""
+    customer = _customer(session, ("ops@acme.test", ["eta"]))
+    trip = _late_trip(session, customer, NOW + timedelta(hours=1, minutes=30))
+    trip.eta_next_stop = NOW + timedelta(hours=12)
+    session.add(trip)
+    session.flush()
+
+    assert _pass(session).events == {"eta": 1}
+    [told] = _notices(session, kind="eta")
+    assert told.eta == NOW + timedelta(hours=12)
+    assert told.facts["late_minutes"] == 600
+
+
 def test_notify_now_skips_the_debounce_but_never_tells_the_same_eta_twice(session):
     customer = _customer(session, ("ops@acme.test", ["eta"]))
     trip = _late_trip(session, customer, NOW + timedelta(hours=3))
