@@ -6,6 +6,7 @@ Numbers that parse but are not valid (`911`, `555-555-5555`) are refused, never 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat
@@ -29,6 +30,9 @@ class NormalizedPhone:
         return f"tel:{self.e164};ext={self.extension}" if self.extension else f"tel:{self.e164}"
 
 
+# Parsing costs a fraction of a millisecond, and a pass over many drivers asks for each number
+# more than once (the checks, then the row); the result is immutable.
+@lru_cache(maxsize=8192)
 def normalize_phone(raw: str, region: str = DEFAULT_REGION) -> NormalizedPhone:
     """Parse `raw` (any common format, vanity letters, `x123`/`ext.` extensions) into E.164.
 

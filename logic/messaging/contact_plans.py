@@ -60,6 +60,7 @@ from models.driver_message import (
     MessageChannel,
     MessageDirection,
 )
+from models.trip import Trip
 
 log = logging.getLogger(__name__)
 
@@ -189,6 +190,9 @@ class PlanTick:
     call_ids: list[int] = field(default_factory=list)
     message_ids: list[int] = field(default_factory=list)
     alert_deliveries: list[int] = field(default_factory=list)
+    # Walks that started a message: written onto their runs once the tick's flush gave the
+    # messages their ids (`_link`).
+    queued: list[Walk] = field(default_factory=list, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -197,6 +201,32 @@ class PlanTick:
             "steps": self.steps,
             "refused": self.refused,
         }
+
+
+@dataclass
+class Walk:
+    """The steps a run takes in this tick, written onto its row in one go: when the walk ends,
+    or — when it started a message — after the tick's one flush gave that message its id, so
+    the run is updated once either way (its current message and its history name the id)."""
+
+    run: ContactRun
+    index: int
+    history: list[dict[str, Any]]
+    next_check_at: datetime | None = None
+    request: sending.MessageRequest | None = None
+    message: DriverMessage | None = None
+
+    def apply(self, now: datetime) -> None:
+        run = self.run
+        if self.index != run.step_index:
+            run.step_index, run.step_started_at = self.index, now
+        if self.message is not None:
+            self.history[-1]["message_id"] = self.message.id
+            run.current_message_id, run.current_call_id = self.message.id, None
+        if self.history != run.history:
+            run.history = self.history
+        if self.next_check_at is not None:
+            run.next_check_at, run.updated_at = self.next_check_at, now
 
 
 @dataclass(frozen=True)
@@ -265,39 +295,41 @@ class Checks:
 
 def _take_step(
     session: Session,
-    run: ContactRun,
+    walk: Walk,
     step: ContactStep,
     driver: Driver,
     policies: Policies,
     checks: Checks,
     now: datetime,
 ) -> tuple[str, dict[str, Any]]:
-    """Start one step: ("started", details) or ("refused", {"reason": …}) or ("paged", …)."""
+    """Start one step: ("started", details) or ("refused", {"reason": …}) or ("paged", …).
+
+    A message is only added here (`walk.message`): its id comes with the tick's one flush.
+    """
+    run = walk.run
     alert = session.get(Alert, run.alert_id) if run.alert_id else None
     if step.kind in MESSAGE_CHANNELS:
         channel = MESSAGE_CHANNELS[step.kind]
+        request = sending.MessageRequest(
+            driver_id=driver.id,
+            channel=channel,
+            body=_text_for(step, run, alert),
+            purpose=run.purpose,
+            alert_id=run.alert_id,
+            trip_id=run.trip_id,
+            campaign_id=run.campaign_id,
+            contact_run_id=run.id,
+            actor_label=f"contact-run:{run.id}",
+        )
         try:
-            message = sending.queue_message(
-                session,
-                sending.MessageRequest(
-                    driver_id=driver.id,
-                    channel=channel,
-                    body=_text_for(step, run, alert),
-                    purpose=run.purpose,
-                    alert_id=run.alert_id,
-                    trip_id=run.trip_id,
-                    campaign_id=run.campaign_id,
-                    contact_run_id=run.id,
-                    actor_label=f"contact-run:{run.id}",
-                ),
-                policy=policies.messaging,
-                now=now,
-                refusal=checks.refusal(channel, driver.id),
+            subject = sending.message_subject(session, request)
+            message = sending.add_message(
+                session, request, subject, now=now, refusal=checks.refusal(channel, driver.id)
             )
         except AppError as refused:
             return "refused", {"reason": refused.code, "detail": str(refused.detail)}
-        run.current_message_id, run.current_call_id = message.id, None
-        return "started", {"message_id": message.id}
+        walk.request, walk.message = request, message
+        return "started", {"message_id": None}
     if step.kind == ContactStepKind.AI_CALL:
         request = CallRequest(
             driver_id=driver.id,
@@ -306,7 +338,7 @@ def _take_step(
             alert_id=run.alert_id,
             trip_id=run.trip_id,
             placed_by_label=f"contact-run:{run.id}",
-            idempotency_key=f"contact-run:{run.id}:{run.step_index}",
+            idempotency_key=f"contact-run:{run.id}:{walk.index}",
         )
         try:
             call = prepare_call(session, request, policy=policies.calling, now=now)
@@ -325,7 +357,7 @@ def _take_step(
     alert_outbox.enqueue_reply(
         session,
         alert,
-        f"<!subteam^{group}> on-call: {who} was not reached ({len(run.history)} steps "
+        f"<!subteam^{group}> on-call: {who} was not reached ({len(walk.history)} steps "
         f"tried) about *{alert.title}*.",
         now,
         flush=False,
@@ -351,19 +383,20 @@ def _next_steps(
 ) -> None:
     """Start the next step that is allowed (refused ones are recorded and passed over)."""
     driver = session.get(Driver, run.driver_id)
+    walk = Walk(run, run.step_index, list(run.history))
     while True:
-        index = run.step_index + 1
+        index = walk.index + 1
         if driver is None or index >= len(steps):
+            walk.apply(now)
             _end(session, run, RunOutcome.EXHAUSTED, now, result)
             return
-        run.step_index, run.step_started_at = index, now
+        walk.index = index
         step = steps[index]
-        outcome, details = _take_step(session, run, step, driver, policies, checks, now)
-        run.history = [
-            *run.history,
+        outcome, details = _take_step(session, walk, step, driver, policies, checks, now)
+        walk.history.append(
             {"step": index, "kind": step.kind.value, "at": now.isoformat(), "result": outcome}
-            | details,
-        ]
+            | details
+        )
         result.steps[step.kind.value] = result.steps.get(step.kind.value, 0) + 1
         if "call_id" in details:
             result.call_ids.append(details["call_id"])
@@ -372,12 +405,16 @@ def _next_steps(
             result.refused[reason] = result.refused.get(reason, 0) + 1
             continue
         if outcome == "paged":
+            walk.apply(now)
             _end(session, run, RunOutcome.PAGED, now, result)
             return
         who = driver.full_name or f"driver {driver.id}"
         _thread(session, run, STEP_NOTE[step.kind].format(who=who), now)
-        run.next_check_at = now + timedelta(minutes=step.wait_minutes)
-        run.updated_at = now
+        walk.next_check_at = now + timedelta(minutes=step.wait_minutes)
+        if walk.message is None:
+            walk.apply(now)
+        else:
+            result.queued.append(walk)
         return
 
 
@@ -422,13 +459,38 @@ def tick_runs(policies: Policies, *, now: datetime, limit: int = DEFAULT_LIMIT) 
         drivers = list(
             session.scalars(select(Driver).where(Driver.id.in_({r.driver_id for r in runs})))
         )
+        subjects = _load_subjects(session, runs)
         checks = Checks(session, drivers, policies.messaging, now)
         for run in runs:
             _move(session, run, signals[run.id], plans, policies, checks, now, result)
         session.flush()
+        _link(session, result.queued, now)
+        del subjects  # the steps' alerts and trips, held in the identity map until here
         result.message_ids = sending.queued_ids(session)
         result.alert_deliveries = alert_outbox.queued_ids(session)
     return result
+
+
+def _load_subjects(session: Session, runs: list[ContactRun]) -> list[Alert | Trip]:
+    """The alerts and trips the runs are about, in two queries: the steps' `session.get` and
+    subject checks then find them in the identity map. The caller holds the list, since the
+    session keeps only referenced objects."""
+    alert_ids = {run.alert_id for run in runs if run.alert_id}
+    trip_ids = {run.trip_id for run in runs if run.trip_id}
+    loaded: list[Alert | Trip] = []
+    if alert_ids:
+        loaded.extend(session.scalars(select(Alert).where(Alert.id.in_(alert_ids))))
+    if trip_ids:
+        loaded.extend(session.scalars(select(Trip).where(Trip.id.in_(trip_ids))))
+    return loaded
+
+
+def _link(session: Session, walks: list[Walk], now: datetime) -> None:
+    """After the tick's flush gave its messages their ids: each message's outbox note and audit
+    row, and the walk that started it written onto its run."""
+    sending.note_queued(session, [(walk.request, walk.message) for walk in walks])
+    for walk in walks:
+        walk.apply(now)
 
 
 def ladder_plan_step(session: Session, row: AlertLadderStep, alert: Alert, due: DueStep, now):

@@ -1,7 +1,8 @@
 """Asking for one message to one driver, and sending it through the outbox kit.
 
 `queue_message(session, MessageRequest)` runs the pre-contact checks (`checks.py`) and adds the
-`DriverMessage` row (pending) with its audit row; nothing here commits or talks to a vendor. The
+`DriverMessage` row (pending) with its audit row — a pass queuing many uses its parts,
+`add_message` then one flush then `note_queued`; nothing here commits or talks to a vendor. The
 row is its own outbox row (`logic/outbox.py`): `send_queued(ids)` after the caller's commit, or
 any drain, sends it outside every transaction — a send in doubt (a lease that ran out mid-send)
 is looked for at the channel before it is sent again.
@@ -22,7 +23,7 @@ from helpers.time_utils import utc_now
 from logic import outbox as kit
 from logic.auth import audit
 from logic.auth.audit import ClientInfo
-from logic.calls.placement import contact_subject, dial_number
+from logic.calls.placement import ContactSubject, contact_subject, dial_number
 from logic.messaging.channel import Outgoing, Receipt
 from logic.messaging.checks import MessageRefusal, MessagingPolicy, message_refusals
 from logic.messaging.registry import MessageChannels
@@ -83,23 +84,46 @@ def queue_message(
     """
     now = now or utc_now()
     policy = policy or MessagingPolicy()
-    channel = MessageChannel(request.channel)
-    body = request.body.strip()
-    if not body:
-        raise Unprocessable("a message needs text", loc=("body", "body"), input=request.body)
-    # A reply is written back to the message's alert thread and trip: they must be this
-    # driver's (the calls' own rule).
-    subject = contact_subject(session, request.driver_id, request.alert_id, request.trip_id)
+    subject = message_subject(session, request)
+    if checked and refusal is False:
+        driver = subject.driver
+        refusal = message_refusals(session, [driver], request.channel, now=now, policy=policy)[
+            driver.id
+        ]
+    message = add_message(session, request, subject, now=now, refusal=refusal if checked else None)
+    session.flush()
+    note_queued(session, [(request, message)])
+    return message
+
+
+def message_subject(session: Session, request: MessageRequest) -> ContactSubject:
+    """The request's driver, alert and trip once its channel and text are valid (422 first).
+
+    A reply is written back to the message's alert thread and trip: they must be this driver's
+    (the calls' own rule). Alerts and trips already in the session cost no query.
+    """
+    _channel_and_body(request)
+    return contact_subject(session, request.driver_id, request.alert_id, request.trip_id)
+
+
+def add_message(
+    session: Session,
+    request: MessageRequest,
+    subject: ContactSubject,
+    *,
+    now: datetime,
+    refusal: MessageRefusal | bool | None,
+) -> DriverMessage:
+    """Add the pending message row without flushing, or raise `MessageRefused` (audited).
+
+    A pass that queues many messages adds them all, flushes once, then calls `note_queued`:
+    the outbox note and the audit row name the message's id, known only after that flush.
+    """
+    channel, body = _channel_and_body(request)
     driver, alert, trip = subject.driver, subject.alert, subject.trip
-    trip_id = trip.id if trip else (alert.trip_id if alert else None)
-    if checked:
-        if refusal is False:
-            refusal = message_refusals(session, [driver], channel, now=now, policy=policy)[
-                driver.id
-            ]
-        if isinstance(refusal, MessageRefusal):
-            _audit(session, "message.refused", request, driver.id, {"reason": refusal.reason})
-            raise MessageRefused(refusal)
+    if isinstance(refusal, MessageRefusal):
+        _audit(session, "message.refused", request, driver.id, {"reason": refusal.reason})
+        raise MessageRefused(refusal)
     message = DriverMessage(
         driver_id=driver.id,
         channel=channel.value,
@@ -110,7 +134,7 @@ def queue_message(
         delivery_status=DeliveryStatus.PENDING,
         purpose=request.purpose,
         alert_id=request.alert_id,
-        trip_id=trip_id,
+        trip_id=trip.id if trip else (alert.trip_id if alert else None),
         campaign_id=request.campaign_id,
         contact_run_id=request.contact_run_id,
         reply_to_id=request.reply_to_id,
@@ -121,16 +145,28 @@ def queue_message(
         updated_at=now,
     )
     session.add(message)
-    session.flush()
-    kit.queued(session, NAME, message)
-    _audit(
-        session,
-        "message.queue",
-        request,
-        driver.id,
-        {"message_id": message.id, "channel": channel.value, "purpose": request.purpose},
-    )
     return message
+
+
+def note_queued(session: Session, queued: Sequence[tuple[MessageRequest, DriverMessage]]) -> None:
+    """After the flush that gave the messages their ids: each one's outbox note and audit row."""
+    for request, message in queued:
+        kit.queued(session, NAME, message)
+        _audit(
+            session,
+            "message.queue",
+            request,
+            message.driver_id,
+            {"message_id": message.id, "channel": message.channel, "purpose": request.purpose},
+        )
+
+
+def _channel_and_body(request: MessageRequest) -> tuple[MessageChannel, str]:
+    channel = MessageChannel(request.channel)
+    body = request.body.strip()
+    if not body:
+        raise Unprocessable("a message needs text", loc=("body", "body"), input=request.body)
+    return channel, body
 
 
 def _audit(
