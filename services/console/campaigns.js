@@ -54,10 +54,13 @@ function createForm(ctx, drivers, onCreated) {
   const audience = audienceForm(drivers);
   const preview = el("div", { id: "k-preview", "aria-live": "polite" }, el("p", { class: "muted" }, "The audience preview shows here."));
   const result = el("p", { "aria-live": "polite" });
+  let asked = 0; // only the latest preview is shown: an earlier, slower answer must not overwrite it
   const showPreview = async () => {
+    const mine = ++asked;
     preview.replaceChildren(el("p", { class: "muted" }, "Counting…"));
     try {
       const found = await api("/campaigns/preview", { method: "POST", json: { audience: audience.value(), limit: 10 } });
+      if (mine !== asked) return;
       const flagged = found.drivers.filter((d) => d.do_not_call);
       preview.replaceChildren(el("p", {}, el("strong", { id: "k-count" }, `${found.count} driver${found.count === 1 ? "" : "s"}`),
         found.count > found.drivers.length ? `; the first ${found.drivers.length}:` : ":",
@@ -65,7 +68,7 @@ function createForm(ctx, drivers, onCreated) {
       el("ul", { class: "plain" }, found.drivers.map((d) => el("li", {}, d.name, d.do_not_call ? el("strong", { class: "risk-late" }, " — do not call") : "", d.timezone ? el("span", { class: "muted" }, ` (${d.timezone})`) : ""))));
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
-      preview.replaceChildren(el("p", { class: "notice", role: "alert" }, error.explain()));
+      if (mine === asked) preview.replaceChildren(el("p", { class: "notice", role: "alert" }, error.explain()));
     }
   };
   for (const control of audience.controls) control.addEventListener("change", showPreview);
