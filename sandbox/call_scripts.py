@@ -19,6 +19,11 @@ class Script:
     structured: dict[str, Any] | None  # what a provider's structured output would extract
 
 
+def is_urgent(number: str) -> bool:
+    """Scenarios 1 (a breakdown) and 5 (feeling unwell): the ones an agent transfers."""
+    return len(number) >= 2 and number[-2] in "15"
+
+
 def _delay(seed: str) -> int:
     return 10 + int(hashlib.sha256(seed.encode()).hexdigest()[:4], 16) % 51
 

@@ -5,6 +5,11 @@ Auth is `xi-api-key`; bodies are validated like the real FastAPI service (422 `{
 After a call starts, the fake POSTs a signed `post_call_transcription` (transcript, summary, data
 collection) or `call_initiation_failure` webhook: `ElevenLabs-Signature: t=…,v0=…` over
 `"{t}.{body}"`. Outcome by the number's last digit: 9 no-answer, 8 busy, else a conversation.
+An agent given built-in system tools (`PATCH /v1/convai/agents/{id}`, `sandbox/elevenlabs_tools.py`)
+uses them: with `voicemail_detection`, a number ending 7 reaches voicemail and the tool leaves the
+configured message; with `transfer_to_number`, a driver reporting a breakdown or a health problem
+(scenarios 1 and 5, `sandbox/call_scripts.py`) is put through to its first phone destination.
+Both show as `transcript[].tool_results[]` in the webhook and the polled conversation.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from sandbox.call_scripts import script_for
+from sandbox import elevenlabs_tools as tools
+from sandbox.call_scripts import is_urgent, script_for
 from sandbox.credentials import ELEVENLABS_API_KEY
 from sandbox.webhooks import WebhookTarget, dispatcher
 
@@ -73,12 +79,14 @@ def reset() -> None:
     with _lock:
         _conversations.clear()
         _batches.clear()
+    tools.reset()
 
 
 def export() -> dict[str, Any]:
-    """Conversations and batches, JSON-ready, for persistence (`sandbox/persistence.py`)."""
+    """Conversations, batches and agents, JSON-ready, for persistence (`sandbox/persistence.py`)."""
     with _lock:
-        return json.loads(json.dumps({"conversations": _conversations, "batches": _batches}))
+        saved = json.loads(json.dumps({"conversations": _conversations, "batches": _batches}))
+    return {**saved, "agents": tools.export()}
 
 
 def restore(data: dict[str, Any]) -> None:
@@ -87,6 +95,7 @@ def restore(data: dict[str, Any]) -> None:
         _conversations.update(data.get("conversations", {}))
         _batches.clear()
         _batches.update(data.get("batches", {}))
+    tools.restore(data.get("agents", {}))
 
 
 def init_state(state: Any) -> None:
@@ -170,27 +179,38 @@ def _talk(conversation: dict[str, Any]) -> dict[str, Any]:
     variables = conversation["conversation_initiation_client_data"]["dynamic_variables"]
     number = conversation["metadata"]["phone_call"]["external_number"]
     script = script_for(number, variables, conversation["conversation_id"])
-    transcript = [
-        {
-            "role": role,
-            "message": text,
-            "time_in_call_secs": index * 6,
-            "tool_calls": [],
-            "tool_results": [],
-            "interrupted": False,
-        }
-        for index, (role, text) in enumerate(script.turns)
-    ]
+    agent_id = conversation["agent_id"]
+    voicemail = tools.built_in_params(agent_id, "voicemail_detection")
+    transfer_to = tools.transfer_number(tools.built_in_params(agent_id, "transfer_to_number"))
+    summary, ended_by, structured = script.summary, "Call ended by remote party", script.structured
+    if voicemail is not None and number.endswith("7"):
+        transcript = tools.voicemail_transcript(voicemail, script.turns[0][1])
+        summary, ended_by, structured = "Reached voicemail.", "voicemail_detection", None
+    elif transfer_to and is_urgent(number):
+        transcript = tools.transfer_transcript(script, transfer_to)
+        ended_by = "Call transferred to another number"
+    else:
+        transcript = [
+            {
+                "role": role,
+                "message": text,
+                "time_in_call_secs": index * 6,
+                "tool_calls": [],
+                "tool_results": [],
+                "interrupted": False,
+            }
+            for index, (role, text) in enumerate(script.turns)
+        ]
     metadata = dict(conversation["metadata"])
     metadata.update(
-        call_duration_secs=len(script.turns) * 6 + 4,
+        call_duration_secs=len(transcript) * 6 + 4,
         accepted_time_unix_secs=metadata["start_time_unix_secs"] + 4,
         cost=912,
-        termination_reason="Call ended by remote party",
+        termination_reason=ended_by,
     )
     collected = {
         key: {"data_collection_id": key, "value": value, "rationale": "Stated by the driver."}
-        for key, value in (script.structured or {}).items()
+        for key, value in (structured or {}).items()
     }
     return {
         "status": "done",
@@ -201,7 +221,7 @@ def _talk(conversation: dict[str, Any]) -> dict[str, Any]:
         "has_response_audio": True,
         "analysis": {
             "call_successful": "success",
-            "transcript_summary": script.summary,
+            "transcript_summary": summary,
             "call_summary_title": "Driver check-in",
             "evaluation_criteria_results": {
                 "got_update": {
@@ -297,6 +317,25 @@ def outbound_call(body: OutboundCallBody) -> JSONResponse:
             "callSid": conversation["metadata"]["phone_call"]["call_sid"],
         }
     )
+
+
+class AgentPatchBody(BaseModel):
+    conversation_config: dict[str, Any] | None = None
+    platform_settings: dict[str, Any] | None = None
+    name: str | None = None
+    tags: list[str] | None = None
+
+
+@router.get("/v1/convai/agents/{agent_id}", dependencies=[Authorized])
+def get_agent(agent_id: str) -> JSONResponse:
+    """The agent's settings (`GetAgentResponseModel`)."""
+    return JSONResponse(tools.get_agent(agent_id))
+
+
+@router.patch("/v1/convai/agents/{agent_id}", dependencies=[Authorized])
+def patch_agent(agent_id: str, body: AgentPatchBody) -> JSONResponse:
+    """Patch the agent's settings: its conversation config is merged (built-in tools among it)."""
+    return JSONResponse(tools.patch_agent(agent_id, body.model_dump(exclude_none=True)))
 
 
 @router.get("/v1/convai/conversations", dependencies=[Authorized])

@@ -28,7 +28,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from sandbox.call_scripts import script_for
+from sandbox.call_scripts import is_urgent, script_for
 from sandbox.credentials import VAPI_API_KEY
 from sandbox.webhooks import WebhookTarget, dispatcher
 from sandbox.webhooks import control_router as webhooks_control_router
@@ -467,8 +467,9 @@ def _steps(call_id: str) -> list:
         transfer_to = _transfer_number(call)
     ended_reason = OUTCOMES.get(number[-1:], "customer-ended-call")
     answered = ended_reason in ("customer-ended-call", "voicemail")
-    urgent = len(number) >= 2 and number[-2] in "15"
-    transfers = ended_reason == "customer-ended-call" and urgent and transfer_to is not None
+    transfers = (
+        ended_reason == "customer-ended-call" and is_urgent(number) and transfer_to is not None
+    )
     if transfers:
         ended_reason = "assistant-forwarded-call"
     leaves = (

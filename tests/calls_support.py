@@ -5,17 +5,23 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
 from sqlmodel import Session
 
-from config import Settings
+from config import Settings, get_settings
+from db.database import session_scope
 from helpers.time_utils import utc_now
 from models.alert import Alert, AlertStatus
+from models.call import Call
 from sandbox.credentials import ELEVENLABS_WEBHOOK_SECRET, VAPI_WEBHOOK_SECRET
-from tests.factories import _flushed, _n
+from services.vendor_deps import current_settings
+from tests.factories import _flushed, _n, make_driver
+from tests.factories_auth import bearer_for, make_user
+from tests.factories_calls import make_agent_profile
 from tests.fixtures_sandbox import KEEP_ALIVE_SECONDS
 from utils.elevenlabs_client import sign_elevenlabs_payload
 from utils.slack_client import build_slack_client
@@ -127,3 +133,49 @@ def serve_main_app() -> tuple[str, Callable[[], None]]:
         thread.join(timeout=5)
 
     return f"http://127.0.0.1:{port}", stop
+
+
+@contextmanager
+def live_api(sandbox, vendor: str, **overrides: Any) -> Iterator[str]:
+    """The main API over HTTP on sandbox settings (calling window always open, `overrides`
+    on top) with `vendor`'s webhooks routed to it; yields its URL."""
+    from main import app as main_app
+
+    settings = sandbox_settings(
+        sandbox, CALL_WINDOW_START="00:00", CALL_WINDOW_END="00:00", **overrides
+    )
+    main_app.dependency_overrides[current_settings] = lambda: settings
+    url, stop = serve_main_app()
+    try:
+        route_webhooks(sandbox, f"{url}/webhooks/{vendor}", vendors=(vendor,), delay=0.05)
+        yield url
+    finally:
+        stop()
+        main_app.dependency_overrides.pop(current_settings, None)
+        main_app.dependency_overrides.pop(get_settings, None)
+
+
+def place_alert_call(
+    url: str, sandbox, phone: str, provider: str, **profile: Any
+) -> tuple[int, str]:
+    """A dispatcher calls a new driver at `phone` about an alert posted to Slack, through a
+    new late-load profile of `provider` (`profile` fields on top): (call id, thread ts)."""
+    with session_scope() as session:
+        headers = bearer_for(session, make_user(session, roles=["dispatcher"]))
+        make_agent_profile(session, provider=provider, purpose="late_load_check", **profile)
+        driver = make_driver(session, phone=phone)
+        alert = posted_alert(session, sandbox, driver_id=driver.id)
+        driver_id, alert_id, thread = driver.id, alert.id, alert.slack_ts
+    with httpx.Client(base_url=url, headers=headers, timeout=15) as api:
+        placed = api.post(
+            "/calls", json={"driver_id": driver_id, "provider": provider, "alert_id": alert_id}
+        )
+        assert placed.status_code == 201, placed.text
+    return placed.json()["id"], thread
+
+
+def finalized_call(call_id: int) -> Call | None:
+    """The call once the hub has finished it (insights and Slack reply queued), else None."""
+    with session_scope() as session:
+        call = session.get(Call, call_id)
+        return call if call.finalized_at is not None else None

@@ -46,7 +46,14 @@ def schema_errors(spec_name: str, schema: dict[str, Any], instance: Any) -> list
     """Every way `instance` breaks `schema` (refs resolve against the spec's components)."""
     spec = load_spec(spec_name)
     wrapped = {**schema, "components": spec["components"]}
-    validator = jsonschema_rs.Draft4Validator(wrapped, validate_formats=False)
+    # OpenAPI 3.1 schemas are JSON Schema 2020-12: `const` (ElevenLabs' discriminated
+    # `oneOf`s) means nothing to Draft 4, which would find every such item ambiguous.
+    dialect = (
+        jsonschema_rs.Draft202012Validator
+        if str(spec.get("openapi", "")).startswith("3.1")
+        else jsonschema_rs.Draft4Validator
+    )
+    validator = dialect(wrapped, validate_formats=False)
     return [f"{list(e.instance_path)}: {e.message}" for e in validator.iter_errors(instance)]
 
 

@@ -23,6 +23,10 @@ NAME = "elevenlabs"
 FINISHED = ("done", "failed")
 FAILURES = {"busy": CallOutcome.BUSY, "no-answer": CallOutcome.NO_ANSWER}
 HANDLED = frozenset({"post_call_transcription", "call_initiation_failure"})
+# The agent's built-in system tools report in `transcript[].tool_results[].result` (the spec's
+# `ConversationHistoryTranscriptSystemToolResultCommonModel`), keyed by `result_type`.
+VOICEMAIL_DETECTED = "voicemail_detection_success"
+TRANSFERRED = frozenset({"transfer_to_number_twilio_success", "transfer_to_number_sip_success"})
 
 
 def parse_elevenlabs(payload: Any, raw_body: bytes) -> EventKey | None:
@@ -75,6 +79,44 @@ def elevenlabs_failure_outcome(metadata: dict[str, Any]) -> CallOutcome:
     return CallOutcome.FAILED
 
 
+def _after(started: datetime | None, seconds: Any) -> datetime | None:
+    """`seconds` into a call that began at `started`, when both are known."""
+    if started is None or not isinstance(seconds, int | float):
+        return None
+    return datetime.fromtimestamp(started.timestamp() + seconds, started.tzinfo)
+
+
+def _system_results(data: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(turn, result) for every successful system-tool result in the transcript."""
+    return [
+        (turn, item["result"])
+        for turn in data.get("transcript") or []
+        if isinstance(turn, dict)
+        for item in turn.get("tool_results") or []
+        if isinstance(item, dict)
+        and item.get("type") == "system"
+        and not item.get("is_error")
+        and isinstance(item.get("result"), dict)
+    ]
+
+
+def _apply_tools(
+    call: Call, data: dict[str, Any], outcome: CallOutcome, started: datetime | None, now: datetime
+) -> CallOutcome:
+    """What the agent's voicemail and transfer tools did: the outcome (a voicemail the tool
+    left its message on is `voicemail_left`) and the transfer, recorded as VAPI's is."""
+    for turn, result in _system_results(data):
+        kind = result.get("result_type")
+        if kind == VOICEMAIL_DETECTED:
+            left = bool(result.get("voicemail_message"))
+            outcome = CallOutcome.VOICEMAIL_LEFT if left else CallOutcome.VOICEMAIL
+        elif kind in TRANSFERRED and result.get("transfer_number"):
+            call.transferred_to = str(result["transfer_number"])[:40]
+            at = _after(started, turn.get("time_in_call_secs")) or now
+            call.transferred_at = call.transferred_at or at
+    return outcome
+
+
 def _apply_transcription(call: Call, data: dict[str, Any], now: datetime) -> None:
     """post_call_transcription: the conversation as it ended."""
     metadata = data.get("metadata") or {}
@@ -94,11 +136,8 @@ def _apply_transcription(call: Call, data: dict[str, Any], now: datetime) -> Non
         outcome = elevenlabs_failure_outcome(metadata)
     else:
         outcome = CallOutcome.COMPLETED if answered else CallOutcome.NO_ANSWER
-    ended = (
-        datetime.fromtimestamp(started.timestamp() + duration, started.tzinfo)
-        if started and isinstance(duration, int | float)
-        else now
-    )
+    outcome = _apply_tools(call, data, outcome, started, now)
+    ended = _after(started, duration) or now
     end_call(call, outcome, ended_at=ended, reason=metadata.get("termination_reason") or None)
     call.started_at = call.started_at or started
     if isinstance(duration, int | float):
