@@ -6,6 +6,10 @@ the customer notice pass over a fleet, each beside the naive way in the same run
    `FORWARDED_HOPS=1`) over `--shares` links: polls that send the `ETag` they hold (unchanged:
    answered 304) beside polls that send none (the naive client: the whole body every time).
    The rate limit is raised out of the way; its counting (in memory, per worker) is measured.
+   Each phase also prints the CPU per request of the server (supervisor and workers) and of the
+   load generator (this process), and the 1-minute load average before and after it: the load
+   generator and PostgreSQL share the machine's CPUs, and other work on them shows in the tail.
+   The 304 phase starts cold (links and views went stale during the 10 s of /health).
 2. The notice pass (logic/customers/notices.py) over `--trips` active trips with customers and
    contacts (3 stops each; a few percent arrive, leave, start detention or run late): the first
    pass (queues every notice due) and a steady pass (nothing new), beside a per-trip ORM loop
@@ -270,6 +274,7 @@ def tracking(args) -> None:
     for name, measured in results.items():
         print(f"  {name:<50} {measured.line()}")
     print("target: 500 req/s on 2 workers, p99 < 50 ms, unchanged polls answered 304")
+    judged = args.rate >= 500 and args.workers == 2  # --smoke and smaller runs prove nothing
     for (name, measured), status in zip(list(results.items())[1:], ("304", "200"), strict=True):
         result = measured.result
         met = (
@@ -277,7 +282,8 @@ def tracking(args) -> None:
             and result.rps >= 0.98 * args.rate
             and set(result.statuses) == {status}
         )
-        print(f"  {'met' if met else 'NOT met'}: {name} (p99 {result.p99_ms:.1f} ms)")
+        verdict = ("met" if met else "NOT met") if judged else "not judged (below target load)"
+        print(f"  {verdict}: {name} (p99 {result.p99_ms:.1f} ms)")
 
 
 def naive_notice_decisions(session, now: datetime, settings) -> int:
