@@ -71,5 +71,6 @@ async def track_json(token: str, request: Request, client: ClientDep) -> Respons
 @router.get("/{token}", response_class=HTMLResponse, responses=error_responses(429))
 async def track_page(token: str, client: ClientDep) -> HTMLResponse:
     """The tracking page a customer opens from the link (no login)."""
-    page = render((await _view(token, client)).view)  # a few stops of string formatting
+    # Rendered on the loop: a few stops of string formatting (~60 µs), about a thread hop.
+    page = render((await _view(token, client)).view)
     return HTMLResponse(page, headers={"Cache-Control": _CACHE})
