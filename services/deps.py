@@ -81,7 +81,8 @@ def get_auth_session() -> Iterator[Session]:
 AuthSessionDep = Annotated[Session, Depends(get_auth_session, scope="function")]
 
 
-def get_client_info(request: Request) -> ClientInfo:
+async def get_client_info(request: Request) -> ClientInfo:
+    # async: two header reads need no worker thread (a sync dependency costs a thread hop)
     return ClientInfo(
         ip=request.client.host if request.client else None,
         user_agent=request.headers.get("user-agent"),

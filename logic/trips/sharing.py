@@ -278,9 +278,9 @@ def track_view(session: Session, share: TripShare, now: datetime) -> TrackView:
     position = None
     moments = [trip.eta_updated_at]
     if trip.vehicle_id is not None:
-        latest = VehicleLocation.latest_for_vehicles(session, [trip.vehicle_id]).get(
-            trip.vehicle_id
-        )
+        # One truck: a plain newest-first LIMIT 1. Building the correlated every-truck statement
+        # took 3.5 times its Python, almost half of a view's build (profiled).
+        latest = VehicleLocation.latest_for_vehicle(session, trip.vehicle_id)
         if latest is not None:
             position = coarse_place(latest.formatted_address)
             moments.append(latest.recorded_at)
