@@ -410,7 +410,31 @@ def seed_demo_command(
     if first_report:
         _first_morning_report(get_settings())
     _demo_customer_contacts(get_settings())
+    _demo_elevenlabs_agent(get_settings())
     raise typer.Exit(code)
+
+
+def _demo_elevenlabs_agent(settings) -> None:
+    """On a sandbox stack only: give the sandbox's ElevenLabs agent the voicemail and transfer
+    tools, as an operator would at ElevenLabs (the hub never sets them per call: the spec has
+    no such field), so the demo's ElevenLabs calls leave voicemail and transfer like VAPI's."""
+    from sandbox.credentials import ELEVENLABS_API_KEY
+
+    if settings.ELEVENLABS_API_KEY.get_secret_value() != ELEVENLABS_API_KEY:
+        return
+    import httpx
+
+    from logic.calls.voice.base import voicemail_message
+    from sandbox.elevenlabs_tools import tools_config
+
+    config = tools_config(voicemail_message(settings), settings.CALL_TRANSFER_NUMBER or None)
+    httpx.patch(
+        f"{settings.ELEVENLABS_BASE_URL}/v1/convai/agents/{settings.ELEVENLABS_AGENT_ID}",
+        headers={"xi-api-key": ELEVENLABS_API_KEY},
+        json={"conversation_config": config},
+        timeout=10,
+    ).raise_for_status()
+    console.print("sandbox ElevenLabs agent: voicemail detection and transfer tools set")
 
 
 def _demo_customer_contacts(settings) -> None:

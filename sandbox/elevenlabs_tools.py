@@ -17,6 +17,46 @@ _lock = threading.Lock()
 _agents: dict[str, dict[str, Any]] = {}
 
 
+TRANSFER_CONDITION = (
+    "The driver asks for a person, or reports a breakdown, an accident, an injury or a health "
+    "problem."
+)
+
+
+def tools_config(voicemail_message: str | None, transfer_number: str | None) -> dict[str, Any]:
+    """An agent's `conversation_config` with voicemail detection (leaving `voicemail_message`,
+    or hanging up without one) and, given a number, a conference transfer to it — what an
+    operator sets on an ElevenLabs agent (`PATCH /v1/convai/agents/{agent_id}`)."""
+    tools: dict[str, Any] = {
+        "voicemail_detection": {
+            "type": "system",
+            "name": "voicemail_detection",
+            "description": "Leave a message when voicemail answers.",
+            "params": {
+                "system_tool_type": "voicemail_detection",
+                "voicemail_message": voicemail_message,
+            },
+        }
+    }
+    if transfer_number:
+        tools["transfer_to_number"] = {
+            "type": "system",
+            "name": "transfer_to_number",
+            "description": "Put the driver through to the on-call dispatcher.",
+            "params": {
+                "system_tool_type": "transfer_to_number",
+                "transfers": [
+                    {
+                        "transfer_destination": {"type": "phone", "phone_number": transfer_number},
+                        "condition": TRANSFER_CONDITION,
+                        "transfer_type": "conference",
+                    }
+                ],
+            },
+        }
+    return {"agent": {"prompt": {"built_in_tools": tools}}}
+
+
 def reset() -> None:
     with _lock:
         _agents.clear()

@@ -14,6 +14,7 @@ from models.ingest import IngestRun
 from models.report import MorningReport, ReportRecipients
 from models.trip import Trip
 from models.vehicle import Trailer, Vehicle
+from sandbox.credentials import ELEVENLABS_AGENT_ID, ELEVENLABS_API_KEY
 
 
 @pytest.fixture
@@ -32,8 +33,18 @@ def _count(session, model) -> int:
 def test_seed_demo_populates_every_entity_from_the_sandbox(session, sandbox_clean, isolated_env):
     from cli import app
 
+    os.environ.update(CALL_CALLBACK_NUMBER="+12015550100", CALL_TRANSFER_NUMBER="+12015550142")
     result = CliRunner().invoke(app, ["seed-demo", "--sandbox-url", sandbox_clean.url])
     assert result.exit_code == 0, result.output
+    # The sandbox's ElevenLabs agent got the voicemail and transfer tools (as `make run` shows).
+    agent = httpx.get(
+        f"{sandbox_clean.url}/elevenlabs/v1/convai/agents/{ELEVENLABS_AGENT_ID}",
+        headers={"xi-api-key": ELEVENLABS_API_KEY},
+    ).json()
+    tools = agent["conversation_config"]["agent"]["prompt"]["built_in_tools"]
+    assert "+12015550100" in tools["voicemail_detection"]["params"]["voicemail_message"]
+    [transfer] = tools["transfer_to_number"]["params"]["transfers"]
+    assert transfer["transfer_destination"]["phone_number"] == "+12015550142"
     assert _count(session, Vehicle) > 0 and _count(session, Trailer) > 0
     assert _count(session, Trip) > 0
     runs = session.scalars(select(IngestRun)).all()

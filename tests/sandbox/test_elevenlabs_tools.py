@@ -8,6 +8,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from sandbox import elevenlabs_tools
 from sandbox.credentials import ELEVENLABS_API_KEY
 from tests.calls_support import route_webhooks, wait_for
 from tests.vendor_specs import response_schema, schema_errors
@@ -21,41 +22,7 @@ MESSAGE = "This is Acme Freight dispatch, please call us back at +12015550100."
 
 def tools_config(*, voicemail_message: str | None = MESSAGE) -> dict:
     """An agent's `conversation_config` enabling voicemail detection and a transfer to ONCALL."""
-    return {
-        "agent": {
-            "prompt": {
-                "built_in_tools": {
-                    "voicemail_detection": {
-                        "type": "system",
-                        "name": "voicemail_detection",
-                        "description": "Leave a message when voicemail answers.",
-                        "params": {
-                            "system_tool_type": "voicemail_detection",
-                            "voicemail_message": voicemail_message,
-                        },
-                    },
-                    "transfer_to_number": {
-                        "type": "system",
-                        "name": "transfer_to_number",
-                        "description": "Put the driver through to the on-call dispatcher.",
-                        "params": {
-                            "system_tool_type": "transfer_to_number",
-                            "transfers": [
-                                {
-                                    "transfer_destination": {
-                                        "type": "phone",
-                                        "phone_number": ONCALL,
-                                    },
-                                    "condition": "The driver reports a breakdown or feels unwell.",
-                                    "transfer_type": "conference",
-                                }
-                            ],
-                        },
-                    },
-                }
-            }
-        }
-    }
+    return elevenlabs_tools.tools_config(voicemail_message, ONCALL)
 
 
 @pytest.fixture

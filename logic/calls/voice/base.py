@@ -14,6 +14,16 @@ if TYPE_CHECKING:
 PROVIDER_CALL_ID_MAX = 100  # the inbox's and the call's column
 
 
+def voicemail_message(settings: Settings) -> str | None:
+    """What an agent leaves on voicemail (carrier and callback number), or None: without a
+    callback number no message is left (the call just ends, outcome `voicemail`)."""
+    if not settings.CALL_CALLBACK_NUMBER:
+        return None
+    return settings.CALL_VOICEMAIL_MESSAGE.format(
+        carrier=settings.CALL_CARRIER_NAME, callback=settings.CALL_CALLBACK_NUMBER
+    )
+
+
 @dataclass(frozen=True)
 class DialSpec:
     """Everything a provider needs to place one hub call (read from the committed row)."""

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from config import Settings
-from logic.calls.voice.base import Dialed, DialSpec, EventKey, Polled
+from logic.calls.voice.base import Dialed, DialSpec, EventKey, Polled, voicemail_message
 from logic.calls.voice.state import advance, body_digest, end_call, hub_call_id, vendor_time
 from models.call import Call, CallOutcome, CallStatus
 from utils.call_insights import turns_from_text
@@ -42,16 +42,6 @@ COMPLETED = frozenset(
 )
 CANCELED = frozenset({"manually-canceled", "call-deleted", "scheduled-call-deleted"})
 HANDLED = frozenset({"status-update", "end-of-call-report", "transcript", "transfer-update"})
-
-
-def voicemail_message(settings: Settings) -> str | None:
-    """What the agent leaves on voicemail (carrier and callback number), or None: without a
-    callback number no message is left (the call just ends, outcome `voicemail`)."""
-    if not settings.CALL_CALLBACK_NUMBER:
-        return None
-    return settings.CALL_VOICEMAIL_MESSAGE.format(
-        carrier=settings.CALL_CARRIER_NAME, callback=settings.CALL_CALLBACK_NUMBER
-    )
 
 
 def _outcome(reason: str | None, call_object: dict[str, Any]) -> CallOutcome:
