@@ -136,3 +136,27 @@ def test_examples_use_only_what_they_set_and_no_placeholders_in_urls():
     urls = re.findall(r"(?:localhost:\d+|https?://)\S*", "\n".join(SHELL_BLOCKS))
     assert [u for u in urls if "…" in u] == []
     assert any("T=$(curl" in block for block in SHELL_BLOCKS)
+
+
+CONFLICT_MARKER = re.compile(r"^(<{7} |={7}$|>{7} )", re.MULTILINE)
+
+
+def test_no_merge_conflict_markers_in_the_docs_or_the_code():
+    """A rebase once left `<<<<<<<` … `>>>>>>>` in the README's benchmark table unnoticed."""
+    git = shutil.which("git")
+    if git is None:
+        pytest.skip("git is not installed")
+    tracked = subprocess.run(
+        [git, "ls-files", "*.md", "*.py", "*.js", "*.html", "*.css", "*.toml", "Makefile"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    if not tracked:
+        pytest.skip("not a git checkout")
+    marked = [
+        name
+        for name in tracked
+        if (ROOT / name).is_file() and CONFLICT_MARKER.search((ROOT / name).read_text("utf-8"))
+    ]
+    assert marked == []
