@@ -7,10 +7,12 @@ sandbox SMTP server on another free port;
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +20,7 @@ import httpx
 import pytest
 import uvicorn
 
+from config import get_settings
 from sandbox.app import create_sandbox_app
 from sandbox.credentials import sandbox_settings_env
 from sandbox.mail import start_smtp
@@ -84,6 +87,23 @@ class SandboxServer:
 
     def close(self) -> None:
         self._http.close()
+
+
+@contextmanager
+def settings_env(env: dict[str, str]) -> Iterator[None]:
+    """`env` in os.environ and the settings rebuilt from it; both restored afterwards."""
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    get_settings.cache_clear()
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        get_settings.cache_clear()
 
 
 # Test servers keep an idle connection longer than httpx's pool does (5 s): with uvicorn's

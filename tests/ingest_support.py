@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -10,13 +9,13 @@ import pytest
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from config import get_settings
 from models.driver import Driver
 from models.hos import HosClock, HosLog, HosViolation
 from models.location import VehicleLocation
 from models.safety_event import SafetyEvent
 from models.trip import Trip, TripStop
 from models.vehicle import Trailer, Vehicle
+from tests.fixtures_sandbox import settings_env
 
 API_KEY = {"X-API-Key": "test-service-api-key"}
 TRUCKS = 4
@@ -52,13 +51,5 @@ def fleet_fixture(sandbox_clean) -> Iterator:
     sandbox_clean.freeze_clock(now)
     # Small location batches, so one short history still spans several committed pages.
     env = {**sandbox_clean.settings_env(), "INGEST_LOCATION_BATCH_ROWS": "100"}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    get_settings.cache_clear()
-    yield sandbox_clean
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    get_settings.cache_clear()
+    with settings_env(env):
+        yield sandbox_clean

@@ -4,7 +4,6 @@ ETA notice in the sandbox mailbox: ingest, the evaluation pass and the notice pa
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -23,6 +22,7 @@ from models.driver import Driver
 from models.location import VehicleLocation
 from models.trip import Trip, TripStop
 from models.vehicle import Vehicle
+from tests.fixtures_sandbox import settings_env
 
 HELD = timedelta(hours=4)
 
@@ -35,16 +35,8 @@ def ten_trucks(sandbox_clean) -> Iterator:
     sandbox_clean.rebuild_fleet(trucks=10, history_hours=HELD / timedelta(hours=1), seed=42)
     sandbox_clean.freeze_clock(now)
     env = sandbox_clean.settings_env()
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    get_settings.cache_clear()
-    yield sandbox_clean
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    get_settings.cache_clear()
+    with settings_env(env):
+        yield sandbox_clean
 
 
 def _ingest_and_evaluate(fleet) -> datetime:

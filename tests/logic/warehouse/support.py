@@ -3,7 +3,6 @@ table, and reading back what the sandbox holds."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -12,7 +11,6 @@ import httpx
 import pytest
 from sqlmodel import Session
 
-from config import get_settings
 from helpers.time_utils import utc_now
 from models.alert import Alert
 from models.report import DriverReport
@@ -27,22 +25,15 @@ from tests.factories import (
     make_violation,
 )
 from tests.factories_reports import make_call, make_insight
+from tests.fixtures_sandbox import settings_env
 
 
 @pytest.fixture(name="bq")
 def bq_fixture(sandbox_clean) -> Iterator:
     """The sandbox (reset) with the settings pointing BigQuery at it and no settle time."""
     env = {**sandbox_clean.settings_env(), "WAREHOUSE_SETTLE_SECONDS": "0"}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    get_settings.cache_clear()
-    yield sandbox_clean
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    get_settings.cache_clear()
+    with settings_env(env):
+        yield sandbox_clean
 
 
 def warehouse_rows(sandbox, table: str) -> list[dict[str, Any]]:
