@@ -7,6 +7,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -48,6 +49,22 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, step: float = 
             return value
         time.sleep(step)
     return None
+
+
+def reconcile_until_filled(providers, count: int, *, late: datetime) -> bool:
+    """Reconcile as at `late` until `count` calls were filled from polling (each pass fills
+    the calls the sandbox has played through; they may finish apart, slowly on a loaded
+    machine); False after 30 s."""
+    from logic.calls.reconcile import reconcile_calls
+
+    filled = 0
+
+    def all_filled() -> bool:
+        nonlocal filled
+        filled += reconcile_calls(providers, after_minutes=5, now=late).filled
+        return filled >= count
+
+    return bool(wait_for(all_filled, timeout=30, step=0.3))
 
 
 def vapi_headers(body: bytes, *, hmac: bool = False, secret: str = VAPI_WEBHOOK_SECRET) -> dict:

@@ -15,7 +15,6 @@ import pytest
 
 from db.database import session_scope
 from logic.alerts import outbox
-from logic.calls.reconcile import reconcile_calls
 from logic.calls.voice.registry import CallProviders
 from models.call import Call
 from sandbox.credentials import ELEVENLABS_API_KEY
@@ -23,6 +22,7 @@ from tests.calls_support import (
     finalized_call,
     live_api,
     place_alert_call,
+    reconcile_until_filled,
     route_webhooks,
     sandbox_settings,
     thread_replies,
@@ -113,16 +113,8 @@ def test_lost_webhooks_polling_reads_the_same_tool_results(live):
     late = max(ends) + timedelta(minutes=6)
     settings = sandbox_settings(sandbox)
     providers = CallProviders.from_settings(settings, retry_wait=0)
-    filled = 0
-
-    def both_filled() -> bool:
-        # Each pass fills the conversations the fake has finished; they may finish apart.
-        nonlocal filled
-        filled += reconcile_calls(providers, after_minutes=5, now=late).filled
-        return filled == 2
-
     try:
-        assert wait_for(both_filled, timeout=30, step=0.3)
+        assert reconcile_until_filled(providers, 2, late=late)
     finally:
         providers.close()
     left, put_through = finalized_call(voicemail), finalized_call(transfer)

@@ -25,6 +25,7 @@ from tests.calls_support import (
     body_of,
     elevenlabs_headers,
     posted_alert,
+    reconcile_until_filled,
     route_webhooks,
     sandbox_settings,
     thread_replies,
@@ -357,16 +358,7 @@ def test_dropped_webhooks_are_filled_by_reconciliation(client, session, calls_ap
         # Not yet overdue: nothing polled.
         assert reconcile_calls(providers, after_minutes=5).checked == 0
         late = max(c.expected_end_at for c in calls) + timedelta(minutes=6)
-        filled = 0
-
-        def both_filled() -> bool:
-            # Each pass fills the calls the vendors have finished; they may finish apart.
-            nonlocal filled
-            filled += reconcile_calls(providers, after_minutes=5, now=late).filled
-            return filled == 2
-
-        # The sandbox plays both calls through first; slow on a loaded machine.
-        assert wait_for(both_filled, timeout=30, step=0.3)
+        assert reconcile_until_filled(providers, 2, late=late)
     finally:
         providers.close()
     for call in calls:
@@ -391,15 +383,8 @@ def test_elevenlabs_no_answer_and_busy_found_by_polling_map_like_the_webhook(
     calls = list(session.scalars(select(Call).order_by(Call.id)))
     late = max(c.expected_end_at for c in calls) + timedelta(minutes=6)
     providers = CallProviders.from_settings(sandbox_settings(calls_api), retry_wait=0)
-    filled = 0
-
-    def both_filled() -> bool:
-        nonlocal filled
-        filled += reconcile_calls(providers, after_minutes=5, now=late).filled
-        return filled == 2
-
     try:
-        assert wait_for(both_filled, timeout=30, step=0.3)
+        assert reconcile_until_filled(providers, 2, late=late)
     finally:
         providers.close()
     outcomes = {}
