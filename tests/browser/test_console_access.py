@@ -181,7 +181,7 @@ def first_load(browser, url: str, tokens: dict[str, str], seen: list[str]) -> tu
 LOADS = 7  # measured cold loads; the median is held to the target
 
 
-def test_first_load_tab_switch_and_weight(page, chromium, console_stack):
+def test_first_load_tab_switch_and_weight(page, chromium, console_stack, worker_id):
     """The issue's targets, measured in Chromium: first load to an interactive board < 300 ms
     (median of LOADS cold loads), tab switch < 100 ms (median), page weight < 150 KB
     uncompressed (map data excluded). Every figure, with the machine's load, is written to
@@ -243,13 +243,13 @@ def test_first_load_tab_switch_and_weight(page, chromium, console_stack):
     # The targets on medians: a median of seven cold loads (and of six switches) shrugs off the
     # odd slow scheduler tick, which one load (or the best of three, which hid a slow page)
     # did not. The page is CPU-bound on a machine that also runs the API, so the 300 ms target
-    # is held on a quiet machine (fewer runnable tasks than half the cores, as when this test
-    # runs alone); inside the parallel suite the machine is never quiet and the load average
-    # lags the load, so there the bounds are regression guards (1 s, 300 ms). Medians measured
-    # in the suite: 226 ms at a load average of 5.4 on 2 cores, 385 ms at 5.9, 503 ms at 3.0;
-    # alone at 0.7: 175 ms.
-    busiest = max(load_before[0], os.getloadavg()[0])
-    quiet = busiest < (os.cpu_count() or 1) / 2
+    # is held on a quiet machine: fewer runnable tasks than half the cores before it starts
+    # (the browser and the server raise the average themselves) and no other pytest-xdist
+    # worker beside it (the lagging load average can read low in the suite's first minute).
+    # Inside the parallel suite the bounds are regression guards (1 s, 300 ms). Medians
+    # measured in the suite: 226 ms at a load average of 5.4 on 2 cores, 385 ms at 5.9,
+    # 503 ms at 3.0; alone: 175 ms at 0.7, 215 ms at 0.6.
+    quiet = worker_id == "master" and load_before[0] < (os.cpu_count() or 1) / 2
     bound, switch_bound = (300.0, 100.0) if quiet else (1000.0, 300.0)
     figures["bounds_ms"] = {"first_load": bound, "tab_switch": switch_bound, "quiet": quiet}
     (ARTIFACTS / "console_timings.json").write_text(json.dumps(figures, indent=2) + "\n")
