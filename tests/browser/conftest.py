@@ -6,7 +6,6 @@ Without a `chromium` binary (or the playwright package) every browser test skips
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import threading
@@ -31,6 +30,7 @@ from logic.alerts.filters import ChannelLimit, apply_filters
 from logic.alerts.rules import load_rules
 from logic.ingest.jobs import run_all
 from tests.factories_auth import make_user
+from tests.fixtures_sandbox import settings_env
 from utils.slack_client import build_slack_client
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "tmp" / "artifacts"
@@ -170,27 +170,21 @@ def console_stack(engine, sandbox) -> Iterator[ConsoleStack]:
         # lockout test's wrong passwords) exceed the default 20 a minute.
         "LOGIN_RATE_LIMIT_PER_MINUTE": "600",
     }
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
-    get_settings.cache_clear()
-    server, thread, url = _serve(app)
     try:
-        httpx.post(
-            f"{sandbox.url}/_sandbox/webhooks",
-            json={"vendor": "vapi", "url": f"{url}/webhooks/vapi", "delay_seconds": 0.2},
-        ).raise_for_status()
-        admin, viewer, driver_id, trip_id = _seed(sandbox)
-        yield ConsoleStack(url, sandbox, admin, viewer, driver_id, trip_id)
+        with settings_env(env):
+            server, thread, url = _serve(app)
+            try:
+                httpx.post(
+                    f"{sandbox.url}/_sandbox/webhooks",
+                    json={"vendor": "vapi", "url": f"{url}/webhooks/vapi", "delay_seconds": 0.2},
+                ).raise_for_status()
+                admin, viewer, driver_id, trip_id = _seed(sandbox)
+                yield ConsoleStack(url, sandbox, admin, viewer, driver_id, trip_id)
+            finally:
+                server.should_exit = True
+                thread.join(timeout=5)
+                sandbox.reset()
     finally:
-        server.should_exit = True
-        thread.join(timeout=5)
-        sandbox.reset()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        get_settings.cache_clear()
         with engine.begin() as conn:
             for table in reversed(SQLModel.metadata.sorted_tables):
                 if table.name not in REFERENCE_TABLES:
