@@ -179,6 +179,7 @@ def run_pass(label: str, engine, base: str, args, held: HeldDuringDial) -> dict:
         campaigns.dial_many = naive_dial_many
     placed = ticks = 0
     dialing = tick_time = 0.0
+    phases: dict[str, float] = {}
     try:
         while placed < args.targets and ticks < args.targets:
             ticks += 1
@@ -191,6 +192,8 @@ def run_pass(label: str, engine, base: str, args, held: HeldDuringDial) -> dict:
             )
             tick_time += time.perf_counter() - started
             dialing += result.timings_ms["place"] / 1000
+            for phase in ("decide_claim", "request", "place"):
+                phases[phase] = phases.get(phase, 0.0) + result.timings_ms[phase]
             placed += result.placed
             if not result.claimed:
                 break
@@ -213,6 +216,7 @@ def run_pass(label: str, engine, base: str, args, held: HeldDuringDial) -> dict:
         "vendor_p50": vendor[len(vendor) // 2] if vendor else 0.0,
         "held": max(held.samples, default=0),
         "dials": len(held.samples) // 2,
+        "per_tick_ms": {k: v / ticks for k, v in phases.items()} if ticks else {},
     }
 
 
@@ -258,7 +262,8 @@ def main() -> None:
             f"whole ticks (decide, request, dial) {run['tick_time']:.1f} s = {whole:.1f} "
             f"calls/s; vendor request p50 {run['vendor_p50'] * 1000:.0f} ms; connections held "
             f"during a vendor request: max {run['held']} over {run['dials']:,} dials "
-            f"({'PASS' if run['held'] == 0 else 'FAIL'})"
+            f"({'PASS' if run['held'] == 0 else 'FAIL'})\n    per tick: "
+            + ", ".join(f"{k} {v:.0f} ms" for k, v in run["per_tick_ms"].items())
         )
     engine.dispose()
 

@@ -10,12 +10,12 @@ campaign running and inside its schedule, the driver's local time inside both th
 the placement's calling window, no do-not-call entry, attempts left, no active call to the
 driver anywhere and no other campaign dialing them, under the daily maximum of calls, one
 target per driver, at most the campaign's concurrency minus its calls in flight — and claimed
-(`dialing`, attempt counted). Then each claimed target's call is requested in its own
-transaction through `logic.calls.placement.prepare_call` (a queued row), outside the claim,
-whose pre-dial checks (the one place they live) have the last word: a refusal gives the attempt
-back and skips the target (no valid number, do-not-call) or defers it (window, another call,
-daily maximum). The pick applies the same rules set-wise so that refusals are the rare race,
-not the routine. Once those commit, the queued calls are dialed
+(`dialing`, attempt counted). Then the claimed targets' calls are requested (one transaction
+for all, a savepoint each) through `logic.calls.placement.prepare_call` (a queued row), outside
+the claim, whose pre-dial checks (the one place they live) have the last word: a refusal gives
+the attempt back and skips the target (no valid number, do-not-call) or defers it (window,
+another call, daily maximum). The pick applies the same rules set-wise so that refusals are the
+rare race, not the routine. Once those commit, the queued calls are dialed
 (`logic.calls.dialing.dial_many`) with no transaction open.
 
 Several instances may tick at once. Row locks alone cannot keep cross-row limits (one call per
@@ -38,6 +38,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, bindparam, case, exists, func, literal, or_, select, text, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
@@ -57,6 +58,7 @@ from logic.calls.placement import (
     SubjectMismatch,
     in_calling_window,
     next_window_opening,
+    pre_dial_refusals,
     prepare_call,
 )
 from logic.calls.voice.registry import CallProviders
@@ -117,6 +119,8 @@ class TickResult:
     ladder: dict[str, Any] | None = None
     claims: list[Claim] = field(default_factory=list, repr=False)
     call_ids: list[int] = field(default_factory=list, repr=False)
+    # The pre-dial checks of the claimed drivers, run once for the batch (driver id → refusal).
+    pre_checked: dict[int, Refusal | None] = field(default_factory=dict, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -144,7 +148,7 @@ def tick(
     max_dials: int = DEFAULT_MAX_DIALS,
     plan_step: PlanStep | None = None,
 ) -> TickResult:
-    """One pass: decide and claim in one transaction, queue each claim's call in its own, then
+    """One pass: decide and claim in one transaction, queue the claims' calls in a second, then
     dial the queued calls with no transaction open (`dialer.concurrency` at a time). Targets of
     a campaign with a contact plan go to `plan_step` instead (they wait without one)."""
     now = now or utc_now()
@@ -155,15 +159,7 @@ def tick(
         decide_and_claim(session, now=now, policy=policy, max_dials=max_dials, result=result)
     result.timings_ms["decide_claim"] = round((time.perf_counter() - started) * 1000, 1)
     started = time.perf_counter()
-    for claim in result.claims:
-        try:
-            with session_scope() as session:
-                request_claim(
-                    session, claim, policy=policy, now=now, result=result, plan_step=plan_step
-                )
-        except Exception:  # one bad request must not strand the rest of the tick's claims
-            log.exception("campaign target %s: requesting its call failed", claim.target_id)
-            result.not_placed += 1
+    _request_claims(result, policy=policy, now=now, plan_step=plan_step)
     result.timings_ms["request"] = round((time.perf_counter() - started) * 1000, 1)
     started = time.perf_counter()
     statuses = dial_many(result.call_ids, dialer, now=now)
@@ -173,6 +169,42 @@ def tick(
     result.call_ids = [i for i in result.call_ids if i not in failed]
     result.timings_ms["place"] = round((time.perf_counter() - started) * 1000, 1)
     return result
+
+
+def _request_claims(
+    result: TickResult, *, policy: CallingPolicy, now: datetime, plan_step: PlanStep | None
+) -> None:
+    """Queue the calls of the tick's claims in one transaction, each claim in its own savepoint.
+
+    The pre-dial checks run once for all the claimed drivers (a fixed number of statements
+    instead of as many per claim). One bad request rolls back only its savepoint, so it never
+    strands the others. Targets are locked in id order. If the commit itself fails nothing was
+    queued: the claims' lease releases them.
+    """
+    if not result.claims:
+        return
+    queued_before = len(result.call_ids)
+    try:
+        with session_scope() as session:
+            ids = sorted({c.driver_id for c in result.claims})
+            drivers = list(session.scalars(select(Driver).where(Driver.id.in_(ids))))
+            result.pre_checked = pre_dial_refusals(session, drivers, now=now, policy=policy)
+            for claim in sorted(result.claims, key=lambda c: c.target_id):
+                try:
+                    with session.begin_nested():
+                        request_claim(
+                            session, claim, policy=policy, now=now, result=result,
+                            plan_step=plan_step,
+                        )  # fmt: skip
+                except OperationalError:
+                    raise  # the database is gone: nothing in this transaction can commit
+                except Exception:
+                    log.exception("campaign target %s: requesting its call failed", claim.target_id)
+                    result.not_placed += 1
+    except OperationalError as exc:
+        log.warning("database unavailable requesting %s calls: %s", len(result.claims), exc)
+        del result.call_ids[queued_before:]
+        result.not_placed = result.claimed
 
 
 def run_tick(
@@ -759,6 +791,7 @@ def request_claim(
             ),
             policy=policy,
             now=now,
+            refusal=result.pre_checked.get(driver.id, False) if result is not None else False,
         )
     except SubjectMismatch as mismatch:
         # The target's alert or trip is another driver's: calling would write onto it.

@@ -219,3 +219,53 @@ def test_two_ticks_in_two_threads_never_dial_one_driver_twice(committed_db, sand
     assert {n for _, n in per_driver} == {1}
     assert in_flight == 30
     assert len(vapi_posts(sandbox_clean)) == 30
+
+
+def test_one_failing_request_rolls_back_alone(session, sandbox_clean, providers, monkeypatch):
+    """The claims are requested in one transaction, each in its own savepoint: a request that
+    raises leaves no call and no change behind, and the others are queued and dialed."""
+    from logic.calls import campaigns
+
+    make_agent_profile(session, provider=CallProvider.VAPI, purpose=CallPurpose.HOS_CHECK)
+    drivers = [make_driver(session, first_name=f"D{i}") for i in range(3)]
+    make_campaign(session, drivers=drivers, now=NOW, max_concurrency=3)
+    broken = drivers[1].id
+    real_prepare = campaigns.prepare_call
+
+    def prepare_failing_for_one(session, request, **kwargs):
+        call = real_prepare(session, request, **kwargs)  # its row is written, then it fails
+        if request.driver_id == broken:
+            raise RuntimeError("a bug in one request")
+        return call
+
+    monkeypatch.setattr(campaigns, "prepare_call", prepare_failing_for_one)
+
+    result = tick(Dialer(providers), now=NOW)
+
+    assert (result.claimed, result.placed, result.not_placed) == (3, 2, 1)
+    session.expire_all()
+    calls = list(session.scalars(select(Call)))
+    assert sorted(c.driver_id for c in calls) == sorted(d.id for d in drivers if d.id != broken)
+    assert {c.status for c in calls} == {CallStatus.DIALING}
+    assert len(vapi_posts(sandbox_clean)) == 2
+    stranded = session.scalars(select(CampaignTarget).where(CampaignTarget.driver_id == broken))
+    target = stranded.one()
+    # Still claimed with no call: the claim's lease gives it back (`_release_stale_claims`).
+    assert (target.state, target.last_call_id) == (TargetState.DIALING, None)
+
+
+def test_the_pre_dial_checks_run_once_for_the_tick_s_claims(
+    session, sandbox_clean, providers, query_counter
+):
+    """Do-not-call, other calls, today's count and safe-to-call are read for all the claimed
+    drivers together, not once per claim."""
+    make_agent_profile(session, provider=CallProvider.VAPI, purpose=CallPurpose.HOS_CHECK)
+    drivers = [make_driver(session, first_name=f"D{i}") for i in range(4)]
+    make_campaign(session, drivers=drivers, now=NOW, max_concurrency=4)
+    query_counter.reset()
+
+    result = tick(Dialer(providers), now=NOW)
+
+    assert (result.claimed, result.placed) == (4, 4)
+    reads = [s for s in query_counter.statements if "FROM do_not_call" in s]
+    assert len(reads) == 3  # two while deciding, one for the four requests (was one per claim)
