@@ -92,7 +92,10 @@ class Timeline:
                     wait = self._due[0][0] - time.monotonic() if self._due else None
                     self._wake.wait(timeout=wait)
                 _, _, job = heapq.heappop(self._due)
-            self._pool.submit(job)
+            try:
+                self._pool.submit(job)
+            except RuntimeError:
+                return  # the interpreter is shutting down: nothing is left to report to
 
 
 class WebhookDispatcher:
