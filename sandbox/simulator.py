@@ -3,9 +3,11 @@
 Everything is a pure function of (seed, fleet size, start, history) and the time asked about, so
 the same seed gives the same fleet and a test can freeze the clock. Each truck follows a timeline
 of duty-status activities generated under the US HOS rules (11 h driving, 14 h shift, 30 min break
-after 8 h driving, 10 h rest); a few drivers break them (HOS violations), a few trips miss their
-delivery appointment, about one stop in four holds the truck past its free time (detention),
-and driving produces occasional harsh-braking and speeding events.
+after 8 h driving, 10 h rest); a few drivers break them (HOS violations; at the fleet's start they
+are loading or unloading at a dock, one of them minutes from his receiver, so a campaign over
+them can call them all), a few trips miss their delivery appointment, about one stop in four
+holds the truck past its free time (detention), and driving produces occasional harsh-braking
+and speeding events.
 
 Links between the two vendors (what ingest matches on):
 - Samsara vehicle `name` == Ditat `truckId` (the unit number, e.g. "101"); the vehicle's
@@ -22,6 +24,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import TYPE_CHECKING
 
 from sandbox.lanes import CITIES, City, bearing_degrees, great_circle_miles, lanes_from, road_miles
@@ -623,6 +626,44 @@ DEMO_HELD_S = 2.75 * HOUR
 DEMO_HOLD_S = 5 * HOUR
 
 
+# Where the demo's HOS violators are at the fleet's start (Simulator._violator_plan): on duty at a
+# dock this long already, with at least this much of the loading or unloading left; the one
+# still at the wheel reaches the receiver this long after the start.
+VIOLATOR_AT_DOCK_S = 10 * 60
+VIOLATOR_DOCK_LEFT_S = 1.0 * HOUR
+VIOLATOR_ARRIVES_S = 5 * 60
+# Inside a campaign audience's default look-back (7 days), with a day's margin.
+VIOLATOR_RECENT_S = 6 * 24 * HOUR
+
+
+def _dock_anchors(
+    acts: list[Activity], arriving: bool, *, tolerance: float = 0.0, at: float | None = None
+) -> list[float]:
+    """The moments of a timeline that `Simulator._violator_plan` may put on the fleet's start:
+    `VIOLATOR_AT_DOCK_S` into on-duty work at a stop long enough to leave
+    `VIOLATOR_DOCK_LEFT_S`, or (`arriving`) `VIOLATOR_ARRIVES_S` before a load's last stretch of
+    driving ends at the receiver straight into that work (not held off duty first). With `at`,
+    only an anchor within `tolerance` seconds of it is returned, as `at` itself."""
+    found = []
+    for act, following in pairwise(acts):
+        if arriving:
+            dock = following
+            anchor = act.end - VIOLATOR_ARRIVES_S
+            fits = act.status == DRIVING and act.frac1 >= 1.0 - 1e-9
+        else:
+            dock = act
+            anchor = act.start + VIOLATOR_AT_DOCK_S
+            fits = True
+        fits = fits and dock.status == ON_DUTY and dock.trip is not None
+        if not fits or dock.end - max(anchor, dock.start) < VIOLATOR_DOCK_LEFT_S:
+            continue
+        if at is None:
+            found.append(anchor)
+        elif abs(anchor - at) <= tolerance:
+            found.append(at)
+    return found
+
+
 def _held_hours(trip_number: int, sequence: int) -> float:
     """Extra hours a truck is held at a stop: about one stop in four waits 1.25-3.25 h more
     than the loading itself, so dwell runs past the usual 2 h free time and the demo shows
@@ -690,6 +731,20 @@ class Simulator:
         if self.vehicles:
             demo = self.vehicles[0]
             self._plans[demo.samsara_id] = self._demo_plan(demo, self._plans[demo.samsara_id])
+        # The HOS violators: one with a recent violation still at the wheel (when there are
+        # two or more, the last that can be), the others at docks (`_violator_plan`).
+        violators = [v for v in self.vehicles[1:] if v.driver.violator]
+        arriving = None
+        for vehicle in reversed(violators[1:]):
+            shifted = self._violator_plan(vehicle, self._plans[vehicle.samsara_id], arriving=True)
+            if shifted is not None:
+                self._plans[vehicle.samsara_id], arriving = shifted, vehicle
+                break
+        for vehicle in violators:
+            if vehicle is not arriving:
+                plan = self._plans[vehicle.samsara_id]
+                shifted = self._violator_plan(vehicle, plan, arriving=False)
+                self._plans[vehicle.samsara_id] = shifted or plan
         self._horizon = begin
         # Trucks made late (`POST /_sandbox/fleet/delay`), in the order applied: sandbox/delays.py.
         self.delays: list[Delay] = []
@@ -727,7 +782,10 @@ class Simulator:
                     license_state=home.state,
                     home=home,
                     active=i < trucks,
-                    violator=rng.random() < 0.15,
+                    # The demo's HOS violators answer their phones (the sandbox's numbers ending
+                    # 7, 8 and 9 reach voicemail, are busy or ring out, and a campaign retries
+                    # those for hours): a campaign over them can be watched to its end.
+                    violator=rng.random() < 0.15 and f"{i:04d}"[-1] not in "789",
                     app_disconnected=rng.random() < 0.04,
                 )
             )
@@ -784,6 +842,33 @@ class Simulator:
                 shifted.hold_at = target
                 return shifted
         return plan
+
+    def _violator_plan(
+        self, vehicle: Vehicle, plan: _TruckPlan, *, arriving: bool
+    ) -> _TruckPlan | None:
+        """An HOS violator's timeline, shifted as `_demo_plan`'s is, so that at the fleet's
+        start the driver has been loading or unloading at a dock for `VIOLATOR_AT_DOCK_S`, on
+        duty (neither driving nor resting: a call may reach them) with `VIOLATOR_DOCK_LEFT_S`
+        or more of it left; with `arriving`, still at the wheel with a violation in the last
+        `VIOLATOR_RECENT_S`, reaching the receiver `VIOLATOR_ARRIVES_S` after the start and
+        unloading from then on. A campaign over the drivers with HOS violations then finishes
+        within minutes of a demo's start, the one at the wheel waiting for the dock (the hub's
+        safe-to-call gate defers a driver at the wheel). None if no stop of the last few fits."""
+        start = _ts(self.start)
+        probe = _TruckPlan(self, vehicle, plan.t)
+        probe.extend_until(start)
+        anchors = [a for a in _dock_anchors(probe.activities, arriving) if a <= start]
+        for anchor in reversed(anchors[-8:]):
+            shifted = _TruckPlan(self, vehicle, plan.t + (start - anchor))
+            check = _TruckPlan(self, vehicle, shifted.t)
+            check.extend_until(start + VIOLATOR_ARRIVES_S + VIOLATOR_DOCK_LEFT_S)
+            recent = any(
+                start - VIOLATOR_RECENT_S <= _ts(v.start) <= start for v in check.violations
+            )
+            fits = start in _dock_anchors(check.activities, arriving, tolerance=1.0, at=start)
+            if fits and (recent or not arriving):
+                return shifted
+        return None
 
     def _ensure(self, until: float) -> None:
         """Generate every truck's timeline past `until` plus two days of planned loads."""

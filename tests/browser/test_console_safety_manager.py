@@ -32,18 +32,23 @@ def safety_manager(console_stack) -> str:
 
 @pytest.fixture
 def violators(console_stack, safety_manager) -> list[dict]:
-    """Two drivers on duty now, each with an HOS violation two hours ago.
+    """The drivers with an HOS violation in the last day: the demo fleet's own (at a dock or
+    reaching one: sandbox/simulator.py) and two more on duty now, each given a violation two
+    hours ago, so the campaign has several to call.
 
-    The demo fleet's own violators (days ago) are in their sleeper berth, and a campaign rightly
-    waits for a rest to end before it calls; these two can be called at the wheel (the HOS
-    agent is hands-free), and their sandbox numbers answer (a last digit of 9, 8 or 7 is no
-    answer, busy or voicemail, which retry for minutes).
+    All can be called now (the HOS agent is hands-free, and the fleet's violators are not
+    resting) and their sandbox numbers answer (a last digit of 9, 8 or 7 is no answer, busy or
+    voicemail, which retry for minutes).
     """
     from db.database import session_scope
     from models.driver import Driver
     from tests.factories import make_violation
 
     headers = console_stack.headers(safety_manager)
+    audience = {"audience": {"kind": "hos_violations", "days": 1}, "limit": 50}
+    preview = httpx.post(f"{console_stack.url}/campaigns/preview", json=audience, headers=headers)
+    own = {d["driver_id"] for d in preview.raise_for_status().json()["drivers"]}
+    assert own, "the demo fleet has no driver with an HOS violation in the last day"
     clocks = httpx.get(f"{console_stack.url}/hos/clocks?limit=200", headers=headers).json()
     on_duty = {
         c["driver_id"]
@@ -51,14 +56,12 @@ def violators(console_stack, safety_manager) -> list[dict]:
         if c["duty_status"] not in ("off_duty", "sleeper_berth")
     }
     drivers = httpx.get(f"{console_stack.url}/drivers?limit=200", headers=headers).json()
-    chosen = [
+    answering = [
         d
         for d in drivers["items"]
-        if d["id"] in on_duty
-        and d["phone"]
-        and d["phone"][-1] not in "789"
-        and not d["do_not_call"]
-    ][:2]
+        if d["phone"] and d["phone"][-1] not in "789" and not d["do_not_call"]
+    ]
+    chosen = [d for d in answering if d["id"] in on_duty and d["id"] not in own][:2]
     assert len(chosen) == 2, "the sandbox fleet has too few answering drivers on duty"
     with session_scope() as session:
         for d in chosen:
@@ -67,7 +70,7 @@ def violators(console_stack, safety_manager) -> list[dict]:
                 driver=session.get(Driver, d["id"]),
                 started_at=datetime.now(UTC) - timedelta(hours=2),
             )
-    return chosen
+    return [d for d in answering if d["id"] in own] + chosen
 
 
 def _api(stack, headers: dict[str, str], path: str) -> list[dict]:
@@ -104,7 +107,7 @@ def test_a_safety_manager_runs_a_campaign_to_its_end_then_reads_scorecard_and_re
     days.fill("1")
     days.press("Tab")  # a changed audience is previewed again
     preview = page.locator("#k-preview")
-    preview.locator("#k-count", has_text="2 drivers").wait_for()
+    preview.locator("#k-count", has_text=f"{len(names)} drivers").wait_for()
     for name in names:
         preview.get_by_text(name).wait_for()
     form.get_by_label("Purpose").select_option("hos_check")
@@ -126,9 +129,9 @@ def test_a_safety_manager_runs_a_campaign_to_its_end_then_reads_scorecard_and_re
         httpx.post(f"{console_stack.url}/campaigns/tick", headers=headers).raise_for_status()
         time.sleep(1)
     panel.locator(".status-completed").wait_for(timeout=10_000)
-    assert "2 of 2 drivers finished" in panel.inner_text()
+    assert f"{len(names)} of {len(names)} drivers finished" in panel.inner_text()
     rows = page.locator("#campaign-targets tbody tr")
-    assert rows.count() == 2
+    assert rows.count() == len(names)
     by_driver = {
         cells[0]: cells
         for cells in (

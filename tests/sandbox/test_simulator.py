@@ -101,3 +101,27 @@ def test_reporting_grid_covers_the_history_window():
     sim = _sim()
     times = sim.sample_times(sim.history_start, T0)
     assert len(times) == 120 and times[0] == T0 - timedelta(minutes=119) and times[-1] == T0
+
+
+def test_hos_violators_are_at_a_dock_at_the_start_one_minutes_from_it():
+    """A campaign over the drivers with HOS violations can reach them all within minutes of a
+    demo's start: each is on duty at a stop (not driving, not resting), but one who is driving
+    and reaches his receiver minutes later; and their sandbox numbers answer (no 7, 8, 9)."""
+    for seed in (42, 1):
+        sim = Simulator(seed, 25, clock=lambda: T0, start=T0, history_hours=2)
+        week = {v.driver.index for v in sim.hos_violations(T0 - timedelta(days=7), T0)}
+        assert len(week) >= 3, seed
+        soon = T0 + timedelta(minutes=6)
+        driving = []
+        for driver in (sim.drivers[i] for i in sorted(week)):
+            assert driver.violator and driver.phone[-1] not in "789", driver.name
+            vehicle = sim.vehicle_for_driver(driver)
+            if sim.duty_status(vehicle, T0) == "driving":
+                driving.append(driver)
+            else:
+                assert sim.duty_status(vehicle, T0) == "onDuty", driver.name
+                assert sim.position(vehicle, T0).speed_mph == 0
+            # Minutes later every one of them is loading or unloading, for an hour yet.
+            for at in (soon, T0 + timedelta(minutes=55)):
+                assert sim.duty_status(vehicle, at) == "onDuty", (driver.name, at)
+        assert len(driving) == 1, seed
