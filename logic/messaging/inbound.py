@@ -116,23 +116,32 @@ class _Sender:
     full_name: str
 
 
+# A sender's columns, by Samsara driver id or by number (built once; the IN lists are bound).
+_SENDER = (Driver.id, Driver.samsara_id, Driver.phone, Driver.first_name, Driver.last_name)
+_BY_SAMSARA_ID = select(*_SENDER).where(Driver.samsara_id.in_(bindparam("ids", expanding=True)))
+_BY_PHONE = (
+    select(*_SENDER)
+    .where(Driver.phone.in_(bindparam("numbers", expanding=True)))
+    .order_by(Driver.id.desc())
+)
+
+
 def _drivers_for(session: Session, items: Sequence[Received]) -> dict[int, _Sender]:
     """Each item's driver (by Samsara driver id, else number), in two queries for all."""
     samsara_ids = {i.samsara_driver_id for i in items if i.samsara_driver_id}
     numbers = {_number(i.phone_number) for i in items if i.phone_number and not i.samsara_driver_id}
-    columns = (Driver.id, Driver.samsara_id, Driver.phone, Driver.first_name, Driver.last_name)
     by_samsara = (
         {
             row.samsara_id: row
-            for row in session.execute(select(*columns).where(Driver.samsara_id.in_(samsara_ids)))
+            for row in session.execute(_BY_SAMSARA_ID, {"ids": sorted(samsara_ids)})
         }
         if samsara_ids
         else {}
     )
     by_phone: dict[str, Any] = {}
     if numbers:
-        query = select(*columns).where(Driver.phone.in_(numbers)).order_by(Driver.id.desc())
-        by_phone = {row.phone: row for row in session.execute(query)}  # the lowest id wins
+        rows = session.execute(_BY_PHONE, {"numbers": sorted(numbers)})
+        by_phone = {row.phone: row for row in rows}  # the lowest id wins
     found = {}
     for n, item in enumerate(items):
         row = (
@@ -488,6 +497,12 @@ def _take_status(
     return True
 
 
+# The SET clause is each executemany's parameter names other than `row_id`.
+_SAVE_STATUSES = update(DriverMessage.__table__).where(
+    DriverMessage.__table__.c.id == bindparam("row_id")
+)
+
+
 def _save_statuses(session: Session, sent: Sequence[_Sent]) -> None:
     """Write back what the statuses moved: one executemany UPDATE per set of changed columns
     (a batch of callbacks is nearly always one set), rows in id order as the ORM's flush (two
@@ -497,9 +512,8 @@ def _save_statuses(session: Session, sent: Sequence[_Sent]) -> None:
         changed = row.changes()
         if changed:
             groups.setdefault(tuple(changed), []).append({"row_id": row.id, **changed})
-    table = DriverMessage.__table__
     for params in groups.values():
-        session.execute(update(table).where(table.c.id == bindparam("row_id")), params)
+        session.execute(_SAVE_STATUSES, params)
 
 
 def apply_received(
