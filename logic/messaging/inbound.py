@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, func, or_, select, text, update
+from sqlalchemy import Select, bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
@@ -175,6 +175,20 @@ def _body(item: Received) -> str:
     return (item.body or "")[:1600]
 
 
+def _insert_new(insert: Any) -> Any:
+    """Insert inbound messages unless stored already, returning the new rows' keys and ids."""
+    table = DriverMessage.__table__
+    return (
+        insert(table)
+        .on_conflict_do_nothing(index_elements=["channel", "provider_message_id"])
+        .returning(table.c.channel, table.c.provider_message_id, table.c.id)
+    )
+
+
+# The inbound insert, built once per dialect.
+_INSERT_INBOUND = {"postgresql": _insert_new(pg_insert), "sqlite": _insert_new(sqlite_insert)}
+
+
 def _insert_inbound(
     session: Session,
     items: Sequence[Received],
@@ -185,7 +199,6 @@ def _insert_inbound(
     says already filled in (no second statement per row); item index → new row id."""
     if not items:
         return {}
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     rows = []
     for n, item in enumerate(items):
         reply = replies.get(n)
@@ -208,12 +221,7 @@ def _insert_inbound(
                 "updated_at": item.occurred_at,
             }
         )
-    table = DriverMessage.__table__
-    stmt = (
-        insert(table)
-        .on_conflict_do_nothing(index_elements=["channel", "provider_message_id"])
-        .returning(table.c.channel, table.c.provider_message_id, table.c.id)
-    )
+    stmt = _INSERT_INBOUND[session.get_bind().dialect.name]
     inserted = {(c, pid): row_id for c, pid, row_id in session.execute(stmt, rows)}
     new: dict[int, int] = {}
     for n, item in enumerate(items):
@@ -461,24 +469,27 @@ def _find_sent(
     return sent
 
 
+# The messages of one channel named by provider ids (built once, the ids bound): by channel and
+# id, so the unique (channel, provider_message_id) index serves it (by the id alone it cannot,
+# and the table is scanned on every pass).
+_NAMED = select(DriverMessage.provider_message_id, *_SENT).where(
+    DriverMessage.channel == bindparam("channel"),
+    DriverMessage.provider_message_id.in_(bindparam("ids", expanding=True)),
+)
+
+
 def _known(session: Session, items: Sequence[Received]) -> dict[tuple[str, str], _Sent]:
-    """The messages the statuses name, by (channel, provider id): one IN list per channel, so
-    the unique (channel, provider_message_id) index serves it (by the id alone it cannot, and
-    the table is scanned on every pass)."""
+    """The messages the statuses name, by (channel, provider id): a statement per channel (a
+    pass has statuses of one channel: Twilio's, or one polled channel's)."""
     ids: dict[str, set[str]] = {}
     for item in items:
         if item.provider_message_id:
             ids.setdefault(item.channel, set()).add(item.provider_message_id)
-    if not ids:
-        return {}
-    wanted = [
-        and_(DriverMessage.channel == channel, DriverMessage.provider_message_id.in_(sorted(pids)))
-        for channel, pids in sorted(ids.items())
-    ]
-    query = select(DriverMessage.channel, DriverMessage.provider_message_id, *_SENT).where(
-        or_(*wanted)
-    )
-    return {(row[0], row[1] or ""): _Sent(*row[2:]) for row in session.execute(query)}
+    known = {}
+    for channel, pids in sorted(ids.items()):
+        for row in session.execute(_NAMED, {"channel": channel, "ids": sorted(pids)}):
+            known[(channel, row[0])] = _Sent(*row[1:])
+    return known
 
 
 def _take_status(
@@ -553,6 +564,20 @@ def apply_received(
     return result, waiting
 
 
+# A pass claims its events still unprocessed (built once; the ids and time bound).
+_CLAIM = (
+    update(WebhookEvent)
+    .where(
+        WebhookEvent.id.in_(bindparam("ids", expanding=True)),
+        WebhookEvent.provider == PROVIDER,
+        WebhookEvent.processed_at.is_(None),
+    )
+    .values(processed_at=bindparam("now"))
+    .returning(WebhookEvent.id, WebhookEvent.payload, WebhookEvent.received_at)
+    .execution_options(synchronize_session=False)
+)
+
+
 @db_retry(max_retries=3)
 def _process_twilio(event_ids: Sequence[int], now: datetime) -> Applied:
     """The events are durable in the inbox and all this is derived from them: on PostgreSQL
@@ -561,17 +586,7 @@ def _process_twilio(event_ids: Sequence[int], now: datetime) -> Applied:
     with session_scope() as session:
         if session.get_bind().dialect.name == "postgresql":
             session.execute(text("SET LOCAL synchronous_commit = off"))
-        claimed = session.execute(
-            update(WebhookEvent)
-            .where(
-                WebhookEvent.id.in_(list(event_ids)),
-                WebhookEvent.provider == PROVIDER,
-                WebhookEvent.processed_at.is_(None),
-            )
-            .values(processed_at=now)
-            .returning(WebhookEvent.id, WebhookEvent.payload, WebhookEvent.received_at)
-            .execution_options(synchronize_session=False)
-        ).all()
+        claimed = session.execute(_CLAIM, {"ids": list(event_ids), "now": now}).all()
         claimed.sort(key=lambda row: row[0])
         pairs = [(row[0], webhook_received(row[1], row[2])) for row in claimed]
         items = [(event_id, item) for event_id, item in pairs if item is not None]
