@@ -13,6 +13,10 @@ Samsara's in-cab replies and read flags are polled (`poll_channels`). Both end i
   campaign and contact run), checked for STOP/START (`consent.py`), posted to the alert's Slack
   thread, and read with the call transcript rules (`utils/call_insights.py`): a reported delay
   is written on the trip exactly as a call's is (`logic.calls.insights.record_reported_delay`).
+
+Applying a batch is on the webhooks' hot path, so it loads no entities: its statements are built
+once, select plain columns and run on the session's connection (Core), since the ORM's loading,
+change tracking and execution layers cost more than the statements' own work.
 """
 
 from __future__ import annotations
@@ -133,14 +137,14 @@ def _drivers_for(session: Session, items: Sequence[Received]) -> dict[int, _Send
     by_samsara = (
         {
             row.samsara_id: row
-            for row in session.execute(_BY_SAMSARA_ID, {"ids": sorted(samsara_ids)})
+            for row in session.connection().execute(_BY_SAMSARA_ID, {"ids": sorted(samsara_ids)})
         }
         if samsara_ids
         else {}
     )
     by_phone: dict[str, Any] = {}
     if numbers:
-        rows = session.execute(_BY_PHONE, {"numbers": sorted(numbers)})
+        rows = session.connection().execute(_BY_PHONE, {"numbers": sorted(numbers)})
         by_phone = {row.phone: row for row in rows}  # the lowest id wins
     found = {}
     for n, item in enumerate(items):
@@ -222,7 +226,7 @@ def _insert_inbound(
             }
         )
     stmt = _INSERT_INBOUND[session.get_bind().dialect.name]
-    inserted = {(c, pid): row_id for c, pid, row_id in session.execute(stmt, rows)}
+    inserted = {(c, pid): row_id for c, pid, row_id in session.connection().execute(stmt, rows)}
     new: dict[int, int] = {}
     for n, item in enumerate(items):
         row_id = inserted.pop((item.channel, item.provider_message_id), None)
@@ -277,7 +281,7 @@ def _contexts(session: Session, driver_ids: set[int], now: datetime) -> dict[int
         return {}
     bound = {"driver_ids": sorted(driver_ids), "since": now - REPLY_WINDOW}
     sent, calls, runs = (
-        {row.driver_id: row for row in session.execute(query, bound)}
+        {row.driver_id: row for row in session.connection().execute(query, bound)}
         for query in (_LATEST_SENT, _LATEST_CALL, _ACTIVE_RUN)
     )
     contexts: dict[int, dict[str, Any]] = {}
@@ -442,24 +446,28 @@ def _find_sent(
     named = known.get((item.channel, item.provider_message_id or ""))
     if named is not None or item.channel != MessageChannel.SAMSARA_MESSAGE:
         return named
-    row = session.execute(
-        select(*_SENT)
-        .where(
-            DriverMessage.channel == item.channel,
-            DriverMessage.direction == MessageDirection.OUTBOUND,
-            DriverMessage.samsara_driver_id == item.samsara_driver_id,
-            DriverMessage.provider_message_id.is_(None),
-            DriverMessage.body == item.body,
-            DriverMessage.created_at <= item.occurred_at + MATCH_SLACK,
+    row = (
+        session.connection()
+        .execute(
+            select(*_SENT)
+            .where(
+                DriverMessage.channel == item.channel,
+                DriverMessage.direction == MessageDirection.OUTBOUND,
+                DriverMessage.samsara_driver_id == item.samsara_driver_id,
+                DriverMessage.provider_message_id.is_(None),
+                DriverMessage.body == item.body,
+                DriverMessage.created_at <= item.occurred_at + MATCH_SLACK,
+            )
+            .order_by(DriverMessage.created_at, DriverMessage.id)
+            .limit(1)
         )
-        .order_by(DriverMessage.created_at, DriverMessage.id)
-        .limit(1)
-    ).first()
+        .first()
+    )
     if row is None:
         return None
     # Named at once, so the next unnamed status of the batch matches the next message.
     table = DriverMessage.__table__
-    session.execute(
+    session.connection().execute(
         update(table)
         .where(table.c.id == row.id)
         .values(provider_message_id=item.provider_message_id)
@@ -487,7 +495,7 @@ def _known(session: Session, items: Sequence[Received]) -> dict[tuple[str, str],
             ids.setdefault(item.channel, set()).add(item.provider_message_id)
     known = {}
     for channel, pids in sorted(ids.items()):
-        for row in session.execute(_NAMED, {"channel": channel, "ids": sorted(pids)}):
+        for row in session.connection().execute(_NAMED, {"channel": channel, "ids": sorted(pids)}):
             known[(channel, row[0])] = _Sent(*row[1:])
     return known
 
@@ -524,7 +532,7 @@ def _save_statuses(session: Session, sent: Sequence[_Sent]) -> None:
         if changed:
             groups.setdefault(tuple(changed), []).append({"row_id": row.id, **changed})
     for params in groups.values():
-        session.execute(_SAVE_STATUSES, params)
+        session.connection().execute(_SAVE_STATUSES, params)
 
 
 def apply_received(
@@ -586,7 +594,7 @@ def _process_twilio(event_ids: Sequence[int], now: datetime) -> Applied:
     with session_scope() as session:
         if session.get_bind().dialect.name == "postgresql":
             session.execute(text("SET LOCAL synchronous_commit = off"))
-        claimed = session.execute(_CLAIM, {"ids": list(event_ids), "now": now}).all()
+        claimed = session.connection().execute(_CLAIM, {"ids": list(event_ids), "now": now}).all()
         claimed.sort(key=lambda row: row[0])
         pairs = [(row[0], webhook_received(row[1], row[2])) for row in claimed]
         items = [(event_id, item) for event_id, item in pairs if item is not None]
