@@ -6,7 +6,7 @@ of the one before — offered at a fixed rate and as capacity; then the contact-
 Targets (issue 26): ≥ 1,000 deliveries/s with p99 < 50 ms on 2 workers; the tick over 10,000
 active plans < 200 ms.
 Usage: .venv/bin/python bench/messaging_bench.py [--seconds 10] [--rate 1000] [--clients 32]
-[--messages 20000] [--runs 10000] [--repeats 5] [--tick-only]
+[--messages 20000] [--runs 10000] [--repeats 5] [--tick-only | --webhooks-only]
 Database: BENCH_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/
 fleet_hub_bench_messaging), created if missing; its schema is rebuilt on every run.
 
@@ -195,6 +195,9 @@ def main() -> None:
     parser.add_argument(
         "--tick-only", action="store_true", help="only the contact-plan tick (no webhook intake)"
     )
+    parser.add_argument(
+        "--webhooks-only", action="store_true", help="only the webhook intake (no tick)"
+    )
     args = parse_args(
         parser,
         smoke={
@@ -211,6 +214,8 @@ def main() -> None:
     sids = prepare(args.messages)
     if not args.tick_only:
         intake(args, sids)
+    if args.webhooks_only:
+        return
     idle, busy, due = plan_tick(args.runs, args.repeats)
     print(
         f"contact-plan tick over {args.runs} active runs: none due {statistics.median(idle):.1f} "

@@ -13,6 +13,10 @@ Samsara's in-cab replies and read flags are polled (`poll_channels`). Both end i
   campaign and contact run), checked for STOP/START (`consent.py`), posted to the alert's Slack
   thread, and read with the call transcript rules (`utils/call_insights.py`): a reported delay
   is written on the trip exactly as a call's is (`logic.calls.insights.record_reported_delay`).
+
+Applying a batch is on the webhooks' hot path, so it loads no entities: its statements are built
+once, select plain columns and run on the session's connection (Core), since the ORM's loading,
+change tracking and execution layers cost more than the statements' own work.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, text, update
+from sqlalchemy import Select, bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
@@ -108,66 +112,121 @@ def _number(raw: str | None) -> str | None:
         return raw[:20]
 
 
-def _drivers_for(session: Session, items: Sequence[Received]) -> dict[int, Driver]:
+@dataclass(frozen=True)
+class _Sender:
+    """The driver a message came from: the two things processing needs, not the whole row."""
+
+    id: int
+    full_name: str
+
+
+# A sender's columns, by Samsara driver id or by number (built once; the IN lists are bound).
+_SENDER = (Driver.id, Driver.samsara_id, Driver.phone, Driver.first_name, Driver.last_name)
+_BY_SAMSARA_ID = select(*_SENDER).where(Driver.samsara_id.in_(bindparam("ids", expanding=True)))
+_BY_PHONE = (
+    select(*_SENDER)
+    .where(Driver.phone.in_(bindparam("numbers", expanding=True)))
+    .order_by(Driver.id.desc())
+)
+
+
+def _drivers_for(session: Session, items: Sequence[Received]) -> dict[int, _Sender]:
     """Each item's driver (by Samsara driver id, else number), in two queries for all."""
     samsara_ids = {i.samsara_driver_id for i in items if i.samsara_driver_id}
     numbers = {_number(i.phone_number) for i in items if i.phone_number and not i.samsara_driver_id}
     by_samsara = (
         {
-            d.samsara_id: d
-            for d in session.scalars(select(Driver).where(Driver.samsara_id.in_(samsara_ids)))
+            row.samsara_id: row
+            for row in session.connection().execute(_BY_SAMSARA_ID, {"ids": sorted(samsara_ids)})
         }
         if samsara_ids
         else {}
     )
-    by_phone: dict[str, Driver] = {}
+    by_phone: dict[str, Any] = {}
     if numbers:
-        query = select(Driver).where(Driver.phone.in_(numbers)).order_by(Driver.id.desc())
-        by_phone = {d.phone: d for d in session.scalars(query)}  # the lowest id wins
+        rows = session.connection().execute(_BY_PHONE, {"numbers": sorted(numbers)})
+        by_phone = {row.phone: row for row in rows}  # the lowest id wins
     found = {}
     for n, item in enumerate(items):
-        driver = (
+        row = (
             by_samsara.get(item.samsara_driver_id)
             if item.samsara_driver_id
             else by_phone.get(_number(item.phone_number) or "")
         )
-        if driver is not None:
-            found[n] = driver
+        if row is not None:  # named as `Driver.full_name` names them
+            found[n] = _Sender(row.id, f"{row.first_name} {row.last_name}".strip())
     return found
 
 
-def _insert_inbound(
-    session: Session, items: Sequence[Received], drivers: dict[int, Driver]
-) -> dict[int, int]:
-    """Insert the messages not stored yet, in one statement; item index → new row id."""
-    if not items:
-        return {}
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    rows = [
-        {
-            "driver_id": drivers[n].id if n in drivers else None,
-            "channel": item.channel,
-            "direction": MessageDirection.INBOUND.value,
-            "body": (item.body or "")[:1600],
-            "phone_number": _number(item.phone_number),
-            "samsara_driver_id": item.samsara_driver_id,
-            "provider_message_id": item.provider_message_id,
-            "delivery_status": DeliveryStatus.RECEIVED.value,
-            "status": "received",
-            "attempts": 0,
-            "insight": {},
-            "created_at": item.occurred_at,
-            "updated_at": item.occurred_at,
-        }
-        for n, item in enumerate(items)
-    ]
+# The columns a reply takes from what it answers (`_contexts`).
+CONTEXT_COLUMNS = ("reply_to_id", "alert_id", "trip_id", "campaign_id", "contact_run_id", "purpose")
+
+
+@dataclass
+class _Reply:
+    """A known driver's message as it is stored (what it answers, what it says), and what it
+    does once stored: consent, the trip, the alert's thread."""
+
+    context: dict[str, Any]
+    word: str | None = None  # a consent keyword
+    insight: dict[str, Any] = field(default_factory=dict)
+    facts: str | None = None
+    delay_minutes: int | None = None
+    held: bool = False
+
+
+def _body(item: Received) -> str:
+    return (item.body or "")[:1600]
+
+
+def _insert_new(insert: Any) -> Any:
+    """Insert inbound messages unless stored already, returning the new rows' keys and ids."""
     table = DriverMessage.__table__
-    stmt = (
+    return (
         insert(table)
         .on_conflict_do_nothing(index_elements=["channel", "provider_message_id"])
         .returning(table.c.channel, table.c.provider_message_id, table.c.id)
     )
-    inserted = {(c, pid): row_id for c, pid, row_id in session.execute(stmt, rows)}
+
+
+# The inbound insert, built once per dialect.
+_INSERT_INBOUND = {"postgresql": _insert_new(pg_insert), "sqlite": _insert_new(sqlite_insert)}
+
+
+def _insert_inbound(
+    session: Session,
+    items: Sequence[Received],
+    drivers: dict[int, _Sender],
+    replies: dict[int, _Reply],
+) -> dict[int, int]:
+    """Insert the messages not stored yet, in one statement, each with what it answers and
+    says already filled in (no second statement per row); item index → new row id."""
+    if not items:
+        return {}
+    rows = []
+    for n, item in enumerate(items):
+        reply = replies.get(n)
+        context = reply.context if reply is not None else {}
+        rows.append(
+            {
+                "driver_id": drivers[n].id if n in drivers else None,
+                "channel": item.channel,
+                "direction": MessageDirection.INBOUND.value,
+                "body": _body(item),
+                "phone_number": _number(item.phone_number),
+                "samsara_driver_id": item.samsara_driver_id,
+                "provider_message_id": item.provider_message_id,
+                "delivery_status": DeliveryStatus.RECEIVED.value,
+                "status": "received",
+                "attempts": 0,
+                "insight": reply.insight if reply is not None else {},
+                **{name: context.get(name) for name in CONTEXT_COLUMNS},
+                "created_at": item.occurred_at,
+                "updated_at": item.occurred_at,
+            }
+        )
+    stmt = _INSERT_INBOUND[session.get_bind().dialect.name]
+    inserted = {(c, pid): row_id for c, pid, row_id in session.connection().execute(stmt, rows)}
     new: dict[int, int] = {}
     for n, item in enumerate(items):
         row_id = inserted.pop((item.channel, item.provider_message_id), None)
@@ -176,35 +235,55 @@ def _insert_inbound(
     return new
 
 
-def _latest(session: Session, model: Any, where: list[Any], driver_ids: set[int]) -> dict[int, Any]:
-    """Each driver's newest row of `model` matching `where`, in one statement (a window)."""
-    if not driver_ids:
-        return {}
+def _newest(model: Any, columns: Sequence[Any], *where: Any) -> Select[Any]:
+    """Each driver's newest row of `model` matching `where`, for the `driver_ids` bound at
+    execution (a window), as plain rows of `columns`: loading and tracking whole entities cost
+    more than the query. Built once: building a subquery costs more than running it."""
     rank = (
         func.row_number()
         .over(partition_by=model.driver_id, order_by=(model.created_at.desc(), model.id.desc()))
         .label("rank")
     )
-    ranked = select(model.id, rank).where(model.driver_id.in_(driver_ids), *where).subquery()
-    newest = select(ranked.c.id).where(ranked.c.rank == 1)
-    return {
-        row.driver_id: row for row in session.scalars(select(model).where(model.id.in_(newest)))
-    }
+    ranked = (
+        select(model.driver_id, *columns, rank)
+        .where(model.driver_id.in_(bindparam("driver_ids", expanding=True)), *where)
+        .subquery()
+    )
+    return select(ranked).where(ranked.c.rank == 1)
+
+
+# What a reply answers (`_contexts`): the latest message we sent, call, active contact run.
+_LATEST_SENT = _newest(
+    DriverMessage,
+    [DriverMessage.id, DriverMessage.created_at, DriverMessage.alert_id, DriverMessage.trip_id,
+     DriverMessage.campaign_id, DriverMessage.contact_run_id, DriverMessage.purpose],
+    DriverMessage.direction == MessageDirection.OUTBOUND,
+    DriverMessage.created_at >= bindparam("since"),
+)  # fmt: skip
+_LATEST_CALL = _newest(
+    Call,
+    [Call.created_at, Call.alert_id, Call.trip_id, Call.purpose],
+    Call.created_at >= bindparam("since"),
+)
+_ACTIVE_RUN = _newest(
+    ContactRun,
+    [ContactRun.id, ContactRun.alert_id, ContactRun.trip_id, ContactRun.campaign_id,
+     ContactRun.purpose],
+    ContactRun.status == RunStatus.ACTIVE,
+)  # fmt: skip
 
 
 def _contexts(session: Session, driver_ids: set[int], now: datetime) -> dict[int, dict[str, Any]]:
     """What each driver's reply answers, in three statements for the batch: the active contact
     run they are being reached by, else the latest message we sent them, else their latest
     call (within `REPLY_WINDOW`); the run fills what the message or call does not say."""
-    since = now - REPLY_WINDOW
-    sent = _latest(
-        session,
-        DriverMessage,
-        [DriverMessage.direction == MessageDirection.OUTBOUND, DriverMessage.created_at >= since],
-        driver_ids,
+    if not driver_ids:
+        return {}
+    bound = {"driver_ids": sorted(driver_ids), "since": now - REPLY_WINDOW}
+    sent, calls, runs = (
+        {row.driver_id: row for row in session.connection().execute(query, bound)}
+        for query in (_LATEST_SENT, _LATEST_CALL, _ACTIVE_RUN)
     )
-    calls = _latest(session, Call, [Call.created_at >= since], driver_ids)
-    runs = _latest(session, ContactRun, [ContactRun.status == RunStatus.ACTIVE], driver_ids)
     contexts: dict[int, dict[str, Any]] = {}
     for driver_id in driver_ids:
         message, call, run = sent.get(driver_id), calls.get(driver_id), runs.get(driver_id)
@@ -233,28 +312,31 @@ def _contexts(session: Session, driver_ids: set[int], now: datetime) -> dict[int
     return contexts
 
 
-def _read_reply(
-    session: Session, message: DriverMessage, now: datetime
-) -> tuple[dict[str, Any], str | None]:
-    """The call transcript rules over the reply's text, written back to its trip."""
+def _read_reply(session: Session, item: Received, context: dict[str, Any]) -> _Reply:
+    """A known driver's message before it is stored: consent is no answer to a contact plan (the
+    run goes on, and texts no more); anything else is read with the call transcript rules."""
+    body = _body(item)
+    word = consent.keyword(body) if item.channel == MessageChannel.SMS else None
+    if word is not None and _number(item.phone_number):
+        return _Reply({**context, "contact_run_id": None}, word)
+    trip_id = context.get("trip_id")
     stops = (
-        list(session.scalars(select(TripStop).where(TripStop.trip_id == message.trip_id)))
-        if message.trip_id
+        list(session.scalars(select(TripStop).where(TripStop.trip_id == trip_id)))
+        if trip_id
         else []
     )
     found = extract_insights(
-        turns=[Turn("user", message.body)],
+        turns=[Turn("user", body)],
         stop_cities=[s.city for s in stops if s.city],
-        purpose=message.purpose,
+        purpose=context.get("purpose"),
     )
-    insight: dict[str, Any] = {}
+    reply = _Reply(context)
+    insight = reply.insight
     facts = []
     if found.delay_minutes is not None:
         minutes = int(found.delay_minutes.value)
-        insight["reported_delay_minutes"] = minutes
+        insight["reported_delay_minutes"] = reply.delay_minutes = minutes
         facts.append("on time" if minutes == 0 else f"{format_duration(minutes)} late")
-        if message.trip_id is not None:
-            record_reported_delay(session, message.trip_id, minutes, message.created_at)
     if found.eta is not None:
         insight["reported_eta_text"] = found.eta.value
         facts.append(f"ETA {found.eta.value}")
@@ -265,35 +347,31 @@ def _read_reply(
         facts.append("issues: " + ", ".join(i.replace("_", " ") for i in found.issues.value))
     if found.hold_reason is not None:
         insight["hold_reason"] = found.hold_reason.value
-        if message.trip_id is not None:
-            stop_visits.record_driver_report(session, message.trip_id, message.created_at)
+        reply.held = True
     if found.needs_follow_up is not None and found.needs_follow_up.value:
         insight["needs_follow_up"] = True
         insight["follow_up_reason"] = found.follow_up_reason
     if insight:
         insight["provenance"] = found.provenance()
-    return insight, ("Driver reported: " + "; ".join(facts)) if facts else None
+    reply.facts = ("Driver reported: " + "; ".join(facts)) if facts else None
+    return reply
 
 
 def _take_message(
     session: Session,
+    row_id: int,
     item: Received,
-    message: DriverMessage,
-    driver: Driver,
-    context: dict[str, Any],
+    driver: _Sender,
+    reply: _Reply,
     now: datetime,
     result: Applied,
 ) -> None:
-    """A new message from a known driver: what it answers, consent, the thread, insights."""
-    for name, value in context.items():
-        setattr(message, name, value)
-    word = consent.keyword(message.body) if item.channel == MessageChannel.SMS else None
-    if word is not None and message.phone_number:
-        # Consent is no answer to a contact plan: the run goes on (and texts no more).
-        message.contact_run_id = None
-        if word in consent.OPT_OUT:
+    """A new message from a known driver, stored: consent, the trip, the alert's thread."""
+    phone = _number(item.phone_number)
+    if reply.word is not None and phone:
+        if reply.word in consent.OPT_OUT:
             result.opted_out += 1
-            if consent.opt_out(session, message.phone_number, driver.id, word, now):
+            if consent.opt_out(session, phone, driver.id, reply.word, now):
                 sending.queue_message(
                     session,
                     sending.MessageRequest(
@@ -301,73 +379,131 @@ def _take_message(
                         channel=MessageChannel.SMS,
                         body=consent.CONFIRMATION,
                         purpose=sending.CONSENT_PURPOSE,
-                        reply_to_id=message.id,
+                        reply_to_id=row_id,
                         actor_label="sms consent",
                     ),
                     now=now,
                     checked=False,
                 )
         else:
-            consent.opt_in(session, message.phone_number, driver.id, word, now)
+            consent.opt_in(session, phone, driver.id, reply.word, now)
         return
-    insight, facts = _read_reply(session, message, now)
-    message.insight = insight
-    alert = session.get(Alert, message.alert_id) if message.alert_id else None
+    trip_id, alert_id = reply.context.get("trip_id"), reply.context.get("alert_id")
+    if reply.delay_minutes is not None and trip_id is not None:
+        record_reported_delay(session, trip_id, reply.delay_minutes, item.occurred_at)
+    if reply.held and trip_id is not None:
+        stop_visits.record_driver_report(session, trip_id, item.occurred_at)
+    alert = session.get(Alert, alert_id) if alert_id else None
     if alert is not None:
         who = driver.full_name or f"driver {driver.id}"
-        text = f":speech_balloon: {who} replied {CHANNEL_LABEL[item.channel]}: “{message.body}”"
-        alert_outbox.enqueue_reply(session, alert, text + (f"\n{facts}" if facts else ""), now)
+        text = f":speech_balloon: {who} replied {CHANNEL_LABEL[item.channel]}: “{_body(item)}”"
+        alert_outbox.enqueue_reply(
+            session, alert, text + (f"\n{reply.facts}" if reply.facts else ""), now
+        )
+
+
+# What a status moves on the message it names (`sending.advance`).
+DELIVERY_COLUMNS = ("delivery_status", "delivered_at", "read_at", "error", "updated_at")
+
+
+@dataclass
+class _Sent:
+    """A message we sent, as far as a status moves it: its id and delivery columns, and the
+    values they were loaded with (to write back only what changed, as the ORM would)."""
+
+    id: int
+    delivery_status: str
+    delivered_at: datetime | None
+    read_at: datetime | None
+    error: str | None
+    updated_at: datetime
+    loaded: tuple[Any, ...] = ()
+
+    def __post_init__(self) -> None:
+        self.loaded = self._values()
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in DELIVERY_COLUMNS)
+
+    def changes(self) -> dict[str, Any]:
+        return {
+            name: value
+            for name, value, before in zip(
+                DELIVERY_COLUMNS, self._values(), self.loaded, strict=True
+            )
+            if value != before
+        }
+
+
+_SENT = (DriverMessage.id, *(getattr(DriverMessage, name) for name in DELIVERY_COLUMNS))
 
 
 def _find_sent(
-    session: Session, item: Received, known: dict[tuple[str, str], DriverMessage]
-) -> DriverMessage | None:
+    session: Session, item: Received, known: dict[tuple[str, str], _Sent]
+) -> _Sent | None:
     """Our message a status names: by its provider id (looked up for the whole batch), else
     for in-cab messages by driver and text (the oldest unnamed one sent before it)."""
     named = known.get((item.channel, item.provider_message_id or ""))
     if named is not None or item.channel != MessageChannel.SAMSARA_MESSAGE:
         return named
-    row = session.scalars(
-        select(DriverMessage)
-        .where(
-            DriverMessage.channel == item.channel,
-            DriverMessage.direction == MessageDirection.OUTBOUND,
-            DriverMessage.samsara_driver_id == item.samsara_driver_id,
-            DriverMessage.provider_message_id.is_(None),
-            DriverMessage.body == item.body,
-            DriverMessage.created_at <= item.occurred_at + MATCH_SLACK,
+    row = (
+        session.connection()
+        .execute(
+            select(*_SENT)
+            .where(
+                DriverMessage.channel == item.channel,
+                DriverMessage.direction == MessageDirection.OUTBOUND,
+                DriverMessage.samsara_driver_id == item.samsara_driver_id,
+                DriverMessage.provider_message_id.is_(None),
+                DriverMessage.body == item.body,
+                DriverMessage.created_at <= item.occurred_at + MATCH_SLACK,
+            )
+            .order_by(DriverMessage.created_at, DriverMessage.id)
+            .limit(1)
         )
-        .order_by(DriverMessage.created_at, DriverMessage.id)
-        .limit(1)
-    ).first()
-    if row is not None:
-        row.provider_message_id = item.provider_message_id
-        known[(item.channel, item.provider_message_id or "")] = row
-    return row
+        .first()
+    )
+    if row is None:
+        return None
+    # Named at once, so the next unnamed status of the batch matches the next message.
+    table = DriverMessage.__table__
+    session.connection().execute(
+        update(table)
+        .where(table.c.id == row.id)
+        .values(provider_message_id=item.provider_message_id)
+    )
+    sent = _Sent(*row)
+    known[(item.channel, item.provider_message_id or "")] = sent
+    return sent
 
 
-def _known(session: Session, items: Sequence[Received]) -> dict[tuple[str, str], DriverMessage]:
-    """The messages the statuses name, by (channel, provider id): one IN list per channel, so
-    the unique (channel, provider_message_id) index serves it (by the id alone it cannot, and
-    the table is scanned on every pass)."""
+# The messages of one channel named by provider ids (built once, the ids bound): by channel and
+# id, so the unique (channel, provider_message_id) index serves it (by the id alone it cannot,
+# and the table is scanned on every pass).
+_NAMED = select(DriverMessage.provider_message_id, *_SENT).where(
+    DriverMessage.channel == bindparam("channel"),
+    DriverMessage.provider_message_id.in_(bindparam("ids", expanding=True)),
+)
+
+
+def _known(session: Session, items: Sequence[Received]) -> dict[tuple[str, str], _Sent]:
+    """The messages the statuses name, by (channel, provider id): a statement per channel (a
+    pass has statuses of one channel: Twilio's, or one polled channel's)."""
     ids: dict[str, set[str]] = {}
     for item in items:
         if item.provider_message_id:
             ids.setdefault(item.channel, set()).add(item.provider_message_id)
-    if not ids:
-        return {}
-    wanted = [
-        and_(DriverMessage.channel == channel, DriverMessage.provider_message_id.in_(sorted(pids)))
-        for channel, pids in sorted(ids.items())
-    ]
-    query = select(DriverMessage).where(or_(*wanted))
-    return {(m.channel, m.provider_message_id or ""): m for m in session.scalars(query)}
+    known = {}
+    for channel, pids in sorted(ids.items()):
+        for row in session.connection().execute(_NAMED, {"channel": channel, "ids": sorted(pids)}):
+            known[(channel, row[0])] = _Sent(*row[1:])
+    return known
 
 
 def _take_status(
     session: Session,
     item: Received,
-    known: dict[tuple[str, str], DriverMessage],
+    known: dict[tuple[str, str], _Sent],
     now: datetime,
     result: Applied,
 ) -> bool:
@@ -380,48 +516,74 @@ def _take_status(
     return True
 
 
+# The SET clause is each executemany's parameter names other than `row_id`.
+_SAVE_STATUSES = update(DriverMessage.__table__).where(
+    DriverMessage.__table__.c.id == bindparam("row_id")
+)
+
+
+def _save_statuses(session: Session, sent: Sequence[_Sent]) -> None:
+    """Write back what the statuses moved: one executemany UPDATE per set of changed columns
+    (a batch of callbacks is nearly always one set), rows in id order as the ORM's flush (two
+    workers' passes then lock shared rows in the same order)."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in sorted(sent, key=lambda row: row.id):
+        changed = row.changes()
+        if changed:
+            groups.setdefault(tuple(changed), []).append({"row_id": row.id, **changed})
+    for params in groups.values():
+        session.connection().execute(_SAVE_STATUSES, params)
+
+
 def apply_received(
     session: Session, items: Sequence[Received], *, now: datetime
 ) -> tuple[Applied, list[int]]:
     """Apply what the channels reported; returns what was done and the indexes of statuses
-    whose message is not known yet (their events wait for a later pass). New messages are
-    inserted, and their senders found, in one statement each for the whole batch."""
+    whose message is not known yet (their events wait for a later pass). Senders, what they
+    answer and the new messages take one statement each for the whole batch."""
     result = Applied()
-    messages = [(n, item) for n, item in enumerate(items) if item.kind == "message"]
+    messages = [item for item in items if item.kind == "message"]
     statuses = [(n, item) for n, item in enumerate(items) if item.kind == "status"]
-    drivers = _drivers_for(session, [item for _, item in messages])
-    new = _insert_inbound(session, [item for _, item in messages], drivers)
-    result.replies = len(new)
-    rows = (
-        {
-            m.id: m
-            for m in session.scalars(
-                select(DriverMessage).where(DriverMessage.id.in_(new.values()))
-            )
-        }
-        if new
-        else {}
-    )
-    senders = {drivers[i].id for i in new if i in drivers}
-    contexts = _contexts(session, senders, now)
-    # One flush at the end (the rows' changes batched), not one before every read.
+    drivers = _drivers_for(session, messages)
+    contexts = _contexts(session, {driver.id for driver in drivers.values()}, now)
+    # One flush at the end (the trips' and alerts' changes batched), not one before every read.
     with session.no_autoflush:
+        replies = {
+            n: _read_reply(session, messages[n], contexts[driver.id])
+            for n, driver in drivers.items()
+        }
+        new = _insert_inbound(session, messages, drivers, replies)
+        result.replies = len(new)
         for index, row_id in sorted(new.items()):
-            item, driver = messages[index][1], drivers.get(index)
+            item, driver = messages[index], drivers.get(index)
             if driver is None:
                 log.info(
                     "%s message %s from an unknown sender", item.channel, item.provider_message_id
                 )
                 continue
-            context = contexts[driver.id]
-            _take_message(session, item, rows[row_id], driver, context, now, result)
+            _take_message(session, row_id, item, driver, replies[index], now, result)
     known = _known(session, [item for _, item in statuses])
     waiting = [n for n, item in statuses if not _take_status(session, item, known, now, result)]
     result.unmatched = len(waiting)
+    _save_statuses(session, list(known.values()))
     session.flush()
     result.alert_deliveries = alert_outbox.queued_ids(session)
     result.messages = sending.queued_ids(session)
     return result, waiting
+
+
+# A pass claims its events still unprocessed (built once; the ids and time bound).
+_CLAIM = (
+    update(WebhookEvent)
+    .where(
+        WebhookEvent.id.in_(bindparam("ids", expanding=True)),
+        WebhookEvent.provider == PROVIDER,
+        WebhookEvent.processed_at.is_(None),
+    )
+    .values(processed_at=bindparam("now"))
+    .returning(WebhookEvent.id, WebhookEvent.payload, WebhookEvent.received_at)
+    .execution_options(synchronize_session=False)
+)
 
 
 @db_retry(max_retries=3)
@@ -432,17 +594,7 @@ def _process_twilio(event_ids: Sequence[int], now: datetime) -> Applied:
     with session_scope() as session:
         if session.get_bind().dialect.name == "postgresql":
             session.execute(text("SET LOCAL synchronous_commit = off"))
-        claimed = session.execute(
-            update(WebhookEvent)
-            .where(
-                WebhookEvent.id.in_(list(event_ids)),
-                WebhookEvent.provider == PROVIDER,
-                WebhookEvent.processed_at.is_(None),
-            )
-            .values(processed_at=now)
-            .returning(WebhookEvent.id, WebhookEvent.payload, WebhookEvent.received_at)
-            .execution_options(synchronize_session=False)
-        ).all()
+        claimed = session.connection().execute(_CLAIM, {"ids": list(event_ids), "now": now}).all()
         claimed.sort(key=lambda row: row[0])
         pairs = [(row[0], webhook_received(row[1], row[2])) for row in claimed]
         items = [(event_id, item) for event_id, item in pairs if item is not None]

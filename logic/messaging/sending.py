@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlmodel import Session
 
@@ -248,7 +248,17 @@ def _record(session: Session, row: DriverMessage, result: kit.Result) -> None:
         row.error = result.reason[:500]
 
 
-def advance(row: DriverMessage, status: str, at: datetime, error: str | None = None) -> bool:
+class Delivery(Protocol):
+    """What `advance` reads and moves: a `DriverMessage`, or a copy of just these columns."""
+
+    delivery_status: str
+    delivered_at: datetime | None
+    read_at: datetime | None
+    error: str | None
+    updated_at: datetime
+
+
+def advance(row: Delivery, status: str, at: datetime, error: str | None = None) -> bool:
     """Move the message's delivery status forward only; True when it moved."""
     rank = DELIVERY_RANK.get(status)
     if rank is None or rank <= DELIVERY_RANK.get(row.delivery_status, 0):
