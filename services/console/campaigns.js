@@ -14,6 +14,7 @@ const WAITING = {
 };
 // Which lifecycle actions each status offers (the API refuses the others with a 409).
 const ACTIONS = { draft: ["start", "cancel"], scheduled: ["pause", "cancel"], running: ["pause", "cancel"], paused: ["resume", "cancel"] };
+const DONE = { start: "started", pause: "paused", resume: "resumed", cancel: "canceled" };
 const AUDIENCES = { hos_violations: "Drivers with HOS violations", late_trips: "Drivers of late trips", safety_events: "Drivers with safety events", drivers: "Chosen drivers" };
 
 function audienceForm(drivers) {
@@ -130,7 +131,8 @@ export async function renderCampaigns(ctx) {
     const p = detail.progress;
     const act = async (action) => {
       const done = await explainInto(panel, api(`/campaigns/${c.id}/${action}`, { method: "POST" }));
-      if (done) { ctx.say(`Campaign “${done.name}”: ${done.status}.`); await load(); showCampaign(done); }
+      // What was done, not the status: the status line stays true while the campaign moves on.
+      if (done) { ctx.say(`Campaign “${done.name}” ${DONE[action]}.`); await load(); showCampaign(done); }
     };
     const waiting = Object.entries(p.waiting);
     // A refresh keeps the user's place: the same button focused again, else the panel.

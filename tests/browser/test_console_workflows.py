@@ -241,6 +241,9 @@ def test_a_campaign_is_previewed_created_started_paused_resumed_and_watched_to_i
     for action, status in (("Start", "running"), ("Pause", "paused"), ("Resume", "running")):
         panel.get_by_role("button", name=action).click()
         panel.locator(f".status-{status}").wait_for()
+        # The banner says what was done, which stays true once the campaign has moved on.
+        done = {"Start": "started", "Pause": "paused", "Resume": "resumed"}[action]
+        page.locator("#banner", has_text=f"Campaign “Console campaign” {done}.").wait_for()
     # The scheduler's tick (every minute in `make run`) is driven here through the API.
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
