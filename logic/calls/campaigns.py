@@ -10,8 +10,8 @@ campaign running and inside its schedule, the driver's local time inside both th
 the placement's calling window, no do-not-call entry, attempts left, no active call to the
 driver anywhere and no other campaign dialing them, under the daily maximum of calls, one
 target per driver, at most the campaign's concurrency minus its calls in flight — and claimed
-(`dialing`, attempt counted). Then the claimed targets' calls are requested (one transaction
-for all, a savepoint each) through `logic.calls.placement.prepare_call` (a queued row), outside
+(`dialing`, attempt counted). Then the claimed targets' calls are requested (a transaction
+per ten, a savepoint each) through `logic.calls.placement.prepare_call` (a queued row), outside
 the claim, whose pre-dial checks (the one place they live) have the last word: a refusal gives
 the attempt back and skips the target (no valid number, do-not-call) or defers it (window,
 another call, daily maximum). The pick applies the same rules set-wise so that refusals are the
@@ -148,7 +148,7 @@ def tick(
     max_dials: int = DEFAULT_MAX_DIALS,
     plan_step: PlanStep | None = None,
 ) -> TickResult:
-    """One pass: decide and claim in one transaction, queue the claims' calls in a second, then
+    """One pass: decide and claim in one transaction, queue the claims' calls in a few more, then
     dial the queued calls with no transaction open (`dialer.concurrency` at a time). Targets of
     a campaign with a contact plan go to `plan_step` instead (they wait without one)."""
     now = now or utc_now()
@@ -171,25 +171,42 @@ def tick(
     return result
 
 
+# Claims requested per transaction: enough to share the pre-dial checks, few enough that the
+# targets' row locks (and SQLite's single writer, which dispatchers' clicks wait for) are held
+# about a tenth of a second, not for a whole tick of up to CAMPAIGN_TICK_MAX_DIALS claims.
+REQUEST_CHUNK = 10
+
+
 def _request_claims(
     result: TickResult, *, policy: CallingPolicy, now: datetime, plan_step: PlanStep | None
 ) -> None:
-    """Queue the calls of the tick's claims in one transaction, each claim in its own savepoint.
+    """Queue the calls of the tick's claims, `REQUEST_CHUNK` claims per transaction (targets
+    in id order), each claim in its own savepoint."""
+    claims = sorted(result.claims, key=lambda c: c.target_id)
+    for first in range(0, len(claims), REQUEST_CHUNK):
+        chunk = claims[first : first + REQUEST_CHUNK]
+        _request_chunk(chunk, result, policy=policy, now=now, plan_step=plan_step)
 
-    The pre-dial checks run once for all the claimed drivers (a fixed number of statements
-    instead of as many per claim). One bad request rolls back only its savepoint, so it never
-    strands the others. Targets are locked in id order. If the commit itself fails nothing was
-    queued: the claims' lease releases them.
-    """
-    if not result.claims:
-        return
-    queued_before = len(result.call_ids)
+
+def _request_chunk(
+    claims: list[Claim],
+    result: TickResult,
+    *,
+    policy: CallingPolicy,
+    now: datetime,
+    plan_step: PlanStep | None,
+) -> None:
+    """One transaction of requests. The pre-dial checks run once for its drivers (a fixed
+    number of statements instead of as many per claim), in the transaction that writes the
+    calls, so they still have the last word. One bad request rolls back only its savepoint. If
+    the database fails, nothing of the chunk was queued: the claims' lease releases them."""
+    queued_before, refused_before = len(result.call_ids), result.not_placed
     try:
         with session_scope() as session:
-            ids = sorted({c.driver_id for c in result.claims})
+            ids = sorted({c.driver_id for c in claims})
             drivers = list(session.scalars(select(Driver).where(Driver.id.in_(ids))))
             result.pre_checked = pre_dial_refusals(session, drivers, now=now, policy=policy)
-            for claim in sorted(result.claims, key=lambda c: c.target_id):
+            for claim in claims:
                 try:
                     with session.begin_nested():
                         request_claim(
@@ -202,9 +219,9 @@ def _request_claims(
                     log.exception("campaign target %s: requesting its call failed", claim.target_id)
                     result.not_placed += 1
     except OperationalError as exc:
-        log.warning("database unavailable requesting %s calls: %s", len(result.claims), exc)
+        log.warning("database unavailable requesting %s calls: %s", len(claims), exc)
         del result.call_ids[queued_before:]
-        result.not_placed = result.claimed
+        result.not_placed = refused_before + len(claims)
 
 
 def run_tick(

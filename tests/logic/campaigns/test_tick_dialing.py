@@ -254,11 +254,15 @@ def test_one_failing_request_rolls_back_alone(session, sandbox_clean, providers,
     assert (target.state, target.last_call_id) == (TargetState.DIALING, None)
 
 
-def test_the_pre_dial_checks_run_once_for_the_tick_s_claims(
-    session, sandbox_clean, providers, query_counter
+@pytest.mark.parametrize(("chunk", "transactions"), [(10, 1), (3, 2)])
+def test_the_pre_dial_checks_run_once_per_transaction_of_requests(
+    session, sandbox_clean, providers, query_counter, monkeypatch, chunk, transactions
 ):
-    """Do-not-call, other calls, today's count and safe-to-call are read for all the claimed
-    drivers together, not once per claim."""
+    """Do-not-call, other calls, today's count and safe-to-call are read for the claimed
+    drivers together, once per transaction of `REQUEST_CHUNK` requests, not once per claim."""
+    from logic.calls import campaigns
+
+    monkeypatch.setattr(campaigns, "REQUEST_CHUNK", chunk)
     make_agent_profile(session, provider=CallProvider.VAPI, purpose=CallPurpose.HOS_CHECK)
     drivers = [make_driver(session, first_name=f"D{i}") for i in range(4)]
     make_campaign(session, drivers=drivers, now=NOW, max_concurrency=4)
@@ -268,4 +272,5 @@ def test_the_pre_dial_checks_run_once_for_the_tick_s_claims(
 
     assert (result.claimed, result.placed) == (4, 4)
     reads = [s for s in query_counter.statements if "FROM do_not_call" in s]
-    assert len(reads) == 3  # two while deciding, one for the four requests (was one per claim)
+    # Two while deciding, then one per transaction of requests (one per claim before).
+    assert len(reads) == 2 + transactions
