@@ -62,6 +62,7 @@ from logic.calls.placement import (
     prepare_call,
 )
 from logic.calls.voice.registry import CallProviders
+from logic.fleet.driver_data import DriverData, drivers_data
 from models.call import ACTIVE_CALL_STATUSES, TERMINAL_CALL_STATUSES, Call, CallOutcome, CallStatus
 from models.call_agent_profile import CallAgentProfile
 from models.campaign import (
@@ -119,8 +120,10 @@ class TickResult:
     ladder: dict[str, Any] | None = None
     claims: list[Claim] = field(default_factory=list, repr=False)
     call_ids: list[int] = field(default_factory=list, repr=False)
-    # The pre-dial checks of the claimed drivers, run once for the batch (driver id → refusal).
+    # The pre-dial checks of the claimed drivers, run once for the batch (driver id → refusal),
+    # and their calls' prompt data, read once for the batch.
     pre_checked: dict[int, Refusal | None] = field(default_factory=dict, repr=False)
+    prompt_data: dict[int, DriverData] = field(default_factory=dict, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -206,6 +209,7 @@ def _request_chunk(
             ids = sorted({c.driver_id for c in claims})
             drivers = list(session.scalars(select(Driver).where(Driver.id.in_(ids))))
             result.pre_checked = pre_dial_refusals(session, drivers, now=now, policy=policy)
+            result.prompt_data = drivers_data(session, drivers, now=now)
             for claim in claims:
                 try:
                     with session.begin_nested():
@@ -809,6 +813,7 @@ def request_claim(
             policy=policy,
             now=now,
             refusal=result.pre_checked.get(driver.id, False) if result is not None else False,
+            data=result.prompt_data.get(driver.id) if result is not None else None,
         )
     except SubjectMismatch as mismatch:
         # The target's alert or trip is another driver's: calling would write onto it.

@@ -32,7 +32,7 @@ from logic.auth import audit
 from logic.auth.audit import ClientInfo
 from logic.calls.prompts import call_variables, render_prompt
 from logic.calls.safety import unsafe_drivers
-from logic.fleet.driver_data import driver_data
+from logic.fleet.driver_data import DriverData, driver_data, drivers_data
 from models.alert import Alert
 from models.call import Call, CallPurpose, CallStatus
 from models.call_agent_profile import CallAgentProfile
@@ -444,6 +444,7 @@ def prepare_call(
     policy: CallingPolicy | None = None,
     now: datetime | None = None,
     refusal: Refusal | Literal[False] | None = False,
+    data: DriverData | None = None,
 ) -> Call:
     """Check and record one call as `queued` (with its audit row); nothing is dialed here.
 
@@ -451,7 +452,8 @@ def prepare_call(
     before it is a phone call. Raises `CallRefused` when a check fails (nothing is written but
     the audit row) and `SubjectMismatch` when the alert or trip is another driver's. A repeated
     `idempotency_key` returns the call already recorded under it. Callers that evaluated
-    `pre_dial_refusals` for a batch pass that driver's `refusal` (None = may be dialed).
+    `pre_dial_refusals` for a batch pass that driver's `refusal` (None = may be dialed), and
+    callers that read `drivers_data` for it pass the driver's prompt `data`.
     """
     now = now or utc_now()
     policy = policy or CallingPolicy()
@@ -486,7 +488,10 @@ def prepare_call(
         raise _refuse(session, request, refusal)
     if alert is not None and trip is None and alert.trip_id is not None:
         trip = session.get(Trip, alert.trip_id)
-    data = driver_data(session, driver.id, now=now)
+    if data is None:
+        data = driver_data(session, driver.id, now=now)
+    elif data.driver.id != driver.id:
+        raise ValueError(f"prompt data of driver {data.driver.id} given for driver {driver.id}")
     if trip is None and data.current_trip is not None:
         trip = session.get(Trip, data.current_trip.id)
     call = Call(
@@ -583,6 +588,7 @@ def prepare_calls(
             "; ".join(str(m.detail) for m in mismatches), loc=first.loc, input=first.input
         )
     refusals = pre_dial_refusals(session, list(drivers.values()), now=now, policy=policy)
+    data = drivers_data(session, list(drivers.values()), now=now)
     outcomes: list[DriverCallOutcome] = []
     for driver_id in ordered:
         if driver_id not in drivers:
@@ -598,7 +604,12 @@ def prepare_calls(
         )
         try:
             call = prepare_call(
-                session, one, policy=policy, now=now, refusal=refusals.get(driver_id)
+                session,
+                one,
+                policy=policy,
+                now=now,
+                refusal=refusals.get(driver_id),
+                data=data[driver_id],
             )
         except CallRefused as refused:
             outcomes.append(

@@ -168,7 +168,9 @@ export async function renderCampaigns(ctx) {
     return true;
   }
   fill(ctx.section, el("div", { class: "title-row" }, el("h2", {}, "Campaigns"), updated.node),
-    el("div", { class: "split" }, list, panel),
+    // The panel under the list, not beside it: both tables are wide (the targets' has seven
+    // columns), and side by side each scrolled sideways at 1400 px.
+    el("div", { class: "split stacked" }, list, panel),
     writable ? createForm(ctx, drivers, async (created) => { state.table.key = String(created.id); await load(); showCampaign(created); }) : null);
   await load();
   ctx.poll(async () => {

@@ -130,6 +130,9 @@ def test_a_safety_manager_runs_a_campaign_to_its_end_then_reads_scorecard_and_re
         time.sleep(1)
     panel.locator(".status-completed").wait_for(timeout=10_000)
     assert f"{len(names)} of {len(names)} drivers finished" in panel.inner_text()
+    # At 1400 px every target column is in view: the table does not scroll sideways.
+    targets = page.locator("#campaign-targets")
+    assert targets.evaluate("box => box.scrollWidth <= box.clientWidth")
     rows = page.locator("#campaign-targets tbody tr")
     assert rows.count() == len(names)
     by_driver = {
