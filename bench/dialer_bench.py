@@ -256,9 +256,14 @@ def main() -> None:
             else "dialer (1 transaction takes the batch, threads only dial, answers recorded "
             "together as they arrive)"
         )
+        # No dialer keeping `concurrency` creates in flight beats concurrency / the vendor's
+        # actual latency, which HTTP and the sandbox's own work put above its delay.
+        ceiling = args.concurrency / run["vendor_p50"] if run["vendor_p50"] else 0.0
         print(
             f"  {what}\n    placed {run['placed']:,} in {run['ticks']} ticks; dial phase "
-            f"{run['dialing']:.1f} s = {rate:.1f} calls/s ({rate / goal:.0%} of the goal); "
+            f"{run['dialing']:.1f} s = {rate:.1f} calls/s ({rate / goal:.0%} of the goal, "
+            f"{rate / ceiling if ceiling else 0:.0%} of max_concurrency / vendor p50 = "
+            f"{ceiling:.1f}); "
             f"whole ticks (decide, request, dial) {run['tick_time']:.1f} s = {whole:.1f} "
             f"calls/s; vendor request p50 {run['vendor_p50'] * 1000:.0f} ms; connections held "
             f"during a vendor request: max {run['held']} over {run['dials']:,} dials "

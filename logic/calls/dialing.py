@@ -171,24 +171,21 @@ def _fail(call: Call, error: str, now: datetime) -> None:
     call.updated_at = now
 
 
-def _expected_end(session: Session, call: Call, now: datetime) -> datetime:
-    profile = (
-        session.get(CallAgentProfile, call.agent_profile_id) if call.agent_profile_id else None
-    )
+def _expected_end(profile: CallAgentProfile | None, now: datetime) -> datetime:
     seconds = profile.max_duration_seconds if profile else 600
     return now + timedelta(seconds=seconds) + RING_ALLOWANCE
 
 
-def attach(session: Session, call: Call, dialed: Dialed, now: datetime) -> None:
+def attach(call: Call, dialed: Dialed, profile: CallAgentProfile | None, now: datetime) -> None:
     """The provider has the call: keep its ids; a queued or unknown call is now `dialing`
-    (events that arrived first may already have moved it further)."""
+    (events that arrived first may already have moved it further). `profile`: the call's."""
     call.provider_call_id = call.provider_call_id or dialed.provider_call_id
     call.twilio_call_sid = call.twilio_call_sid or dialed.twilio_call_sid
     if call.status in _RECORDABLE:
         call.status = CallStatus.DIALING
         call.error = None
     call.dialed_at = call.dialed_at or now
-    call.expected_end_at = _expected_end(session, call, now)
+    call.expected_end_at = _expected_end(profile, now)
     call.updated_at = now
 
 
@@ -208,9 +205,11 @@ def _ask(dialer: Dialer, provider_name: str, spec: DialSpec) -> Dialed | Excepti
         return exc
 
 
-def _apply_answer(session: Session, call: Call, answer: Dialed | Exception, now: datetime) -> None:
+def _apply_answer(
+    call: Call, answer: Dialed | Exception, profile: CallAgentProfile | None, now: datetime
+) -> None:
     if isinstance(answer, Dialed):
-        attach(session, call, answer, now)
+        attach(call, answer, profile, now)
     elif call.status not in _RECORDABLE:
         pass  # canceled (or finished by early events) meanwhile: keep what is known
     elif not_placed(answer):
@@ -218,20 +217,27 @@ def _apply_answer(session: Session, call: Call, answer: Dialed | Exception, now:
     else:
         call.status = CallStatus.DIAL_UNKNOWN
         call.error = f"unknown whether the provider placed the call: {answer}"[:1000]
-        call.expected_end_at = _expected_end(session, call, now)
+        call.expected_end_at = _expected_end(profile, now)
         call.updated_at = now
 
 
 def _record(answers: dict[int, Dialed | Exception], now: datetime) -> dict[int, str]:
     """Record the answers that arrived together in one short transaction (rows locked in id
-    order); each call's new status ('gone' when its row no longer exists)."""
+    order); each call's new status ('gone' when its row no longer exists).
+
+    The calls' profiles are read together, not with `session.get` per call: the session keeps
+    a loaded profile only while something references it, so each `get` read it again and
+    first flushed the call before (two round trips per answer, ~30 ms for a batch of 20)."""
     with session_scope() as session:
-        calls = session.scalars(
-            select(Call).where(Call.id.in_(sorted(answers))).order_by(Call.id).with_for_update()
+        calls = list(
+            session.scalars(
+                select(Call).where(Call.id.in_(sorted(answers))).order_by(Call.id).with_for_update()
+            )
         )
+        profiles = _by_id(session, CallAgentProfile, {c.agent_profile_id for c in calls})
         statuses = {call_id: "gone" for call_id in answers}
         for call in calls:
-            _apply_answer(session, call, answers[call.id], now)
+            _apply_answer(call, answers[call.id], profiles.get(call.agent_profile_id), now)
             statuses[call.id] = str(call.status)
     for call_id, status in statuses.items():
         if status != CallStatus.DIALING:
@@ -446,7 +452,12 @@ def find_at_vendor(call_id: int, dialer: Dialer, *, now: datetime | None = None)
         if call is None or call.status != CallStatus.DIAL_UNKNOWN:
             return "skip"
         if dialed is not None:
-            attach(session, call, dialed, now)
+            profile = (
+                session.get(CallAgentProfile, call.agent_profile_id)
+                if call.agent_profile_id
+                else None
+            )
+            attach(call, dialed, profile, now)
             return "found"
         if now - began < SETTLE:
             return "unknown"

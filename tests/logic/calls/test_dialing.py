@@ -11,8 +11,23 @@ import pytest
 from sqlalchemy import select
 
 from config import Settings
-from logic.calls.dialing import DIAL_LEASE, SETTLE, Dialer, dial, find_at_vendor, recover
-from logic.calls.placement import CallRequest, SubjectMismatch, prepare_call, prepare_calls
+from logic.calls.dialing import (
+    DIAL_LEASE,
+    SETTLE,
+    Dialer,
+    _record,
+    dial,
+    find_at_vendor,
+    recover,
+)
+from logic.calls.placement import (
+    RING_ALLOWANCE,
+    CallRequest,
+    SubjectMismatch,
+    prepare_call,
+    prepare_calls,
+)
+from logic.calls.voice.base import Dialed
 from logic.calls.voice.registry import CallProviders
 from models.call import Call, CallOutcome, CallProvider, CallStatus
 from sandbox.credentials import VAPI_API_KEY
@@ -212,3 +227,31 @@ def test_a_call_about_another_drivers_alert_or_trip_is_refused(session, sandbox_
         session, CallRequest(driver_id=her.id, provider="vapi", alert_id=alert.id), now=NOON
     )
     assert mine.alert_id == alert.id and mine.status == CallStatus.QUEUED
+
+
+def test_answers_recorded_together_read_their_profiles_once(session, query_counter):
+    profile = make_agent_profile(session, provider=CallProvider.VAPI, max_duration_seconds=120)
+    calls = [
+        make_call(
+            session,
+            driver_id=make_driver(session).id,
+            status=CallStatus.QUEUED,
+            dialed=False,
+            agent_profile_id=profile.id,
+        )
+        for _ in range(5)
+    ]
+
+    query_counter.reset()
+    statuses = _record({call.id: Dialed(f"vapi-{call.id}") for call in calls}, NOON)
+
+    assert set(statuses.values()) == {CallStatus.DIALING}
+    # The calls (locked), their profiles, one UPDATE for all: not a profile read (and the
+    # flush of the call before it) per answer.
+    assert sum("call_agent_profile" in s for s in query_counter.statements) == 1
+    assert query_counter.count == 3
+    session.expire_all()
+    for call in calls:
+        row = session.get(Call, call.id)
+        assert row.status == CallStatus.DIALING and row.dialed_at == NOON
+        assert row.expected_end_at == NOON + timedelta(seconds=120) + RING_ALLOWANCE

@@ -255,7 +255,7 @@ def test_one_failing_request_rolls_back_alone(session, sandbox_clean, providers,
 
 
 @pytest.mark.parametrize(("chunk", "transactions"), [(10, 1), (3, 2)])
-def test_the_pre_dial_checks_run_once_per_transaction_of_requests(
+def test_the_pre_dial_checks_and_prompt_data_are_read_once_per_transaction_of_requests(
     session, sandbox_clean, providers, query_counter, monkeypatch, chunk, transactions
 ):
     """Do-not-call, other calls, today's count and safe-to-call are read for the claimed
@@ -274,3 +274,8 @@ def test_the_pre_dial_checks_run_once_per_transaction_of_requests(
     reads = [s for s in query_counter.statements if "FROM do_not_call" in s]
     # Two while deciding, then one per transaction of requests (one per claim before).
     assert len(reads) == 2 + transactions
+    # The calls' prompt data (here: its recent safety events) and the claims' campaigns are
+    # read once per transaction too (4 and 9 reads in this tick before, whatever the chunks).
+    statements = query_counter.statements
+    assert sum("FROM safety_event" in q for q in statements) == transactions
+    assert sum("FROM call_campaign" in q for q in statements) == 5 + transactions
