@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -218,10 +219,11 @@ def _request_chunk(
             )
             result.pre_checked = pre_dial_refusals(session, drivers, now=now, policy=policy)
             result.prompt_data = drivers_data(session, drivers, now=now)
+            requested: Counter[int] = Counter()  # campaign id → calls requested
             for claim in claims:
                 try:
                     with session.begin_nested():
-                        request_claim(
+                        call = request_claim(
                             session, claim, policy=policy, now=now, result=result,
                             plan_step=plan_step,
                         )  # fmt: skip
@@ -230,6 +232,17 @@ def _request_chunk(
                 except Exception:
                     log.exception("campaign target %s: requesting its call failed", claim.target_id)
                     result.not_placed += 1
+                else:
+                    if call is not None:
+                        requested[claim.campaign_id] += 1
+            # Each campaign's count once per transaction, not an UPDATE per call.
+            for campaign_id, calls in requested.items():
+                session.execute(
+                    update(CallCampaign)
+                    .where(CallCampaign.id == campaign_id)
+                    .values(calls_placed=CallCampaign.calls_placed + calls)
+                    .execution_options(synchronize_session=False)
+                )
     except OperationalError as exc:
         log.warning("database unavailable requesting %s calls: %s", len(claims), exc)
         del result.call_ids[queued_before:]
@@ -769,7 +782,8 @@ def request_claim(
     result: TickResult | None = None,
     plan_step: PlanStep | None = None,
 ) -> Call | None:
-    """Queue the call of one claimed target (its own transaction); None if it was not queued.
+    """Queue the call of one claimed target in the caller's transaction; None if it was not
+    queued. The caller adds the call to its campaign's `calls_placed`.
 
     The target is re-read under a row lock: a campaign paused or canceled since the claim gets
     its target back (pending, or skipped on cancel) without a call. The idempotency key is the
@@ -860,12 +874,6 @@ def request_claim(
     target.last_call_id = call.id
     target.defer_reason = None
     target.updated_at = now
-    session.execute(
-        update(CallCampaign)
-        .where(CallCampaign.id == campaign.id)
-        .values(calls_placed=CallCampaign.calls_placed + 1)
-        .execution_options(synchronize_session=False)
-    )
     if result is not None and call.status == CallStatus.QUEUED:
         result.call_ids.append(call.id)
     return call

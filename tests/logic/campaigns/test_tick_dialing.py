@@ -228,7 +228,7 @@ def test_one_failing_request_rolls_back_alone(session, sandbox_clean, providers,
 
     make_agent_profile(session, provider=CallProvider.VAPI, purpose=CallPurpose.HOS_CHECK)
     drivers = [make_driver(session, first_name=f"D{i}") for i in range(3)]
-    make_campaign(session, drivers=drivers, now=NOW, max_concurrency=3)
+    campaign = make_campaign(session, drivers=drivers, now=NOW, max_concurrency=3)
     broken = drivers[1].id
     real_prepare = campaigns.prepare_call
 
@@ -248,6 +248,7 @@ def test_one_failing_request_rolls_back_alone(session, sandbox_clean, providers,
     assert sorted(c.driver_id for c in calls) == sorted(d.id for d in drivers if d.id != broken)
     assert {c.status for c in calls} == {CallStatus.DIALING}
     assert len(vapi_posts(sandbox_clean)) == 2
+    assert session.get(CallCampaign, campaign.id).calls_placed == 2  # the rolled-back one not
     stranded = session.scalars(select(CampaignTarget).where(CampaignTarget.driver_id == broken))
     target = stranded.one()
     # Still claimed with no call: the claim's lease gives it back (`_release_stale_claims`).
