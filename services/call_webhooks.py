@@ -4,25 +4,26 @@ The provider's module (logic/calls/voice) verifies and parses the delivery; this
 vendor, so a newly registered provider receives its webhooks here with no change.
 
 Verify over the raw body, store in the inbox, answer 200 fast; the event is applied after the
-commit (a background task). Both steps go through a group commit (helpers/group_commit.py): the
-deliveries arriving together share one inbox transaction, and their calls one processing
-transaction, instead of a transaction and a thread hand-off each. Missing signature → 400, bad
-or stale → 401, malformed JSON → 400; nothing unauthenticated is stored. Types we do not handle
-are acknowledged and dropped (VAPI sends many; ElevenLabs `post_call_audio` carries base64 audio
-we do not keep).
+commit. The deliveries arriving together share one inbox transaction (a group commit,
+helpers/group_commit.py); applying them is handed to a batcher (helpers/background_batches.py)
+that the response does not wait for, so a burst's calls are processed in one transaction.
+Missing signature → 400, bad or stale → 401, malformed JSON → 400; nothing unauthenticated is
+stored. Types we do not handle are acknowledged and dropped (VAPI sends many; ElevenLabs
+`post_call_audio` carries base64 audio we do not keep).
 """
 
 from __future__ import annotations
 
 import json
-from functools import partial
+from collections.abc import Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Path, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 from pydantic import BaseModel
 
 from config import Settings
 from helpers import group_commit
+from helpers.background_batches import batcher, by_settings
 from helpers.errors import BadRequest, NotFound, Unauthorized, UpstreamNotConfigured
 from helpers.metrics import count_webhook
 from logic.calls.events import EventKey
@@ -70,11 +71,15 @@ async def _store(key: EventKey, payload: dict[str, Any]) -> Intake:
     return await group_commit.for_current_loop("webhook inbox", receive_unit).submit((key, payload))
 
 
-async def _process(call_id: int, settings: Settings) -> None:
-    batch = partial(after_webhooks, settings=settings)
-    # Keyed by the settings too: they say where the Slack replies go (tests override them).
-    key = ("webhook processing", id(settings))
-    await group_commit.for_current_loop(key, batch).submit(call_id)
+def _process_batch(items: Sequence[tuple[int, Settings]]) -> None:
+    # Grouped by settings: they say where the Slack replies go (tests override them).
+    for settings, call_ids in by_settings(items):
+        after_webhooks(call_ids, settings)
+
+
+def _process(call_id: int, settings: Settings) -> None:
+    """Apply the call's new events after this response, batched with the others arriving."""
+    batcher("call processing", "call webhook processing", _process_batch).put((call_id, settings))
 
 
 def _provider(name: str, settings: Settings) -> VoiceProvider:
@@ -88,7 +93,6 @@ def _provider(name: str, settings: Settings) -> VoiceProvider:
 async def call_webhook(
     provider: Annotated[str, Path(description="a registered voice provider: vapi, elevenlabs")],
     request: Request,
-    background: BackgroundTasks,
     settings: SettingsDep,
 ) -> Response:
     """A voice provider's signed webhook (VAPI: X-Vapi-Secret or HMAC; ElevenLabs:
@@ -115,5 +119,5 @@ async def call_webhook(
     intake = await _store(key, payload)
     count_webhook(provider, "accepted" if intake.stored else "duplicate")
     if intake.stored and intake.call_id is not None:
-        background.add_task(_process, intake.call_id, settings)
+        _process(intake.call_id, settings)
     return _ack("stored" if intake.stored else "duplicate")

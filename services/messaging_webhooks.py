@@ -13,13 +13,14 @@ applied after the commit.
 
 from __future__ import annotations
 
-from functools import partial
+from collections.abc import Sequence
 from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, BackgroundTasks, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from config import Settings
 from helpers import group_commit
+from helpers.background_batches import batcher, by_settings
 from helpers.errors import BadRequest
 from helpers.metrics import count_webhook
 from logic.calls.webhooks import receive_unit
@@ -50,13 +51,17 @@ def _signed_url(request: Request, settings: Settings) -> str:
     return f"{base}{request.url.path}" + (f"?{query}" if query else "")
 
 
-async def _process(event_id: int, settings: Settings) -> None:
-    batch = partial(process_twilio_events, settings=settings)
-    key = ("twilio processing", id(settings))
-    await group_commit.for_current_loop(key, lambda ids: [batch(ids)] * len(ids)).submit(event_id)
+def _process_batch(items: Sequence[tuple[int, Settings]]) -> None:
+    for settings, event_ids in by_settings(items):
+        process_twilio_events(event_ids, settings)
 
 
-async def _intake(request: Request, background: BackgroundTasks, settings: Settings) -> Response:
+def _process(event_id: int, settings: Settings) -> None:
+    """Apply the event after this response, batched with the others arriving."""
+    batcher("twilio processing", "twilio processing", _process_batch).put((event_id, settings))
+
+
+async def _intake(request: Request, settings: Settings) -> Response:
     raw = await request.body()
     try:
         form = dict(parse_qsl(raw.decode(), keep_blank_values=True, strict_parsing=False))
@@ -85,16 +90,14 @@ async def _intake(request: Request, background: BackgroundTasks, settings: Setti
     intake = await group_commit.for_current_loop("webhook inbox", receive_unit).submit((key, form))
     count_webhook(PROVIDER, "accepted" if intake.stored else "duplicate")
     if intake.stored and intake.event_id is not None:
-        background.add_task(_process, intake.event_id, settings)
+        _process(intake.event_id, settings)
     return Response(
         _ACKS["stored" if intake.stored else "duplicate"], media_type="application/json"
     )
 
 
 @router.post("", response_model=WebhookAck)
-async def twilio_webhook(
-    request: Request, background: BackgroundTasks, settings: SettingsDep
-) -> Response:
+async def twilio_webhook(request: Request, settings: SettingsDep) -> Response:
     """A driver's text to our number, or a status callback for a text we sent (queued, sent,
     delivered, undelivered, failed): form-encoded, signed `X-Twilio-Signature`."""
-    return await _intake(request, background, settings)
+    return await _intake(request, settings)

@@ -51,6 +51,10 @@ ROUTERS: list[APIRouter] = [
     # First: FastAPI asks the routers in this order, and customers' polls are the most frequent
     # requests (last, each poll cost 44 routers' prefix checks, ~30 % of a 304's time).
     track.router,
+    # Next, the vendors' webhooks: bursts of thousands a second. Twilio's before the voice
+    # providers': /webhooks/twilio is not a voice provider's /webhooks/{provider}.
+    messaging_webhooks.router,
+    call_webhooks.router,
     console_page.router,
     auth.router,
     users.router,
@@ -83,9 +87,6 @@ ROUTERS: list[APIRouter] = [
     call_insights.router,
     call_admin.profiles_router,
     call_admin.do_not_call_router,
-    # Before call_webhooks: /webhooks/twilio is not a voice provider's /webhooks/{provider}.
-    messaging_webhooks.router,
-    call_webhooks.router,
     messages.router,
     contact_plans.router,
     contact_plans.runs_router,

@@ -38,6 +38,7 @@ from sqlmodel import Session, SQLModel  # noqa: E402
 
 from config import get_settings  # noqa: E402
 from db import database  # noqa: E402
+from helpers import background_batches  # noqa: E402
 
 pytest_plugins = ["tests.fixtures_auth", "tests.fixtures_sandbox"]
 
@@ -98,6 +99,8 @@ def session(db_connection) -> Iterator[Session]:
     database.configure_sessions(factory)
     with factory() as test_session:
         yield test_session
+    # Nothing a request handed off may write into the next test's data.
+    background_batches.settle()
     database.configure_sessions(None)
 
 

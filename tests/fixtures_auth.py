@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from helpers import background_batches
 from logic.auth.permissions import Permission
 
 
@@ -17,10 +19,20 @@ def main_app(session):
     return app
 
 
+class SettledTestClient(TestClient):
+    """Returns once the work a request handed off (webhook processing) is done too: a test
+    reads the effects next, on the one connection every session of the test shares."""
+
+    def request(self, *args: Any, **kwargs: Any) -> Any:
+        response = super().request(*args, **kwargs)
+        assert background_batches.settle(timeout=30.0), "handed-off work did not finish"
+        return response
+
+
 @pytest.fixture
 def client(main_app) -> Iterator[TestClient]:
     """The main API over the per-test session (no lifespan: the run already bootstrapped)."""
-    yield TestClient(main_app, raise_server_exceptions=False)
+    yield SettledTestClient(main_app, raise_server_exceptions=False)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from fastapi_offline import FastAPIOffline
 from sqlalchemy.exc import OperationalError
 
 from config import ConfigError, Settings, get_settings
+from helpers import background_batches
 from helpers.cloud_logger import setup_logging
 from helpers.error_tracking import init_error_tracking
 from helpers.runtime_tuning import tune_serving_process
@@ -24,6 +25,9 @@ from services.http.stack import middleware_stack
 from services.openapi import install_openapi, operation_id
 
 log = logging.getLogger(__name__)
+
+# Part of the shutdown grace: a batch of webhook processing takes milliseconds.
+SETTLE_SECONDS = 2.0
 
 
 def build_app(
@@ -51,6 +55,9 @@ def build_app(
         if settings.PROCESS_TUNING:  # the one place a process's interpreter is tuned
             tune_serving_process()
         yield
+        # Webhook events handed off for processing: apply what is queued before the process
+        # goes (what is not, the scheduled ticks find unprocessed in the inbox).
+        await run_in_threadpool(background_batches.settle, SETTLE_SECONDS)
         await run_in_threadpool(draining.hand_back_work)
 
     # The API description is for developers; production does not publish it. Elsewhere /docs

@@ -259,6 +259,52 @@ def test_three_identical_concurrent_deliveries_are_one_message(live):
     assert wait_for(lambda: _stored() == (1, 1))
 
 
+def test_deliveries_are_answered_while_earlier_ones_are_still_being_applied(live, monkeypatch):
+    """Applying a delivery is handed off: the request is over once it is answered. (As a
+    request's background task it stayed admitted until applied, so while processing lagged,
+    admission control queued every further delivery.)"""
+    import services.messaging_webhooks as hooks
+    from services.http.metrics import _traffic
+
+    url, _ = live
+    with session_scope() as session:
+        make_driver(session, phone=PHONE)
+    applying, release = threading.Event(), threading.Event()
+    real = hooks.process_twilio_events
+
+    def held_processing(event_ids, settings=None):
+        applying.set()
+        release.wait(20)
+        return real(event_ids, settings)
+
+    monkeypatch.setattr(hooks, "process_twilio_events", held_processing)
+    hook = f"{url}/webhooks/twilio"
+    answers: list[int] = []
+
+    def deliver(n: int) -> None:
+        form = _inbound_form(f"SM{n:032d}", f"text {n}")
+        try:
+            answer = httpx.post(
+                hook, content=urlencode(form), headers=_signed(hook, form), timeout=5
+            )
+            answers.append(answer.status_code)
+        except httpx.TimeoutException:
+            answers.append(0)
+
+    deliver(0)
+    assert applying.wait(5)  # the first is being applied, and stays so
+    deliveries = _traffic("Fleet Intelligence Hub").admission_limit + 5
+    threads = [threading.Thread(target=deliver, args=(n,)) for n in range(1, deliveries)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == [200] * deliveries
+    assert _stored() == (deliveries, 0)
+    release.set()
+    assert wait_for(lambda: _stored() == (deliveries, deliveries))
+
+
 def test_stop_is_confirmed_once_blocks_texts_and_start_lifts_it(live):
     url, sandbox = live
     with session_scope() as session:
