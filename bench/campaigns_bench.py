@@ -1,6 +1,7 @@
 """Campaign tick benchmark: deciding and claiming over a campaign of 10,000 targets with 2,000
-due, on PostgreSQL (target < 500 ms), beside a per-target Python loop, in the same run. Placing
-the calls (the vendor round trips, here against the in-process sandbox) is timed on its own.
+due, on PostgreSQL (target < 500 ms; issue 22 asks < 100 ms), beside a per-target Python loop,
+in the same run. Placing the calls (the vendor round trips, here against the in-process
+sandbox) is timed on its own.
 
 Usage: .venv/bin/python bench/campaigns_bench.py [--targets 10000] [--due 2000] [--place 200]
 Database: BENCH_DATABASE_URL (default
@@ -272,6 +273,10 @@ def main() -> None:
     committed, result = timed_decide("decide + claim, committed", commit=True, max_dials=args.due)
     placing, placed = place_sample(result.claims, args.place)
     median = statistics.median(runs)
+    verdict = (
+        f"{'PASS' if median < 0.5 else 'FAIL'} < 500 ms; "
+        f"{'PASS' if median < 0.1 else 'FAIL'} < 100 ms, issue 22"
+    )
     print(
         f"{'vendor phase: calls placed (sandbox)':<38} {placing * 1000:7.0f} ms   placed={placed} "
         f"({placing / max(placed, 1) * 1000:.1f} ms per call, not part of the tick's decision)"
@@ -279,7 +284,7 @@ def main() -> None:
     print(
         f"\ndecide + claim over {args.targets:,} targets, {args.due:,} due: median "
         f"{median * 1000:.0f} ms, best {min(runs) * 1000:.0f} ms, committed "
-        f"{committed * 1000:.0f} ms ({'PASS' if median < 0.5 else 'FAIL'} < 500 ms); claimed "
+        f"{committed * 1000:.0f} ms ({verdict}); claimed "
         f"{result.claimed:,}; per-target loop {loop * 1000:.0f} ms (x{loop / median:.0f} slower)"
     )
     engine.dispose()

@@ -125,6 +125,17 @@ class CampaignTarget(SQLModel, table=True):
         ),
         # "Is this driver already being called by another campaign?"
         Index("ix_campaign_target_driver_state", "driver_id", "state"),
+        # The in-flight targets (dialing, in_call): at most the campaigns' concurrency, so the
+        # tick reads them whole (moving targets on, counting each campaign's calls in flight,
+        # excluding their drivers from the pick) instead of probing a driver's targets per due
+        # row.
+        Index(
+            "ix_campaign_target_in_flight",
+            "driver_id",
+            "campaign_id",
+            postgresql_where=text("state IN ('dialing', 'in_call')"),
+            sqlite_where=text("state IN ('dialing', 'in_call')"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

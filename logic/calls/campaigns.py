@@ -38,7 +38,21 @@ from datetime import time as dtime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, bindparam, case, exists, func, literal, or_, select, text, update
+from sqlalchemy import (
+    ARRAY,
+    Integer,
+    and_,
+    any_,
+    bindparam,
+    case,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
@@ -606,9 +620,10 @@ def local_midnight(now: datetime, value: str, policy: CallingPolicy) -> datetime
     return datetime.combine(now.astimezone(zone).date(), dtime(0), tzinfo=zone)
 
 
-def _pick_due(session: Session, *, now: datetime, policy: CallingPolicy, limit: int) -> list[Any]:
+def _pick_due(session: Session, *, now: datetime, policy: CallingPolicy, limit: int) -> list[Claim]:
     """Due targets that may be dialed now, within every limit: one SELECT of the eligible due
-    rows, then each driver once and each campaign up to its concurrency (`_claim` locks)."""
+    rows, then each driver once and each campaign up to its concurrency. The claims are
+    candidates (attempt = the one to count) until `_claim` takes their rows."""
     running = session.execute(
         select(CallCampaign.id, CallCampaign.window_start, CallCampaign.window_end)
         .where(CallCampaign.status == CampaignStatus.RUNNING)
@@ -620,6 +635,16 @@ def _pick_due(session: Session, *, now: datetime, policy: CallingPolicy, limit: 
         return []
     target, other = CampaignTarget, aliased(CampaignTarget)
     zone = func.coalesce(Driver.timezone, policy.default_timezone)
+
+    def in_zones(values: list[str]) -> Any:
+        # `zone IN (…)` spelled on the bare column: PostgreSQL has no statistics for the
+        # COALESCE and guesses 0.5% of the drivers per value, so it planned a nested loop per
+        # due row where hash joins are cheaper.
+        inside = Driver.timezone.in_(values)
+        return (
+            or_(inside, Driver.timezone.is_(None)) if policy.default_timezone in values else inside
+        )
+
     in_flight_states = [s.value for s in IN_FLIGHT_STATES]
     # The placement's daily maximum counts dialed calls since the driver's local midnight.
     midnights = {
@@ -645,14 +670,13 @@ def _pick_due(session: Session, *, now: datetime, policy: CallingPolicy, limit: 
             target.trip_id,
             target.alert_id,
             target.attempts,
-            target.next_attempt_at,
         )
         .join(CallCampaign, CallCampaign.id == target.campaign_id)
         .join(Driver, Driver.id == target.driver_id)
         .where(target.campaign_id.in_(list(zones)))
         .where(target.state == TargetState.PENDING, target.next_attempt_at <= now)
         .where(target.attempts < CallCampaign.max_attempts)
-        .where(or_(*(and_(target.campaign_id == cid, zone.in_(z)) for cid, z in zones.items())))
+        .where(or_(*(and_(target.campaign_id == cid, in_zones(z)) for cid, z in zones.items())))
         .where(Driver.do_not_call.is_(False), ~exists(_dnc_in_force(now)))
         .where(
             ~exists().where(
@@ -683,20 +707,21 @@ def _pick_due(session: Session, *, now: datetime, policy: CallingPolicy, limit: 
     # Greedy over the due rows, oldest first: each driver once, each campaign up to its room.
     # (Ranking in SQL — driver first, then campaign — leaves a driver's later campaigns idle
     # when the first one is full; this pass never does.)
-    picked: list[Any] = []
+    # Rows unpacked, not read by attribute name: that costs ~0.5 µs a field, milliseconds a tick.
+    picked: list[Claim] = []
     taken: set[int] = set()
-    for row in session.execute(due):
-        if row.driver_id in taken or room.get(row.campaign_id, 0) <= 0:
+    for target_id, campaign_id, driver_id, trip_id, alert_id, attempts in session.execute(due):
+        if driver_id in taken or room.get(campaign_id, 0) <= 0:
             continue
-        taken.add(row.driver_id)
-        room[row.campaign_id] -= 1
-        picked.append(row)
+        taken.add(driver_id)
+        room[campaign_id] -= 1
+        picked.append(Claim(target_id, campaign_id, driver_id, trip_id, alert_id, attempts + 1))
         if len(picked) >= limit:
             break
     return picked
 
 
-def _claim(session: Session, picked: list[Any], *, now: datetime) -> list[Claim]:
+def _claim(session: Session, picked: list[Claim], *, now: datetime) -> list[Claim]:
     """Mark the picked targets `dialing` (attempt counted) in one UPDATE.
 
     On PostgreSQL the rows are taken through `FOR UPDATE SKIP LOCKED`: a target another
@@ -706,40 +731,41 @@ def _claim(session: Session, picked: list[Any], *, now: datetime) -> list[Claim]
     """
     if not picked:
         return []
-    ids = [r.id for r in picked]
-    rows = select(CampaignTarget.id).where(
-        CampaignTarget.id.in_(ids), CampaignTarget.state == TargetState.PENDING
-    )
+    ids = [c.target_id for c in picked]
+    # Core on the table, not the ORM: no session state to synchronize, and the ORM's bulk
+    # UPDATE path costs milliseconds a tick for nothing here.
+    table = CampaignTarget.__table__
+    rows = select(table.c.id).where(table.c.state == TargetState.PENDING)
     if session.get_bind().dialect.name == "postgresql":
-        rows = rows.with_for_update(skip_locked=True)
+        # One array parameter, not an `IN` of up to max_dials parameters that SQLAlchemy
+        # renders and psycopg binds one by one on every tick (~10 ms for 2,000 ids).
+        ids_param = bindparam("claim_ids", ids, type_=ARRAY(Integer))
+        rows = rows.where(table.c.id == any_(ids_param)).with_for_update(skip_locked=True)
+    else:
+        rows = rows.where(table.c.id.in_(ids))
     claimed = set(
         session.execute(
-            update(CampaignTarget)
-            .where(CampaignTarget.id.in_(rows.scalar_subquery()))
+            update(table)
+            .where(table.c.id.in_(rows.scalar_subquery()))
             .values(
                 state=TargetState.DIALING,
-                attempts=CampaignTarget.attempts + 1,
+                attempts=table.c.attempts + 1,
                 claimed_at=now,
                 last_call_id=None,
                 updated_at=now,
             )
-            .returning(CampaignTarget.id)
-            .execution_options(synchronize_session=False)
+            .returning(table.c.id)
         )
         .scalars()
         .all()
     )
     session.execute(
         update(CallCampaign)
-        .where(CallCampaign.id.in_({r.campaign_id for r in picked}))
+        .where(CallCampaign.id.in_({c.campaign_id for c in picked}))
         .values(last_tick_at=now)
         .execution_options(synchronize_session=False)
     )
-    return [
-        Claim(r.id, r.campaign_id, r.driver_id, r.trip_id, r.alert_id, r.attempts + 1)
-        for r in picked
-        if r.id in claimed
-    ]
+    return [c for c in picked if c.target_id in claimed]
 
 
 def refusal_outcome(
