@@ -85,6 +85,8 @@ def test_probes_sizing_and_cloud_sql(app):
     assert 0 <= low <= int(annotations["autoscaling.knative.dev/maxScale"])
     instance = annotations["run.googleapis.com/cloudsql-instances"]
     assert f"/cloudsql/{instance}" == _settings_of(app).INSTANCE_UNIX_SOCKET
+    # Work goes on after responses (webhook processing, background ingest runs).
+    assert annotations["run.googleapis.com/cpu-throttling"] == "false"
 
 
 def test_every_job_has_a_cron_a_time_zone_a_target_and_auth():
