@@ -1,4 +1,4 @@
-"""Handed-off work: batches at most once per linger, never waited for by `put`, settled on demand."""
+"""Handed-off work: at most one batch per linger, `put` never waits, settled on demand."""
 
 from __future__ import annotations
 
