@@ -1,14 +1,14 @@
 """Work a request hands off without waiting for it: queued items run in batches on a thread.
 
 A webhook is answered once its delivery is durable in the inbox; applying it comes after. Run
-as a request's background task, that work kept the client's keep-alive connection busy until
-it finished (the server reads the next request on a connection only when the previous one is
-done), and each batch held only what arrived while the previous one ran: a few events, each
-paying a share of a transaction's fixed statements. Here `put` returns at once, and one
-thread per batcher runs `batch(items)` at most once per `linger` seconds: an idle batcher
-starts on the first item at once, a busy one gathers a burst into one batch. Nothing is lost
-if the process dies first: the items are derived from durable rows, which the scheduled
-ticks apply when they find them unprocessed.
+as a request's background task, that work kept the request inside the middleware stack, and
+so admitted (a slot of admission control, sized to the connection pool), until it finished:
+while processing lagged, every further delivery queued for admission. And each batch held only
+what arrived while the previous one ran: a few events, each paying a share of a transaction's
+fixed statements. Here `put` returns at once, and one thread per batcher runs `batch(items)`
+at most once per `linger` seconds: an idle batcher starts on the first item at once, a busy
+one gathers a burst into one batch. Nothing is lost if the process dies first: the items are
+derived from durable rows, which the scheduled ticks apply when they find them unprocessed.
 
 Batchers are per process (`batcher`); `settle` waits until every batcher is idle: the app's
 shutdown calls it, and so does the test client after each request.
@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -99,16 +99,16 @@ class Batcher:
                     self._changed.notify_all()
 
 
-_batchers: dict[Hashable, Batcher] = {}
+_batchers: dict[str, Batcher] = {}
 _registry_lock = threading.Lock()
 
 
-def batcher(key: Hashable, name: str, batch: BatchFunction, **options: Any) -> Batcher:
-    """The process's batcher for `key`, created on first use."""
+def batcher(name: str, batch: BatchFunction, **options: Any) -> Batcher:
+    """The process's batcher called `name`, created on first use."""
     with _registry_lock:
-        if key not in _batchers:
-            _batchers[key] = Batcher(name, batch, **options)
-        return _batchers[key]
+        if name not in _batchers:
+            _batchers[name] = Batcher(name, batch, **options)
+        return _batchers[name]
 
 
 def by_settings(items: Sequence[tuple[Any, Any]]) -> list[tuple[Any, list[Any]]]:

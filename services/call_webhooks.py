@@ -79,7 +79,7 @@ def _process_batch(items: Sequence[tuple[int, Settings]]) -> None:
 
 def _process(call_id: int, settings: Settings) -> None:
     """Apply the call's new events after this response, batched with the others arriving."""
-    batcher("call processing", "call webhook processing", _process_batch).put((call_id, settings))
+    batcher("call webhook processing", _process_batch).put((call_id, settings))
 
 
 def _provider(name: str, settings: Settings) -> VoiceProvider:

@@ -58,7 +58,7 @@ def _process_batch(items: Sequence[tuple[int, Settings]]) -> None:
 
 def _process(event_id: int, settings: Settings) -> None:
     """Apply the event after this response, batched with the others arriving."""
-    batcher("twilio processing", "twilio processing", _process_batch).put((event_id, settings))
+    batcher("twilio webhook processing", _process_batch).put((event_id, settings))
 
 
 async def _intake(request: Request, settings: Settings) -> Response:
