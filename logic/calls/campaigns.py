@@ -726,7 +726,7 @@ def _claim(session: Session, picked: list[Claim], *, now: datetime) -> list[Clai
 
     On PostgreSQL the rows are taken through `FOR UPDATE SKIP LOCKED`: a target another
     transaction holds (a cancel, a placement) is left for the next tick instead of waited for;
-    locking and updating in one statement writes each row once. The ids are fixed, so the
+    locking and updating take one statement, one round trip. The ids are fixed, so the
     subquery cannot claim more than was picked however often it is evaluated.
     """
     if not picked:
