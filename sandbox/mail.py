@@ -98,6 +98,12 @@ class _Handler:
         return "250 2.0.0 Message accepted for delivery"
 
 
+def _unfolded(value: Any) -> str:
+    """A header's value as a server sees it: a folded header keeps the whitespace it was folded at
+    (CPython's parser does for Message-ID), and RFC 5322 makes it insignificant."""
+    return str(value).strip()
+
+
 def _parse(mail_from: str, rcpt_tos: list[str], raw: bytes) -> dict[str, Any]:
     message = message_from_bytes(raw, policy=policy.default)
     html = message.get_body(preferencelist=("html",))
@@ -113,10 +119,10 @@ def _parse(mail_from: str, rcpt_tos: list[str], raw: bytes) -> dict[str, Any]:
     return {
         "mail_from": mail_from,
         "rcpt_to": rcpt_tos,
-        "message_id": message.get("Message-ID"),
+        "message_id": _unfolded(message.get("Message-ID", "")) or None,
         "date": message.get("Date"),
         # Every top-level header as received, so tests can check what a real server would see.
-        "headers": [[name, str(value)] for name, value in message.items()],
+        "headers": [[name, _unfolded(value)] for name, value in message.items()],
         "from": message.get("From"),
         "to": message.get("To"),
         "subject": message.get("Subject"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import smtplib
 from email.message import EmailMessage
+from email.policy import SMTP
 
 import httpx
 import pytest
@@ -61,6 +62,20 @@ def test_smtp_server_lists_messages_and_simulates_an_outage(sandbox_clean):
         "plain",
     )
     assert received["attachments"] == [{"filename": "t.csv", "content_type": "text/csv", "size": 8}]
+
+
+def test_a_folded_header_is_listed_as_a_server_reads_it(sandbox_clean):
+    """A Message-ID too long for one line is folded on the wire; its value has no leading space."""
+    message_id = "<179661197017.1997.43150976580422249.morning-report-1.delivery-1@example.com>"
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = "hub@example.com", "a@example.com", "Hi"
+    message["Message-ID"] = message_id
+    message.set_content("plain")
+    assert b"Message-ID:\r\n " in message.as_bytes(policy=SMTP)  # folded, as the hub sends it
+    with smtplib.SMTP("127.0.0.1", sandbox_clean.smtp_port) as smtp:
+        smtp.send_message(message)
+    [received] = sandbox_clean.mail()
+    assert dict(received["headers"])["Message-ID"] == message_id
 
 
 def _button(**overrides):
