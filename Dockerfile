@@ -8,7 +8,7 @@ FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY main.py ingest_app.py config.py cli.py devstack.py ./
 COPY db db
 COPY models models
@@ -18,9 +18,10 @@ COPY helpers helpers
 COPY utils utils
 COPY sandbox sandbox
 COPY cloud_functions cloud_functions
-# Install the project to resolve its [project] dependencies (no dev extras), then drop the
-# project itself: the final stage runs the source from /app.
-RUN /opt/venv/bin/pip install . && /opt/venv/bin/pip uninstall --yes fleet-intelligence-hub
+# Install the project to resolve its [project] dependencies (no dev extras) at the versions the
+# suite passed with, then drop the project itself: the final stage runs the source from /app.
+RUN /opt/venv/bin/pip install . -c constraints.txt \
+    && /opt/venv/bin/pip uninstall --yes fleet-intelligence-hub
 
 # --- runtime: slim base, no compilers, no tests, a non-root user ---
 FROM python:3.11-slim AS runtime

@@ -8,16 +8,16 @@ STAMP := $(VENV)/.installed
 TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/fleet_hub_test
 PYTEST_ARGS ?=
 
-.PHONY: run test test-sqlite test-postgres test-floor bench lint format clean browser vendor-console migration baseline
+.PHONY: run test test-sqlite test-postgres test-floor bench lint format clean browser vendor-console migration baseline lock
 
 $(BIN)/python:
 	@echo "== creating $(VENV) (first run only) =="
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --progress-bar on --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
+$(STAMP): pyproject.toml constraints.txt | $(BIN)/python
 	@echo "== installing the project and its dependencies into $(VENV) (about half a minute) =="
-	$(BIN)/python -m pip install --progress-bar on -e '.[dev]'
+	$(BIN)/python -m pip install --progress-bar on -e '.[dev]' -c constraints.txt
 	@touch $(STAMP)
 	@echo "== $(VENV) is ready =="
 
@@ -37,6 +37,20 @@ test-sqlite: $(STAMP)
 test-postgres: $(STAMP)
 	$(BIN)/python -m tests.ensure_postgres "$(TEST_DATABASE_URL)"
 	TEST_DATABASE_URL="$(TEST_DATABASE_URL)" $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# constraints.txt holds the versions the suite passed with. `make lock` re-resolves them to the
+# newest pyproject.toml allows, in a throwaway venv; run `make test` before committing the result.
+LOCK_VENV := .venv-lock
+
+lock:
+	rm -rf $(LOCK_VENV)
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install -q --upgrade pip
+	$(LOCK_VENV)/bin/python -m pip install -q -e '.[dev]'
+	{ grep '^#' constraints.txt; $(LOCK_VENV)/bin/python -m pip freeze --exclude-editable | sort -f; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
+	rm -rf $(LOCK_VENV)
+	@echo "== constraints.txt refreshed: run make test, then commit it =="
 
 # The lowest versions of the web stack pyproject.toml allows (.ci/floor-constraints.txt), in a
 # venv of their own, running the app tests on SQLite and PostgreSQL: the floor is a promise.
