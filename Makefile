@@ -42,25 +42,32 @@ test-postgres: $(STAMP)
 # newest pyproject.toml allows, in a throwaway venv; run `make test` before committing the result.
 LOCK_VENV := .venv-lock
 
-lock:
+# $(call freeze,LOCK,PIP ARGS): resolve '.[dev]' afresh in a throwaway venv and write LOCK.
+define freeze
 	rm -rf $(LOCK_VENV)
 	$(PYTHON) -m venv $(LOCK_VENV)
 	$(LOCK_VENV)/bin/python -m pip install -q --upgrade pip
-	$(LOCK_VENV)/bin/python -m pip install -q -e '.[dev]'
-	{ grep '^#' constraints.txt; $(LOCK_VENV)/bin/python -m pip freeze --exclude-editable | sort -f; } > constraints.txt.new
-	mv constraints.txt.new constraints.txt
+	$(LOCK_VENV)/bin/python -m pip install -q -e '.[dev]' $(2)
+	{ grep '^#' $(1); $(LOCK_VENV)/bin/python -m pip freeze --exclude-editable | sort -f; } > $(1).new
+	mv $(1).new $(1)
 	rm -rf $(LOCK_VENV)
-	@echo "== constraints.txt refreshed: run make test, then commit it =="
+endef
+
+# The floor's own lock (.ci/floor-lock.txt) is made the same way, from the floor's pins.
+lock:
+	$(call freeze,constraints.txt,)
+	$(call freeze,.ci/floor-lock.txt,-c .ci/floor-constraints.txt)
+	@echo "== constraints.txt and .ci/floor-lock.txt refreshed: run make test and make test-floor, then commit them =="
 
 # The lowest versions of the web stack pyproject.toml allows (.ci/floor-constraints.txt), in a
 # venv of their own, running the app tests on SQLite and PostgreSQL: the floor is a promise.
 FLOOR_VENV := .venv-floor
 FLOOR_TESTS ?= tests/services tests/test_route_inventory.py tests/test_floor.py
 
-$(FLOOR_VENV)/.installed: pyproject.toml .ci/floor-constraints.txt
+$(FLOOR_VENV)/.installed: pyproject.toml .ci/floor-lock.txt
 	$(PYTHON) -m venv $(FLOOR_VENV)
 	$(FLOOR_VENV)/bin/python -m pip install -q --upgrade pip
-	$(FLOOR_VENV)/bin/python -m pip install -q -e '.[dev]' -c .ci/floor-constraints.txt
+	$(FLOOR_VENV)/bin/python -m pip install -q -e '.[dev]' -c .ci/floor-lock.txt
 	@touch $@
 
 test-floor: $(FLOOR_VENV)/.installed

@@ -1,18 +1,20 @@
-"""constraints.txt (the versions the suite passed with) pins every dependency pyproject.toml
-declares, inside its bounds, and every install takes it: `make`, and the container's build."""
+"""The locks (constraints.txt, the versions the suite passed with; .ci/floor-lock.txt, the floor
+run's) pin every dependency pyproject.toml declares, inside its bounds, and every install takes
+one: `make` and the container's build the first, `make test-floor` the second."""
 
 import re
 import tomllib
 
+import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from tests.process_support import ROOT
 
 
-def _pins() -> dict[str, str]:
+def _pins(path: str) -> dict[str, str]:
     pins = {}
-    for line in (ROOT / "constraints.txt").read_text().splitlines():
+    for line in (ROOT / path).read_text().splitlines():
         if line.strip() and not line.startswith("#"):
             name, version = line.split("==")
             pins[canonicalize_name(name)] = version.strip()
@@ -25,23 +27,30 @@ def _declared() -> list[Requirement]:
     return [Requirement(r) for r in [*project["dependencies"], *extras]]
 
 
-def test_every_declared_dependency_is_pinned_within_its_bounds():
-    pins = _pins()
+@pytest.mark.parametrize("lock", ["constraints.txt", ".ci/floor-lock.txt"])
+def test_every_declared_dependency_is_pinned_within_its_bounds(lock):
+    pins = _pins(lock)
     for requirement in _declared():
         name = canonicalize_name(requirement.name)
-        assert name in pins, f"{requirement.name} is not in constraints.txt (make lock)"
+        assert name in pins, f"{requirement.name} is not in {lock} (make lock)"
         assert requirement.specifier.contains(pins[name], prereleases=True), (
-            f"constraints.txt pins {requirement.name}=={pins[name]} outside {requirement}"
+            f"{lock} pins {requirement.name}=={pins[name]} outside {requirement}"
         )
 
 
-def test_every_install_takes_the_constraints():
-    installs = re.findall(r"[^\n]*pip install[^\n]*", (ROOT / "Makefile").read_text())
-    project_installs = [line for line in installs if "-e '.[dev]'" in line and "floor" not in line]
-    assert project_installs
-    # `make lock` alone resolves afresh: that is how the file is made.
-    assert [line for line in project_installs if "-c constraints.txt" not in line] == [
-        line for line in project_installs if "LOCK_VENV" in line
+def test_the_floor_lock_holds_the_floor():
+    floor, locked = _pins(".ci/floor-constraints.txt"), _pins(".ci/floor-lock.txt")
+    assert {name: locked.get(name) for name in floor} == floor
+
+
+def test_every_install_takes_a_lock():
+    makefile = (ROOT / "Makefile").read_text()
+    installs = re.findall(r"[^\n]*pip install[^\n]*-e '\.\[dev\]'[^\n]*", makefile)
+    # `make lock` alone resolves afresh (in $(LOCK_VENV)): that is how the locks are made.
+    unlocked = [line for line in installs if "LOCK_VENV" not in line]
+    assert unlocked == [
+        "\t$(BIN)/python -m pip install --progress-bar on -e '.[dev]' -c constraints.txt",
+        "\t$(FLOOR_VENV)/bin/python -m pip install -q -e '.[dev]' -c .ci/floor-lock.txt",
     ]
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "pip install . -c constraints.txt" in dockerfile
