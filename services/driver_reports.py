@@ -19,7 +19,7 @@ from logic.fleet import drivers as fleet_drivers
 from logic.listing import check_range
 from logic.reports import charts, render, scorecards
 from logic.reports.days import check_not_future
-from logic.reports.driver_reports import BuildResult, build_driver_reports
+from logic.reports.driver_reports import BuildResult, build_driver_reports, driver_zone
 from logic.reports.jobs import local_today
 from models.api_fields import ApiDate
 from services.deps import ReportsGenerateCaller, ReportsRead, SessionDep
@@ -102,8 +102,9 @@ def generate_driver_reports(
     return build_driver_reports(session, day)
 
 
-def _range(start: date | None, end: date | None) -> tuple[date, date]:
-    end = end or local_today(get_settings().REPORT_DEFAULT_TIMEZONE, utc_now())
+def _range(start: date | None, end: date | None, zone: str) -> tuple[date, date]:
+    """`from`/`to` checked; by default the 30 days ending today in `zone`."""
+    end = end or local_today(zone, utc_now())
     start = start or end - timedelta(days=29)
     check_range(start, end, what="from/to", loc=("query", "to"))
     check_not_future(end, what="to")
@@ -122,9 +123,10 @@ def get_driver_scorecard(
     start: Annotated[ApiDate | None, Query(alias="from")] = None,
     end: Annotated[ApiDate | None, Query(alias="to")] = None,
 ) -> scorecards.DriverSeries:
-    """One driver's daily reports between two dates (default: the last 30 days) and totals."""
-    start, end = _range(start, end)
+    """One driver's daily reports between two dates (default: the last 30 days, ending today
+    where the driver's days are counted) and totals."""
     driver = fleet_drivers.get_driver(session, driver_id)
+    start, end = _range(start, end, driver_zone(session, driver.id, get_settings()))
     return scorecards.driver_series(session, driver, start, end)
 
 
@@ -141,8 +143,8 @@ def get_driver_score_chart(
     end: Annotated[ApiDate | None, Query(alias="to")] = None,
 ) -> Response:
     """The driver's daily safety score as a PNG chart (1200 x 600)."""
-    start, end = _range(start, end)
     driver = fleet_drivers.get_driver(session, driver_id)
+    start, end = _range(start, end, driver_zone(session, driver.id, get_settings()))
     series = scorecards.driver_series(session, driver, start, end)
     png = charts.score_series_chart(
         [d.report_date.isoformat() for d in series.days],

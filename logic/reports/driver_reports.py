@@ -89,6 +89,19 @@ def driver_zone_expr(settings: Settings) -> Any:
     )
 
 
+def driver_zone(session: Session, driver_id: int, settings: Settings) -> str:
+    """The zone a driver's report days are counted in (as `driver_zone_expr`)."""
+    return (
+        session.scalar(
+            select(driver_zone_expr(settings))
+            .select_from(Driver)
+            .outerjoin(ReportRecipients, ReportRecipients.terminal == Driver.terminal)
+            .where(Driver.id == driver_id)
+        )
+        or settings.REPORT_DEFAULT_TIMEZONE
+    )
+
+
 def driver_day_cte(session: Session, day: date, settings: Settings, driver_ids=None) -> Any:
     """CTE (driver_id, terminal, fleet_manager, zone, start_at, end_at) for active drivers."""
     zone = driver_zone_expr(settings)

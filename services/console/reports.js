@@ -10,13 +10,16 @@ const isoDay = (offsetDays = 0) => {
   const d = new Date(Date.now() + offsetDays * 86400000);
   return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
 };
+// A report day is a driver's local day: the latest one is the day begun furthest east (UTC+14),
+// the server's limit too (logic/reports/days.py), which can be the browser's tomorrow.
+const latestDay = () => new Date(Date.now() + 14 * 3600000).toISOString().slice(0, 10);
 const pct = (v) => (v === null || v === undefined ? "—" : `${Number(v).toFixed(0)} %`);
 const num = (v, digits = 0) => (v === null || v === undefined ? "—" : Number(v).toFixed(digits));
 
 // A day (and terminal) picker above a report body; `show(day, terminal, body, reload)` fills
 // the body (`reload` shows it again, as the form's button does).
 async function reportFrame(ctx, title, initialDay, show, generatePath, builtWhen) {
-  const day = el("input", { id: "r-day", type: "date", value: initialDay, max: isoDay(0), required: true });
+  const day = el("input", { id: "r-day", type: "date", value: initialDay, max: latestDay(), required: true });
   const facets = ctx.can("trips:read") ? await api("/trips/facets").catch(() => null) : null;
   const terminal = el("select", { id: "r-terminal" }, options(facets?.terminals ?? [], "", "whole fleet"));
   const body = el("div", { id: "report" });

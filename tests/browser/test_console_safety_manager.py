@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import time
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -77,6 +78,15 @@ def _api(stack, headers: dict[str, str], path: str) -> list[dict]:
     """The items of a list the API returns (up to 200), in its order."""
     sep = "&" if "?" in path else "?"
     return httpx.get(f"{stack.url}{path}{sep}limit=200", headers=headers).json()["items"]
+
+
+def _driver_day_of_last_call(stack, headers: dict[str, str], driver: dict) -> str:
+    """The driver's local day (ISO) when their latest call was placed."""
+    from config import get_settings
+
+    [call, *_] = _api(stack, headers, f"/calls?driver_id={driver['id']}")
+    zone = ZoneInfo(driver["timezone"] or get_settings().REPORT_DEFAULT_TIMEZONE)
+    return datetime.fromisoformat(call["created_at"]).astimezone(zone).date().isoformat()
 
 
 def _read(page, name: str) -> str:
@@ -160,7 +170,9 @@ def test_a_safety_manager_runs_a_campaign_to_its_end_then_reads_scorecard_and_re
     called = violators[0]
     page.get_by_role("link", name="Scorecards").click()
     page.locator("#report table, #report .notice").first.wait_for()
-    today = page.evaluate("new Date().toLocaleDateString('en-CA')")
+    # A report day is the driver's local day (their zone, else the default), which need not be
+    # the browser's: the day to read is the one the call was placed on, where the driver is.
+    today = _driver_day_of_last_call(console_stack, headers, called)
     page.get_by_label("Day (local)").fill(today)
     page.get_by_role("button", name="Show").click()
     page.locator(

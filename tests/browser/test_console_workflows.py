@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -309,6 +310,23 @@ def test_the_morning_report_reads_as_a_report(page, console_stack):
     notice = page.locator("#report .notice")
     notice.wait_for()
     assert "No morning report for the fleet on 2001-01-02 yet" in notice.inner_text()
+
+
+def test_a_report_day_may_be_the_browsers_tomorrow(page, console_stack):
+    """At 23:30 in Chicago (the browser's zone) it is already tomorrow further east, and a
+    report day is the driver's local day: the picker offers every day begun somewhere (UTC+14),
+    as the API does, so an East Coast driver's today can be read that evening."""
+    page.clock.set_fixed_time(datetime(2026, 12, 7, 5, 30, tzinfo=UTC))
+    log_in(page, console_stack.admin)
+    page.get_by_role("link", name="Scorecards").click()
+    day = page.get_by_label("Day (local)")
+    day.wait_for()
+    assert day.get_attribute("max") == "2026-12-07"
+    day.fill("2026-12-07")
+    assert day.evaluate("input => input.checkValidity()")
+    page.get_by_role("button", name="Show").click()
+    shown = "#report caption:has-text('2026-12-07'), #report .notice:has-text('2026-12-07')"
+    page.locator(shown).wait_for()
 
 
 def test_alerts_filter_and_name_driver_and_truck(page, console_stack):

@@ -64,6 +64,29 @@ def test_driver_series_and_totals(client, session, auth_headers):
     assert missing.status_code == 404
 
 
+def test_a_drivers_series_ends_on_today_where_their_days_are_counted(
+    client, session, auth_headers, monkeypatch
+):
+    """At 05:30 UTC it is still the 6th in Chicago (the default zone) but the 7th in New York:
+    each driver's default range ends on their own today, the day their newest report is for."""
+    from datetime import UTC, datetime
+
+    from tests.factories import make_driver
+
+    monkeypatch.setattr(
+        "services.driver_reports.utc_now", lambda: datetime(2026, 12, 7, 5, 30, tzinfo=UTC)
+    )
+    east = make_driver(session, first_name="East", timezone="America/New_York")
+    unzoned = make_driver(session, first_name="Nowhere", timezone=None)
+    session.commit()
+    headers = auth_headers(role="dispatcher")
+    for driver, today in ((east, "2026-12-07"), (unzoned, "2026-12-06")):
+        series = client.get(f"/reports/drivers/{driver.id}", headers=headers).json()
+        assert series["end"] == today, driver.first_name
+        chart = client.get(f"/reports/drivers/{driver.id}/chart.png", headers=headers)
+        assert chart.status_code == 200
+
+
 def test_morning_report_body_matches_the_scorecard_endpoints(client, session, auth_headers):
     _generate(session)
     headers = auth_headers(role="dispatcher")
