@@ -44,3 +44,16 @@ def test_cli_reports_unreachable_database_in_one_line():
     assert result.returncode == 1
     assert "cannot reach the database" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_apps_import_without_the_report_libraries():
+    """pandas and matplotlib (with numpy) were a third of the API's import time, and only
+    reports, exports and charts use them: importing either app leaves them to the first use."""
+    probe = (
+        "import sys, ingest_app, main; "
+        "print(sorted(m for m in ('matplotlib', 'numpy', 'pandas') if m in sys.modules))"
+    )
+    with tempfile.TemporaryDirectory() as data:
+        result = _run(["-c", probe], SQLITE_PATH=str(Path(data) / "app.db"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -7,16 +7,24 @@ from __future__ import annotations
 
 import io
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-from matplotlib.figure import Figure
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 WIDTH, HEIGHT, DPI = 1200, 600, 100
 SCORE_BANDS = ("<50", "50-69", "70-89", "90-100")
+
+
+def _figure() -> Figure:
+    """An empty chart of the common size. matplotlib is imported on the first chart, not with
+    this module: it was a seventh of the API's start-up, which most processes never draw."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(WIDTH / DPI, HEIGHT / DPI), dpi=DPI, layout="constrained")
 
 
 def _png(figure: Figure) -> bytes:
@@ -27,7 +35,7 @@ def _png(figure: Figure) -> bytes:
 
 def morning_chart(body: dict[str, Any]) -> bytes:
     """Yesterday's loads on time and late per customer, beside the drivers' score bands."""
-    figure = Figure(figsize=(WIDTH / DPI, HEIGHT / DPI), dpi=DPI, layout="constrained")
+    figure = _figure()
     loads, scores = figure.subplots(1, 2)
     customers = body["loads"]["by_customer"][:10]
     names = [c["customer"][:18] for c in customers] or ["(no loads)"]
@@ -50,7 +58,7 @@ def morning_chart(body: dict[str, Any]) -> bytes:
 
 def score_series_chart(days: list[str], scores: list[float | None], title: str) -> bytes:
     """A driver's daily safety score over a date range (a day not scored is a gap)."""
-    figure = Figure(figsize=(WIDTH / DPI, HEIGHT / DPI), dpi=DPI, layout="constrained")
+    figure = _figure()
     axes = figure.subplots()
     axes.plot(days, [math.nan if s is None else s for s in scores], marker="o", color="#1565c0")
     axes.set_ylim(0, 105)

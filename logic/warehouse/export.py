@@ -17,6 +17,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, func, select
@@ -30,10 +31,12 @@ from db.upsert import UpsertResult
 from helpers.errors import NotFound, UpstreamNotConfigured
 from helpers.time_utils import utc_now
 from logic.ingest.runner import IngestAlreadyRunning, PageWrite, RunHandle, execute, start_run
-from logic.warehouse.bigquery import Warehouse, build_client
 from logic.warehouse.tables import TABLES, WarehouseTable
 from models.ingest import IngestRunPublic, IngestStatus
 from utils.http import VendorError
+
+if TYPE_CHECKING:
+    from logic.warehouse.bigquery import Warehouse
 
 SOURCE = "bigquery"
 
@@ -50,6 +53,10 @@ class ExportResult(BaseModel):
 
 
 def build_warehouse(settings: Settings | None = None) -> Warehouse:
+    """The BigQuery warehouse of `settings`. google-cloud-bigquery (which loads pandas and
+    pyarrow) is imported here, on the first export: it was a third of the ingest app's start-up."""
+    from logic.warehouse.bigquery import Warehouse, build_client
+
     settings = settings or get_settings()
     return Warehouse(build_client(settings), settings.BIGQUERY_DATASET, settings.BIGQUERY_LOCATION)
 
