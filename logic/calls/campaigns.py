@@ -119,6 +119,36 @@ class Claim:
 
 
 @dataclass
+class ChunkReads:
+    """What one transaction of requests reads once for all its claims instead of once per
+    claim: the targets (row-locked, in id order), the drivers' pre-dial refusals and prompt
+    data, and the agent profile each campaign and language gets.
+
+    `held` keeps the chunk's drivers and campaigns referenced: the session keeps an entity only
+    while something does, and each claim's `session.get` of one would read it again."""
+
+    targets: dict[int, CampaignTarget]
+    refusals: dict[int, Refusal | None]
+    prompt_data: dict[int, DriverData]
+    held: list[Any]
+    profiles: dict[tuple[int, str], CallAgentProfile | None] = field(default_factory=dict)
+
+    def profile_for(
+        self, session: Session, campaign: CallCampaign, language: str
+    ) -> CallAgentProfile | None:
+        """The campaign's agent profile, else the one its provider and purpose pick for
+        `language` (None: none is enabled; placing the call refuses it with the reason)."""
+        key = (campaign.id, language)
+        if key not in self.profiles:
+            self.profiles[key] = (
+                session.get(CallAgentProfile, campaign.agent_profile_id)
+                if campaign.agent_profile_id
+                else CallAgentProfile.pick(session, campaign.provider, campaign.purpose, language)
+            )
+        return self.profiles[key]
+
+
+@dataclass
 class TickResult:
     now: datetime
     started: int = 0
@@ -135,10 +165,8 @@ class TickResult:
     ladder: dict[str, Any] | None = None
     claims: list[Claim] = field(default_factory=list, repr=False)
     call_ids: list[int] = field(default_factory=list, repr=False)
-    # The pre-dial checks of the claimed drivers, run once for the batch (driver id → refusal),
-    # and their calls' prompt data, read once for the batch.
-    pre_checked: dict[int, Refusal | None] = field(default_factory=dict, repr=False)
-    prompt_data: dict[int, DriverData] = field(default_factory=dict, repr=False)
+    # What the transaction of requests under way read once for its claims.
+    chunk: ChunkReads | None = field(default=None, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -214,25 +242,15 @@ def _request_chunk(
     now: datetime,
     plan_step: PlanStep | None,
 ) -> None:
-    """One transaction of requests. The pre-dial checks run once for its drivers (a fixed
-    number of statements instead of as many per claim), in the transaction that writes the
-    calls, so they still have the last word. One bad request rolls back only its savepoint. If
-    the database fails, nothing of the chunk was queued: the claims' lease releases them."""
+    """One transaction of requests. Its targets, drivers, campaigns, agent profiles, pre-dial
+    checks and prompt data are read once for its claims (a fixed number of statements instead of
+    as many per claim), in the transaction that writes the calls, so the checks still have the
+    last word. One bad request rolls back only its savepoint. If the database fails, nothing of
+    the chunk was queued: the claims' lease releases them."""
     queued_before, refused_before = len(result.call_ids), result.not_placed
     try:
         with session_scope() as session:
-            ids = sorted({c.driver_id for c in claims})
-            drivers = list(session.scalars(select(Driver).where(Driver.id.in_(ids))))
-            # The claims' campaigns, read once and referenced for the chunk: the session keeps
-            # an entity only while something does, so each claim's `session.get` of its
-            # campaign read it again (after flushing the claim before): 1 statement per claim.
-            _held_for_chunk = list(
-                session.scalars(
-                    select(CallCampaign).where(CallCampaign.id.in_({c.campaign_id for c in claims}))
-                )
-            )
-            result.pre_checked = pre_dial_refusals(session, drivers, now=now, policy=policy)
-            result.prompt_data = drivers_data(session, drivers, now=now)
+            result.chunk = _read_chunk(session, claims, policy=policy, now=now)
             requested: Counter[int] = Counter()  # campaign id → calls requested
             for claim in claims:
                 try:
@@ -261,6 +279,36 @@ def _request_chunk(
         log.warning("database unavailable requesting %s calls: %s", len(claims), exc)
         del result.call_ids[queued_before:]
         result.not_placed = refused_before + len(claims)
+    finally:
+        result.chunk = None
+
+
+def _read_chunk(
+    session: Session, claims: list[Claim], *, policy: CallingPolicy, now: datetime
+) -> ChunkReads:
+    """The chunk's targets locked in id order (one statement, so two ticks never deadlock),
+    then its drivers, campaigns, pre-dial refusals and prompt data."""
+    locked = (
+        select(CampaignTarget)
+        .where(CampaignTarget.id.in_([c.target_id for c in claims]))
+        .order_by(CampaignTarget.id)
+        .with_for_update()
+    )
+    targets = {target.id: target for target in session.scalars(locked)}
+    drivers = list(
+        session.scalars(select(Driver).where(Driver.id.in_({c.driver_id for c in claims})))
+    )
+    campaigns = list(
+        session.scalars(
+            select(CallCampaign).where(CallCampaign.id.in_({c.campaign_id for c in claims}))
+        )
+    )
+    return ChunkReads(
+        targets=targets,
+        refusals=pre_dial_refusals(session, drivers, now=now, policy=policy),
+        prompt_data=drivers_data(session, drivers, now=now),
+        held=[*drivers, *campaigns],
+    )
 
 
 def run_tick(
@@ -811,13 +859,18 @@ def request_claim(
     """Queue the call of one claimed target in the caller's transaction; None if it was not
     queued. The caller adds the call to its campaign's `calls_placed`.
 
-    The target is re-read under a row lock: a campaign paused or canceled since the claim gets
-    its target back (pending, or skipped on cancel) without a call. The idempotency key is the
-    target and attempt, so a retried request of one claim never makes a second call. The
-    dialer places the call after this commits; the target follows the call's status.
+    The target is read again under a row lock (the tick locks its chunk's targets at once,
+    `ChunkReads`): a campaign paused or canceled since the claim gets its target back (pending,
+    or skipped on cancel) without a call. The idempotency key is the target and attempt, so a
+    retried request of one claim never makes a second call. The dialer places the call after
+    this commits; the target follows the call's status.
     """
-    query = select(CampaignTarget).where(CampaignTarget.id == claim.target_id)
-    target = session.scalars(query.with_for_update()).first()
+    reads = result.chunk if result is not None else None
+    if reads is not None:
+        target = reads.targets.get(claim.target_id)
+    else:
+        query = select(CampaignTarget).where(CampaignTarget.id == claim.target_id)
+        target = session.scalars(query.with_for_update()).first()
     if target is None or target.state != TargetState.DIALING or target.last_call_id is not None:
         return None
     campaign = session.get(CallCampaign, target.campaign_id)
@@ -839,11 +892,12 @@ def request_claim(
         target.state, target.last_outcome = TargetState.DONE, PLAN_OUTCOME
         target.finished_at = target.updated_at = now
         return None
-    profile = (
-        session.get(CallAgentProfile, campaign.agent_profile_id)
-        if campaign.agent_profile_id
-        else None
-    )
+    if reads is not None:
+        profile = reads.profile_for(session, campaign, driver.language)
+    elif campaign.agent_profile_id:
+        profile = session.get(CallAgentProfile, campaign.agent_profile_id)
+    else:
+        profile = None  # placing the call picks it
     try:
         call = prepare_call(
             session,
@@ -860,8 +914,8 @@ def request_claim(
             ),
             policy=policy,
             now=now,
-            refusal=result.pre_checked.get(driver.id, False) if result is not None else False,
-            data=result.prompt_data.get(driver.id) if result is not None else None,
+            refusal=reads.refusals.get(driver.id, False) if reads is not None else False,
+            data=reads.prompt_data.get(driver.id) if reads is not None else None,
         )
     except SubjectMismatch as mismatch:
         # The target's alert or trip is another driver's: calling would write onto it.

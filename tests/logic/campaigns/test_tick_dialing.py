@@ -255,6 +255,10 @@ def test_one_failing_request_rolls_back_alone(session, sandbox_clean, providers,
     assert (target.state, target.last_call_id) == (TargetState.DIALING, None)
 
 
+# A read of whole target rows, as the ORM renders `select(CampaignTarget)` (model order).
+WHOLE_TARGET = "SELECT campaign_target.id, campaign_target.campaign_id, "
+
+
 @pytest.mark.parametrize(("chunk", "transactions"), [(10, 1), (3, 2)])
 def test_the_pre_dial_checks_and_prompt_data_are_read_once_per_transaction_of_requests(
     session, sandbox_clean, providers, query_counter, monkeypatch, chunk, transactions
@@ -280,3 +284,9 @@ def test_the_pre_dial_checks_and_prompt_data_are_read_once_per_transaction_of_re
     statements = query_counter.statements
     assert sum("FROM safety_event" in q for q in statements) == transactions
     assert sum("FROM call_campaign" in q for q in statements) == 5 + transactions
+    # So are the claimed targets (locked together) and the agent profile the campaign picks
+    # (one each per claim before).
+    picks = [q for q in statements if "FROM call_agent_profile" in q and "LIMIT" in q]
+    assert len(picks) == transactions
+    whole_targets = [q for q in statements if " ".join(q.split()).startswith(WHOLE_TARGET)]
+    assert len(whole_targets) == 1 + transactions  # the claim's own read while deciding
