@@ -6,7 +6,11 @@ of the one before — offered at a fixed rate and as capacity; then the contact-
 Targets (issue 26): ≥ 1,000 deliveries/s with p99 < 50 ms on 2 workers; the tick over 10,000
 active plans < 200 ms.
 Usage: .venv/bin/python bench/messaging_bench.py [--seconds 10] [--rate 1000] [--clients 32]
-[--messages 20000] [--runs 10000] [--repeats 5] [--tick-only | --webhooks-only]
+[--messages 20000] [--runs 10000] [--repeats 5] [--tick-only | --webhooks-only | --ceiling]
+
+`--ceiling` offers the same load to stripped-down apps (a no-op route; the Twilio route with no
+middleware, with and without applying the events) beside the main app: what this machine allows
+the intake at best.
 Database: BENCH_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/
 fleet_hub_bench_messaging), created if missing; its schema is rebuilt on every run.
 
@@ -198,6 +202,12 @@ def main() -> None:
     parser.add_argument(
         "--webhooks-only", action="store_true", help="only the webhook intake (no tick)"
     )
+    parser.add_argument(
+        "--ceiling",
+        action="store_true",
+        help="the intake offered the same load on stripped-down apps beside the main app "
+        "(bench/intake_ceiling_apps.py), then stop",
+    )
     args = parse_args(
         parser,
         smoke={
@@ -211,6 +221,11 @@ def main() -> None:
         },
     )
     create_database_if_missing(BENCH_DB)
+    if args.ceiling:
+        ceiling(args, CEILING_APPS | MAIN_APP)
+        return
+    if args.smoke:  # keeps the ceiling's apps from rotting (the intake below is the main app's)
+        ceiling(args, CEILING_APPS)
     sids = prepare(args.messages)
     if not args.tick_only:
         intake(args, sids)
@@ -250,6 +265,41 @@ def intake(args: argparse.Namespace, sids: list[str]) -> None:
     print(f"  closed loop, {args.clients} clients (capacity)  {capacity.line()}")
     print("target: ≥ 1000 deliveries/s with p99 < 50 ms")
     verify_effects()
+
+
+CEILING_APPS = {
+    "no-op Starlette route, no database": ("bench.intake_ceiling_apps:noop", {}),
+    "Twilio route alone, no middleware, events not applied": (
+        "bench.intake_ceiling_apps:route_only",
+        {"BENCH_SKIP_PROCESSING": "1"},
+    ),
+    "Twilio route alone, no middleware": ("bench.intake_ceiling_apps:route_only", {}),
+}
+MAIN_APP = {"main app": ("main:app", {})}
+
+
+def ceiling(args: argparse.Namespace, apps: dict[str, tuple[str, dict[str, str]]]) -> None:
+    """The same offered load on each of `apps`, one after another."""
+    print(
+        f"{args.workers} uvicorn workers, PostgreSQL, offered {args.rate:.0f} req/s for "
+        f"{args.seconds:.0f} s each (load generator on the same {os.cpu_count()} CPUs); the "
+        "schema is rebuilt before each app"
+    )
+    for label, (app, extra) in apps.items():
+        sids = prepare(args.messages)
+        port = free_port()
+        log_path = Path(tempfile.gettempdir()) / "messaging-bench-server.log"
+        env = {"TWILIO_WEBHOOK_BASE_URL": f"http://127.0.0.1:{port}", **extra}
+        factory = not app.startswith("main:")
+        server = start_uvicorn(app, port, log_path, workers=args.workers, env=env, factory=factory)
+        try:
+            result = asyncio.run(
+                drive_rate(port, deliveries(port, sids), rate=args.rate, seconds=args.seconds)
+            )
+        finally:
+            stop_server(server)
+        print(f"  {label:<56} {result.line()}")
+    print("target: ≥ 1000 deliveries/s with p99 < 50 ms")
 
 
 def verify_effects() -> None:
