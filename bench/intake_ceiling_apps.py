@@ -4,8 +4,8 @@ this machine if the main app's layers cost nothing.
 - `noop`: a bare Starlette route that reads the body and answers, with no database: the server
   and the load generator alone.
 - `route_only`: FastAPI with only the Twilio webhook router (and health): no middleware, no
-  other routes; signature, inbox insert and event processing as in production.
-- `store_only`: the same route with event processing switched off: signature and inbox insert.
+  other routes; signature, inbox insert and event processing as in production. With
+  `BENCH_SKIP_PROCESSING` set, stored events are not applied: signature and inbox insert alone.
 
 Benchmark-only; never served by the product.
 """
