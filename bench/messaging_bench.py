@@ -26,6 +26,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
@@ -239,23 +241,32 @@ def main() -> None:
     )
 
 
-def intake(args: argparse.Namespace, sids: list[str]) -> None:
-    """The webhook half: signed Twilio posts offered at a rate, then as capacity."""
+@contextmanager
+def served(
+    app: str, workers: int, *, factory: bool = False, env: dict[str, str] | None = None
+) -> Iterator[int]:
+    """`app` on `workers` uvicorn workers, signing URLs as Twilio would; yields its port."""
     port = free_port()
     log_path = Path(tempfile.gettempdir()) / "messaging-bench-server.log"
-    env = {"TWILIO_WEBHOOK_BASE_URL": f"http://127.0.0.1:{port}"}
-    server = start_uvicorn("main:app", port, log_path, workers=args.workers, env=env)
-    requests = deliveries(port, sids)
-    half = len(requests) // 2
+    env = {"TWILIO_WEBHOOK_BASE_URL": f"http://127.0.0.1:{port}", **(env or {})}
+    server = start_uvicorn(app, port, log_path, workers=workers, env=env, factory=factory)
     try:
+        yield port
+    finally:
+        stop_server(server)
+
+
+def intake(args: argparse.Namespace, sids: list[str]) -> None:
+    """The webhook half: signed Twilio posts offered at a rate, then as capacity."""
+    with served("main:app", args.workers) as port:
+        requests = deliveries(port, sids)
+        half = len(requests) // 2
         offered = asyncio.run(
             drive_rate(port, requests[:half], rate=args.rate, seconds=args.seconds)
         )
         capacity = asyncio.run(
             drive_raw(port, requests[half:], clients=args.clients, seconds=args.seconds)
         )
-    finally:
-        stop_server(server)
     print(
         f"{args.workers} uvicorn workers, PostgreSQL, {args.seconds:.0f} s each (load generator "
         f"on the same {os.cpu_count()} CPUs); Twilio-signed form posts, half delivery callbacks, "
@@ -267,37 +278,33 @@ def intake(args: argparse.Namespace, sids: list[str]) -> None:
     verify_effects()
 
 
-CEILING_APPS = {
-    "no-op Starlette route, no database": ("bench.intake_ceiling_apps:noop", {}),
+# label: (app, served through a factory, extra environment)
+CeilingApps = dict[str, tuple[str, bool, dict[str, str]]]
+CEILING_APPS: CeilingApps = {
+    "no-op Starlette route, no database": ("bench.intake_ceiling_apps:noop", True, {}),
     "Twilio route alone, no middleware, events not applied": (
         "bench.intake_ceiling_apps:route_only",
+        True,
         {"BENCH_SKIP_PROCESSING": "1"},
     ),
-    "Twilio route alone, no middleware": ("bench.intake_ceiling_apps:route_only", {}),
+    "Twilio route alone, no middleware": ("bench.intake_ceiling_apps:route_only", True, {}),
 }
-MAIN_APP = {"main app": ("main:app", {})}
+MAIN_APP: CeilingApps = {"main app": ("main:app", False, {})}
 
 
-def ceiling(args: argparse.Namespace, apps: dict[str, tuple[str, dict[str, str]]]) -> None:
+def ceiling(args: argparse.Namespace, apps: CeilingApps) -> None:
     """The same offered load on each of `apps`, one after another."""
     print(
         f"{args.workers} uvicorn workers, PostgreSQL, offered {args.rate:.0f} req/s for "
         f"{args.seconds:.0f} s each (load generator on the same {os.cpu_count()} CPUs); the "
         "schema is rebuilt before each app"
     )
-    for label, (app, extra) in apps.items():
+    for label, (app, factory, extra) in apps.items():
         sids = prepare(args.messages)
-        port = free_port()
-        log_path = Path(tempfile.gettempdir()) / "messaging-bench-server.log"
-        env = {"TWILIO_WEBHOOK_BASE_URL": f"http://127.0.0.1:{port}", **extra}
-        factory = not app.startswith("main:")
-        server = start_uvicorn(app, port, log_path, workers=args.workers, env=env, factory=factory)
-        try:
+        with served(app, args.workers, factory=factory, env=extra) as port:
             result = asyncio.run(
                 drive_rate(port, deliveries(port, sids), rate=args.rate, seconds=args.seconds)
             )
-        finally:
-            stop_server(server)
         print(f"  {label:<56} {result.line()}")
     print("target: ≥ 1000 deliveries/s with p99 < 50 ms")
 
